@@ -1,0 +1,15 @@
+//! The phone authenticator core: everything of the phone-as-FIDO2-security-key product that is
+//! not platform UI. The Android and iOS apps use it through uniffi; the virtual phone
+//! (`tests/virtual-phone`) runs it headless for integration tests.
+//!
+//! Module map:
+//! - [`platform`]: foreign traits the apps implement (`KeyProtector`, ...), and the software
+//!   key protector for desktops and tests.
+//! - [`vault`]: the encrypted SQLite vault (credentials, pairings, PIN state, settings, audit).
+//! - [`secret`]: zeroizing secret bytes and the system random source.
+
+uniffi::setup_scaffolding!();
+
+pub mod platform;
+pub mod secret;
+pub mod vault;

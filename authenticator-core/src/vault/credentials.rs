@@ -1,0 +1,309 @@
+//! Credentials repository: passkeys and their sign counters.
+//!
+//! Rows are keyed by the keyed hash of the credential id and indexed by the keyed hash of the
+//! rp id. `metadata` (ids, names, public key, options) and `secrets` (private key, hmac-secret
+//! keys) are sealed separately, so listing passkeys never decrypts a private key. After opening
+//! a row the decoded ids are compared with the ones asked for, so a row whose handle was
+//! swapped is caught even if its ciphertext was left alone.
+//!
+//! Sign counters are a plain column, advanced by one atomic statement: they only go forward.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::record_crypto::Field;
+use super::{Vault, VaultError};
+use crate::secret::SecretBytes;
+
+const TABLE: &str = "credentials";
+const RP_DOMAIN: &str = "rp id";
+const CRED_DOMAIN: &str = "credential id";
+
+/// A passkey's public facts: everything but its secrets.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Credential {
+    #[serde(with = "serde_bytes")]
+    pub credential_id: Vec<u8>,
+    pub rp_id: String,
+    pub rp_name: Option<String>,
+    #[serde(with = "serde_bytes")]
+    pub user_id: Vec<u8>,
+    pub user_name: Option<String>,
+    pub user_display_name: Option<String>,
+    /// COSE algorithm of the key (-7 for ES256).
+    pub algorithm: i64,
+    /// SEC1 uncompressed public key.
+    #[serde(with = "serde_bytes")]
+    pub public_key: Vec<u8>,
+    /// Resident ("discoverable") credential.
+    pub discoverable: bool,
+    /// credProtect level 1..=3.
+    pub cred_protect: u8,
+    #[serde(default, with = "serde_bytes")]
+    pub cred_blob: Option<Vec<u8>>,
+    /// Seconds since the Unix epoch, supplied by the caller's clock.
+    pub created_at: u64,
+    /// Read from its own column; not part of the sealed metadata.
+    #[serde(skip)]
+    pub sign_count: u32,
+}
+
+/// Personal data stays out of logs: only sizes are shown.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("credential_id_len", &self.credential_id.len())
+            .field("discoverable", &self.discoverable)
+            .field("cred_protect", &self.cred_protect)
+            .field("sign_count", &self.sign_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A passkey's secrets. Wiped on drop; no `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CredentialSecrets {
+    /// The P-256 private scalar (32 bytes).
+    pub private_key: SecretBytes,
+    /// hmac-secret CredRandom for assertions with and without user verification.
+    pub cred_random_with_uv: Option<SecretBytes>,
+    pub cred_random_without_uv: Option<SecretBytes>,
+}
+
+/// Access to the credentials table.
+pub struct Credentials<'v> {
+    vault: &'v Vault,
+}
+
+impl<'v> Credentials<'v> {
+    pub(super) fn new(vault: &'v Vault) -> Self {
+        Self { vault }
+    }
+
+    fn cred_handle(&self, credential_id: &[u8]) -> [u8; 16] {
+        self.vault
+            .cipher()
+            .lookup_handle(CRED_DOMAIN, credential_id)
+    }
+
+    /// Stores a new passkey. A second passkey with the same credential id is refused.
+    pub fn insert(
+        &self,
+        credential: &Credential,
+        secrets: &CredentialSecrets,
+    ) -> Result<(), VaultError> {
+        let cipher = self.vault.cipher();
+        let handle = self.cred_handle(&credential.credential_id);
+        let rp_handle = cipher.lookup_handle(RP_DOMAIN, credential.rp_id.as_bytes());
+        let metadata = cipher.seal_cbor(Field::new(TABLE, "metadata", &handle), credential)?;
+        let sealed_secrets = cipher.seal_cbor(Field::new(TABLE, "secrets", &handle), secrets)?;
+        let created_at = i64::try_from(credential.created_at).unwrap_or(i64::MAX);
+        self.vault.read(|conn| {
+            match conn.execute(
+                "INSERT INTO credentials (cred_handle, rp_handle, created_at, sign_count, metadata, secrets)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![handle, rp_handle, created_at, credential.sign_count, metadata, sealed_secrets],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    Err(VaultError::DuplicateCredential)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn decode(
+        &self,
+        handle: &[u8],
+        sealed: &[u8],
+        sign_count: i64,
+    ) -> Result<Credential, VaultError> {
+        let mut credential: Credential = self
+            .vault
+            .cipher()
+            .open_cbor(Field::new(TABLE, "metadata", handle), sealed)?;
+        if self.cred_handle(&credential.credential_id) != handle {
+            return Err(VaultError::RecordTampered {
+                table: TABLE,
+                column: "cred_handle",
+            });
+        }
+        credential.sign_count = u32::try_from(sign_count).unwrap_or(u32::MAX);
+        Ok(credential)
+    }
+
+    /// The passkey with this credential id, if any.
+    pub fn get(&self, credential_id: &[u8]) -> Result<Option<Credential>, VaultError> {
+        let handle = self.cred_handle(credential_id);
+        let row: Option<(Vec<u8>, i64)> = self.vault.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT metadata, sign_count FROM credentials WHERE cred_handle = ?1",
+                    [&handle[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })?;
+        row.map(|(sealed, count)| self.decode(&handle, &sealed, count))
+            .transpose()
+    }
+
+    /// The passkeys for `rp_id`, newest first.
+    pub fn for_rp(&self, rp_id: &str) -> Result<Vec<Credential>, VaultError> {
+        let rp_handle = self
+            .vault
+            .cipher()
+            .lookup_handle(RP_DOMAIN, rp_id.as_bytes());
+        let rows = self.vault.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT cred_handle, metadata, sign_count FROM credentials
+                 WHERE rp_handle = ?1 ORDER BY created_at DESC, cred_handle",
+            )?;
+            let rows = stmt
+                .query_map([&rp_handle[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<(Vec<u8>, Vec<u8>, i64)>, _>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(handle, sealed, count)| {
+                let credential = self.decode(&handle, &sealed, count)?;
+                if credential.rp_id != rp_id {
+                    return Err(VaultError::RecordTampered {
+                        table: TABLE,
+                        column: "rp_handle",
+                    });
+                }
+                Ok(credential)
+            })
+            .collect()
+    }
+
+    /// Every passkey, newest first (for the passkeys screen and credential management).
+    pub fn list(&self) -> Result<Vec<Credential>, VaultError> {
+        let rows = self.vault.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT cred_handle, metadata, sign_count FROM credentials
+                 ORDER BY created_at DESC, cred_handle",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<(Vec<u8>, Vec<u8>, i64)>, _>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(handle, sealed, count)| self.decode(&handle, &sealed, count))
+            .collect()
+    }
+
+    /// The secrets of one passkey, opened only when it is about to be used.
+    pub fn secrets(&self, credential_id: &[u8]) -> Result<Option<CredentialSecrets>, VaultError> {
+        let handle = self.cred_handle(credential_id);
+        let sealed: Option<Vec<u8>> = self.vault.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT secrets FROM credentials WHERE cred_handle = ?1",
+                    [&handle[..]],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })?;
+        sealed
+            .map(|s| {
+                self.vault
+                    .cipher()
+                    .open_cbor(Field::new(TABLE, "secrets", &handle), &s)
+            })
+            .transpose()
+    }
+
+    /// Number of stored passkeys.
+    pub fn count(&self) -> Result<u64, VaultError> {
+        self.vault.read(|conn| {
+            let n: i64 = conn.query_row("SELECT count(*) FROM credentials", [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// Replaces the user fields and rp name of a stored passkey (rename, updateUserInformation).
+    /// Returns false if there is no such passkey.
+    pub fn update(
+        &self,
+        credential_id: &[u8],
+        change: impl FnOnce(&mut Credential),
+    ) -> Result<bool, VaultError> {
+        let handle = self.cred_handle(credential_id);
+        self.vault.write(|tx| {
+            let row: Option<(Vec<u8>, i64)> = tx
+                .query_row(
+                    "SELECT metadata, sign_count FROM credentials WHERE cred_handle = ?1",
+                    [&handle[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((sealed, count)) = row else {
+                return Ok(false);
+            };
+            let mut credential = self.decode(&handle, &sealed, count)?;
+            let (id, rp) = (credential.credential_id.clone(), credential.rp_id.clone());
+            change(&mut credential);
+            // The identity of a passkey is not editable: only its descriptive fields are.
+            credential.credential_id = id;
+            credential.rp_id = rp;
+            let metadata = self
+                .vault
+                .cipher()
+                .seal_cbor(Field::new(TABLE, "metadata", &handle), &credential)?;
+            tx.execute(
+                "UPDATE credentials SET metadata = ?1 WHERE cred_handle = ?2",
+                params![metadata, handle],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Advances the sign counter by one and returns the new value; durable when it returns.
+    /// `None` if there is no such passkey.
+    pub fn advance_sign_count(&self, credential_id: &[u8]) -> Result<Option<u32>, VaultError> {
+        self.advance_sign_count_by(credential_id, 1)
+    }
+
+    /// Advances the sign counter by `step` (a reserved block of counter values).
+    pub fn advance_sign_count_by(
+        &self,
+        credential_id: &[u8],
+        step: u32,
+    ) -> Result<Option<u32>, VaultError> {
+        let handle = self.cred_handle(credential_id);
+        self.vault.read(|conn| {
+            let value: Option<i64> = conn
+                .query_row(
+                    "UPDATE credentials SET sign_count = min(sign_count + ?1, 4294967295)
+                     WHERE cred_handle = ?2 RETURNING sign_count",
+                    params![step, handle],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(value.map(|v| u32::try_from(v).unwrap_or(u32::MAX)))
+        })
+    }
+
+    /// Deletes one passkey; false if there was none.
+    pub fn delete(&self, credential_id: &[u8]) -> Result<bool, VaultError> {
+        let handle = self.cred_handle(credential_id);
+        self.vault.read(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM credentials WHERE cred_handle = ?1",
+                [&handle[..]],
+            )? > 0)
+        })
+    }
+
+    /// Deletes every passkey (authenticatorReset). Returns how many there were.
+    pub fn delete_all(&self) -> Result<u64, VaultError> {
+        self.vault.read(|conn| {
+            let n = conn.execute("DELETE FROM credentials", [])?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}

@@ -1,0 +1,374 @@
+//! The encrypted passkey vault: one SQLite file holding credentials, pairings, PIN state,
+//! settings and the audit trail.
+//!
+//! Key hierarchy: a random 256-bit vault key, stored only wrapped by the platform
+//! [`KeyProtector`]; HKDF derives the field-encryption key and the lookup-hash key from it
+//! (`record_crypto`). A sealed canary tells a wrong key from a damaged file.
+//!
+//! Invariants:
+//! - Nothing that identifies a site, a user or a credential is stored in the clear.
+//! - A file that is not ours or is damaged is renamed aside, never deleted, and reported; a file
+//!   from a newer schema, or one opened with the wrong key, is refused untouched. A new vault
+//!   key is made only for an empty file: never over an existing vault.
+//! - Durability: WAL with `synchronous=FULL`, so a committed write survives a crash or power
+//!   loss; every read-modify-write runs in an IMMEDIATE transaction, so two processes (an app
+//!   and its extension) on one file never lose each other's writes.
+
+mod audit;
+mod credentials;
+mod error;
+mod pairings;
+mod pin_state;
+mod record_crypto;
+mod schema;
+mod settings;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+use zeroize::Zeroizing;
+
+pub use audit::{AuditEntry, AuditLog};
+pub use credentials::{Credential, CredentialSecrets, Credentials};
+pub use error::VaultError;
+pub use pairings::{PairingRecord, PairingSecrets, Pairings};
+pub use pin_state::{PinState, PinStore};
+pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+pub use settings::Settings;
+
+use crate::platform::KeyProtector;
+use crate::secret::fill_random;
+use record_crypto::{Field, RecordCipher, VAULT_KEY_LEN};
+use schema::FileKind;
+
+const CANARY: &[u8] = b"phone-authenticator vault canary v1";
+const CANARY_FIELD: Field<'static> = Field {
+    table: "vault_meta",
+    column: "canary",
+    row: b"1",
+};
+/// How long a writer waits for the other process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open vault. Cheap to share behind an `Arc`; all access is serialized on one connection.
+pub struct Vault {
+    conn: Mutex<Connection>,
+    cipher: RecordCipher,
+    path: PathBuf,
+}
+
+impl Vault {
+    /// Opens the vault at `path`, creating it (and a new vault key) only if the file is absent
+    /// or empty.
+    pub fn open(path: impl AsRef<Path>, protector: &dyn KeyProtector) -> Result<Self, VaultError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let mut conn = connect(&path)?;
+        let kind = match schema::inspect(&conn) {
+            Ok(kind) => kind,
+            Err(e) if is_unreadable(&e) => {
+                drop(conn);
+                return Err(VaultError::Corrupt {
+                    reason: describe_sqlite(&e),
+                    moved_to: set_aside(&path)?,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let version = match kind {
+            FileKind::Foreign { application_id } => {
+                drop(conn);
+                return Err(VaultError::NotAVault {
+                    reason: format!(
+                        "a SQLite database of another application (application id {application_id:#x})"
+                    ),
+                    moved_to: set_aside(&path)?,
+                });
+            }
+            FileKind::Vault { version } if version > schema::CURRENT_VERSION => {
+                return Err(VaultError::NewerSchema {
+                    found: version,
+                    supported: schema::CURRENT_VERSION,
+                });
+            }
+            FileKind::Vault { version } => Some(version),
+            FileKind::Empty => None,
+        };
+        if let Err(e) = configure(&conn, version.is_some()) {
+            if let Some(reason) = e.damage() {
+                drop(conn);
+                return Err(VaultError::Corrupt {
+                    reason,
+                    moved_to: set_aside(&path)?,
+                });
+            }
+            return Err(e.into_vault_error());
+        }
+        if version.is_none() {
+            create(&mut conn, protector)?;
+        }
+        let cipher = match unlock(&conn, protector) {
+            Err(Unlock::Damaged(reason)) => {
+                drop(conn);
+                return Err(VaultError::Corrupt {
+                    reason,
+                    moved_to: set_aside(&path)?,
+                });
+            }
+            Err(Unlock::Refused(e)) => return Err(e),
+            Ok(cipher) => cipher,
+        };
+        {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            schema::migrate(&tx)?;
+            tx.commit()?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            cipher,
+            path,
+        })
+    }
+
+    /// The vault file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials::new(self)
+    }
+
+    pub fn pairings(&self) -> Pairings<'_> {
+        Pairings::new(self)
+    }
+
+    pub fn pin_state(&self) -> PinStore<'_> {
+        PinStore::new(self)
+    }
+
+    pub fn settings(&self) -> Settings<'_> {
+        Settings::new(self)
+    }
+
+    pub fn audit(&self) -> AuditLog<'_> {
+        AuditLog::new(self)
+    }
+
+    pub(crate) fn cipher(&self) -> &RecordCipher {
+        &self.cipher
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: SQLite rolled back any
+        // open transaction when it was dropped.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the connection (reads, and single-statement writes).
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, VaultError>,
+    ) -> Result<R, VaultError> {
+        f(&self.lock())
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction and commits if it returns `Ok`.
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, VaultError>,
+    ) -> Result<R, VaultError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, VaultError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// A failure while setting the file up: damage found, or an ordinary error.
+enum Setup {
+    Damaged(String),
+    Sqlite(rusqlite::Error),
+}
+
+impl Setup {
+    fn damage(&self) -> Option<String> {
+        match self {
+            Self::Damaged(reason) => Some(reason.clone()),
+            Self::Sqlite(e) if is_unreadable(e) => Some(describe_sqlite(e)),
+            Self::Sqlite(_) => None,
+        }
+    }
+
+    fn into_vault_error(self) -> VaultError {
+        match self {
+            Self::Damaged(reason) => VaultError::KeyProtector { reason },
+            Self::Sqlite(e) => e.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Setup {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+/// Journal and durability settings, and a structural check of an existing file.
+fn configure(conn: &Connection, existing: bool) -> Result<(), Setup> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Setup::Damaged(format!("journal mode stays {mode}")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Deleted passkeys are overwritten, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    if existing {
+        let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+        if verdict != "ok" {
+            return Err(Setup::Damaged(format!("integrity check failed: {verdict}")));
+        }
+    }
+    Ok(())
+}
+
+/// Makes the schema and a new vault key in an empty file. If another process created the vault
+/// meanwhile, keeps theirs.
+fn create(conn: &mut Connection, protector: &dyn KeyProtector) -> Result<(), VaultError> {
+    let mut vault_key = Zeroizing::new([0u8; VAULT_KEY_LEN]);
+    fill_random(vault_key.as_mut())?;
+    let wrapped = protector
+        .wrap(vault_key.to_vec())
+        .map_err(VaultError::from_wrap)?;
+    let canary = RecordCipher::new(&vault_key).seal(CANARY_FIELD, CANARY)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if matches!(schema::inspect(&tx)?, FileKind::Empty) {
+        schema::migrate(&tx)?;
+        tx.execute(
+            "INSERT INTO vault_meta (id, wrapped_key, canary) VALUES (1, ?1, ?2)",
+            (&wrapped, &canary),
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+enum Unlock {
+    /// The file is ours but its key material is missing or unreadable.
+    Damaged(String),
+    /// The key could not be had or is wrong; the file stays as it is.
+    Refused(VaultError),
+}
+
+impl From<rusqlite::Error> for Unlock {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_unreadable(&e) {
+            Self::Damaged(describe_sqlite(&e))
+        } else {
+            Self::Refused(e.into())
+        }
+    }
+}
+
+fn unlock(conn: &Connection, protector: &dyn KeyProtector) -> Result<RecordCipher, Unlock> {
+    let meta: Option<(Vec<u8>, Vec<u8>)> = conn
+        .query_row(
+            "SELECT wrapped_key, canary FROM vault_meta WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((wrapped, canary)) = meta else {
+        return Err(Unlock::Damaged("the vault key record is missing".into()));
+    };
+    let unwrapped = Zeroizing::new(
+        protector
+            .unwrap(wrapped)
+            .map_err(|e| Unlock::Refused(VaultError::from_unwrap(e)))?,
+    );
+    let key: Zeroizing<[u8; VAULT_KEY_LEN]> = Zeroizing::new(
+        unwrapped
+            .as_slice()
+            .try_into()
+            .map_err(|_| Unlock::Refused(VaultError::WrongKey))?,
+    );
+    let cipher = RecordCipher::new(&key);
+    match cipher.open(CANARY_FIELD, &canary) {
+        Ok(text) if text.as_slice() == CANARY => Ok(cipher),
+        _ => Err(Unlock::Refused(VaultError::WrongKey)),
+    }
+}
+
+fn is_unreadable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn describe_sqlite(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => "not a SQLite database".into(),
+        Some(ErrorCode::DatabaseCorrupt) => "the database structure is damaged".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Renames the file (and its WAL and shared-memory files) to `<name>.unreadable-<time>[-n]`,
+/// so that nothing is lost and a new vault can be made in its place.
+fn set_aside(path: &Path) -> Result<PathBuf, VaultError> {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vault".into());
+    let mut n = 0u32;
+    let target = loop {
+        let candidate = if n == 0 {
+            path.with_file_name(format!("{name}.unreadable-{stamp}"))
+        } else {
+            path.with_file_name(format!("{name}.unreadable-{stamp}-{n}"))
+        };
+        if !candidate.exists() {
+            break candidate;
+        }
+        n += 1;
+    };
+    fs::rename(path, &target)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = path.with_file_name(format!("{name}{suffix}"));
+        if side.exists() {
+            let moved = target.with_file_name(format!(
+                "{}{suffix}",
+                target
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ));
+            fs::rename(side, moved)?;
+        }
+    }
+    Ok(target)
+}
