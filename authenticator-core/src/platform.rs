@@ -58,3 +58,120 @@ pub trait KeyProtector: Send + Sync {
     /// Describes the protection, without touching the key.
     fn info(&self) -> KeyProtectionInfo;
 }
+
+/// Why the app could not show a prompt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum UserInterfaceError {
+    /// The app cannot prompt now (no UI, app in background without a notification).
+    #[error("the app cannot ask the user now: {reason}")]
+    Unavailable { reason: String },
+    /// Anything else, including an exception thrown by the app's implementation.
+    #[error("the user interface failed: {reason}")]
+    Failed { reason: String },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for UserInterfaceError {
+    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Failed {
+            reason: error.reason,
+        }
+    }
+}
+
+/// What the user is asked to allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum UserOperation {
+    /// Create a passkey (makeCredential).
+    Register,
+    /// Sign in with a passkey (getAssertion).
+    SignIn,
+    /// A passkey for this site already exists here; the site is told so only after the user
+    /// confirms (so a site cannot probe silently).
+    AlreadyRegistered,
+    /// Erase every passkey and the PIN (authenticatorReset).
+    Reset,
+    /// The PC asks the user to pick this authenticator among several (authenticatorSelection).
+    Select,
+    /// Unlock passkey management or settings with the phone's own user verification.
+    Manage,
+}
+
+/// A request for the user's presence ("Sign in to example.com as alice?").
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PresencePrompt {
+    pub operation: UserOperation,
+    pub rp_id: Option<String>,
+    pub user_name: Option<String>,
+    /// A ready-to-show sentence in English; apps may build their own from the fields.
+    pub message: String,
+}
+
+/// One account the user can choose among when signing in without a user name.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AccountOption {
+    pub user_name: Option<String>,
+    pub display_name: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// Something the user should know about; shown without blocking.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum UserEvent {
+    PasskeyCreated {
+        rp_id: String,
+        user_name: Option<String>,
+    },
+    SignedIn {
+        rp_id: String,
+        user_name: Option<String>,
+    },
+    PasskeyDeleted {
+        rp_id: String,
+        user_name: Option<String>,
+    },
+    AuthenticatorReset,
+    PinChanged,
+    /// Too many wrong PINs: PIN entry is blocked until the phone's authenticator restarts.
+    PinAuthBlocked,
+    /// The PIN is blocked for good; only a reset makes the authenticator usable again.
+    PinBlocked,
+}
+
+/// The app's prompts. The core enforces timeouts and cancellation around every call, so an
+/// implementation may simply wait for the user.
+#[uniffi::export(foreign)]
+#[async_trait::async_trait]
+pub trait UserInterface: Send + Sync {
+    /// Asks the user to allow an operation (a tap on "Allow"). True if allowed.
+    async fn confirm_presence(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError>;
+    /// Verifies the user with the phone's biometrics or device credential. True if verified;
+    /// false if verification failed or the user declined.
+    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError>;
+    /// Lets the user pick one of several accounts for `rp_id`. The index, or None if declined.
+    async fn choose_account(
+        &self,
+        rp_id: String,
+        accounts: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError>;
+    /// Tells the user something without waiting for an answer.
+    fn notify(&self, event: UserEvent);
+}
+
+/// Wall-clock time for record timestamps (seconds since the Unix epoch). A trait so tests can
+/// fix it; timers inside the engine use tokio's monotonic clock instead.
+pub trait Clock: Send + Sync {
+    fn now_unix_seconds(&self) -> u64;
+}
+
+/// The system's wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix_seconds(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}

@@ -37,7 +37,7 @@ pub use audit::{AuditEntry, AuditLog};
 pub use credentials::{Credential, CredentialSecrets, Credentials};
 pub use error::VaultError;
 pub use pairings::{PairingRecord, PairingSecrets, Pairings};
-pub use pin_state::{PinState, PinStore};
+pub use pin_state::{DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState, PinStore};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 pub use settings::Settings;
 
@@ -101,15 +101,16 @@ impl Vault {
             FileKind::Vault { version } => Some(version),
             FileKind::Empty => None,
         };
-        if let Err(e) = configure(&conn, version.is_some()) {
-            if let Some(reason) = e.damage() {
+        match configure(&conn, version.is_some()) {
+            Ok(()) => {}
+            Err(Setup::Damaged(reason)) => {
                 drop(conn);
                 return Err(VaultError::Corrupt {
                     reason,
                     moved_to: set_aside(&path)?,
                 });
             }
-            return Err(e.into_vault_error());
+            Err(Setup::Failed(e)) => return Err(e.into()),
         }
         if version.is_none() {
             create(&mut conn, protector)?;
@@ -125,7 +126,8 @@ impl Vault {
             Err(Unlock::Refused(e)) => return Err(e),
             Ok(cipher) => cipher,
         };
-        {
+        // Only an old vault takes the write lock here; an up-to-date one opens read-only.
+        if version.is_some_and(|v| v < schema::CURRENT_VERSION) {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             schema::migrate(&tx)?;
             tx.commit()?;
@@ -207,29 +209,16 @@ fn connect(path: &Path) -> Result<Connection, VaultError> {
 /// A failure while setting the file up: damage found, or an ordinary error.
 enum Setup {
     Damaged(String),
-    Sqlite(rusqlite::Error),
-}
-
-impl Setup {
-    fn damage(&self) -> Option<String> {
-        match self {
-            Self::Damaged(reason) => Some(reason.clone()),
-            Self::Sqlite(e) if is_unreadable(e) => Some(describe_sqlite(e)),
-            Self::Sqlite(_) => None,
-        }
-    }
-
-    fn into_vault_error(self) -> VaultError {
-        match self {
-            Self::Damaged(reason) => VaultError::KeyProtector { reason },
-            Self::Sqlite(e) => e.into(),
-        }
-    }
+    Failed(rusqlite::Error),
 }
 
 impl From<rusqlite::Error> for Setup {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Sqlite(e)
+        if is_unreadable(&e) {
+            Self::Damaged(describe_sqlite(&e))
+        } else {
+            Self::Failed(e)
+        }
     }
 }
 

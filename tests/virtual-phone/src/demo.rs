@@ -1,20 +1,23 @@
-//! `virtual-phone demo`: the main job of the README. Creates a vault, stores passkeys with real
-//! P-256 keys, lists them, shows that the file holds nothing readable, reopens the vault and
-//! checks that every passkey and private key came back. Every step is printed; any mismatch is
-//! an error (non-zero exit).
+//! `virtual-phone demo`: the main job of the README. The phone's authenticator registers a
+//! passkey for a demo relying party and signs in with it, each answer verified as a WebAuthn
+//! server would; the vault is then closed, searched for anything readable, reopened, and used
+//! again. Every step is printed; any mismatch is an error (non-zero exit).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
+use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::ctap::{AAGUID, CtapEngine, EngineConfig};
 use authenticator_core::platform::{KeyProtector, SoftwareKeyProtector};
-use authenticator_core::secret::{SecretBytes, random_array};
-use authenticator_core::vault::{Credential, CredentialSecrets, SCHEMA_VERSION, Vault};
-use p256::ecdsa::SigningKey;
+use authenticator_core::request::RequestSignals;
+use authenticator_core::secret::random_array;
+use authenticator_core::vault::SCHEMA_VERSION;
 
-const DEMO_PASSKEYS: [(&str, &str, &str); 3] = [
-    ("webauthn.example", "Example RP", "alice@corp.example"),
-    ("login.corp.example", "Corp SSO", "alice"),
-    ("webauthn.example", "Example RP", "alice.admin@corp.example"),
-];
+use crate::relying_party::{Registered, RelyingParty};
+use crate::scripted_ui::{Answer, ScriptedUser};
+
+const RP_ID: &str = "demo.example";
+const USER_NAME: &str = "alice@corp.example";
 
 type Step<T> = Result<T, String>;
 
@@ -22,176 +25,199 @@ fn step(n: u32, text: &str) {
     println!("[{n}] {text}");
 }
 
-pub fn run(data_dir: Option<PathBuf>) -> Step<()> {
-    let temp;
-    let dir = match data_dir {
-        Some(dir) => dir,
-        None => {
-            temp =
-                tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
-            temp.path().to_path_buf()
-        }
-    };
-    let db = dir.join("vault.db");
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn engine(dir: &Path) -> Step<Arc<CtapEngine>> {
+    let user = Arc::new(ScriptedUser {
+        presence: Answer::Approve,
+        verification: Answer::Approve,
+    });
+    crate::open_engine(dir, user, EngineConfig::default())
+}
+
+async fn call(engine: &CtapEngine, command: u8, params: Option<Value>) -> Vec<u8> {
+    let mut request = vec![command];
+    if let Some(p) = params {
+        request.extend_from_slice(&cbor::encode(&p));
+    }
+    engine.handle(&request, &RequestSignals::new()).await
+}
+
+fn k(n: i64) -> Value {
+    Value::int(n)
+}
+
+fn options_uv() -> Value {
+    Value::map([(Value::from("uv"), Value::Bool(true))])
+}
+
+pub async fn run(dir: &Path) -> Step<()> {
     let protector = SoftwareKeyProtector::new(dir.join("device.key"));
     let info = protector.info();
-
-    step(1, &format!("opening the vault at {}", db.display()));
-    println!(
-        "    key protection: {} (hardware backed: {}), schema version {SCHEMA_VERSION}",
-        info.kind, info.hardware_backed
-    );
-    let vault = Vault::open(&db, &protector).map_err(|e| e.to_string())?;
-    let already = vault.credentials().count().map_err(|e| e.to_string())?;
-    println!("    the vault holds {already} passkey(s)");
-
-    step(2, "creating passkeys with fresh P-256 keys");
-    let mut created = Vec::new();
-    for (i, (rp_id, rp_name, user)) in DEMO_PASSKEYS.iter().enumerate() {
-        let (credential, secrets) = new_passkey(rp_id, rp_name, user, i)?;
-        vault
-            .credentials()
-            .insert(&credential, &secrets)
-            .map_err(|e| e.to_string())?;
-        println!(
-            "    stored {} for {} at {}",
-            hex(&credential.credential_id[..6]),
-            user,
-            rp_id
-        );
-        created.push(credential);
-    }
-    let counter = vault
-        .credentials()
-        .advance_sign_count(&created[0].credential_id)
-        .map_err(|e| e.to_string())?
-        .ok_or("the first passkey vanished")?;
-    println!("    advanced the sign counter of the first passkey to {counter}");
-    created[0].sign_count = counter;
-
-    step(3, "listing the passkeys");
-    print_list(&vault)?;
-    let for_rp = vault
-        .credentials()
-        .for_rp("webauthn.example")
-        .map_err(|e| e.to_string())?;
-    println!(
-        "    {} passkey(s) for webauthn.example (looked up by keyed hash)",
-        for_rp.len()
-    );
+    let rp = RelyingParty { id: RP_ID.into() };
 
     step(
-        4,
-        "closing the vault and searching the file for anything readable",
+        1,
+        &format!(
+            "starting the phone with its vault at {}",
+            dir.join("vault.db").display()
+        ),
     );
-    drop(vault);
-    let leaks = search_file(&db, &DEMO_PASSKEYS.map(|(rp, _, user)| [rp, user]).concat())?;
-    if !leaks.is_empty() {
-        return Err(format!("the vault file contains {leaks:?} in the clear"));
-    }
-    println!("    no rp id or user name appears in the file");
-
-    step(5, "reopening the vault and checking every passkey");
-    let vault = Vault::open(&db, &protector).map_err(|e| e.to_string())?;
-    for expected in &created {
-        let found = vault
-            .credentials()
-            .get(&expected.credential_id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("passkey {} is missing", hex(&expected.credential_id[..6])))?;
-        if &found != expected {
-            return Err(format!(
-                "passkey {} changed",
-                hex(&expected.credential_id[..6])
-            ));
-        }
-        let secrets = vault
-            .credentials()
-            .secrets(&expected.credential_id)
-            .map_err(|e| e.to_string())?
-            .ok_or("a private key is missing")?;
-        let key = SigningKey::from_slice(secrets.private_key.expose())
-            .map_err(|_| "a stored private key is not a P-256 key")?;
-        if key.verifying_key().to_sec1_point(false).as_bytes() != expected.public_key.as_slice() {
-            return Err("a stored private key does not match its public key".into());
-        }
-    }
     println!(
-        "    all {} passkeys and private keys came back intact",
-        created.len()
+        "    key protection: {} (hardware backed: {}), vault schema {SCHEMA_VERSION}",
+        info.kind, info.hardware_backed
     );
-    print_list(&vault)?;
+    let phone = engine(dir)?;
+    let before = phone
+        .vault()
+        .credentials()
+        .count()
+        .map_err(|e| e.to_string())?;
+    println!("    the vault holds {before} passkey(s)");
 
-    step(6, "done: the vault works end to end");
-    Ok(())
-}
+    step(2, "getInfo: what the authenticator says about itself");
+    let answer = call(&phone, 0x04, None).await;
+    let info = cbor::decode(answer.get(1..).unwrap_or_default()).map_err(|e| e.to_string())?;
+    let info = info.as_map().ok_or("getInfo is not a map")?;
+    let versions: Vec<&str> = info
+        .iter()
+        .find(|(key, _)| key.as_int() == Some(1))
+        .and_then(|(_, v)| v.as_array())
+        .map(|a| a.iter().filter_map(Value::as_text).collect())
+        .unwrap_or_default();
+    println!("    versions {versions:?}, AAGUID {}", hex(&AAGUID));
 
-fn new_passkey(
-    rp_id: &str,
-    rp_name: &str,
-    user: &str,
-    index: usize,
-) -> Step<(Credential, CredentialSecrets)> {
-    let private = loop {
-        let candidate = SecretBytes::new(random_array::<32>().map_err(|e| e.to_string())?.to_vec());
-        if SigningKey::from_slice(candidate.expose()).is_ok() {
-            break candidate;
+    step(
+        3,
+        &format!("registering a passkey for {USER_NAME} at {RP_ID} (built-in user verification)"),
+    );
+    let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
+    let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
+    let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
+    let request = Value::map([
+        (k(1), Value::from(client_data_hash.clone())),
+        (
+            k(2),
+            Value::map([
+                (Value::from("id"), Value::from(RP_ID)),
+                (Value::from("name"), Value::from("Demo RP")),
+            ]),
+        ),
+        (
+            k(3),
+            Value::map([
+                (Value::from("id"), Value::from(user_id.to_vec())),
+                (Value::from("name"), Value::from(USER_NAME)),
+                (Value::from("displayName"), Value::from("Alice")),
+            ]),
+        ),
+        (
+            k(4),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(-7)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (
+            k(7),
+            Value::map([
+                (Value::from("rk"), Value::Bool(true)),
+                (Value::from("uv"), Value::Bool(true)),
+            ]),
+        ),
+    ]);
+    let answer = call(&phone, 0x01, Some(request)).await;
+    let (mut registered, parsed, fmt) = rp.verify_registration(&answer, &client_data_hash)?;
+    println!(
+        "    the relying party verified the {fmt} attestation: credential {}, flags {:#04x} (UP, UV, AT), counter {}",
+        hex(&registered.credential_id[..8]),
+        parsed.flags,
+        parsed.sign_count
+    );
+
+    step(4, "signing in with the passkey (allowList)");
+    sign_in(&phone, &rp, &mut registered, true).await?;
+
+    step(
+        5,
+        "signing in again without a user name (discoverable passkey)",
+    );
+    sign_in(&phone, &rp, &mut registered, false).await?;
+
+    step(
+        6,
+        "stopping the phone and searching the vault file for anything readable",
+    );
+    drop(phone);
+    let bytes = std::fs::read(dir.join("vault.db")).map_err(|e| e.to_string())?;
+    for needle in [
+        RP_ID.as_bytes(),
+        USER_NAME.as_bytes(),
+        &registered.credential_id,
+    ] {
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            return Err(
+                "the vault file holds an rp id, user name or credential id in the clear".into(),
+            );
         }
-    };
-    let key = SigningKey::from_slice(private.expose()).map_err(|_| "key generation failed")?;
-    let credential_id = random_array::<16>().map_err(|e| e.to_string())?.to_vec();
-    let credential = Credential {
-        credential_id,
-        rp_id: rp_id.into(),
-        rp_name: Some(rp_name.into()),
-        user_id: random_array::<16>().map_err(|e| e.to_string())?.to_vec(),
-        user_name: Some(user.into()),
-        user_display_name: Some(user.split('@').next().unwrap_or(user).into()),
-        algorithm: -7,
-        public_key: key.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
-        discoverable: true,
-        cred_protect: 1,
-        cred_blob: None,
-        created_at: now() + index as u64,
-        sign_count: 0,
-    };
-    let secrets = CredentialSecrets {
-        private_key: private,
-        cred_random_with_uv: Some(SecretBytes::random(32).map_err(|e| e.to_string())?),
-        cred_random_without_uv: Some(SecretBytes::random(32).map_err(|e| e.to_string())?),
-    };
-    Ok((credential, secrets))
-}
+    }
+    println!("    no rp id, user name or credential id appears in the file");
 
-fn print_list(vault: &Vault) -> Step<()> {
-    for c in vault.credentials().list().map_err(|e| e.to_string())? {
+    step(7, "restarting the phone and signing in once more");
+    let phone = engine(dir)?;
+    for c in phone
+        .vault()
+        .credentials()
+        .list()
+        .map_err(|e| e.to_string())?
+    {
         println!(
-            "    {}  {:<20} {:<26} counter {}",
-            hex(&c.credential_id[..6]),
+            "    stored: {}  {:<16} {:<22} counter reserved up to {}",
+            hex(&c.credential_id[..8]),
             c.rp_id,
             c.user_name.as_deref().unwrap_or("-"),
             c.sign_count
         );
     }
+    sign_in(&phone, &rp, &mut registered, true).await?;
+
+    step(8, "done: registration and sign-in verified end to end");
     Ok(())
 }
 
-fn search_file(db: &Path, needles: &[&str]) -> Step<Vec<String>> {
-    let bytes = std::fs::read(db).map_err(|e| format!("cannot read {}: {e}", db.display()))?;
-    Ok(needles
-        .iter()
-        .filter(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
-        .map(|n| n.to_string())
-        .collect())
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+async fn sign_in(
+    phone: &CtapEngine,
+    rp: &RelyingParty,
+    registered: &mut Registered,
+    with_allow_list: bool,
+) -> Step<()> {
+    let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
+    let (_, client_data_hash) = rp.client_data("webauthn.get", &challenge);
+    let mut request = vec![
+        (k(1), Value::from(RP_ID)),
+        (k(2), Value::from(client_data_hash.clone())),
+        (k(5), options_uv()),
+    ];
+    if with_allow_list {
+        request.push((
+            k(3),
+            Value::Array(vec![Value::map([
+                (
+                    Value::from("id"),
+                    Value::from(registered.credential_id.clone()),
+                ),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ));
+    }
+    let previous = registered.sign_count;
+    let answer = call(phone, 0x02, Some(Value::map(request))).await;
+    let parsed = rp.verify_assertion(&answer, &client_data_hash, registered)?;
+    println!(
+        "    the relying party verified the signature: flags {:#04x}, counter {previous} -> {}",
+        parsed.flags, parsed.sign_count
+    );
+    Ok(())
 }

@@ -1,13 +1,22 @@
 //! `virtual-phone`: the authenticator core running headless, standing in for a handset in
 //! integration tests and demos. It uses only the core's public API, with the software key
-//! protector in place of the platform key store.
+//! protector in place of the platform key store and a scripted user.
 
 mod demo;
+mod relying_party;
+mod scripted_ui;
+mod serve;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
+use authenticator_core::platform::{SoftwareKeyProtector, SystemClock, UserInterface};
+use authenticator_core::vault::Vault;
 use clap::{Parser, Subcommand};
+use scripted_ui::{Answer, ScriptedUser};
 
 #[derive(Parser)]
 #[command(
@@ -28,12 +37,97 @@ struct Cli {
 enum Command {
     /// Walks through the phone's features end to end and prints each step.
     Demo,
+    /// Serves CTAP over a CTAPHID-over-TCP socket (see proto/ctaphid-socket.md).
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "HOST:PORT")]
+        ctaphid: String,
+        /// How the scripted user answers presence prompts.
+        #[arg(long, value_enum, default_value = "approve")]
+        presence: Answer,
+        /// How the phone's built-in user verification answers.
+        #[arg(long, value_enum, default_value = "approve")]
+        uv: Answer,
+        /// Run without built-in user verification (getInfo then has no "uv" option and
+        /// clients use the client PIN).
+        #[arg(long)]
+        no_builtin_uv: bool,
+        /// Let the user pick the account on the phone when several match.
+        #[arg(long)]
+        select_on_device: bool,
+        /// How long the user has to answer a prompt, in milliseconds.
+        #[arg(long, default_value = "30000", value_name = "MS")]
+        user_timeout_ms: u64,
+        /// Attestation format of new passkeys.
+        #[arg(long, value_enum, default_value = "packed")]
+        attestation: Attestation,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Attestation {
+    Packed,
+    None,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let temp = match &cli.data_dir {
+        Some(_) => None,
+        None => match tempfile::tempdir() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("virtual-phone: cannot make a temporary folder: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
+        .unwrap_or_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("virtual-phone: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
-        Command::Demo => demo::run(cli.data_dir),
+        Command::Demo => runtime.block_on(demo::run(&data_dir)),
+        Command::Serve {
+            ctaphid,
+            presence,
+            uv,
+            no_builtin_uv,
+            select_on_device,
+            user_timeout_ms,
+            attestation,
+        } => {
+            let config = EngineConfig {
+                attestation: match attestation {
+                    Attestation::Packed => AttestationFormat::PackedSelf,
+                    Attestation::None => AttestationFormat::None,
+                },
+                user_action_timeout: Duration::from_millis(user_timeout_ms),
+                builtin_uv: !no_builtin_uv,
+                select_account_on_device: select_on_device,
+                ..EngineConfig::default()
+            };
+            let user = Arc::new(ScriptedUser {
+                presence,
+                verification: uv,
+            });
+            match open_engine(&data_dir, user, config) {
+                Ok(engine) => runtime.block_on(serve::run(engine, &ctaphid)),
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,4 +136,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The phone's vault (software key protector, key file beside it) and its CTAP engine.
+pub fn open_engine(
+    data_dir: &Path,
+    user: Arc<dyn UserInterface>,
+    config: EngineConfig,
+) -> Result<Arc<CtapEngine>, String> {
+    let protector = SoftwareKeyProtector::new(data_dir.join("device.key"));
+    let vault = Vault::open(data_dir.join("vault.db"), &protector).map_err(|e| e.to_string())?;
+    CtapEngine::new(Arc::new(vault), user, Arc::new(SystemClock), config)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }

@@ -1,0 +1,412 @@
+//! authenticatorClientPIN (CTAP 2.1 §6.5): PIN set/change, retries, key agreement, and the
+//! pinUvAuthToken through the PIN or through the phone's built-in user verification.
+//!
+//! Invariants (STYLE.md pitfalls):
+//! - The PIN retry counter is decremented durably *before* the PIN hash is compared, so
+//!   killing the app mid-check cannot refund a guess; a match restores it to 8.
+//! - Three consecutive mismatches block PIN entry (PIN_AUTH_BLOCKED) until a power cycle;
+//!   a mismatch also regenerates the key agreement key.
+//! - Only LEFT(SHA-256(PIN), 16) is stored; the PIN is checked for 4..=63 bytes and the
+//!   configured minimum length in code points.
+//! - forcePINChange makes getPinToken fail with PIN_INVALID and the permissions variant with
+//!   PIN_POLICY_VIOLATION.
+
+use sha2::{Digest, Sha256};
+
+use super::cbor::Value;
+use super::cose::{ALG_ECDH_ES_HKDF_256, ec2_public_key, parse_key_agreement};
+use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
+use super::status::*;
+use super::token_state::{PERMISSION_GA, PERMISSION_MC, SUPPORTED_PERMISSIONS};
+use super::{Context, decode_params, key};
+use crate::platform::{UserEvent, UserOperation};
+use crate::secret::{SecretBytes, constant_time_eq};
+use crate::vault::{MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState};
+
+const GET_PIN_RETRIES: u64 = 0x01;
+const GET_KEY_AGREEMENT: u64 = 0x02;
+const SET_PIN: u64 = 0x03;
+const CHANGE_PIN: u64 = 0x04;
+const GET_PIN_TOKEN: u64 = 0x05;
+const GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS: u64 = 0x06;
+const GET_UV_RETRIES: u64 = 0x07;
+const GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: u64 = 0x09;
+
+/// Consecutive mismatches before PIN entry is blocked until a power cycle (§6.5.5.5).
+const MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
+const MAX_PIN_BYTES: usize = 63;
+/// newPinEnc carries the PIN padded to 64 bytes (§6.5.5.5).
+const PADDED_PIN_LEN: usize = 64;
+
+/// Reads pinUvAuthProtocol: absent is MISSING_PARAMETER, unknown is INVALID_PARAMETER.
+pub(super) fn protocol(number: Option<u64>) -> CtapResult<PinUvAuthProtocol> {
+    PinUvAuthProtocol::from_u64(number.ok_or(CTAP2_ERR_MISSING_PARAMETER)?)
+        .ok_or(CTAP1_ERR_INVALID_PARAMETER)
+}
+
+/// A zero-length pinUvAuthParam asks "is a PIN set?" after a touch (§6.1.2 step 1.1,
+/// §6.2.2 step 1.1): the answer is PIN_NOT_SET or PIN_INVALID, never success.
+pub(super) async fn answer_zero_length_param(
+    cx: &Context<'_>,
+    operation: UserOperation,
+    rp_id: &str,
+) -> CtapError {
+    if let Err(e) = cx.prompts().presence(operation, Some(rp_id), None).await {
+        return e;
+    }
+    match cx.vault().pin_state().load() {
+        Ok(pin) if pin.pin_hash.is_some() => CTAP2_ERR_PIN_INVALID,
+        Ok(_) => CTAP2_ERR_PIN_NOT_SET,
+        Err(e) => e.into(),
+    }
+}
+
+/// The phone's built-in user verification with its retry counter (§6.5.5.8 steps, used by
+/// makeCredential/getAssertion's `uv` option and by getPinUvAuthTokenUsingUv).
+/// Ok(()) when verified; UV_INVALID or UV_BLOCKED otherwise.
+pub(super) async fn builtin_uv(
+    cx: &Context<'_>,
+    operation: UserOperation,
+    rp_id: Option<&str>,
+) -> CtapResult<()> {
+    if !cx.config().builtin_uv {
+        return Err(CTAP2_ERR_INVALID_OPTION);
+    }
+    if cx.vault().pin_state().load()?.uv_retries == 0 {
+        return Err(CTAP2_ERR_UV_BLOCKED);
+    }
+    // Durable decrement before the attempt, like the PIN counter.
+    cx.vault()
+        .pin_state()
+        .update(|s| s.uv_retries = s.uv_retries.saturating_sub(1))?;
+    if cx.prompts().verify(operation, rp_id).await? {
+        cx.vault()
+            .pin_state()
+            .update(|s| s.uv_retries = MAX_UV_RETRIES)?;
+        Ok(())
+    } else if cx.vault().pin_state().load()?.uv_retries == 0 {
+        Err(CTAP2_ERR_UV_BLOCKED)
+    } else {
+        Err(CTAP2_ERR_UV_INVALID)
+    }
+}
+
+pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value> {
+    let mut p = decode_params(params)?;
+    let protocol_number = p.unsigned(0x01)?;
+    let sub_command = p.required_unsigned(0x02)?;
+    let key_agreement = p.take(0x03);
+    let pin_uv_auth_param = p.bytes(0x04)?;
+    let new_pin_enc = p.bytes(0x05)?;
+    let pin_hash_enc = p.bytes(0x06)?;
+    let permissions = p.unsigned(0x09)?;
+    let rp_id = p.text(0x0A)?;
+
+    let need_protocol = || protocol(protocol_number);
+    match sub_command {
+        GET_PIN_RETRIES => {
+            let pin = cx.vault().pin_state().load()?;
+            Ok(Value::map([
+                (key(0x03), Value::Unsigned(u64::from(pin.pin_retries))),
+                (
+                    key(0x04),
+                    Value::Bool(cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE),
+                ),
+            ]))
+        }
+        GET_UV_RETRIES => {
+            if !cx.config().builtin_uv {
+                return Err(CTAP2_ERR_INVALID_SUBCOMMAND);
+            }
+            let pin = cx.vault().pin_state().load()?;
+            Ok(Value::map([(
+                key(0x05),
+                Value::Unsigned(u64::from(pin.uv_retries)),
+            )]))
+        }
+        GET_KEY_AGREEMENT => {
+            need_protocol()?;
+            let (x, y) = cx.state.key_agreement.public_coordinates();
+            Ok(Value::map([(
+                key(0x01),
+                ec2_public_key(ALG_ECDH_ES_HKDF_256, &x, &y),
+            )]))
+        }
+        SET_PIN => {
+            let protocol = need_protocol()?;
+            let (ka, new_pin_enc, param) = (
+                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                new_pin_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                pin_uv_auth_param.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+            );
+            set_pin(cx, protocol, ka, &new_pin_enc, &param).map(|()| Value::map([]))
+        }
+        CHANGE_PIN => {
+            let protocol = need_protocol()?;
+            let (ka, new_pin_enc, pin_hash_enc, param) = (
+                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                new_pin_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                pin_hash_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                pin_uv_auth_param.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+            );
+            change_pin(cx, protocol, ka, &new_pin_enc, &pin_hash_enc, &param)
+                .map(|()| Value::map([]))
+        }
+        GET_PIN_TOKEN => {
+            let protocol = need_protocol()?;
+            if permissions.is_some() || rp_id.is_some() {
+                return Err(CTAP1_ERR_INVALID_PARAMETER);
+            }
+            let (ka, pin_hash_enc) = (
+                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                pin_hash_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+            );
+            let shared = shared_secret(cx, protocol, ka)?;
+            check_pin(cx, &shared, &pin_hash_enc)?;
+            if cx.vault().pin_state().load()?.force_change {
+                return Err(CTAP2_ERR_PIN_INVALID);
+            }
+            // The legacy token carries the mc and ga permissions (§6.5.5.7.1).
+            grant_token(cx, &shared, PERMISSION_MC | PERMISSION_GA, None, false)
+        }
+        GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS => {
+            let protocol = need_protocol()?;
+            let (ka, pin_hash_enc, permissions) = (
+                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                pin_hash_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+            );
+            let permissions = check_permissions(permissions, rp_id.as_deref())?;
+            let shared = shared_secret(cx, protocol, ka)?;
+            check_pin(cx, &shared, &pin_hash_enc)?;
+            if cx.vault().pin_state().load()?.force_change {
+                return Err(CTAP2_ERR_PIN_POLICY_VIOLATION);
+            }
+            grant_token(cx, &shared, permissions, rp_id, false)
+        }
+        GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS => {
+            let protocol = need_protocol()?;
+            let (ka, permissions) = (
+                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+            );
+            let permissions = check_permissions(permissions, rp_id.as_deref())?;
+            if !cx.config().builtin_uv {
+                return Err(CTAP2_ERR_NOT_ALLOWED);
+            }
+            let shared = shared_secret(cx, protocol, ka)?;
+            builtin_uv(cx, UserOperation::Manage, rp_id.as_deref()).await?;
+            // The phone's own verification prompt is a user action on the phone: it counts as
+            // presence for the operation the token is then used for.
+            grant_token(cx, &shared, permissions, rp_id, true)
+        }
+        _ => Err(CTAP2_ERR_INVALID_SUBCOMMAND),
+    }
+}
+
+/// Permissions must be non-zero and known; mc/ga need an rp id (§6.5.5.7.2 steps 3-5).
+fn check_permissions(permissions: u64, rp_id: Option<&str>) -> CtapResult<u8> {
+    if permissions == 0 {
+        return Err(CTAP1_ERR_INVALID_PARAMETER);
+    }
+    let permissions = u8::try_from(permissions).map_err(|_| CTAP2_ERR_UNAUTHORIZED_PERMISSION)?;
+    if permissions & !SUPPORTED_PERMISSIONS != 0 {
+        return Err(CTAP2_ERR_UNAUTHORIZED_PERMISSION);
+    }
+    if permissions & (PERMISSION_MC | PERMISSION_GA) != 0 && rp_id.is_none() {
+        return Err(CTAP2_ERR_MISSING_PARAMETER);
+    }
+    Ok(permissions)
+}
+
+fn shared_secret(
+    cx: &Context<'_>,
+    protocol: PinUvAuthProtocol,
+    key_agreement: Value,
+) -> CtapResult<SharedSecret> {
+    let (x, y) = parse_key_agreement(key_agreement)?;
+    cx.state
+        .key_agreement
+        .shared_secret(protocol, &x, &y)
+        .map_err(|_| CTAP1_ERR_INVALID_PARAMETER)
+}
+
+fn pin_hash(pin: &[u8]) -> SecretBytes {
+    let digest = Sha256::digest(pin);
+    SecretBytes::new(digest[..16].to_vec())
+}
+
+/// Decrypts newPinEnc and checks the PIN policy; returns (LEFT(SHA-256(pin),16), code points).
+fn new_pin(
+    cx: &Context<'_>,
+    shared: &SharedSecret,
+    new_pin_enc: &[u8],
+) -> CtapResult<(SecretBytes, u8)> {
+    let expected = match shared.protocol() {
+        PinUvAuthProtocol::One => PADDED_PIN_LEN,
+        PinUvAuthProtocol::Two => PADDED_PIN_LEN + 16,
+    };
+    if new_pin_enc.len() != expected {
+        return Err(CTAP1_ERR_INVALID_PARAMETER);
+    }
+    let padded = shared
+        .decrypt(new_pin_enc)
+        .map_err(|_| CTAP2_ERR_PIN_AUTH_INVALID)?;
+    let pin = padded.expose();
+    let end = pin.iter().position(|b| *b == 0).unwrap_or(pin.len());
+    let pin = &pin[..end];
+    let text = std::str::from_utf8(pin).map_err(|_| CTAP2_ERR_PIN_POLICY_VIOLATION)?;
+    let code_points = text.chars().count();
+    let min = usize::from(cx.vault().pin_state().load()?.min_pin_length);
+    if pin.len() > MAX_PIN_BYTES || code_points < min.max(4) {
+        return Err(CTAP2_ERR_PIN_POLICY_VIOLATION);
+    }
+    Ok((pin_hash(pin), u8::try_from(code_points).unwrap_or(u8::MAX)))
+}
+
+fn set_pin(
+    cx: &mut Context<'_>,
+    protocol: PinUvAuthProtocol,
+    key_agreement: Value,
+    new_pin_enc: &[u8],
+    param: &[u8],
+) -> CtapResult<()> {
+    if cx.vault().pin_state().load()?.pin_hash.is_some() {
+        return Err(CTAP2_ERR_NOT_ALLOWED);
+    }
+    let shared = shared_secret(cx, protocol, key_agreement)?;
+    if !shared.verify(new_pin_enc, param) {
+        return Err(CTAP2_ERR_PIN_AUTH_INVALID);
+    }
+    let (hash, code_points) = new_pin(cx, &shared, new_pin_enc)?;
+    cx.vault()
+        .pin_state()
+        .update(|s| install(s, hash, code_points))?;
+    Ok(())
+}
+
+fn install(state: &mut PinState, hash: SecretBytes, code_points: u8) {
+    state.pin_hash = Some(hash);
+    state.pin_code_points = code_points;
+    state.pin_retries = MAX_PIN_RETRIES;
+    state.force_change = false;
+}
+
+fn change_pin(
+    cx: &mut Context<'_>,
+    protocol: PinUvAuthProtocol,
+    key_agreement: Value,
+    new_pin_enc: &[u8],
+    pin_hash_enc: &[u8],
+    param: &[u8],
+) -> CtapResult<()> {
+    let shared = shared_secret(cx, protocol, key_agreement)?;
+    let mut message = Vec::with_capacity(new_pin_enc.len() + pin_hash_enc.len());
+    message.extend_from_slice(new_pin_enc);
+    message.extend_from_slice(pin_hash_enc);
+    // Blocking and "not set" are reported before the authentication check (§6.5.5.6 order).
+    let pin = cx.vault().pin_state().load()?;
+    if pin.pin_hash.is_none() {
+        return Err(CTAP2_ERR_PIN_NOT_SET);
+    }
+    if pin.pin_retries == 0 {
+        return Err(CTAP2_ERR_PIN_BLOCKED);
+    }
+    if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
+        return Err(CTAP2_ERR_PIN_AUTH_BLOCKED);
+    }
+    if !shared.verify(&message, param) {
+        return Err(CTAP2_ERR_PIN_AUTH_INVALID);
+    }
+    check_pin(cx, &shared, pin_hash_enc)?;
+    let (hash, code_points) = new_pin(cx, &shared, new_pin_enc)?;
+    let old = cx.vault().pin_state().load()?;
+    if old.force_change && old.pin_hash.as_ref().is_some_and(|h| *h == hash) {
+        return Err(CTAP2_ERR_PIN_POLICY_VIOLATION);
+    }
+    cx.vault()
+        .pin_state()
+        .update(|s| install(s, hash, code_points))?;
+    cx.state.tokens.stop_using();
+    cx.engine.ui.notify(UserEvent::PinChanged);
+    Ok(())
+}
+
+/// Checks pinHashEnc against the stored PIN, with the durable retry decrement first.
+fn check_pin(cx: &mut Context<'_>, shared: &SharedSecret, pin_hash_enc: &[u8]) -> CtapResult<()> {
+    let state = cx.vault().pin_state().load()?;
+    let Some(stored) = state.pin_hash else {
+        return Err(CTAP2_ERR_PIN_NOT_SET);
+    };
+    if state.pin_retries == 0 {
+        return Err(CTAP2_ERR_PIN_BLOCKED);
+    }
+    if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
+        return Err(CTAP2_ERR_PIN_AUTH_BLOCKED);
+    }
+    let expected_len = match shared.protocol() {
+        PinUvAuthProtocol::One => 16,
+        PinUvAuthProtocol::Two => 32,
+    };
+    if pin_hash_enc.len() != expected_len {
+        return Err(CTAP1_ERR_INVALID_PARAMETER);
+    }
+    let (after, ()) = cx
+        .vault()
+        .pin_state()
+        .update(|s| s.pin_retries = s.pin_retries.saturating_sub(1))?;
+    let given = shared
+        .decrypt(pin_hash_enc)
+        .map_err(|_| CTAP2_ERR_PIN_AUTH_INVALID)?;
+    if constant_time_eq(given.expose(), stored.expose()) {
+        cx.state.pin_mismatches = 0;
+        cx.vault()
+            .pin_state()
+            .update(|s| s.pin_retries = MAX_PIN_RETRIES)?;
+        return Ok(());
+    }
+    cx.state.key_agreement = KeyAgreementKey::generate().map_err(|_| CTAP1_ERR_OTHER)?;
+    cx.state.pin_mismatches = cx.state.pin_mismatches.saturating_add(1);
+    if after.pin_retries == 0 {
+        cx.engine.ui.notify(UserEvent::PinBlocked);
+        Err(CTAP2_ERR_PIN_BLOCKED)
+    } else if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
+        cx.engine.ui.notify(UserEvent::PinAuthBlocked);
+        Err(CTAP2_ERR_PIN_AUTH_BLOCKED)
+    } else {
+        Err(CTAP2_ERR_PIN_INVALID)
+    }
+}
+
+fn grant_token(
+    cx: &mut Context<'_>,
+    shared: &SharedSecret,
+    permissions: u8,
+    rp_id: Option<String>,
+    user_present: bool,
+) -> CtapResult<Value> {
+    let now = cx.now();
+    let token = cx
+        .state
+        .tokens
+        .grant(shared.protocol(), permissions, rp_id, user_present, now)
+        .map_err(|_| CTAP1_ERR_OTHER)?;
+    let encrypted = shared.encrypt(token).map_err(|_| CTAP1_ERR_OTHER)?;
+    Ok(Value::map([(key(0x02), Value::from(encrypted))]))
+}
+
+/// Verifies a pinUvAuthParam made with the current token (used by every command that takes
+/// one): the token must be in use with this protocol and authenticate `message`.
+pub(super) fn verify_token(
+    cx: &mut Context<'_>,
+    protocol: PinUvAuthProtocol,
+    message: &[u8],
+    param: &[u8],
+) -> CtapResult<()> {
+    let now = cx.now();
+    if cx.state.tokens.verify(protocol, message, param, now) {
+        Ok(())
+    } else {
+        Err(CTAP2_ERR_PIN_AUTH_INVALID)
+    }
+}

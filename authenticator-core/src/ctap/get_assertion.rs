@@ -1,0 +1,268 @@
+//! authenticatorGetAssertion and authenticatorGetNextAssertion (CTAP 2.1 §6.2, §6.3).
+//!
+//! With an allowList the first matching passkey signs. Without one, the discoverable passkeys
+//! for the rp are used newest first: either the user picks one on the phone
+//! (`select_account_on_device`) or the first is returned with numberOfCredentials and the
+//! others follow through getNextAssertion, which is served only right after, for 30 s.
+//! credProtect hides passkeys that need UV (level 3) or an allowList (level 2) when the
+//! request does not qualify. The UV flag is set only when UV happened in this request; UP
+//! only when presence was collected (`up` false gives UP = 0).
+
+use p256::ecdsa::SigningKey;
+use tokio::time::{Duration, Instant};
+
+use super::auth_data::{AuthData, rp_id_hash, sign};
+use super::cbor::Value;
+use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
+use super::extensions::{
+    AssertionExtensions, CRED_PROTECT_UV_OPTIONAL_WITH_LIST, CRED_PROTECT_UV_REQUIRED,
+};
+use super::get_info::{MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
+use super::params::{Descriptor, Options, descriptor_list};
+use super::status::*;
+use super::token_state::{PERMISSION_GA, PERMISSION_LBW};
+use super::{Context, decode_params, key};
+use crate::platform::{AccountOption, UserEvent, UserOperation};
+use crate::vault::Credential;
+
+/// getNextAssertion is refused this long after the previous assertion (§6.3).
+const NEXT_ASSERTION_WINDOW: Duration = Duration::from_secs(30);
+
+/// What getNextAssertion needs to carry on.
+pub struct PendingAssertions {
+    remaining: Vec<Credential>,
+    client_data_hash: Vec<u8>,
+    user_present: bool,
+    user_verified: bool,
+    extensions: AssertionExtensions,
+    last: Instant,
+}
+
+pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value> {
+    let mut p = decode_params(params)?;
+    let rp_id = p.required_text(0x01)?;
+    let client_data_hash = p.required_bytes(0x02)?;
+    let allow_list = descriptor_list(p.take(0x03))?;
+    let extensions = p.take(0x04);
+    let options = p.take(0x05);
+    let pin_uv_auth_param = p.bytes(0x06)?;
+    let pin_uv_auth_protocol = p.unsigned(0x07)?;
+    let options = Options::parse(options.as_ref())?;
+    let extensions = AssertionExtensions::parse(extensions.as_ref(), &cx.state.key_agreement)?;
+
+    if pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
+        return Err(answer_zero_length_param(cx, UserOperation::SignIn, &rp_id).await);
+    }
+    let token_protocol = match &pin_uv_auth_param {
+        Some(_) => Some(protocol(pin_uv_auth_protocol)?),
+        None => None,
+    };
+    // §6.2.2 step 5: "rk" is not an option of getAssertion.
+    if options.rk.is_some() {
+        return Err(CTAP2_ERR_INVALID_OPTION);
+    }
+    let want_up = options.up.unwrap_or(true);
+
+    let mut user_verified = false;
+    let mut user_present = false;
+    if let (Some(param), Some(protocol)) = (&pin_uv_auth_param, token_protocol) {
+        verify_token(cx, protocol, &client_data_hash, param)?;
+        if !cx.state.tokens.has_permission(PERMISSION_GA) || !cx.state.tokens.bind_rp(&rp_id) {
+            return Err(CTAP2_ERR_PIN_AUTH_INVALID);
+        }
+        user_verified = cx.state.tokens.user_verified();
+        user_present = cx.state.tokens.user_present(cx.now());
+    } else if options.uv == Some(true) {
+        if !cx.config().builtin_uv {
+            return Err(CTAP2_ERR_INVALID_OPTION);
+        }
+        builtin_uv(cx, UserOperation::SignIn, Some(&rp_id)).await?;
+        user_verified = true;
+        user_present = true;
+    } else if always_uv(cx)? {
+        return Err(CTAP2_ERR_PUAT_REQUIRED);
+    }
+
+    // §6.2.2 step 7: the applicable credentials.
+    let mut credentials = if allow_list.is_empty() {
+        cx.vault()
+            .credentials()
+            .for_rp(&rp_id)?
+            .into_iter()
+            .filter(|c| c.discoverable)
+            .filter(|c| user_verified || c.cred_protect < CRED_PROTECT_UV_OPTIONAL_WITH_LIST)
+            .collect::<Vec<_>>()
+    } else {
+        allowed(cx, &allow_list, &rp_id, user_verified)?
+    };
+    if credentials.is_empty() {
+        // Presence first where asked, so that "no passkeys here" needs the user's gesture.
+        if want_up && !user_present {
+            cx.prompts()
+                .presence(UserOperation::SignIn, Some(&rp_id), None)
+                .await?;
+        }
+        return Err(CTAP2_ERR_NO_CREDENTIALS);
+    }
+
+    let mut user_selected = false;
+    if allow_list.is_empty() && credentials.len() > 1 && cx.config().select_account_on_device {
+        let accounts = credentials
+            .iter()
+            .map(|c| AccountOption {
+                user_name: c.user_name.clone(),
+                display_name: c.user_display_name.clone(),
+                created_at: c.created_at,
+            })
+            .collect();
+        let chosen = cx.prompts().choose(&rp_id, accounts).await?;
+        credentials = vec![credentials.swap_remove(chosen)];
+        user_selected = true;
+        user_present = true;
+    }
+    if want_up && !user_present {
+        let first_user = credentials.first().and_then(|c| c.user_name.clone());
+        let shown_user = if credentials.len() == 1 {
+            first_user
+        } else {
+            None
+        };
+        cx.prompts()
+            .presence(UserOperation::SignIn, Some(&rp_id), shown_user.as_deref())
+            .await?;
+        user_present = true;
+    }
+    let user_present = want_up && user_present;
+    if token_protocol.is_some() {
+        cx.state.tokens.clear_user_flags();
+        cx.state.tokens.retain_permissions(PERMISSION_LBW);
+    }
+
+    let count = credentials.len();
+    let first = credentials.remove(0);
+    let mut pending = PendingAssertions {
+        remaining: credentials,
+        client_data_hash,
+        user_present,
+        user_verified,
+        extensions,
+        last: cx.now(),
+    };
+    let with_list = !allow_list.is_empty();
+    let mut response = assertion(cx, &first, &pending, with_list)?;
+    if !with_list && count > 1 {
+        response.push((key(0x05), Value::Unsigned(count as u64)));
+    }
+    if user_selected {
+        response.push((key(0x06), Value::Bool(true)));
+    }
+    if !with_list && !pending.remaining.is_empty() {
+        pending.last = cx.now();
+        cx.state.next_assertion = Some(pending);
+    }
+    cx.engine.ui.notify(UserEvent::SignedIn {
+        rp_id: first.rp_id.clone(),
+        user_name: first.user_name.clone(),
+    });
+    Ok(Value::map(response))
+}
+
+pub fn get_next_assertion(cx: &mut Context<'_>) -> CtapResult<Value> {
+    let now = cx.now();
+    let Some(mut pending) = cx.state.next_assertion.take() else {
+        return Err(CTAP2_ERR_NOT_ALLOWED);
+    };
+    if now.saturating_duration_since(pending.last) > NEXT_ASSERTION_WINDOW
+        || pending.remaining.is_empty()
+    {
+        return Err(CTAP2_ERR_NOT_ALLOWED);
+    }
+    let next = pending.remaining.remove(0);
+    let response = assertion(cx, &next, &pending, false)?;
+    if !pending.remaining.is_empty() {
+        pending.last = now;
+        cx.state.next_assertion = Some(pending);
+    }
+    Ok(Value::map(response))
+}
+
+/// The allowList entries that are this rp's passkeys here, in list order.
+fn allowed(
+    cx: &Context<'_>,
+    allow_list: &[Descriptor],
+    rp_id: &str,
+    user_verified: bool,
+) -> CtapResult<Vec<Credential>> {
+    let mut found = Vec::new();
+    for d in allow_list
+        .iter()
+        .filter(|d| d.is_public_key)
+        .take(usize::try_from(MAX_CREDENTIAL_COUNT_IN_LIST).unwrap_or(16))
+    {
+        if let Some(c) = cx.vault().credentials().get(&d.id)?
+            && c.rp_id == rp_id
+            && (user_verified || c.cred_protect < CRED_PROTECT_UV_REQUIRED)
+        {
+            found.push(c);
+            // With an allowList one assertion is returned (§6.2.2 step 7.2 note).
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// One assertion response's members (1 credential, 2 authData, 3 signature, 4 user).
+fn assertion(
+    cx: &mut Context<'_>,
+    credential: &Credential,
+    pending: &PendingAssertions,
+    with_list: bool,
+) -> CtapResult<Vec<(Value, Value)>> {
+    let secrets = cx
+        .vault()
+        .credentials()
+        .secrets(&credential.credential_id)?
+        .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
+    let signing_key =
+        SigningKey::from_slice(secrets.private_key.expose()).map_err(|_| CTAP1_ERR_OTHER)?;
+    let sign_count = cx.state.counters.next(
+        &cx.engine.vault,
+        &credential.credential_id,
+        credential.sign_count,
+    )?;
+    let extensions = pending.extensions.outputs(
+        credential.cred_blob.as_deref(),
+        &secrets,
+        pending.user_verified,
+    )?;
+    let auth_data = AuthData {
+        rp_id_hash: rp_id_hash(&credential.rp_id),
+        user_present: pending.user_present,
+        user_verified: pending.user_verified,
+        sign_count,
+        attested: None,
+        extensions: Some(extensions),
+    }
+    .to_bytes();
+    let signature = sign(&signing_key, &auth_data, &pending.client_data_hash);
+    let mut response = vec![
+        (key(0x01), Descriptor::to_value(&credential.credential_id)),
+        (key(0x02), Value::from(auth_data)),
+        (key(0x03), Value::from(signature)),
+    ];
+    // The user handle identifies the account of a discoverable passkey; names only after UV
+    // (§6.2.2 step 12: no personally identifying data without user verification).
+    if credential.discoverable && !(with_list && credential.user_id.is_empty()) {
+        let mut user = vec![(Value::from("id"), Value::from(credential.user_id.clone()))];
+        if pending.user_verified {
+            if let Some(name) = &credential.user_name {
+                user.push((Value::from("name"), Value::from(name.as_str())));
+            }
+            if let Some(name) = &credential.user_display_name {
+                user.push((Value::from("displayName"), Value::from(name.as_str())));
+            }
+        }
+        response.push((key(0x04), Value::map(user)));
+    }
+    Ok(response)
+}

@@ -1,0 +1,109 @@
+//! authenticatorGetInfo (CTAP 2.1 §6.4): what this authenticator supports and how it is set up.
+//!
+//! The limits advertised here are the ones the other commands enforce.
+
+use super::auth_data::AAGUID;
+use super::cbor::Value;
+use super::cose::ALG_ES256;
+use super::status::CtapResult;
+use super::{Context, key};
+
+/// Largest request the engine accepts: one full CTAPHID message (CTAP 2.1 §11.2.4).
+pub const MAX_MSG_SIZE: u64 = 7609;
+/// Entries of an allowList/excludeList the engine looks at.
+pub const MAX_CREDENTIAL_COUNT_IN_LIST: u64 = 16;
+/// Our credential ids are 16 random bytes; longer ids in a list cannot be ours.
+pub const CREDENTIAL_ID_LENGTH: usize = 16;
+pub const MAX_CREDENTIAL_ID_LENGTH: u64 = 64;
+/// credBlob: bytes stored with a passkey.
+pub const MAX_CRED_BLOB_LENGTH: usize = 32;
+/// setMinPINLength: rp ids that may read the minimum PIN length.
+pub const MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH: usize = 8;
+const FIRMWARE_VERSION: u64 = 1;
+/// USER_VERIFY_FINGERPRINT_INTERNAL | PASSCODE_INTERNAL | FACEPRINT_INTERNAL (FIDO Registry
+/// §3.1): the phone's biometric prompt falls back to the device credential.
+const UV_MODALITY: u64 = 0x0002 | 0x0004 | 0x0010;
+
+/// The setting that holds the alwaysUv option.
+pub const SETTING_ALWAYS_UV: &str = "ctap.always_uv";
+
+pub fn always_uv(cx: &Context<'_>) -> CtapResult<bool> {
+    Ok(cx
+        .vault()
+        .settings()
+        .get::<bool>(SETTING_ALWAYS_UV)?
+        .unwrap_or(false))
+}
+
+fn text_array(items: &[&str]) -> Value {
+    Value::Array(items.iter().map(|s| Value::from(*s)).collect())
+}
+
+pub fn get_info(cx: &Context<'_>) -> CtapResult<Value> {
+    let pin = cx.vault().pin_state().load()?;
+    let always_uv = always_uv(cx)?;
+    let builtin_uv = cx.config().builtin_uv;
+    let stored = cx.vault().credentials().count()?;
+    let remaining = cx.config().max_credentials.saturating_sub(stored);
+
+    let mut options = vec![
+        ("rk", true),
+        ("up", true),
+        ("plat", false),
+        ("clientPin", pin.pin_hash.is_some()),
+        ("pinUvAuthToken", true),
+        ("credMgmt", true),
+        ("authnrCfg", true),
+        ("setMinPINLength", true),
+        // Non-discoverable passkeys may be made without UV unless alwaysUv is on (§6.4).
+        ("makeCredUvNotRqd", !always_uv),
+        ("alwaysUv", always_uv),
+    ];
+    if builtin_uv {
+        options.push(("uv", true));
+    }
+    let options = Value::map(
+        options
+            .into_iter()
+            .map(|(name, on)| (Value::from(name), Value::Bool(on))),
+    );
+
+    Ok(Value::map([
+        (
+            key(0x01),
+            text_array(&["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"]),
+        ),
+        (
+            key(0x02),
+            text_array(&["credProtect", "hmac-secret", "credBlob", "minPinLength"]),
+        ),
+        (key(0x03), Value::from(AAGUID.to_vec())),
+        (key(0x04), options),
+        (key(0x05), Value::Unsigned(MAX_MSG_SIZE)),
+        (
+            key(0x06),
+            Value::Array(vec![Value::Unsigned(2), Value::Unsigned(1)]),
+        ),
+        (key(0x07), Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
+        (key(0x08), Value::Unsigned(MAX_CREDENTIAL_ID_LENGTH)),
+        (key(0x09), text_array(&["usb"])),
+        (
+            key(0x0A),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(ALG_ES256)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (key(0x0C), Value::Bool(pin.force_change)),
+        (key(0x0D), Value::Unsigned(u64::from(pin.min_pin_length))),
+        (key(0x0E), Value::Unsigned(FIRMWARE_VERSION)),
+        (key(0x0F), Value::Unsigned(MAX_CRED_BLOB_LENGTH as u64)),
+        (
+            key(0x10),
+            Value::Unsigned(MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH as u64),
+        ),
+        (key(0x11), Value::Unsigned(3)),
+        (key(0x12), Value::Unsigned(UV_MODALITY)),
+        (key(0x14), Value::Unsigned(remaining)),
+    ]))
+}

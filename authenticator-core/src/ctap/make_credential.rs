@@ -1,0 +1,245 @@
+//! authenticatorMakeCredential (CTAP 2.1 §6.1): create a passkey.
+//!
+//! Order of checks follows §6.1.2 so that clients see the errors they expect: parameters,
+//! zero-length pinUvAuthParam, algorithms, options, user verification (token or built-in),
+//! excludeList (presence is asked *before* CREDENTIAL_EXCLUDED so a site cannot probe
+//! silently), user presence, then creation. Every passkey is stored in the vault, discoverable
+//! or not, with a random 16-byte credential id; BE=0 and BS=0 (device-bound).
+
+use p256::ecdsa::SigningKey;
+
+use super::auth_data::{AttestedCredential, AuthData, attestation_statement, rp_id_hash};
+use super::cbor::Value;
+use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
+use super::cose::{ALG_ES256, credential_public_key};
+use super::extensions::{
+    CRED_PROTECT_UV_OPTIONAL, CRED_PROTECT_UV_REQUIRED, RegistrationExtensions,
+};
+use super::get_info::{CREDENTIAL_ID_LENGTH, MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
+use super::params::{Members, Options, descriptor_list};
+use super::status::*;
+use super::token_state::{PERMISSION_LBW, PERMISSION_MC};
+use super::{Context, decode_params, key};
+use crate::platform::{UserEvent, UserOperation};
+use crate::secret::{SecretBytes, random_array};
+use crate::vault::{Credential, CredentialSecrets};
+
+/// WebAuthn caps user handles at 64 bytes.
+const MAX_USER_ID_LENGTH: usize = 64;
+
+pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value> {
+    let mut p = decode_params(params)?;
+    let client_data_hash = p.required_bytes(0x01)?;
+    let rp = p.take(0x02).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+    let user = p.take(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+    let algorithms = p.take(0x04).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+    let exclude_list = descriptor_list(p.take(0x05))?;
+    let extensions = p.take(0x06);
+    let options = p.take(0x07);
+    let pin_uv_auth_param = p.bytes(0x08)?;
+    let pin_uv_auth_protocol = p.unsigned(0x09)?;
+    let enterprise_attestation = p.unsigned(0x0A)?;
+
+    let rp = Members::of(&rp)?;
+    let rp_id = rp.required_text("id")?.to_owned();
+    let rp_name = rp.text("name")?.map(str::to_owned);
+    let user = Members::of(&user)?;
+    let user_id = user.required_bytes("id")?.to_vec();
+    let user_name = user.text("name")?.map(str::to_owned);
+    let user_display_name = user.text("displayName")?.map(str::to_owned);
+    if user_id.len() > MAX_USER_ID_LENGTH {
+        return Err(CTAP1_ERR_INVALID_LENGTH);
+    }
+    let extensions = RegistrationExtensions::parse(extensions.as_ref())?;
+    let options = Options::parse(options.as_ref())?;
+    let algorithm_ok = check_algorithms(&algorithms)?;
+
+    // §6.1.2 step 1: a zero-length pinUvAuthParam only asks whether a PIN is set.
+    if pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
+        return Err(answer_zero_length_param(cx, UserOperation::Register, &rp_id).await);
+    }
+    let token_protocol = match &pin_uv_auth_param {
+        Some(_) => Some(protocol(pin_uv_auth_protocol)?),
+        None => None,
+    };
+    if !algorithm_ok {
+        return Err(CTAP2_ERR_UNSUPPORTED_ALGORITHM);
+    }
+    if enterprise_attestation.is_some() {
+        return Err(CTAP1_ERR_INVALID_PARAMETER);
+    }
+    if options.up == Some(false) {
+        return Err(CTAP2_ERR_INVALID_OPTION);
+    }
+    let discoverable = options.rk.unwrap_or(false);
+    let pin_set = cx.vault().pin_state().load()?.pin_hash.is_some();
+    let always_uv = always_uv(cx)?;
+
+    // User verification: through a token, or the phone's own, or (where allowed) none.
+    let mut user_verified = false;
+    let mut user_present = false;
+    if let (Some(param), Some(protocol)) = (&pin_uv_auth_param, token_protocol) {
+        verify_token(cx, protocol, &client_data_hash, param)?;
+        if !cx.state.tokens.has_permission(PERMISSION_MC) || !cx.state.tokens.bind_rp(&rp_id) {
+            return Err(CTAP2_ERR_PIN_AUTH_INVALID);
+        }
+        user_verified = cx.state.tokens.user_verified();
+        user_present = cx.state.tokens.user_present(cx.now());
+    } else {
+        let protected = pin_set || cx.config().builtin_uv;
+        if options.uv == Some(true) {
+            if !cx.config().builtin_uv {
+                return Err(CTAP2_ERR_INVALID_OPTION);
+            }
+            builtin_uv(cx, UserOperation::Register, Some(&rp_id)).await?;
+            // The phone's verification prompt named the site: it is the user's presence too.
+            user_verified = true;
+            user_present = true;
+        } else if protected && (discoverable || always_uv) {
+            // §6.1.2 step 6: without makeCredUvNotRqd's exemption, UV is required.
+            return Err(CTAP2_ERR_PUAT_REQUIRED);
+        }
+    }
+
+    // §6.1.2 step 11: excludeList.
+    for descriptor in exclude_list
+        .iter()
+        .filter(|d| d.is_public_key)
+        .take(usize::try_from(MAX_CREDENTIAL_COUNT_IN_LIST).unwrap_or(16))
+    {
+        let Some(existing) = cx.vault().credentials().get(&descriptor.id)? else {
+            continue;
+        };
+        if existing.rp_id != rp_id
+            || (existing.cred_protect == CRED_PROTECT_UV_REQUIRED && !user_verified)
+        {
+            continue;
+        }
+        cx.prompts()
+            .presence(
+                UserOperation::AlreadyRegistered,
+                Some(&rp_id),
+                existing.user_name.as_deref(),
+            )
+            .await?;
+        return Err(CTAP2_ERR_CREDENTIAL_EXCLUDED);
+    }
+
+    if !user_present {
+        cx.prompts()
+            .presence(UserOperation::Register, Some(&rp_id), user_name.as_deref())
+            .await?;
+    }
+    if cx.vault().credentials().count()? >= cx.config().max_credentials {
+        return Err(CTAP2_ERR_KEY_STORE_FULL);
+    }
+
+    // Create the passkey.
+    let (private_key, signing_key) = generate_key()?;
+    let public_key = signing_key
+        .verifying_key()
+        .to_sec1_point(false)
+        .as_bytes()
+        .to_vec();
+    let credential_id = random_array::<CREDENTIAL_ID_LENGTH>()
+        .map_err(|_| CTAP1_ERR_OTHER)?
+        .to_vec();
+    let cred_protect = extensions.cred_protect.unwrap_or(CRED_PROTECT_UV_OPTIONAL);
+    let (cred_random_with_uv, cred_random_without_uv) = extensions.hmac_secret_keys()?;
+    let credential = Credential {
+        credential_id: credential_id.clone(),
+        rp_id: rp_id.clone(),
+        rp_name,
+        user_id: user_id.clone(),
+        user_name: user_name.clone(),
+        user_display_name,
+        algorithm: ALG_ES256,
+        public_key: public_key.clone(),
+        discoverable,
+        cred_protect,
+        cred_blob: extensions.cred_blob_to_store(),
+        created_at: cx.unix_now(),
+        sign_count: 0,
+    };
+    // A new discoverable passkey replaces the one for the same account (§6.1.2 step 17.1).
+    if discoverable {
+        for old in cx.vault().credentials().for_rp(&rp_id)? {
+            if old.discoverable && old.user_id == user_id {
+                cx.vault().credentials().delete(&old.credential_id)?;
+            }
+        }
+    }
+    cx.vault().credentials().insert(
+        &credential,
+        &CredentialSecrets {
+            private_key,
+            cred_random_with_uv,
+            cred_random_without_uv,
+        },
+    )?;
+
+    let min_pin_length = if extensions.min_pin_length {
+        let pin = cx.vault().pin_state().load()?;
+        pin.min_pin_length_rp_ids
+            .iter()
+            .any(|r| r == &rp_id)
+            .then_some(pin.min_pin_length)
+    } else {
+        None
+    };
+    let auth_data = AuthData {
+        rp_id_hash: rp_id_hash(&rp_id),
+        user_present: true,
+        user_verified,
+        sign_count: 0,
+        attested: Some(AttestedCredential {
+            credential_id: &credential_id,
+            public_key: credential_public_key(&public_key),
+        }),
+        extensions: Some(extensions.outputs(cred_protect, min_pin_length)),
+    }
+    .to_bytes();
+    let (fmt, statement) = attestation_statement(
+        cx.config().attestation,
+        &signing_key,
+        &auth_data,
+        &client_data_hash,
+    );
+    if token_protocol.is_some() {
+        cx.state.tokens.clear_user_flags();
+        cx.state.tokens.retain_permissions(PERMISSION_LBW);
+    }
+    cx.engine
+        .ui
+        .notify(UserEvent::PasskeyCreated { rp_id, user_name });
+    Ok(Value::map([
+        (key(0x01), Value::from(fmt)),
+        (key(0x02), Value::from(auth_data)),
+        (key(0x03), statement),
+    ]))
+}
+
+/// pubKeyCredParams: every entry must be a well-formed {alg, type}; true if ES256 is offered.
+fn check_algorithms(value: &Value) -> CtapResult<bool> {
+    let items = value.as_array().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE)?;
+    let mut es256 = false;
+    for item in items {
+        let m = Members::of(item)?;
+        let alg = m.int("alg")?.ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+        let kind = m.required_text("type")?;
+        es256 |= alg == ALG_ES256 && kind == "public-key";
+    }
+    Ok(es256)
+}
+
+/// A fresh P-256 key. Random 32-byte strings are valid scalars except with probability
+/// ~2^-32; those are drawn again.
+pub(super) fn generate_key() -> CtapResult<(SecretBytes, SigningKey)> {
+    for _ in 0..64 {
+        let candidate = SecretBytes::random(32).map_err(|_| CTAP1_ERR_OTHER)?;
+        if let Ok(key) = SigningKey::from_slice(candidate.expose()) {
+            return Ok((candidate, key));
+        }
+    }
+    Err(CTAP1_ERR_OTHER)
+}

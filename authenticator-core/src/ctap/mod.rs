@@ -1,0 +1,264 @@
+//! The CTAP 2.1 authenticator engine (FIDO CTAP 2.1 specification, "CTAP 2.1").
+//!
+//! [`CtapEngine::handle`] takes one request (command byte + CBOR) from any transport and
+//! returns the response (status byte + CBOR). Requests are served one at a time: the engine's
+//! state (PIN/UV token, key agreement key, getNextAssertion and credential-management
+//! enumeration state, sign-counter blocks) lives behind one async mutex. Everything that
+//! must survive a restart lives in the vault; everything here is "volatile" in the spec's sense
+//! and is reset by a power cycle, which for the phone is a restart of the core or a new
+//! engine for a new link session.
+//!
+//! One file per command; `cbor`, `cose`, `auth_data`, `pin_protocol`, `token_state`,
+//! `counters`, `user` and `extensions` are the shared pieces.
+
+mod auth_data;
+pub mod cbor;
+mod client_pin;
+mod config;
+mod cose;
+mod counters;
+mod credential_management;
+mod extensions;
+mod get_assertion;
+mod get_info;
+mod make_credential;
+mod params;
+pub mod pin_protocol;
+mod reset;
+mod selection;
+pub mod status;
+mod token_state;
+mod user;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+pub use auth_data::{AAGUID, AttestationFormat};
+use cbor::Value;
+use status::{CTAP1_ERR_INVALID_COMMAND, CTAP1_ERR_INVALID_LENGTH, CtapError, CtapResult};
+
+use crate::platform::{Clock, UserInterface};
+use crate::request::RequestSignals;
+use crate::secret::RandomUnavailable;
+use crate::vault::Vault;
+
+/// CTAP 2.1 §6 command bytes.
+pub const CMD_MAKE_CREDENTIAL: u8 = 0x01;
+pub const CMD_GET_ASSERTION: u8 = 0x02;
+pub const CMD_GET_INFO: u8 = 0x04;
+pub const CMD_CLIENT_PIN: u8 = 0x06;
+pub const CMD_RESET: u8 = 0x07;
+pub const CMD_GET_NEXT_ASSERTION: u8 = 0x08;
+pub const CMD_CREDENTIAL_MANAGEMENT: u8 = 0x0A;
+pub const CMD_SELECTION: u8 = 0x0B;
+pub const CMD_CONFIG: u8 = 0x0D;
+/// The CTAP 2.1 preview command number of credentialManagement, still used by some clients
+/// that see "FIDO_2_1_PRE" in getInfo.
+pub const CMD_CREDENTIAL_MANAGEMENT_PREVIEW: u8 = 0x41;
+
+/// How the engine behaves; the defaults are the product's.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub attestation: AttestationFormat,
+    /// How long the user has to answer a prompt.
+    pub user_action_timeout: Duration,
+    /// The phone offers its own user verification (biometrics / device credential).
+    pub builtin_uv: bool,
+    /// When several discoverable passkeys match and the client sent no allowList, let the user
+    /// pick on the phone (one assertion, `userSelected`) instead of returning them all for the
+    /// client's chooser (numberOfCredentials + getNextAssertion).
+    pub select_account_on_device: bool,
+    /// authenticatorReset is allowed only this long after power-up (CTAP 2.1 §6.6: 10 s).
+    pub reset_window: Duration,
+    /// Largest number of passkeys the vault accepts.
+    pub max_credentials: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            attestation: AttestationFormat::PackedSelf,
+            user_action_timeout: Duration::from_secs(30),
+            builtin_uv: true,
+            select_account_on_device: false,
+            reset_window: Duration::from_secs(10),
+            max_credentials: 10_000,
+        }
+    }
+}
+
+/// The authenticator: answers CTAP requests from any transport.
+pub struct CtapEngine {
+    vault: Arc<Vault>,
+    ui: Arc<dyn UserInterface>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    state: Mutex<EngineState>,
+}
+
+/// Volatile state, reset at power-up.
+struct EngineState {
+    powered_up_at: Instant,
+    tokens: token_state::TokenState,
+    key_agreement: pin_protocol::KeyAgreementKey,
+    /// Consecutive wrong PINs since power-up; 3 block PIN entry until the next power cycle.
+    pin_mismatches: u8,
+    next_assertion: Option<get_assertion::PendingAssertions>,
+    enumeration: Option<credential_management::Enumeration>,
+    counters: counters::CounterBlocks,
+}
+
+impl CtapEngine {
+    pub fn new(
+        vault: Arc<Vault>,
+        ui: Arc<dyn UserInterface>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Self, RandomUnavailable> {
+        Ok(Self {
+            vault,
+            ui,
+            clock,
+            config,
+            state: Mutex::new(EngineState {
+                powered_up_at: Instant::now(),
+                tokens: token_state::TokenState::new()?,
+                key_agreement: pin_protocol::KeyAgreementKey::generate()
+                    .map_err(|_| RandomUnavailable)?,
+                pin_mismatches: 0,
+                next_assertion: None,
+                enumeration: None,
+                counters: counters::CounterBlocks::default(),
+            }),
+        })
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
+    /// Answers one request: `command || CBOR parameters` in, `status || CBOR` out.
+    pub async fn handle(&self, request: &[u8], signals: &RequestSignals) -> Vec<u8> {
+        let Some((&command, params)) = request.split_first() else {
+            return vec![CTAP1_ERR_INVALID_LENGTH.0];
+        };
+        let mut state = self.state.lock().await;
+        // State for follow-up commands lives only until any other command (§6.3, §6.8).
+        if command != CMD_GET_NEXT_ASSERTION {
+            state.next_assertion = None;
+        }
+        if command != CMD_CREDENTIAL_MANAGEMENT && command != CMD_CREDENTIAL_MANAGEMENT_PREVIEW {
+            state.enumeration = None;
+        }
+        let mut cx = Context {
+            engine: self,
+            state: &mut state,
+            signals,
+        };
+        let result = match command {
+            CMD_GET_INFO => no_params(params).and_then(|()| get_info::get_info(&cx).map(Some)),
+            CMD_MAKE_CREDENTIAL => make_credential::make_credential(&mut cx, params)
+                .await
+                .map(Some),
+            CMD_GET_ASSERTION => get_assertion::get_assertion(&mut cx, params)
+                .await
+                .map(Some),
+            CMD_GET_NEXT_ASSERTION => match no_params(params) {
+                Ok(()) => get_assertion::get_next_assertion(&mut cx).map(Some),
+                Err(e) => Err(e),
+            },
+            CMD_CLIENT_PIN => client_pin::client_pin(&mut cx, params).await.map(Some),
+            CMD_RESET => match no_params(params) {
+                Ok(()) => reset::reset(&mut cx).await.map(|()| None),
+                Err(e) => Err(e),
+            },
+            CMD_CREDENTIAL_MANAGEMENT | CMD_CREDENTIAL_MANAGEMENT_PREVIEW => {
+                credential_management::credential_management(&mut cx, params).await
+            }
+            CMD_SELECTION => match no_params(params) {
+                Ok(()) => selection::selection(&cx).await.map(|()| None),
+                Err(e) => Err(e),
+            },
+            CMD_CONFIG => config::config(&mut cx, params).await.map(|()| None),
+            _ => Err(CTAP1_ERR_INVALID_COMMAND),
+        };
+        match result {
+            Ok(None) => vec![status::CTAP2_OK],
+            Ok(Some(value)) => {
+                let mut out = vec![status::CTAP2_OK];
+                cbor::encode_into(&value, &mut out);
+                out
+            }
+            Err(CtapError(code)) => vec![code],
+        }
+    }
+}
+
+/// Commands without parameters must not be sent any.
+fn no_params(params: &[u8]) -> CtapResult<()> {
+    if params.is_empty() {
+        Ok(())
+    } else {
+        Err(CTAP1_ERR_INVALID_LENGTH)
+    }
+}
+
+/// Decodes a command's parameters: one canonical CBOR map.
+fn decode_params(params: &[u8]) -> CtapResult<cbor::MapReader> {
+    if params.is_empty() {
+        return Err(status::CTAP2_ERR_MISSING_PARAMETER);
+    }
+    let value = cbor::decode(params)?;
+    cbor::MapReader::new(value).map_err(|_| status::CTAP2_ERR_CBOR_UNEXPECTED_TYPE)
+}
+
+/// What a command handler works with.
+struct Context<'a> {
+    engine: &'a CtapEngine,
+    state: &'a mut EngineState,
+    signals: &'a RequestSignals,
+}
+
+impl Context<'_> {
+    fn prompts(&self) -> user::Prompts<'_> {
+        user::Prompts {
+            ui: self.engine.ui.as_ref(),
+            signals: self.signals,
+            timeout: self.engine.config.user_action_timeout,
+        }
+    }
+
+    fn vault(&self) -> &Vault {
+        &self.engine.vault
+    }
+
+    fn config(&self) -> &EngineConfig {
+        &self.engine.config
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn unix_now(&self) -> u64 {
+        self.engine.clock.now_unix_seconds()
+    }
+}
+
+/// Key of a CBOR map entry, for building responses.
+fn key(k: i64) -> Value {
+    Value::int(k)
+}
+
+impl crate::ctaphid::CtapHandler for CtapEngine {
+    fn handle_cbor<'a>(
+        &'a self,
+        request: Vec<u8>,
+        signals: RequestSignals,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send + 'a>> {
+        Box::pin(async move { self.handle(&request, &signals).await })
+    }
+}

@@ -1,0 +1,30 @@
+//! authenticatorReset (CTAP 2.1 §6.6): erase every passkey, the PIN and the configuration.
+//!
+//! Allowed only within `reset_window` of power-up (a restart of the core or of the link
+//! session) and with the user's confirmation on the phone, as the spec asks, so that a
+//! malicious PC cannot wipe the phone on its own. The audit trail and pairings are kept: they
+//! are not authenticator state, and the audit trail must survive.
+
+use super::get_info::SETTING_ALWAYS_UV;
+use super::status::{CTAP2_ERR_NOT_ALLOWED, CtapResult};
+use super::{Context, pin_protocol};
+use crate::platform::{UserEvent, UserOperation};
+
+pub async fn reset(cx: &mut Context<'_>) -> CtapResult<()> {
+    if cx.now().saturating_duration_since(cx.state.powered_up_at) > cx.config().reset_window {
+        return Err(CTAP2_ERR_NOT_ALLOWED);
+    }
+    cx.prompts()
+        .presence(UserOperation::Reset, None, None)
+        .await?;
+    cx.vault().credentials().delete_all()?;
+    cx.vault().pin_state().reset()?;
+    cx.vault().settings().remove(SETTING_ALWAYS_UV)?;
+    cx.state.tokens.stop_using();
+    cx.state.key_agreement =
+        pin_protocol::KeyAgreementKey::generate().map_err(|_| super::status::CTAP1_ERR_OTHER)?;
+    cx.state.pin_mismatches = 0;
+    cx.state.counters.clear();
+    cx.engine.ui.notify(UserEvent::AuthenticatorReset);
+    Ok(())
+}

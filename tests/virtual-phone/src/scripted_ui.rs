@@ -1,0 +1,61 @@
+//! The virtual phone's "user": answers every prompt the way the command line said, so tests can
+//! script approvals, refusals and a user who never answers. Events are printed to stderr.
+
+use authenticator_core::platform::{
+    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
+};
+
+/// How the scripted user answers a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Answer {
+    /// Allow (or verify successfully).
+    Approve,
+    /// Refuse (or fail verification).
+    Deny,
+    /// Never answer: the core's timeout decides.
+    Ignore,
+}
+
+pub struct ScriptedUser {
+    pub presence: Answer,
+    pub verification: Answer,
+}
+
+impl ScriptedUser {
+    async fn answer(answer: Answer) -> bool {
+        match answer {
+            Answer::Approve => true,
+            Answer::Deny => false,
+            Answer::Ignore => std::future::pending().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserInterface for ScriptedUser {
+    async fn confirm_presence(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        eprintln!("prompt: {} -> {:?}", prompt.message, self.presence);
+        Ok(Self::answer(self.presence).await)
+    }
+
+    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        eprintln!("verify: {} -> {:?}", prompt.message, self.verification);
+        Ok(Self::answer(self.verification).await)
+    }
+
+    async fn choose_account(
+        &self,
+        rp_id: String,
+        accounts: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        eprintln!(
+            "choose: {} account(s) for {rp_id} -> the first",
+            accounts.len()
+        );
+        Ok(Self::answer(self.presence).await.then_some(0))
+    }
+
+    fn notify(&self, event: UserEvent) {
+        eprintln!("event: {event:?}");
+    }
+}
