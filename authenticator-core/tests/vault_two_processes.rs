@@ -125,14 +125,19 @@ fn two_process_child() {
     }
     let vault = open_vault(&dir).unwrap_or_else(|e| panic!("child {name}: open failed: {e}"));
     {
-        // Which vault key did this process end up with? (Read its wrapped form.)
-        let conn = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
-        conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        let wrapped: Vec<u8> = conn
-            .query_row("SELECT wrapped_key FROM vault_meta WHERE id = 1", [], |r| {
+        // Which vault key did this process end up with? (Read its wrapped form; never create
+        // a file here: the vault file must exist at its path.)
+        let wrapped: Vec<u8> = rusqlite::Connection::open_with_flags(
+            dir.join("vault.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )
+        .and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.query_row("SELECT wrapped_key FROM vault_meta WHERE id = 1", [], |r| {
                 r.get(0)
             })
-            .unwrap();
+        })
+        .unwrap_or_else(|e| panic!("child {name}: cannot read the vault key record: {e}"));
         say(format!("key {}", hex(&wrapped)));
     }
     let credentials = vault.credentials();
@@ -286,8 +291,17 @@ fn run_two(m: u32) -> Result<Outcome, String> {
                     format!("child {other}: {}, finished its writes: {done}", o.status)
                 })
                 .collect();
+            let mut files: Vec<_> = std::fs::read_dir(&vault_dir)
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
             return Err(format!(
-                "child {name} failed ({}): {panic} [{}]\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                "child {name} failed ({}): {panic} [{}; files left: {files:?}]\n\
+                 --- stdout ---\n{}\n--- stderr ---\n{}",
                 f.status,
                 others.join("; "),
                 f.stdout,

@@ -9,10 +9,10 @@
 //! and need no token; any other command ends the enumeration.
 
 use super::auth_data::rp_id_hash;
-use super::cbor::{Value, encode_into};
+use super::cbor::{MapReader, Value, encode_into};
 use super::client_pin::{protocol, verify_token};
 use super::cose::credential_public_key;
-use super::params::{Descriptor, Members};
+use super::params::Descriptor;
 use super::status::*;
 use super::token_state::PERMISSION_CM;
 use super::{Context, decode_params, key};
@@ -135,10 +135,10 @@ pub async fn credential_management(
             let sp = sub_params_reader(sub_params)?;
             let id = descriptor_id(&sp)?;
             let user = sp.iter_get(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
-            let user = Members::of(user)?;
-            let user_id = user.required_bytes("id")?.to_vec();
-            let name = user.text("name")?.map(str::to_owned);
-            let display_name = user.text("displayName")?.map(str::to_owned);
+            let mut user = MapReader::new(user.clone())?;
+            let user_id = user.required_bytes("id")?;
+            let name = user.text("name")?;
+            let display_name = user.text("displayName")?;
             let credential = cx
                 .vault()
                 .credentials()

@@ -10,7 +10,6 @@ use sha2::Sha256;
 use super::cbor::{MapReader, Value};
 use super::cose::parse_key_agreement;
 use super::get_info::MAX_CRED_BLOB_LENGTH;
-use super::params::Members;
 use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
 use super::status::*;
 use crate::secret::SecretBytes;
@@ -35,8 +34,8 @@ impl RegistrationExtensions {
         let Some(value) = value else {
             return Ok(Self::default());
         };
-        let m = Members::of(value)?;
-        let cred_protect = match m.get("credProtect") {
+        let mut m = MapReader::new(value.clone())?;
+        let cred_protect = match m.take("credProtect") {
             None => None,
             Some(v) => {
                 let level = v.as_unsigned().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE)?;
@@ -51,7 +50,7 @@ impl RegistrationExtensions {
         Ok(Self {
             cred_protect,
             hmac_secret: m.bool("hmac-secret")?.unwrap_or(false),
-            cred_blob: m.bytes("credBlob")?.map(<[u8]>::to_vec),
+            cred_blob: m.bytes("credBlob")?,
             min_pin_length: m.bool("minPinLength")?.unwrap_or(false),
         })
     }
@@ -116,10 +115,10 @@ impl AssertionExtensions {
         let Some(value) = value else {
             return Ok(Self::default());
         };
-        let m = Members::of(value)?;
-        let hmac_secret = match m.get("hmac-secret") {
+        let mut m = MapReader::new(value.clone())?;
+        let hmac_secret = match m.take("hmac-secret") {
             None => None,
-            Some(v) => Some(HmacSecretInput::parse(v.clone(), key_agreement)?),
+            Some(v) => Some(HmacSecretInput::parse(v, key_agreement)?),
         };
         Ok(Self {
             hmac_secret,

@@ -9,14 +9,14 @@
 use p256::ecdsa::SigningKey;
 
 use super::auth_data::{AttestedCredential, AuthData, attestation_statement, rp_id_hash};
-use super::cbor::Value;
+use super::cbor::{MapReader, Value};
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
 use super::cose::{ALG_ES256, credential_public_key};
 use super::extensions::{
     CRED_PROTECT_UV_OPTIONAL, CRED_PROTECT_UV_REQUIRED, RegistrationExtensions,
 };
 use super::get_info::{CREDENTIAL_ID_LENGTH, MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
-use super::params::{Members, Options, descriptor_list};
+use super::params::{Options, descriptor_list};
 use super::status::*;
 use super::token_state::{PERMISSION_LBW, PERMISSION_MC};
 use super::{Context, decode_params, key};
@@ -40,13 +40,13 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     let pin_uv_auth_protocol = p.unsigned(0x09)?;
     let enterprise_attestation = p.unsigned(0x0A)?;
 
-    let rp = Members::of(&rp)?;
-    let rp_id = rp.required_text("id")?.to_owned();
-    let rp_name = rp.text("name")?.map(str::to_owned);
-    let user = Members::of(&user)?;
-    let user_id = user.required_bytes("id")?.to_vec();
-    let user_name = user.text("name")?.map(str::to_owned);
-    let user_display_name = user.text("displayName")?.map(str::to_owned);
+    let mut rp = MapReader::new(rp)?;
+    let rp_id = rp.required_text("id")?;
+    let rp_name = rp.text("name")?;
+    let mut user = MapReader::new(user)?;
+    let user_id = user.required_bytes("id")?;
+    let user_name = user.text("name")?;
+    let user_display_name = user.text("displayName")?;
     if user_id.len() > MAX_USER_ID_LENGTH {
         return Err(CTAP1_ERR_INVALID_LENGTH);
     }
@@ -224,8 +224,8 @@ fn check_algorithms(value: &Value) -> CtapResult<bool> {
     let items = value.as_array().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE)?;
     let mut es256 = false;
     for item in items {
-        let m = Members::of(item)?;
-        let alg = m.int("alg")?.ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+        let mut m = MapReader::new(item.clone())?;
+        let alg = m.required_int("alg")?;
         let kind = m.required_text("type")?;
         es256 |= alg == ALG_ES256 && kind == "public-key";
     }

@@ -1,61 +1,10 @@
-//! Reading the text-keyed maps inside CTAP requests (rp, user, options, credential
-//! descriptors, extensions), with the spec's errors: a wrong type is
-//! CTAP2_ERR_CBOR_UNEXPECTED_TYPE, a missing required member CTAP2_ERR_MISSING_PARAMETER.
-//! Unknown members are ignored, as CTAP 2.1 §8 asks.
+//! The structures that several commands share: credential descriptors (allowList,
+//! excludeList, credential management) and the options map. They are read with
+//! [`MapReader`], so a wrong type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE and a missing member
+//! CTAP2_ERR_MISSING_PARAMETER; unknown members are ignored, as CTAP 2.1 §8 asks.
 
-use super::cbor::Value;
-use super::status::{CTAP2_ERR_CBOR_UNEXPECTED_TYPE, CTAP2_ERR_MISSING_PARAMETER, CtapResult};
-
-/// A text-keyed CBOR map.
-pub struct Members<'a>(&'a [(Value, Value)]);
-
-impl<'a> Members<'a> {
-    pub fn of(value: &'a Value) -> CtapResult<Self> {
-        value
-            .as_map()
-            .map(Members)
-            .ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE)
-    }
-
-    pub fn get(&self, name: &str) -> Option<&'a Value> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.as_text() == Some(name))
-            .map(|(_, v)| v)
-    }
-
-    pub fn text(&self, name: &str) -> CtapResult<Option<&'a str>> {
-        self.get(name)
-            .map(|v| v.as_text().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE))
-            .transpose()
-    }
-
-    pub fn required_text(&self, name: &str) -> CtapResult<&'a str> {
-        self.text(name)?.ok_or(CTAP2_ERR_MISSING_PARAMETER)
-    }
-
-    pub fn bytes(&self, name: &str) -> CtapResult<Option<&'a [u8]>> {
-        self.get(name)
-            .map(|v| v.as_bytes().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE))
-            .transpose()
-    }
-
-    pub fn required_bytes(&self, name: &str) -> CtapResult<&'a [u8]> {
-        self.bytes(name)?.ok_or(CTAP2_ERR_MISSING_PARAMETER)
-    }
-
-    pub fn bool(&self, name: &str) -> CtapResult<Option<bool>> {
-        self.get(name)
-            .map(|v| v.as_bool().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE))
-            .transpose()
-    }
-
-    pub fn int(&self, name: &str) -> CtapResult<Option<i64>> {
-        self.get(name)
-            .map(|v| v.as_int().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE))
-            .transpose()
-    }
-}
+use super::cbor::{MapReader, Value};
+use super::status::{CTAP2_ERR_CBOR_UNEXPECTED_TYPE, CtapResult};
 
 /// A PublicKeyCredentialDescriptor: {"type": "public-key", "id": bytes, ...}.
 pub struct Descriptor {
@@ -66,11 +15,11 @@ pub struct Descriptor {
 
 impl Descriptor {
     pub fn parse(value: &Value) -> CtapResult<Self> {
-        let m = Members::of(value)?;
+        let mut m = MapReader::new(value.clone())?;
         let kind = m.required_text("type")?;
         let id = m.required_bytes("id")?;
         Ok(Self {
-            id: id.to_vec(),
+            id,
             is_public_key: kind == "public-key",
         })
     }
@@ -108,7 +57,7 @@ impl Options {
                 uv: None,
             });
         };
-        let m = Members::of(value)?;
+        let mut m = MapReader::new(value.clone())?;
         Ok(Self {
             rk: m.bool("rk")?,
             up: m.bool("up")?,
