@@ -224,7 +224,7 @@ impl From<rusqlite::Error> for Setup {
 
 /// Journal and durability settings, and a structural check of an existing file.
 fn configure(conn: &Connection, existing: bool) -> Result<(), Setup> {
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let mode = switch_to_wal(conn)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Setup::Damaged(format!("journal mode stays {mode}")));
     }
@@ -238,6 +238,24 @@ fn configure(conn: &Connection, existing: bool) -> Result<(), Setup> {
         }
     }
     Ok(())
+}
+
+/// Switching a new file to WAL needs a moment of exclusive access, and SQLite answers BUSY at
+/// once (without its busy handler) while another process does the same: retry until the busy
+/// timeout.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Makes the schema and a new vault key in an empty file. If another process created the vault

@@ -29,10 +29,17 @@ pub(crate) enum FileKind {
     Foreign { application_id: i32 },
 }
 
+/// Reads the three facts in one statement, so they come from one snapshot: another process
+/// creating the vault at this moment is seen either not at all or completely (read as three
+/// statements, a half-seen creation looked like another application's database).
 pub(crate) fn inspect(conn: &Connection) -> rusqlite::Result<FileKind> {
-    let application_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    let (application_id, version, objects): (i32, i64, i64) = conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id()),
+                (SELECT user_version FROM pragma_user_version()),
+                (SELECT count(*) FROM sqlite_schema)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     Ok(match application_id {
         APPLICATION_ID => FileKind::Vault { version },
         0 if objects == 0 && version == 0 => FileKind::Empty,

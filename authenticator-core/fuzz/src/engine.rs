@@ -1,0 +1,211 @@
+//! The process-wide engines the CTAP targets drive.
+//!
+//! Made once per process (a `OnceLock`): one vault in `$TMPDIR/authenticator-core-fuzz-<pid>`
+//! with a software key protector, a scripted user, and four engines over that vault that
+//! differ in configuration (built-in UV on/off, account choice on the phone, attestation
+//! format). All run on one current-thread tokio runtime whose clock is paused: a prompt the
+//! scripted user never answers times out at once, and the engine's timers (token lifetime,
+//! the getNextAssertion window) move only when a target advances the clock.
+//!
+//! Every engine allows authenticatorReset for a year after start-up (the product's 10 s
+//! window would close after the first seconds of a run) and holds at most
+//! [`MAX_CREDENTIALS`] passkeys, so that the vault stays small however long a run is.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
+use authenticator_core::platform::{
+    AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
+    UserInterfaceError,
+};
+use authenticator_core::request::RequestSignals;
+use authenticator_core::vault::Vault;
+use tokio::runtime::Runtime;
+
+pub const MAX_CREDENTIALS: u64 = 64;
+/// Short, and on a paused clock anyway: an unanswered prompt costs no real time.
+pub const USER_ACTION_TIMEOUT: Duration = Duration::from_millis(200);
+pub const ENGINE_COUNT: usize = 4;
+
+/// How the scripted user answers a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Answer {
+    Approve = 0,
+    Deny = 1,
+    /// The app cannot ask (`UserInterfaceError::Unavailable`).
+    Fail = 2,
+    /// Never answers: the engine's timeout decides.
+    Ignore = 3,
+}
+
+impl Answer {
+    pub fn from_bits(b: u8) -> Self {
+        match b & 3 {
+            0 => Answer::Approve,
+            1 => Answer::Deny,
+            2 => Answer::Fail,
+            _ => Answer::Ignore,
+        }
+    }
+}
+
+/// A user whose answers a target sets before each request (approve everything by default).
+#[derive(Default)]
+pub struct ScriptedUser {
+    presence: AtomicU8,
+    verification: AtomicU8,
+    /// The account index `choose_account` answers; `u32::MAX` declines.
+    choice: AtomicU32,
+}
+
+impl ScriptedUser {
+    pub fn set(&self, presence: Answer, verification: Answer, choice: u32) {
+        self.presence.store(presence as u8, Ordering::Relaxed);
+        self.verification.store(verification as u8, Ordering::Relaxed);
+        self.choice.store(choice, Ordering::Relaxed);
+    }
+
+    pub fn approve_all(&self) {
+        self.set(Answer::Approve, Answer::Approve, 0);
+    }
+
+    async fn answer<T>(slot: &AtomicU8, yes: T, no: T) -> Result<T, UserInterfaceError> {
+        match Answer::from_bits(slot.load(Ordering::Relaxed)) {
+            Answer::Approve => Ok(yes),
+            Answer::Deny => Ok(no),
+            Answer::Fail => Err(UserInterfaceError::Unavailable {
+                reason: "scripted".to_owned(),
+            }),
+            Answer::Ignore => std::future::pending().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserInterface for ScriptedUser {
+    async fn confirm_presence(&self, _prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Self::answer(&self.presence, true, false).await
+    }
+
+    async fn verify_user(&self, _prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Self::answer(&self.verification, true, false).await
+    }
+
+    async fn choose_account(
+        &self,
+        _rp_id: String,
+        _accounts: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        let choice = self.choice.load(Ordering::Relaxed);
+        Self::answer(&self.presence, (choice != u32::MAX).then_some(choice), None).await
+    }
+
+    fn notify(&self, _event: UserEvent) {}
+}
+
+pub struct Harness {
+    pub runtime: Runtime,
+    pub user: Arc<ScriptedUser>,
+    pub vault: Arc<Vault>,
+    pub engines: Vec<CtapEngine>,
+    pub dir: PathBuf,
+}
+
+impl Harness {
+    /// The process's harness, made on first use.
+    pub fn get() -> &'static Harness {
+        static HARNESS: OnceLock<Harness> = OnceLock::new();
+        HARNESS.get_or_init(Harness::new)
+    }
+
+    fn new() -> Self {
+        let base = std::env::temp_dir();
+        remove_stale_dirs(&base);
+        let dir = base.join(format!("authenticator-core-fuzz-{}", std::process::id()));
+        // A leftover of an earlier process with the same pid.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the fuzz vault dir");
+        let protector = SoftwareKeyProtector::new(dir.join("vault.key"));
+        let vault =
+            Arc::new(Vault::open(dir.join("vault.db"), &protector).expect("open the fuzz vault"));
+        let user = Arc::new(ScriptedUser::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("tokio runtime");
+        let configs = [
+            (AttestationFormat::PackedSelf, true, false),
+            (AttestationFormat::None, false, true),
+            (AttestationFormat::PackedSelf, true, true),
+            (AttestationFormat::None, false, false),
+        ];
+        // Inside the runtime, so that the engines' power-up instants are on its clock.
+        let engines = {
+            let _guard = runtime.enter();
+            configs
+                .iter()
+                .map(|&(attestation, builtin_uv, select_account_on_device)| {
+                    let config = EngineConfig {
+                        attestation,
+                        user_action_timeout: USER_ACTION_TIMEOUT,
+                        builtin_uv,
+                        select_account_on_device,
+                        reset_window: Duration::from_secs(365 * 24 * 3600),
+                        max_credentials: MAX_CREDENTIALS,
+                    };
+                    CtapEngine::new(
+                        vault.clone(),
+                        user.clone() as Arc<dyn UserInterface>,
+                        Arc::new(SystemClock),
+                        config,
+                    )
+                    .expect("engine")
+                })
+                .collect()
+        };
+        Self {
+            runtime,
+            user,
+            vault,
+            engines,
+            dir,
+        }
+    }
+
+    /// Runs one raw request on `engine` (an index below [`ENGINE_COUNT`]).
+    pub fn handle(&self, engine: usize, request: &[u8], signals: &RequestSignals) -> Vec<u8> {
+        self.runtime
+            .block_on(self.engines[engine].handle(request, signals))
+    }
+
+    /// Moves the paused clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.runtime.block_on(tokio::time::advance(by));
+    }
+}
+
+/// Removes the vault dirs of fuzz processes that are gone (libFuzzer exits without running
+/// destructors, so nobody else does).
+fn remove_stale_dirs(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("authenticator-core-fuzz-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !PathBuf::from(format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
