@@ -8,10 +8,9 @@
 //! request does not qualify. The UV flag is set only when UV happened in this request; UP
 //! only when presence was collected (`up` false gives UP = 0).
 
-use p256::ecdsa::SigningKey;
 use tokio::time::{Duration, Instant};
 
-use super::auth_data::{AuthData, rp_id_hash, sign};
+use super::auth_data::{AuthData, CredentialSigner, rp_id_hash};
 use super::cbor::Value;
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
 use super::extensions::{
@@ -223,8 +222,8 @@ fn assertion(
         .credentials()
         .secrets(&credential.credential_id)?
         .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
-    let signing_key =
-        SigningKey::from_slice(secrets.private_key.expose()).map_err(|_| CTAP1_ERR_OTHER)?;
+    let signer =
+        CredentialSigner::from_bytes(secrets.private_key.expose()).ok_or(CTAP1_ERR_OTHER)?;
     let sign_count = cx.state.counters.next(
         &cx.engine.vault,
         &credential.credential_id,
@@ -244,7 +243,7 @@ fn assertion(
         extensions: Some(extensions),
     }
     .to_bytes();
-    let signature = sign(&signing_key, &auth_data, &pending.client_data_hash);
+    let signature = signer.sign(&auth_data, &pending.client_data_hash);
     let mut response = vec![
         (key(0x01), Descriptor::to_value(&credential.credential_id)),
         (key(0x02), Value::from(auth_data)),
