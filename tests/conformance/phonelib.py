@@ -599,3 +599,89 @@ def raw_call(dev: CtapHidDevice, request: bytes) -> bytes:
     """Sends `command || params` as CTAPHID_CBOR and returns the response bytes."""
     from fido2.hid import CTAPHID
     return dev.call(CTAPHID.CBOR, request)
+
+
+def client_pin(ctap: Ctap2, protocol: int):
+    from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
+    return ClientPin(ctap, {1: PinProtocolV1, 2: PinProtocolV2}[protocol]())
+
+
+def pin_protocol(protocol: int):
+    from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
+    return {1: PinProtocolV1, 2: PinProtocolV2}[protocol]()
+
+
+def verify_assertion(public_key: dict, auth_data: bytes, client_data_hash: bytes,
+                     signature: bytes) -> None:
+    """Verifies an assertion signature as an RP would (raises on failure)."""
+    from fido2.cose import CoseKey
+    CoseKey.parse(public_key).verify(bytes(auth_data) + client_data_hash, signature)
+
+
+def verify_packed_self(att) -> None:
+    """Checks a makeCredential response's packed self-attestation (WebAuthn §8.2): no x5c,
+    `alg` of the credential key, signature by the credential key."""
+    from fido2.attestation import PackedAttestation, AttestationType
+    assert att.fmt == "packed", att.fmt
+    assert set(att.att_stmt) == {"alg", "sig"}, att.att_stmt.keys()
+    assert att.att_stmt["alg"] == -7
+    result = PackedAttestation().verify(att.att_stmt, att.auth_data, _last_cdh(att))
+    assert result.attestation_type == AttestationType.SELF
+
+
+def _last_cdh(att):
+    return att._cdh  # set by make_credential() below
+
+
+def make_credential(ctap: Ctap2, rp: dict = RP, usr: dict | None = None, *, rk: bool = False,
+                    uv: bool | None = None, exclude=None, extensions=None, token=None,
+                    protocol: int | None = None, label: str = "mc", **kw):
+    """makeCredential with sensible defaults; checks the response encoding. `token` (with
+    `protocol`) adds a pinUvAuthParam over the clientDataHash."""
+    h = cdh(label)
+    options = {}
+    if rk:
+        options["rk"] = True
+    if uv is not None:
+        options["uv"] = uv
+    param = None
+    if token is not None:
+        param = pin_protocol(protocol).authenticate(token, h)
+    att = ctap.make_credential(h, rp, usr or user(1), ES256, exclude_list=exclude,
+                               extensions=extensions, options=options or None,
+                               pin_uv_param=param, pin_uv_protocol=protocol if token else None,
+                               **kw)
+    object.__setattr__(att, "_cdh", h)
+    parts = check_auth_data_encoding(att.auth_data)
+    assert att.auth_data.rp_id_hash == rp_id_hash(rp["id"])
+    assert att.auth_data.is_attested() and att.auth_data.is_user_present()
+    assert parts["aaguid"] == bytes(ctap.info.aaguid)
+    return att
+
+
+def get_assertion(ctap: Ctap2, rp_id: str = "example.com", allow=None, *, up: bool | None = None,
+                  uv: bool | None = None, extensions=None, token=None, protocol=None,
+                  label: str = "ga"):
+    h = cdh(label)
+    options = {}
+    if up is not None:
+        options["up"] = up
+    if uv is not None:
+        options["uv"] = uv
+    param = pin_protocol(protocol).authenticate(token, h) if token is not None else None
+    resp = ctap.get_assertion(rp_id, h, allow, extensions, options or None, param,
+                              protocol if token is not None else None)
+    check_auth_data_encoding(resp.auth_data)
+    assert resp.auth_data.rp_id_hash == rp_id_hash(rp_id)
+    object.__setattr__(resp, "_cdh", h)
+    return resp
+
+
+def descriptor(att) -> dict:
+    return {"type": "public-key", "id": att.auth_data.credential_data.credential_id}
+
+
+def check_signed_by(resp, att) -> None:
+    """The assertion `resp` verifies with the public key created in `att`."""
+    verify_assertion(att.auth_data.credential_data.public_key, resp.auth_data, resp._cdh,
+                     resp.signature)

@@ -310,16 +310,23 @@ fn len_u64(len: usize) -> u64 {
 /// Decodes exactly one data item that fills `bytes`, refusing anything not in CTAP2 canonical
 /// form.
 pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
+    let (value, rest) = decode_prefix(bytes)?;
+    if !rest.is_empty() {
+        return Err(CborError::TrailingBytes);
+    }
+    Ok(value)
+}
+
+/// Decodes the data item at the start of `bytes` with the same strictness and returns it with
+/// the bytes after it (authenticator data holds a COSE key followed by the extensions map).
+pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, &[u8]), CborError> {
     let mut decoder = Decoder {
         input: bytes,
         pos: 0,
         items: 0,
     };
     let value = decoder.item(0)?;
-    if decoder.pos != bytes.len() {
-        return Err(CborError::TrailingBytes);
-    }
-    Ok(value)
+    Ok((value, bytes.get(decoder.pos..).unwrap_or_default()))
 }
 
 struct Decoder<'a> {

@@ -68,7 +68,8 @@ impl From<super::cbor::FieldError> for CtapError {
 /// Storage failures are reported to the client as "other"; the detail goes to the app's log
 /// (without personal data: `VaultError` messages carry none).
 impl From<crate::vault::VaultError> for CtapError {
-    fn from(_: crate::vault::VaultError) -> Self {
+    fn from(error: crate::vault::VaultError) -> Self {
+        tracing::error!(%error, "vault failure while serving a CTAP request");
         CTAP1_ERR_OTHER
     }
 }

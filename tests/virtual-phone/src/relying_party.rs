@@ -105,7 +105,8 @@ impl RelyingParty {
             .to_vec();
         let key_bytes = &rest[18 + id_len..];
         // The COSE key is followed by nothing but (optionally) the extensions map.
-        let cose = decode_prefix(key_bytes)?;
+        let (cose, _extensions) = cbor::decode_prefix(key_bytes)
+            .map_err(|e| format!("credential public key is not CBOR: {e}"))?;
         let cose = cose.as_map().ok_or("credential public key is not a map")?;
         let x = field(cose, -2)?.as_bytes().ok_or("x is not bytes")?;
         let y = field(cose, -3)?.as_bytes().ok_or("y is not bytes")?;
@@ -200,12 +201,3 @@ fn verify(
     key.verify(&message, &signature).map_err(|_| ())
 }
 
-/// Decodes the first CBOR item of `bytes` (the COSE key inside authenticator data).
-fn decode_prefix(bytes: &[u8]) -> Result<Value, String> {
-    for end in 1..=bytes.len() {
-        if let Ok(v) = cbor::decode(&bytes[..end]) {
-            return Ok(v);
-        }
-    }
-    Err("credential public key is not CBOR".into())
-}
