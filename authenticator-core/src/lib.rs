@@ -8,12 +8,14 @@
 //! - [`vault`]: the encrypted SQLite vault (credentials, pairings, PIN state, settings, audit).
 //! - [`secret`]: zeroizing secret bytes and the system random source.
 //! - [`ctap`]: the CTAP 2.1 engine; [`ctaphid`]: the CTAPHID transport framing.
+//! - [`enroll`]: activation links, the workspace API client, client PIN provisioning.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 
 uniffi::setup_scaffolding!();
 
 pub mod ctap;
 pub mod ctaphid;
+pub mod enroll;
 pub mod platform;
 pub mod request;
 pub mod secret;

@@ -105,7 +105,10 @@ fn make_credential_request(rp: &str) -> Value {
         (k(2), Value::map([(t("id"), t(rp))])),
         (
             k(3),
-            Value::map([(t("id"), Value::from(vec![7u8; 8])), (t("name"), t("alice"))]),
+            Value::map([
+                (t("id"), Value::from(vec![7u8; 8])),
+                (t("name"), t("alice")),
+            ]),
         ),
         (
             k(4),
@@ -160,10 +163,19 @@ async fn sign_counters_only_move_forward_across_power_cycles_with_few_flushes() 
     }
     // The durable reservation covers every value handed out, and it was written about once per
     // 128 assertions (plus once per power cycle), not once per assertion.
-    let reserved = phone.vault.credentials().get(&id).unwrap().unwrap().sign_count;
+    let reserved = phone
+        .vault
+        .credentials()
+        .get(&id)
+        .unwrap()
+        .unwrap()
+        .sign_count;
     assert!(reserved >= last);
     let flushes = reserved / 128;
-    assert!(flushes <= assertions / 128 + cycles + 1, "{flushes} reservations");
+    assert!(
+        flushes <= assertions / 128 + cycles + 1,
+        "{flushes} reservations"
+    );
 }
 
 #[tokio::test]
@@ -195,9 +207,16 @@ async fn a_cancel_ends_a_waiting_request_with_keepalive_cancel() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(signals.is_waiting_for_user(), "the engine tells the transport it waits");
+    assert!(
+        signals.is_waiting_for_user(),
+        "the engine tells the transport it waits"
+    );
     signals.cancel();
-    assert_eq!(waiting.await.unwrap(), vec![0x2D], "CTAP2_ERR_KEEPALIVE_CANCEL");
+    assert_eq!(
+        waiting.await.unwrap(),
+        vec![0x2D],
+        "CTAP2_ERR_KEEPALIVE_CANCEL"
+    );
     assert!(!signals.is_waiting_for_user());
 }
 
@@ -273,9 +292,17 @@ async fn wrong_pins_count_durably_and_block_until_a_power_cycle() {
     let retries = || phone.vault.pin_state().load().unwrap().pin_retries;
     assert_eq!(retries(), 8);
     assert_eq!(get_pin_token(&engine, "000000").await, 0x31, "PIN_INVALID");
-    assert_eq!(retries(), 7, "the decrement is in the vault, not only in memory");
+    assert_eq!(
+        retries(),
+        7,
+        "the decrement is in the vault, not only in memory"
+    );
     assert_eq!(get_pin_token(&engine, "000001").await, 0x31);
-    assert_eq!(get_pin_token(&engine, "000002").await, 0x34, "PIN_AUTH_BLOCKED");
+    assert_eq!(
+        get_pin_token(&engine, "000002").await,
+        0x34,
+        "PIN_AUTH_BLOCKED"
+    );
     // Blocked: even the right PIN is refused, and no retry is spent.
     assert_eq!(get_pin_token(&engine, "123456").await, 0x34);
     assert_eq!(retries(), 5);

@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
-from fido2.hid import CTAPHID, CAPABILITY
+from fido2.hid import CAPABILITY
 
-from phonelib import (BROADCAST_CID, HERR_CHANNEL_BUSY, HERR_INVALID_CMD, HERR_INVALID_LEN,
+from phonelib import (BROADCAST_CID, HERR_CHANNEL_BUSY, HERR_INVALID_CMD,
                       HERR_MSG_TIMEOUT, HID_CBOR, HID_ERROR, HID_INIT, HID_KEEPALIVE, HID_LOCK,
-                      HID_MSG, HID_PING, HID_WINK, MAX_MESSAGE, RP, cdh, init_packet,
+                      HID_MSG, HID_PING, MAX_MESSAGE, RP, cdh, init_packet,
                       strict_loads, user)
 
 
@@ -118,3 +118,28 @@ def test_concurrent_connections_are_each_served(phone):
     cid = raw.allocate()
     info = strict_loads(raw.cbor(cid, b"\x04")[1:])
     assert info[0x03] == bytes(devs[0].info.aaguid)
+
+
+def test_other_connections_wait_their_turn_and_get_info_answers_at_once(make_phone):
+    """proto/ctaphid-socket.md: CBOR requests from different connections are served one after
+    another (the later one gets PROCESSING keepalives meanwhile); getInfo never waits for a
+    prompt on another connection. Within one connection another channel is busy (tested above)."""
+    from fido2 import cbor
+    phone = make_phone("--presence", "ignore", "--user-timeout-ms", "1500")
+    r1, r2 = phone.raw(), phone.raw()
+    a, b = r1.allocate(), r2.allocate()
+    r1.send(a, HID_CBOR, b"\x01" + cbor.encode(
+        {1: cdh(), 2: RP, 3: user(1), 4: [{"type": "public-key", "alg": -7}]}))
+    assert r1.read_report()[4] == 0x80 | HID_KEEPALIVE  # a's request is running
+    t0 = time.monotonic()
+    info = r2.call(b, HID_CBOR, b"\x04")
+    assert info.cmd == HID_CBOR and info.payload[0] == 0, "getInfo is answered"
+    assert time.monotonic() - t0 < 1.0, "getInfo did not wait for the other connection's prompt"
+    # A second makeCredential waits for the first (which times out after 1.5 s), then runs.
+    m = r2.call(b, HID_CBOR, b"\x01" + cbor.encode(
+        {1: cdh(), 2: RP, 3: user(2), 4: [{"type": "public-key", "alg": -7}]}))
+    assert m.cmd == HID_CBOR
+    assert m.keepalives, "the waiting request gets keepalives"
+    assert m.payload[:1] == bytes([0x2F]), "it then runs and itself times out on the ignored prompt"
+    first = r1.read_message()
+    assert first.payload[:1] == bytes([0x2F])

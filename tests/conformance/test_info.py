@@ -4,7 +4,7 @@ limits, since python-fido2 falls back to U2F on anything it cannot parse."""
 import pytest
 from fido2.ctap2 import Ctap2
 
-from phonelib import ERR, RP, cdh, make_credential, raw_call, strict_loads, user
+from phonelib import ERR, RP, make_credential, raw_call, strict_loads, user
 
 REQUIRED_OPTIONS = {"rk": True, "up": True, "plat": False, "pinUvAuthToken": True,
                     "credMgmt": True, "authnrCfg": True, "makeCredUvNotRqd": True}

@@ -65,7 +65,8 @@ pub struct ScriptedUser {
 impl ScriptedUser {
     pub fn set(&self, presence: Answer, verification: Answer, choice: u32) {
         self.presence.store(presence as u8, Ordering::Relaxed);
-        self.verification.store(verification as u8, Ordering::Relaxed);
+        self.verification
+            .store(verification as u8, Ordering::Relaxed);
         self.choice.store(choice, Ordering::Relaxed);
     }
 

@@ -11,6 +11,11 @@ impl<'a> Source<'a> {
         Self { data, pos: 0 }
     }
 
+    /// How many bytes have been read (reads past the end count too).
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pos >= self.data.len()
     }

@@ -45,7 +45,7 @@ pub async fn config(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<()> {
 
     match sub_command {
         TOGGLE_ALWAYS_UV => {
-            let now_on = !always_uv(cx)?;
+            let now_on = !always_uv(cx.vault())?;
             cx.vault().settings().set(SETTING_ALWAYS_UV, &now_on)?;
             Ok(())
         }

@@ -56,9 +56,9 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         Some(_) => Some(protocol(pin_uv_auth_protocol)?),
         None => None,
     };
-    // §6.2.2 step 5: "rk" is not an option of getAssertion.
+    // §6.2.2 step 5: "If the rk option is present, return CTAP2_ERR_UNSUPPORTED_OPTION".
     if options.rk.is_some() {
-        return Err(CTAP2_ERR_INVALID_OPTION);
+        return Err(CTAP2_ERR_UNSUPPORTED_OPTION);
     }
     let want_up = options.up.unwrap_or(true);
 
@@ -78,7 +78,7 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         builtin_uv(cx, UserOperation::SignIn, Some(&rp_id)).await?;
         user_verified = true;
         user_present = true;
-    } else if always_uv(cx)? {
+    } else if always_uv(cx.vault())? {
         return Err(CTAP2_ERR_PUAT_REQUIRED);
     }
 
@@ -132,7 +132,9 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         user_present = true;
     }
     let user_present = want_up && user_present;
-    if token_protocol.is_some() {
+    // §6.2.2: a token is consumed only by an assertion with user presence; a silent (up=false)
+    // probe, which clients use to filter an allowList, leaves it usable.
+    if token_protocol.is_some() && want_up {
         cx.state.tokens.clear_user_flags();
         cx.state.tokens.retain_permissions(PERMISSION_LBW);
     }

@@ -6,7 +6,8 @@ use super::auth_data::AAGUID;
 use super::cbor::Value;
 use super::cose::ALG_ES256;
 use super::status::CtapResult;
-use super::{Context, key};
+use super::{EngineConfig, key};
+use crate::vault::Vault;
 
 /// Largest request the engine accepts: one full CTAPHID message (CTAP 2.1 §11.2.4).
 pub const MAX_MSG_SIZE: u64 = 7609;
@@ -27,9 +28,8 @@ const UV_MODALITY: u64 = 0x0002 | 0x0004 | 0x0010;
 /// The setting that holds the alwaysUv option.
 pub const SETTING_ALWAYS_UV: &str = "ctap.always_uv";
 
-pub fn always_uv(cx: &Context<'_>) -> CtapResult<bool> {
-    Ok(cx
-        .vault()
+pub fn always_uv(vault: &Vault) -> CtapResult<bool> {
+    Ok(vault
         .settings()
         .get::<bool>(SETTING_ALWAYS_UV)?
         .unwrap_or(false))
@@ -39,12 +39,13 @@ fn text_array(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(*s)).collect())
 }
 
-pub fn get_info(cx: &Context<'_>) -> CtapResult<Value> {
-    let pin = cx.vault().pin_state().load()?;
-    let always_uv = always_uv(cx)?;
-    let builtin_uv = cx.config().builtin_uv;
-    let stored = cx.vault().credentials().count()?;
-    let remaining = cx.config().max_credentials.saturating_sub(stored);
+/// Needs no volatile state, so it is answered without waiting for a request in progress.
+pub fn get_info(vault: &Vault, config: &EngineConfig) -> CtapResult<Value> {
+    let pin = vault.pin_state().load()?;
+    let always_uv = always_uv(vault)?;
+    let builtin_uv = config.builtin_uv;
+    let stored = vault.credentials().count()?;
+    let remaining = config.max_credentials.saturating_sub(stored);
 
     let mut options = vec![
         ("rk", true),

@@ -73,7 +73,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     }
     let discoverable = options.rk.unwrap_or(false);
     let pin_set = cx.vault().pin_state().load()?.pin_hash.is_some();
-    let always_uv = always_uv(cx)?;
+    let always_uv = always_uv(cx.vault())?;
 
     // User verification: through a token, or the phone's own, or (where allowed) none.
     let mut user_verified = false;

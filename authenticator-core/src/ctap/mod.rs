@@ -1,8 +1,9 @@
 //! The CTAP 2.1 authenticator engine (FIDO CTAP 2.1 specification, "CTAP 2.1").
 //!
 //! [`CtapEngine::handle`] takes one request (command byte + CBOR) from any transport and
-//! returns the response (status byte + CBOR). Requests are served one at a time: the engine's
-//! state (PIN/UV token, key agreement key, getNextAssertion and credential-management
+//! returns the response (status byte + CBOR). Requests are served one at a time (getInfo, which
+//! needs no volatile state, is answered at once even while another request waits for the
+//! user): the engine's state (PIN/UV token, key agreement key, getNextAssertion and credential-management
 //! enumeration state, sign-counter blocks) lives behind one async mutex. Everything that
 //! must survive a restart lives in the vault; everything here is "volatile" in the spec's sense
 //! and is reset by a power cycle, which for the phone is a restart of the core or a new
@@ -145,6 +146,18 @@ impl CtapEngine {
         let Some((&command, params)) = request.split_first() else {
             return vec![CTAP1_ERR_INVALID_LENGTH.0];
         };
+        if command == CMD_GET_INFO {
+            // getInfo ends follow-up state like any other command (§6.3, §6.8); if a request is
+            // running it has already ended it, so a busy engine is not waited for.
+            if let Ok(mut state) = self.state.try_lock() {
+                state.next_assertion = None;
+                state.enumeration = None;
+            }
+            return respond(
+                no_params(params)
+                    .and_then(|()| get_info::get_info(&self.vault, &self.config).map(Some)),
+            );
+        }
         let mut state = self.state.lock().await;
         // State for follow-up commands lives only until any other command (§6.3, §6.8).
         if command != CMD_GET_NEXT_ASSERTION {
@@ -153,13 +166,21 @@ impl CtapEngine {
         if command != CMD_CREDENTIAL_MANAGEMENT && command != CMD_CREDENTIAL_MANAGEMENT_PREVIEW {
             state.enumeration = None;
         }
+        // A workspace key that is pending, suspended, revoked or locked serves nothing but
+        // getInfo and selection (the workspace decides; see enroll::state::serving_allowed).
+        if command != CMD_GET_INFO && command != CMD_SELECTION {
+            match crate::enroll::state::serving_allowed(&self.vault) {
+                Ok(true) => {}
+                Ok(false) => return vec![status::CTAP2_ERR_OPERATION_DENIED.0],
+                Err(e) => return vec![CtapError::from(e).0],
+            }
+        }
         let mut cx = Context {
             engine: self,
             state: &mut state,
             signals,
         };
         let result = match command {
-            CMD_GET_INFO => no_params(params).and_then(|()| get_info::get_info(&cx).map(Some)),
             CMD_MAKE_CREDENTIAL => make_credential::make_credential(&mut cx, params)
                 .await
                 .map(Some),
@@ -185,15 +206,20 @@ impl CtapEngine {
             CMD_CONFIG => config::config(&mut cx, params).await.map(|()| None),
             _ => Err(CTAP1_ERR_INVALID_COMMAND),
         };
-        match result {
-            Ok(None) => vec![status::CTAP2_OK],
-            Ok(Some(value)) => {
-                let mut out = vec![status::CTAP2_OK];
-                cbor::encode_into(&value, &mut out);
-                out
-            }
-            Err(CtapError(code)) => vec![code],
+        respond(result)
+    }
+}
+
+/// `status || CBOR`.
+fn respond(result: CtapResult<Option<Value>>) -> Vec<u8> {
+    match result {
+        Ok(None) => vec![status::CTAP2_OK],
+        Ok(Some(value)) => {
+            let mut out = vec![status::CTAP2_OK];
+            cbor::encode_into(&value, &mut out);
+            out
         }
+        Err(CtapError(code)) => vec![code],
     }
 }
 

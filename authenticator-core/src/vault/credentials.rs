@@ -7,6 +7,8 @@
 //! swapped is caught even if its ciphertext was left alone.
 //!
 //! Sign counters are a plain column, advanced by one atomic statement: they only go forward.
+//! Listing order is newest first: by the caller's `created_at` (seconds), then by
+//! `created_seq`, a per-vault insertion counter that breaks ties within a second.
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -100,8 +102,8 @@ impl<'v> Credentials<'v> {
         let created_at = i64::try_from(credential.created_at).unwrap_or(i64::MAX);
         self.vault.read(|conn| {
             match conn.execute(
-                "INSERT INTO credentials (cred_handle, rp_handle, created_at, sign_count, metadata, secrets)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO credentials (cred_handle, rp_handle, created_at, sign_count, metadata, secrets, created_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(created_seq), 0) + 1 FROM credentials))",
                 params![handle, rp_handle, created_at, credential.sign_count, metadata, sealed_secrets],
             ) {
                 Ok(_) => Ok(()),
@@ -158,7 +160,7 @@ impl<'v> Credentials<'v> {
         let rows = self.vault.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT cred_handle, metadata, sign_count FROM credentials
-                 WHERE rp_handle = ?1 ORDER BY created_at DESC, cred_handle",
+                 WHERE rp_handle = ?1 ORDER BY created_at DESC, created_seq DESC",
             )?;
             let rows = stmt
                 .query_map([&rp_handle[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -184,7 +186,7 @@ impl<'v> Credentials<'v> {
         let rows = self.vault.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT cred_handle, metadata, sign_count FROM credentials
-                 ORDER BY created_at DESC, cred_handle",
+                 ORDER BY created_at DESC, created_seq DESC",
             )?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

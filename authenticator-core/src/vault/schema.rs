@@ -4,7 +4,8 @@
 //! Migrations run in order inside one IMMEDIATE transaction, so a crash leaves either the old or
 //! the new version. A file whose version is newer than `CURRENT_VERSION` is refused before
 //! anything is written. Released migration files are frozen; tests open a vault made by the
-//! v1 code (`tests/fixtures/vault-v1`) to prove old vaults still open.
+//! v1 code (`tests/fixtures/vault-v1`) to prove old vaults still open and migrate.
+//! `vault_meta` is read before migrating (to check the key), so it must keep its v1 shape.
 
 use rusqlite::{Connection, Transaction};
 
@@ -14,7 +15,10 @@ use super::VaultError;
 pub(crate) const APPLICATION_ID: i32 = 0x504B_5631;
 
 /// Migration `i` (0-based) takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_creation_order.sql"),
+];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

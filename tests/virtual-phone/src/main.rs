@@ -3,6 +3,7 @@
 //! protector in place of the platform key store and a scripted user.
 
 mod demo;
+mod enrollment;
 mod relying_party;
 mod scripted_ui;
 mod serve;
@@ -62,6 +63,31 @@ enum Command {
         #[arg(long, value_enum, default_value = "packed")]
         attestation: Attestation,
     },
+    /// Activates the phone from the administrator's activation link.
+    Activate {
+        link: String,
+        /// Accept an http link to a loopback address (the emulated workspace server). Test
+        /// setting only.
+        #[arg(long)]
+        allow_insecure_loopback: bool,
+    },
+    /// Shows the security key's status.
+    Status {
+        /// Ask the workspace instead of showing the stored status.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Client PIN delivered by the administrator.
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PinCommand {
+    /// Proves the delivered PIN to the workspace and installs it as the authenticator's PIN.
+    Submit { pin: String },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -124,10 +150,25 @@ fn main() -> ExitCode {
                 verification: uv,
             });
             match open_engine(&data_dir, user, config) {
-                Ok(engine) => runtime.block_on(serve::run(engine, &ctaphid)),
+                Ok(engine) => runtime.block_on(async {
+                    tokio::spawn(enrollment::watch(engine.vault().clone()));
+                    serve::run(engine, &ctaphid).await
+                }),
                 Err(e) => Err(e),
             }
         }
+        Command::Activate {
+            link,
+            allow_insecure_loopback,
+        } => open_vault(&data_dir).and_then(|vault| {
+            runtime.block_on(enrollment::activate(&vault, &link, allow_insecure_loopback))
+        }),
+        Command::Status { refresh } => open_vault(&data_dir)
+            .and_then(|vault| runtime.block_on(enrollment::status(&vault, refresh))),
+        Command::Pin {
+            command: PinCommand::Submit { pin },
+        } => open_vault(&data_dir)
+            .and_then(|vault| runtime.block_on(enrollment::submit_pin(&vault, &pin))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,14 +179,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// The phone's vault (software key protector, key file beside it) and its CTAP engine.
+/// The phone's vault, protected by the software key protector with its key file beside it.
+pub fn open_vault(data_dir: &Path) -> Result<Vault, String> {
+    let protector = SoftwareKeyProtector::new(data_dir.join("device.key"));
+    Vault::open(data_dir.join("vault.db"), &protector).map_err(|e| e.to_string())
+}
+
+/// The phone's vault and its CTAP engine.
 pub fn open_engine(
     data_dir: &Path,
     user: Arc<dyn UserInterface>,
     config: EngineConfig,
 ) -> Result<Arc<CtapEngine>, String> {
-    let protector = SoftwareKeyProtector::new(data_dir.join("device.key"));
-    let vault = Vault::open(data_dir.join("vault.db"), &protector).map_err(|e| e.to_string())?;
+    let vault = open_vault(data_dir)?;
     CtapEngine::new(Arc::new(vault), user, Arc::new(SystemClock), config)
         .map(Arc::new)
         .map_err(|e| e.to_string())

@@ -200,4 +200,3 @@ fn verify(
     message.extend_from_slice(client_data_hash);
     key.verify(&message, &signature).map_err(|_| ())
 }
-

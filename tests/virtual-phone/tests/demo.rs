@@ -25,7 +25,10 @@ fn the_demo_registers_and_signs_in_and_keeps_its_passkey() {
     let (ok, stdout, stderr) = demo(dir.path());
     assert!(ok, "demo failed: {stderr}\n{stdout}");
     for n in 1..=8 {
-        assert!(stdout.contains(&format!("[{n}] ")), "step {n} missing:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("[{n}] ")),
+            "step {n} missing:\n{stdout}"
+        );
     }
     assert!(stdout.contains("the vault holds 0 passkey(s)"));
     assert!(stdout.contains("the relying party verified the packed attestation"));

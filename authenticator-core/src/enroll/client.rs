@@ -1,0 +1,319 @@
+//! The workspace API client (`proto/workspace-api.yaml`): reqwest over rustls with the ring
+//! provider, JSON bodies, every call after redeem signed with the device identity key.
+//!
+//! Invariants: network failures, timeouts and 5xx answers are retried with exponential backoff
+//! (redeem is idempotent for the same device, so a retry after a lost answer is safe); 4xx
+//! answers map to the contract's error codes and are never retried. Nothing here logs a code,
+//! a PIN proof or a key.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{DerSignature, SigningKey};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::error::EnrollError;
+
+/// Attempts for a retryable failure, and the first pause (doubled each time).
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Long-polls wait this much longer than the server's own wait.
+const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
+
+pub struct WorkspaceClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// The device key and id used to sign requests.
+pub struct DeviceIdentity<'a> {
+    pub security_key_id: &'a str,
+    pub key: &'a SigningKey,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RedeemResponse {
+    pub security_key_id: String,
+    pub user: UserBody,
+    pub workspace: WorkspaceBody,
+    pub grant_signing_key: String,
+    pub relay_url: String,
+    pub status: String,
+    pub pin_policy: PinPolicyBody,
+    #[serde(default)]
+    pub pin_nonce: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkspaceBody {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PinPolicyBody {
+    pub client_pin: bool,
+    pub force_change: bool,
+    pub min_length: u8,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PinResponse {
+    pub status: String,
+    pub force_change: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeviceResponse {
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsResponse {
+    pub events: Vec<Event>,
+    pub next: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    attempts_left: Option<u32>,
+}
+
+impl WorkspaceClient {
+    pub fn new(base: &str) -> Result<Self, EnrollError> {
+        // Installing the provider twice is harmless; the first one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .timeout(REQUEST_TIMEOUT + LONG_POLL_MARGIN + Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| EnrollError::Network {
+                reason: format!("cannot set up HTTPS: {e}"),
+            })?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub async fn redeem(
+        &self,
+        code: &str,
+        device_public_key: &[u8],
+        device_name: &str,
+    ) -> Result<RedeemResponse, EnrollError> {
+        let body = serde_json::json!({
+            "code": code,
+            "device_public_key": B64.encode(device_public_key),
+            "device_name": device_name,
+            "platform": std::env::consts::OS,
+        });
+        self.call(
+            "POST",
+            "/api/v1/activations/redeem",
+            Some(body),
+            None,
+            REQUEST_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn submit_pin_proof(
+        &self,
+        device: &DeviceIdentity<'_>,
+        proof: &[u8],
+    ) -> Result<PinResponse, EnrollError> {
+        let path = format!("/api/v1/devices/{}/client-pin", device.security_key_id);
+        let body = serde_json::json!({ "proof": B64.encode(proof) });
+        self.call("POST", &path, Some(body), Some(device), REQUEST_TIMEOUT)
+            .await
+    }
+
+    pub async fn device(&self, device: &DeviceIdentity<'_>) -> Result<DeviceResponse, EnrollError> {
+        let path = format!("/api/v1/devices/{}", device.security_key_id);
+        self.call("GET", &path, None, Some(device), REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// Waits up to `wait` for events after `after`.
+    pub async fn events(
+        &self,
+        device: &DeviceIdentity<'_>,
+        after: u64,
+        wait: Duration,
+    ) -> Result<EventsResponse, EnrollError> {
+        let path = format!(
+            "/api/v1/devices/{}/events?after={after}&wait={}",
+            device.security_key_id,
+            wait.as_secs().min(30)
+        );
+        self.call("GET", &path, None, Some(device), wait + LONG_POLL_MARGIN)
+            .await
+    }
+
+    pub async fn acknowledge_revocation(
+        &self,
+        device: &DeviceIdentity<'_>,
+    ) -> Result<(), EnrollError> {
+        let path = format!("/api/v1/devices/{}/revocation-ack", device.security_key_id);
+        let _: serde_json::Value = self
+            .call(
+                "POST",
+                &path,
+                Some(serde_json::json!({})),
+                Some(device),
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        device: Option<&DeviceIdentity<'_>>,
+        timeout: Duration,
+    ) -> Result<T, EnrollError> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut pause = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match self.once(method, path, &body, device, timeout).await {
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                    tracing::warn!(%e, attempt, "workspace call failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        device: Option<&DeviceIdentity<'_>>,
+        timeout: Duration,
+    ) -> Result<T, EnrollError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "POST" => self.http.post(&url),
+            _ => self.http.get(&url),
+        }
+        .timeout(timeout)
+        .header("content-type", "application/json");
+        if !body.is_empty() {
+            request = request.body(body.to_owned());
+        }
+        if let Some(device) = device {
+            let timestamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let signed = signing_input(method, path, timestamp, body.as_bytes());
+            let signature: DerSignature = device.key.sign(signed.as_bytes());
+            request = request
+                .header("x-security-key-id", device.security_key_id)
+                .header("x-timestamp", timestamp.to_string())
+                .header("x-signature", B64.encode(signature.as_bytes()));
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| EnrollError::UnexpectedResponse(e.to_string()));
+        }
+        let error: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+        let code = error.as_ref().map(|e| e.error.as_str()).unwrap_or("");
+        Err(match (status, code) {
+            (404, "unknown_code") => EnrollError::UnknownCode,
+            (410, "expired") => EnrollError::LinkExpired,
+            (410, "revoked") => EnrollError::AssignmentRevoked,
+            (409, "already_redeemed") => EnrollError::LinkAlreadyUsed,
+            (423, _) => EnrollError::ActivationLocked,
+            (403, "wrong_pin") => EnrollError::WrongPin {
+                attempts_left: error.and_then(|e| e.attempts_left).unwrap_or(0),
+            },
+            (401, _) => EnrollError::Unauthorized,
+            _ => EnrollError::Server {
+                status,
+                code: if code.is_empty() {
+                    "no error code".into()
+                } else {
+                    code.to_owned()
+                },
+            },
+        })
+    }
+}
+
+/// The string a device signs: method, path with query, timestamp, SHA-256 of the body.
+pub fn signing_input(method: &str, path: &str, timestamp: u64, body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{method}\n{path}\n{timestamp}\n{hex}")
+}
+
+/// Tells a TLS failure from other transport failures (both retryable by the user, but a TLS
+/// error usually means a wrong or intercepted server, so it gets its own message).
+fn transport_error(error: reqwest::Error) -> EnrollError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = source {
+        // io::Error's source() skips the error it wraps, so look inside it explicitly.
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if let Some(tls) = e.downcast_ref::<rustls::Error>().or(inner) {
+            return EnrollError::Tls {
+                reason: tls.to_string(),
+            };
+        }
+        source = e.source();
+    }
+    let reason = if error.is_timeout() {
+        "the request timed out".to_owned()
+    } else if error.is_connect() {
+        "the connection failed".to_owned()
+    } else {
+        error.to_string()
+    };
+    EnrollError::Network { reason }
+}
+
+/// b64url without padding, as the contract uses.
+pub fn decode_b64(text: &str) -> Result<Vec<u8>, EnrollError> {
+    B64.decode(text)
+        .map_err(|_| EnrollError::UnexpectedResponse("a binary field is not base64url".into()))
+}

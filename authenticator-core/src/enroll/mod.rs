@@ -1,0 +1,274 @@
+//! Enrollment: from the administrator's activation link to an active phone security key
+//! (DESIGN §6, `proto/workspace-api.yaml`).
+//!
+//! - `link`: strict parsing of activation links (https app link and app-scheme forms).
+//! - `client`: the workspace API over HTTPS, requests signed with the device identity key.
+//! - `state`: the enrollment record and device key, sealed in the vault.
+//!
+//! Status machine: unactivated -> pending (waiting for the client PIN) -> active; the
+//! workspace may move an activated key to suspended or revoked, and too many wrong client PINs
+//! lock it. Revocation wipes the passkeys only once the server has confirmed the status, and
+//! keeps the audit trail. Every step stores its result before it returns, so a failed or
+//! interrupted call can simply be repeated.
+
+pub mod client;
+mod error;
+pub mod link;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use p256::ecdsa::SigningKey;
+use sha2::{Digest, Sha256};
+
+use client::{DeviceIdentity, WorkspaceClient, decode_b64};
+pub use error::EnrollError;
+use link::{ActivationLink, ParseOptions};
+pub use state::{Enrollment, KeyStatus, PinPolicy};
+
+use crate::platform::Clock;
+use crate::secret::SecretBytes;
+use crate::vault::{MAX_PIN_RETRIES, Vault};
+
+/// The longest client PIN, in bytes (CTAP 2.1 §6.5.5.5).
+const MAX_PIN_BYTES: usize = 63;
+
+/// Enrollment operations on one vault.
+pub struct Enroller<'a> {
+    pub vault: &'a Vault,
+    pub clock: &'a dyn Clock,
+    /// The name the workspace shows for this device.
+    pub device_name: &'a str,
+}
+
+impl Enroller<'_> {
+    fn signing_key(&self) -> Result<SigningKey, EnrollError> {
+        let secret = state::device_key(self.vault)?;
+        SigningKey::from_slice(secret.expose())
+            .map_err(|_| EnrollError::UnexpectedResponse("stored device key is invalid".into()))
+    }
+
+    /// The current enrollment, if any.
+    pub fn current(&self) -> Result<Option<Enrollment>, EnrollError> {
+        Ok(state::load(self.vault)?)
+    }
+
+    /// Activates from a link: redeems it with the workspace and stores the result.
+    pub async fn activate(
+        &self,
+        link_text: &str,
+        options: ParseOptions,
+    ) -> Result<Enrollment, EnrollError> {
+        let link = ActivationLink::parse(link_text, options)?;
+        let code_hash = Sha256::digest(link.code().as_bytes()).to_vec();
+        if let Some(existing) = state::load(self.vault)? {
+            let same_link = existing.code_hash == code_hash && existing.api_base == link.api_base();
+            let finished = matches!(existing.status, KeyStatus::Revoked | KeyStatus::Locked);
+            if !same_link && !finished {
+                return Err(EnrollError::AlreadyActivated {
+                    workspace: existing.workspace_name,
+                });
+            }
+        }
+        let key = self.signing_key()?;
+        let public = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();
+        let client = WorkspaceClient::new(&link.api_base())?;
+        let answer = client
+            .redeem(link.code(), &public, self.device_name)
+            .await?;
+        let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
+            EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
+        })?;
+        let previous_seen = state::load(self.vault)?
+            .filter(|e| e.security_key_id == answer.security_key_id)
+            .map(|e| e.events_seen)
+            .unwrap_or(0);
+        let grant_signing_key = decode_b64(&answer.grant_signing_key)?;
+        if p256::ecdsa::VerifyingKey::from_sec1_bytes(&grant_signing_key).is_err() {
+            return Err(EnrollError::UnexpectedResponse(
+                "the grant-signing key is not a P-256 key".into(),
+            ));
+        }
+        let enrollment = Enrollment {
+            status,
+            api_base: link.api_base(),
+            code_hash,
+            security_key_id: answer.security_key_id,
+            user_id: answer.user.id,
+            user_email: answer.user.email,
+            user_display_name: answer.user.display_name,
+            workspace_id: answer.workspace.id,
+            workspace_name: answer.workspace.name,
+            grant_signing_key,
+            relay_url: answer.relay_url,
+            pin_policy: PinPolicy {
+                client_pin: answer.pin_policy.client_pin,
+                force_change: answer.pin_policy.force_change,
+                min_length: answer.pin_policy.min_length,
+            },
+            pin_nonce: answer.pin_nonce.as_deref().map(decode_b64).transpose()?,
+            events_seen: previous_seen,
+            revocation_acknowledged: false,
+        };
+        state::store(self.vault, &enrollment)?;
+        self.audit("enroll.activated", &enrollment)?;
+        Ok(enrollment)
+    }
+
+    /// Proves the delivered client PIN to the workspace and installs it as the CTAP PIN.
+    pub async fn submit_pin(&self, pin: &str) -> Result<Enrollment, EnrollError> {
+        let mut enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        if enrollment.status != KeyStatus::Pending || !enrollment.pin_policy.client_pin {
+            return Err(EnrollError::NoPinExpected {
+                status: enrollment.status.as_str().into(),
+            });
+        }
+        let min = enrollment.pin_policy.min_length.max(4);
+        if pin.len() > MAX_PIN_BYTES || pin.chars().count() < usize::from(min) {
+            return Err(EnrollError::InvalidPin { min });
+        }
+        let nonce = enrollment.pin_nonce.clone().unwrap_or_default();
+        let proof = pin_proof(pin, &enrollment.security_key_id, &nonce);
+        let key = self.signing_key()?;
+        let device = DeviceIdentity {
+            security_key_id: &enrollment.security_key_id,
+            key: &key,
+        };
+        let client = WorkspaceClient::new(&enrollment.api_base)?;
+        let answer = match client.submit_pin_proof(&device, &proof).await {
+            Err(EnrollError::ActivationLocked) => {
+                enrollment.status = KeyStatus::Locked;
+                state::store(self.vault, &enrollment)?;
+                self.audit("enroll.locked", &enrollment)?;
+                return Err(EnrollError::ActivationLocked);
+            }
+            other => other?,
+        };
+        // The workspace accepted the PIN: it becomes the authenticator's client PIN.
+        let hash = SecretBytes::new(Sha256::digest(pin.as_bytes())[..16].to_vec());
+        let code_points = u8::try_from(pin.chars().count()).unwrap_or(u8::MAX);
+        let force_change = answer.force_change || enrollment.pin_policy.force_change;
+        self.vault.pin_state().update(|s| {
+            s.pin_hash = Some(hash);
+            s.pin_code_points = code_points;
+            s.pin_retries = MAX_PIN_RETRIES;
+            s.force_change = force_change;
+            s.min_pin_length = s.min_pin_length.max(min);
+        })?;
+        enrollment.status = KeyStatus::parse(&answer.status).unwrap_or(KeyStatus::Active);
+        enrollment.pin_nonce = None;
+        state::store(self.vault, &enrollment)?;
+        self.audit("enroll.pin_installed", &enrollment)?;
+        Ok(enrollment)
+    }
+
+    /// Asks the workspace for the key's status and applies it.
+    pub async fn refresh(&self) -> Result<Enrollment, EnrollError> {
+        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let key = self.signing_key()?;
+        let key_id = enrollment.security_key_id.clone();
+        let device = DeviceIdentity {
+            security_key_id: &key_id,
+            key: &key,
+        };
+        let client = WorkspaceClient::new(&enrollment.api_base)?;
+        let answer = client.device(&device).await?;
+        let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
+            EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
+        })?;
+        self.apply(&client, &device, enrollment, status, None).await
+    }
+
+    /// Waits up to `wait` for the workspace's next events and applies them.
+    pub async fn poll_events(&self, wait: Duration) -> Result<Enrollment, EnrollError> {
+        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let key = self.signing_key()?;
+        let key_id = enrollment.security_key_id.clone();
+        let device = DeviceIdentity {
+            security_key_id: &key_id,
+            key: &key,
+        };
+        let client = WorkspaceClient::new(&enrollment.api_base)?;
+        let answer = client.events(&device, enrollment.events_seen, wait).await?;
+        let status = answer
+            .events
+            .iter()
+            .filter(|e| e.kind == "status")
+            .filter_map(|e| e.status.as_deref().and_then(KeyStatus::parse))
+            .next_back();
+        match status {
+            Some(status) => {
+                // An event only says something changed; the signed status fetch confirms it.
+                let confirmed = client.device(&device).await?;
+                let confirmed = KeyStatus::parse(&confirmed.status).unwrap_or(status);
+                self.apply(&client, &device, enrollment, confirmed, Some(answer.next))
+                    .await
+            }
+            None => {
+                let mut enrollment = enrollment;
+                enrollment.events_seen = enrollment.events_seen.max(answer.next);
+                state::store(self.vault, &enrollment)?;
+                Ok(enrollment)
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        client: &WorkspaceClient,
+        device: &DeviceIdentity<'_>,
+        mut enrollment: Enrollment,
+        status: KeyStatus,
+        events_seen: Option<u64>,
+    ) -> Result<Enrollment, EnrollError> {
+        if let Some(seen) = events_seen {
+            enrollment.events_seen = enrollment.events_seen.max(seen);
+        }
+        let changed = enrollment.status != status;
+        enrollment.status = status;
+        if status == KeyStatus::Revoked && !enrollment.revocation_acknowledged {
+            // The server confirmed the revocation: the workspace's passkeys and client PIN go;
+            // the audit trail stays.
+            self.vault.credentials().delete_all()?;
+            self.vault.pin_state().reset()?;
+            state::store(self.vault, &enrollment)?;
+            client.acknowledge_revocation(device).await?;
+            enrollment.revocation_acknowledged = true;
+        }
+        state::store(self.vault, &enrollment)?;
+        if changed {
+            self.audit(&format!("enroll.{}", status.as_str()), &enrollment)?;
+        }
+        Ok(enrollment)
+    }
+
+    fn audit(&self, kind: &str, enrollment: &Enrollment) -> Result<(), EnrollError> {
+        let details = BTreeMap::from([
+            (
+                "security_key_id".to_string(),
+                enrollment.security_key_id.clone(),
+            ),
+            ("workspace".to_string(), enrollment.workspace_name.clone()),
+            ("status".to_string(), enrollment.status.as_str().to_string()),
+        ]);
+        self.vault
+            .audit()
+            .append(self.clock.now_unix_seconds(), kind, details)?;
+        Ok(())
+    }
+}
+
+/// HMAC-SHA256(key = SHA-256(PIN), "client-pin/v1" || security key id || nonce): proves the
+/// PIN to the workspace without sending it.
+pub fn pin_proof(pin: &str, security_key_id: &str, nonce: &[u8]) -> Vec<u8> {
+    let key = zeroize::Zeroizing::new(Sha256::digest(pin.as_bytes()));
+    let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&key) else {
+        return Vec::new();
+    };
+    mac.update(b"client-pin/v1");
+    mac.update(security_key_id.as_bytes());
+    mac.update(nonce);
+    mac.finalize().into_bytes().to_vec()
+}

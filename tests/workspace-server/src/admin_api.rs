@@ -1,0 +1,151 @@
+//! The emulator-only admin endpoints under `/admin` (contract, "Admin endpoints"): users,
+//! CSV import, assigning a smartphone key, suspend/resume/revoke/delete, binding jobs, the
+//! outbox and fault injection. No authentication: the server listens on loopback only.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock::now_ms;
+use crate::csv_import::{self, CsvLine};
+use crate::error::{ApiError, parse_json};
+use crate::faults::FaultRule;
+use crate::state::Shared;
+
+type Answer = Result<Response, ApiError>;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/admin/users", post(add_user).get(list_users))
+        .route("/admin/users/import", post(import_users))
+        .route("/admin/users/{id}", axum::routing::delete(delete_user))
+        .route("/admin/users/{id}/security-key", post(assign_key))
+        .route("/admin/users/{id}/suspend", post(suspend))
+        .route("/admin/users/{id}/resume", post(resume))
+        .route("/admin/users/{id}/revoke", post(revoke))
+        .route("/admin/users/{id}/binding-jobs", get(binding_jobs))
+        .route("/admin/outbox", get(outbox))
+        .route("/admin/faults", post(arm_fault).delete(clear_faults))
+        .with_state(shared)
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    email: String,
+    display_name: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+async fn add_user(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
+    let user: NewUser = parse_json(&body)?;
+    let view = shared
+        .lock()
+        .add_user(&user.email, &user.display_name, &user.groups)?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn list_users(State(shared): State<Arc<Shared>>) -> Answer {
+    Ok(Json(shared.lock().users()).into_response())
+}
+
+async fn import_users(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the CSV file is not UTF-8"))?;
+    let lines = csv_import::parse(text)?;
+    let mut state = shared.lock();
+    let mut imported = 0;
+    let mut skipped = Vec::new();
+    for line in lines {
+        match line {
+            CsvLine::Bad { line, reason } => {
+                skipped.push(json!({ "line": line, "reason": reason }))
+            }
+            CsvLine::User(user) => {
+                let groups: Vec<String> = user.group.into_iter().collect();
+                match state.add_user(&user.email, &user.display_name, &groups) {
+                    Ok(_) => imported += 1,
+                    Err(e) => skipped.push(json!({ "line": user.line, "reason": e.message })),
+                }
+            }
+        }
+    }
+    Ok(Json(json!({ "imported": imported, "skipped": skipped })).into_response())
+}
+
+#[derive(Deserialize)]
+struct AssignRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    client_pin: bool,
+    #[serde(default)]
+    force_change: bool,
+}
+
+async fn assign_key(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let request: AssignRequest = parse_json(&body)?;
+    if request.kind != "smartphone" {
+        return Err(ApiError::bad_request(
+            "only type \"smartphone\" is emulated",
+        ));
+    }
+    let view = shared
+        .lock()
+        .assign(&id, request.client_pin, request.force_change, now_ms())?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn suspend(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    Ok(Json(shared.lock().suspend(&id, now_ms())?).into_response())
+}
+
+async fn resume(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    Ok(Json(shared.lock().resume(&id, now_ms())?).into_response())
+}
+
+async fn revoke(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    Ok(Json(shared.lock().revoke(&id, now_ms())?).into_response())
+}
+
+async fn delete_user(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    shared.lock().delete_user(&id, now_ms())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn binding_jobs(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    Ok(Json(shared.lock().binding_jobs(&id)?).into_response())
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    to: Option<String>,
+}
+
+async fn outbox(State(shared): State<Arc<Shared>>, Query(query): Query<OutboxQuery>) -> Answer {
+    Ok(Json(shared.lock().outbox(query.to.as_deref())).into_response())
+}
+
+async fn arm_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
+    let rule: FaultRule = parse_json(&body)?;
+    rule.validate()?;
+    shared.lock().faults.arm(rule.clone());
+    Ok((StatusCode::CREATED, Json(rule)).into_response())
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> Answer {
+    shared.lock().faults.clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,112 @@
+//! Fault injection for tests (contract, "Fault injection"): the next `count` phone requests
+//! whose path starts with `path_prefix` fail with 503 or 500, or are answered late. A failed
+//! request is refused before it reaches its handler, so it changes no state.
+//!
+//! Rules are kept in the order they were armed; a request consumes one use of the first
+//! matching rule that has uses left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::Shared;
+
+/// Longest injected delay, so a typo cannot hang a test run.
+pub const MAX_DELAY_MS: u64 = 120_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Status503,
+    Status500,
+    DelayMs,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultRule {
+    pub path_prefix: String,
+    pub count: u32,
+    pub kind: FaultKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+impl FaultRule {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if !self.path_prefix.starts_with('/') {
+            return Err(ApiError::bad_request("path_prefix must start with /"));
+        }
+        if self.count == 0 {
+            return Err(ApiError::bad_request("count must be at least 1"));
+        }
+        match (self.kind, self.delay_ms) {
+            (FaultKind::DelayMs, Some(ms)) if ms <= MAX_DELAY_MS => Ok(()),
+            (FaultKind::DelayMs, _) => Err(ApiError::bad_request(format!(
+                "kind delay_ms needs delay_ms between 0 and {MAX_DELAY_MS}"
+            ))),
+            (_, None) => Ok(()),
+            (_, Some(_)) => Err(ApiError::bad_request("delay_ms is only for kind delay_ms")),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Faults {
+    rules: Vec<FaultRule>,
+}
+
+enum Action {
+    Fail(StatusCode),
+    Delay(u64),
+}
+
+impl Faults {
+    pub fn arm(&mut self, rule: FaultRule) {
+        self.rules.push(rule);
+    }
+
+    pub fn clear(&mut self) {
+        self.rules.clear();
+    }
+
+    fn take(&mut self, path: &str) -> Option<Action> {
+        let rule = self
+            .rules
+            .iter_mut()
+            .find(|r| r.count > 0 && path.starts_with(&r.path_prefix))?;
+        rule.count -= 1;
+        let action = match rule.kind {
+            FaultKind::Status503 => Action::Fail(StatusCode::SERVICE_UNAVAILABLE),
+            FaultKind::Status500 => Action::Fail(StatusCode::INTERNAL_SERVER_ERROR),
+            FaultKind::DelayMs => Action::Delay(rule.delay_ms.unwrap_or(0)),
+        };
+        self.rules.retain(|r| r.count > 0);
+        Some(action)
+    }
+}
+
+/// Middleware on the phone routes.
+pub async fn inject(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let action = shared.lock().faults.take(request.uri().path());
+    match action {
+        Some(Action::Fail(status)) => {
+            let code = if status == StatusCode::SERVICE_UNAVAILABLE {
+                "unavailable"
+            } else {
+                "internal"
+            };
+            ApiError::new(status, code, "injected fault").into_response()
+        }
+        Some(Action::Delay(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        None => next.run(request).await,
+    }
+}

@@ -1,0 +1,175 @@
+//! `workspace-server`: the emulated workspace backend (DESIGN §6, `proto/workspace-api.yaml`).
+//!
+//! `serve` runs the server (phone API + admin API, in-memory state); every other subcommand
+//! is an admin CLI call to a running server given by `--server URL`.
+//!
+//! Module map:
+//! - `server`: binding, the ready line, the router; `phone_api`, `admin_api`: HTTP handlers.
+//! - `state`: users, assignments, outbox, faults behind one mutex; `assignment`: one key's
+//!   status machine, client-PIN check, event inbox, binding job; `activation`: redeem and the
+//!   other phone operations; `device_auth`: request signatures; `faults`: fault injection.
+//! - `outbox`: email texts; `csv_import`: CSV parsing; `random`, `clock`: codes, PINs, time.
+//! - `admin_client`, `http_client`: the CLI side.
+
+mod activation;
+mod admin_api;
+mod admin_client;
+mod assignment;
+mod clock;
+mod csv_import;
+mod device_auth;
+mod error;
+mod faults;
+mod http_client;
+mod outbox;
+mod phone_api;
+mod random;
+mod server;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use admin_client::Client;
+
+/// The emulated workspace backend: activation links, client PIN delivery, the phone API and
+/// an admin API with an email outbox.
+#[derive(Parser)]
+#[command(name = "workspace-server", version)]
+struct Cli {
+    /// A running server's URL, for the admin commands (e.g. http://127.0.0.1:8080).
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until killed; prints `workspace listening on http://HOST:PORT`.
+    Serve {
+        /// Address to bind; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Allow a non-loopback address (the admin API has no authentication).
+        #[arg(long)]
+        allow_non_loopback: bool,
+        /// The workspace name shown to users.
+        #[arg(long, default_value = "Emulated Workspace")]
+        name: String,
+        /// Lifetime of an activation link, in seconds (default 7 days).
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        link_ttl_secs: u64,
+        /// The cloud relay URL handed to phones at activation.
+        #[arg(long, default_value = "https://relay.invalid")]
+        relay_url: String,
+    },
+    /// Add a user (group "Everyone" unless --group is given).
+    AddUser {
+        email: String,
+        name: String,
+        /// A group to put the user in (repeatable).
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+    },
+    /// Import users from a CSV file with the header email,display_name[,group].
+    ImportCsv { file: PathBuf },
+    /// Assign a smartphone security key: emails an activation link (and a PIN).
+    Assign {
+        email: String,
+        /// Send the user a client PIN that the phone must prove before it is active.
+        #[arg(long)]
+        client_pin: bool,
+        /// Make the user change the client PIN on first use (needs --client-pin).
+        #[arg(long)]
+        force_change: bool,
+    },
+    /// List users with their security key status.
+    Users,
+    /// Show the emails the workspace has sent, oldest first.
+    Outbox {
+        #[arg(long, value_name = "EMAIL")]
+        to: Option<String>,
+    },
+    /// Suspend the user's security key.
+    Suspend { email: String },
+    /// Resume a suspended security key.
+    Resume { email: String },
+    /// Revoke the user's security key.
+    Revoke { email: String },
+    /// Revoke the user's security key and delete the user.
+    Delete { email: String },
+    /// Show the user's binding jobs (one per assignment).
+    BindingJobs { email: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            listen,
+            allow_non_loopback,
+            name,
+            link_ttl_secs,
+            relay_url,
+        } => serve(server::ServeOptions {
+            listen,
+            allow_non_loopback,
+            name,
+            link_ttl_secs,
+            relay_url,
+        }),
+        command => match &cli.server {
+            None => Err("admin commands need --server URL (the serve command prints it)".into()),
+            Some(url) => admin(&Client::new(url), command),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(options: server::ServeOptions) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(server::serve(options))
+}
+
+fn admin(client: &Client, command: Command) -> Result<(), String> {
+    let text = match command {
+        Command::Serve { .. } => return Err("serve is not an admin command".into()),
+        Command::AddUser {
+            email,
+            name,
+            groups,
+        } => client.add_user(&email, &name, &groups)?,
+        Command::ImportCsv { file } => {
+            let csv =
+                std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            client.import_csv(&csv)?
+        }
+        Command::Assign {
+            email,
+            client_pin,
+            force_change,
+        } => client.assign(&email, client_pin, force_change)?,
+        Command::Users => client.users()?,
+        Command::Outbox { to } => client.outbox(to.as_deref())?,
+        Command::Suspend { email } => client.key_action(&email, "suspend")?,
+        Command::Resume { email } => client.key_action(&email, "resume")?,
+        Command::Revoke { email } => client.key_action(&email, "revoke")?,
+        Command::Delete { email } => client.delete(&email)?,
+        Command::BindingJobs { email } => client.binding_jobs(&email)?,
+    };
+    print!("{text}");
+    Ok(())
+}

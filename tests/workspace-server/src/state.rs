@@ -1,0 +1,361 @@
+//! The workspace's whole in-memory state behind one `Mutex`: the workspace identity and its
+//! grant-signing key, users, assignments (with indexes by activation code and security key
+//! id), the outbox and the armed faults. Admin operations live here; phone operations in
+//! `activation`.
+//!
+//! Invariants: users keep creation order; `User::current` is the user's newest assignment;
+//! assignments are only appended, so indexes stay valid forever; emails are unique
+//! (compared lower-cased). The lock is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use axum::http::StatusCode;
+use p256::ecdsa::SigningKey;
+use serde::Serialize;
+
+use crate::assignment::{Assignment, BindingJobView, KeyView, NewAssignment, UserRef};
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::outbox::{self, ActivationLinks, Email, Recipient};
+use crate::random;
+
+pub const DEFAULT_GROUP: &str = "Everyone";
+const MAX_TEXT: usize = 200;
+
+pub struct WorkspaceConfig {
+    pub name: String,
+    pub relay_url: String,
+    /// `http://127.0.0.1:PORT`, the host activation links point at.
+    pub base_url: String,
+    pub link_ttl_ms: u64,
+}
+
+pub struct Workspace {
+    pub id: String,
+    pub config: WorkspaceConfig,
+    /// Signs on-behalf-registration grants (DESIGN §8); phones pin its public key at redeem.
+    pub grant_key: SigningKey,
+}
+
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub groups: Vec<String>,
+    pub current: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub groups: Vec<String>,
+    pub key: Option<KeyView>,
+}
+
+pub struct State {
+    pub workspace: Workspace,
+    users: Vec<User>,
+    assignments: Vec<Assignment>,
+    pub by_code: HashMap<String, usize>,
+    pub by_key_id: HashMap<String, usize>,
+    outbox: Vec<Email>,
+    pub faults: Faults,
+}
+
+/// What handlers share.
+pub struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn new(state: State) -> Self {
+        Self {
+            state: Mutex::new(state),
+        }
+    }
+
+    /// A panic while locked leaves the state as the panicking handler left it; every update
+    /// is a few field writes, so carrying on beats taking the whole emulator down.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    pub fn new(config: WorkspaceConfig) -> Result<Self, ApiError> {
+        Ok(Self {
+            workspace: Workspace {
+                id: random::id("ws_")?,
+                config,
+                grant_key: new_signing_key()?,
+            },
+            users: Vec::new(),
+            assignments: Vec::new(),
+            by_code: HashMap::new(),
+            by_key_id: HashMap::new(),
+            outbox: Vec::new(),
+            faults: Faults::default(),
+        })
+    }
+
+    pub fn assignment(&self, index: usize) -> Option<&Assignment> {
+        self.assignments.get(index)
+    }
+
+    pub fn assignment_mut(&mut self, index: usize) -> Option<&mut Assignment> {
+        self.assignments.get_mut(index)
+    }
+
+    fn user_index(&self, id: &str) -> Result<usize, ApiError> {
+        self.users
+            .iter()
+            .position(|u| u.id == id)
+            .ok_or_else(ApiError::unknown_user)
+    }
+
+    fn view(&self, user: &User) -> UserView {
+        UserView {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            groups: user.groups.clone(),
+            key: user
+                .current
+                .and_then(|i| self.assignments.get(i))
+                .map(Assignment::key_view),
+        }
+    }
+
+    pub fn users(&self) -> Vec<UserView> {
+        self.users.iter().map(|u| self.view(u)).collect()
+    }
+
+    pub fn add_user(
+        &mut self,
+        email: &str,
+        display_name: &str,
+        groups: &[String],
+    ) -> Result<UserView, ApiError> {
+        let email = normalize_email(email)?;
+        let display_name = display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > MAX_TEXT {
+            return Err(ApiError::bad_request(format!(
+                "display_name must be 1 to {MAX_TEXT} characters"
+            )));
+        }
+        let mut clean_groups: Vec<String> = Vec::new();
+        for group in groups.iter().map(|g| g.trim()) {
+            if group.is_empty() || group.chars().count() > MAX_TEXT {
+                return Err(ApiError::bad_request(
+                    "group names must be 1 to 200 characters",
+                ));
+            }
+            if !clean_groups.iter().any(|g| g == group) {
+                clean_groups.push(group.to_owned());
+            }
+        }
+        if clean_groups.is_empty() {
+            clean_groups.push(DEFAULT_GROUP.to_owned());
+        }
+        if self.users.iter().any(|u| u.email == email) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "email_exists",
+                format!("a user with email {email} exists"),
+            ));
+        }
+        let user = User {
+            id: random::id("usr_")?,
+            email,
+            display_name: display_name.to_owned(),
+            groups: clean_groups,
+            current: None,
+        };
+        let view = self.view(&user);
+        self.users.push(user);
+        Ok(view)
+    }
+
+    /// Assigns a smartphone security key: a fresh code, the activation email and, with a
+    /// client PIN, the PIN email. Replaces an unredeemed, locked or revoked assignment.
+    pub fn assign(
+        &mut self,
+        user_id: &str,
+        client_pin: bool,
+        force_change: bool,
+        now_ms: u64,
+    ) -> Result<UserView, ApiError> {
+        let index = self.user_index(user_id)?;
+        if force_change && !client_pin {
+            return Err(ApiError::bad_request("force_change needs client_pin"));
+        }
+        if let Some(current) = self.users[index].current {
+            let replaceable = self
+                .assignments
+                .get(current)
+                .is_none_or(Assignment::is_replaceable);
+            if !replaceable {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "key_assigned",
+                    "the user has an activated key; revoke it before assigning a new one",
+                ));
+            }
+        }
+        let code = loop {
+            let code = random::activation_code()?;
+            if !self.by_code.contains_key(&code) {
+                break code;
+            }
+        };
+        let pin = if client_pin {
+            Some(random::pin_digits()?)
+        } else {
+            None
+        };
+        let pin_nonce = random::bytes::<16>()?;
+        if let Some(old) = self.users[index]
+            .current
+            .and_then(|i| self.assignments.get_mut(i))
+        {
+            old.supersede(now_ms);
+        }
+        let user = &self.users[index];
+        let assignment = Assignment::new(NewAssignment {
+            user: UserRef {
+                id: user.id.clone(),
+                email: user.email.clone(),
+                display_name: user.display_name.clone(),
+            },
+            client_pin: pin.clone(),
+            force_change,
+            pin_nonce,
+            now_ms,
+            ttl_ms: self.workspace.config.link_ttl_ms,
+        });
+        let recipient = Recipient {
+            email: &user.email,
+            display_name: &user.display_name,
+        };
+        let config = &self.workspace.config;
+        let links = ActivationLinks::new(&config.base_url, &code);
+        self.outbox.push(outbox::activation_email(
+            &recipient,
+            &config.name,
+            &links,
+            client_pin,
+            assignment.expires_ms,
+            now_ms,
+        ));
+        if let Some(pin) = &pin {
+            self.outbox
+                .push(outbox::pin_email(&recipient, &config.name, pin, now_ms));
+        }
+        let new_index = self.assignments.len();
+        self.assignments.push(assignment);
+        self.by_code.insert(code, new_index);
+        self.users[index].current = Some(new_index);
+        Ok(self.view(&self.users[index]))
+    }
+
+    fn current_assignment(&mut self, user_id: &str) -> Result<&mut Assignment, ApiError> {
+        let index = self.user_index(user_id)?;
+        self.users[index]
+            .current
+            .and_then(|i| self.assignments.get_mut(i))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "no_key",
+                    "the user has no security key assigned",
+                )
+            })
+    }
+
+    pub fn suspend(&mut self, user_id: &str, now_ms: u64) -> Result<UserView, ApiError> {
+        self.current_assignment(user_id)?.suspend(now_ms)?;
+        self.user_view(user_id)
+    }
+
+    pub fn resume(&mut self, user_id: &str, now_ms: u64) -> Result<UserView, ApiError> {
+        self.current_assignment(user_id)?.resume(now_ms)?;
+        self.user_view(user_id)
+    }
+
+    pub fn revoke(&mut self, user_id: &str, now_ms: u64) -> Result<UserView, ApiError> {
+        self.current_assignment(user_id)?.revoke(now_ms);
+        self.user_view(user_id)
+    }
+
+    /// Revokes every assignment the user ever had, then forgets the user. The assignments
+    /// stay so that the phone can still read "revoked" and acknowledge it.
+    pub fn delete_user(&mut self, user_id: &str, now_ms: u64) -> Result<(), ApiError> {
+        let index = self.user_index(user_id)?;
+        for assignment in self.assignments.iter_mut().filter(|a| a.user.id == user_id) {
+            assignment.revoke(now_ms);
+        }
+        self.users.remove(index);
+        Ok(())
+    }
+
+    fn user_view(&self, user_id: &str) -> Result<UserView, ApiError> {
+        let index = self.user_index(user_id)?;
+        Ok(self.view(&self.users[index]))
+    }
+
+    /// Oldest first: one job per assignment the user has had.
+    pub fn binding_jobs(&self, user_id: &str) -> Result<Vec<BindingJobView>, ApiError> {
+        self.user_index(user_id)?;
+        Ok(self
+            .assignments
+            .iter()
+            .filter(|a| a.user.id == user_id)
+            .map(Assignment::binding_job)
+            .collect())
+    }
+
+    pub fn outbox(&self, to: Option<&str>) -> Vec<Email> {
+        let to = to.map(|t| t.trim().to_lowercase());
+        self.outbox
+            .iter()
+            .filter(|m| to.as_ref().is_none_or(|t| &m.to == t))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Trimmed and lower-cased; one `@`, non-empty parts, a dot inside the domain, no spaces.
+pub fn normalize_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim().to_lowercase();
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(|c| c.is_whitespace() || c == ',')
+                && email.len() <= 254
+        }
+        None => false,
+    };
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{email:?} is not an email address"
+        )))
+    }
+}
+
+fn new_signing_key() -> Result<SigningKey, ApiError> {
+    // A random 32-byte string is a valid scalar except with negligible probability.
+    loop {
+        if let Ok(key) = SigningKey::from_slice(&random::bytes::<32>()?) {
+            return Ok(key);
+        }
+    }
+}
