@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what it needs, builds once, then
 # runs the format and lint gates, the Rust tests, the python-fido2 conformance suite against the
-# virtual phone, and the binding generation check.
+# virtual phone, the end-to-end scenarios, and the binding generation check.
 # Usage: tests/run-all.sh        (this is the README's test command; .ci/run calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,9 @@ cargo test --locked --workspace
 
 step "conformance: python-fido2 against the virtual phone's CTAPHID socket"
 tests/conformance/run.sh
+
+step "end to end: workspace server + virtual phone + python-fido2"
+tests/e2e/run.sh
 
 step "uniffi bindings generate (python, kotlin)"
 out=target/bindings

@@ -31,9 +31,14 @@
 //!
 //! Targets (issue): getAssertion median <= 1.5x the bare sign, makeCredential <= 3x.
 //! After criterion a plain report prints the ratios from the medians of this run's own samples
-//! (recorded by the benches themselves, so never from a stale earlier run), then a breakdown of
-//! the costs of the pieces (vault reads, the counter flush, key generation, the insert, ...)
-//! timed with the public API, to see where the time goes when a target is missed.
+//! (recorded by the benches themselves, so never from a stale earlier run), against both
+//! baselines (they are the same computation; a gap between them is load noise between benches).
+//! Then an interleaved cross-check (bare sign and engine requests alternating in rounds, median
+//! of the per-round ratios: robust to load that drifts between criterion benches), and a
+//! breakdown of the pieces (vault reads, the counter flush, key generation, the insert, the
+//! file system's fsync floor, ...) timed through the public API, to see where the time goes.
+//! fsync latency dominates makeCredential and varies with the disk's other load: read the
+//! "file system floor" line next to its ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -150,7 +155,7 @@ fn filler(i: u64) -> (Credential, CredentialSecrets) {
     let (private_key, public_key) = key_pair(i);
     let mut credential_id = i.to_le_bytes().to_vec();
     credential_id.extend_from_slice(&pattern(i ^ 0x4944, 8));
-    let discoverable = i % 4 == 0;
+    let discoverable = i.is_multiple_of(4);
     let credential = Credential {
         credential_id,
         rp_id: format!("rp-{}.example", i % RPS),
@@ -520,6 +525,10 @@ fn report(samples: &Samples, fx: &Fixture) {
         return;
     };
     let prehashed = samples.median(BARE_PREHASHED);
+    // Both baselines are the same computation (SigningKey::sign is SHA-256 + the same RFC 6979
+    // hazmat call, without DER); a gap between them is load noise between benches. The line
+    // against the prehashed baseline is the engine's own signing path.
+    let verdict = |ratio: f64, target: f64| if ratio <= target { "PASS" } else { "FAIL" };
     for (bench, target) in [
         (GA_ALLOW_LIST, 1.5),
         (GA_DISCOVERABLE, 1.5),
@@ -529,11 +538,17 @@ fn report(samples: &Samples, fx: &Fixture) {
             continue;
         };
         let ratio = m / bare;
-        let verdict = if ratio <= target { "PASS" } else { "FAIL" };
-        let also = prehashed
-            .map(|p| format!(" (vs prehashed sign {:.2}x)", m / p))
-            .unwrap_or_default();
-        println!("{bench} / bare sign = {ratio:.2}x (target <= {target}x) {verdict}{also}");
+        println!(
+            "{bench} / bare sign = {ratio:.2}x (target <= {target}x) {}",
+            verdict(ratio, target)
+        );
+        if let Some(p) = prehashed {
+            let ratio = m / p;
+            println!(
+                "{bench} / bare prehashed sign = {ratio:.2}x (target <= {target}x) {}",
+                verdict(ratio, target)
+            );
+        }
     }
 }
 
@@ -663,6 +678,12 @@ fn breakdown(fx: &Fixture) {
         "  credentials().for_rp(rp-7) (11 rows, discoverable path)",
         per_call(n, || {
             black_box(credentials.for_rp(DISCOVERABLE_RP).unwrap());
+        }),
+    );
+    row(
+        "  credentials().for_rp(rp without passkeys) (fixed part)",
+        per_call(n, || {
+            black_box(credentials.for_rp("no-passkeys.example").unwrap());
         }),
     );
     let flush = per_call(200, || {

@@ -710,7 +710,12 @@ fn a_vault_written_by_the_v1_code_opens_and_reads_back() {
     let v = s.open().unwrap();
     let mut expected = credential(CRED_ID, RP, USER, 1_700_000_000);
     expected.sign_count = 41;
-    assert_eq!(v.credentials().for_rp(RP).unwrap(), vec![expected]);
+    assert_eq!(v.credentials().for_rp(RP).unwrap(), vec![expected.clone()]);
+    // Migrated rows have no plain discoverable flag yet: the search still finds them.
+    assert_eq!(
+        v.credentials().discoverable_for_rp(RP).unwrap(),
+        vec![expected]
+    );
     assert_eq!(
         v.credentials()
             .secrets(CRED_ID)
@@ -742,4 +747,49 @@ fn a_vault_written_by_the_v1_code_opens_and_reads_back() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn discoverable_lookup_skips_server_side_passkeys_and_trusts_only_the_sealed_flag() {
+    let s = Setup::new();
+    let v = s.open().unwrap();
+    let mut server_side = credential(b"server-side", RP, USER, 1);
+    server_side.discoverable = false;
+    v.credentials().insert(&server_side, &secrets(1)).unwrap();
+    v.credentials()
+        .insert(&credential(b"resident", RP, USER, 2), &secrets(2))
+        .unwrap();
+    let ids = |list: Vec<Credential>| -> Vec<Vec<u8>> {
+        list.into_iter().map(|c| c.credential_id).collect()
+    };
+    assert_eq!(
+        ids(v.credentials().discoverable_for_rp(RP).unwrap()),
+        vec![b"resident".to_vec()]
+    );
+    assert_eq!(v.credentials().for_rp(RP).unwrap().len(), 2);
+    // Flipping the plain column cannot make a server-side passkey discoverable.
+    raw_sql(&s.db(), "UPDATE credentials SET discoverable = 1");
+    assert_eq!(
+        ids(v.credentials().discoverable_for_rp(RP).unwrap()),
+        vec![b"resident".to_vec()]
+    );
+}
+
+#[test]
+fn passkeys_made_within_one_second_are_listed_newest_first() {
+    let s = Setup::new();
+    let v = s.open().unwrap();
+    for i in 0..20u8 {
+        v.credentials()
+            .insert(&credential(&[i; 16], RP, USER, 1_000), &secrets(i))
+            .unwrap();
+    }
+    let order: Vec<u8> = v
+        .credentials()
+        .for_rp(RP)
+        .unwrap()
+        .iter()
+        .map(|c| c.credential_id[0])
+        .collect();
+    assert_eq!(order, (0..20u8).rev().collect::<Vec<_>>());
 }

@@ -86,9 +86,8 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     let mut credentials = if allow_list.is_empty() {
         cx.vault()
             .credentials()
-            .for_rp(&rp_id)?
+            .discoverable_for_rp(&rp_id)?
             .into_iter()
-            .filter(|c| c.discoverable)
             .filter(|c| user_verified || c.cred_protect < CRED_PROTECT_UV_OPTIONAL_WITH_LIST)
             .collect::<Vec<_>>()
     } else {

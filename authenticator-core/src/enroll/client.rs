@@ -131,7 +131,10 @@ impl WorkspaceClient {
             "code": code,
             "device_public_key": B64.encode(device_public_key),
             "device_name": device_name,
-            "platform": std::env::consts::OS,
+            "platform": match std::env::consts::OS {
+                os @ ("android" | "ios") => os,
+                _ => "virtual",
+            },
         });
         self.call(
             "POST",
@@ -290,12 +293,7 @@ pub fn signing_input(method: &str, path: &str, timestamp: u64, body: &[u8]) -> S
 fn transport_error(error: reqwest::Error) -> EnrollError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {
-        // io::Error's source() skips the error it wraps, so look inside it explicitly.
-        let inner = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|i| i.downcast_ref::<rustls::Error>());
-        if let Some(tls) = e.downcast_ref::<rustls::Error>().or(inner) {
+        if let Some(tls) = find_rustls(e) {
             return EnrollError::Tls {
                 reason: tls.to_string(),
             };
@@ -310,6 +308,17 @@ fn transport_error(error: reqwest::Error) -> EnrollError {
         error.to_string()
     };
     EnrollError::Network { reason }
+}
+
+/// The rustls error inside `e`, looking through `io::Error` wrappers (whose `source()` skips
+/// the error they wrap, and which hyper nests).
+fn find_rustls<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        e = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
 }
 
 /// b64url without padding, as the contract uses.

@@ -78,8 +78,16 @@ impl Enroller<'_> {
         let answer = client
             .redeem(link.code(), &public, self.device_name)
             .await?;
-        let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
-            EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
+        // A repeated redeem returns the first answer as it was; the signed status call says
+        // where the key is now (it may have become active since).
+        let current = client
+            .device(&DeviceIdentity {
+                security_key_id: &answer.security_key_id,
+                key: &key,
+            })
+            .await?;
+        let status = KeyStatus::parse(&current.status).ok_or_else(|| {
+            EnrollError::UnexpectedResponse(format!("unknown status {}", current.status))
         })?;
         let previous_seen = state::load(self.vault)?
             .filter(|e| e.security_key_id == answer.security_key_id)

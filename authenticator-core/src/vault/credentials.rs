@@ -102,9 +102,9 @@ impl<'v> Credentials<'v> {
         let created_at = i64::try_from(credential.created_at).unwrap_or(i64::MAX);
         self.vault.read(|conn| {
             match conn.execute(
-                "INSERT INTO credentials (cred_handle, rp_handle, created_at, sign_count, metadata, secrets, created_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(created_seq), 0) + 1 FROM credentials))",
-                params![handle, rp_handle, created_at, credential.sign_count, metadata, sealed_secrets],
+                "INSERT INTO credentials (cred_handle, rp_handle, created_at, sign_count, metadata, secrets, discoverable, created_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(created_seq), 0) + 1 FROM credentials))",
+                params![handle, rp_handle, created_at, credential.sign_count, metadata, sealed_secrets, credential.discoverable],
             ) {
                 Ok(_) => Ok(()),
                 Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
@@ -140,11 +140,10 @@ impl<'v> Credentials<'v> {
         let handle = self.cred_handle(credential_id);
         let row: Option<(Vec<u8>, i64)> = self.vault.read(|conn| {
             Ok(conn
-                .query_row(
+                .prepare_cached(
                     "SELECT metadata, sign_count FROM credentials WHERE cred_handle = ?1",
-                    [&handle[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                )?
+                .query_row([&handle[..]], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?)
         })?;
         row.map(|(sealed, count)| self.decode(&handle, &sealed, count))
@@ -153,6 +152,23 @@ impl<'v> Credentials<'v> {
 
     /// The passkeys for `rp_id`, newest first.
     pub fn for_rp(&self, rp_id: &str) -> Result<Vec<Credential>, VaultError> {
+        self.for_rp_where(rp_id, false)
+    }
+
+    /// The discoverable passkeys for `rp_id`, newest first, without decrypting the others.
+    pub fn discoverable_for_rp(&self, rp_id: &str) -> Result<Vec<Credential>, VaultError> {
+        Ok(self
+            .for_rp_where(rp_id, true)?
+            .into_iter()
+            .filter(|c| c.discoverable)
+            .collect())
+    }
+
+    fn for_rp_where(
+        &self,
+        rp_id: &str,
+        discoverable_only: bool,
+    ) -> Result<Vec<Credential>, VaultError> {
         let rp_handle = self
             .vault
             .cipher()
@@ -160,10 +176,13 @@ impl<'v> Credentials<'v> {
         let rows = self.vault.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT cred_handle, metadata, sign_count FROM credentials
-                 WHERE rp_handle = ?1 ORDER BY created_at DESC, created_seq DESC",
+                 WHERE rp_handle = ?1 AND (?2 = 0 OR discoverable IS NOT 0)
+                 ORDER BY created_at DESC, created_seq DESC",
             )?;
             let rows = stmt
-                .query_map([&rp_handle[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .query_map(params![&rp_handle[..], discoverable_only], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
                 .collect::<Result<Vec<(Vec<u8>, Vec<u8>, i64)>, _>>()?;
             Ok(rows)
         })?;
@@ -203,11 +222,8 @@ impl<'v> Credentials<'v> {
         let handle = self.cred_handle(credential_id);
         let sealed: Option<Vec<u8>> = self.vault.read(|conn| {
             Ok(conn
-                .query_row(
-                    "SELECT secrets FROM credentials WHERE cred_handle = ?1",
-                    [&handle[..]],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT secrets FROM credentials WHERE cred_handle = ?1")?
+                .query_row([&handle[..]], |r| r.get(0))
                 .optional()?)
         })?;
         sealed
@@ -279,12 +295,11 @@ impl<'v> Credentials<'v> {
         let handle = self.cred_handle(credential_id);
         self.vault.read(|conn| {
             let value: Option<i64> = conn
-                .query_row(
+                .prepare_cached(
                     "UPDATE credentials SET sign_count = min(sign_count + ?1, 4294967295)
                      WHERE cred_handle = ?2 RETURNING sign_count",
-                    params![step, handle],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![step, handle], |r| r.get(0))
                 .optional()?;
             Ok(value.map(|v| u32::try_from(v).unwrap_or(u32::MAX)))
         })

@@ -28,9 +28,8 @@ impl<'v> Settings<'v> {
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, VaultError> {
         let sealed: Option<Vec<u8>> = self.vault.read(|conn| {
             Ok(conn
-                .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
                 .optional()?)
         })?;
         sealed

@@ -82,6 +82,17 @@ enum Command {
         #[command(subcommand)]
         command: PinCommand,
     },
+    /// The passkeys on this phone.
+    Passkeys {
+        #[command(subcommand)]
+        command: PasskeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PasskeysCommand {
+    /// Lists the passkeys, newest first.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -169,6 +180,9 @@ fn main() -> ExitCode {
             command: PinCommand::Submit { pin },
         } => open_vault(&data_dir)
             .and_then(|vault| runtime.block_on(enrollment::submit_pin(&vault, &pin))),
+        Command::Passkeys {
+            command: PasskeysCommand::List,
+        } => open_vault(&data_dir).and_then(|vault| list_passkeys(&vault)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -177,6 +191,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn list_passkeys(vault: &Vault) -> Result<(), String> {
+    let passkeys = vault.credentials().list().map_err(|e| e.to_string())?;
+    println!("{} passkey(s)", passkeys.len());
+    for c in passkeys {
+        let id: String = c.credential_id.iter().map(|b| format!("{b:02x}")).collect();
+        println!(
+            "{id}  {}  {}  {}",
+            c.rp_id,
+            c.user_name.as_deref().unwrap_or("-"),
+            if c.discoverable {
+                "discoverable"
+            } else {
+                "server-side"
+            }
+        );
+    }
+    Ok(())
 }
 
 /// The phone's vault, protected by the software key protector with its key file beside it.

@@ -331,3 +331,60 @@ impl Assignment {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting_for_pin(pin: &str, security_key_id: &str, nonce: [u8; 16]) -> Assignment {
+        let mut assignment = Assignment::new(NewAssignment {
+            user: UserRef {
+                id: "usr_1".into(),
+                email: "a@example.com".into(),
+                display_name: "A".into(),
+            },
+            client_pin: Some(pin.into()),
+            force_change: false,
+            pin_nonce: nonce,
+            now_ms: 0,
+            ttl_ms: 1000,
+        });
+        let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        assignment.attach_device(
+            Device {
+                security_key_id: security_key_id.into(),
+                public_key: *key.verifying_key(),
+                public_key_sec1: Vec::new(),
+                redeem_body: serde_json::Value::Null,
+            },
+            1,
+        );
+        assignment
+    }
+
+    /// The test vector printed in `proto/workspace-api.yaml` (client-pin operation).
+    #[test]
+    fn pin_proof_test_vector() {
+        use base64::Engine;
+        let nonce: [u8; 16] = [
+            0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99,
+            0xaa, 0xbb,
+        ];
+        let proof = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode("pmATsDJdXPLgad7bYae8q0qdrrxKjQy-7nEy8ejgPJE")
+            .unwrap();
+        let mut assignment = waiting_for_pin("390894", "sk_5c1f0e2a9b7d3e4f6a81", nonce);
+        assert!(matches!(
+            assignment.check_pin_proof(&proof, 2),
+            Ok(PinOutcome::Accepted { .. })
+        ));
+        assert_eq!(assignment.status(), KeyStatus::Active);
+        assert_eq!(assignment.events_after(0).0.len(), 1);
+
+        let mut other = waiting_for_pin("390895", "sk_5c1f0e2a9b7d3e4f6a81", nonce);
+        assert!(matches!(
+            other.check_pin_proof(&proof, 2),
+            Ok(PinOutcome::Wrong { attempts_left: 4 })
+        ));
+    }
+}

@@ -21,10 +21,12 @@ use crate::state::Shared;
 pub const MAX_DELAY_MS: u64 = 120_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum FaultKind {
+    #[serde(rename = "status_503")]
     Status503,
+    #[serde(rename = "status_500")]
     Status500,
+    #[serde(rename = "delay_ms")]
     DelayMs,
 }
 

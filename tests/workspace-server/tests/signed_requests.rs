@@ -106,7 +106,7 @@ async fn bad_signatures_are_401() {
         other_query,
     )
     .await;
-    let other_method = Signing {
+    let other_path = Signing {
         signed_path: Some(path.clone()),
         ..Signing::default()
     };
@@ -115,7 +115,7 @@ async fn bad_signatures_are_401() {
         "POST",
         &phone.device_path("/revocation-ack"),
         Some("{}"),
-        other_method,
+        other_path,
     )
     .await;
 

@@ -1,8 +1,13 @@
--- Vault schema version 2: creation order finer than a second. getAssertion returns passkeys
--- newest first (CTAP 2.1 §6.2.2), and `created_at` has whole seconds, so passkeys made within
--- one second need a tie-breaker. Existing rows get their current order (oldest first).
+-- Vault schema version 2, for getAssertion without an allowList (CTAP 2.1 §6.2.2):
+-- - creation order finer than a second: passkeys are returned newest first and `created_at`
+--   has whole seconds, so passkeys made within one second need a tie-breaker (`created_seq`).
+--   Existing rows get their current order.
+-- - a plain `discoverable` flag, so looking up a site's discoverable passkeys does not decrypt
+--   its other ones. NULL (rows from v1) means "not known without decrypting"; the decrypted
+--   record stays authoritative, the column only narrows the search.
 
 ALTER TABLE credentials ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE credentials ADD COLUMN discoverable INTEGER CHECK (discoverable IN (0, 1));
 
 UPDATE credentials SET created_seq = (
     SELECT count(*) FROM credentials AS older
