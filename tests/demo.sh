@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/setup.sh
-cargo build --locked -q -p virtual-phone
+cargo build --locked -q -p virtual-phone -p workspace-server
 exec target/debug/virtual-phone demo "$@"

@@ -69,11 +69,25 @@ def test_a_tls_failure_is_reported_as_such(server, tmp_path):
     assert unactivated(tmp_path / "p")
 
 
-def test_a_slow_server_times_out_then_succeeds(server, tmp_path):
+def test_a_slow_server_times_out_and_the_activation_can_be_retried(server, tmp_path):
     link = assigned(server)
-    server.fault("/api/v1/activations", 1, "delay_ms", delay_ms=300)
-    r = activate(tmp_path / "p", link)
-    assert r.returncode == 0, r.stderr
+    server.fault("/api/v1/activations", 4, "delay_ms", delay_ms=3000)
+    r = phone_cli(tmp_path / "p", "--workspace-timeout-ms", "400", "activate", link,
+                  "--allow-insecure-loopback")
+    assert error_of(r) == "virtual-phone: the workspace server could not be reached: the request timed out"
+    assert unactivated(tmp_path / "p")
+    server.admin("DELETE", "/admin/faults")
+    r = phone_cli(tmp_path / "p", "--workspace-timeout-ms", "400", "activate", link,
+                  "--allow-insecure-loopback")
+    assert r.returncode == 0 and "status: active" in r.stdout, r.stderr
+
+
+def test_one_slow_answer_is_retried(server, tmp_path):
+    link = assigned(server)
+    server.fault("/api/v1/activations", 1, "delay_ms", delay_ms=2000)
+    r = phone_cli(tmp_path / "p", "--workspace-timeout-ms", "500", "activate", link,
+                  "--allow-insecure-loopback")
+    assert r.returncode == 0 and "status: active" in r.stdout, r.stderr
 
 
 def test_expired_link(make_server, tmp_path):

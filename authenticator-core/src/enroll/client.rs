@@ -21,13 +21,15 @@ use super::error::EnrollError;
 /// Attempts for a retryable failure, and the first pause (doubled each time).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one request may take unless the app says otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Long-polls wait this much longer than the server's own wait.
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
 
 pub struct WorkspaceClient {
     http: reqwest::Client,
     base: String,
+    timeout: Duration,
 }
 
 /// The device key and id used to sign requests.
@@ -103,12 +105,13 @@ struct ErrorBody {
 }
 
 impl WorkspaceClient {
-    pub fn new(base: &str) -> Result<Self, EnrollError> {
+    /// A client for the workspace at `base`; each request may take up to `timeout`.
+    pub fn new(base: &str, timeout: Duration) -> Result<Self, EnrollError> {
         // Installing the provider twice is harmless; the first one stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .tls_backend_rustls()
-            .timeout(REQUEST_TIMEOUT + LONG_POLL_MARGIN + Duration::from_secs(30))
+            .timeout(timeout + LONG_POLL_MARGIN + Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -118,6 +121,7 @@ impl WorkspaceClient {
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            timeout,
         })
     }
 
@@ -141,7 +145,7 @@ impl WorkspaceClient {
             "/api/v1/activations/redeem",
             Some(body),
             None,
-            REQUEST_TIMEOUT,
+            self.timeout,
         )
         .await
     }
@@ -153,13 +157,13 @@ impl WorkspaceClient {
     ) -> Result<PinResponse, EnrollError> {
         let path = format!("/api/v1/devices/{}/client-pin", device.security_key_id);
         let body = serde_json::json!({ "proof": B64.encode(proof) });
-        self.call("POST", &path, Some(body), Some(device), REQUEST_TIMEOUT)
+        self.call("POST", &path, Some(body), Some(device), self.timeout)
             .await
     }
 
     pub async fn device(&self, device: &DeviceIdentity<'_>) -> Result<DeviceResponse, EnrollError> {
         let path = format!("/api/v1/devices/{}", device.security_key_id);
-        self.call("GET", &path, None, Some(device), REQUEST_TIMEOUT)
+        self.call("GET", &path, None, Some(device), self.timeout)
             .await
     }
 
@@ -190,7 +194,7 @@ impl WorkspaceClient {
                 &path,
                 Some(serde_json::json!({})),
                 Some(device),
-                REQUEST_TIMEOUT,
+                self.timeout,
             )
             .await?;
         Ok(())

@@ -41,6 +41,8 @@ pub struct Enroller<'a> {
     pub clock: &'a dyn Clock,
     /// The name the workspace shows for this device.
     pub device_name: &'a str,
+    /// How long one request to the workspace may take (see `client::DEFAULT_REQUEST_TIMEOUT`).
+    pub request_timeout: Duration,
 }
 
 impl Enroller<'_> {
@@ -74,7 +76,7 @@ impl Enroller<'_> {
         }
         let key = self.signing_key()?;
         let public = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();
-        let client = WorkspaceClient::new(&link.api_base())?;
+        let client = WorkspaceClient::new(&link.api_base(), self.request_timeout)?;
         let answer = client
             .redeem(link.code(), &public, self.device_name)
             .await?;
@@ -144,7 +146,7 @@ impl Enroller<'_> {
             security_key_id: &enrollment.security_key_id,
             key: &key,
         };
-        let client = WorkspaceClient::new(&enrollment.api_base)?;
+        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
         let answer = match client.submit_pin_proof(&device, &proof).await {
             Err(EnrollError::ActivationLocked) => {
                 enrollment.status = KeyStatus::Locked;
@@ -181,7 +183,7 @@ impl Enroller<'_> {
             security_key_id: &key_id,
             key: &key,
         };
-        let client = WorkspaceClient::new(&enrollment.api_base)?;
+        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
         let answer = client.device(&device).await?;
         let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
             EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
@@ -198,7 +200,7 @@ impl Enroller<'_> {
             security_key_id: &key_id,
             key: &key,
         };
-        let client = WorkspaceClient::new(&enrollment.api_base)?;
+        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
         let answer = client.events(&device, enrollment.events_seen, wait).await?;
         let status = answer
             .events

@@ -1,23 +1,34 @@
-//! `virtual-phone demo`: the main job of the README. The phone's authenticator registers a
-//! passkey for a demo relying party and signs in with it, each answer verified as a WebAuthn
-//! server would; the vault is then closed, searched for anything readable, reopened, and used
-//! again. Every step is printed; any mismatch is an error (non-zero exit).
+//! `virtual-phone demo`: the main job of the README. It starts the emulated workspace, where
+//! the administrator adds a user and assigns a smartphone security key with a client PIN; the
+//! phone activates from the emailed link and the user enters the emailed PIN. The phone then
+//! registers a passkey with that PIN for a demo relying party and signs in with its built-in
+//! user verification, each answer verified as a WebAuthn server would; the vault is closed,
+//! searched for anything readable, reopened, and used again. Every step is printed; any
+//! mismatch is an error (non-zero exit).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::ctap::pin_protocol::{
+    PinUvAuthProtocol, authenticate_with_token, platform_encapsulate,
+};
 use authenticator_core::ctap::{AAGUID, CtapEngine, EngineConfig};
+use authenticator_core::enroll::KeyStatus;
+use authenticator_core::enroll::link::ParseOptions;
 use authenticator_core::platform::{KeyProtector, SoftwareKeyProtector};
 use authenticator_core::request::RequestSignals;
 use authenticator_core::secret::random_array;
 use authenticator_core::vault::SCHEMA_VERSION;
 
+use sha2::{Digest, Sha256};
+
 use crate::relying_party::{Registered, RelyingParty};
 use crate::scripted_ui::{Answer, ScriptedUser};
+use crate::workspace_process::Workspace;
 
 const RP_ID: &str = "demo.example";
-const USER_NAME: &str = "alice@corp.example";
+const USER_NAME: &str = "alice@acme.example";
 
 type Step<T> = Result<T, String>;
 
@@ -58,10 +69,44 @@ pub async fn run(dir: &Path) -> Step<()> {
     let info = protector.info();
     let rp = RelyingParty { id: RP_ID.into() };
 
+    step(1, "starting the emulated workspace server");
+    let workspace = Workspace::start()?;
+    println!("    workspace at {}", workspace.url);
+
     step(
-        1,
+        2,
         &format!(
-            "starting the phone with its vault at {}",
+            "administrator: add {USER_NAME}, assign a smartphone security key with Client PIN"
+        ),
+    );
+    workspace
+        .add_user_with_phone_key(USER_NAME, "Alice Liddell", true)
+        .await?;
+    let mail = workspace.outbox(USER_NAME).await?;
+    let link = mail
+        .iter()
+        .find_map(|m| m["link"].as_str())
+        .ok_or("no activation email in the outbox")?
+        .to_owned();
+    let pin = mail
+        .iter()
+        .find_map(|m| m["pin"].as_str())
+        .ok_or("no PIN email in the outbox")?
+        .to_owned();
+    println!("    outbox: activation link {link}");
+    println!(
+        "    outbox: a separate email with the {}-digit client PIN",
+        pin.len()
+    );
+    println!(
+        "    the administrator sees the key as {}",
+        workspace.key_status(USER_NAME).await?
+    );
+
+    step(
+        3,
+        &format!(
+            "phone: activating from the link (vault at {})",
             dir.join("vault.db").display()
         ),
     );
@@ -69,32 +114,73 @@ pub async fn run(dir: &Path) -> Step<()> {
         "    key protection: {} (hardware backed: {}), vault schema {SCHEMA_VERSION}",
         info.kind, info.hardware_backed
     );
-    let phone = engine(dir)?;
-    let before = phone
-        .vault()
-        .credentials()
-        .count()
-        .map_err(|e| e.to_string())?;
+    let vault = crate::open_vault(dir)?;
+    let before = vault.credentials().count().map_err(|e| e.to_string())?;
     println!("    the vault holds {before} passkey(s)");
+    let enroller = crate::enrollment::enroller(&vault);
+    if let Some(earlier) = enroller.current().map_err(|e| e.to_string())? {
+        return Err(format!(
+            "{} already holds a phone activated for {} by an earlier run; run the demo on a new folder",
+            dir.display(),
+            earlier.workspace_name
+        ));
+    }
+    let enrollment = enroller
+        .activate(
+            &link,
+            ParseOptions {
+                allow_insecure_loopback: true,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "    {} at {}: status {}",
+        enrollment.user_display_name,
+        enrollment.workspace_name,
+        enrollment.status.as_str()
+    );
 
-    step(2, "getInfo: what the authenticator says about itself");
+    step(4, "phone: the user enters the PIN from the email");
+    let enrollment = enroller.submit_pin(&pin).await.map_err(|e| e.to_string())?;
+    if enrollment.status != KeyStatus::Active {
+        return Err(format!(
+            "the key is {} after the PIN",
+            enrollment.status.as_str()
+        ));
+    }
+    println!(
+        "    status {}; the administrator sees the key as {}",
+        enrollment.status.as_str(),
+        workspace.key_status(USER_NAME).await?
+    );
+    drop(vault);
+    let phone = engine(dir)?;
+
+    step(5, "getInfo: what the authenticator says about itself");
     let answer = call(&phone, 0x04, None).await;
     let info = cbor::decode(answer.get(1..).unwrap_or_default()).map_err(|e| e.to_string())?;
-    let info = info.as_map().ok_or("getInfo is not a map")?;
-    let versions: Vec<&str> = info
-        .iter()
-        .find(|(key, _)| key.as_int() == Some(1))
-        .and_then(|(_, v)| v.as_array())
+    let versions: Vec<&str> = member(&info, 1)?
+        .as_array()
         .map(|a| a.iter().filter_map(Value::as_text).collect())
         .unwrap_or_default();
-    println!("    versions {versions:?}, AAGUID {}", hex(&AAGUID));
+    let client_pin = member(&info, 4)?
+        .as_map()
+        .and_then(|o| o.iter().find(|(k, _)| k.as_text() == Some("clientPin")))
+        .and_then(|(_, v)| v.as_bool())
+        .unwrap_or(false);
+    println!(
+        "    versions {versions:?}, AAGUID {}, client PIN set: {client_pin}",
+        hex(&AAGUID)
+    );
 
     step(
-        3,
-        &format!("registering a passkey for {USER_NAME} at {RP_ID} (built-in user verification)"),
+        6,
+        &format!("registering a passkey for {USER_NAME} at {RP_ID} with the emailed PIN"),
     );
     let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
     let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
+    let token = pin_token(&phone, &pin).await?;
     let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
     let request = Value::map([
         (k(1), Value::from(client_data_hash.clone())),
@@ -120,13 +206,16 @@ pub async fn run(dir: &Path) -> Step<()> {
                 (Value::from("type"), Value::from("public-key")),
             ])]),
         ),
+        (k(7), Value::map([(Value::from("rk"), Value::Bool(true))])),
         (
-            k(7),
-            Value::map([
-                (Value::from("rk"), Value::Bool(true)),
-                (Value::from("uv"), Value::Bool(true)),
-            ]),
+            k(8),
+            Value::from(authenticate_with_token(
+                PinUvAuthProtocol::Two,
+                &token,
+                &client_data_hash,
+            )),
         ),
+        (k(9), Value::Unsigned(2)),
     ]);
     let answer = call(&phone, 0x01, Some(request)).await;
     let (mut registered, parsed, fmt) = rp.verify_registration(&answer, &client_data_hash)?;
@@ -137,17 +226,20 @@ pub async fn run(dir: &Path) -> Step<()> {
         parsed.sign_count
     );
 
-    step(4, "signing in with the passkey (allowList)");
+    step(
+        7,
+        "signing in with the passkey (allowList; the phone's built-in user verification)",
+    );
     sign_in(&phone, &rp, &mut registered, true).await?;
 
     step(
-        5,
+        8,
         "signing in again without a user name (discoverable passkey)",
     );
     sign_in(&phone, &rp, &mut registered, false).await?;
 
     step(
-        6,
+        9,
         "stopping the phone and searching the vault file for anything readable",
     );
     drop(phone);
@@ -165,7 +257,7 @@ pub async fn run(dir: &Path) -> Step<()> {
     }
     println!("    no rp id, user name or credential id appears in the file");
 
-    step(7, "restarting the phone and signing in once more");
+    step(10, "restarting the phone and signing in once more");
     let phone = engine(dir)?;
     for c in phone
         .vault()
@@ -183,7 +275,10 @@ pub async fn run(dir: &Path) -> Step<()> {
     }
     sign_in(&phone, &rp, &mut registered, true).await?;
 
-    step(8, "done: registration and sign-in verified end to end");
+    step(
+        11,
+        "done: activated with the client PIN; registration and sign-in verified end to end",
+    );
     Ok(())
 }
 
@@ -220,4 +315,65 @@ async fn sign_in(
         parsed.flags, parsed.sign_count
     );
     Ok(())
+}
+
+/// A pinUvAuthToken with the mc and ga permissions for the demo rp, through the client PIN
+/// (PIN/UV auth protocol two), as a PC's FIDO2 client gets it.
+async fn pin_token(phone: &CtapEngine, pin: &str) -> Step<Vec<u8>> {
+    let protocol = PinUvAuthProtocol::Two;
+    let answer = call(
+        phone,
+        0x06,
+        Some(Value::map([
+            (k(1), Value::Unsigned(2)),
+            (k(2), Value::Unsigned(2)),
+        ])),
+    )
+    .await;
+    let body = cbor::decode(answer.get(1..).unwrap_or_default()).map_err(|e| e.to_string())?;
+    let cose = member(&body, 1)?;
+    let x = member(cose, -2)?.as_bytes().ok_or("x is not bytes")?;
+    let y = member(cose, -3)?.as_bytes().ok_or("y is not bytes")?;
+    let (px, py, shared) = platform_encapsulate(protocol, x, y).map_err(|e| e.to_string())?;
+    let pin_hash = Sha256::digest(pin.as_bytes());
+    let pin_hash_enc = shared.encrypt(&pin_hash[..16]).map_err(|e| e.to_string())?;
+    let platform_key = Value::map([
+        (k(1), Value::int(2)),
+        (k(3), Value::int(-25)),
+        (k(-1), Value::int(1)),
+        (k(-2), Value::from(px.to_vec())),
+        (k(-3), Value::from(py.to_vec())),
+    ]);
+    let answer = call(
+        phone,
+        0x06,
+        Some(Value::map([
+            (k(1), Value::Unsigned(2)),
+            (k(2), Value::Unsigned(9)),
+            (k(3), platform_key),
+            (k(6), Value::from(pin_hash_enc)),
+            (k(9), Value::Unsigned(0x03)),
+            (k(10), Value::from(RP_ID)),
+        ])),
+    )
+    .await;
+    match answer.split_first() {
+        Some((0, rest)) => {
+            let body = cbor::decode(rest).map_err(|e| e.to_string())?;
+            let encrypted = member(&body, 2)?.as_bytes().ok_or("token is not bytes")?;
+            let token = shared.decrypt(encrypted).map_err(|e| e.to_string())?;
+            println!("    the PC's client got a PIN token from the phone with the emailed PIN");
+            Ok(token.expose().to_vec())
+        }
+        Some((status, _)) => Err(format!("the phone refused the PIN: status {status:#04x}")),
+        None => Err("empty clientPIN answer".into()),
+    }
+}
+
+fn member(value: &Value, key: i64) -> Step<&Value> {
+    value
+        .as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.as_int() == Some(key)))
+        .map(|(_, v)| v)
+        .ok_or_else(|| format!("member {key} is missing"))
 }

@@ -12,11 +12,22 @@ use authenticator_core::vault::Vault;
 
 pub const DEVICE_NAME: &str = "virtual-phone";
 
-fn enroller(vault: &Vault) -> Enroller<'_> {
+/// How long one workspace request may take (`--workspace-timeout-ms`).
+static REQUEST_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+pub fn set_request_timeout(timeout: Duration) {
+    let _ = REQUEST_TIMEOUT.set(timeout);
+}
+
+pub fn enroller(vault: &Vault) -> Enroller<'_> {
     Enroller {
         vault,
         clock: &SystemClock,
         device_name: DEVICE_NAME,
+        request_timeout: REQUEST_TIMEOUT
+            .get()
+            .copied()
+            .unwrap_or(authenticator_core::enroll::client::DEFAULT_REQUEST_TIMEOUT),
     }
 }
 

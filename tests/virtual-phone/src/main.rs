@@ -7,6 +7,7 @@ mod enrollment;
 mod relying_party;
 mod scripted_ui;
 mod serve;
+mod workspace_process;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ struct Cli {
     /// that is removed on exit.
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How long one request to the workspace may take, in milliseconds.
+    #[arg(long, global = true, default_value = "20000", value_name = "MS")]
+    workspace_timeout_ms: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,6 +113,7 @@ enum Attestation {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    enrollment::set_request_timeout(Duration::from_millis(cli.workspace_timeout_ms));
     let temp = match &cli.data_dir {
         Some(_) => None,
         None => match tempfile::tempdir() {

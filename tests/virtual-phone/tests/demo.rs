@@ -1,6 +1,6 @@
-//! The README's main job: `virtual-phone demo` registers a passkey and signs in, each answer
-//! verified as a relying party would, and a second run on the same data folder finds the first
-//! run's passkey.
+//! The README's main job: `virtual-phone demo` activates the phone at the emulated workspace
+//! with a client PIN, registers a passkey with that PIN and signs in, each answer verified as a
+//! relying party would. (Needs the workspace-server binary beside the virtual phone's.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -20,17 +20,20 @@ fn demo(data_dir: &std::path::Path) -> (bool, String, String) {
 }
 
 #[test]
-fn the_demo_registers_and_signs_in_and_keeps_its_passkey() {
+fn the_demo_activates_registers_with_the_pin_and_signs_in() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, stderr) = demo(dir.path());
     assert!(ok, "demo failed: {stderr}\n{stdout}");
-    for n in 1..=8 {
+    for n in 1..=11 {
         assert!(
             stdout.contains(&format!("[{n}] ")),
             "step {n} missing:\n{stdout}"
         );
     }
-    assert!(stdout.contains("the vault holds 0 passkey(s)"));
+    assert!(stdout.contains("the administrator sees the key as pending"));
+    assert!(stdout.contains("status active; the administrator sees the key as active"));
+    assert!(stdout.contains("client PIN set: true"));
+    assert!(stdout.contains("the PC's client got a PIN token from the phone with the emailed PIN"));
     assert!(stdout.contains("the relying party verified the packed attestation"));
     assert_eq!(
         stdout
@@ -40,11 +43,14 @@ fn the_demo_registers_and_signs_in_and_keeps_its_passkey() {
         "{stdout}"
     );
     assert!(stdout.contains("no rp id, user name or credential id appears in the file"));
-    assert!(stdout.contains("[8] done: registration and sign-in verified end to end"));
-    // The same phone again: the first run's passkey is still there.
-    let (ok, stdout, stderr) = demo(dir.path());
-    assert!(ok, "{stderr}");
-    assert!(stdout.contains("the vault holds 1 passkey(s)"), "{stdout}");
+    assert!(stdout.contains("[11] done: activated with the client PIN"));
+    // The same folder again: the phone is already activated, and the demo says so.
+    let (ok, _, stderr) = demo(dir.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("already holds a phone activated for Acme Corp by an earlier run"),
+        "{stderr}"
+    );
 }
 
 #[test]
