@@ -16,6 +16,7 @@ uniffi::setup_scaffolding!();
 pub mod ctap;
 pub mod ctaphid;
 pub mod enroll;
+pub mod link;
 pub mod platform;
 pub mod request;
 pub mod secret;

@@ -387,17 +387,25 @@ impl Program<'_> {
         }
         let (status, body) = self.command(CMD_CLIENT_PIN, Some(&Value::map(entries)), false);
         self.after_pin_status(status);
-        self.take_token(status, body.as_ref());
+        self.take_token(status, body.as_ref(), Some(protocol));
     }
 
-    /// Keeps the token of a successful token subcommand.
-    fn take_token(&mut self, status: u8, body: Option<&Value>) {
+    /// Keeps the token of a successful token subcommand sent with `protocol`, if the session
+    /// is of that protocol (a request may name the other one).
+    fn take_token(
+        &mut self,
+        status: u8,
+        body: Option<&Value>,
+        protocol: Option<PinUvAuthProtocol>,
+    ) {
         if status != 0 {
             return;
         }
         let (Some(encrypted), Some(session)) = (
             body.and_then(|b| int_get(b, 2)).and_then(Value::as_bytes),
-            &self.session,
+            self.session
+                .as_ref()
+                .filter(|s| Some(s.protocol) == protocol),
         ) else {
             return;
         };
@@ -794,7 +802,11 @@ impl Program<'_> {
         }
         m.optional_likely(src, 0x0A, |src| Value::from(rp_id(src)));
         m.noise(src);
-        let (status, body) = self.command(CMD_CLIENT_PIN, Some(&m.into_value()), cancelled);
+        let request = m.into_value();
+        let sent_protocol = int_get(&request, 1)
+            .and_then(Value::as_unsigned)
+            .and_then(PinUvAuthProtocol::from_u64);
+        let (status, body) = self.command(CMD_CLIENT_PIN, Some(&request), cancelled);
         self.after_pin_status(status);
         if status == 0 {
             match sub {
@@ -803,7 +815,7 @@ impl Program<'_> {
                     self.token = None;
                 }
                 GET_PIN_TOKEN | GET_TOKEN_USING_UV | GET_TOKEN_USING_PIN => {
-                    self.take_token(status, body.as_ref());
+                    self.take_token(status, body.as_ref(), sent_protocol);
                 }
                 _ => {}
             }

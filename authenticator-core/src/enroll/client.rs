@@ -33,9 +33,9 @@ pub struct WorkspaceClient {
 }
 
 /// The device key and id used to sign requests.
-pub struct DeviceIdentity<'a> {
-    pub security_key_id: &'a str,
-    pub key: &'a SigningKey,
+pub struct DeviceIdentity {
+    pub security_key_id: String,
+    pub key: SigningKey,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,7 +152,7 @@ impl WorkspaceClient {
 
     pub async fn submit_pin_proof(
         &self,
-        device: &DeviceIdentity<'_>,
+        device: &DeviceIdentity,
         proof: &[u8],
     ) -> Result<PinResponse, EnrollError> {
         let path = format!("/api/v1/devices/{}/client-pin", device.security_key_id);
@@ -161,7 +161,7 @@ impl WorkspaceClient {
             .await
     }
 
-    pub async fn device(&self, device: &DeviceIdentity<'_>) -> Result<DeviceResponse, EnrollError> {
+    pub async fn device(&self, device: &DeviceIdentity) -> Result<DeviceResponse, EnrollError> {
         let path = format!("/api/v1/devices/{}", device.security_key_id);
         self.call("GET", &path, None, Some(device), self.timeout)
             .await
@@ -170,7 +170,7 @@ impl WorkspaceClient {
     /// Waits up to `wait` for events after `after`.
     pub async fn events(
         &self,
-        device: &DeviceIdentity<'_>,
+        device: &DeviceIdentity,
         after: u64,
         wait: Duration,
     ) -> Result<EventsResponse, EnrollError> {
@@ -185,7 +185,7 @@ impl WorkspaceClient {
 
     pub async fn acknowledge_revocation(
         &self,
-        device: &DeviceIdentity<'_>,
+        device: &DeviceIdentity,
     ) -> Result<(), EnrollError> {
         let path = format!("/api/v1/devices/{}/revocation-ack", device.security_key_id);
         let _: serde_json::Value = self
@@ -205,7 +205,7 @@ impl WorkspaceClient {
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
-        device: Option<&DeviceIdentity<'_>>,
+        device: Option<&DeviceIdentity>,
         timeout: Duration,
     ) -> Result<T, EnrollError> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -229,7 +229,7 @@ impl WorkspaceClient {
         method: &str,
         path: &str,
         body: &str,
-        device: Option<&DeviceIdentity<'_>>,
+        device: Option<&DeviceIdentity>,
         timeout: Duration,
     ) -> Result<T, EnrollError> {
         let url = format!("{}{path}", self.base);
@@ -250,7 +250,7 @@ impl WorkspaceClient {
             let signed = signing_input(method, path, timestamp, body.as_bytes());
             let signature: DerSignature = device.key.sign(signed.as_bytes());
             request = request
-                .header("x-security-key-id", device.security_key_id)
+                .header("x-security-key-id", device.security_key_id.as_str())
                 .header("x-timestamp", timestamp.to_string())
                 .header("x-signature", B64.encode(signature.as_bytes()));
         }

@@ -52,6 +52,16 @@ impl Enroller<'_> {
             .map_err(|_| EnrollError::UnexpectedResponse("stored device key is invalid".into()))
     }
 
+    /// A client for the enrolled workspace and the identity that signs for this device.
+    fn connect(&self, enrollment: &Enrollment) -> Result<(WorkspaceClient, DeviceIdentity), EnrollError> {
+        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
+        let device = DeviceIdentity {
+            security_key_id: enrollment.security_key_id.clone(),
+            key: self.signing_key()?,
+        };
+        Ok((client, device))
+    }
+
     /// The current enrollment, if any.
     pub fn current(&self) -> Result<Option<Enrollment>, EnrollError> {
         Ok(state::load(self.vault)?)
@@ -82,12 +92,11 @@ impl Enroller<'_> {
             .await?;
         // A repeated redeem returns the first answer as it was; the signed status call says
         // where the key is now (it may have become active since).
-        let current = client
-            .device(&DeviceIdentity {
-                security_key_id: &answer.security_key_id,
-                key: &key,
-            })
-            .await?;
+        let device = DeviceIdentity {
+            security_key_id: answer.security_key_id.clone(),
+            key,
+        };
+        let current = client.device(&device).await?;
         let status = KeyStatus::parse(&current.status).ok_or_else(|| {
             EnrollError::UnexpectedResponse(format!("unknown status {}", current.status))
         })?;
@@ -141,12 +150,7 @@ impl Enroller<'_> {
         }
         let nonce = enrollment.pin_nonce.clone().unwrap_or_default();
         let proof = pin_proof(pin, &enrollment.security_key_id, &nonce);
-        let key = self.signing_key()?;
-        let device = DeviceIdentity {
-            security_key_id: &enrollment.security_key_id,
-            key: &key,
-        };
-        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
+        let (client, device) = self.connect(&enrollment)?;
         let answer = match client.submit_pin_proof(&device, &proof).await {
             Err(EnrollError::ActivationLocked) => {
                 enrollment.status = KeyStatus::Locked;
@@ -177,13 +181,7 @@ impl Enroller<'_> {
     /// Asks the workspace for the key's status and applies it.
     pub async fn refresh(&self) -> Result<Enrollment, EnrollError> {
         let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
-        let key = self.signing_key()?;
-        let key_id = enrollment.security_key_id.clone();
-        let device = DeviceIdentity {
-            security_key_id: &key_id,
-            key: &key,
-        };
-        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
+        let (client, device) = self.connect(&enrollment)?;
         let answer = client.device(&device).await?;
         let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
             EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
@@ -194,13 +192,7 @@ impl Enroller<'_> {
     /// Waits up to `wait` for the workspace's next events and applies them.
     pub async fn poll_events(&self, wait: Duration) -> Result<Enrollment, EnrollError> {
         let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
-        let key = self.signing_key()?;
-        let key_id = enrollment.security_key_id.clone();
-        let device = DeviceIdentity {
-            security_key_id: &key_id,
-            key: &key,
-        };
-        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
+        let (client, device) = self.connect(&enrollment)?;
         let answer = client.events(&device, enrollment.events_seen, wait).await?;
         let status = answer
             .events
@@ -228,7 +220,7 @@ impl Enroller<'_> {
     async fn apply(
         &self,
         client: &WorkspaceClient,
-        device: &DeviceIdentity<'_>,
+        device: &DeviceIdentity,
         mut enrollment: Enrollment,
         status: KeyStatus,
         events_seen: Option<u64>,
