@@ -183,10 +183,7 @@ impl WorkspaceClient {
             .await
     }
 
-    pub async fn acknowledge_revocation(
-        &self,
-        device: &DeviceIdentity,
-    ) -> Result<(), EnrollError> {
+    pub async fn acknowledge_revocation(&self, device: &DeviceIdentity) -> Result<(), EnrollError> {
         let path = format!("/api/v1/devices/{}/revocation-ack", device.security_key_id);
         let _: serde_json::Value = self
             .call(

@@ -53,7 +53,10 @@ impl Enroller<'_> {
     }
 
     /// A client for the enrolled workspace and the identity that signs for this device.
-    fn connect(&self, enrollment: &Enrollment) -> Result<(WorkspaceClient, DeviceIdentity), EnrollError> {
+    fn connect(
+        &self,
+        enrollment: &Enrollment,
+    ) -> Result<(WorkspaceClient, DeviceIdentity), EnrollError> {
         let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
         let device = DeviceIdentity {
             security_key_id: enrollment.security_key_id.clone(),

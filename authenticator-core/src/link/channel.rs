@@ -19,8 +19,7 @@ use super::noise::{MAX_MESSAGE_LEN, TAG_LEN, nonce};
 pub const PADDING_BLOCK: usize = 32;
 /// Largest payload of one frame: type byte + payload + padding-length byte, rounded up to 32,
 /// plus the tag, must fit in a Noise message (65535 bytes).
-pub const MAX_PAYLOAD_LEN: usize =
-    (MAX_MESSAGE_LEN - TAG_LEN) / PADDING_BLOCK * PADDING_BLOCK - 2;
+pub const MAX_PAYLOAD_LEN: usize = (MAX_MESSAGE_LEN - TAG_LEN) / PADDING_BLOCK * PADDING_BLOCK - 2;
 /// Noise rev 34 §5.1 reserves nonce 2^64 - 1.
 const MAX_NONCE: u64 = u64::MAX - 1;
 
@@ -123,7 +122,11 @@ impl SecureChannel {
     }
 
     /// Encrypts one message as the next frame of our direction.
-    pub fn seal(&mut self, message_type: MessageType, payload: &[u8]) -> Result<Vec<u8>, ChannelError> {
+    pub fn seal(
+        &mut self,
+        message_type: MessageType,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ChannelError> {
         if self.poisoned {
             return Err(ChannelError::Poisoned);
         }
@@ -140,7 +143,10 @@ impl SecureChannel {
             .cipher
             .encrypt(
                 &Nonce::from(nonce(self.send.counter)),
-                Payload { msg: plaintext.as_slice(), aad: &[] },
+                Payload {
+                    msg: plaintext.as_slice(),
+                    aad: &[],
+                },
             )
             .map_err(|_| {
                 // Only a plaintext beyond AES-GCM's 64 GiB limit fails, which the length check
@@ -188,21 +194,24 @@ impl SecureChannel {
                 .cipher
                 .decrypt(
                     &Nonce::from(nonce(self.recv.counter)),
-                    Payload { msg: frame, aad: &[] },
+                    Payload {
+                        msg: frame,
+                        aad: &[],
+                    },
                 )
                 .map_err(|_| ChannelError::Authentication)?,
         );
         self.recv.counter += 1;
         let (message_type, payload) = unpad(&plaintext)?;
-        let message_type =
-            MessageType::from_byte(message_type).ok_or(ChannelError::UnknownMessageType(message_type))?;
+        let message_type = MessageType::from_byte(message_type)
+            .ok_or(ChannelError::UnknownMessageType(message_type))?;
         Ok((message_type, payload.to_vec()))
     }
 }
 
 /// type || payload || zeros || n, where n is the number of zero bytes and the total is the
 /// smallest multiple of 32 that fits (proto/link.md §4.2, CTAP 2.2 hybrid style).
-fn pad(message_type: u8, payload: &[u8]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn pad(message_type: u8, payload: &[u8]) -> Zeroizing<Vec<u8>> {
     let unpadded = 1 + payload.len() + 1;
     let padded_len = unpadded.div_ceil(PADDING_BLOCK) * PADDING_BLOCK;
     let zeros = padded_len - unpadded;
@@ -216,7 +225,7 @@ fn pad(message_type: u8, payload: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// Inverse of `pad`, refusing anything `pad` would not produce.
-fn unpad(plaintext: &[u8]) -> Result<(u8, &[u8]), ChannelError> {
+pub(crate) fn unpad(plaintext: &[u8]) -> Result<(u8, &[u8]), ChannelError> {
     let (&zeros, rest) = plaintext.split_last().ok_or(ChannelError::Padding)?;
     let zeros = usize::from(zeros);
     if zeros >= PADDING_BLOCK || rest.len() <= zeros {

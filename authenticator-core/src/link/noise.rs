@@ -53,6 +53,9 @@ pub enum NoiseError {
     /// A public key in a message or given by the caller is not a valid P-256 point.
     #[error("a public key is not a valid uncompressed P-256 point")]
     InvalidPublicKey,
+    /// A stored private scalar is zero or not below the group order.
+    #[error("a private key is not a valid P-256 scalar")]
+    InvalidPrivateKey,
     /// A message is shorter or longer than this pattern allows, or a payload is too large.
     #[error("handshake message has an invalid length")]
     InvalidLength,
@@ -139,7 +142,7 @@ impl KeyPair {
 
     /// A key pair from a stored big-endian scalar in [1, n).
     pub fn from_scalar_bytes(bytes: &[u8; 32]) -> Result<Self, NoiseError> {
-        let secret = SecretKey::from_slice(bytes).map_err(|_| NoiseError::InvalidPublicKey)?;
+        let secret = SecretKey::from_slice(bytes).map_err(|_| NoiseError::InvalidPrivateKey)?;
         let public = encode_uncompressed(&secret.public_key());
         Ok(Self { secret, public })
     }
@@ -226,7 +229,13 @@ impl CipherState {
         };
         let cipher = Aes256Gcm::new(&(**key).into());
         let ciphertext = cipher
-            .encrypt(&Nonce::from(nonce(self.n)), Payload { msg: plaintext, aad: ad })
+            .encrypt(
+                &Nonce::from(nonce(self.n)),
+                Payload {
+                    msg: plaintext,
+                    aad: ad,
+                },
+            )
             .map_err(|_| NoiseError::InvalidLength)?;
         // A handshake uses a key at most twice, so n never nears 2^64 - 1.
         self.n += 1;
@@ -243,7 +252,13 @@ impl CipherState {
         };
         let cipher = Aes256Gcm::new(&(**key).into());
         let plaintext = cipher
-            .decrypt(&Nonce::from(nonce(self.n)), Payload { msg: ciphertext, aad: ad })
+            .decrypt(
+                &Nonce::from(nonce(self.n)),
+                Payload {
+                    msg: ciphertext,
+                    aad: ad,
+                },
+            )
             .map_err(|_| NoiseError::Authentication)?;
         self.n += 1;
         Ok(Zeroizing::new(plaintext))
@@ -397,6 +412,14 @@ impl HandshakeState {
     #[cfg(test)]
     pub(crate) fn inject_ephemeral(&mut self, ephemeral: KeyPair) {
         self.e = Some(ephemeral);
+    }
+
+    /// The Split() keys (initiator -> responder, responder -> initiator), for known-answer
+    /// tests.
+    #[cfg(test)]
+    pub(crate) fn split_keys(&self) -> ([u8; 32], [u8; 32]) {
+        let (a, b) = self.symmetric.split();
+        (*a, *b)
     }
 
     fn my_turn_to_write(&self) -> bool {

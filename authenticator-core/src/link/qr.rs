@@ -60,6 +60,8 @@ pub enum QrError {
     Expired,
     #[error("pairing code is dated in the future")]
     NotYetValid,
+    #[error("the system random number generator is unavailable")]
+    Random,
 }
 
 /// A pairing code's content.
@@ -77,7 +79,7 @@ impl QrPairing {
         routing: Vec<u8>,
         issued_at: u64,
     ) -> Result<Self, QrError> {
-        let secret = random_array().map_err(|RandomUnavailable| QrError::BadContent)?;
+        let secret = random_array().map_err(|RandomUnavailable| QrError::Random)?;
         Self::from_parts(pc_static_uncompressed, secret, routing, issued_at)
     }
 
@@ -123,8 +125,10 @@ impl QrPairing {
             return Err(QrError::BadKey);
         }
         let secret = Zeroizing::new(secret);
-        let secret: [u8; QR_SECRET_LEN] =
-            secret.as_slice().try_into().map_err(|_| QrError::BadContent)?;
+        let secret: [u8; QR_SECRET_LEN] = secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| QrError::BadContent)?;
         let pairing = Self::from_parts(&pc_static, secret, routing, issued_at)?;
         pairing.check_time(now)?;
         Ok(pairing)
@@ -136,7 +140,11 @@ impl QrPairing {
         if now.saturating_add(MAX_CLOCK_SKEW_SECS) < self.issued_at {
             return Err(QrError::NotYetValid);
         }
-        if now > self.issued_at.saturating_add(QR_VALIDITY_SECS + MAX_CLOCK_SKEW_SECS) {
+        if now
+            > self
+                .issued_at
+                .saturating_add(QR_VALIDITY_SECS + MAX_CLOCK_SKEW_SECS)
+        {
             return Err(QrError::Expired);
         }
         Ok(())
