@@ -182,3 +182,29 @@ def test_unknown_subcommand(setup, proto):
     with pytest.raises(CtapError) as e:
         ctap.credential_mgmt(0x42, None, proto, bytes(16))
     assert e.value.code == ERR.INVALID_SUBCOMMAND
+
+
+def test_long_names_are_stored_truncated_so_responses_fit(make_phone, proto):
+    """CTAP 2.1 §6.1.2 lets the authenticator truncate rp name, user name and displayName to
+    64 bytes; we do, so credential management responses stay within maxMsgSize (found by the
+    structured CTAP fuzzer: a 7 KB name made enumerateRPs answer 8 KB)."""
+    phone = make_phone("--no-builtin-uv")
+    ctap = phone.ctap2()
+    client_pin(ctap, proto).set_pin(PIN)
+    rp = {"id": "example.com", "name": "R" * 1500}
+    usr = {"id": b"long", "name": "n" * 1500, "displayName": "é" * 1000}
+    t = client_pin(ctap, proto).get_pin_token(PIN, P.MAKE_CREDENTIAL, rp["id"])
+    make_credential(ctap, rp, usr, rk=True, token=t, protocol=proto)
+    cm = credman(ctap, proto)
+    (entry,) = cm.enumerate_rps()
+    assert entry[R.RP]["name"] == "R" * 64
+    (cred,) = cm.enumerate_creds(rp_id_hash("example.com"))
+    assert cred[R.USER]["name"] == "n" * 64
+    assert cred[R.USER]["displayName"] == "é" * 32, "cut on a character boundary"
+
+
+def test_an_overlong_rp_id_is_refused(make_phone):
+    ctap = make_phone().ctap2()
+    with pytest.raises(CtapError) as e:
+        make_credential(ctap, {"id": "a" * 300 + ".example"}, user(1))
+    assert e.value.code == ERR.INVALID_LENGTH

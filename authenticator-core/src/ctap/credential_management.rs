@@ -12,7 +12,7 @@ use super::auth_data::rp_id_hash;
 use super::cbor::{MapReader, Value, encode_into};
 use super::client_pin::{protocol, verify_token};
 use super::cose::credential_public_key;
-use super::params::Descriptor;
+use super::params::{Descriptor, truncate_name};
 use super::status::*;
 use super::token_state::PERMISSION_CM;
 use super::{Context, decode_params, key};
@@ -137,8 +137,8 @@ pub async fn credential_management(
             let user = sp.iter_get(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
             let mut user = MapReader::new(user.clone())?;
             let user_id = user.required_bytes("id")?;
-            let name = user.text("name")?;
-            let display_name = user.text("displayName")?;
+            let name = truncate_name(user.text("name")?);
+            let display_name = truncate_name(user.text("displayName")?);
             let credential = cx
                 .vault()
                 .credentials()

@@ -16,7 +16,7 @@ use super::extensions::{
     CRED_PROTECT_UV_OPTIONAL, CRED_PROTECT_UV_REQUIRED, RegistrationExtensions,
 };
 use super::get_info::{CREDENTIAL_ID_LENGTH, MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
-use super::params::{Options, descriptor_list};
+use super::params::{MAX_RP_ID_BYTES, Options, descriptor_list, truncate_name};
 use super::status::*;
 use super::token_state::{PERMISSION_LBW, PERMISSION_MC};
 use super::{Context, decode_params, key};
@@ -42,11 +42,14 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
 
     let mut rp = MapReader::new(rp)?;
     let rp_id = rp.required_text("id")?;
-    let rp_name = rp.text("name")?;
+    if rp_id.len() > MAX_RP_ID_BYTES {
+        return Err(CTAP1_ERR_INVALID_LENGTH);
+    }
+    let rp_name = truncate_name(rp.text("name")?);
     let mut user = MapReader::new(user)?;
     let user_id = user.required_bytes("id")?;
-    let user_name = user.text("name")?;
-    let user_display_name = user.text("displayName")?;
+    let user_name = truncate_name(user.text("name")?);
+    let user_display_name = truncate_name(user.text("displayName")?);
     if user_id.len() > MAX_USER_ID_LENGTH {
         return Err(CTAP1_ERR_INVALID_LENGTH);
     }

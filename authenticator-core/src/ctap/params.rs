@@ -6,6 +6,27 @@
 use super::cbor::{MapReader, Value};
 use super::status::{CTAP2_ERR_CBOR_UNEXPECTED_TYPE, CtapResult};
 
+/// Names (rp name, user name, display name) are stored at most this long: CTAP 2.1 §6.1.2
+/// lets the authenticator truncate them to 64 bytes, and it keeps every response that carries
+/// them (credential management, UV'd assertions) within maxMsgSize.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest rp id accepted: DNS names have at most 253 characters.
+pub const MAX_RP_ID_BYTES: usize = 256;
+
+/// `name` cut to at most `MAX_NAME_BYTES` bytes on a character boundary.
+pub fn truncate_name(name: Option<String>) -> Option<String> {
+    name.map(|mut n| {
+        if n.len() > MAX_NAME_BYTES {
+            let mut end = MAX_NAME_BYTES;
+            while !n.is_char_boundary(end) {
+                end -= 1;
+            }
+            n.truncate(end);
+        }
+        n
+    })
+}
+
 /// A PublicKeyCredentialDescriptor: {"type": "public-key", "id": bytes, ...}.
 pub struct Descriptor {
     pub id: Vec<u8>,
@@ -63,5 +84,24 @@ impl Options {
             up: m.bool("up")?,
             uv: m.bool("uv")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cut_to_64_bytes_on_a_character_boundary() {
+        assert_eq!(
+            truncate_name(Some("alice".into())).as_deref(),
+            Some("alice")
+        );
+        let long = "é".repeat(40); // 80 bytes
+        let cut = truncate_name(Some(long)).unwrap();
+        assert_eq!(cut.len(), 64);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(truncate_name(Some("x".repeat(65))).unwrap().len(), 64);
+        assert_eq!(truncate_name(None), None);
     }
 }
