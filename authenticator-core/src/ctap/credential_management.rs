@@ -118,12 +118,7 @@ pub async fn credential_management(
         DELETE_CREDENTIAL => {
             let sp = sub_params_reader(sub_params)?;
             let id = descriptor_id(&sp)?;
-            let credential = cx
-                .vault()
-                .credentials()
-                .get(&id)?
-                .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
-            check_rp_binding(cx, &credential.rp_id)?;
+            let credential = managed_credential(cx, &id)?;
             cx.vault().credentials().delete(&id)?;
             cx.engine.ui.notify(UserEvent::PasskeyDeleted {
                 rp_id: credential.rp_id,
@@ -139,12 +134,7 @@ pub async fn credential_management(
             let user_id = user.required_bytes("id")?;
             let name = truncate_name(user.text("name")?);
             let display_name = truncate_name(user.text("displayName")?);
-            let credential = cx
-                .vault()
-                .credentials()
-                .get(&id)?
-                .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
-            check_rp_binding(cx, &credential.rp_id)?;
+            let credential = managed_credential(cx, &id)?;
             // §6.8.7: the user handle must match; names are replaced (absent means removed).
             if credential.user_id != user_id {
                 return Err(CTAP1_ERR_INVALID_PARAMETER);
@@ -208,6 +198,17 @@ fn no_rp_binding(cx: &Context<'_>) -> CtapResult<()> {
         None => Ok(()),
         Some(_) => Err(CTAP2_ERR_PIN_AUTH_INVALID),
     }
+}
+
+/// The passkey a delete or update names, if the token may manage it.
+fn managed_credential(cx: &Context<'_>, id: &[u8]) -> CtapResult<Credential> {
+    let credential = cx
+        .vault()
+        .credentials()
+        .get(id)?
+        .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
+    check_rp_binding(cx, &credential.rp_id)?;
+    Ok(credential)
 }
 
 /// A token bound to an rp may manage only that rp's passkeys.

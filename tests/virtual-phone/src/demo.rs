@@ -371,9 +371,5 @@ async fn pin_token(phone: &CtapEngine, pin: &str) -> Step<Vec<u8>> {
 }
 
 fn member(value: &Value, key: i64) -> Step<&Value> {
-    value
-        .as_map()
-        .and_then(|m| m.iter().find(|(k, _)| k.as_int() == Some(key)))
-        .map(|(_, v)| v)
-        .ok_or_else(|| format!("member {key} is missing"))
+    crate::relying_party::field(value.as_map().ok_or("the answer is not a map")?, key)
 }

@@ -23,7 +23,7 @@ pub struct ParsedAuthData {
     pub sign_count: u32,
 }
 
-fn field(map: &[(Value, Value)], k: i64) -> Result<&Value, String> {
+pub fn field(map: &[(Value, Value)], k: i64) -> Result<&Value, String> {
     map.iter()
         .find(|(key, _)| key.as_int() == Some(k))
         .map(|(_, v)| v)

@@ -12,7 +12,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware;
 use axum::response::Html;
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use crate::clock::now_ms;
 use crate::device_auth::{self, SignedRequest};
 use crate::error::ApiError;
 use crate::faults;
-use crate::state::Shared;
+use crate::state::{self, Shared};
 
 /// Longest long-poll the contract allows, in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
@@ -49,6 +49,24 @@ fn now_secs() -> i64 {
     i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX)
 }
 
+/// The device-signature check every `/devices/{id}` call starts with; the assignment index.
+fn signed_by(
+    state: &state::State,
+    id: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<usize, ApiError> {
+    let request = SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    device_auth::verify(state, id, &request, now_secs())
+}
+
 async fn redeem(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
     let mut state = shared.lock();
     activation::redeem(&mut state, &body, now_ms()).map(Json)
@@ -62,13 +80,7 @@ async fn device(
     body: Bytes,
 ) -> Answer {
     let state = shared.lock();
-    let signed = SignedRequest {
-        method: &Method::GET,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let index = device_auth::verify(&state, &id, &signed, now_secs())?;
+    let index = signed_by(&state, &id, &Method::GET, &uri, &headers, &body)?;
     activation::device_status(&state, index).map(Json)
 }
 
@@ -80,13 +92,7 @@ async fn client_pin(
     body: Bytes,
 ) -> Answer {
     let mut state = shared.lock();
-    let signed = SignedRequest {
-        method: &Method::POST,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let index = device_auth::verify(&state, &id, &signed, now_secs())?;
+    let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
     activation::submit_pin(&mut state, index, &body, now_ms()).map(Json)
 }
 
@@ -98,13 +104,7 @@ async fn revocation_ack(
     body: Bytes,
 ) -> Answer {
     let mut state = shared.lock();
-    let signed = SignedRequest {
-        method: &Method::POST,
-        uri: &uri,
-        headers: &headers,
-        body: &body,
-    };
-    let index = device_auth::verify(&state, &id, &signed, now_secs())?;
+    let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
     activation::acknowledge_revocation(&mut state, index).map(Json)
 }
 
@@ -141,13 +141,7 @@ async fn events(
 ) -> Answer {
     let (index, after, wait, mut newest) = {
         let state = shared.lock();
-        let signed = SignedRequest {
-            method: &Method::GET,
-            uri: &uri,
-            headers: &headers,
-            body: &body,
-        };
-        let index = device_auth::verify(&state, &id, &signed, now_secs())?;
+        let index = signed_by(&state, &id, &Method::GET, &uri, &headers, &body)?;
         let (after, wait) = events_query(uri.query())?;
         let assignment = state
             .assignment(index)
