@@ -121,6 +121,11 @@ impl SecureChannel {
         self.poisoned
     }
 
+    /// Ends the session from above (a link failure or a shutdown): every later call errs.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
     /// Encrypts one message as the next frame of our direction.
     pub fn seal(
         &mut self,

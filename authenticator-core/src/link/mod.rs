@@ -4,10 +4,16 @@
 //! - [`noise`]: the Noise handshakes, IKpsk1 for the first pairing and KKpsk0 for reconnects.
 //! - [`channel`]: the encrypted, padded, strictly ordered transport after the handshake.
 //! - [`transport`]: the `Link` trait that BLE and the relay implement.
+//! - [`relay`]: the cloud relay's routing info, client and `Link`.
+//! - [`memory`]: an in-process `Link` for tests and harnesses.
+//! - [`session`]: the handshakes run over a `Link`, then typed sealed messages.
 
 pub mod channel;
+pub mod memory;
 pub mod noise;
 pub mod qr;
+pub mod relay;
+pub mod session;
 pub mod transport;
 
 pub use channel::{ChannelError, MessageType, SecureChannel};

@@ -1,0 +1,559 @@
+//! The cloud relay transport (proto/link.md §5): the routing info of a pairing code, a client
+//! for the relay's doors and sessions, and [`RelayLink`], the relay's [`Link`].
+//!
+//! Invariants: the relay is not trusted. Everything sent through it is already a Noise message
+//! or a sealed frame; this module only adds sequence numbers so that a POST can be retried and
+//! a GET resumed, and it checks that every frame it receives carries the number it asked for.
+//! Plain `http://` is used only for a loopback relay and only when the caller allowed it
+//! (tests); a relay URL from a pairing code is checked before any request is made.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use tokio::sync::Mutex;
+
+use super::transport::{Link, LinkError, MAX_LINK_MESSAGE};
+use crate::ctap::cbor::{self, MapReader, Value};
+use crate::secret::random_array;
+
+/// Length of door and session ids.
+pub const ID_LEN: usize = 16;
+/// A door or session id.
+pub type RelayId = [u8; ID_LEN];
+/// The longest relay URL in routing info.
+pub const MAX_RELAY_URL: usize = 200;
+/// How long one long-poll asks the relay to wait (the relay clamps it to its own limit).
+pub const DEFAULT_POLL_WAIT: Duration = Duration::from_secs(25);
+/// Attempts for one POST before a transport error is reported.
+const SEND_ATTEMPTS: u32 = 4;
+/// How many doors one wait may name (§5.4).
+pub const MAX_DOORS_PER_WAIT: usize = 64;
+
+/// How the phone or the pairing tool talks to relays.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayConfig {
+    /// Accept `http://` relays on a loopback host (tests and local emulators only).
+    pub allow_insecure_loopback: bool,
+    /// How long one long-poll waits at the relay.
+    pub poll_wait: Duration,
+    /// Connection set-up limit for one request.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            allow_insecure_loopback: false,
+            poll_wait: DEFAULT_POLL_WAIT,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The relay part of a pairing code (QR key 3, proto/link.md §5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// The relay's base URL, without a trailing `/`.
+    pub relay_url: String,
+    /// The PC's pairing door.
+    pub pc_door: RelayId,
+}
+
+impl Routing {
+    /// Canonical CBOR, as carried in the pairing code.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        cbor::encode(&Value::map([
+            (Value::int(1), Value::Text(self.relay_url.clone())),
+            (Value::int(2), Value::Bytes(self.pc_door.to_vec())),
+        ]))
+    }
+
+    /// Parses routing info and checks the relay URL against `config`.
+    pub fn parse(bytes: &[u8], config: &RelayConfig) -> Result<Self, LinkError> {
+        let bad = |why: &str| LinkError::Protocol(format!("pairing code routing info: {why}"));
+        let value = cbor::decode(bytes).map_err(|_| bad("not canonical CBOR"))?;
+        let mut map = MapReader::new(value).map_err(|_| bad("not a CBOR map"))?;
+        let relay_url = map
+            .text(1)
+            .map_err(|_| bad("relay URL is not text"))?
+            .ok_or_else(|| bad("no relay URL"))?;
+        let door = map
+            .bytes(2)
+            .map_err(|_| bad("door is not a byte string"))?
+            .ok_or_else(|| bad("no door"))?;
+        if !map.is_empty() {
+            return Err(bad("unknown key"));
+        }
+        let pc_door: RelayId = door
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("door is not 16 bytes"))?;
+        check_relay_url(&relay_url, config)?;
+        Ok(Self { relay_url, pc_door })
+    }
+}
+
+/// Checks a relay base URL: https, or http to a loopback host when allowed; no trailing `/`,
+/// no query or fragment, at most [`MAX_RELAY_URL`] bytes.
+pub fn check_relay_url(url: &str, config: &RelayConfig) -> Result<(), LinkError> {
+    let bad = |why: String| LinkError::Protocol(format!("relay URL: {why}"));
+    if url.is_empty() || url.len() > MAX_RELAY_URL {
+        return Err(bad(format!("must be 1 to {MAX_RELAY_URL} bytes")));
+    }
+    if url.ends_with('/') {
+        return Err(bad("must not end with '/'".into()));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not a URL ({e})")))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
+        return Err(bad("must not have a query, fragment or user".into()));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if config.allow_insecure_loopback && is_loopback(&parsed) => Ok(()),
+        "http" => Err(bad(
+            "plain http is refused (only a loopback test relay may use it)".into(),
+        )),
+        other => Err(bad(format!("unsupported scheme {other:?}"))),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// A fresh random door or session id.
+pub fn new_id() -> Result<RelayId, LinkError> {
+    random_array().map_err(|_| LinkError::Transport("the random number generator failed".into()))
+}
+
+/// The phone door of a pairing (§5.2): derived from the pairing secret, so never stored or sent.
+pub fn phone_door(pairing_secret: &[u8]) -> RelayId {
+    let mut door = [0u8; ID_LEN];
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, pairing_secret);
+    // 16 bytes is far below HKDF-SHA-256's 8160-byte limit, so expand cannot fail.
+    let _ = hk.expand(b"passkeyphone/link phone door", &mut door);
+    door
+}
+
+pub fn hex(id: &RelayId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which end of a session this side is: the phone sends `up`, the PC sends `down` (§5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    Phone,
+    Pc,
+}
+
+impl SessionEnd {
+    fn send_dir(self) -> &'static str {
+        match self {
+            Self::Phone => "up",
+            Self::Pc => "down",
+        }
+    }
+
+    fn recv_dir(self) -> &'static str {
+        match self {
+            Self::Phone => "down",
+            Self::Pc => "up",
+        }
+    }
+}
+
+/// A client for one relay.
+#[derive(Clone)]
+pub struct RelayClient {
+    http: reqwest::Client,
+    base: String,
+    config: RelayConfig,
+}
+
+impl std::fmt::Debug for RelayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayClient")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl RelayClient {
+    /// A client for the relay at `base_url` (checked against `config`).
+    pub fn new(base_url: &str, config: RelayConfig) -> Result<Self, LinkError> {
+        check_relay_url(base_url, &config)?;
+        // Installing the provider twice is harmless; the first one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.poll_wait + Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| LinkError::Transport(format!("cannot set up HTTPS: {e}")))?;
+        Ok(Self {
+            http,
+            base: base_url.to_owned(),
+            config,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Creates a session with a fresh id.
+    pub async fn create_session(&self) -> Result<RelayId, LinkError> {
+        let session = new_id()?;
+        let url = format!("{}/v1/sessions/{}", self.base, hex(&session));
+        let response = self.http.put(url).send().await.map_err(net)?;
+        match response.status() {
+            StatusCode::CREATED => Ok(session),
+            status => Err(unexpected("creating a session", status, response).await),
+        }
+    }
+
+    /// Tells whoever waits on `door` that `session` waits for them.
+    pub async fn knock(&self, door: &RelayId, session: &RelayId) -> Result<(), LinkError> {
+        let url = format!("{}/v1/doors/{}/knock", self.base, hex(door));
+        let response = self
+            .http
+            .post(url)
+            .body(session.to_vec())
+            .send()
+            .await
+            .map_err(net)?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(()),
+            StatusCode::NOT_FOUND => Err(LinkError::Closed(
+                "the relay no longer knows the session".into(),
+            )),
+            status => Err(unexpected("knocking", status, response).await),
+        }
+    }
+
+    /// Waits up to the poll time for a knock on any of `doors`; `None` if none came.
+    pub async fn wait_for_knock(
+        &self,
+        doors: &[RelayId],
+    ) -> Result<Option<(RelayId, RelayId)>, LinkError> {
+        if doors.is_empty() || doors.len() > MAX_DOORS_PER_WAIT {
+            return Err(LinkError::Protocol(format!(
+                "a wait names 1 to {MAX_DOORS_PER_WAIT} doors, not {}",
+                doors.len()
+            )));
+        }
+        let mut url = format!("{}/v1/doors?", self.base);
+        for door in doors {
+            url.push_str("door=");
+            url.push_str(&hex(door));
+            url.push('&');
+        }
+        url.push_str(&format!("wait_ms={}", self.config.poll_wait.as_millis()));
+        let response = self.http.get(url).send().await.map_err(net)?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(None),
+            StatusCode::OK => {
+                let body = response.bytes().await.map_err(net)?;
+                if body.len() != 2 * ID_LEN {
+                    return Err(LinkError::Protocol(format!(
+                        "a knock is 32 bytes, the relay sent {}",
+                        body.len()
+                    )));
+                }
+                let mut door = [0u8; ID_LEN];
+                let mut session = [0u8; ID_LEN];
+                door.copy_from_slice(&body[..ID_LEN]);
+                session.copy_from_slice(&body[ID_LEN..]);
+                if !doors.contains(&door) {
+                    return Err(LinkError::Protocol(
+                        "the relay answered for a door nobody asked about".into(),
+                    ));
+                }
+                Ok(Some((door, session)))
+            }
+            status => Err(unexpected("waiting for a knock", status, response).await),
+        }
+    }
+
+    /// Closes a session (best effort: an unknown session is already closed).
+    pub async fn delete_session(&self, session: &RelayId) -> Result<(), LinkError> {
+        let url = format!("{}/v1/sessions/{}", self.base, hex(session));
+        let response = self.http.delete(url).send().await.map_err(net)?;
+        match response.status() {
+            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(()),
+            status => Err(unexpected("closing the session", status, response).await),
+        }
+    }
+
+    /// This side's [`Link`] over `session`.
+    pub fn link(&self, session: RelayId, end: SessionEnd) -> RelayLink {
+        RelayLink {
+            client: self.clone(),
+            session,
+            end,
+            send_seq: Mutex::new(0),
+            recv_seq: Mutex::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One side of a relay session as a [`Link`] (§5.3: explicit per-direction numbers).
+pub struct RelayLink {
+    client: RelayClient,
+    session: RelayId,
+    end: SessionEnd,
+    send_seq: Mutex<u64>,
+    recv_seq: Mutex<u64>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for RelayLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayLink")
+            .field("session", &hex(&self.session))
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+impl RelayLink {
+    pub fn session(&self) -> &RelayId {
+        &self.session
+    }
+
+    fn frame_url(&self, dir: &str, seq: u64) -> String {
+        format!(
+            "{}/v1/sessions/{}/{dir}/{seq}",
+            self.client.base,
+            hex(&self.session)
+        )
+    }
+
+    fn check_open(&self) -> Result<(), LinkError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(LinkError::Closed(
+                "the session was closed on this side".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Link for RelayLink {
+    async fn send(&self, message: &[u8]) -> Result<(), LinkError> {
+        self.check_open()?;
+        if message.is_empty() || message.len() > MAX_LINK_MESSAGE {
+            return Err(LinkError::TooLong(message.len()));
+        }
+        let mut seq = self.send_seq.lock().await;
+        let url = self.frame_url(self.end.send_dir(), *seq);
+        let mut last_error = LinkError::Transport("no attempt made".into());
+        for attempt in 0..SEND_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            let response = match self
+                .client
+                .http
+                .post(&url)
+                .body(message.to_vec())
+                .send()
+                .await
+            {
+                Ok(response) => response,
+                Err(e) => {
+                    // Safe to retry: the relay stores a repeated POST of the same bytes once.
+                    last_error = net(e);
+                    continue;
+                }
+            };
+            match response.status() {
+                StatusCode::NO_CONTENT => {
+                    *seq += 1;
+                    return Ok(());
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    last_error = LinkError::Transport("the relay's queue is full".into());
+                }
+                StatusCode::NOT_FOUND => {
+                    return Err(LinkError::Closed(
+                        "the relay closed the session (peer left or it expired)".into(),
+                    ));
+                }
+                StatusCode::PAYLOAD_TOO_LARGE => return Err(LinkError::TooLong(message.len())),
+                StatusCode::CONFLICT => {
+                    return Err(LinkError::Protocol(format!(
+                        "the relay refused frame {} of this direction",
+                        *seq
+                    )));
+                }
+                status => return Err(unexpected("sending", status, response).await),
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn recv(&self) -> Result<Vec<u8>, LinkError> {
+        let mut seq = self.recv_seq.lock().await;
+        loop {
+            self.check_open()?;
+            let url = format!(
+                "{}?wait_ms={}",
+                self.frame_url(self.end.recv_dir(), *seq),
+                self.client.config.poll_wait.as_millis()
+            );
+            let response = self.client.http.get(url).send().await.map_err(net)?;
+            match response.status() {
+                StatusCode::NO_CONTENT => continue,
+                StatusCode::OK => {
+                    let labelled = response
+                        .headers()
+                        .get("relay-seq")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if labelled != Some(*seq) {
+                        return Err(LinkError::Protocol(format!(
+                            "asked the relay for frame {}, it answered with {labelled:?}",
+                            *seq
+                        )));
+                    }
+                    let body = response.bytes().await.map_err(net)?;
+                    if body.is_empty() || body.len() > MAX_LINK_MESSAGE {
+                        return Err(LinkError::Protocol(format!(
+                            "the relay sent a frame of {} bytes",
+                            body.len()
+                        )));
+                    }
+                    *seq += 1;
+                    return Ok(body.to_vec());
+                }
+                StatusCode::NOT_FOUND => {
+                    return Err(LinkError::Closed(
+                        "the relay closed the session (peer left or it expired)".into(),
+                    ));
+                }
+                StatusCode::GONE => {
+                    return Err(LinkError::Protocol(format!(
+                        "the relay dropped frame {} before it was read",
+                        *seq
+                    )));
+                }
+                status => return Err(unexpected("receiving", status, response).await),
+            }
+        }
+    }
+
+    async fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            let _ = self.client.delete_session(&self.session).await;
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "relay"
+    }
+}
+
+fn net(e: reqwest::Error) -> LinkError {
+    if e.is_timeout() {
+        LinkError::Timeout("the relay did not answer in time".into())
+    } else if e.is_connect() {
+        LinkError::Transport("cannot reach the relay".into())
+    } else {
+        LinkError::Transport(format!("relay request failed: {}", e.without_url()))
+    }
+}
+
+async fn unexpected(what: &str, status: StatusCode, response: reqwest::Response) -> LinkError {
+    let text = response.text().await.unwrap_or_default();
+    let line: String = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(120)
+        .collect();
+    LinkError::Transport(format!("relay answered {status} when {what}: {line}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow() -> RelayConfig {
+        RelayConfig {
+            allow_insecure_loopback: true,
+            ..RelayConfig::default()
+        }
+    }
+
+    #[test]
+    fn routing_round_trips() {
+        let routing = Routing {
+            relay_url: "https://relay.example.com/base".into(),
+            pc_door: [7; 16],
+        };
+        let bytes = routing.to_cbor();
+        assert_eq!(
+            Routing::parse(&bytes, &RelayConfig::default()).unwrap(),
+            routing
+        );
+    }
+
+    #[test]
+    fn routing_refuses_bad_content() {
+        let cfg = RelayConfig::default();
+        let with = |url: &str, door: Vec<u8>| {
+            cbor::encode(&Value::map([
+                (Value::int(1), Value::Text(url.into())),
+                (Value::int(2), Value::Bytes(door)),
+            ]))
+        };
+        let err = |b: &[u8], c: &RelayConfig| Routing::parse(b, c).unwrap_err().to_string();
+        assert!(
+            err(&with("https://r.example", vec![1; 15]), &cfg).contains("door is not 16 bytes")
+        );
+        assert!(
+            err(&with("http://127.0.0.1:9", vec![1; 16]), &cfg).contains("plain http is refused")
+        );
+        assert!(
+            err(&with("http://example.com", vec![1; 16]), &allow())
+                .contains("plain http is refused")
+        );
+        assert!(
+            err(&with("https://r.example/", vec![1; 16]), &cfg).contains("must not end with '/'")
+        );
+        assert!(err(&with("https://r.example?x=1", vec![1; 16]), &cfg).contains("query"));
+        assert!(err(&with("ftp://r.example", vec![1; 16]), &cfg).contains("unsupported scheme"));
+        assert!(err(&[0xa0], &cfg).contains("no relay URL"));
+        assert!(err(&[0xff], &cfg).contains("not canonical CBOR"));
+        let extra = cbor::encode(&Value::map([
+            (Value::int(1), Value::Text("https://r.example".into())),
+            (Value::int(2), Value::Bytes(vec![1; 16])),
+            (Value::int(3), Value::int(0)),
+        ]));
+        assert!(err(&extra, &cfg).contains("unknown key"));
+        assert!(Routing::parse(&with("http://127.0.0.1:9", vec![1; 16]), &allow()).is_ok());
+        assert!(Routing::parse(&with("http://localhost:9", vec![1; 16]), &allow()).is_ok());
+        assert!(Routing::parse(&with("http://[::1]:9", vec![1; 16]), &allow()).is_ok());
+    }
+
+    #[test]
+    fn ids_are_hex() {
+        assert_eq!(hex(&[0xab; 16]), "ab".repeat(16));
+    }
+}
