@@ -17,6 +17,8 @@ cargo build --locked --workspace --all-targets
 
 step "lint"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The BLE adapter (btleplug) is behind a feature the FFI library leaves off; check it compiles.
+cargo clippy --locked -p authenticator-core --features ble --all-targets -- -D warnings
 
 step "rust tests"
 cargo test --locked --workspace
@@ -24,7 +26,7 @@ cargo test --locked --workspace
 step "conformance: python-fido2 against the virtual phone's CTAPHID socket"
 tests/conformance/run.sh
 
-step "end to end: workspace server + virtual phone + python-fido2"
+step "end to end: workspace server, relay, pairing tool, virtual phone, python-fido2"
 tests/e2e/run.sh
 
 step "uniffi bindings generate (python, kotlin)"

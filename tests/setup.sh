@@ -3,6 +3,8 @@
 need_apt=()
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+# btleplug (authenticator-core feature `ble`) links libdbus on Linux.
+pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""

@@ -23,6 +23,11 @@ OUT_DIR = os.path.dirname(os.path.abspath(__file__))
 PROLOGUE = b"passkeyphone/link" + bytes([1])
 QR_PSK_INFO = b"passkeyphone/link qr psk"
 QR_SCHEME = "PASSKEYPHONE"
+# proto/link.md section 6.
+BLE_UUID_INFO = b"passkeyphone/link ble uuid"
+BLE_QR_UUID_INFO = b"passkeyphone/link ble qr uuid"
+BLE_WINDOW_SECS = 600
+BLE_CMD_MSG = 0x83
 HASHLEN = 32
 PAD_BLOCK = 32
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -274,6 +279,155 @@ def pad(plaintext):
     return plaintext + bytes(zeros) + bytes([zeros])
 
 
+# BLE rotating service UUID, proto/link.md section 6.5.
+def ble_uuid_bytes(ikm, label, window):
+    okm = rfc5869(b"", ikm, label + window.to_bytes(8, "big"), 16)
+    b = bytearray(okm)
+    b[6] = (b[6] & 0x0F) | 0x40  # RFC 4122 version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant 10
+    return okm, bytes(b)
+
+
+def uuid_text(b):
+    x = b.hex()
+    return f"{x[0:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
+
+
+def scan_windows(t):
+    w = t // BLE_WINDOW_SECS
+    return sorted({max(w - 1, 0), w, w + 1})
+
+
+# BLE fragmentation, proto/link.md section 6.4 (after CTAP 2.1 section 11.4).
+def ble_fragment(msg, flen):
+    assert 20 <= flen <= 512 and len(msg) <= 65535
+    out = [bytes([BLE_CMD_MSG]) + len(msg).to_bytes(2, "big") + msg[: flen - 3]]
+    rest = msg[flen - 3 :]
+    seq = 0
+    while rest:
+        out.append(bytes([seq]) + rest[: flen - 1])
+        rest = rest[flen - 1 :]
+        seq = (seq + 1) % 0x80
+    return out
+
+
+class BleError(Exception):
+    pass
+
+
+def ble_reassemble(fragments):
+    """Strict reassembly; returns the messages or raises BleError(name)."""
+    messages = []
+    partial = None  # (expected length, data, next sequence number)
+    for f in fragments:
+        if len(f) == 0:
+            raise BleError("empty")
+        if len(f) > 512:
+            raise BleError("fragment_too_long")
+        if f[0] & 0x80:
+            if f[0] != BLE_CMD_MSG:
+                raise BleError("unknown_command")
+            if partial is not None:
+                raise BleError("unexpected_init")
+            if len(f) < 3:
+                raise BleError("short_init")
+            n = int.from_bytes(f[1:3], "big")
+            data = f[3:]
+            if len(data) > n:
+                raise BleError("overlong")
+            partial = (n, data, 0)
+        else:
+            if partial is None:
+                raise BleError("unexpected_continuation")
+            n, data, seq = partial
+            if f[0] != seq:
+                raise BleError("wrong_sequence")
+            if len(f) == 1:
+                raise BleError("empty")
+            if len(data) + len(f) - 1 > n:
+                raise BleError("overlong")
+            partial = (n, data + f[1:], (seq + 1) % 0x80)
+        if partial is not None and len(partial[1]) == partial[0]:
+            messages.append(partial[1])
+            partial = None
+    if partial is not None:
+        raise BleError("incomplete")
+    return messages
+
+
+def ble_vectors(pairing_secret, qr_secret):
+    times = [0, 1_795_000_000, 1_795_000_199, 1_795_000_200]
+    derivations = []
+    for kind, ikm, label in (
+        ("pairing", pairing_secret, BLE_UUID_INFO),
+        ("qr", qr_secret, BLE_QR_UUID_INFO),
+    ):
+        for t in times:
+            w = t // BLE_WINDOW_SECS
+            okm, u = ble_uuid_bytes(ikm, label, w)
+            derivations.append(
+                {
+                    "kind": kind,
+                    "unix_time": t,
+                    "window": w,
+                    "info": h(label + w.to_bytes(8, "big")),
+                    "okm": h(okm),
+                    "uuid": uuid_text(u),
+                    "scan_uuids": [uuid_text(ble_uuid_bytes(ikm, label, x)[1]) for x in scan_windows(t)],
+                }
+            )
+    valid = []
+    for comment, flen, msg in [
+        ("empty message", 20, b""),
+        ("fills the initial fragment", 20, fixed("ble 17", 17)),
+        ("one byte in a continuation", 20, fixed("ble 18", 18)),
+        ("three fragments", 20, fixed("ble 50", 50)),
+        ("ATT_MTU 67", 64, fixed("ble 200", 200)),
+        ("ATT_MTU 185", 182, fixed("ble 1000", 1000)),
+        ("ATT_MTU 517: 512-byte fragments", 512, fixed("ble 1500", 1500)),
+        ("sequence numbers wrap after 0x7f", 20, fixed("ble 2500", 2500)),
+    ]:
+        frags = ble_fragment(msg, flen)
+        assert ble_reassemble(frags) == [msg]
+        valid.append(
+            {"comment": comment, "fragment_len": flen, "message": h(msg), "fragments": [h(f) for f in frags]}
+        )
+    f50 = ble_fragment(fixed("ble 50", 50), 20)
+    invalid = [
+        ("zero-length fragment", [b""], "empty"),
+        ("continuation without data", [f50[0], b"\x00"], "empty"),
+        ("fragment longer than 512 bytes", [b"\x83\xff\xff" + bytes(510)], "fragment_too_long"),
+        ("initial fragment without its length", [b"\x83\x00"], "short_init"),
+        ("reserved command byte", [b"\xbf\x00\x00"], "unknown_command"),
+        ("continuation first", [f50[1]], "unexpected_continuation"),
+        ("initial fragment before the last message ended", [f50[0], f50[0]], "unexpected_init"),
+        ("continuation lost", [f50[0], f50[2]], "wrong_sequence"),
+        ("continuations swapped", [f50[0], f50[2], f50[1]], "wrong_sequence"),
+        ("initial fragment carries more than its length", [b"\x83\x00\x01\x01\x02"], "overlong"),
+        ("last continuation carries an extra byte", [f50[0], f50[1], f50[2] + b"\x00"], "overlong"),
+    ]
+    invalid_cases = []
+    for comment, frags, error in invalid:
+        try:
+            ble_reassemble(frags)
+            raise AssertionError(comment)
+        except BleError as e:
+            assert str(e) == error, (comment, str(e))
+        invalid_cases.append({"comment": comment, "fragments": [h(f) for f in frags], "error": error})
+    return {
+        "description": "BLE link (proto/link.md section 6): rotating service UUIDs and fragmentation",
+        "uuid_window_secs": BLE_WINDOW_SECS,
+        "pairing_secret": h(pairing_secret),
+        "qr_secret": h(qr_secret),
+        "uuid_derivations": derivations,
+        "fragment_len_for_att_mtu": [
+            {"att_mtu": m, "fragment_len": min(max(m - 3, 20), 512)} for m in (23, 24, 67, 185, 247, 515, 517)
+        ],
+        "fragmentation": valid,
+        "invalid_reassembly": invalid_cases,
+    }
+
+
 def write_json(name, obj):
     with open(os.path.join(OUT_DIR, name), "w") as f:
         json.dump(obj, f, indent=2)
@@ -424,6 +578,10 @@ def main():
             "frames": frames,
         },
     )
+
+    # --- BLE: rotating service UUIDs (pairing secret of the IKpsk1 vector, QR secret of the
+    # pairing code) and fragmentation ---
+    write_json("ble.json", ble_vectors(pairing_secret, qr_secret))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,19 @@
 //! - [`relay`]: the cloud relay's routing info, client and `Link`.
 //! - [`memory`]: an in-process `Link` for tests and harnesses.
 //! - [`session`]: the handshakes run over a `Link`, then typed sealed messages.
+//! - [`pairing`]: the phone pairs with a PC from its code; paired PCs are listed and removed.
+//! - [`service`]: the phone listens for all paired PCs and serves their CTAP requests.
+//! - [`ble`]: the BLE `Link` (phone = GATT central), its fragmentation, rotating service UUID and
+//!   simulator.
 
+pub mod ble;
 pub mod channel;
 pub mod memory;
 pub mod noise;
+pub mod pairing;
 pub mod qr;
 pub mod relay;
+pub mod service;
 pub mod session;
 pub mod transport;
 

@@ -463,6 +463,10 @@ impl Link for RelayLink {
         }
     }
 
+    async fn detach(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
     fn kind(&self) -> &'static str {
         "relay"
     }

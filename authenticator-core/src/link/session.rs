@@ -124,17 +124,25 @@ impl LinkSession {
         }
     }
 
-    /// Ends the session: a `shutdown` frame (best effort), then the link is closed.
+    /// Ends the session. If the peer has not ended it, a `shutdown` frame goes out and the link
+    /// is left for the peer to close once it has read it; otherwise (or if the shutdown
+    /// cannot be sent) the link is closed here.
     pub async fn close(&self) {
-        if !self.is_over() {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                self.send(MessageType::Shutdown, &[]),
-            )
-            .await;
-        }
+        let told_peer = !self.is_over()
+            && matches!(
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    self.send(MessageType::Shutdown, &[])
+                )
+                .await,
+                Ok(Ok(()))
+            );
         self.poison();
-        self.link.close().await;
+        if told_peer {
+            self.link.detach().await;
+        } else {
+            self.link.close().await;
+        }
     }
 
     /// True once the channel failed or either side shut down.

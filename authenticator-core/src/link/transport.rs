@@ -46,6 +46,13 @@ pub trait Link: Send + Sync {
     /// Ends the link (best effort); later calls fail with [`LinkError::Closed`].
     async fn close(&self);
 
+    /// Stops using the link on this side but leaves the connection for the peer to end: used
+    /// after sending `shutdown`, so the peer can still read it (proto/link.md §5.5). Links
+    /// without that distinction simply close.
+    async fn detach(&self) {
+        self.close().await;
+    }
+
     /// A short label for logs and errors, e.g. "relay" or "ble".
     fn kind(&self) -> &'static str;
 }

@@ -1,3 +1,136 @@
-//! Placeholder; filled in by the next step.
+//! `relay`: the reference cloud relay of proto/link.md §5. It forwards opaque frames
+//! between the phone and the pairing tool and sees only ids, sizes and timing.
+//!
+//! Module map:
+//! - `server`: binding, the ready line, signals, the sweeper; `api`: the HTTP endpoints.
+//! - `state`: sessions, doors, limits and counters behind one mutex.
+//! - `queue`: one direction's numbered frames; `door`: one door's knocks and waiters.
+//! - `faults`: the adversarial test mode (`--test-faults`).
+//! - `ids`: 16-byte ids and their one hex spelling; `error`: the non-success answers.
 
-fn main() {}
+/// One line on stderr. Callers pass ids, numbers and sizes only, never frame bytes.
+macro_rules! log {
+    ($($arg:tt)*) => {
+        $crate::write_log(format_args!($($arg)*))
+    };
+}
+
+mod api;
+mod door;
+mod error;
+mod faults;
+mod ids;
+mod queue;
+mod server;
+mod state;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use state::Limits;
+
+/// The reference cloud relay of proto/link.md §5 (tests and development).
+#[derive(Parser)]
+#[command(name = "relay", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay until SIGTERM or ctrl-c; prints `relay listening on http://HOST:PORT`.
+    Serve {
+        /// Address to bind; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Sessions open at once; past it PUT answers 503.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+        max_sessions: u32,
+        /// A session is removed this long after its last request.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        session_idle_secs: u64,
+        /// A knock not consumed within this time is dropped.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        knock_ttl_secs: u64,
+        /// Longest long-poll; a larger `wait_ms` is clamped to it.
+        #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(0..=300_000))]
+        max_wait_ms: u64,
+        /// Unacknowledged frames per direction; past it POST answers 429.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+        queue_frames: u32,
+        /// Unacknowledged bytes per direction; past it POST answers 429.
+        #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+        queue_bytes: u32,
+        /// Pending knocks per door; past it a knock answers 429.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        door_knocks: u32,
+        /// Frame bytes held by all sessions together; past it POST answers 429.
+        #[arg(long, default_value_t = 512 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+        total_bytes: u64,
+        /// Enable `POST /v1/test/faults` and `GET /v1/test/stats` (never in production).
+        #[arg(long)]
+        test_faults: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let Command::Serve {
+        listen,
+        max_sessions,
+        session_idle_secs,
+        knock_ttl_secs,
+        max_wait_ms,
+        queue_frames,
+        queue_bytes,
+        door_knocks,
+        total_bytes,
+        test_faults,
+    } = Cli::parse().command;
+    let max_sessions = to_usize(max_sessions);
+    let door_knocks = to_usize(door_knocks);
+    let limits = Limits {
+        max_sessions,
+        session_idle: Duration::from_secs(session_idle_secs),
+        knock_ttl: Duration::from_secs(knock_ttl_secs),
+        max_wait: Duration::from_millis(max_wait_ms),
+        queue_frames: to_usize(queue_frames),
+        queue_bytes: to_usize(queue_bytes),
+        door_knocks,
+        // Room for every session to knock on one full door.
+        max_knocks: max_sessions.saturating_mul(door_knocks),
+        total_bytes: usize::try_from(total_bytes).unwrap_or(usize::MAX),
+        // Each session has at most a few long-polls going (its two ends, a retry).
+        max_waiters: max_sessions.saturating_mul(4).saturating_add(1024),
+    };
+    let options = server::ServeOptions {
+        listen,
+        limits,
+        test_faults,
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|runtime| runtime.block_on(server::serve(options)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn to_usize(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Writes one log line to stderr; a closed stderr is no reason to fail a request.
+pub fn write_log(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "relay: {line}");
+}

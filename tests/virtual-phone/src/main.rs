@@ -4,6 +4,7 @@
 
 mod demo;
 mod enrollment;
+mod link;
 mod relying_party;
 mod scripted_ui;
 mod serve;
@@ -45,8 +46,14 @@ enum Command {
     /// Serves CTAP over a CTAPHID-over-TCP socket (see proto/ctaphid-socket.md).
     Serve {
         /// Address to listen on; port 0 picks a free port.
-        #[arg(long, value_name = "HOST:PORT")]
-        ctaphid: String,
+        #[arg(long, value_name = "HOST:PORT", required_unless_present = "link")]
+        ctaphid: Option<String>,
+        /// Also serve the paired computers through the link (cloud relay).
+        #[arg(long)]
+        link: bool,
+        /// Accept plain-http relays on a loopback address (the test relay). Test setting only.
+        #[arg(long)]
+        allow_insecure_loopback: bool,
         /// How the scripted user answers presence prompts.
         #[arg(long, value_enum, default_value = "approve")]
         presence: Answer,
@@ -86,6 +93,21 @@ enum Command {
         #[command(subcommand)]
         command: PinCommand,
     },
+    /// Pairs with the computer showing the pairing code (PASSKEYPHONE:/...).
+    Pair {
+        code: String,
+        /// Accept a plain-http relay on a loopback address (the test relay). Test setting only.
+        #[arg(long)]
+        allow_insecure_loopback: bool,
+        /// The phone's name as the computer will show it.
+        #[arg(long, default_value = "Virtual phone")]
+        name: String,
+    },
+    /// The computers this phone is paired with.
+    Paired {
+        #[command(subcommand)]
+        command: PairedCommand,
+    },
     /// The passkeys on this phone.
     Passkeys {
         #[command(subcommand)]
@@ -97,6 +119,14 @@ enum Command {
 enum PasskeysCommand {
     /// Lists the passkeys, newest first.
     List,
+}
+
+#[derive(Subcommand)]
+enum PairedCommand {
+    /// Lists the paired computers, most recently used first.
+    List,
+    /// Forgets a paired computer (id from `paired list`).
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +174,8 @@ fn main() -> ExitCode {
         Command::Demo => runtime.block_on(demo::run(&data_dir)),
         Command::Serve {
             ctaphid,
+            link,
+            allow_insecure_loopback,
             presence,
             uv,
             no_builtin_uv,
@@ -168,7 +200,21 @@ fn main() -> ExitCode {
             match open_engine(&data_dir, user, config) {
                 Ok(engine) => runtime.block_on(async {
                     tokio::spawn(enrollment::watch(engine.vault().clone()));
-                    serve::run(engine, &ctaphid).await
+                    match (ctaphid, link) {
+                        (Some(address), true) => {
+                            tokio::spawn(link::serve(
+                                engine.clone(),
+                                allow_insecure_loopback,
+                                false,
+                            ));
+                            serve::run(engine, &address).await
+                        }
+                        (Some(address), false) => serve::run(engine, &address).await,
+                        (None, _) => {
+                            link::serve(engine, allow_insecure_loopback, true).await;
+                            Ok(())
+                        }
+                    }
                 }),
                 Err(e) => Err(e),
             }
@@ -185,6 +231,19 @@ fn main() -> ExitCode {
             command: PinCommand::Submit { pin },
         } => open_vault(&data_dir)
             .and_then(|vault| runtime.block_on(enrollment::submit_pin(&vault, &pin))),
+        Command::Pair {
+            code,
+            allow_insecure_loopback,
+            name,
+        } => open_vault(&data_dir).and_then(|vault| {
+            runtime.block_on(link::pair(&vault, &code, allow_insecure_loopback, &name))
+        }),
+        Command::Paired {
+            command: PairedCommand::List,
+        } => open_vault(&data_dir).and_then(|vault| link::list(&vault)),
+        Command::Paired {
+            command: PairedCommand::Remove { id },
+        } => open_vault(&data_dir).and_then(|vault| link::remove(&vault, &id)),
         Command::Passkeys {
             command: PasskeysCommand::List,
         } => open_vault(&data_dir).and_then(|vault| list_passkeys(&vault)),

@@ -1,0 +1,33 @@
+//! The BLE link (proto/link.md §6): the phone is the GATT central, the pairing tool on the PC
+//! is a GATT peripheral whose service UUID rotates every ten minutes, and link messages travel
+//! in FIDO-BLE-style fragments sized to the negotiated ATT MTU.
+//!
+//! - [`gatt`]: the boundary to a Bluetooth stack (`GattCentral`, `GattConnection`), the
+//!   profile's fixed characteristic UUIDs and timing constants.
+//! - [`fragment`]: pure fragmentation and strict reassembly.
+//! - [`service_uuid`]: the rotating service UUID of a pairing or of a pairing code.
+//! - [`link`]: `BleLink`, the [`Link`](super::Link) over one GATT connection.
+//! - [`sim`]: an in-process radio (central and peripheral ends) with fault knobs, for tests
+//!   here and in the pairing tool.
+//! - `btleplug_adapter` (feature `ble`): the boundary implemented with btleplug on Linux,
+//!   Android and iOS.
+//!
+//! Invariants: nothing here adds security. A BLE peer can drop, repeat, reorder or alter
+//! fragments; reassembly refuses what `fragment` cannot produce, and the secure channel above
+//! refuses everything else (proto/link.md §4.1).
+
+#[cfg(feature = "ble")]
+pub mod btleplug_adapter;
+pub mod fragment;
+pub mod gatt;
+pub mod link;
+pub mod service_uuid;
+pub mod sim;
+
+pub use fragment::{FragmentError, Reassembler, fragment, fragment_len_for_mtu};
+pub use gatt::{GattCentral, GattConnection, GattError, GattUuid};
+pub use link::BleLink;
+pub use service_uuid::{pairing_scan_uuids, pairing_service_uuid, qr_scan_uuids, qr_service_uuid};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,498 @@
+//! The phone's link service (proto/link.md §5.5, §5.6): waits on the phone doors of all
+//! paired PCs, and for each knock runs the reconnect handshake and serves CTAP requests from
+//! that PC through the same handler as every other transport.
+//!
+//! Invariants:
+//! - A knock is checked against the vault at the moment it arrives, so a removed pairing is
+//!   never served (its session is deleted) even if the door list in hand is stale.
+//! - Every session runs in its own task; a failing session (bad handshake, altered frame,
+//!   relay misbehaving, peer gone) ends with an event naming the reason and never disturbs
+//!   the others or the service.
+//! - While a request is processed the phone sends a keepalive at least every
+//!   [`KEEPALIVE_EVERY`]; a `cancel` from the PC cancels the request, which then answers
+//!   CTAP2_ERR_KEEPALIVE_CANCEL as over CTAPHID.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::channel::MessageType;
+use super::noise::KeyPair;
+use super::relay::{RelayClient, RelayConfig, RelayId, Routing, SessionEnd, hex, phone_door};
+use super::session::{LinkSession, SessionError, phone_reconnect};
+use crate::ctaphid::CtapHandler;
+use crate::platform::Clock;
+use crate::request::RequestSignals;
+use crate::vault::Vault;
+
+/// Keepalive period while a request is processed (§5.6 asks for at most 1 s).
+pub const KEEPALIVE_EVERY: Duration = Duration::from_millis(500);
+/// A session with no request for this long is ended by the phone (the PC ends it at 60 s).
+pub const IDLE_LIMIT: Duration = Duration::from_secs(120);
+/// Keepalive status bytes (CTAPHID_KEEPALIVE, CTAP 2.1 §11.2.9.1.5).
+const STATUS_PROCESSING: u8 = 1;
+const STATUS_UP_NEEDED: u8 = 2;
+
+/// What the service reports (for the app's UI and the virtual phone's log). Never holds a
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// A paired PC connected.
+    SessionStarted { pc: String, link: &'static str },
+    /// One CTAP request was answered (command byte, status byte).
+    Served { pc: String, command: u8, status: u8 },
+    /// A session ended; `reason` says why ("the PC ended the session" when all is well).
+    SessionEnded { pc: String, reason: String },
+    /// A knock that was not served: unknown or removed pairing.
+    Refused { reason: String },
+    /// Waiting on a relay failed; the service retries.
+    RelayTrouble { relay: String, reason: String },
+}
+
+/// Serves all paired PCs.
+pub struct LinkService {
+    vault: Arc<Vault>,
+    handler: Arc<dyn CtapHandler>,
+    clock: Arc<dyn Clock>,
+    config: RelayConfig,
+    events: Option<mpsc::UnboundedSender<LinkEvent>>,
+}
+
+/// A pairing as the service needs it to answer a knock.
+struct Peer {
+    pairing_id: Vec<u8>,
+    name: String,
+    relay_url: String,
+}
+
+impl LinkService {
+    pub fn new(
+        vault: Arc<Vault>,
+        handler: Arc<dyn CtapHandler>,
+        clock: Arc<dyn Clock>,
+        config: RelayConfig,
+    ) -> Self {
+        Self {
+            vault,
+            handler,
+            clock,
+            config,
+            events: None,
+        }
+    }
+
+    /// Sends every [`LinkEvent`] to `events`.
+    pub fn with_events(mut self, events: mpsc::UnboundedSender<LinkEvent>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, event: LinkEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+
+    /// The current doors, by relay URL.
+    fn doors(&self) -> Result<HashMap<RelayId, Peer>, String> {
+        let pairings = self.vault.pairings();
+        let mut doors = HashMap::new();
+        let routing_config = RelayConfig {
+            allow_insecure_loopback: true,
+            ..self.config
+        };
+        for record in pairings.list().map_err(|e| e.to_string())? {
+            let Some(secrets) = pairings
+                .secrets(&record.pairing_id)
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let Ok(routing) = Routing::parse(&record.routing_id, &routing_config) else {
+                continue;
+            };
+            doors.insert(
+                phone_door(secrets.pairing_secret.expose()),
+                Peer {
+                    pairing_id: record.pairing_id.clone(),
+                    name: record.name.clone(),
+                    relay_url: routing.relay_url,
+                },
+            );
+        }
+        Ok(doors)
+    }
+
+    /// Runs until the task is dropped. Pairings added or removed while it runs are picked up
+    /// at the next poll (knocks are always checked at once).
+    pub async fn run(self: Arc<Self>) {
+        let mut sessions = JoinSet::new();
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            while sessions.try_join_next().is_some() {}
+            let doors = match self.doors() {
+                Ok(d) => d,
+                Err(reason) => {
+                    self.emit(LinkEvent::RelayTrouble {
+                        relay: "vault".into(),
+                        reason,
+                    });
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            };
+            if doors.is_empty() {
+                tokio::time::sleep(self.config.poll_wait.min(Duration::from_secs(5))).await;
+                continue;
+            }
+            let mut by_relay: BTreeMap<String, Vec<RelayId>> = BTreeMap::new();
+            for (door, peer) in &doors {
+                by_relay.entry(peer.relay_url.clone()).or_default().push(*door);
+            }
+            let mut waits = JoinSet::new();
+            for (relay, doors) in by_relay {
+                let config = self.config;
+                for chunk in doors.chunks(super::relay::MAX_DOORS_PER_WAIT) {
+                    let chunk = chunk.to_vec();
+                    let relay = relay.clone();
+                    waits.spawn(async move {
+                        let result = match RelayClient::new(&relay, config) {
+                            Ok(client) => client
+                                .wait_for_knock(&chunk)
+                                .await
+                                .map(|knock| knock.map(|k| (client, k))),
+                            Err(e) => Err(e),
+                        };
+                        (relay, result)
+                    });
+                }
+            }
+            let mut trouble = false;
+            while let Some(joined) = waits.join_next().await {
+                let Ok((relay, result)) = joined else { continue };
+                match result {
+                    Ok(Some((client, (door, session)))) => {
+                        let service = self.clone();
+                        sessions.spawn(async move { service.answer(client, door, session).await });
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        trouble = true;
+                        self.emit(LinkEvent::RelayTrouble {
+                            relay,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            if trouble {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            } else {
+                backoff = Duration::from_millis(500);
+            }
+        }
+    }
+
+    /// Answers one knock: checks the pairing, reconnects, serves the session.
+    async fn answer(&self, client: RelayClient, door: RelayId, session: RelayId) {
+        let peer = match self.doors() {
+            Ok(mut doors) => doors.remove(&door),
+            Err(_) => None,
+        };
+        let Some(peer) = peer else {
+            let _ = client.delete_session(&session).await;
+            self.emit(LinkEvent::Refused {
+                reason: format!(
+                    "knock on door {} of no current pairing (removed PC?)",
+                    hex(&door)
+                ),
+            });
+            return;
+        };
+        let pairings = self.vault.pairings();
+        let (record, secrets) = match (
+            pairings.get(&peer.pairing_id),
+            pairings.secrets(&peer.pairing_id),
+        ) {
+            (Ok(Some(r)), Ok(Some(s))) => (r, s),
+            _ => {
+                let _ = client.delete_session(&session).await;
+                self.emit(LinkEvent::Refused {
+                    reason: "the pairing was removed".into(),
+                });
+                return;
+            }
+        };
+        let key = match secrets
+            .own_static_private_key
+            .expose()
+            .try_into()
+            .map_err(|_| "stored key has the wrong length".to_owned())
+            .and_then(|b: &[u8; 32]| KeyPair::from_scalar_bytes(b).map_err(|e| e.to_string()))
+        {
+            Ok(k) => k,
+            Err(reason) => {
+                let _ = client.delete_session(&session).await;
+                self.emit(LinkEvent::SessionEnded {
+                    pc: peer.name,
+                    reason,
+                });
+                return;
+            }
+        };
+        let Ok(pairing_secret) = <[u8; 32]>::try_from(secrets.pairing_secret.expose()) else {
+            let _ = client.delete_session(&session).await;
+            return;
+        };
+        let link = Box::new(client.link(session, SessionEnd::Phone));
+        let channel =
+            match phone_reconnect(link, key, &record.peer_public_key, &pairing_secret).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = client.delete_session(&session).await;
+                    self.emit(LinkEvent::SessionEnded {
+                        pc: peer.name,
+                        reason: format!("handshake: {e}"),
+                    });
+                    return;
+                }
+            };
+        let _ = pairings.touch(&peer.pairing_id, self.clock.now_unix_seconds());
+        self.emit(LinkEvent::SessionStarted {
+            pc: peer.name.clone(),
+            link: channel.link_kind(),
+        });
+        let reason = match self.serve(&channel, &peer.name, Some(&peer.pairing_id)).await {
+            Ok(()) => "the PC ended the session".to_owned(),
+            Err(e) => e,
+        };
+        channel.close().await;
+        self.emit(LinkEvent::SessionEnded {
+            pc: peer.name,
+            reason,
+        });
+    }
+
+    /// Serves one established session until it ends; `Ok` when the PC shut it down. With a
+    /// `pairing_id`, each request first checks that the pairing still exists, so removing a
+    /// PC also ends its open sessions.
+    pub async fn serve(
+        &self,
+        channel: &LinkSession,
+        pc: &str,
+        pairing_id: Option<&[u8]>,
+    ) -> Result<(), String> {
+        // One reader for the whole session, so a keepalive tick never abandons a receive.
+        let (tx, mut rx) = mpsc::channel(8);
+        let reader = async {
+            loop {
+                let message = channel.recv().await;
+                let end = message.is_err();
+                if tx.send(message).await.is_err() || end {
+                    break;
+                }
+            }
+            // The work half reads the ending message and decides; the reader just stops.
+            std::future::pending::<()>().await;
+        };
+        let work = async {
+            loop {
+                let next = tokio::time::timeout(IDLE_LIMIT, rx.recv()).await;
+                let message = match next {
+                    Err(_) => return Err(format!("idle for {} s", IDLE_LIMIT.as_secs())),
+                    Ok(None) => return Err("the session's reader stopped".into()),
+                    Ok(Some(m)) => m,
+                };
+                match message {
+                    Err(SessionError::PeerShutdown) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                    Ok((MessageType::Ctap, request)) => {
+                        if let Some(id) = pairing_id
+                            && !matches!(self.vault.pairings().get(id), Ok(Some(_)))
+                        {
+                            return Err("the PC's pairing was removed".into());
+                        }
+                        self.request(channel, &mut rx, request, pc).await?;
+                    }
+                    // A cancel that crossed the response: nothing is pending.
+                    Ok((MessageType::Cancel, _)) => {}
+                    Ok((other, _)) => {
+                        return Err(format!("the PC sent an unexpected {other:?} message"));
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            () = reader => Err("the session's reader stopped".into()),
+        }
+    }
+
+    async fn request(
+        &self,
+        channel: &LinkSession,
+        rx: &mut mpsc::Receiver<Result<(MessageType, Vec<u8>), SessionError>>,
+        request: Vec<u8>,
+        pc: &str,
+    ) -> Result<(), String> {
+        let command = request.first().copied().unwrap_or(0);
+        let signals = RequestSignals::new();
+        let handling = self.handler.handle_cbor(request, signals.clone());
+        tokio::pin!(handling);
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + KEEPALIVE_EVERY,
+            KEEPALIVE_EVERY,
+        );
+        let response = loop {
+            tokio::select! {
+                response = &mut handling => break response,
+                _ = tick.tick() => {
+                    let status = if signals.is_waiting_for_user() {
+                        STATUS_UP_NEEDED
+                    } else {
+                        STATUS_PROCESSING
+                    };
+                    if let Err(e) = channel.send(MessageType::Keepalive, &[status]).await {
+                        signals.cancel();
+                        return Err(e.to_string());
+                    }
+                }
+                message = rx.recv() => match message {
+                    Some(Ok((MessageType::Cancel, _))) => signals.cancel(),
+                    Some(Ok((other, _))) => {
+                        signals.cancel();
+                        return Err(format!("the PC sent {other:?} during a request"));
+                    }
+                    Some(Err(e)) => {
+                        signals.cancel();
+                        return Err(e.to_string());
+                    }
+                    None => {
+                        signals.cancel();
+                        return Err("the session's reader stopped".into());
+                    }
+                },
+            }
+        };
+        let status = response.first().copied().unwrap_or(0);
+        channel
+            .send(MessageType::Ctap, &response)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.emit(LinkEvent::Served {
+            pc: pc.to_owned(),
+            command,
+            status,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use super::*;
+    use crate::link::memory::memory_pair;
+    use crate::link::session::{pc_reconnect, phone_reconnect};
+
+    /// Answers command 0x04 at once; any other command waits for the user until cancelled,
+    /// then answers CTAP2_ERR_KEEPALIVE_CANCEL (0x2D), as the engine does.
+    struct Handler;
+
+    impl CtapHandler for Handler {
+        fn handle_cbor<'a>(
+            &'a self,
+            request: Vec<u8>,
+            signals: RequestSignals,
+        ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>> {
+            Box::pin(async move {
+                if request.first() == Some(&0x04) {
+                    return vec![0x00, 0xa0];
+                }
+                signals.set_waiting_for_user(true);
+                signals.cancelled().await;
+                vec![0x2d]
+            })
+        }
+    }
+
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now_unix_seconds(&self) -> u64 {
+            1
+        }
+    }
+
+    async fn sessions() -> (LinkSession, LinkSession) {
+        let (a, b) = memory_pair();
+        let phone = KeyPair::generate().unwrap();
+        let pc = KeyPair::generate().unwrap();
+        let (phone_pub, pc_pub) = (*phone.public_key(), *pc.public_key());
+        let secret = [3u8; 32];
+        let pc_task =
+            tokio::spawn(async move { pc_reconnect(Box::new(b), pc, &phone_pub, &secret).await });
+        let phone = phone_reconnect(Box::new(a), phone, &pc_pub, &secret)
+            .await
+            .unwrap();
+        (phone, pc_task.await.unwrap().unwrap())
+    }
+
+    fn service() -> (LinkService, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let protector = crate::platform::SoftwareKeyProtector::new(dir.path().join("k"));
+        let vault = Vault::open(dir.path().join("v.db"), &protector).unwrap();
+        (
+            LinkService::new(
+                Arc::new(vault),
+                Arc::new(Handler),
+                Arc::new(Fixed),
+                RelayConfig::default(),
+            ),
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn requests_are_answered_keepalives_flow_and_cancel_works() {
+        let (service, _dir) = service();
+        let (phone, pc) = sessions().await;
+        let served = tokio::spawn(async move { service.serve(&phone, "PC", None).await });
+        pc.send(MessageType::Ctap, &[0x04]).await.unwrap();
+        assert_eq!(pc.recv().await.unwrap(), (MessageType::Ctap, vec![0x00, 0xa0]));
+
+        // A request that waits for the user: keepalives say "user presence needed".
+        pc.send(MessageType::Ctap, &[0x01, 0xa0]).await.unwrap();
+        assert_eq!(
+            pc.recv().await.unwrap(),
+            (MessageType::Keepalive, vec![STATUS_UP_NEEDED])
+        );
+        pc.send(MessageType::Cancel, &[]).await.unwrap();
+        loop {
+            match pc.recv().await.unwrap() {
+                (MessageType::Keepalive, _) => continue,
+                other => {
+                    assert_eq!(other, (MessageType::Ctap, vec![0x2d]));
+                    break;
+                }
+            }
+        }
+        pc.close().await;
+        assert_eq!(served.await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_unexpected_message_ends_the_session_with_a_reason() {
+        let (service, _dir) = service();
+        let (phone, pc) = sessions().await;
+        let served = tokio::spawn(async move { service.serve(&phone, "PC", None).await });
+        pc.send(MessageType::Receipt, &[1]).await.unwrap();
+        let reason = served.await.unwrap().unwrap_err();
+        assert_eq!(reason, "the PC sent an unexpected Receipt message");
+    }
+}

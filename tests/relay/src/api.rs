@@ -1,0 +1,384 @@
+//! The HTTP endpoints of link.md §5.4, and the test routes of `--test-faults`.
+//!
+//! Long-polls never spin: a frame GET arms its direction's `Notify` before it looks at the
+//! queue (so a frame stored in between wakes it), a door GET registers its own `Notify` on
+//! every door it names before it looks; both then sleep until woken or until `wait_ms`.
+//!
+//! The log names requests by shortened ids, directions, numbers and sizes only; frame bytes
+//! and knock bodies never reach it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::error::RelayError;
+use crate::faults::FaultRequest;
+use crate::ids::{ID_LEN, Id};
+use crate::queue::{Appended, Dir};
+use crate::state::{Relay, SessionRef};
+
+/// link.md §4.2 (Noise §3): no frame is longer.
+pub const MAX_FRAME: usize = 65_535;
+/// §5.4: one door GET names 1..=64 doors.
+pub const MAX_DOORS: usize = 64;
+/// The header that carries a served frame's number (§5.4).
+pub const RELAY_SEQ: &str = "relay-seq";
+
+type Answer = Result<Response, RelayError>;
+
+pub fn router(relay: Arc<Relay>) -> Router {
+    let mut router = Router::new()
+        .route(
+            "/v1/sessions/{session}",
+            put(create_session).delete(delete_session),
+        )
+        .route("/v1/doors/{door}/knock", post(knock))
+        .route("/v1/doors", get(wait_for_knock))
+        .route(
+            "/v1/sessions/{session}/{dir}/{seq}",
+            post(post_frame).get(get_frame),
+        );
+    if relay.test_mode {
+        router = router
+            .route("/v1/test/faults", post(arm_fault).delete(clear_faults))
+            .route("/v1/test/stats", get(stats));
+    }
+    router
+        .fallback(|| async { RelayError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_FRAME))
+        .with_state(relay)
+}
+
+fn session_id(text: &str) -> Result<Id, RelayError> {
+    Id::parse_hex(text).ok_or(RelayError::bad_request(
+        "a session id is 32 lower-case hex digits",
+    ))
+}
+
+fn door_id(text: &str) -> Result<Id, RelayError> {
+    Id::parse_hex(text).ok_or(RelayError::bad_request(
+        "a door id is 32 lower-case hex digits",
+    ))
+}
+
+fn frame_path(session: &str, dir: &str, seq: &str) -> Result<(Id, Dir, u64), RelayError> {
+    let id = session_id(session)?;
+    let dir = Dir::parse(dir).ok_or(RelayError::bad_request("dir is up or down"))?;
+    // Digits only: no sign, no spaces, one spelling per number.
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RelayError::bad_request("seq is a decimal number"));
+    }
+    let seq = seq
+        .parse()
+        .map_err(|_| RelayError::bad_request("seq is a decimal number"))?;
+    Ok((id, dir, seq))
+}
+
+/// The query of a long-poll: `wait_ms` (optional, clamped) and, for the door GET, the doors.
+struct Query {
+    doors: Vec<Id>,
+    wait: Duration,
+}
+
+fn parse_query(
+    raw: Option<&str>,
+    doors_allowed: bool,
+    max_wait: Duration,
+) -> Result<Query, RelayError> {
+    let mut doors = Vec::new();
+    let mut wait_ms = None;
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "door" if doors_allowed => {
+                if doors.len() == MAX_DOORS {
+                    return Err(RelayError::bad_request("at most 64 doors"));
+                }
+                let door = door_id(value)?;
+                if !doors.contains(&door) {
+                    doors.push(door);
+                }
+            }
+            "wait_ms" if wait_ms.is_none() => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(RelayError::bad_request("wait_ms is a decimal number"));
+                }
+                // Longer than u64 is simply "very long", clamped below like any other.
+                wait_ms = Some(value.parse::<u64>().unwrap_or(u64::MAX));
+            }
+            _ => {
+                return Err(RelayError::bad_request(
+                    "unknown or repeated query parameter",
+                ));
+            }
+        }
+    }
+    if doors_allowed && doors.is_empty() {
+        return Err(RelayError::bad_request("name at least one door"));
+    }
+    let wait = Duration::from_millis(wait_ms.unwrap_or(0)).min(max_wait);
+    Ok(Query { doors, wait })
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn octets(body: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response()
+}
+
+/// The body, or the right error: `413` past `MAX_FRAME`, `400` if it could not be read.
+fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, RelayError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            RelayError::too_large()
+        } else {
+            RelayError::bad_request("cannot read the request body")
+        }
+    })
+}
+
+async fn create_session(State(relay): State<Arc<Relay>>, Path(session): Path<String>) -> Answer {
+    let id = session_id(&session)?;
+    relay.create_session(id, Instant::now())?;
+    log!("session {} created", id.short());
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn delete_session(State(relay): State<Arc<Relay>>, Path(session): Path<String>) -> Answer {
+    let id = session_id(&session)?;
+    relay.delete_session(id)?;
+    log!("session {} deleted", id.short());
+    Ok(no_content())
+}
+
+async fn knock(
+    State(relay): State<Arc<Relay>>,
+    Path(door): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let door = door_id(&door)?;
+    let body = body_of(body)?;
+    let session = Id::from_bytes(&body).ok_or(RelayError::bad_request(
+        "the knock body is a 16-byte session id",
+    ))?;
+    relay.knock(door, session, Instant::now())?;
+    log!(
+        "knock on door {} for session {}",
+        door.short(),
+        session.short()
+    );
+    Ok(no_content())
+}
+
+/// Unregisters a door long-poll however its request ends (answer, error, or a client gone).
+struct DoorWaiter<'a> {
+    relay: &'a Relay,
+    doors: &'a [Id],
+    waiter: u64,
+}
+
+impl Drop for DoorWaiter<'_> {
+    fn drop(&mut self) {
+        self.relay.remove_door_waiter(self.doors, self.waiter);
+    }
+}
+
+async fn wait_for_knock(State(relay): State<Arc<Relay>>, RawQuery(query): RawQuery) -> Answer {
+    let query = parse_query(query.as_deref(), true, relay.limits.max_wait)?;
+    let deadline = Instant::now() + query.wait;
+    let notify = Arc::new(Notify::new());
+    let registration = if query.wait.is_zero() {
+        None
+    } else {
+        relay
+            .add_door_waiter(&query.doors, &notify)
+            .map(|waiter| DoorWaiter {
+                relay: &relay,
+                doors: &query.doors,
+                waiter,
+            })
+    };
+    let waiting = registration.is_some();
+    loop {
+        if let Some((door, session)) = relay.take_knock(&query.doors, Instant::now())? {
+            log!(
+                "knock on door {} delivered for session {}",
+                door.short(),
+                session.short()
+            );
+            let mut body = Vec::with_capacity(2 * ID_LEN);
+            body.extend_from_slice(door.as_bytes());
+            body.extend_from_slice(session.as_bytes());
+            return Ok(octets(body));
+        }
+        if !waiting || Instant::now() >= deadline {
+            return Ok(no_content());
+        }
+        tokio::select! {
+            () = notify.notified() => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+async fn post_frame(
+    State(relay): State<Arc<Relay>>,
+    Path((session, dir, seq)): Path<(String, String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let (id, dir, seq) = frame_path(&session, &dir, &seq)?;
+    let frame = body_of(body)?;
+    if frame.is_empty() {
+        return Err(RelayError::bad_request("a frame is 1..=65535 bytes"));
+    }
+    let len = frame.len();
+    let stored = relay.post_frame(id, dir, seq, frame, Instant::now());
+    match &stored {
+        Ok(Appended::Stored) => log!(
+            "frame {} {} {seq}: {len} bytes stored",
+            id.short(),
+            dir.name()
+        ),
+        Ok(Appended::AlreadyStored) => log!(
+            "frame {} {} {seq}: {len} bytes, a retry",
+            id.short(),
+            dir.name()
+        ),
+        Err(e) => log!(
+            "frame {} {} {seq}: {len} bytes refused ({})",
+            id.short(),
+            dir.name(),
+            e.status.as_u16()
+        ),
+    }
+    stored.map(|_| no_content())
+}
+
+/// Ends a frame long-poll's hold on its session and its waiter slot, however it ends.
+struct OpenRequest<'a> {
+    relay: &'a Relay,
+    session: SessionRef,
+    waiting: bool,
+}
+
+impl Drop for OpenRequest<'_> {
+    fn drop(&mut self) {
+        self.relay.close_request(&self.session, Instant::now());
+        if self.waiting {
+            self.relay.remove_frame_waiter();
+        }
+    }
+}
+
+async fn get_frame(
+    State(relay): State<Arc<Relay>>,
+    Path((session, dir, seq)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Answer {
+    let (id, dir, seq) = frame_path(&session, &dir, &seq)?;
+    let query = parse_query(query.as_deref(), false, relay.limits.max_wait)?;
+    let deadline = Instant::now() + query.wait;
+    let session = relay.open_request(id, Instant::now())?;
+    let waiting = !query.wait.is_zero() && relay.add_frame_waiter();
+    let open = OpenRequest {
+        relay: &relay,
+        session,
+        waiting,
+    };
+    loop {
+        // Armed before the look, so a frame stored in between still wakes this request.
+        let notified = open.session.signal.of(dir).notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match relay.take_frame(&open.session, dir, seq) {
+            Ok(Some((frame, fault))) => {
+                match fault {
+                    None => log!(
+                        "frame {} {} {seq}: {} bytes served",
+                        id.short(),
+                        dir.name(),
+                        frame.len()
+                    ),
+                    Some(action) => log!(
+                        "frame {} {} {seq}: {} bytes served with fault {}",
+                        id.short(),
+                        dir.name(),
+                        frame.len(),
+                        action.name()
+                    ),
+                }
+                let mut response = octets(frame.to_vec());
+                response
+                    .headers_mut()
+                    .insert(RELAY_SEQ, HeaderValue::from(seq));
+                return Ok(response);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if e.status != StatusCode::SERVICE_UNAVAILABLE {
+                    log!(
+                        "frame {} {} {seq}: {}",
+                        id.short(),
+                        dir.name(),
+                        e.status.as_u16()
+                    );
+                }
+                return Err(e);
+            }
+        }
+        if !open.waiting || Instant::now() >= deadline {
+            return Ok(no_content());
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+async fn arm_fault(State(relay): State<Arc<Relay>>, body: Result<Bytes, BytesRejection>) -> Answer {
+    let body = body_of(body)?;
+    let request: FaultRequest = serde_json::from_slice(&body).map_err(|_| {
+        RelayError::bad_request("the body is {\"session\", \"dir\", \"seq\", \"action\"}")
+    })?;
+    let session = request.session.as_deref().map(session_id).transpose()?;
+    let id = relay.arm_fault(session, request.dir, request.seq, request.action)?;
+    let target = session.map_or_else(
+        || "the next session".to_owned(),
+        |s| format!("session {}", s.short()),
+    );
+    log!(
+        "fault {id} armed: {} on {target} {} {}",
+        request.action.name(),
+        request.dir.name(),
+        request.seq
+    );
+    Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response())
+}
+
+async fn clear_faults(State(relay): State<Arc<Relay>>) -> Response {
+    relay.clear_faults();
+    log!("faults cleared");
+    no_content()
+}
+
+async fn stats(State(relay): State<Arc<Relay>>) -> Response {
+    axum::Json(relay.stats()).into_response()
+}

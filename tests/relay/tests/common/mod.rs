@@ -1,0 +1,264 @@
+//! Shared harness for the relay's integration tests: the real `relay` binary on a free
+//! loopback port (killed on drop), its stderr log collected for inspection, and reqwest
+//! helpers for each endpoint of link.md §5.4.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_relay");
+
+static PROVIDER: Once = Once::new();
+
+pub fn http() -> reqwest::Client {
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A fresh random id as 32 lower-case hex digits.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).unwrap();
+    hex(&bytes)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A GET answer: status, `Relay-Seq` header, body.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub seq: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A running `relay serve`; killed when dropped.
+pub struct Relay {
+    child: Child,
+    pub url: String,
+    pub http: reqwest::Client,
+    log: Arc<Mutex<String>>,
+    stdout_rest: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn collect(
+    mut from: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    })
+}
+
+impl Relay {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn relay");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .strip_suffix('\n')
+            .and_then(|l| l.strip_prefix("relay listening on "))
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+            .to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stdout_rest = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stderr.take().unwrap(), log.clone()),
+            collect(stdout, stdout_rest.clone()),
+        ];
+        Self {
+            child,
+            url,
+            http: http(),
+            log,
+            stdout_rest,
+            readers,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log so far (stderr).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, wait for the exit (at most 10 s); the exit status and everything the
+    /// process wrote after its ready line (stdout, stderr).
+    pub fn stop(mut self) -> (ExitStatus, String, String) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "relay did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let stdout = self.stdout_rest.lock().unwrap().clone();
+        (status, stdout, self.log())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Got {
+        fetch(request).await
+    }
+
+    /// A GET of `path` running in the background (a long-poll): its answer and how long it
+    /// took.
+    pub fn spawn_get(&self, path: &str) -> JoinHandle<(Got, Duration)> {
+        let request = self.http.get(self.url(path));
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let got = fetch(request).await;
+            (got, started.elapsed())
+        })
+    }
+
+    pub async fn put(&self, session: &str) -> u16 {
+        let request = self.http.put(self.url(&format!("/v1/sessions/{session}")));
+        self.send(request).await.status
+    }
+
+    /// Creates a session and returns its id.
+    pub async fn session(&self) -> String {
+        let id = new_id();
+        assert_eq!(self.put(&id).await, 201);
+        id
+    }
+
+    pub async fn delete(&self, session: &str) -> u16 {
+        let request = self
+            .http
+            .delete(self.url(&format!("/v1/sessions/{session}")));
+        self.send(request).await.status
+    }
+
+    pub async fn knock_raw(&self, door: &str, body: Vec<u8>) -> u16 {
+        let request = self
+            .http
+            .post(self.url(&format!("/v1/doors/{door}/knock")))
+            .body(body);
+        self.send(request).await.status
+    }
+
+    pub async fn knock(&self, door: &str, session: &str) -> u16 {
+        self.knock_raw(door, unhex(session)).await
+    }
+
+    pub async fn doors(&self, doors: &[&str], wait_ms: u64) -> Got {
+        let mut query: Vec<String> = doors.iter().map(|d| format!("door={d}")).collect();
+        query.push(format!("wait_ms={wait_ms}"));
+        let request = self
+            .http
+            .get(self.url(&format!("/v1/doors?{}", query.join("&"))));
+        self.send(request).await
+    }
+
+    pub async fn post(&self, session: &str, dir: &str, seq: u64, frame: &[u8]) -> u16 {
+        let request = self
+            .http
+            .post(self.url(&format!("/v1/sessions/{session}/{dir}/{seq}")))
+            .header("content-type", "application/octet-stream")
+            .body(frame.to_vec());
+        self.send(request).await.status
+    }
+
+    pub async fn get(&self, session: &str, dir: &str, seq: u64, wait_ms: u64) -> Got {
+        let request = self.http.get(self.url(&format!(
+            "/v1/sessions/{session}/{dir}/{seq}?wait_ms={wait_ms}"
+        )));
+        self.send(request).await
+    }
+
+    pub async fn stats(&self) -> Value {
+        let got = self.send(self.http.get(self.url("/v1/test/stats"))).await;
+        assert_eq!(got.status, 200);
+        serde_json::from_slice(&got.body).unwrap()
+    }
+
+    pub async fn arm(&self, fault: Value) -> (u16, Value) {
+        let request = self.http.post(self.url("/v1/test/faults")).json(&fault);
+        let got = self.send(request).await;
+        let value = serde_json::from_slice(&got.body).unwrap_or(Value::Null);
+        (got.status, value)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn fetch(request: reqwest::RequestBuilder) -> Got {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let seq = response
+        .headers()
+        .get("Relay-Seq")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.bytes().await.unwrap().to_vec();
+    Got { status, seq, body }
+}
+
+/// An error answer is one line of UTF-8 text.
+pub fn assert_one_line(got: &Got) {
+    let text = std::str::from_utf8(&got.body).expect("UTF-8 error body");
+    let line = text.strip_suffix('\n').unwrap_or(text);
+    assert!(!line.is_empty() && !line.contains('\n'), "{text:?}");
+}
