@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/setup.sh
-cargo build --locked -q -p virtual-phone -p workspace-server
+cargo build --locked -q -p virtual-phone -p workspace-server -p relay -p pairing-tool
 exec target/debug/virtual-phone demo "$@"

@@ -3,11 +3,14 @@
 //! phone activates from the emailed link and the user enters the emailed PIN. The phone then
 //! registers a passkey with that PIN for a demo relying party and signs in with its built-in
 //! user verification, each answer verified as a WebAuthn server would; the vault is closed,
-//! searched for anything readable, reopened, and used again. Every step is printed; any
-//! mismatch is an error (non-zero exit).
+//! searched for anything readable, reopened, and used again. Last, the user's PC joins: the
+//! reference relay and the emulated pairing tool start, the phone pairs from the tool's code,
+//! and the PC signs in through the tool's CTAPHID socket and the relay. Every step is printed;
+//! any mismatch is an error (non-zero exit).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{
@@ -16,19 +19,25 @@ use authenticator_core::ctap::pin_protocol::{
 use authenticator_core::ctap::{AAGUID, CtapEngine, EngineConfig};
 use authenticator_core::enroll::KeyStatus;
 use authenticator_core::enroll::link::ParseOptions;
-use authenticator_core::platform::{KeyProtector, SoftwareKeyProtector};
+use authenticator_core::link::pairing;
+use authenticator_core::link::service::LinkService;
+use authenticator_core::platform::{Clock, KeyProtector, SoftwareKeyProtector, SystemClock};
 use authenticator_core::request::RequestSignals;
 use authenticator_core::secret::random_array;
 use authenticator_core::vault::SCHEMA_VERSION;
 
 use sha2::{Digest, Sha256};
 
+use crate::hid_client::HidClient;
+use crate::link_processes::{start_pairing_tool, start_relay};
 use crate::relying_party::{Registered, RelyingParty};
 use crate::scripted_ui::{Answer, ScriptedUser};
 use crate::workspace_process::Workspace;
 
 const RP_ID: &str = "demo.example";
 const USER_NAME: &str = "alice@acme.example";
+const PC_NAME: &str = "Alice's laptop";
+const PHONE_NAME: &str = "Alice's phone";
 
 type Step<T> = Result<T, String>;
 
@@ -49,11 +58,33 @@ fn engine(dir: &Path) -> Step<Arc<CtapEngine>> {
 }
 
 async fn call(engine: &CtapEngine, command: u8, params: Option<Value>) -> Vec<u8> {
+    engine
+        .handle(&request(command, params), &RequestSignals::new())
+        .await
+}
+
+fn request(command: u8, params: Option<Value>) -> Vec<u8> {
     let mut request = vec![command];
     if let Some(p) = params {
         request.extend_from_slice(&cbor::encode(&p));
     }
-    engine.handle(&request, &RequestSignals::new()).await
+    request
+}
+
+/// How a sign-in reaches the phone: straight into its engine, or from the user's PC through
+/// the pairing tool's CTAPHID socket and the relay.
+enum Via<'a> {
+    Phone(&'a CtapEngine),
+    Pc(&'a HidClient),
+}
+
+impl Via<'_> {
+    async fn call(&self, command: u8, params: Option<Value>) -> Step<Vec<u8>> {
+        match self {
+            Via::Phone(engine) => Ok(call(engine, command, params).await),
+            Via::Pc(client) => client.cbor(request(command, params)).await,
+        }
+    }
 }
 
 fn k(n: i64) -> Value {
@@ -230,13 +261,13 @@ pub async fn run(dir: &Path) -> Step<()> {
         7,
         "signing in with the passkey (allowList; the phone's built-in user verification)",
     );
-    sign_in(&phone, &rp, &mut registered, true).await?;
+    sign_in(Via::Phone(&phone), &rp, &mut registered, true).await?;
 
     step(
         8,
         "signing in again without a user name (discoverable passkey)",
     );
-    sign_in(&phone, &rp, &mut registered, false).await?;
+    sign_in(Via::Phone(&phone), &rp, &mut registered, false).await?;
 
     step(
         9,
@@ -273,17 +304,54 @@ pub async fn run(dir: &Path) -> Step<()> {
             c.sign_count
         );
     }
-    sign_in(&phone, &rp, &mut registered, true).await?;
+    sign_in(Via::Phone(&phone), &rp, &mut registered, true).await?;
 
     step(
         11,
-        "done: activated with the client PIN; registration and sign-in verified end to end",
+        "the user's PC: starting the cloud relay and the pairing tool; the phone scans its code",
+    );
+    let (_relay, relay_url) = start_relay()?;
+    println!("    relay at {relay_url} (it only ever sees ciphertext)");
+    let (mut tool, tool_address, code) =
+        start_pairing_tool(&dir.join("pc"), &relay_url, PC_NAME)?;
+    println!("    the pairing tool shows a code of {} digits", code.len());
+    let now = SystemClock.now_unix_seconds();
+    let relay_config = crate::link::relay_config(true);
+    let paired = pairing::pair(phone.vault(), &code, now, &relay_config, PHONE_NAME)
+        .await
+        .map_err(|e| e.to_string())?;
+    let phone_name = tool.wait_for("paired with ", Duration::from_secs(20))?;
+    println!(
+        "    phone: paired with {:?}; the PC: paired with {phone_name:?}",
+        paired.name
+    );
+
+    step(
+        12,
+        "signing in from the PC's browser: CTAPHID -> pairing tool -> relay -> phone",
+    );
+    let service = Arc::new(LinkService::new(
+        phone.vault().clone(),
+        phone.clone(),
+        Arc::new(SystemClock),
+        relay_config,
+    ));
+    let listening = tokio::spawn(service.run());
+    let pc = HidClient::connect(&tool_address).await?;
+    let result = sign_in(Via::Pc(&pc), &rp, &mut registered, true).await;
+    listening.abort();
+    result?;
+
+    step(
+        13,
+        "done: activated with the client PIN; registration and sign-in verified end to end, \
+         on the phone and from a paired PC through the relay",
     );
     Ok(())
 }
 
 async fn sign_in(
-    phone: &CtapEngine,
+    via: Via<'_>,
     rp: &RelyingParty,
     registered: &mut Registered,
     with_allow_list: bool,
@@ -308,7 +376,7 @@ async fn sign_in(
         ));
     }
     let previous = registered.sign_count;
-    let answer = call(phone, 0x02, Some(Value::map(request))).await;
+    let answer = via.call(0x02, Some(Value::map(request))).await?;
     let parsed = rp.verify_assertion(&answer, &client_data_hash, registered)?;
     println!(
         "    the relying party verified the signature: flags {:#04x}, counter {previous} -> {}",

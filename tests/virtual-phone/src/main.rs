@@ -4,7 +4,9 @@
 
 mod demo;
 mod enrollment;
+mod hid_client;
 mod link;
+mod link_processes;
 mod relying_party;
 mod scripted_ui;
 mod serve;

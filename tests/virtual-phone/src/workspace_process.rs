@@ -14,17 +14,19 @@ pub struct Workspace {
     http: reqwest::Client,
 }
 
-fn binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("WORKSPACE_SERVER") {
+/// A binary built next to this one (`cargo build` puts the workspace's binaries together),
+/// or the path in environment variable `env`.
+pub fn sibling_binary(name: &str, env: &str) -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(env) {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let path = exe.with_file_name("workspace-server");
+    let path = exe.with_file_name(name);
     if path.exists() {
         Ok(path)
     } else {
         Err(format!(
-            "{} is missing: build it with `cargo build -p workspace-server` (tests/demo.sh does)",
+            "{} is missing: build it with `cargo build -p {name}` (tests/demo.sh does)",
             path.display()
         ))
     }
@@ -32,7 +34,7 @@ fn binary() -> Result<PathBuf, String> {
 
 impl Workspace {
     pub fn start() -> Result<Self, String> {
-        let mut child = Command::new(binary()?)
+        let mut child = Command::new(sibling_binary("workspace-server", "WORKSPACE_SERVER")?)
             .args(["serve", "--listen", "127.0.0.1:0", "--name", "Acme Corp"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,0 +1,128 @@
+//! The command line: usage errors exit 2 with a clear message; `status` and `unpair` without
+//! a pairing; a damaged pairing file is reported, never used.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::tool_command;
+
+#[test]
+fn usage_errors_exit_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["serve", "--ctaphid", "127.0.0.1:0"],
+            "`serve` needs --relay URL",
+        ),
+        (
+            &[
+                "--relay",
+                "http://relay.example",
+                "--allow-insecure-loopback",
+                "serve",
+                "--ctaphid",
+                "127.0.0.1:0",
+            ],
+            "plain http is refused",
+        ),
+        (
+            &[
+                "--relay",
+                "http://127.0.0.1:9",
+                "serve",
+                "--ctaphid",
+                "127.0.0.1:0",
+            ],
+            "add --allow-insecure-loopback",
+        ),
+        (
+            &[
+                "--relay",
+                "https://relay.example/",
+                "serve",
+                "--ctaphid",
+                "127.0.0.1:0",
+            ],
+            "must not end with '/'",
+        ),
+        (
+            &[
+                "--relay",
+                "ftp://relay.example",
+                "serve",
+                "--ctaphid",
+                "127.0.0.1:0",
+            ],
+            "unsupported scheme",
+        ),
+        (
+            &[
+                "--relay",
+                "https://relay.example",
+                "serve",
+                "--ctaphid",
+                "localhost",
+            ],
+            "invalid value 'localhost' for '--ctaphid <IP:PORT>'",
+        ),
+        (
+            &[
+                "--relay",
+                "https://relay.example",
+                "serve",
+                "--ctaphid",
+                "127.0.0.1:0",
+                "--qr-lifetime-secs",
+                "61",
+            ],
+            "61 is not in 1..=60",
+        ),
+        (&["serve"], "--ctaphid <IP:PORT>"),
+        (&["pair"], "unrecognized subcommand 'pair'"),
+        (
+            &["status", "--frobnicate"],
+            "unexpected argument '--frobnicate'",
+        ),
+    ];
+    for (args, message) in cases {
+        let (code, stdout, stderr) = tool_command(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    // Nothing was created by refused commands.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn status_and_unpair_without_a_pairing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("never-created");
+    for d in [dir.path(), missing.as_path()] {
+        assert_eq!(
+            tool_command(d, &["status"]),
+            (0, "not paired\n".into(), String::new())
+        );
+        assert_eq!(
+            tool_command(d, &["unpair"]),
+            (0, "not paired\n".into(), String::new())
+        );
+    }
+}
+
+#[test]
+fn a_damaged_pairing_file_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairing.json");
+    std::fs::write(&path, b"{ not json").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, stdout, stderr) = tool_command(dir.path(), &["status"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("pairing.json is damaged"), "{stderr}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, stderr) = tool_command(dir.path(), &["status"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("readable by other users"), "{stderr}");
+}

@@ -1,0 +1,388 @@
+//! Test harness: real `relay` and `pairing-tool` processes on loopback port 0 (killed by their
+//! guards), a phone driven through the core's session functions, and a minimal CTAPHID client
+//! for the tool's socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use authenticator_core::link::noise::{KeyPair, PUBLIC_KEY_LEN};
+use authenticator_core::link::qr::QrPairing;
+use authenticator_core::link::relay::{RelayClient, RelayConfig, Routing, SessionEnd, phone_door};
+use authenticator_core::link::session::{
+    LinkSession, SessionError, phone_first_pairing, phone_reconnect,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const TOOL: &str = env!("CARGO_BIN_EXE_pairing-tool");
+
+/// The relay binary beside ours, built first (a no-op when it is fresh).
+pub fn relay_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = Path::new(TOOL).parent().unwrap().to_owned();
+            let binary = dir.join("relay");
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+            build
+                .current_dir(workspace)
+                .args(["build", "-q", "-p", "relay"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let built = build.status().map(|s| s.success()).unwrap_or(false);
+            assert!(
+                built || binary.exists(),
+                "cannot build the relay (cargo build -p relay) and {} does not exist",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+/// A child process whose stdout lines are collected; killed on drop.
+pub struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    pub seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    pub fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The next stdout line starting with `prefix` (earlier other lines are skipped but kept
+    /// in `seen`).
+    pub fn expect_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no line starting with {prefix:?} within {timeout:?}; stdout so far: {:?}\nstderr: {}",
+                    self.seen,
+                    self.stderr()
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the process ended before printing {prefix:?}; stdout: {:?}\nstderr: {}",
+                    self.seen,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Whether a line starting with `prefix` comes within `timeout`.
+    pub fn sees_line(&mut self, prefix: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Relay {
+    pub proc: Proc,
+    pub url: String,
+}
+
+pub fn start_relay() -> Relay {
+    let mut command = Command::new(relay_binary());
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut proc = Proc::start(command);
+    let line = proc.expect_line("relay listening on ", Duration::from_secs(20));
+    let url = line.trim_start_matches("relay listening on ").to_owned();
+    Relay { proc, url }
+}
+
+pub struct Tool {
+    pub proc: Proc,
+    pub ctaphid: SocketAddr,
+}
+
+impl Tool {
+    /// The next pairing code the tool shows.
+    pub fn next_code(&mut self) -> String {
+        let line = self.proc.expect_line("qr ", Duration::from_secs(20));
+        line.trim_start_matches("qr ").to_owned()
+    }
+}
+
+pub fn start_tool(dir: &Path, relay: &str, extra: &[&str]) -> Tool {
+    let mut command = Command::new(TOOL);
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "--relay",
+            relay,
+            "--allow-insecure-loopback",
+            "--name",
+            "Test PC",
+        ])
+        .args(["serve", "--ctaphid", "127.0.0.1:0"])
+        .args(extra);
+    let mut proc = Proc::start(command);
+    let line = proc.expect_line("ctaphid listening on ", Duration::from_secs(20));
+    let ctaphid = line
+        .trim_start_matches("ctaphid listening on ")
+        .parse()
+        .unwrap();
+    Tool { proc, ctaphid }
+}
+
+/// Runs `pairing-tool --data-dir DIR ARGS...`: (exit code, stdout, stderr).
+pub fn tool_command(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(TOOL)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+pub fn relay_config() -> RelayConfig {
+    RelayConfig {
+        allow_insecure_loopback: true,
+        poll_wait: Duration::from_secs(2),
+        ..RelayConfig::default()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// What the test phone keeps of a pairing.
+pub struct PhonePairing {
+    pub key: [u8; 32],
+    pub pc_static: [u8; PUBLIC_KEY_LEN],
+    pub secret: [u8; 32],
+    pub relay_url: String,
+    pub pc_name: Option<String>,
+}
+
+/// The phone's side of a first pairing with `code`, as the phone app does it (§5.5): knock on
+/// the PC's door, IKpsk1, then `shutdown` and DELETE. `psk` overrides the code's psk (to play
+/// a phone with a wrong code).
+pub async fn phone_pair(
+    code: &str,
+    name: &str,
+    psk: Option<[u8; 32]>,
+) -> Result<PhonePairing, SessionError> {
+    let qr = QrPairing::parse(code, now()).unwrap();
+    let routing = Routing::parse(qr.routing(), &relay_config()).unwrap();
+    let client = RelayClient::new(&routing.relay_url, relay_config()).unwrap();
+    let session = client.create_session().await?;
+    client.knock(&routing.pc_door, &session).await?;
+    let key = KeyPair::generate().unwrap();
+    let scalar = *key.scalar_bytes();
+    let psk = psk.unwrap_or(*qr.psk());
+    let result = phone_first_pairing(
+        Box::new(client.link(session, SessionEnd::Phone)),
+        key,
+        &qr.pc_static_uncompressed(),
+        &psk,
+        Some(name),
+    )
+    .await;
+    let (channel, hello) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            let _ = client.delete_session(&session).await;
+            return Err(e);
+        }
+    };
+    channel.close().await;
+    Ok(PhonePairing {
+        key: scalar,
+        pc_static: qr.pc_static_uncompressed(),
+        secret: *hello.pairing_secret,
+        relay_url: routing.relay_url,
+        pc_name: hello.pc_name,
+    })
+}
+
+/// The phone's link service for one knock: waits on the phone door (up to `wait`), then
+/// runs the reconnect handshake. `None` if nobody knocked.
+pub async fn phone_accept(pairing: &PhonePairing, wait: Duration) -> Option<LinkSession> {
+    let client = RelayClient::new(&pairing.relay_url, relay_config()).unwrap();
+    let door = phone_door(&pairing.secret);
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Some((_, session)) = client.wait_for_knock(&[door]).await.unwrap() {
+            let key = KeyPair::from_scalar_bytes(&pairing.key).unwrap();
+            let link = Box::new(client.link(session, SessionEnd::Phone));
+            return Some(
+                phone_reconnect(link, key, &pairing.pc_static, &pairing.secret)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    None
+}
+
+// CTAPHID (CTAP 2.1 §11.2), raw 64-byte reports.
+pub const CTAPHID_INIT: u8 = 0x06;
+pub const CTAPHID_CBOR: u8 = 0x10;
+pub const CTAPHID_CANCEL: u8 = 0x11;
+pub const CTAPHID_KEEPALIVE: u8 = 0x3B;
+
+/// A CTAPHID client on the tool's socket with one allocated channel.
+pub struct Hid {
+    stream: TcpStream,
+    cid: u32,
+}
+
+impl Hid {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut hid = Self {
+            stream,
+            cid: 0xFFFF_FFFF,
+        };
+        let nonce = [1, 2, 3, 4, 5, 6, 7, 8];
+        hid.send(CTAPHID_INIT, &nonce).await;
+        let (cmd, data) = hid.recv().await;
+        assert_eq!(cmd, CTAPHID_INIT);
+        assert_eq!(&data[..8], &nonce);
+        hid.cid = u32::from_be_bytes(data[8..12].try_into().unwrap());
+        hid
+    }
+
+    pub async fn send(&mut self, cmd: u8, data: &[u8]) {
+        let mut report = [0u8; 64];
+        report[..4].copy_from_slice(&self.cid.to_be_bytes());
+        report[4] = 0x80 | cmd;
+        let len = u16::try_from(data.len()).unwrap().to_be_bytes();
+        report[5..7].copy_from_slice(&len);
+        let first = data.len().min(57);
+        report[7..7 + first].copy_from_slice(&data[..first]);
+        self.stream.write_all(&report).await.unwrap();
+        for (seq, chunk) in data[first..].chunks(59).enumerate() {
+            let mut report = [0u8; 64];
+            report[..4].copy_from_slice(&self.cid.to_be_bytes());
+            report[4] = u8::try_from(seq).unwrap();
+            report[5..5 + chunk.len()].copy_from_slice(chunk);
+            self.stream.write_all(&report).await.unwrap();
+        }
+    }
+
+    /// The next whole message on our channel: (command, data).
+    pub async fn recv(&mut self) -> (u8, Vec<u8>) {
+        let mut report = [0u8; 64];
+        self.stream.read_exact(&mut report).await.unwrap();
+        assert_eq!(
+            u32::from_be_bytes(report[..4].try_into().unwrap()),
+            self.cid
+        );
+        assert!(report[4] & 0x80 != 0, "expected an init packet");
+        let cmd = report[4] & 0x7F;
+        let len = usize::from(u16::from_be_bytes([report[5], report[6]]));
+        let mut data = report[7..7 + len.min(57)].to_vec();
+        while data.len() < len {
+            self.stream.read_exact(&mut report).await.unwrap();
+            let take = (len - data.len()).min(59);
+            data.extend_from_slice(&report[5..5 + take]);
+        }
+        (cmd, data)
+    }
+
+    /// Sends a CBOR request and returns the answer and the keepalive statuses seen meanwhile.
+    pub async fn cbor(&mut self, request: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        self.send(CTAPHID_CBOR, request).await;
+        self.answer().await
+    }
+
+    /// Reads until the CBOR answer, collecting keepalive statuses.
+    pub async fn answer(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let mut keepalives = Vec::new();
+        loop {
+            match self.recv().await {
+                (CTAPHID_KEEPALIVE, data) => keepalives.push(data[0]),
+                (CTAPHID_CBOR, data) => return (data, keepalives),
+                (cmd, data) => panic!("unexpected CTAPHID command {cmd:#x}: {data:?}"),
+            }
+        }
+    }
+}
