@@ -1,6 +1,7 @@
-//! The phone's link service (proto/link.md §5.5, §5.6): waits on the phone doors of all
-//! paired PCs, and for each knock runs the reconnect handshake and serves CTAP requests from
-//! that PC through the same handler as every other transport.
+//! The phone's link service (proto/link.md §5.5, §5.6, §6): waits on the phone doors of all
+//! paired PCs at their relays and, given a BLE central, scans for their rotating service
+//! UUIDs at the same time; for each knock or BLE connection it runs the reconnect handshake
+//! and serves CTAP requests from that PC through the same handler as every other transport.
 //!
 //! Invariants:
 //! - A knock is checked against the vault at the moment it arrives, so a removed pairing is
@@ -12,17 +13,19 @@
 //!   [`KEEPALIVE_EVERY`]; a `cancel` from the PC cancels the request, which then answers
 //!   CTAP2_ERR_KEEPALIVE_CANCEL as over CTAPHID.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::ble::{BleLink, GattCentral, GattError, GattUuid, pairing_scan_uuids};
 use super::channel::MessageType;
 use super::noise::KeyPair;
 use super::relay::{RelayClient, RelayConfig, RelayId, Routing, SessionEnd, hex, phone_door};
 use super::session::{LinkSession, SessionError, phone_reconnect};
+use super::transport::Link;
 use crate::ctaphid::CtapHandler;
 use crate::platform::Clock;
 use crate::request::RequestSignals;
@@ -32,6 +35,8 @@ use crate::vault::Vault;
 pub const KEEPALIVE_EVERY: Duration = Duration::from_millis(500);
 /// A session with no request for this long is ended by the phone (the PC ends it at 60 s).
 pub const IDLE_LIMIT: Duration = Duration::from_secs(120);
+/// How long one BLE scan for the paired PCs' service UUIDs lasts before the list is renewed.
+pub const BLE_SCAN: Duration = Duration::from_secs(5);
 /// Keepalive status bytes (CTAPHID_KEEPALIVE, CTAP 2.1 §11.2.9.1.5).
 const STATUS_PROCESSING: u8 = 1;
 const STATUS_UP_NEEDED: u8 = 2;
@@ -59,6 +64,15 @@ pub struct LinkService {
     clock: Arc<dyn Clock>,
     config: RelayConfig,
     events: Option<mpsc::UnboundedSender<LinkEvent>>,
+    ble: Option<Arc<dyn GattCentral>>,
+}
+
+/// How a session attempt ended.
+enum Outcome {
+    /// The reconnect handshake failed; the transport's session should be torn down.
+    HandshakeFailed(String),
+    /// The session ran and ended for this reason.
+    Ended(String),
 }
 
 /// A pairing as the service needs it to answer a knock.
@@ -81,7 +95,15 @@ impl LinkService {
             clock,
             config,
             events: None,
+            ble: None,
         }
+    }
+
+    /// Also listens over BLE: scans for the rotating service UUIDs of all paired PCs
+    /// (proto/link.md §6) and serves whoever advertises one, alongside the relay.
+    pub fn with_ble(mut self, central: Arc<dyn GattCentral>) -> Self {
+        self.ble = Some(central);
+        self
     }
 
     /// Sends every [`LinkEvent`] to `events`.
@@ -126,9 +148,103 @@ impl LinkService {
         Ok(doors)
     }
 
+    /// The service UUIDs to scan for now, each with its pairing's door (the key of `doors`).
+    fn ble_uuids(&self) -> Result<HashMap<GattUuid, RelayId>, String> {
+        let pairings = self.vault.pairings();
+        let now = self.clock.now_unix_seconds();
+        let mut uuids = HashMap::new();
+        for record in pairings.list().map_err(|e| e.to_string())? {
+            let Some(secrets) = pairings
+                .secrets(&record.pairing_id)
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let Ok(secret) = <[u8; 32]>::try_from(secrets.pairing_secret.expose()) else {
+                continue;
+            };
+            let door = phone_door(&secret);
+            for uuid in pairing_scan_uuids(&secret, now) {
+                uuids.insert(uuid, door);
+            }
+        }
+        Ok(uuids)
+    }
+
+    /// Scans for paired PCs over BLE until the task is dropped. A pairing with a BLE session
+    /// in progress is left out of the scan, so a PC that keeps advertising while connected
+    /// is not connected to again.
+    async fn run_ble(self: Arc<Self>, central: Arc<dyn GattCentral>) {
+        let mut sessions: JoinSet<RelayId> = JoinSet::new();
+        let mut busy: HashSet<RelayId> = HashSet::new();
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            while let Some(done) = sessions.try_join_next() {
+                if let Ok(door) = done {
+                    busy.remove(&door);
+                }
+            }
+            let uuids: HashMap<GattUuid, RelayId> = match self.ble_uuids() {
+                Ok(u) => u.into_iter().filter(|(_, d)| !busy.contains(d)).collect(),
+                Err(_) => HashMap::new(),
+            };
+            if uuids.is_empty() {
+                // Nothing to scan for: wait for a session to end or the list to change.
+                tokio::select! {
+                    Some(Ok(door)) = sessions.join_next() => { busy.remove(&door); }
+                    () = tokio::time::sleep(BLE_SCAN) => {}
+                }
+                continue;
+            }
+            let wanted: Vec<GattUuid> = uuids.keys().copied().collect();
+            match central.connect(&wanted, BLE_SCAN).await {
+                Ok(connection) => {
+                    backoff = Duration::from_millis(500);
+                    let Some(door) = uuids.get(&connection.service()).copied() else {
+                        connection.disconnect().await;
+                        continue;
+                    };
+                    busy.insert(door);
+                    let service = self.clone();
+                    sessions.spawn(async move {
+                        let link = Box::new(BleLink::new(connection));
+                        match service.peer(&door) {
+                            Some(peer) => {
+                                service.session(link, peer).await;
+                            }
+                            None => {
+                                link.close().await;
+                                service.emit(LinkEvent::Refused {
+                                    reason: "BLE connection to no current pairing".into(),
+                                });
+                            }
+                        }
+                        door
+                    });
+                }
+                Err(GattError::NotFound) => {}
+                Err(e) => {
+                    self.emit(LinkEvent::RelayTrouble {
+                        relay: "ble".into(),
+                        reason: e.to_string(),
+                    });
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    fn peer(&self, door: &RelayId) -> Option<Peer> {
+        self.doors().ok().and_then(|mut doors| doors.remove(door))
+    }
+
     /// Runs until the task is dropped. Pairings added or removed while it runs are picked up
     /// at the next poll (knocks are always checked at once).
     pub async fn run(self: Arc<Self>) {
+        if let Some(central) = self.ble.clone() {
+            tokio::spawn(self.clone().run_ble(central));
+        }
         let mut sessions = JoinSet::new();
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -150,7 +266,10 @@ impl LinkService {
             }
             let mut by_relay: BTreeMap<String, Vec<RelayId>> = BTreeMap::new();
             for (door, peer) in &doors {
-                by_relay.entry(peer.relay_url.clone()).or_default().push(*door);
+                by_relay
+                    .entry(peer.relay_url.clone())
+                    .or_default()
+                    .push(*door);
             }
             let mut waits = JoinSet::new();
             for (relay, doors) in by_relay {
@@ -172,7 +291,9 @@ impl LinkService {
             }
             let mut trouble = false;
             while let Some(joined) = waits.join_next().await {
-                let Ok((relay, result)) = joined else { continue };
+                let Ok((relay, result)) = joined else {
+                    continue;
+                };
                 match result {
                     Ok(Some((client, (door, session)))) => {
                         let service = self.clone();
@@ -199,11 +320,7 @@ impl LinkService {
 
     /// Answers one knock: checks the pairing, reconnects, serves the session.
     async fn answer(&self, client: RelayClient, door: RelayId, session: RelayId) {
-        let peer = match self.doors() {
-            Ok(mut doors) => doors.remove(&door),
-            Err(_) => None,
-        };
-        let Some(peer) = peer else {
+        let Some(peer) = self.peer(&door) else {
             let _ = client.delete_session(&session).await;
             self.emit(LinkEvent::Refused {
                 reason: format!(
@@ -213,6 +330,27 @@ impl LinkService {
             });
             return;
         };
+        let link = Box::new(client.link(session, SessionEnd::Phone));
+        if let Outcome::HandshakeFailed(_) = self.session(link, peer).await {
+            let _ = client.delete_session(&session).await;
+        }
+    }
+
+    /// Reconnects with `peer` over `link` (KKpsk0, phone as initiator) and serves it.
+    async fn session(&self, link: Box<dyn Link>, peer: Peer) -> Outcome {
+        let outcome = self.session_inner(link, &peer).await;
+        let reason = match &outcome {
+            Outcome::HandshakeFailed(r) => format!("handshake: {r}"),
+            Outcome::Ended(r) => r.clone(),
+        };
+        self.emit(LinkEvent::SessionEnded {
+            pc: peer.name,
+            reason,
+        });
+        outcome
+    }
+
+    async fn session_inner(&self, link: Box<dyn Link>, peer: &Peer) -> Outcome {
         let pairings = self.vault.pairings();
         let (record, secrets) = match (
             pairings.get(&peer.pairing_id),
@@ -220,61 +358,43 @@ impl LinkService {
         ) {
             (Ok(Some(r)), Ok(Some(s))) => (r, s),
             _ => {
-                let _ = client.delete_session(&session).await;
-                self.emit(LinkEvent::Refused {
-                    reason: "the pairing was removed".into(),
-                });
-                return;
+                link.close().await;
+                return Outcome::HandshakeFailed("the pairing was removed".into());
             }
         };
-        let key = match secrets
+        let key = secrets
             .own_static_private_key
             .expose()
             .try_into()
-            .map_err(|_| "stored key has the wrong length".to_owned())
-            .and_then(|b: &[u8; 32]| KeyPair::from_scalar_bytes(b).map_err(|e| e.to_string()))
-        {
-            Ok(k) => k,
-            Err(reason) => {
-                let _ = client.delete_session(&session).await;
-                self.emit(LinkEvent::SessionEnded {
-                    pc: peer.name,
-                    reason,
-                });
-                return;
+            .map_err(|_| "the stored key has the wrong length".to_owned())
+            .and_then(|b: &[u8; 32]| KeyPair::from_scalar_bytes(b).map_err(|e| e.to_string()));
+        let secret = <[u8; 32]>::try_from(secrets.pairing_secret.expose())
+            .map_err(|_| "the stored pairing secret has the wrong length".to_owned());
+        let (key, secret) = match (key, secret) {
+            (Ok(k), Ok(s)) => (k, s),
+            (Err(e), _) | (_, Err(e)) => {
+                link.close().await;
+                return Outcome::HandshakeFailed(e);
             }
         };
-        let Ok(pairing_secret) = <[u8; 32]>::try_from(secrets.pairing_secret.expose()) else {
-            let _ = client.delete_session(&session).await;
-            return;
+        let channel = match phone_reconnect(link, key, &record.peer_public_key, &secret).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::HandshakeFailed(e.to_string()),
         };
-        let link = Box::new(client.link(session, SessionEnd::Phone));
-        let channel =
-            match phone_reconnect(link, key, &record.peer_public_key, &pairing_secret).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = client.delete_session(&session).await;
-                    self.emit(LinkEvent::SessionEnded {
-                        pc: peer.name,
-                        reason: format!("handshake: {e}"),
-                    });
-                    return;
-                }
-            };
         let _ = pairings.touch(&peer.pairing_id, self.clock.now_unix_seconds());
         self.emit(LinkEvent::SessionStarted {
             pc: peer.name.clone(),
             link: channel.link_kind(),
         });
-        let reason = match self.serve(&channel, &peer.name, Some(&peer.pairing_id)).await {
+        let reason = match self
+            .serve(&channel, &peer.name, Some(&peer.pairing_id))
+            .await
+        {
             Ok(()) => "the PC ended the session".to_owned(),
             Err(e) => e,
         };
         channel.close().await;
-        self.emit(LinkEvent::SessionEnded {
-            pc: peer.name,
-            reason,
-        });
+        Outcome::Ended(reason)
     }
 
     /// Serves one established session until it ends; `Ok` when the PC shut it down. With a
@@ -464,7 +584,10 @@ mod tests {
         let (phone, pc) = sessions().await;
         let served = tokio::spawn(async move { service.serve(&phone, "PC", None).await });
         pc.send(MessageType::Ctap, &[0x04]).await.unwrap();
-        assert_eq!(pc.recv().await.unwrap(), (MessageType::Ctap, vec![0x00, 0xa0]));
+        assert_eq!(
+            pc.recv().await.unwrap(),
+            (MessageType::Ctap, vec![0x00, 0xa0])
+        );
 
         // A request that waits for the user: keepalives say "user presence needed".
         pc.send(MessageType::Ctap, &[0x01, 0xa0]).await.unwrap();
@@ -494,5 +617,81 @@ mod tests {
         pc.send(MessageType::Receipt, &[1]).await.unwrap();
         let reason = served.await.unwrap().unwrap_err();
         assert_eq!(reason, "the PC sent an unexpected Receipt message");
+    }
+
+    #[tokio::test]
+    async fn a_paired_pc_advertising_over_ble_is_served() {
+        use crate::link::ble::service_uuid::uuid_window;
+        use crate::link::ble::sim::SimAir;
+        use crate::link::ble::{BleLink, pairing_service_uuid};
+        use crate::secret::SecretBytes;
+        use crate::vault::{PairingRecord, PairingSecrets};
+
+        let (service, _dir) = service();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let service = Arc::new(service.with_events(tx));
+        let phone = KeyPair::generate().unwrap();
+        let pc = KeyPair::generate().unwrap();
+        let phone_pub = *phone.public_key();
+        let secret = [5u8; 32];
+        service
+            .vault
+            .pairings()
+            .insert(
+                &PairingRecord {
+                    pairing_id: vec![9; 16],
+                    name: "BLE PC".into(),
+                    peer_public_key: pc.public_key().to_vec(),
+                    routing_id: Routing {
+                        relay_url: "https://relay.invalid".into(),
+                        pc_door: [1; 16],
+                    }
+                    .to_cbor(),
+                    created_at: 1,
+                    last_used_at: 1,
+                },
+                &PairingSecrets {
+                    own_static_private_key: SecretBytes::new(phone.scalar_bytes().to_vec()),
+                    pairing_secret: SecretBytes::new(secret.to_vec()),
+                },
+            )
+            .unwrap();
+        let air = SimAir::new();
+        let scanning = tokio::spawn(service.clone().run_ble(Arc::new(air.central())));
+
+        // A PC advertising some other pairing's UUID is never connected to.
+        let stranger = air.advertise(pairing_service_uuid(&[6u8; 32], uuid_window(1)), 185);
+        let advertiser = air.advertise(pairing_service_uuid(&secret, uuid_window(1)), 185);
+        let connection = tokio::time::timeout(Duration::from_secs(10), advertiser.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let session = pc_reconnect(
+            Box::new(BleLink::new(Box::new(connection))),
+            pc,
+            &phone_pub,
+            &secret,
+        )
+        .await
+        .unwrap();
+        session.send(MessageType::Ctap, &[0x04]).await.unwrap();
+        assert_eq!(
+            session.recv().await.unwrap(),
+            (MessageType::Ctap, vec![0x00, 0xa0])
+        );
+        assert_eq!(
+            events.recv().await.unwrap(),
+            LinkEvent::SessionStarted {
+                pc: "BLE PC".into(),
+                link: "ble"
+            }
+        );
+        session.close().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), stranger.accept())
+                .await
+                .is_err()
+        );
+        scanning.abort();
     }
 }
