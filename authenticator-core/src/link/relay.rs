@@ -8,6 +8,7 @@
 //! (tests); a relay URL from a pairing code is checked before any request is made.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub type RelayId = [u8; ID_LEN];
 pub const MAX_RELAY_URL: usize = 200;
 /// How long one long-poll asks the relay to wait (the relay clamps it to its own limit).
 pub const DEFAULT_POLL_WAIT: Duration = Duration::from_secs(25);
+/// Connection set-up limit for one request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts for one POST before a transport error is reported.
 const SEND_ATTEMPTS: u32 = 4;
 /// How many doors one wait may name (§5.4).
@@ -39,8 +42,6 @@ pub struct RelayConfig {
     pub allow_insecure_loopback: bool,
     /// How long one long-poll waits at the relay.
     pub poll_wait: Duration,
-    /// Connection set-up limit for one request.
-    pub connect_timeout: Duration,
 }
 
 impl Default for RelayConfig {
@@ -48,7 +49,6 @@ impl Default for RelayConfig {
         Self {
             allow_insecure_loopback: false,
             poll_wait: DEFAULT_POLL_WAIT,
-            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -149,6 +149,25 @@ pub fn hex(id: &RelayId) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+static SHARED_HTTP: OnceLock<reqwest::Client> = OnceLock::new();
+
+/// The process-wide HTTP client for relays. Time limits are set per request.
+fn shared_http() -> Result<reqwest::Client, LinkError> {
+    if let Some(client) = SHARED_HTTP.get() {
+        return Ok(client.clone());
+    }
+    // Installing the provider twice is harmless; the first one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|e| LinkError::Transport(format!("cannot set up HTTPS: {e}")))?;
+    Ok(SHARED_HTTP.get_or_init(|| client).clone())
+}
+
 /// Which end of a session this side is: the phone sends `up`, the PC sends `down` (§5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEnd {
@@ -189,24 +208,21 @@ impl std::fmt::Debug for RelayClient {
 }
 
 impl RelayClient {
-    /// A client for the relay at `base_url` (checked against `config`).
+    /// A client for the relay at `base_url` (checked against `config`). All clients of a
+    /// process share one HTTP client (one connection pool, the system's certificates loaded
+    /// once): building one costs milliseconds.
     pub fn new(base_url: &str, config: RelayConfig) -> Result<Self, LinkError> {
         check_relay_url(base_url, &config)?;
-        // Installing the provider twice is harmless; the first one stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.poll_wait + Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| LinkError::Transport(format!("cannot set up HTTPS: {e}")))?;
         Ok(Self {
-            http,
+            http: shared_http()?,
             base: base_url.to_owned(),
             config,
         })
+    }
+
+    /// The time limit of one request: a long-poll plus a margin.
+    fn request_timeout(&self) -> Duration {
+        self.config.poll_wait + Duration::from_secs(30)
     }
 
     pub fn base_url(&self) -> &str {
@@ -217,7 +233,13 @@ impl RelayClient {
     pub async fn create_session(&self) -> Result<RelayId, LinkError> {
         let session = new_id()?;
         let url = format!("{}/v1/sessions/{}", self.base, hex(&session));
-        let response = self.http.put(url).send().await.map_err(net)?;
+        let response = self
+            .http
+            .put(url)
+            .timeout(self.request_timeout())
+            .send()
+            .await
+            .map_err(net)?;
         match response.status() {
             StatusCode::CREATED => Ok(session),
             status => Err(unexpected("creating a session", status, response).await),
@@ -230,6 +252,7 @@ impl RelayClient {
         let response = self
             .http
             .post(url)
+            .timeout(self.request_timeout())
             .body(session.to_vec())
             .send()
             .await
@@ -261,7 +284,13 @@ impl RelayClient {
             url.push('&');
         }
         url.push_str(&format!("wait_ms={}", self.config.poll_wait.as_millis()));
-        let response = self.http.get(url).send().await.map_err(net)?;
+        let response = self
+            .http
+            .get(url)
+            .timeout(self.request_timeout())
+            .send()
+            .await
+            .map_err(net)?;
         match response.status() {
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::OK => {
@@ -290,7 +319,13 @@ impl RelayClient {
     /// Closes a session (best effort: an unknown session is already closed).
     pub async fn delete_session(&self, session: &RelayId) -> Result<(), LinkError> {
         let url = format!("{}/v1/sessions/{}", self.base, hex(session));
-        let response = self.http.delete(url).send().await.map_err(net)?;
+        let response = self
+            .http
+            .delete(url)
+            .timeout(self.request_timeout())
+            .send()
+            .await
+            .map_err(net)?;
         match response.status() {
             StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(()),
             status => Err(unexpected("closing the session", status, response).await),
@@ -370,6 +405,7 @@ impl Link for RelayLink {
                 .client
                 .http
                 .post(&url)
+                .timeout(self.client.request_timeout())
                 .body(message.to_vec())
                 .send()
                 .await
@@ -416,7 +452,14 @@ impl Link for RelayLink {
                 self.frame_url(self.end.recv_dir(), *seq),
                 self.client.config.poll_wait.as_millis()
             );
-            let response = self.client.http.get(url).send().await.map_err(net)?;
+            let response = self
+                .client
+                .http
+                .get(url)
+                .timeout(self.client.request_timeout())
+                .send()
+                .await
+                .map_err(net)?;
             match response.status() {
                 StatusCode::NO_CONTENT => continue,
                 StatusCode::OK => {

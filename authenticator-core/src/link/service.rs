@@ -239,14 +239,19 @@ impl LinkService {
         self.doors().ok().and_then(|mut doors| doors.remove(door))
     }
 
-    /// Runs until the task is dropped. Pairings added or removed while it runs are picked up
-    /// at the next poll (knocks are always checked at once).
+    /// Runs until the task is dropped. Each relay (and each group of up to 64 doors on it)
+    /// has its own long-poll, re-armed as soon as it returns, so a slow or failing relay never
+    /// delays knocks on another. Pairings added or removed while it runs are picked up at the
+    /// next poll of their relay (knocks are always checked against the vault at once).
     pub async fn run(self: Arc<Self>) {
         if let Some(central) = self.ble.clone() {
             tokio::spawn(self.clone().run_ble(central));
         }
         let mut sessions = JoinSet::new();
-        let mut backoff = Duration::from_millis(500);
+        let mut waits = JoinSet::new();
+        let mut waiting: HashSet<(String, usize)> = HashSet::new();
+        let mut clients: HashMap<String, RelayClient> = HashMap::new();
+        let mut backoff: HashMap<String, Duration> = HashMap::new();
         loop {
             while sessions.try_join_next().is_some() {}
             let doors = match self.doors() {
@@ -256,14 +261,9 @@ impl LinkService {
                         relay: "vault".into(),
                         reason,
                     });
-                    tokio::time::sleep(backoff).await;
-                    continue;
+                    HashMap::new()
                 }
             };
-            if doors.is_empty() {
-                tokio::time::sleep(self.config.poll_wait.min(Duration::from_secs(5))).await;
-                continue;
-            }
             let mut by_relay: BTreeMap<String, Vec<RelayId>> = BTreeMap::new();
             for (door, peer) in &doors {
                 by_relay
@@ -271,49 +271,73 @@ impl LinkService {
                     .or_default()
                     .push(*door);
             }
-            let mut waits = JoinSet::new();
-            for (relay, doors) in by_relay {
-                let config = self.config;
-                for chunk in doors.chunks(super::relay::MAX_DOORS_PER_WAIT) {
+            for (relay, mut doors) in by_relay {
+                doors.sort_unstable();
+                for (group, chunk) in doors.chunks(super::relay::MAX_DOORS_PER_WAIT).enumerate() {
+                    let key = (relay.clone(), group);
+                    if waiting.contains(&key) {
+                        continue;
+                    }
+                    let client = match clients.get(&relay) {
+                        Some(c) => c.clone(),
+                        None => match RelayClient::new(&relay, self.config) {
+                            Ok(c) => {
+                                clients.insert(relay.clone(), c.clone());
+                                c
+                            }
+                            Err(e) => {
+                                self.emit(LinkEvent::RelayTrouble {
+                                    relay: relay.clone(),
+                                    reason: e.to_string(),
+                                });
+                                continue;
+                            }
+                        },
+                    };
+                    let delay = backoff.get(&relay).copied().unwrap_or_default();
                     let chunk = chunk.to_vec();
-                    let relay = relay.clone();
+                    waiting.insert(key.clone());
                     waits.spawn(async move {
-                        let result = match RelayClient::new(&relay, config) {
-                            Ok(client) => client
-                                .wait_for_knock(&chunk)
-                                .await
-                                .map(|knock| knock.map(|k| (client, k))),
-                            Err(e) => Err(e),
-                        };
-                        (relay, result)
+                        tokio::time::sleep(delay).await;
+                        let result = client.wait_for_knock(&chunk).await;
+                        (key, client, result)
                     });
                 }
             }
-            let mut trouble = false;
-            while let Some(joined) = waits.join_next().await {
-                let Ok((relay, result)) = joined else {
-                    continue;
-                };
-                match result {
-                    Ok(Some((client, (door, session)))) => {
-                        let service = self.clone();
-                        sessions.spawn(async move { service.answer(client, door, session).await });
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        trouble = true;
-                        self.emit(LinkEvent::RelayTrouble {
-                            relay,
-                            reason: e.to_string(),
-                        });
-                    }
-                }
+            if waits.is_empty() {
+                tokio::time::sleep(self.config.poll_wait.min(Duration::from_secs(5))).await;
+                continue;
             }
-            if trouble {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            } else {
-                backoff = Duration::from_millis(500);
+            let Some(joined) = waits.join_next().await else {
+                continue;
+            };
+            let Ok((key, client, result)) = joined else {
+                // A wait task panicked: forget every wait and re-arm them all.
+                waits.abort_all();
+                waiting.clear();
+                continue;
+            };
+            waiting.remove(&key);
+            let relay = key.0;
+            match result {
+                Ok(Some((door, session))) => {
+                    backoff.remove(&relay);
+                    let service = self.clone();
+                    sessions.spawn(async move { service.answer(client, door, session).await });
+                }
+                Ok(None) => {
+                    backoff.remove(&relay);
+                }
+                Err(e) => {
+                    let next = backoff.get(&relay).map_or(Duration::from_millis(500), |d| {
+                        (*d * 2).min(Duration::from_secs(30))
+                    });
+                    backoff.insert(relay.clone(), next);
+                    self.emit(LinkEvent::RelayTrouble {
+                        relay,
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
     }

@@ -21,7 +21,6 @@ pub fn relay_config(allow_insecure_loopback: bool) -> RelayConfig {
     RelayConfig {
         allow_insecure_loopback,
         poll_wait: POLL_WAIT,
-        ..RelayConfig::default()
     }
 }
 

@@ -221,7 +221,6 @@ pub fn relay_config() -> RelayConfig {
     RelayConfig {
         allow_insecure_loopback: true,
         poll_wait: Duration::from_secs(2),
-        ..RelayConfig::default()
     }
 }
 
