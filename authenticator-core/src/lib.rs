@@ -11,6 +11,7 @@
 //! - [`enroll`]: activation links, the workspace API client, client PIN provisioning.
 //! - [`link`]: pairing with the PC: QR payload, Noise handshakes, the encrypted channel (the
 //!   relay and BLE transports come next).
+//! - [`obr`]: on-behalf registration: the workspace's grant and the phone's receipt.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 
 uniffi::setup_scaffolding!();
@@ -19,6 +20,7 @@ pub mod ctap;
 pub mod ctaphid;
 pub mod enroll;
 pub mod link;
+pub mod obr;
 pub mod platform;
 pub mod request;
 pub mod secret;
