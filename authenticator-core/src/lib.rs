@@ -9,8 +9,8 @@
 //! - [`secret`]: zeroizing secret bytes and the system random source.
 //! - [`ctap`]: the CTAP 2.1 engine; [`ctaphid`]: the CTAPHID transport framing.
 //! - [`enroll`]: activation links, the workspace API client, client PIN provisioning.
-//! - [`link`]: pairing with the PC: QR payload, Noise handshakes, the encrypted channel (the
-//!   relay and BLE transports come next).
+//! - [`link`]: pairing with the PC: QR payload, Noise handshakes, the encrypted channel, the
+//!   relay and BLE transports, the phone's link service.
 //! - [`obr`]: on-behalf registration: the workspace's grant and the phone's receipt.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 
