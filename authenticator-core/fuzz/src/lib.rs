@@ -7,11 +7,20 @@
 //! - [`requests`]: a generator of valid-looking CTAP requests (the structured target), which
 //!   also does the platform's side of the PIN/UV protocol so that tokens can be used.
 //! - [`hid`]: the CTAPHID target's input format.
+//! - [`link_keys`]: the fixed keys of the link targets.
+//! - [`qr`], [`frame`], [`handshake`], [`routing`], [`ble`]: the link targets (`qr_parse`,
+//!   `link_frame`, `link_handshake`, `relay_routing`, `ble_reassembly`).
 //! - [`seeds`]: the seed corpora, written by `cargo run --bin seeds`.
 
+pub mod ble;
 pub mod check;
 pub mod engine;
+pub mod frame;
+pub mod handshake;
 pub mod hid;
+pub mod link_keys;
+pub mod qr;
 pub mod requests;
+pub mod routing;
 pub mod seeds;
 pub mod source;

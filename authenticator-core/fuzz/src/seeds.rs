@@ -12,6 +12,9 @@ use crate::requests;
 /// (target, file name, bytes).
 pub type Seed = (&'static str, String, Vec<u8>);
 
+/// A link target's seed maker: (file name, bytes).
+type LinkSeeds = fn() -> Vec<(String, Vec<u8>)>;
+
 pub fn all() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for (name, request) in ctap_requests() {
@@ -28,6 +31,18 @@ pub fn all() -> Vec<Seed> {
     }
     for (name, bytes) in hid_sessions() {
         seeds.push(("ctaphid_reassembly", name.to_owned(), bytes));
+    }
+    let link: [(&'static str, LinkSeeds); 5] = [
+        ("qr_parse", crate::qr::seeds),
+        ("link_frame", crate::frame::seeds),
+        ("link_handshake", crate::handshake::seeds),
+        ("relay_routing", crate::routing::seeds),
+        ("ble_reassembly", crate::ble::seeds),
+    ];
+    for (target, make) in link {
+        for (name, bytes) in make() {
+            seeds.push((target, name, bytes));
+        }
     }
     seeds
 }

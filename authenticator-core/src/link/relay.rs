@@ -107,8 +107,27 @@ pub fn check_relay_url(url: &str, config: &RelayConfig) -> Result<(), LinkError>
         return Err(bad("must not end with '/'".into()));
     }
     let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not a URL ({e})")))?;
-    if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
-        return Err(bad("must not have a query, fragment or user".into()));
+    if parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err(bad("must not have a query, fragment, user or password".into()));
+    }
+    // The text must be the URL's own normal form (the parser adds a `/` for an empty path):
+    // what is stored is then exactly the address requests go to (found by fuzzing).
+    let normal = parsed.as_str();
+    let normal = if parsed.path() == "/" {
+        normal.strip_suffix('/').unwrap_or(normal)
+    } else {
+        normal
+    };
+    if normal != url {
+        return Err(bad(
+            "must be written in normal form (lower-case scheme and host, no default port, \
+             no spaces or dot segments)"
+                .into(),
+        ));
     }
     match parsed.scheme() {
         "https" => Ok(()),
@@ -587,6 +606,22 @@ mod tests {
         assert!(err(&with("https://r.example?x=1", vec![1; 16]), &cfg).contains("query"));
         assert!(err(&with("ftp://r.example", vec![1; 16]), &cfg).contains("unsupported scheme"));
         assert!(err(&[0xa0], &cfg).contains("no relay URL"));
+        for odd in [
+            "https://:secret@r.example",
+            "https:r.example",
+            "HTTPS://r.example",
+            "https://r.example/\n",
+            "https://r.example/ ",
+            " https://r.example",
+            "https://r.example/a/..",
+            "https://r.example:443",
+        ] {
+            assert!(
+                Routing::parse(&with(odd, vec![1; 16]), &cfg).is_err(),
+                "{odd:?} was accepted"
+            );
+        }
+        assert!(Routing::parse(&with("https://r.example:8443/a/b", vec![1; 16]), &cfg).is_ok());
         assert!(err(&[0xff], &cfg).contains("not canonical CBOR"));
         let extra = cbor::encode(&Value::map([
             (Value::int(1), Value::Text("https://r.example".into())),
