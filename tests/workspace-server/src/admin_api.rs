@@ -1,6 +1,7 @@
 //! The emulator-only admin endpoints under `/admin` (contract, "Admin endpoints"): users,
-//! CSV import, assigning a smartphone key, suspend/resume/revoke/delete, binding jobs, the
-//! outbox and fault injection. No authentication: the server listens on loopback only.
+//! CSV import, assigning a smartphone key, suspend/resume/revoke/delete, binding jobs,
+//! on-behalf registration (start, stop, list grants, the user's passkeys), the outbox and
+//! fault injection. No authentication: the server listens on loopback only.
 
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/users/{id}/resume", post(resume))
         .route("/admin/users/{id}/revoke", post(revoke))
         .route("/admin/users/{id}/binding-jobs", get(binding_jobs))
+        .route("/admin/users/{id}/obr", post(start_obr))
+        .route("/admin/users/{id}/passkeys", get(passkeys))
+        .route("/admin/obr", get(list_obr))
+        .route("/admin/obr/{grant_id}", axum::routing::delete(stop_obr))
         .route("/admin/outbox", get(outbox))
         .route("/admin/faults", post(arm_fault).delete(clear_faults))
         .with_state(shared)
@@ -127,6 +132,28 @@ async fn delete_user(State(shared): State<Arc<Shared>>, Path(id): Path<String>) 
 
 async fn binding_jobs(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
     Ok(Json(shared.lock().binding_jobs(&id)?).into_response())
+}
+
+async fn start_obr(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let request = parse_json(&body)?;
+    let started = shared.lock().start_obr(&id, request, now_ms())?;
+    Ok((StatusCode::CREATED, Json(started)).into_response())
+}
+
+async fn stop_obr(State(shared): State<Arc<Shared>>, Path(grant_id): Path<String>) -> Answer {
+    Ok(Json(shared.lock().stop_obr(&grant_id, now_ms())?).into_response())
+}
+
+async fn list_obr(State(shared): State<Arc<Shared>>) -> Answer {
+    Ok(Json(shared.lock().obr_grants(now_ms())).into_response())
+}
+
+async fn passkeys(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    Ok(Json(shared.lock().passkeys(&id)?).into_response())
 }
 
 #[derive(Deserialize)]

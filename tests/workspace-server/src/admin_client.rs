@@ -1,5 +1,6 @@
 //! The admin CLI commands: each one is a call (or two) to a running server's `/admin` API
-//! through `http_client`, printed as plain text. Users are named by email on the command line
+//! through `http_client`, printed as plain text (`obr-start` as `name: value` lines, so
+//! scripts can pick out the grant id and the grant). Users are named by email on the command line
 //! and resolved to ids through `GET /admin/users`.
 //!
 //! Errors come back as `Err(text)`; `main` prints them to stderr and exits non-zero.
@@ -61,6 +62,50 @@ struct BindingJob {
     status: String,
     created_at: String,
     bound_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ObrStarted {
+    grant_id: String,
+    grant: String,
+    expires_at: String,
+    security_key_id: String,
+    device_public_key: String,
+}
+
+#[derive(Deserialize)]
+struct ObrGrant {
+    grant_id: String,
+    email: String,
+    admin_name: String,
+    rp_ids: Vec<String>,
+    max_registrations: u64,
+    registrations: u64,
+    status: String,
+    expires_at: String,
+}
+
+#[derive(Deserialize)]
+struct Passkey {
+    rp_id: String,
+    credential_id: String,
+    created_at: String,
+    grant_id: String,
+    admin_name: String,
+    index: u64,
+}
+
+/// `obr-start`'s arguments.
+pub struct ObrStart {
+    pub email: String,
+    pub rp_ids: Vec<String>,
+    pub count: Option<u64>,
+    pub duration_secs: Option<u64>,
+    pub admin_key: String,
+    pub relay_url: String,
+    pub door: String,
+    pub admin_name: String,
+    pub admin_id: String,
 }
 
 pub struct Client {
@@ -278,6 +323,126 @@ impl Client {
         }
         Ok(table(&rows))
     }
+
+    pub fn obr_start(&self, start: &ObrStart) -> Result<String, String> {
+        let user = self.user_by_email(&start.email)?;
+        let mut body = serde_json::json!({
+            "admin_id": start.admin_id,
+            "admin_name": start.admin_name,
+            "admin_static_key": hex_or_b64(&start.admin_key, "--admin-key", 65)?,
+            "rp_ids": start.rp_ids,
+            "relay_url": start.relay_url,
+            "admin_door": hex_or_b64(&start.door, "--door", 16)?,
+        });
+        if let Some(count) = start.count {
+            body["max_registrations"] = count.into();
+        }
+        if let Some(secs) = start.duration_secs {
+            body["duration_secs"] = secs.into();
+        }
+        let started: ObrStarted =
+            self.json("POST", &format!("/admin/users/{}/obr", user.id), Some(body))?;
+        Ok(format!(
+            "OBR started for {} until {}\ngrant_id: {}\ngrant: {}\n\
+             security_key_id: {}\ndevice_public_key: {}\n",
+            user.email,
+            started.expires_at,
+            started.grant_id,
+            started.grant,
+            started.security_key_id,
+            started.device_public_key
+        ))
+    }
+
+    pub fn obr_stop(&self, grant_id: &str) -> Result<String, String> {
+        let grant: ObrGrant = self.json(
+            "DELETE",
+            &format!("/admin/obr/{}", percent_encode(grant_id.trim())),
+            None,
+        )?;
+        Ok(format!(
+            "OBR {} for {}: {} ({} of {} registrations)\n",
+            grant.grant_id, grant.email, grant.status, grant.registrations, grant.max_registrations
+        ))
+    }
+
+    pub fn obr_list(&self) -> Result<String, String> {
+        let grants: Vec<ObrGrant> = self.json("GET", "/admin/obr", None)?;
+        if grants.is_empty() {
+            return Ok("no on-behalf registrations\n".to_owned());
+        }
+        let mut rows = vec![row(&[
+            "GRANT ID",
+            "USER",
+            "ADMIN",
+            "STATUS",
+            "REGISTRATIONS",
+            "RP IDS",
+            "EXPIRES",
+        ])];
+        for grant in &grants {
+            let count = format!("{}/{}", grant.registrations, grant.max_registrations);
+            let rp_ids = grant.rp_ids.join(",");
+            rows.push(row(&[
+                &grant.grant_id,
+                &grant.email,
+                &grant.admin_name,
+                &grant.status,
+                &count,
+                &rp_ids,
+                &grant.expires_at,
+            ]));
+        }
+        Ok(table(&rows))
+    }
+
+    pub fn passkeys(&self, email: &str) -> Result<String, String> {
+        let user = self.user_by_email(email)?;
+        let passkeys: Vec<Passkey> =
+            self.json("GET", &format!("/admin/users/{}/passkeys", user.id), None)?;
+        if passkeys.is_empty() {
+            return Ok(format!("no passkeys registered for {}\n", user.email));
+        }
+        let mut rows = vec![row(&[
+            "RP ID",
+            "CREDENTIAL ID",
+            "CREATED",
+            "GRANT ID",
+            "ADMIN",
+            "INDEX",
+        ])];
+        for key in &passkeys {
+            let index = key.index.to_string();
+            rows.push(row(&[
+                &key.rp_id,
+                &key.credential_id,
+                &key.created_at,
+                &key.grant_id,
+                &key.admin_name,
+                &index,
+            ]));
+        }
+        Ok(table(&rows))
+    }
+}
+
+/// Hex (case-insensitive) or base64url of exactly `len` bytes, to base64url for the API.
+fn hex_or_b64(text: &str, what: &str, len: usize) -> Result<String, String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let text = text.trim();
+    let from_hex = (text.len() == 2 * len && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| {
+            (0..len)
+                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten();
+    let bytes = from_hex
+        .or_else(|| B64.decode(text).ok())
+        .filter(|b| b.len() == len)
+        .ok_or_else(|| format!("{what} must be {len} bytes in hex or base64url"))?;
+    Ok(B64.encode(bytes))
 }
 
 fn yes_no(value: bool) -> &'static str {

@@ -1,5 +1,6 @@
 //! One smartphone security-key assignment: the activation code mailed to the user, the device
-//! that redeemed it, the key's status, the client-PIN check and the device's event inbox.
+//! that redeemed it, the key's status, the client-PIN check and the device's event inbox
+//! (status changes, and on-behalf-registration requests and stops).
 //! Its admin-side face is the user's `key` and one binding job.
 //!
 //! Invariants: an assignment is never deleted (a deleted user's phone must still learn that it
@@ -63,12 +64,32 @@ pub struct Device {
     pub redeem_body: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct StatusEvent {
+/// One entry of the device's event inbox (contract, phone endpoint 5): `seq` and `type`, then
+/// the fields of that type.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
     pub seq: u64,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub status: KeyStatus,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The key's status changed.
+    Status { status: KeyStatus },
+    /// An administrator started on-behalf registration for this key (`obr` module).
+    ObrRequest {
+        grant_id: String,
+        grant: String,
+        relay_url: String,
+        admin_door: String,
+        admin_name: String,
+        /// Unix seconds, the grant's expires-at.
+        expires_at: u64,
+    },
+    /// The administrator (or a suspension/revocation) stopped that grant.
+    ObrStopped { grant_id: String },
 }
 
 #[derive(Debug, Serialize)]
@@ -116,7 +137,7 @@ pub struct Assignment {
     wrong_pins: u32,
     bound_ms: Option<u64>,
     revocation_acknowledged: bool,
-    events: Vec<StatusEvent>,
+    events: Vec<Event>,
     /// The newest event's seq; long-polls wait on it.
     latest_seq: watch::Sender<u64>,
 }
@@ -172,14 +193,15 @@ impl Assignment {
             self.bound_ms = Some(now_ms);
         }
         if self.device.is_some() {
-            let seq = u64::try_from(self.events.len()).unwrap_or(u64::MAX - 1) + 1;
-            self.events.push(StatusEvent {
-                seq,
-                kind: "status",
-                status,
-            });
-            self.latest_seq.send_replace(seq);
+            self.push_event(EventKind::Status { status });
         }
+    }
+
+    /// Appends to the inbox and wakes the long-polls. Only meaningful once a device exists.
+    pub fn push_event(&mut self, kind: EventKind) {
+        let seq = u64::try_from(self.events.len()).unwrap_or(u64::MAX - 1) + 1;
+        self.events.push(Event { seq, kind });
+        self.latest_seq.send_replace(seq);
     }
 
     /// Redeem: the device is attached; without a client PIN the key is active at once.
@@ -290,12 +312,12 @@ impl Assignment {
     }
 
     /// Events with seq > `after`, and the `next` value to pass as `after` next time.
-    pub fn events_after(&self, after: u64) -> (Vec<StatusEvent>, u64) {
-        let events: Vec<StatusEvent> = self
+    pub fn events_after(&self, after: u64) -> (Vec<Event>, u64) {
+        let events: Vec<Event> = self
             .events
             .iter()
             .filter(|e| e.seq > after)
-            .copied()
+            .cloned()
             .collect();
         let next = events.last().map_or(after, |e| e.seq);
         (events, next)

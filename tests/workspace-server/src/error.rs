@@ -1,5 +1,6 @@
 //! The contract's error body, `{"error": code, "message": text}` with an HTTP status, as one
-//! type every handler returns. `attempts_left` is only set for `wrong_pin`.
+//! type every handler returns. `attempts_left` is only set for `wrong_pin`, `reason` (the
+//! core's rule name) only for `invalid_receipt`.
 //!
 //! Messages describe the request, never a secret (no PIN, proof, code or key bytes).
 
@@ -13,6 +14,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub attempts_left: Option<u32>,
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             code,
             message: message.into(),
             attempts_left: None,
+            reason: None,
         }
     }
 
@@ -68,6 +71,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({ "error": self.code, "message": self.message });
         if let (Some(n), Some(map)) = (self.attempts_left, body.as_object_mut()) {
             map.insert("attempts_left".into(), n.into());
+        }
+        if let (Some(reason), Some(map)) = (self.reason, body.as_object_mut()) {
+            map.insert("reason".into(), reason.into());
         }
         (self.status, Json(body)).into_response()
     }

@@ -7,7 +7,8 @@
 //! - `server`: binding, the ready line, the router; `phone_api`, `admin_api`: HTTP handlers.
 //! - `state`: users, assignments, outbox, faults behind one mutex; `assignment`: one key's
 //!   status machine, client-PIN check, event inbox, binding job; `activation`: redeem and the
-//!   other phone operations; `device_auth`: request signatures; `faults`: fault injection.
+//!   other phone operations; `device_auth`: request signatures; `faults`: fault injection;
+//!   `obr`: on-behalf registration (start checks, issued grants, receipts, their views).
 //! - `outbox`: email texts; `csv_import`: CSV parsing; `random`, `clock`: codes, PINs, time.
 //! - `admin_client`, `http_client`: the CLI side.
 
@@ -21,6 +22,7 @@ mod device_auth;
 mod error;
 mod faults;
 mod http_client;
+mod obr;
 mod outbox;
 mod phone_api;
 mod random;
@@ -104,6 +106,40 @@ enum Command {
     Delete { email: String },
     /// Show the user's binding jobs (one per assignment).
     BindingJobs { email: String },
+    /// Start on-behalf registration for the user's active key; prints the grant id and grant.
+    ObrStart {
+        email: String,
+        /// A relying party id the administrator may register at (repeatable, 1 to 16).
+        #[arg(long = "rp", value_name = "RP", required = true)]
+        rp_ids: Vec<String>,
+        /// How many passkeys may be registered (1 to 25).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// How long the grant lasts, in minutes (1 to 15; default 10).
+        #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=15))]
+        minutes: Option<u64>,
+        /// The admin pairing tool's static key: SEC1 uncompressed P-256, hex or base64url.
+        #[arg(long, value_name = "HEX|B64")]
+        admin_key: String,
+        /// The relay the admin pairing tool waits on.
+        #[arg(long = "relay", value_name = "URL")]
+        relay_url: String,
+        /// The 16-byte door the admin pairing tool waits on (hex or base64url).
+        #[arg(long, value_name = "HEX")]
+        door: String,
+        /// The administrator's name shown on the user's phone.
+        #[arg(long, value_name = "NAME", default_value = "Administrator")]
+        admin_name: String,
+        /// The administrator's id written in the grant and the audit trail.
+        #[arg(long, value_name = "ID", default_value = "admin")]
+        admin_id: String,
+    },
+    /// Stop a running on-behalf registration.
+    ObrStop { grant_id: String },
+    /// List the on-behalf-registration grants with their status and registrations.
+    ObrList,
+    /// List the passkeys registered on the user's behalf.
+    Passkeys { email: String },
 }
 
 fn main() -> ExitCode {
@@ -169,6 +205,30 @@ fn admin(client: &Client, command: Command) -> Result<(), String> {
         Command::Revoke { email } => client.key_action(&email, "revoke")?,
         Command::Delete { email } => client.delete(&email)?,
         Command::BindingJobs { email } => client.binding_jobs(&email)?,
+        Command::ObrStart {
+            email,
+            rp_ids,
+            count,
+            minutes,
+            admin_key,
+            relay_url,
+            door,
+            admin_name,
+            admin_id,
+        } => client.obr_start(&admin_client::ObrStart {
+            email,
+            rp_ids,
+            count,
+            duration_secs: minutes.map(|m| m * 60),
+            admin_key,
+            relay_url,
+            door,
+            admin_name,
+            admin_id,
+        })?,
+        Command::ObrStop { grant_id } => client.obr_stop(&grant_id)?,
+        Command::ObrList => client.obr_list()?,
+        Command::Passkeys { email } => client.passkeys(&email)?,
     };
     print!("{text}");
     Ok(())

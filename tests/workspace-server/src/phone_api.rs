@@ -12,7 +12,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::Html;
 use axum::routing::{get, post};
@@ -37,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/devices/{id}/client-pin", post(client_pin))
         .route("/api/v1/devices/{id}/events", get(events))
         .route("/api/v1/devices/{id}/revocation-ack", post(revocation_ack))
+        .route("/api/v1/devices/{id}/obr-receipts", post(obr_receipt))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             faults::inject,
@@ -106,6 +107,21 @@ async fn revocation_ack(
     let mut state = shared.lock();
     let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
     activation::acknowledge_revocation(&mut state, index).map(Json)
+}
+
+/// A receipt for a registration made under a grant (contract, phone endpoint 7): 201 when
+/// stored.
+async fn obr_receipt(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut state = shared.lock();
+    let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
+    let answer = state.record_receipt(index, &body, now_ms())?;
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// `after` (default 0) and `wait` (default 0, at most 30) from the query string.

@@ -1,11 +1,12 @@
 //! The workspace's whole in-memory state behind one `Mutex`: the workspace identity and its
 //! grant-signing key, users, assignments (with indexes by activation code and security key
-//! id), the outbox and the armed faults. Admin operations live here; phone operations in
-//! `activation`.
+//! id), on-behalf-registration grants with their receipts, the outbox and the armed faults.
+//! Admin operations live here; phone operations in `activation` (and `record_receipt` here).
 //!
 //! Invariants: users keep creation order; `User::current` is the user's newest assignment;
 //! assignments are only appended, so indexes stay valid forever; emails are unique
-//! (compared lower-cased). The lock is never held across an `.await`.
+//! (compared lower-cased). The lock is never held across an `.await`. Grants are only
+//! appended too; suspending, revoking or deleting stops the key's running grant.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -14,9 +15,18 @@ use axum::http::StatusCode;
 use p256::ecdsa::SigningKey;
 use serde::Serialize;
 
-use crate::assignment::{Assignment, BindingJobView, KeyView, NewAssignment, UserRef};
-use crate::error::ApiError;
+use authenticator_core::obr::Receipt;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+use crate::assignment::{
+    Assignment, BindingJobView, EventKind, KeyStatus, KeyView, NewAssignment, UserRef,
+};
+use crate::error::{ApiError, parse_json};
 use crate::faults::Faults;
+use crate::obr::{
+    self, GRANT_ID_LEN, GrantFields, GrantStatus, GrantView, IssuedGrant, PasskeyView, StartRequest,
+};
 use crate::outbox::{self, ActivationLinks, Email, Recipient};
 use crate::random;
 
@@ -63,6 +73,18 @@ pub struct State {
     pub by_key_id: HashMap<String, usize>,
     outbox: Vec<Email>,
     pub faults: Faults,
+    grants: Vec<IssuedGrant>,
+    by_grant_id: HashMap<[u8; GRANT_ID_LEN], usize>,
+}
+
+/// `POST /admin/users/{id}/obr` answer.
+#[derive(Debug, Serialize)]
+pub struct ObrStarted {
+    pub grant_id: String,
+    pub grant: String,
+    pub expires_at: String,
+    pub security_key_id: String,
+    pub device_public_key: String,
 }
 
 /// What handlers share.
@@ -98,6 +120,8 @@ impl State {
             by_key_id: HashMap::new(),
             outbox: Vec::new(),
             faults: Faults::default(),
+            grants: Vec::new(),
+            by_grant_id: HashMap::new(),
         })
     }
 
@@ -277,6 +301,7 @@ impl State {
 
     pub fn suspend(&mut self, user_id: &str, now_ms: u64) -> Result<UserView, ApiError> {
         self.current_assignment(user_id)?.suspend(now_ms)?;
+        self.stop_running_grants(user_id, now_ms);
         self.user_view(user_id)
     }
 
@@ -287,6 +312,7 @@ impl State {
 
     pub fn revoke(&mut self, user_id: &str, now_ms: u64) -> Result<UserView, ApiError> {
         self.current_assignment(user_id)?.revoke(now_ms);
+        self.stop_running_grants(user_id, now_ms);
         self.user_view(user_id)
     }
 
@@ -297,6 +323,7 @@ impl State {
         for assignment in self.assignments.iter_mut().filter(|a| a.user.id == user_id) {
             assignment.revoke(now_ms);
         }
+        self.stop_running_grants(user_id, now_ms);
         self.users.remove(index);
         Ok(())
     }
@@ -315,6 +342,233 @@ impl State {
             .filter(|a| a.user.id == user_id)
             .map(Assignment::binding_job)
             .collect())
+    }
+
+    /// Starts on-behalf registration for the user's current key (contract, "OBR"): checks,
+    /// issues and signs the grant, queues the phone's `obr_request` event.
+    pub fn start_obr(
+        &mut self,
+        user_id: &str,
+        request: StartRequest,
+        now_ms: u64,
+    ) -> Result<ObrStarted, ApiError> {
+        let start = request.validate()?;
+        let user_index = self.user_index(user_id)?;
+        let now_secs = now_ms / 1000;
+        let assignment_index = self.users[user_index].current.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_key",
+                "the user has no security key assigned",
+            )
+        })?;
+        let assignment = self
+            .assignments
+            .get(assignment_index)
+            .ok_or_else(|| ApiError::internal("key index out of range"))?;
+        let Some(device) = &assignment.device else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "key_not_active",
+                "the user's security key is not activated yet; OBR needs an active key",
+            ));
+        };
+        if assignment.status() != KeyStatus::Active {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "key_not_active",
+                format!(
+                    "the user's security key is {}; OBR needs an active key",
+                    assignment.status().as_str()
+                ),
+            ));
+        }
+        if let Some(running) = self
+            .grants
+            .iter()
+            .find(|g| g.user_id == user_id && g.status(now_secs) == GrantStatus::Running)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "obr_running",
+                format!(
+                    "OBR is already running for this user (grant {}); stop it first",
+                    running.grant_id_text()
+                ),
+            ));
+        }
+        let workspace = &self.workspace;
+        if !obr::is_display_text(&workspace.config.name, 128) {
+            return Err(ApiError::internal(
+                "the workspace name is not 1 to 128 bytes without control characters, so it \
+                 cannot go in a grant (serve --name)",
+            ));
+        }
+        let grant_id = loop {
+            let id = random::bytes::<GRANT_ID_LEN>()?;
+            if !self.by_grant_id.contains_key(&id) {
+                break id;
+            }
+        };
+        let grant = obr::build_grant(
+            &start,
+            GrantFields {
+                grant_id,
+                now_secs,
+                workspace_id: &workspace.id,
+                workspace_name: &workspace.config.name,
+                security_key_id: &device.security_key_id,
+            },
+        );
+        let bytes = grant.sign(&workspace.grant_key);
+        let started = ObrStarted {
+            grant_id: B64.encode(grant_id),
+            grant: B64.encode(&bytes),
+            expires_at: crate::clock::rfc3339(grant.expires_at.saturating_mul(1000)),
+            security_key_id: device.security_key_id.clone(),
+            device_public_key: B64.encode(&device.public_key_sec1),
+        };
+        let event = EventKind::ObrRequest {
+            grant_id: started.grant_id.clone(),
+            grant: started.grant.clone(),
+            relay_url: start.relay_url.clone(),
+            admin_door: B64.encode(start.admin_door),
+            admin_name: start.admin_name.clone(),
+            expires_at: grant.expires_at,
+        };
+        let user = &self.users[user_index];
+        let issued = IssuedGrant {
+            grant,
+            bytes,
+            assignment: assignment_index,
+            user_id: user.id.clone(),
+            user_email: user.email.clone(),
+            relay_url: start.relay_url,
+            admin_door: start.admin_door,
+            stopped_at: None,
+            receipts: Vec::new(),
+        };
+        if let Some(assignment) = self.assignments.get_mut(assignment_index) {
+            assignment.push_event(event);
+        }
+        self.by_grant_id.insert(grant_id, self.grants.len());
+        self.grants.push(issued);
+        Ok(started)
+    }
+
+    /// Stops a grant: `running` -> `stopped` with an `obr_stopped` event; stopping a stopped
+    /// grant again changes nothing; an expired or completed one is 409 `not_running`.
+    pub fn stop_obr(&mut self, grant_id: &str, now_ms: u64) -> Result<GrantView, ApiError> {
+        let id = obr::parse_grant_id(grant_id)?;
+        let now_secs = now_ms / 1000;
+        let index = *self
+            .by_grant_id
+            .get(&id)
+            .ok_or_else(|| unknown_grant("no grant with this id"))?;
+        let status = self.grants[index].status(now_secs);
+        match status {
+            GrantStatus::Running => self.stop_grant(index, now_secs),
+            GrantStatus::Stopped => {}
+            GrantStatus::Expired | GrantStatus::Completed => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_running",
+                    format!(
+                        "the grant is {}; there is nothing to stop",
+                        if status == GrantStatus::Expired {
+                            "expired"
+                        } else {
+                            "completed"
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(self.grants[index].view(now_secs))
+    }
+
+    fn stop_grant(&mut self, index: usize, now_secs: u64) {
+        let grant = &mut self.grants[index];
+        grant.stopped_at = Some(now_secs);
+        let event = EventKind::ObrStopped {
+            grant_id: grant.grant_id_text(),
+        };
+        if let Some(assignment) = self.assignments.get_mut(grant.assignment) {
+            assignment.push_event(event);
+        }
+    }
+
+    /// Suspension, revocation and deletion end the user's running grant.
+    fn stop_running_grants(&mut self, user_id: &str, now_ms: u64) {
+        let now_secs = now_ms / 1000;
+        let running: Vec<usize> = (0..self.grants.len())
+            .filter(|&i| {
+                self.grants[i].user_id == user_id
+                    && self.grants[i].status(now_secs) == GrantStatus::Running
+            })
+            .collect();
+        for index in running {
+            self.stop_grant(index, now_secs);
+        }
+    }
+
+    /// Every grant issued, oldest first.
+    pub fn obr_grants(&self, now_ms: u64) -> Vec<GrantView> {
+        self.grants.iter().map(|g| g.view(now_ms / 1000)).collect()
+    }
+
+    /// The passkeys registered on the user's behalf, by receipt, oldest grant first and in
+    /// the order the receipts arrived.
+    pub fn passkeys(&self, user_id: &str) -> Result<Vec<PasskeyView>, ApiError> {
+        self.user_index(user_id)?;
+        Ok(self
+            .grants
+            .iter()
+            .filter(|g| g.user_id == user_id)
+            .flat_map(IssuedGrant::passkeys)
+            .collect())
+    }
+
+    /// `POST /devices/{id}/obr-receipts` after the request signature checked out
+    /// (`assignment` is the signing key's).
+    pub fn record_receipt(
+        &mut self,
+        assignment: usize,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<serde_json::Value, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct ReceiptBody {
+            receipt: String,
+        }
+        let request: ReceiptBody = parse_json(body)?;
+        let bytes = B64
+            .decode(&request.receipt)
+            .map_err(|_| ApiError::bad_request("receipt must be base64url (no padding)"))?;
+        let device_key = self
+            .assignments
+            .get(assignment)
+            .and_then(|a| a.device.as_ref())
+            .map(|d| d.public_key_sec1.clone())
+            .ok_or_else(|| ApiError::internal("a signed request without a device"))?;
+        let receipt: Receipt = obr::verify_receipt(&bytes, &device_key)?;
+        let index = self
+            .by_grant_id
+            .get(&receipt.grant_id)
+            .copied()
+            .filter(|&i| self.grants[i].assignment == assignment)
+            .ok_or_else(|| {
+                unknown_grant("no grant with this id was issued to this security key")
+            })?;
+        let grant = &mut self.grants[index];
+        let registration = receipt.index;
+        grant.accept(&bytes, receipt, now_ms)?;
+        Ok(serde_json::json!({
+            "grant_id": grant.grant_id_text(),
+            "index": registration,
+            "registrations": grant.receipts.len(),
+            "max_registrations": grant.grant.max_registrations,
+        }))
     }
 
     pub fn outbox(&self, to: Option<&str>) -> Vec<Email> {
@@ -349,6 +603,10 @@ pub fn normalize_email(email: &str) -> Result<String, ApiError> {
             "{email:?} is not an email address"
         )))
     }
+}
+
+fn unknown_grant(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_grant", message)
 }
 
 fn new_signing_key() -> Result<SigningKey, ApiError> {
