@@ -94,6 +94,9 @@ pub enum UserOperation {
     Select,
     /// Unlock passkey management or settings with the phone's own user verification.
     Manage,
+    /// Accept an administrator's grant to register passkeys on the user's behalf (the
+    /// prompt's `user_name` is the administrator, `message` states scope, count and expiry).
+    OnBehalfRegistration,
 }
 
 /// A request for the user's presence ("Sign in to example.com as alice?").
@@ -132,6 +135,11 @@ pub enum UserEvent {
     },
     AuthenticatorReset,
     PinChanged,
+    /// An administrator registered a passkey for the user under an accepted grant.
+    RegisteredOnYourBehalf {
+        admin_name: String,
+        rp_id: String,
+    },
     /// Too many wrong PINs: PIN entry is blocked until the phone's authenticator restarts.
     PinAuthBlocked,
     /// The PIN is blocked for good; only a reset makes the authenticator usable again.

@@ -96,6 +96,12 @@ fn prompt(
         UserOperation::Reset => "Erase every passkey and the PIN on this phone?".to_owned(),
         UserOperation::Select => "Use this phone as the security key?".to_owned(),
         UserOperation::Manage => "Manage the passkeys on this phone?".to_owned(),
+        UserOperation::OnBehalfRegistration => {
+            format!(
+                "Let {} register passkeys for you?",
+                user_name.unwrap_or("an administrator")
+            )
+        }
     };
     PresencePrompt {
         operation,

@@ -14,6 +14,7 @@
 mod cose;
 pub mod grant;
 pub mod receipt;
+pub mod session;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,410 @@
+//! On-behalf registration sessions on a real engine and vault: a verified grant is offered to
+//! the user; once accepted only getInfo (built-in UV, no client PIN) and in-scope
+//! makeCredential are served, each registration audited, notified and answered with a receipt
+//! signed by the device key; every refusal stores nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authenticator_core::ctap::EngineConfig;
+use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
+use authenticator_core::link::KeyPair;
+use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession};
+use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
+use authenticator_core::platform::{
+    AccountOption, Clock, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
+    UserInterfaceError, UserOperation,
+};
+use authenticator_core::request::RequestSignals;
+use authenticator_core::vault::Vault;
+use p256::ecdsa::SigningKey;
+
+const NOW: u64 = 1_800_000_000;
+const KEY_ID: &str = "sk_phone_1";
+
+#[derive(Clone, Copy)]
+enum Answer {
+    Approve,
+    Deny,
+    Never,
+}
+
+struct User {
+    answer: Answer,
+    prompts: Mutex<Vec<PresencePrompt>>,
+    events: Mutex<Vec<UserEvent>>,
+}
+
+#[async_trait]
+impl UserInterface for User {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        panic!("the session must not ask the user for presence");
+    }
+    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        self.prompts.lock().unwrap().push(prompt);
+        match self.answer {
+            Answer::Approve => Ok(true),
+            Answer::Deny => Ok(false),
+            Answer::Never => std::future::pending().await,
+        }
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(None)
+    }
+    fn notify(&self, event: UserEvent) {
+        self.events.lock().unwrap().push(event);
+    }
+}
+
+struct Fixed;
+impl Clock for Fixed {
+    fn now_unix_seconds(&self) -> u64 {
+        NOW
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    vault: Arc<Vault>,
+    workspace: SigningKey,
+    admin: [u8; 65],
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
+    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+    let workspace = SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let grant_key = workspace
+        .verifying_key()
+        .to_sec1_point(false)
+        .as_bytes()
+        .to_vec();
+    state::store(
+        &vault,
+        &Enrollment {
+            status: KeyStatus::Active,
+            api_base: "https://ws.example".into(),
+            code_hash: vec![0; 32],
+            security_key_id: KEY_ID.into(),
+            user_id: "u1".into(),
+            user_email: "alice@acme.example".into(),
+            user_display_name: "Alice".into(),
+            workspace_id: "ws1".into(),
+            workspace_name: "Acme".into(),
+            grant_signing_key: grant_key,
+            relay_url: "https://relay.example".into(),
+            pin_policy: PinPolicy {
+                client_pin: false,
+                force_change: false,
+                min_length: 4,
+            },
+            pin_nonce: None,
+            events_seen: 0,
+            revocation_acknowledged: false,
+        },
+    )
+    .unwrap();
+    let admin = *KeyPair::generate().unwrap().public_key();
+    Setup {
+        _dir: dir,
+        vault,
+        workspace,
+        admin,
+    }
+}
+
+fn grant(s: &Setup, id: u8, max: u8) -> Grant {
+    Grant {
+        grant_id: [id; 16],
+        issued_at: NOW - 10,
+        expires_at: NOW + 600,
+        workspace_id: "ws1".into(),
+        workspace_name: "Acme".into(),
+        admin_id: "admin-1".into(),
+        admin_name: "Bob Admin".into(),
+        admin_static_key: s.admin,
+        security_key_id: KEY_ID.into(),
+        operations: vec![Operation::MakeCredential],
+        rp_ids: vec!["crm.example".into()],
+        max_registrations: max,
+    }
+}
+
+fn user(answer: Answer) -> Arc<User> {
+    Arc::new(User {
+        answer,
+        prompts: Mutex::new(Vec::new()),
+        events: Mutex::new(Vec::new()),
+    })
+}
+
+async fn accept(s: &Setup, bytes: &[u8], user: Arc<User>) -> Result<ObrSession, ObrError> {
+    ObrSession::accept(
+        s.vault.clone(),
+        user,
+        Arc::new(Fixed),
+        EngineConfig::default(),
+        bytes,
+        &s.admin,
+        Duration::from_millis(300),
+    )
+    .await
+}
+
+fn make_credential(rp: &str) -> Vec<u8> {
+    let mut request = vec![0x01];
+    request.extend(cbor::encode(&Value::map([
+        (Value::int(1), Value::Bytes(vec![1; 32])),
+        (
+            Value::int(2),
+            Value::map([(Value::from("id"), Value::from(rp))]),
+        ),
+        (
+            Value::int(3),
+            Value::map([
+                (Value::from("id"), Value::Bytes(b"user-1".to_vec())),
+                (Value::from("name"), Value::from("alice")),
+            ]),
+        ),
+        (
+            Value::int(4),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(-7)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (
+            Value::int(7),
+            Value::map([
+                (Value::from("rk"), Value::Bool(true)),
+                (Value::from("uv"), Value::Bool(true)),
+            ]),
+        ),
+    ])));
+    request
+}
+
+fn audit_kinds(vault: &Vault) -> Vec<String> {
+    vault
+        .audit()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_accepted_grant_registers_in_scope_and_answers_with_a_receipt() {
+    let s = setup();
+    let ui = user(Answer::Approve);
+    let session = accept(&s, &grant(&s, 1, 1).sign(&s.workspace), ui.clone())
+        .await
+        .unwrap();
+    let prompt = ui.prompts.lock().unwrap()[0].clone();
+    assert_eq!(prompt.operation, UserOperation::OnBehalfRegistration);
+    assert!(
+        prompt
+            .message
+            .contains("Bob Admin (Acme) asks to register up to 1 passkey(s)")
+    );
+    assert!(prompt.message.contains("crm.example"));
+    let signals = RequestSignals::new();
+
+    // getInfo: built-in UV, no client PIN, no PIN/UV auth protocols.
+    let (info, _) = session.handle(&[0x04], &signals).await;
+    assert_eq!(info[0], 0);
+    let info = cbor::decode(&info[1..]).unwrap();
+    let entries = info.as_map().unwrap();
+    assert!(entries.iter().all(|(k, _)| k.as_int() != Some(6)));
+    let options = entries
+        .iter()
+        .find(|(k, _)| k.as_int() == Some(4))
+        .unwrap()
+        .1
+        .as_map()
+        .unwrap();
+    let option = |n: &str| {
+        options
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(n))
+            .map(|(_, v)| v.as_bool())
+    };
+    assert_eq!(option("uv"), Some(Some(true)));
+    assert_eq!(option("clientPin"), None);
+    assert_eq!(option("pinUvAuthToken"), None);
+
+    let (answer, registration) = session
+        .handle(&make_credential("crm.example"), &signals)
+        .await;
+    assert_eq!(answer[0], 0, "makeCredential failed: {answer:02x?}");
+    let registration = registration.unwrap();
+    assert_eq!(
+        (registration.index, registration.rp_id.as_str()),
+        (1, "crm.example")
+    );
+    let device = SigningKey::from_slice(state::device_key(&s.vault).unwrap().expose()).unwrap();
+    let device_pub = device
+        .verifying_key()
+        .to_sec1_point(false)
+        .as_bytes()
+        .to_vec();
+    let receipt = Receipt::verify(&registration.receipt, &device_pub).unwrap();
+    assert_eq!(receipt.grant_id, [1; 16]);
+    assert_eq!(receipt.created_at, NOW);
+    let stored = s.vault.credentials().list().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].credential_id, receipt.credential_id);
+    assert_eq!(stored[0].rp_id, "crm.example");
+    assert_eq!(
+        ui.events.lock().unwrap().as_slice(),
+        &[UserEvent::RegisteredOnYourBehalf {
+            admin_name: "Bob Admin".into(),
+            rp_id: "crm.example".into()
+        }]
+    );
+
+    // The count is spent: refused, nothing stored.
+    let (answer, registration) = session
+        .handle(&make_credential("crm.example"), &signals)
+        .await;
+    assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
+    assert_eq!(s.vault.credentials().count().unwrap(), 1);
+    assert_eq!(
+        audit_kinds(&s.vault),
+        ["obr.grant.accepted", "obr.registration", "obr.refused"]
+    );
+    let entries = s.vault.audit().list().unwrap();
+    assert_eq!(entries[1].details["rp_id"], "crm.example");
+    assert_eq!(
+        entries[2].details["reason"],
+        "the grant allows 1 registration(s), all made"
+    );
+}
+
+#[tokio::test]
+async fn everything_but_get_info_and_in_scope_make_credential_is_refused() {
+    let s = setup();
+    let session = accept(
+        &s,
+        &grant(&s, 2, 5).sign(&s.workspace),
+        user(Answer::Approve),
+    )
+    .await
+    .unwrap();
+    let signals = RequestSignals::new();
+    let (answer, registration) = session
+        .handle(&make_credential("evil.example"), &signals)
+        .await;
+    assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
+    // getAssertion, clientPIN (change PIN), reset, selection, credential management, config.
+    for request in [
+        vec![0x02, 0xa0],
+        vec![0x06, 0xa1, 0x02, 0x04],
+        vec![0x07],
+        vec![0x0b],
+        vec![0x0a, 0xa1, 0x01, 0x01],
+        vec![0x0d, 0xa1, 0x01, 0x01],
+    ] {
+        let (answer, registration) = session.handle(&request, &signals).await;
+        assert_eq!(
+            (answer, registration),
+            (vec![OPERATION_DENIED], None),
+            "{request:02x?}"
+        );
+    }
+    assert_eq!(s.vault.credentials().count().unwrap(), 0);
+    let reasons: Vec<String> = s
+        .vault
+        .audit()
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "obr.refused")
+        .map(|e| e.details["reason"].clone())
+        .collect();
+    assert_eq!(reasons.len(), 7);
+    assert_eq!(
+        reasons[0],
+        "rp \"evil.example\" is outside the grant's scope"
+    );
+    assert_eq!(
+        reasons[2],
+        "command 0x06 is not allowed during on-behalf registration"
+    );
+}
+
+#[tokio::test]
+async fn refused_grants_store_nothing_and_say_why() {
+    let s = setup();
+    // The user declines; the same grant cannot be offered again.
+    let bytes = grant(&s, 3, 1).sign(&s.workspace);
+    assert!(matches!(
+        accept(&s, &bytes, user(Answer::Deny)).await.unwrap_err(),
+        ObrError::Denied
+    ));
+    assert!(matches!(
+        accept(&s, &bytes, user(Answer::Approve)).await.unwrap_err(),
+        ObrError::Grant(GrantError::Replayed)
+    ));
+    // The user does not answer in time.
+    assert!(matches!(
+        accept(&s, &grant(&s, 4, 1).sign(&s.workspace), user(Answer::Never))
+            .await
+            .unwrap_err(),
+        ObrError::Timeout
+    ));
+    // Forged, for another key, expired, from another admin tool.
+    let forger = SigningKey::from_slice(&[9u8; 32]).unwrap();
+    let ui = user(Answer::Approve);
+    let forged = accept(&s, &grant(&s, 5, 1).sign(&forger), ui.clone()).await;
+    assert!(matches!(
+        forged.unwrap_err(),
+        ObrError::Grant(GrantError::KidMismatch)
+    ));
+    let mut other_key = grant(&s, 6, 1);
+    other_key.security_key_id = "sk_someone_else".into();
+    let err = accept(&s, &other_key.sign(&s.workspace), ui.clone()).await;
+    assert!(matches!(
+        err.unwrap_err(),
+        ObrError::Grant(GrantError::WrongSecurityKey)
+    ));
+    let mut expired = grant(&s, 7, 1);
+    expired.issued_at = NOW - 900;
+    expired.expires_at = NOW - 60;
+    let err = accept(&s, &expired.sign(&s.workspace), ui.clone()).await;
+    assert!(matches!(
+        err.unwrap_err(),
+        ObrError::Grant(GrantError::Expired)
+    ));
+    let mut other_tool = grant(&s, 8, 1);
+    other_tool.admin_static_key = *KeyPair::generate().unwrap().public_key();
+    let err = accept(&s, &other_tool.sign(&s.workspace), ui.clone()).await;
+    assert!(matches!(
+        err.unwrap_err(),
+        ObrError::Grant(GrantError::WrongPeer)
+    ));
+    // The user was asked only for the grants that verified.
+    assert!(ui.prompts.lock().unwrap().is_empty());
+    assert_eq!(s.vault.credentials().count().unwrap(), 0);
+    assert_eq!(
+        audit_kinds(&s.vault),
+        [
+            "obr.grant.declined",
+            "obr.grant.refused",
+            "obr.grant.declined",
+            "obr.grant.refused",
+            "obr.grant.refused",
+            "obr.grant.refused",
+            "obr.grant.refused",
+        ]
+    );
+}
