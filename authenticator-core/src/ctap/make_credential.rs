@@ -6,8 +6,6 @@
 //! silently), user presence, then creation. Every passkey is stored in the vault, discoverable
 //! or not, with a random 16-byte credential id; BE=0 and BS=0 (device-bound).
 
-use p256::ecdsa::SigningKey;
-
 use super::auth_data::{AttestedCredential, AuthData, attestation_statement, rp_id_hash};
 use super::cbor::{MapReader, Value};
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
@@ -16,12 +14,13 @@ use super::extensions::{
     CRED_PROTECT_UV_OPTIONAL, CRED_PROTECT_UV_REQUIRED, RegistrationExtensions,
 };
 use super::get_info::{CREDENTIAL_ID_LENGTH, MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
+use super::key_pool::CredentialKey;
 use super::params::{MAX_RP_ID_BYTES, Options, descriptor_list, truncate_name};
 use super::status::*;
 use super::token_state::{PERMISSION_LBW, PERMISSION_MC};
 use super::{Context, decode_params, key};
 use crate::platform::{UserEvent, UserOperation};
-use crate::secret::{SecretBytes, random_array};
+use crate::secret::random_array;
 use crate::vault::{Credential, CredentialSecrets};
 
 /// WebAuthn caps user handles at 64 bytes.
@@ -75,8 +74,6 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         return Err(CTAP2_ERR_INVALID_OPTION);
     }
     let discoverable = options.rk.unwrap_or(false);
-    let pin_set = cx.vault().pin_state().load()?.pin_hash.is_some();
-    let always_uv = always_uv(cx.vault())?;
 
     // User verification: through a token, or the phone's own, or (where allowed) none.
     let mut user_verified = false;
@@ -89,7 +86,8 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         user_verified = cx.state.tokens.user_verified();
         user_present = cx.state.tokens.user_present(cx.now());
     } else {
-        let protected = pin_set || cx.config().builtin_uv;
+        // The PIN state and alwaysUv are read only when they decide something (vault reads).
+        let protected = cx.config().builtin_uv || cx.vault().pin_state().load()?.pin_hash.is_some();
         if options.uv == Some(true) {
             if !cx.config().builtin_uv {
                 return Err(CTAP2_ERR_INVALID_OPTION);
@@ -98,7 +96,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
             // The phone's verification prompt named the site: it is the user's presence too.
             user_verified = true;
             user_present = true;
-        } else if protected && (discoverable || always_uv) {
+        } else if protected && (discoverable || always_uv(cx.vault())?) {
             // §6.1.2 step 6: without makeCredUvNotRqd's exemption, UV is required.
             return Err(CTAP2_ERR_PUAT_REQUIRED);
         }
@@ -138,7 +136,10 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     }
 
     // Create the passkey.
-    let (private_key, signing_key) = generate_key()?;
+    let CredentialKey {
+        private_key,
+        signing_key,
+    } = cx.engine.key_pool.take()?;
     let public_key = signing_key
         .verifying_key()
         .to_sec1_point(false)
@@ -164,6 +165,11 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         created_at: cx.unix_now(),
         sign_count: 0,
     };
+    let secrets = CredentialSecrets {
+        private_key,
+        cred_random_with_uv,
+        cred_random_without_uv,
+    };
     // A new discoverable passkey replaces the one for the same account (§6.1.2 step 17.1).
     if discoverable {
         for old in cx.vault().credentials().for_rp(&rp_id)? {
@@ -172,15 +178,6 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
             }
         }
     }
-    cx.vault().credentials().insert(
-        &credential,
-        &CredentialSecrets {
-            private_key,
-            cred_random_with_uv,
-            cred_random_without_uv,
-        },
-    )?;
-
     let min_pin_length = if extensions.min_pin_length {
         let pin = cx.vault().pin_state().load()?;
         pin.min_pin_length_rp_ids
@@ -202,12 +199,24 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         extensions: Some(extensions.outputs(cred_protect, min_pin_length)),
     }
     .to_bytes();
-    let (fmt, statement) = attestation_statement(
-        cx.config().attestation,
-        &signing_key,
-        &auth_data,
-        &client_data_hash,
-    );
+
+    // The attestation signature does not depend on the insert, so it is made on a blocking
+    // thread while this one stores the passkey durably (mostly a wait for the disk's flush).
+    // The insert stays here so that the flush's completion wakes this request directly, not a
+    // helper that then has to wake it. The response is returned only when both succeeded; a
+    // failed insert fails the request as it always did (the signature is then dropped).
+    let format = cx.config().attestation;
+    let signed = auth_data.clone();
+    let attestation = tokio::task::spawn_blocking(move || {
+        attestation_statement(format, &signing_key, &signed, &client_data_hash)
+    });
+    cx.vault().credentials().insert(&credential, &secrets)?;
+    // Now, not at the take: the refill's key generation then runs after this request's
+    // signature instead of competing with it for the other core.
+    drop(cx.engine.key_pool.refill_in_background());
+    // A JoinError means the signing task panicked or never ran (the runtime is shutting down).
+    let (fmt, statement) = attestation.await.map_err(|_| CTAP1_ERR_OTHER)?;
+
     if token_protocol.is_some() {
         cx.state.tokens.clear_user_flags();
         cx.state.tokens.retain_permissions(PERMISSION_LBW);
@@ -235,14 +244,91 @@ fn check_algorithms(value: &Value) -> CtapResult<bool> {
     Ok(es256)
 }
 
-/// A fresh P-256 key. Random 32-byte strings are valid scalars except with probability
-/// ~2^-32; those are drawn again.
-pub(super) fn generate_key() -> CtapResult<(SecretBytes, SigningKey)> {
-    for _ in 0..64 {
-        let candidate = SecretBytes::random(32).map_err(|_| CTAP1_ERR_OTHER)?;
-        if let Ok(key) = SigningKey::from_slice(candidate.expose()) {
-            return Ok((candidate, key));
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::cbor::{self, Value};
+    use super::super::{CMD_MAKE_CREDENTIAL, CtapEngine, EngineConfig};
+    use super::*;
+    use crate::platform::{
+        AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserInterface,
+        UserInterfaceError,
+    };
+    use crate::request::RequestSignals;
+    use crate::vault::Vault;
+
+    struct ApprovingUser;
+
+    #[async_trait::async_trait]
+    impl UserInterface for ApprovingUser {
+        async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+            Ok(true)
         }
+        async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+            Ok(true)
+        }
+        async fn choose_account(
+            &self,
+            _: String,
+            _: Vec<AccountOption>,
+        ) -> Result<Option<u32>, UserInterfaceError> {
+            Ok(Some(0))
+        }
+        fn notify(&self, _: UserEvent) {}
     }
-    Err(CTAP1_ERR_OTHER)
+
+    fn request() -> Vec<u8> {
+        let t = Value::from;
+        let params = Value::map([
+            (key(1), Value::from(vec![0x11u8; 32])),
+            (key(2), Value::map([(t("id"), t("example.com"))])),
+            (key(3), Value::map([(t("id"), Value::from(vec![7u8; 16]))])),
+            (
+                key(4),
+                Value::Array(vec![Value::map([
+                    (t("alg"), Value::int(ALG_ES256)),
+                    (t("type"), t("public-key")),
+                ])]),
+            ),
+        ]);
+        let mut out = vec![CMD_MAKE_CREDENTIAL];
+        cbor::encode_into(&params, &mut out);
+        out
+    }
+
+    /// The insert runs beside the attestation signature: when it fails, the client gets the
+    /// storage error and no attestation, and nothing is stored.
+    #[tokio::test]
+    async fn a_failed_insert_fails_the_request_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
+        let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+        let engine = CtapEngine::new(
+            vault.clone(),
+            Arc::new(ApprovingUser),
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+        )
+        .unwrap();
+        // A trigger on the vault's own connection makes every insert fail.
+        vault
+            .read(|conn| {
+                Ok(conn.execute_batch(
+                    "CREATE TEMP TRIGGER refuse_passkeys BEFORE INSERT ON credentials
+                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                )?)
+            })
+            .unwrap();
+        let response = engine.handle(&request(), &RequestSignals::new()).await;
+        assert_eq!(response, vec![CTAP1_ERR_OTHER.0]);
+        assert_eq!(vault.credentials().count().unwrap(), 0);
+
+        vault
+            .read(|conn| Ok(conn.execute_batch("DROP TRIGGER refuse_passkeys")?))
+            .unwrap();
+        let response = engine.handle(&request(), &RequestSignals::new()).await;
+        assert_eq!(response[0], CTAP2_OK);
+        assert_eq!(vault.credentials().count().unwrap(), 1);
+    }
 }

@@ -10,7 +10,7 @@
 //! engine for a new link session.
 //!
 //! One file per command; `cbor`, `cose`, `auth_data`, `pin_protocol`, `token_state`,
-//! `counters`, `user` and `extensions` are the shared pieces.
+//! `counters`, `user`, `extensions` and `key_pool` are the shared pieces.
 
 mod auth_data;
 pub mod cbor;
@@ -22,6 +22,7 @@ mod credential_management;
 mod extensions;
 mod get_assertion;
 mod get_info;
+mod key_pool;
 mod make_credential;
 mod params;
 pub mod pin_protocol;
@@ -98,6 +99,8 @@ pub struct CtapEngine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     state: Mutex<EngineState>,
+    /// Credential keys made ahead of time for makeCredential.
+    key_pool: Arc<key_pool::KeyPool>,
 }
 
 /// Volatile state, reset at power-up.
@@ -119,6 +122,9 @@ impl CtapEngine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Self, RandomUnavailable> {
+        let key_pool = Arc::new(key_pool::KeyPool::new(key_pool::CAPACITY));
+        // Inside a runtime the pool fills now; otherwise from the first makeCredential on.
+        drop(key_pool.refill_in_background());
         Ok(Self {
             vault,
             ui,
@@ -134,6 +140,7 @@ impl CtapEngine {
                 enumeration: None,
                 counters: counters::CounterBlocks::default(),
             }),
+            key_pool,
         })
     }
 

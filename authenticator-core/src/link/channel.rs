@@ -39,6 +39,8 @@ pub enum MessageType {
     ObrGrant = 4,
     /// A receipt for a registration made under a grant.
     Receipt = 5,
+    /// The phone's answer to an OBR grant: "accepted" or the refusal code (UTF-8).
+    ObrStatus = 6,
 }
 
 impl MessageType {
@@ -50,6 +52,7 @@ impl MessageType {
             3 => Self::Cancel,
             4 => Self::ObrGrant,
             5 => Self::Receipt,
+            6 => Self::ObrStatus,
             _ => return None,
         })
     }

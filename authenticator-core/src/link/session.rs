@@ -352,6 +352,59 @@ pub async fn pc_reconnect(
     finish(link, state)
 }
 
+/// The psk of an on-behalf registration session (proto/obr-grant.md §6): derived from the
+/// grant id, which only the workspace, the admin tool and the phone know.
+pub fn obr_psk(grant_id: &[u8]) -> Zeroizing<[u8; PSK_LEN]> {
+    let mut psk = Zeroizing::new([0u8; PSK_LEN]);
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, grant_id);
+    // 32 bytes is far below HKDF-SHA-256's limit, so expand cannot fail.
+    let _ = hk.expand(b"passkeyphone/link obr psk", psk.as_mut());
+    psk
+}
+
+/// Phone side of an OBR session (IKpsk1 initiator, empty payloads): `device_key` is the
+/// phone's device identity key, `admin_static` the admin tool's key named in the grant.
+pub async fn phone_obr_handshake(
+    link: Box<dyn Link>,
+    device_key: KeyPair,
+    admin_static: &[u8; PUBLIC_KEY_LEN],
+    psk: &[u8; PSK_LEN],
+) -> Result<LinkSession, SessionError> {
+    let mut state = HandshakeState::new(
+        Pattern::IKpsk1,
+        Role::Initiator,
+        device_key,
+        Some(admin_static),
+        psk,
+    )?;
+    let message = state.write_message(&cbor::encode(&Value::map([])))?;
+    link.send(&message).await?;
+    let reply = recv_handshake(link.as_ref()).await?;
+    let payload = state.read_message(&reply)?;
+    if !payload_map(payload.expose())?.is_empty() {
+        return Err(SessionError::BadPayload("unknown key"));
+    }
+    finish(link, state)
+}
+
+/// Admin tool side of an OBR session (IKpsk1 responder, empty payloads). The caller checks
+/// the session's `peer_static` against the device key the workspace reported.
+pub async fn pc_obr_handshake(
+    link: Box<dyn Link>,
+    pc_static: KeyPair,
+    psk: &[u8; PSK_LEN],
+) -> Result<LinkSession, SessionError> {
+    let mut state = HandshakeState::new(Pattern::IKpsk1, Role::Responder, pc_static, None, psk)?;
+    let first = recv_handshake(link.as_ref()).await?;
+    let payload = state.read_message(&first)?;
+    if !payload_map(payload.expose())?.is_empty() {
+        return Err(SessionError::BadPayload("unknown key"));
+    }
+    let reply = state.write_message(&cbor::encode(&Value::map([])))?;
+    link.send(&reply).await?;
+    finish(link, state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +527,42 @@ mod tests {
         let cut = truncate(&long);
         assert_eq!(cut.len(), 64);
         assert!(long.starts_with(&cut));
+    }
+
+    #[tokio::test]
+    async fn obr_handshake_binds_both_keys_and_the_grant_id() {
+        let (phone_end, pc_end) = memory_pair();
+        let (device, admin) = (key(), key());
+        let (device_pub, admin_pub) = (*device.public_key(), *admin.public_key());
+        let psk = obr_psk(&[4u8; 16]);
+        let pc_psk = *psk;
+        let pc =
+            tokio::spawn(async move { pc_obr_handshake(Box::new(pc_end), admin, &pc_psk).await });
+        let phone = phone_obr_handshake(Box::new(phone_end), device, &admin_pub, &psk)
+            .await
+            .unwrap();
+        let pc = pc.await.unwrap().unwrap();
+        assert_eq!(pc.peer_static(), &device_pub);
+        assert_eq!(phone.peer_static(), &admin_pub);
+        pc.send(MessageType::ObrGrant, b"grant").await.unwrap();
+        assert_eq!(
+            phone.recv().await.unwrap(),
+            (MessageType::ObrGrant, b"grant".to_vec())
+        );
+
+        // Another grant id (psk): the admin tool cannot read message 1.
+        let (phone_end, pc_end) = memory_pair();
+        let other = *obr_psk(&[5u8; 16]);
+        let admin = key();
+        let admin_pub = *admin.public_key();
+        let pc =
+            tokio::spawn(async move { pc_obr_handshake(Box::new(pc_end), admin, &other).await });
+        let _ = tokio::spawn(async move {
+            phone_obr_handshake(Box::new(phone_end), key(), &admin_pub, &psk).await
+        });
+        assert_eq!(
+            pc.await.unwrap().unwrap_err(),
+            SessionError::Handshake(NoiseError::Authentication)
+        );
     }
 }

@@ -465,11 +465,11 @@ fn raw_frame(plaintext: &[u8]) -> Vec<u8> {
 #[test]
 fn authentic_but_malformed_frames_are_refused() {
     let mut reserved = pad(1, b"hi").to_vec();
-    reserved[0] = 6;
+    reserved[0] = 7;
     let (_, mut b) = channels();
     assert_eq!(
         b.open(&raw_frame(&reserved)).err(),
-        Some(ChannelError::UnknownMessageType(6))
+        Some(ChannelError::UnknownMessageType(7))
     );
     assert!(b.is_poisoned());
 

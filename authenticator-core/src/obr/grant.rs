@@ -257,6 +257,26 @@ impl Grant {
         now: u64,
         skew: u64,
     ) -> Result<VerifiedGrant, GrantError> {
+        let grant = Self::verify_unbound(bytes, workspace_key_sec1, expected_key_id, now, skew)?;
+        if grant.admin_static_key.as_slice() != link_peer_static {
+            return Err(GrantError::WrongPeer);
+        }
+        Ok(VerifiedGrant {
+            remember_until: grant.expires_at.saturating_add(skew),
+            grant,
+        })
+    }
+
+    /// Every rule of [`verify`](Self::verify) except the binding to the link peer: for a
+    /// grant that arrived from the workspace, before the phone connects to the admin tool it
+    /// names. The grant must be verified again, bound, once the link is up.
+    pub fn verify_unbound(
+        bytes: &[u8],
+        workspace_key_sec1: &[u8],
+        expected_key_id: &str,
+        now: u64,
+        skew: u64,
+    ) -> Result<Grant, GrantError> {
         let workspace_key = VerifyingKey::from_sec1_bytes(workspace_key_sec1)
             .map_err(|_| GrantError::InvalidWorkspaceKey)?;
         let payload = cose::open(bytes, MAX_GRANT_LEN, &workspace_key)?;
@@ -275,13 +295,7 @@ impl Grant {
         if grant.security_key_id != expected_key_id {
             return Err(GrantError::WrongSecurityKey);
         }
-        if grant.admin_static_key.as_slice() != link_peer_static {
-            return Err(GrantError::WrongPeer);
-        }
-        Ok(VerifiedGrant {
-            remember_until: grant.expires_at.saturating_add(skew),
-            grant,
-        })
+        Ok(grant)
     }
 
     /// Rules 9–15: the payload's encoding, fields and scope.
