@@ -7,7 +7,6 @@
 //! again with the same PC (same static key) replaces the older record. Errors tell the user
 //! what to do and never carry the code, a key or a secret.
 
-
 use super::noise::KeyPair;
 use super::qr::{QrError, QrPairing};
 use super::relay::{RelayClient, RelayConfig, Routing, SessionEnd, new_id};
@@ -69,10 +68,13 @@ impl From<SessionError> for PairError {
 }
 
 fn paired(record: &PairingRecord, config: &RelayConfig) -> PairedPc {
-    let relay_url = Routing::parse(&record.routing_id, &RelayConfig {
-        allow_insecure_loopback: true,
-        ..*config
-    })
+    let relay_url = Routing::parse(
+        &record.routing_id,
+        &RelayConfig {
+            allow_insecure_loopback: true,
+            ..*config
+        },
+    )
     .map(|r| r.relay_url)
     .unwrap_or_default();
     PairedPc {

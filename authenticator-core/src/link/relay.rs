@@ -112,7 +112,9 @@ pub fn check_relay_url(url: &str, config: &RelayConfig) -> Result<(), LinkError>
         || !parsed.username().is_empty()
         || parsed.password().is_some()
     {
-        return Err(bad("must not have a query, fragment, user or password".into()));
+        return Err(bad(
+            "must not have a query, fragment, user or password".into()
+        ));
     }
     // The text must be the URL's own normal form (the parser adds a `/` for an empty path):
     // what is stored is then exactly the address requests go to (found by fuzzing).

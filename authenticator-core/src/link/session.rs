@@ -557,12 +557,13 @@ mod tests {
         let admin_pub = *admin.public_key();
         let pc =
             tokio::spawn(async move { pc_obr_handshake(Box::new(pc_end), admin, &other).await });
-        let _ = tokio::spawn(async move {
+        let phone = tokio::spawn(async move {
             phone_obr_handshake(Box::new(phone_end), key(), &admin_pub, &psk).await
         });
         assert_eq!(
             pc.await.unwrap().unwrap_err(),
             SessionError::Handshake(NoiseError::Authentication)
         );
+        assert!(phone.await.unwrap().is_err());
     }
 }

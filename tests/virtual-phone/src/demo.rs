@@ -312,8 +312,7 @@ pub async fn run(dir: &Path) -> Step<()> {
     );
     let (_relay, relay_url) = start_relay()?;
     println!("    relay at {relay_url} (it only ever sees ciphertext)");
-    let (mut tool, tool_address, code) =
-        start_pairing_tool(&dir.join("pc"), &relay_url, PC_NAME)?;
+    let (mut tool, tool_address, code) = start_pairing_tool(&dir.join("pc"), &relay_url, PC_NAME)?;
     println!("    the pairing tool shows a code of {} digits", code.len());
     let now = SystemClock.now_unix_seconds();
     let relay_config = crate::link::relay_config(true);

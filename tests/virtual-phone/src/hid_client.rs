@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use authenticator_core::ctaphid::{
-    BROADCAST_CID, CONT_DATA_LEN, CTAPHID_CBOR, CTAPHID_INIT, CTAPHID_KEEPALIVE, INIT_DATA_LEN, INIT_FLAG,
-    Message, REPORT_LEN,
+    BROADCAST_CID, CONT_DATA_LEN, CTAPHID_CBOR, CTAPHID_INIT, CTAPHID_KEEPALIVE, INIT_DATA_LEN,
+    INIT_FLAG, Message, REPORT_LEN,
 };
 use authenticator_core::secret::random_array;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

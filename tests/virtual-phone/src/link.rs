@@ -41,10 +41,20 @@ pub async fn pair(
     name: &str,
 ) -> Result<(), String> {
     let now = SystemClock.now_unix_seconds();
-    let pc = pairing::pair(vault, code, now, &relay_config(allow_insecure_loopback), name)
-        .await
-        .map_err(|e| e.to_string())?;
-    say(&format!("paired with {} ({})", pc.name, hex(&pc.pairing_id)));
+    let pc = pairing::pair(
+        vault,
+        code,
+        now,
+        &relay_config(allow_insecure_loopback),
+        name,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    say(&format!(
+        "paired with {} ({})",
+        pc.name,
+        hex(&pc.pairing_id)
+    ));
     Ok(())
 }
 
@@ -66,7 +76,10 @@ pub fn list(vault: &Vault) -> Result<(), String> {
 pub fn remove(vault: &Vault, id: &str) -> Result<(), String> {
     let bytes = (0..id.len())
         .step_by(2)
-        .map(|i| id.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            id.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect::<Option<Vec<u8>>>()
         .filter(|b| !b.is_empty() && id.len().is_multiple_of(2))
         .ok_or_else(|| format!("{id:?} is not a pairing id (hex, from `paired list`)"))?;

@@ -83,11 +83,7 @@ const START: Duration = Duration::from_secs(20);
 /// `relay serve` on 127.0.0.1, port chosen at run time; returns it and its URL.
 pub fn start_relay() -> Result<(Process, String), String> {
     let mut relay = Process::start(
-        Command::new(sibling_binary("relay", "RELAY")?).args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ]),
+        Command::new(sibling_binary("relay", "RELAY")?).args(["serve", "--listen", "127.0.0.1:0"]),
         "relay",
     )?;
     let url = relay.wait_for("relay listening on ", START)?;
