@@ -24,7 +24,7 @@ fn the_demo_activates_registers_with_the_pin_and_signs_in() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, stderr) = demo(dir.path());
     assert!(ok, "demo failed: {stderr}\n{stdout}");
-    for n in 1..=11 {
+    for n in 1..=13 {
         assert!(
             stdout.contains(&format!("[{n}] ")),
             "step {n} missing:\n{stdout}"
@@ -39,11 +39,19 @@ fn the_demo_activates_registers_with_the_pin_and_signs_in() {
         stdout
             .matches("the relying party verified the signature")
             .count(),
-        3,
+        4,
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "phone: paired with \"Alice's laptop\"; the PC: paired with \"Alice's phone\""
+        )
+    );
+    assert!(stdout.contains(
+        "[12] signing in from the PC's browser: CTAPHID -> pairing tool -> relay -> phone"
+    ));
     assert!(stdout.contains("no rp id, user name or credential id appears in the file"));
-    assert!(stdout.contains("[11] done: activated with the client PIN"));
+    assert!(stdout.contains("[13] done: activated with the client PIN"));
     // The same folder again: the phone is already activated, and the demo says so.
     let (ok, _, stderr) = demo(dir.path());
     assert!(!ok);
