@@ -95,6 +95,29 @@ pub struct Event {
     pub kind: String,
     #[serde(default)]
     pub status: Option<String>,
+    /// `obr_request` and `obr_stopped`: the grant id (b64u of 16 bytes).
+    #[serde(default)]
+    pub grant_id: Option<String>,
+    /// `obr_request`: the COSE_Sign1 grant (b64u); the only signed field of the event.
+    #[serde(default)]
+    pub grant: Option<String>,
+    /// `obr_request`: where the admin's pairing tool waits (unsigned hints).
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    #[serde(default)]
+    pub admin_door: Option<String>,
+    #[serde(default)]
+    pub admin_name: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReceiptResponse {
+    pub grant_id: String,
+    pub index: u64,
+    pub registrations: u64,
+    pub max_registrations: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +218,27 @@ impl WorkspaceClient {
             )
             .await?;
         Ok(())
+    }
+
+    /// Posts an on-behalf registration receipt (endpoint 7). A 409 `already_recorded` (a retry
+    /// after a lost answer) is reported as `Ok(None)`.
+    pub async fn post_obr_receipt(
+        &self,
+        device: &DeviceIdentity,
+        receipt: &[u8],
+    ) -> Result<Option<ReceiptResponse>, EnrollError> {
+        let path = format!("/api/v1/devices/{}/obr-receipts", device.security_key_id);
+        let body = serde_json::json!({ "receipt": B64.encode(receipt) });
+        match self
+            .call("POST", &path, Some(body), Some(device), self.timeout)
+            .await
+        {
+            Ok(answer) => Ok(Some(answer)),
+            Err(EnrollError::Server { status: 409, code }) if code == "already_recorded" => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn call<T: DeserializeOwned>(

@@ -192,32 +192,95 @@ impl Enroller<'_> {
         self.apply(&client, &device, enrollment, status, None).await
     }
 
-    /// Waits up to `wait` for the workspace's next events and applies them.
+    /// Waits up to `wait` for the workspace's next events and applies them (OBR events too,
+    /// see [`poll`](Self::poll)).
     pub async fn poll_events(&self, wait: Duration) -> Result<Enrollment, EnrollError> {
+        self.poll(wait).await.map(|p| p.enrollment)
+    }
+
+    /// Waits up to `wait` for the workspace's next events and applies them: status changes,
+    /// `obr_request` (verified without the link binding and kept as a pending approval, or
+    /// audited `obr.grant.refused` and dropped) and `obr_stopped` (the pending approval goes
+    /// and a running session ends). Unknown event types are skipped.
+    pub async fn poll(&self, wait: Duration) -> Result<Polled, EnrollError> {
         let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
         let (client, device) = self.connect(&enrollment)?;
         let answer = client.events(&device, enrollment.events_seen, wait).await?;
+        let mut obr_requests = Vec::new();
+        let mut obr_stopped = Vec::new();
+        let now = self.clock.now_unix_seconds();
+        for event in answer
+            .events
+            .iter()
+            .filter(|e| e.seq > enrollment.events_seen)
+        {
+            match event.kind.as_str() {
+                "obr_request" => {
+                    let grant = event.grant.as_deref().and_then(|g| decode_b64(g).ok());
+                    let door = event.admin_door.as_deref().and_then(|d| decode_b64(d).ok());
+                    let received = crate::obr::link::receive_request(
+                        self.vault,
+                        now,
+                        grant.as_deref(),
+                        event.relay_url.as_deref().unwrap_or(""),
+                        door.as_deref(),
+                    )?;
+                    match received {
+                        crate::obr::link::Received::Pending(p) => obr_requests.push(p),
+                        crate::obr::link::Received::Refused(code) => {
+                            tracing::info!("obr request refused: {code}");
+                        }
+                        crate::obr::link::Received::AlreadyPending => {}
+                    }
+                }
+                "obr_stopped" => {
+                    let id = event
+                        .grant_id
+                        .as_deref()
+                        .and_then(|g| decode_b64(g).ok())
+                        .and_then(|g| <[u8; 16]>::try_from(g.as_slice()).ok());
+                    if let Some(id) = id {
+                        crate::obr::link::stop(self.vault, now, &id)?;
+                        obr_stopped.push(id);
+                    }
+                }
+                _ => {}
+            }
+        }
         let status = answer
             .events
             .iter()
             .filter(|e| e.kind == "status")
             .filter_map(|e| e.status.as_deref().and_then(KeyStatus::parse))
             .next_back();
-        match status {
+        let enrollment = match status {
             Some(status) => {
                 // An event only says something changed; the signed status fetch confirms it.
                 let confirmed = client.device(&device).await?;
                 let confirmed = KeyStatus::parse(&confirmed.status).unwrap_or(status);
                 self.apply(&client, &device, enrollment, confirmed, Some(answer.next))
-                    .await
+                    .await?
             }
             None => {
                 let mut enrollment = enrollment;
                 enrollment.events_seen = enrollment.events_seen.max(answer.next);
                 state::store(self.vault, &enrollment)?;
-                Ok(enrollment)
+                enrollment
             }
-        }
+        };
+        Ok(Polled {
+            enrollment,
+            obr_requests,
+            obr_stopped,
+        })
+    }
+
+    /// Posts an on-behalf registration receipt to the workspace (one round of the client's
+    /// retries); a receipt the workspace already holds counts as posted.
+    pub async fn post_obr_receipt(&self, receipt: &[u8]) -> Result<(), EnrollError> {
+        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let (client, device) = self.connect(&enrollment)?;
+        client.post_obr_receipt(&device, receipt).await.map(|_| ())
     }
 
     async fn apply(
@@ -263,6 +326,16 @@ impl Enroller<'_> {
             .append(self.clock.now_unix_seconds(), kind, details)?;
         Ok(())
     }
+}
+
+/// What one poll of the workspace's events brought.
+#[derive(Debug)]
+pub struct Polled {
+    pub enrollment: Enrollment,
+    /// New pending OBR approvals, in event order.
+    pub obr_requests: Vec<crate::obr::link::PendingApproval>,
+    /// Grant ids the workspace stopped.
+    pub obr_stopped: Vec<[u8; 16]>,
 }
 
 /// HMAC-SHA256(key = SHA-256(PIN), "client-pin/v1" || security key id || nonce): proves the

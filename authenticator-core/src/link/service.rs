@@ -479,49 +479,14 @@ impl LinkService {
     async fn request(
         &self,
         channel: &LinkSession,
-        rx: &mut mpsc::Receiver<Result<(MessageType, Vec<u8>), SessionError>>,
+        rx: &mut Inbox,
         request: Vec<u8>,
         pc: &str,
     ) -> Result<(), String> {
         let command = request.first().copied().unwrap_or(0);
         let signals = RequestSignals::new();
         let handling = self.handler.handle_cbor(request, signals.clone());
-        tokio::pin!(handling);
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + KEEPALIVE_EVERY,
-            KEEPALIVE_EVERY,
-        );
-        let response = loop {
-            tokio::select! {
-                response = &mut handling => break response,
-                _ = tick.tick() => {
-                    let status = if signals.is_waiting_for_user() {
-                        STATUS_UP_NEEDED
-                    } else {
-                        STATUS_PROCESSING
-                    };
-                    if let Err(e) = channel.send(MessageType::Keepalive, &[status]).await {
-                        signals.cancel();
-                        return Err(e.to_string());
-                    }
-                }
-                message = rx.recv() => match message {
-                    Some(Ok((MessageType::Cancel, _))) => signals.cancel(),
-                    Some(Ok((other, _))) => {
-                        signals.cancel();
-                        return Err(format!("the PC sent {other:?} during a request"));
-                    }
-                    Some(Err(e)) => {
-                        signals.cancel();
-                        return Err(e.to_string());
-                    }
-                    None => {
-                        signals.cancel();
-                        return Err("the session's reader stopped".into());
-                    }
-                },
-            }
-        };
+        let response = drive_request(channel, rx, &signals, handling).await?;
         let status = response.first().copied().unwrap_or(0);
         channel
             .send(MessageType::Ctap, &response)
@@ -533,6 +498,58 @@ impl LinkService {
             status,
         });
         Ok(())
+    }
+}
+
+/// The messages of a session as its single reader hands them on.
+pub type Inbox = mpsc::Receiver<Result<(MessageType, Vec<u8>), SessionError>>;
+
+/// Runs `handling` (the answer to one CTAP request) while keeping the PC informed: a
+/// keepalive every [`KEEPALIVE_EVERY`] ("user presence needed" while `signals` says the
+/// request waits for the user), and a `cancel` from the PC cancels `signals`. Any other
+/// message, or a failing session, cancels the request and ends with the reason. Shared by the
+/// link service and on-behalf registration sessions.
+pub async fn drive_request<F: std::future::Future>(
+    channel: &LinkSession,
+    rx: &mut Inbox,
+    signals: &RequestSignals,
+    handling: F,
+) -> Result<F::Output, String> {
+    tokio::pin!(handling);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + KEEPALIVE_EVERY,
+        KEEPALIVE_EVERY,
+    );
+    loop {
+        tokio::select! {
+            response = &mut handling => return Ok(response),
+            _ = tick.tick() => {
+                let status = if signals.is_waiting_for_user() {
+                    STATUS_UP_NEEDED
+                } else {
+                    STATUS_PROCESSING
+                };
+                if let Err(e) = channel.send(MessageType::Keepalive, &[status]).await {
+                    signals.cancel();
+                    return Err(e.to_string());
+                }
+            }
+            message = rx.recv() => match message {
+                Some(Ok((MessageType::Cancel, _))) => signals.cancel(),
+                Some(Ok((other, _))) => {
+                    signals.cancel();
+                    return Err(format!("the PC sent {other:?} during a request"));
+                }
+                Some(Err(e)) => {
+                    signals.cancel();
+                    return Err(e.to_string());
+                }
+                None => {
+                    signals.cancel();
+                    return Err("the session's reader stopped".into());
+                }
+            },
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod cose;
 pub mod grant;
+pub mod link;
 pub mod receipt;
 pub mod session;
 

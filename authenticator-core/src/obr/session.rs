@@ -6,7 +6,7 @@
 //! - Nothing is served before the user accepted a verified grant; a grant id is remembered in
 //!   the vault before the user is asked, so a grant is never offered twice.
 //! - Only getInfo and makeCredential are served. getInfo advertises built-in user verification
-//!   and no client PIN (the admin does not know it); every other command is refused with
+//!   and neither a client PIN nor PIN/UV auth tokens (the admin does not know it); every other command is refused with
 //!   CTAP2_ERR_OPERATION_DENIED and nothing changes.
 //! - makeCredential runs only while the grant is live, for an RP id in its scope and below its
 //!   count; out of scope it is refused before the engine sees it, so nothing is stored.
@@ -43,9 +43,8 @@ const CMD_MAKE_CREDENTIAL: u8 = 0x01;
 const CMD_GET_INFO: u8 = 0x04;
 /// CTAP2_ERR_OPERATION_DENIED: the status of every refusal.
 pub const OPERATION_DENIED: u8 = 0x27;
-/// getInfo keys and options rewritten for an OBR session.
+/// The getInfo key whose options are rewritten for an OBR session.
 const INFO_OPTIONS: i64 = 0x04;
-const INFO_PIN_UV_AUTH_PROTOCOLS: i64 = 0x06;
 
 /// Why a grant was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -285,8 +284,8 @@ impl ObrSession {
         );
     }
 
-    /// The engine's getInfo without client PIN or PIN/UV auth token support: the admin's
-    /// client then asks for built-in user verification.
+    /// The engine's getInfo without the clientPin and pinUvAuthToken options: the admin's
+    /// client then asks for built-in user verification with the `uv` option.
     async fn get_info(&self, request: &[u8], signals: &RequestSignals) -> Vec<u8> {
         let answer = self.engine.handle(request, signals).await;
         let Some((&0, body)) = answer.split_first() else {
@@ -295,28 +294,25 @@ impl ObrSession {
         let Ok(Value::Map(entries)) = cbor::decode(body) else {
             return answer;
         };
-        let entries = entries
-            .into_iter()
-            .filter(|(k, _)| k.as_int() != Some(INFO_PIN_UV_AUTH_PROTOCOLS))
-            .map(|(k, v)| {
-                if k.as_int() != Some(INFO_OPTIONS) {
-                    return (k, v);
-                }
-                let options = v.as_map().map(|o| o.to_vec()).unwrap_or_default();
-                let options = options
-                    .into_iter()
-                    .filter(|(name, _)| {
-                        !matches!(name.as_text(), Some("clientPin" | "pinUvAuthToken"))
-                    })
-                    .map(|(name, value)| {
-                        if name.as_text() == Some("uv") {
-                            (name, Value::Bool(true))
-                        } else {
-                            (name, value)
-                        }
-                    });
-                (k, Value::map(options))
-            });
+        // pinUvAuthProtocols (key 6) stays: clients such as python-fido2 need it to set up
+        // their PIN/UV helper even when they then use built-in user verification.
+        let entries = entries.into_iter().map(|(k, v)| {
+            if k.as_int() != Some(INFO_OPTIONS) {
+                return (k, v);
+            }
+            let options = v.as_map().map(|o| o.to_vec()).unwrap_or_default();
+            let options = options
+                .into_iter()
+                .filter(|(name, _)| !matches!(name.as_text(), Some("clientPin" | "pinUvAuthToken")))
+                .map(|(name, value)| {
+                    if name.as_text() == Some("uv") {
+                        (name, Value::Bool(true))
+                    } else {
+                        (name, value)
+                    }
+                });
+            (k, Value::map(options))
+        });
         let mut out = vec![0u8];
         out.extend_from_slice(&cbor::encode(&Value::map(entries)));
         out

@@ -1,15 +1,19 @@
-//! The CTAPHID socket's handler: every CTAP request goes to the paired phone over a link
-//! session (proto/link.md §4.3, §5.5 "Reconnect", §5.6), and the phone's answer comes back
-//! byte for byte.
+//! The CTAPHID socket's handler: every CTAP request goes to the phone over a link session
+//! (proto/link.md §4.3, §5.5 "Reconnect", §5.6), and the phone's answer comes back byte for
+//! byte. Where sessions come from is a [`SessionSource`]: [`Paired`] (the `serve` mode:
+//! the pairing, reconnected on demand) or the OBR mode's accepted session (`obr.rs`).
 //!
 //! Invariants:
 //! - One request at a time: requests from all CTAPHID connections take turns on one session
 //!   (the phone serves one request at a time too); a waiting request can be cancelled.
-//! - A session is reused while it is healthy and belongs to the current pairing (read from the
-//!   data directory on each request, so `unpair` and a new pairing apply at once); it is
-//!   dropped when it broke, when a request was abandoned in the middle (its answer would come
-//!   first on the next one), and after [`IDLE_LIMIT`] without a request (with `shutdown`).
-//! - One reader task per session owns `recv`, so no receive is ever abandoned half-way.
+//! - A session is reused while it is healthy and belongs to the source's current target (for
+//!   `serve`: the pairing, read from the data directory on each request, so `unpair` and a
+//!   new pairing apply at once); it is dropped when it broke, when a request was abandoned in
+//!   the middle (its answer would come first on the next one), and after the source's idle
+//!   limit without a request (with `shutdown`; `serve`: [`IDLE_LIMIT`], OBR: none).
+//! - One reader task per session owns `recv`, so no receive is ever abandoned half-way. It
+//!   hands frames outside the CTAP exchange (OBR receipts) and the session's end to the
+//!   source's [`SessionHooks`] as they come.
 //! - The status a client sees when the phone cannot answer tells whether the phone may have
 //!   received the request: [`NOT_DELIVERED`] (it did not) or [`BROKEN`] (it may have).
 
@@ -57,10 +61,56 @@ const STATUS_UP_NEEDED: u8 = 2;
 
 type Frame = Result<(MessageType, Vec<u8>), SessionError>;
 
+/// Where the forwarder's sessions come from: the pairing (reconnect on demand, `serve`) or
+/// an OBR session the phone opened on the tool's door (`obr`).
+pub trait SessionSource: Send + Sync + 'static {
+    /// Names the link a session belongs to; an open session is reused only for an equal tag.
+    type Tag: Clone + PartialEq + Send + Sync + 'static;
+
+    /// The link the next request goes to, or the status to answer it with. May wait (it is
+    /// raced against the request's cancel, which answers [`CANCELLED`]).
+    fn target(&self) -> impl Future<Output = Result<Self::Tag, Refusal>> + Send;
+
+    /// A new session to the link `tag` names.
+    fn open(
+        &self,
+        tag: &Self::Tag,
+    ) -> impl Future<Output = Result<Arc<LinkSession>, String>> + Send;
+
+    /// Whether a session that turns out dead may be replaced by a new one (once per request).
+    fn reconnects(&self) -> bool;
+
+    /// End a session after this long without a request (§5.6), if at all.
+    fn idle_limit(&self) -> Option<Duration>;
+
+    /// Frames outside the CTAP exchange (OBR receipts) and the end of a session, as the
+    /// session's reader sees them; `None`: every frame belongs to the exchange.
+    fn hooks(&self) -> Option<Arc<dyn SessionHooks>>;
+
+    /// The forwarder ended a session (broken, abandoned, idle, replaced).
+    fn closed(&self, why: &str);
+}
+
+/// Seen by a session's reader task, before the exchange does.
+pub trait SessionHooks: Send + Sync {
+    /// A frame that is not part of a CTAP exchange: true if it was handled here (it then
+    /// never reaches the exchange).
+    fn side_frame(&self, message_type: MessageType, payload: &[u8]) -> bool;
+    /// The session ended: the phone's `shutdown` or an error.
+    fn ended(&self, why: &SessionError);
+}
+
+/// A request the source does not let through: the status it gets, and whether the open
+/// session (if any) is to be ended, and why.
+pub struct Refusal {
+    pub status: u8,
+    pub close: Option<String>,
+}
+
 /// An open session to the phone.
-struct Live {
+struct Live<T> {
     id: u64,
-    pairing: Pairing,
+    tag: T,
     session: Arc<LinkSession>,
     frames: mpsc::Receiver<Frame>,
     reader: JoinHandle<()>,
@@ -69,7 +119,48 @@ struct Live {
     in_flight: bool,
 }
 
-impl Live {
+impl<T> Live<T> {
+    /// One reader task owns `recv`; side frames go to `hooks`, the rest to the exchange.
+    fn start(
+        id: u64,
+        tag: T,
+        session: Arc<LinkSession>,
+        hooks: Option<Arc<dyn SessionHooks>>,
+    ) -> Self {
+        let (tx, frames) = mpsc::channel(16);
+        let reader = tokio::spawn({
+            let channel = session.clone();
+            async move {
+                loop {
+                    let frame = channel.recv().await;
+                    if let Some(hooks) = &hooks {
+                        match &frame {
+                            Ok((message_type, payload)) => {
+                                if hooks.side_frame(*message_type, payload) {
+                                    continue;
+                                }
+                            }
+                            Err(e) => hooks.ended(e),
+                        }
+                    }
+                    let end = frame.is_err();
+                    if tx.send(frame).await.is_err() || end {
+                        break;
+                    }
+                }
+            }
+        });
+        Self {
+            id,
+            tag,
+            session,
+            frames,
+            reader,
+            last_used: Instant::now(),
+            in_flight: false,
+        }
+    }
+
     /// Ends the session in the background: `shutdown`, then the relay session is deleted.
     fn close(self, why: &str) {
         eprintln!("pairing-tool: closing the session to the phone: {why}");
@@ -88,29 +179,17 @@ enum Outcome {
     Broken(String),
 }
 
-/// Forwards CTAP requests to the paired phone.
-pub struct Forwarder {
-    store: DataDir,
-    key: Zeroizing<[u8; 32]>,
-    config: RelayConfig,
-    idle_limit: Duration,
-    live: Arc<Mutex<Option<Live>>>,
+/// Forwards CTAP requests to the phone, over the sessions `S` provides.
+pub struct Forwarder<S: SessionSource> {
+    source: Arc<S>,
+    live: Arc<Mutex<Option<Live<S::Tag>>>>,
     next_id: AtomicU64,
 }
 
-impl Forwarder {
-    /// `idle_limit`: [`IDLE_LIMIT`] except in tests.
-    pub fn new(
-        store: DataDir,
-        key: Zeroizing<[u8; 32]>,
-        config: RelayConfig,
-        idle_limit: Duration,
-    ) -> Self {
+impl<S: SessionSource> Forwarder<S> {
+    pub fn new(source: Arc<S>) -> Self {
         Self {
-            store,
-            key,
-            config,
-            idle_limit,
+            source,
             live: Arc::new(Mutex::new(None)),
             next_id: AtomicU64::new(0),
         }
@@ -121,24 +200,26 @@ impl Forwarder {
             guard = self.live.lock() => guard,
             () = signals.cancelled() => return vec![CANCELLED],
         };
-        let pairing = match self.store.load_pairing() {
-            Ok(Some(pairing)) => pairing,
-            Ok(None) => {
-                if let Some(old) = live.take() {
-                    old.close("the pairing was removed");
+        let target = tokio::select! {
+            target = self.source.target() => target,
+            () = signals.cancelled() => return vec![CANCELLED],
+        };
+        let tag = match target {
+            Ok(tag) => tag,
+            Err(refusal) => {
+                if let Some(why) = refusal.close
+                    && let Some(old) = live.take()
+                {
+                    self.end(old, &why);
                 }
-                return vec![NO_PAIRING];
-            }
-            Err(e) => {
-                eprintln!("pairing-tool: cannot read the pairing: {e}");
-                return vec![BROKEN];
+                return vec![refusal.status];
             }
         };
         if let Some(old) = live.take() {
-            if !old.pairing.same_link(&pairing) {
-                old.close("the tool was paired with another phone");
+            if old.tag != tag {
+                self.end(old, "the tool was paired with another phone");
             } else if old.in_flight {
-                old.close("an earlier request was abandoned before its answer");
+                self.end(old, "an earlier request was abandoned before its answer");
             } else {
                 *live = Some(old);
             }
@@ -150,14 +231,16 @@ impl Forwarder {
                 Some(session) => session,
                 None => {
                     let opened = tokio::select! {
-                        opened = self.open(&pairing) => opened,
+                        opened = self.source.open(&tag) => opened,
                         () = signals.cancelled() => return vec![CANCELLED],
                     };
                     match opened {
                         Ok(session) => {
-                            let id = session.id;
-                            self.watch_idle(id);
-                            live.insert(session)
+                            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                            if let Some(limit) = self.source.idle_limit() {
+                                self.watch_idle(id, limit);
+                            }
+                            live.insert(Live::start(id, tag.clone(), session, self.source.hooks()))
                         }
                         Err(reason) => {
                             eprintln!("pairing-tool: cannot reach the phone: {reason}");
@@ -173,17 +256,17 @@ impl Forwarder {
                 }
                 Outcome::NotDelivered(reason) => {
                     if let Some(old) = live.take() {
-                        old.close(&reason);
+                        self.end(old, &reason);
                     }
                     // A reused session may have ended while idle: one more try on a new one.
-                    if fresh || retried {
+                    if fresh || retried || !self.source.reconnects() {
                         return vec![NOT_DELIVERED];
                     }
                     retried = true;
                 }
                 Outcome::Broken(reason) => {
                     if let Some(old) = live.take() {
-                        old.close(&reason);
+                        self.end(old, &reason);
                     }
                     return vec![BROKEN];
                 }
@@ -191,8 +274,101 @@ impl Forwarder {
         }
     }
 
+    fn end(&self, live: Live<S::Tag>, why: &str) {
+        live.close(why);
+        self.source.closed(why);
+    }
+
+    /// Ends session `id` once it has been idle for `limit` (§5.6).
+    fn watch_idle(&self, id: u64, limit: Duration) {
+        let live = self.live.clone();
+        let source = self.source.clone();
+        tokio::spawn(async move {
+            loop {
+                let deadline = match &*live.lock().await {
+                    Some(session) if session.id == id => session.last_used + limit,
+                    _ => return,
+                };
+                tokio::time::sleep_until(deadline).await;
+                let mut guard = live.lock().await;
+                match guard.as_ref() {
+                    Some(session) if session.id == id => {
+                        if session.last_used.elapsed() >= limit
+                            && let Some(session) = guard.take()
+                        {
+                            let why = format!("idle for {} s", limit.as_secs());
+                            session.close(&why);
+                            source.closed(&why);
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        });
+    }
+}
+
+/// The `serve` mode's source: the pairing in the data directory, read on every request
+/// (so `unpair` and a new pairing apply at once); a session is opened on demand by knocking
+/// on the pairing's phone door (§5.5 "Reconnect").
+pub struct Paired {
+    store: DataDir,
+    key: Zeroizing<[u8; 32]>,
+    config: RelayConfig,
+    idle_limit: Duration,
+}
+
+impl Paired {
+    /// `idle_limit`: [`IDLE_LIMIT`] except in tests.
+    pub fn new(
+        store: DataDir,
+        key: Zeroizing<[u8; 32]>,
+        config: RelayConfig,
+        idle_limit: Duration,
+    ) -> Self {
+        Self {
+            store,
+            key,
+            config,
+            idle_limit,
+        }
+    }
+}
+
+/// Two pairings name the same link when [`Pairing::same_link`] says so.
+#[derive(Clone)]
+pub struct PairingTag(Pairing);
+
+impl PartialEq for PairingTag {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_link(&other.0)
+    }
+}
+
+impl SessionSource for Paired {
+    type Tag = PairingTag;
+
+    async fn target(&self) -> Result<PairingTag, Refusal> {
+        match self.store.load_pairing() {
+            Ok(Some(pairing)) => Ok(PairingTag(pairing)),
+            Ok(None) => Err(Refusal {
+                status: NO_PAIRING,
+                close: Some("the pairing was removed".into()),
+            }),
+            Err(e) => {
+                eprintln!("pairing-tool: cannot read the pairing: {e}");
+                Err(Refusal {
+                    status: BROKEN,
+                    close: None,
+                })
+            }
+        }
+    }
+
     /// A new session: create it at the pairing's relay, knock on the phone door, reconnect.
-    async fn open(&self, pairing: &Pairing) -> Result<Live, String> {
+    async fn open(&self, tag: &PairingTag) -> Result<Arc<LinkSession>, String> {
+        let pairing = &tag.0;
         let client =
             RelayClient::new(&pairing.relay_url, self.config).map_err(|e| e.to_string())?;
         let session = client.create_session().await.map_err(|e| e.to_string())?;
@@ -215,61 +391,26 @@ impl Forwarder {
             "pairing-tool: connected to the phone (relay session {})",
             hex(&session)
         );
-        let channel = Arc::new(channel);
-        let (tx, frames) = mpsc::channel(16);
-        let reader = tokio::spawn({
-            let channel = channel.clone();
-            async move {
-                loop {
-                    let frame = channel.recv().await;
-                    let end = frame.is_err();
-                    if tx.send(frame).await.is_err() || end {
-                        break;
-                    }
-                }
-            }
-        });
-        Ok(Live {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            pairing: pairing.clone(),
-            session: channel,
-            frames,
-            reader,
-            last_used: Instant::now(),
-            in_flight: false,
-        })
+        Ok(Arc::new(channel))
     }
 
-    /// Ends session `id` once it has been idle for the idle limit (§5.6).
-    fn watch_idle(&self, id: u64) {
-        let live = self.live.clone();
-        let limit = self.idle_limit;
-        tokio::spawn(async move {
-            loop {
-                let deadline = match &*live.lock().await {
-                    Some(session) if session.id == id => session.last_used + limit,
-                    _ => return,
-                };
-                tokio::time::sleep_until(deadline).await;
-                let mut guard = live.lock().await;
-                match guard.as_ref() {
-                    Some(session) if session.id == id => {
-                        if session.last_used.elapsed() >= limit
-                            && let Some(session) = guard.take()
-                        {
-                            session.close(&format!("idle for {} s", limit.as_secs()));
-                            return;
-                        }
-                    }
-                    _ => return,
-                }
-            }
-        });
+    fn reconnects(&self) -> bool {
+        true
     }
+
+    fn idle_limit(&self) -> Option<Duration> {
+        Some(self.idle_limit)
+    }
+
+    fn hooks(&self) -> Option<Arc<dyn SessionHooks>> {
+        None
+    }
+
+    fn closed(&self, _why: &str) {}
 }
 
 /// Sends one request on `live` and waits for its answer, relaying keepalives and a cancel.
-async fn exchange(live: &mut Live, request: &[u8], signals: &RequestSignals) -> Outcome {
+async fn exchange<T>(live: &mut Live<T>, request: &[u8], signals: &RequestSignals) -> Outcome {
     // Whatever came while idle: a keepalive is harmless; anything else ends the session.
     loop {
         match live.frames.try_recv() {
@@ -353,7 +494,7 @@ impl Drop for DeleteOnDrop {
     }
 }
 
-impl CtapHandler for Forwarder {
+impl<S: SessionSource> CtapHandler for Forwarder<S> {
     fn handle_cbor<'a>(
         &'a self,
         request: Vec<u8>,

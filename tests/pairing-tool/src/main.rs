@@ -1,18 +1,24 @@
 //! `pairing-tool`: the emulated PC pairing tool (DESIGN §7, proto/link.md). It shows pairing
 //! codes, pairs with a phone over the cloud relay, and exposes the paired phone on a CTAPHID
 //! TCP socket framed exactly like the virtual phone's (proto/ctaphid-socket.md), so any PC-side
-//! FIDO2 client can use the phone through it.
+//! FIDO2 client can use the phone through it. Its OBR mode is the administrator's tool of
+//! on-behalf registration (proto/obr-grant.md §6).
 //!
 //! Module map: `store` (the data directory: static key, pairing record), `pairing` (codes and
-//! first pairings), `forward` (the CTAPHID handler that forwards requests to the phone).
+//! first pairings), `forward` (the CTAPHID handler that forwards requests to the phone, over
+//! sessions from a source), `obr` (OBR mode: grant, door, status, receipts), `workspace` (the
+//! workspace admin API calls of OBR mode).
 //!
 //! Output: stdout carries only the lines of README.md ("ctaphid listening on", "qr",
-//! "paired with", "pairing failed:"), each flushed; everything else goes to stderr. Exit
-//! codes: 0 done, 1 failure, 2 usage (bad flags, bad relay URL).
+//! "paired with", "pairing failed:"; in OBR mode "grant", "obr accepted", "obr refused:",
+//! "obr failed:", "obr ended:", "receipt", "bad receipt:"), each flushed; everything else
+//! goes to stderr. Exit codes: 0 done, 1 failure, 2 usage (bad flags, bad relay URL).
 
 mod forward;
+mod obr;
 mod pairing;
 mod store;
+mod workspace;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -28,7 +34,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
-use crate::forward::Forwarder;
+use crate::forward::{Forwarder, Paired};
 use crate::pairing::Pairer;
 use crate::store::{DataDir, printable};
 
@@ -37,6 +43,9 @@ use crate::store::{DataDir, printable};
 const DOOR_POLL_WAIT: Duration = Duration::from_secs(1);
 /// The name the phone shows for this PC unless `--name` says otherwise.
 const DEFAULT_NAME: &str = "Pairing tool";
+/// The administrator id and name OBR mode puts in the grant unless told otherwise.
+const DEFAULT_ADMIN_ID: &str = "admin";
+const DEFAULT_ADMIN_NAME: &str = "Administrator";
 
 /// The emulated PC pairing tool: pairs with a phone over the relay and exposes it on a
 /// CTAPHID TCP socket.
@@ -75,6 +84,40 @@ enum Command {
               value_parser = clap::value_parser!(u64).range(1..=60))]
         session_idle_secs: u64,
     },
+    /// On-behalf registration: ask the workspace for a grant for USER's security key, hand it
+    /// to the user's phone over the relay, and serve the phone on a CTAPHID socket.
+    Obr {
+        /// The workspace's base URL (its admin API), e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        workspace: String,
+        /// The user's email.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        /// A relying party id the grant allows (repeat for more; at least one).
+        #[arg(long = "rp", value_name = "RP", required = true)]
+        rp: Vec<String>,
+        /// How many passkeys may be registered (1 to 25).
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u8).range(1..=25))]
+        count: u8,
+        /// How long the grant lasts, in minutes (1 to 15).
+        #[arg(long, value_name = "M", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=15))]
+        minutes: u64,
+        /// The administrator's id in the grant.
+        #[arg(long, value_name = "ID", default_value = DEFAULT_ADMIN_ID)]
+        admin_id: String,
+        /// The administrator's name the phone shows (default: --name, else "Administrator").
+        #[arg(long, value_name = "NAME")]
+        admin_name: Option<String>,
+        /// Address of the CTAPHID socket, IP:PORT (port 0 picks a free one).
+        #[arg(long, value_name = "IP:PORT")]
+        ctaphid: SocketAddr,
+        /// Test setting: the grant's lifetime in seconds instead of --minutes.
+        #[arg(long, value_name = "SECS", hide = true,
+              value_parser = clap::value_parser!(u64).range(1..=900))]
+        duration_secs: Option<u64>,
+    },
     /// Print the pairing (phone name, creation time) or `not paired`.
     Status,
     /// Forget the paired phone.
@@ -106,26 +149,45 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Status => status(&cli.data_dir),
         Command::Unpair => unpair(&cli.data_dir),
+        Command::Obr {
+            workspace,
+            user,
+            rp,
+            count,
+            minutes,
+            admin_id,
+            admin_name,
+            ctaphid,
+            duration_secs,
+        } => {
+            let (relay, config) = relay_option(cli.relay, cli.allow_insecure_loopback, "obr")?;
+            let workspace = workspace::parse_url(&workspace)
+                .map_err(|e| Failure::Usage(format!("--workspace {workspace:?}: {e}")))?;
+            let options = obr::ObrOptions {
+                data_dir: cli.data_dir,
+                relay,
+                config,
+                workspace,
+                user,
+                rp_ids: rp,
+                count,
+                duration_secs: duration_secs.unwrap_or(minutes * 60),
+                admin_id,
+                admin_name: admin_name
+                    .or(cli.name)
+                    .unwrap_or_else(|| DEFAULT_ADMIN_NAME.to_owned()),
+                ctaphid,
+            };
+            runtime()?
+                .block_on(obr::run(options))
+                .map_err(Failure::Runtime)
+        }
         Command::Serve {
             ctaphid,
             qr_lifetime_secs,
             session_idle_secs,
         } => {
-            let relay = cli.relay.ok_or_else(|| {
-                Failure::Usage("`serve` needs --relay URL (the relay's base URL)".into())
-            })?;
-            let config = RelayConfig {
-                allow_insecure_loopback: cli.allow_insecure_loopback,
-                ..RelayConfig::default()
-            };
-            check_relay_url(&relay, &config).map_err(|e| {
-                let hint = if relay.starts_with("http://") && !cli.allow_insecure_loopback {
-                    " (add --allow-insecure-loopback for a loopback test relay)"
-                } else {
-                    ""
-                };
-                Failure::Usage(format!("--relay {relay:?}: {e}{hint}"))
-            })?;
+            let (relay, config) = relay_option(cli.relay, cli.allow_insecure_loopback, "serve")?;
             let options = ServeOptions {
                 data_dir: cli.data_dir,
                 relay,
@@ -135,13 +197,44 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 code_lifetime: Duration::from_secs(qr_lifetime_secs),
                 session_idle: Duration::from_secs(session_idle_secs),
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
-            runtime.block_on(serve(options)).map_err(Failure::Runtime)
+            runtime()?
+                .block_on(serve(options))
+                .map_err(Failure::Runtime)
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+/// `--relay`, checked with the core's `check_relay_url`.
+fn relay_option(
+    relay: Option<String>,
+    allow_insecure_loopback: bool,
+    command: &str,
+) -> Result<(String, RelayConfig), Failure> {
+    let relay = relay.ok_or_else(|| {
+        Failure::Usage(format!(
+            "`{command}` needs --relay URL (the relay's base URL)"
+        ))
+    })?;
+    let config = RelayConfig {
+        allow_insecure_loopback,
+        ..RelayConfig::default()
+    };
+    check_relay_url(&relay, &config).map_err(|e| {
+        let hint = if relay.starts_with("http://") && !allow_insecure_loopback {
+            " (add --allow-insecure-loopback for a loopback test relay)"
+        } else {
+            ""
+        };
+        Failure::Usage(format!("--relay {relay:?}: {e}{hint}"))
+    })?;
+    Ok((relay, config))
 }
 
 /// Prints one line on stdout and flushes it (tests and scripts read these lines as they come).
@@ -231,12 +324,12 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     say(&format!("ctaphid listening on {local}"));
 
-    let forwarder: Arc<dyn ctaphid::CtapHandler> = Arc::new(Forwarder::new(
+    let forwarder: Arc<dyn ctaphid::CtapHandler> = Arc::new(Forwarder::new(Arc::new(Paired::new(
         store.clone(),
         scalar.clone(),
         options.config,
         options.session_idle,
-    ));
+    ))));
     let pairer = Pairer {
         store,
         key: scalar,

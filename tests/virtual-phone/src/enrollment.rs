@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use authenticator_core::enroll::link::ParseOptions;
 use authenticator_core::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
+use authenticator_core::obr::link::ObrRunner;
 use authenticator_core::platform::SystemClock;
 use authenticator_core::vault::Vault;
 
@@ -19,15 +20,19 @@ pub fn set_request_timeout(timeout: Duration) {
     let _ = REQUEST_TIMEOUT.set(timeout);
 }
 
+pub fn request_timeout() -> Duration {
+    REQUEST_TIMEOUT
+        .get()
+        .copied()
+        .unwrap_or(authenticator_core::enroll::client::DEFAULT_REQUEST_TIMEOUT)
+}
+
 pub fn enroller(vault: &Vault) -> Enroller<'_> {
     Enroller {
         vault,
         clock: &SystemClock,
         device_name: DEVICE_NAME,
-        request_timeout: REQUEST_TIMEOUT
-            .get()
-            .copied()
-            .unwrap_or(authenticator_core::enroll::client::DEFAULT_REQUEST_TIMEOUT),
+        request_timeout: request_timeout(),
     }
 }
 
@@ -91,8 +96,10 @@ pub async fn submit_pin(vault: &Vault, pin: &str) -> Result<(), String> {
 }
 
 /// Long-polls the workspace's events while the phone serves, so the workspace's decisions
-/// (suspend, resume, revoke) apply within seconds. Stops once the key is revoked.
-pub async fn watch(vault: Arc<Vault>) {
+/// (suspend, resume, revoke) apply within seconds. Stops once the key is revoked. With a
+/// runner, each new on-behalf registration request is run at once (the scripted user
+/// decides); a stopped grant ends its session through the vault.
+pub async fn watch(vault: Arc<Vault>, obr: Option<ObrRunner>) {
     loop {
         let current = enroller(&vault).current();
         match current {
@@ -104,9 +111,19 @@ pub async fn watch(vault: Arc<Vault>) {
                 continue;
             }
         }
-        match enroller(&vault).poll_events(Duration::from_secs(20)).await {
-            Ok(e) => {
-                eprintln!("workspace status: {}", e.status.as_str());
+        match enroller(&vault).poll(Duration::from_secs(20)).await {
+            Ok(polled) => {
+                eprintln!("workspace status: {}", polled.enrollment.status.as_str());
+                for id in &polled.obr_stopped {
+                    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                    crate::obr::say(&format!("obr: stopped grant {id}"));
+                }
+                for pending in polled.obr_requests {
+                    crate::obr::announce(&pending);
+                    if let Some(runner) = &obr {
+                        tokio::spawn(crate::obr::run(runner.clone(), pending));
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("workspace events: {e}");

@@ -7,6 +7,7 @@ mod enrollment;
 mod hid_client;
 mod link;
 mod link_processes;
+mod obr;
 mod relying_party;
 mod scripted_ui;
 mod serve;
@@ -21,7 +22,7 @@ use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
 use authenticator_core::platform::{SoftwareKeyProtector, SystemClock, UserInterface};
 use authenticator_core::vault::Vault;
 use clap::{Parser, Subcommand};
-use scripted_ui::{Answer, ScriptedUser};
+use scripted_ui::{Answer, ScriptedApprover, ScriptedUser};
 
 #[derive(Parser)]
 #[command(
@@ -75,7 +76,22 @@ enum Command {
         /// Attestation format of new passkeys.
         #[arg(long, value_enum, default_value = "packed")]
         attestation: Attestation,
+        /// How the scripted user answers on-behalf registration requests, which the phone
+        /// runs as soon as the workspace announces them.
+        #[arg(long, value_enum, default_value = "approve")]
+        obr_approval: Answer,
+        /// How long the user has to answer an on-behalf registration request, in
+        /// milliseconds (then the admin's tool is told `timeout`).
+        #[arg(long, default_value = "60000", value_name = "MS")]
+        obr_answer_timeout_ms: u64,
     },
+    /// On-behalf registration requests waiting for the user.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+    /// Lists the audit trail (on-behalf registrations, grants, enrollment), oldest first.
+    Audit,
     /// Activates the phone from the administrator's activation link.
     Activate {
         link: String,
@@ -114,6 +130,33 @@ enum Command {
     Passkeys {
         #[command(subcommand)]
         command: PasskeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Lists the pending requests: grant id, admin, RP ids, count, expiry.
+    List {
+        /// First fetch the workspace's new events once (without `serve` running, this is
+        /// how requests arrive).
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Approves a request (id from `approvals list`) and runs its session in this process
+    /// until the admin's tool is done.
+    Approve {
+        id: String,
+        /// Accept a plain-http relay on a loopback address (the test relay). Test setting only.
+        #[arg(long)]
+        allow_insecure_loopback: bool,
+    },
+    /// Denies a request: tells the admin's tool `denied`, or just drops the request if the
+    /// tool cannot be reached.
+    Deny {
+        id: String,
+        /// Accept a plain-http relay on a loopback address (the test relay). Test setting only.
+        #[arg(long)]
+        allow_insecure_loopback: bool,
     },
 }
 
@@ -184,6 +227,8 @@ fn main() -> ExitCode {
             select_on_device,
             user_timeout_ms,
             attestation,
+            obr_approval,
+            obr_answer_timeout_ms,
         } => {
             let config = EngineConfig {
                 attestation: match attestation {
@@ -195,13 +240,23 @@ fn main() -> ExitCode {
                 select_account_on_device: select_on_device,
                 ..EngineConfig::default()
             };
-            let user = Arc::new(ScriptedUser {
-                presence,
-                verification: uv,
+            let user = Arc::new(ScriptedApprover {
+                user: ScriptedUser {
+                    presence,
+                    verification: uv,
+                },
+                obr: obr_approval,
             });
-            match open_engine(&data_dir, user, config) {
+            match open_engine(&data_dir, user.clone(), config.clone()) {
                 Ok(engine) => runtime.block_on(async {
-                    tokio::spawn(enrollment::watch(engine.vault().clone()));
+                    let (runner, _printer) = obr::runner(
+                        engine.vault().clone(),
+                        config,
+                        user,
+                        allow_insecure_loopback,
+                        Duration::from_millis(obr_answer_timeout_ms),
+                    );
+                    tokio::spawn(enrollment::watch(engine.vault().clone(), Some(runner)));
                     match (ctaphid, link) {
                         (Some(address), true) => {
                             tokio::spawn(link::serve(
@@ -249,6 +304,38 @@ fn main() -> ExitCode {
         Command::Passkeys {
             command: PasskeysCommand::List,
         } => open_vault(&data_dir).and_then(|vault| list_passkeys(&vault)),
+        Command::Approvals {
+            command: ApprovalsCommand::List { refresh },
+        } => open_vault(&data_dir).and_then(|vault| runtime.block_on(obr::list(&vault, refresh))),
+        Command::Approvals {
+            command:
+                ApprovalsCommand::Approve {
+                    id,
+                    allow_insecure_loopback,
+                },
+        } => open_vault(&data_dir).and_then(|vault| {
+            runtime.block_on(obr::decide(
+                Arc::new(vault),
+                &id,
+                true,
+                allow_insecure_loopback,
+            ))
+        }),
+        Command::Approvals {
+            command:
+                ApprovalsCommand::Deny {
+                    id,
+                    allow_insecure_loopback,
+                },
+        } => open_vault(&data_dir).and_then(|vault| {
+            runtime.block_on(obr::decide(
+                Arc::new(vault),
+                &id,
+                false,
+                allow_insecure_loopback,
+            ))
+        }),
+        Command::Audit => open_vault(&data_dir).and_then(|vault| obr::audit(&vault)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! script approvals, refusals and a user who never answers. Events are printed to stderr.
 
 use authenticator_core::platform::{
-    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
+    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
 };
 
 /// How the scripted user answers a prompt.
@@ -57,5 +57,42 @@ impl UserInterface for ScriptedUser {
 
     fn notify(&self, event: UserEvent) {
         eprintln!("event: {event:?}");
+    }
+}
+
+/// The scripted user with its answer to on-behalf registration approvals
+/// (`serve --obr-approval`); every other prompt goes to `user`.
+pub struct ScriptedApprover {
+    pub user: ScriptedUser,
+    pub obr: Answer,
+}
+
+#[async_trait::async_trait]
+impl UserInterface for ScriptedApprover {
+    async fn confirm_presence(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        if prompt.operation == UserOperation::OnBehalfRegistration {
+            return self.verify_user(prompt).await;
+        }
+        self.user.confirm_presence(prompt).await
+    }
+
+    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        if prompt.operation != UserOperation::OnBehalfRegistration {
+            return self.user.verify_user(prompt).await;
+        }
+        eprintln!("approve: {} -> {:?}", prompt.message, self.obr);
+        Ok(ScriptedUser::answer(self.obr).await)
+    }
+
+    async fn choose_account(
+        &self,
+        rp_id: String,
+        accounts: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        self.user.choose_account(rp_id, accounts).await
+    }
+
+    fn notify(&self, event: UserEvent) {
+        self.user.notify(event);
     }
 }

@@ -96,6 +96,22 @@ impl Proc {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for the process to exit: its exit code, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -291,11 +307,13 @@ pub async fn phone_accept(pairing: &PhonePairing, wait: Duration) -> Option<Link
         if let Some((_, session)) = client.wait_for_knock(&[door]).await.unwrap() {
             let key = KeyPair::from_scalar_bytes(&pairing.key).unwrap();
             let link = Box::new(client.link(session, SessionEnd::Phone));
-            return Some(
-                phone_reconnect(link, key, &pairing.pc_static, &pairing.secret)
-                    .await
-                    .unwrap(),
-            );
+            // A knock can outlive its session (the tool gave up and deleted it): like the
+            // phone's link service, skip it and wait for the next.
+            if let Ok(session) =
+                phone_reconnect(link, key, &pairing.pc_static, &pairing.secret).await
+            {
+                return Some(session);
+            }
         }
     }
     None

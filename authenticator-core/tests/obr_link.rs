@@ -1,0 +1,538 @@
+//! On-behalf registration carried over the link (proto/obr-grant.md §6), driven in process:
+//! the workspace's `obr_request` becomes a pending approval; the phone's runner reaches the
+//! "admin tool" (played here with `pc_obr_handshake` and raw frames over `memory_pair`),
+//! receives the grant, asks the user and serves only what the grant allows, sending each
+//! receipt to the tool and to the receipt sink; every refusal is answered with its code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authenticator_core::ctap::EngineConfig;
+use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
+use authenticator_core::link::memory::memory_pair;
+use authenticator_core::link::relay::RelayConfig;
+use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, pc_obr_handshake};
+use authenticator_core::link::{KeyPair, MessageType};
+use authenticator_core::obr::link::{
+    self as obr_link, ObrLinkError, ObrOutcome, ObrRunner, PendingApproval, ReceiptSink, Received,
+};
+use authenticator_core::obr::session::OPERATION_DENIED;
+use authenticator_core::obr::{Grant, Operation, Receipt};
+use authenticator_core::platform::{
+    AccountOption, Clock, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
+    UserInterfaceError,
+};
+use authenticator_core::vault::Vault;
+use p256::ecdsa::SigningKey;
+
+const NOW: u64 = 1_800_000_000;
+const KEY_ID: &str = "sk_phone_1";
+const RELAY: &str = "https://relay.example";
+
+struct User {
+    approve: bool,
+}
+
+#[async_trait]
+impl UserInterface for User {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(false)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(self.approve)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(None)
+    }
+    fn notify(&self, _: UserEvent) {}
+}
+
+struct Fixed;
+impl Clock for Fixed {
+    fn now_unix_seconds(&self) -> u64 {
+        NOW
+    }
+}
+
+#[derive(Default)]
+struct Collected(Mutex<Vec<Vec<u8>>>);
+
+#[async_trait]
+impl ReceiptSink for Collected {
+    async fn post(&self, receipt: Vec<u8>) -> Result<(), String> {
+        self.0.lock().unwrap().push(receipt);
+        Ok(())
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    vault: Arc<Vault>,
+    workspace: SigningKey,
+    admin: KeyPair,
+    device_pub: Vec<u8>,
+    receipts: Arc<Collected>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
+    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+    let workspace = SigningKey::from_slice(&[7u8; 32]).unwrap();
+    state::store(
+        &vault,
+        &Enrollment {
+            status: KeyStatus::Active,
+            api_base: "https://ws.example".into(),
+            code_hash: vec![0; 32],
+            security_key_id: KEY_ID.into(),
+            user_id: "u1".into(),
+            user_email: "alice@acme.example".into(),
+            user_display_name: "Alice".into(),
+            workspace_id: "ws1".into(),
+            workspace_name: "Acme".into(),
+            grant_signing_key: workspace
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec(),
+            relay_url: RELAY.into(),
+            pin_policy: PinPolicy {
+                client_pin: false,
+                force_change: false,
+                min_length: 4,
+            },
+            pin_nonce: None,
+            events_seen: 0,
+            revocation_acknowledged: false,
+        },
+    )
+    .unwrap();
+    let device = SigningKey::from_slice(state::device_key(&vault).unwrap().expose()).unwrap();
+    Setup {
+        _dir: dir,
+        vault,
+        workspace,
+        admin: KeyPair::generate().unwrap(),
+        device_pub: device
+            .verifying_key()
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec(),
+        receipts: Arc::new(Collected::default()),
+    }
+}
+
+fn grant(s: &Setup, id: u8, max: u8, admin: &[u8; 65]) -> Vec<u8> {
+    Grant {
+        grant_id: [id; 16],
+        issued_at: NOW - 10,
+        expires_at: NOW + 600,
+        workspace_id: "ws1".into(),
+        workspace_name: "Acme".into(),
+        admin_id: "admin-1".into(),
+        admin_name: "Bob Admin".into(),
+        admin_static_key: *admin,
+        security_key_id: KEY_ID.into(),
+        operations: vec![Operation::MakeCredential],
+        rp_ids: vec!["crm.example".into()],
+        max_registrations: max,
+    }
+    .sign(&s.workspace)
+}
+
+fn receive(s: &Setup, bytes: &[u8]) -> Received {
+    obr_link::receive_request(&s.vault, NOW, Some(bytes), RELAY, Some(&[1u8; 16])).unwrap()
+}
+
+fn pending(s: &Setup, id: u8, max: u8) -> (PendingApproval, Vec<u8>) {
+    let bytes = grant(s, id, max, s.admin.public_key());
+    match receive(s, &bytes) {
+        Received::Pending(p) => (p, bytes),
+        other => panic!("not pending: {other:?}"),
+    }
+}
+
+fn runner(s: &Setup, approve: bool) -> ObrRunner {
+    let mut runner = ObrRunner::new(
+        s.vault.clone(),
+        EngineConfig::default(),
+        Arc::new(User { approve }),
+        Arc::new(Fixed),
+        RelayConfig::default(),
+    );
+    runner.receipts = s.receipts.clone();
+    runner.answer_timeout = Duration::from_millis(500);
+    runner
+}
+
+fn clone_key(k: &KeyPair) -> KeyPair {
+    KeyPair::from_scalar_bytes(&k.scalar_bytes()).unwrap()
+}
+
+/// Starts the phone's side over an in-process link; returns the tool's end (not yet
+/// handshaken) and the phone's task.
+fn start(
+    runner: ObrRunner,
+    approval: PendingApproval,
+) -> (
+    authenticator_core::link::memory::MemoryLink,
+    tokio::task::JoinHandle<Result<ObrOutcome, ObrLinkError>>,
+) {
+    let (phone_end, tool_end) = memory_pair();
+    let phone = tokio::spawn(async move { runner.run_over(Box::new(phone_end), &approval).await });
+    (tool_end, phone)
+}
+
+async fn tool(
+    s: &Setup,
+    end: authenticator_core::link::memory::MemoryLink,
+    grant_id: u8,
+) -> LinkSession {
+    let session = pc_obr_handshake(
+        Box::new(end),
+        clone_key(&s.admin),
+        &obr_psk(&[grant_id; 16]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.peer_static().as_slice(), s.device_pub.as_slice());
+    session
+}
+
+/// The next message that is not a keepalive.
+async fn next(tool: &LinkSession) -> Result<(MessageType, Vec<u8>), SessionError> {
+    loop {
+        match tool.recv().await {
+            Ok((MessageType::Keepalive, _)) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn make_credential(rp: &str) -> Vec<u8> {
+    let mut request = vec![0x01];
+    request.extend(cbor::encode(&Value::map([
+        (Value::int(1), Value::Bytes(vec![1; 32])),
+        (
+            Value::int(2),
+            Value::map([(Value::from("id"), Value::from(rp))]),
+        ),
+        (
+            Value::int(3),
+            Value::map([
+                (Value::from("id"), Value::Bytes(b"user-1".to_vec())),
+                (Value::from("name"), Value::from("alice")),
+            ]),
+        ),
+        (
+            Value::int(4),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(-7)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (
+            Value::int(7),
+            Value::map([
+                (Value::from("rk"), Value::Bool(true)),
+                (Value::from("uv"), Value::Bool(true)),
+            ]),
+        ),
+    ])));
+    request
+}
+
+fn audit_kinds(vault: &Vault) -> Vec<String> {
+    vault
+        .audit()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_approved_grant_registers_sends_the_receipt_and_ends_when_the_count_is_used() {
+    let s = setup();
+    let (approval, bytes) = pending(&s, 1, 1);
+    assert_eq!(approval.admin_name, "Bob Admin");
+    assert_eq!(obr_link::pending(&s.vault, NOW).unwrap().len(), 1);
+    let (end, phone) = start(runner(&s, true), approval.clone());
+    let tool = tool(&s, end, 1).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+
+    // Outside the grant: getAssertion and an RP out of scope are refused, nothing stored.
+    tool.send(MessageType::Ctap, &[0x02, 0xa0]).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::Ctap, vec![OPERATION_DENIED])
+    );
+    tool.send(MessageType::Ctap, &make_credential("evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::Ctap, vec![OPERATION_DENIED])
+    );
+
+    tool.send(MessageType::Ctap, &make_credential("crm.example"))
+        .await
+        .unwrap();
+    let (kind, response) = next(&tool).await.unwrap();
+    assert_eq!((kind, response[0]), (MessageType::Ctap, 0));
+    let (kind, receipt) = next(&tool).await.unwrap();
+    assert_eq!(kind, MessageType::Receipt);
+    let receipt = Receipt::verify(&receipt, &s.device_pub).unwrap();
+    assert_eq!(
+        (receipt.grant_id, receipt.index, receipt.rp_id.as_str()),
+        ([1; 16], 1, "crm.example")
+    );
+    // The count is used up: the phone ends the session.
+    assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.refused, None);
+    assert_eq!(outcome.registrations, vec![(1, "crm.example".to_owned())]);
+    assert_eq!(outcome.receipts_posted, 1);
+    assert_eq!(outcome.end, "every allowed registration was made");
+    assert_eq!(s.receipts.0.lock().unwrap().len(), 1);
+    assert_eq!(s.vault.credentials().list().unwrap().len(), 1);
+    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+    let kinds = audit_kinds(&s.vault);
+    for kind in [
+        "obr.grant.pending",
+        "obr.grant.accepted",
+        "obr.registration",
+        "obr.session.ended",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
+    }
+
+    // The same grant again (event delivered twice after it ran): refused as replayed.
+    assert_eq!(receive(&s, &bytes), Received::Refused("replayed".into()));
+}
+
+#[tokio::test]
+async fn a_denied_grant_is_answered_denied_and_nothing_is_served() {
+    let s = setup();
+    let (approval, bytes) = pending(&s, 2, 1);
+    let (end, phone) = start(runner(&s, false), approval);
+    let tool = tool(&s, end, 2).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"denied".to_vec())
+    );
+    assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.refused.as_deref(), Some("denied"));
+    assert!(s.vault.credentials().list().unwrap().is_empty());
+    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deny_answers_denied_whatever_the_user_and_drops_an_unreachable_approval() {
+    let s = setup();
+    let (approval, bytes) = pending(&s, 3, 1);
+    let (end, phone) = start(runner(&s, true).denying(), approval);
+    let tool = tool(&s, end, 3).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"denied".to_vec())
+    );
+    assert_eq!(
+        phone.await.unwrap().unwrap().refused.as_deref(),
+        Some("denied")
+    );
+
+    let (mut approval, _) = pending(&s, 21, 1);
+    approval.relay_url = "https://relay.invalid".into();
+    let err = runner(&s, true).deny(&approval).await.unwrap_err();
+    assert!(err.unreachable(), "{err}");
+    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+    assert!(
+        audit_kinds(&s.vault)
+            .iter()
+            .any(|k| k == "obr.grant.dropped")
+    );
+}
+
+#[tokio::test]
+async fn a_grant_for_another_admin_key_is_refused_as_wrong_peer() {
+    let s = setup();
+    let (approval, _) = pending(&s, 4, 1);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool = tool(&s, end, 4).await;
+    // The tool holds the pending grant's key but presents a grant bound to another tool.
+    let other = *KeyPair::generate().unwrap().public_key();
+    tool.send(MessageType::ObrGrant, &grant(&s, 4, 1, &other))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"wrong_peer".to_vec())
+    );
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.refused.as_deref(), Some("wrong_peer"));
+}
+
+#[tokio::test]
+async fn a_tool_without_the_admin_key_or_rejecting_the_device_key_gets_nothing() {
+    let s = setup();
+    // A tool with another static key cannot complete the handshake.
+    let (approval, _) = pending(&s, 5, 1);
+    let (end, phone) = start(runner(&s, true), approval);
+    let stranger = KeyPair::generate().unwrap();
+    assert!(
+        pc_obr_handshake(Box::new(end), stranger, &obr_psk(&[5; 16]))
+            .await
+            .is_err()
+    );
+    let err = phone.await.unwrap().unwrap_err();
+    assert!(matches!(err, ObrLinkError::Handshake(_)), "{err}");
+    // Unreachable: the approval stays for a later try.
+    assert_eq!(obr_link::pending(&s.vault, NOW).unwrap().len(), 1);
+
+    // The right tool expecting another device key ends the session before sending the grant.
+    let approval = obr_link::pending(&s.vault, NOW).unwrap().remove(0);
+    let (end, phone) = start(runner(&s, true), approval);
+    let session = pc_obr_handshake(Box::new(end), clone_key(&s.admin), &obr_psk(&[5; 16]))
+        .await
+        .unwrap();
+    let expected = *KeyPair::generate().unwrap().public_key();
+    assert_ne!(session.peer_static(), &expected);
+    session.close().await;
+    let err = phone.await.unwrap().unwrap_err();
+    assert!(matches!(err, ObrLinkError::NoGrant(_)), "{err}");
+    assert!(s.vault.credentials().list().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn frames_other_than_ctap_end_the_session() {
+    let s = setup();
+    // Before the grant: a CTAP request instead.
+    let (approval, _) = pending(&s, 6, 2);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool_session = tool(&s, end, 6).await;
+    tool_session.send(MessageType::Ctap, &[0x04]).await.unwrap();
+    let err = phone.await.unwrap().unwrap_err();
+    assert!(matches!(err, ObrLinkError::NoGrant(_)), "{err}");
+
+    // After acceptance: a receipt frame from the tool.
+    let (approval, bytes7) = pending(&s, 7, 2);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool_session = tool(&s, end, 7).await;
+    tool_session
+        .send(MessageType::ObrGrant, &bytes7)
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&tool_session).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    tool_session
+        .send(MessageType::Receipt, &[1, 2, 3])
+        .await
+        .unwrap();
+    let outcome = phone.await.unwrap().unwrap();
+    assert!(
+        outcome.end.contains("unexpected Receipt"),
+        "{}",
+        outcome.end
+    );
+    assert!(outcome.registrations.is_empty());
+}
+
+#[tokio::test]
+async fn a_stopped_grant_ends_the_running_session_and_is_never_pending_again() {
+    let s = setup();
+    let (approval, bytes) = pending(&s, 8, 3);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool = tool(&s, end, 8).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    obr_link::stop(&s.vault, NOW, &[8; 16]).unwrap();
+    assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.end, "the workspace stopped the grant");
+
+    // A stop that comes before the request.
+    obr_link::stop(&s.vault, NOW, &[9; 16]).unwrap();
+    let bytes = grant(&s, 9, 1, s.admin.public_key());
+    assert_eq!(receive(&s, &bytes), Received::Refused("stopped".into()));
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_audited_and_not_kept() {
+    let s = setup();
+    let mut forged = grant(&s, 10, 1, s.admin.public_key());
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_eq!(
+        receive(&s, &forged),
+        Received::Refused("bad_signature".into())
+    );
+    let other_ws = SigningKey::from_slice(&[8u8; 32]).unwrap();
+    let foreign = Grant::verify_unbound(
+        &grant(&s, 11, 1, s.admin.public_key()),
+        s.workspace.verifying_key().to_sec1_point(false).as_bytes(),
+        KEY_ID,
+        NOW,
+        30,
+    )
+    .unwrap()
+    .sign(&other_ws);
+    assert_eq!(
+        receive(&s, &foreign),
+        Received::Refused("kid_mismatch".into())
+    );
+    let good = grant(&s, 12, 1, s.admin.public_key());
+    assert_eq!(
+        obr_link::receive_request(&s.vault, NOW, Some(&good), RELAY, Some(&[1u8; 3])).unwrap(),
+        Received::Refused("malformed_event".into())
+    );
+    assert_eq!(
+        obr_link::receive_request(&s.vault, NOW + 3600, Some(&good), RELAY, Some(&[1u8; 16]))
+            .unwrap(),
+        Received::Refused("expired".into())
+    );
+    assert!(matches!(receive(&s, &good), Received::Pending(_)));
+    assert_eq!(receive(&s, &good), Received::AlreadyPending);
+    for id in 13..20 {
+        assert!(matches!(
+            receive(&s, &grant(&s, id, 1, s.admin.public_key())),
+            Received::Pending(_)
+        ));
+    }
+    assert_eq!(
+        receive(&s, &grant(&s, 20, 1, s.admin.public_key())),
+        Received::Refused("too_many_pending".into())
+    );
+    assert_eq!(obr_link::pending(&s.vault, NOW).unwrap().len(), 8);
+    // Expired ones are dropped when the list is read.
+    assert!(obr_link::pending(&s.vault, NOW + 3600).unwrap().is_empty());
+    let refused = audit_kinds(&s.vault)
+        .iter()
+        .filter(|k| *k == "obr.grant.refused")
+        .count();
+    assert_eq!(refused, 5);
+    let found = obr_link::find_pending(&s.vault, NOW, "0c0c0c0c").unwrap();
+    assert!(found.is_none(), "expired and dropped above");
+}

@@ -1,0 +1,192 @@
+"""On-behalf registration end to end, with real processes on loopback: the workspace server,
+the relay, the administrator's pairing tool in OBR mode, the user's virtual phone (serving its
+link and the workspace's events), python-fido2 as the admin's and the user's clients, and
+Fido2Server as the relying party.
+
+The administrator registers a passkey for the user; the user approves on the phone; then the
+user signs in with it from their own paired PC. Refusals: the user denies or does not answer,
+an RP outside the grant, the count used up, and every other command during OBR."""
+
+from __future__ import annotations
+
+
+import pytest
+from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.ctap import CtapError
+from fido2.ctap2 import Ctap2
+from fido2.hid import CtapHidDevice
+from fido2.hid.base import HidDescriptor
+from fido2.server import Fido2Server
+
+from linklib import PairingTool, Process, Relay, binary, phone_cli
+from phonelib import REPORT_LEN, TcpHidConnection, phone_binary
+
+ORIGIN = "https://crm.example"
+RP = {"id": "crm.example", "name": "CRM"}
+ALICE = "alice@acme.example"
+DENIED = CtapError.ERR.OPERATION_DENIED
+
+
+class Silent(UserInteraction):
+    def prompt_up(self):
+        pass
+
+    def request_pin(self, permissions, rp_id):
+        raise AssertionError("no PIN may be asked during on-behalf registration")
+
+    def request_uv(self, permissions, rp_id):
+        return True
+
+
+def device(addr) -> CtapHidDevice:
+    desc = HidDescriptor("tcp:%s:%d" % addr, 0, 0, REPORT_LEN, REPORT_LEN, "tool", "0")
+    return CtapHidDevice(desc, TcpHidConnection(addr))
+
+
+@pytest.fixture
+def procs():
+    started = []
+
+    def keep(p):
+        started.append(p)
+        return p
+
+    yield keep
+    for p in reversed(started):
+        p.stop()
+
+
+@pytest.fixture
+def relay(procs, tmp_path):
+    return procs(Relay(tmp_path))
+
+
+def active_phone(procs, server, tmp_path, *flags: str) -> Process:
+    """Alice's phone: activated (no client PIN), serving CTAPHID, its link and its events."""
+    user = server.add_user(ALICE, "Alice")
+    server.assign(user, client_pin=False)
+    data = tmp_path / "phone"
+    result = phone_cli(data, "activate", server.link_for(ALICE), "--allow-insecure-loopback")
+    assert result.returncode == 0, result.stderr
+    phone = procs(Process([str(phone_binary()), "--data-dir", str(data), "serve", "--ctaphid",
+                           "127.0.0.1:0", "--link", "--allow-insecure-loopback", *flags],
+                          data / "serve.log"))
+    phone.wait_for(r"^ctaphid listening on ")
+    phone.data_dir = data
+    return phone
+
+
+class AdminTool(Process):
+    """`pairing-tool obr`: the administrator's tool for one grant."""
+
+    def __init__(self, tmp_path, relay, server, *flags: str):
+        data = tmp_path / "admin-tool"
+        data.mkdir(exist_ok=True)
+        super().__init__([str(binary("pairing-tool", "PAIRING_TOOL")), "--data-dir", str(data),
+                          "--relay", relay.url, "--allow-insecure-loopback", "--name", "Admin PC",
+                          "obr", "--workspace", server.url, "--user", ALICE,
+                          "--admin-name", "Bob Admin", "--ctaphid", "127.0.0.1:0", *flags],
+                         data / "tool.log")
+        m = self.wait_for(r"^ctaphid listening on (127\.0\.0\.1):(\d+)$")
+        self.addr = (m.group(1), int(m.group(2)))
+        self.grant_id = self.wait_for(r"^grant ([0-9a-f]{32})$").group(1)
+
+
+def passkeys(server) -> list:
+    user = [u for u in server.admin("GET", "/admin/users") if u["email"] == ALICE][0]
+    return server.admin("GET", f"/admin/users/{user['id']}/passkeys")
+
+
+def register(addr, rp_id="crm.example", n=1):
+    rp = {"id": rp_id, "name": rp_id}
+    srv = Fido2Server(rp, attestation="none")
+    client = Fido2Client(device(addr),
+                         client_data_collector=DefaultClientDataCollector(f"https://{rp_id}"),
+                         user_interaction=Silent())
+    user = {"id": b"alice-%d" % n, "name": ALICE, "displayName": "Alice"}
+    options, state = srv.register_begin(user, resident_key_requirement="required",
+                                        user_verification="required")
+    return srv, srv.register_complete(state, client.make_credential(options.public_key))
+
+
+def test_admin_registers_the_user_approves_then_signs_in_from_their_pc(procs, server, relay,
+                                                                        tmp_path):
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "1"))
+    phone.wait_for(r"^obr: accepted grant [0-9a-f]{32} from Bob Admin$", timeout=30)
+    tool.wait_for(r"^obr accepted$")
+
+    srv, auth_data = register(tool.addr)
+    assert auth_data.is_user_verified()
+    credential = auth_data.credential_data
+    cred_hex = credential.credential_id.hex()
+    tool.wait_for(rf"^receipt 1 crm\.example {cred_hex}$")
+    phone.wait_for(r"^obr: registered crm\.example \(1/1\)$")
+
+    # The workspace holds the receipt; the phone's audit trail lists the registration.
+    phone.wait_for(r"^obr: receipt 1 posted$", timeout=30)
+    [passkey] = passkeys(server)
+    assert passkey["rp_id"] == "crm.example" and passkey["admin_name"] == "Bob Admin"
+    audit = phone_cli(phone.data_dir, "audit").stdout
+    assert "obr.grant.accepted" in audit and "obr.registration" in audit
+    assert cred_hex in audit
+
+    # The user signs in with it from their own paired PC.
+    pc = procs(PairingTool(tmp_path / "alice-pc", relay, name="Alice's laptop"))
+    paired = phone_cli(phone.data_dir, "pair", "--allow-insecure-loopback", pc.code())
+    assert paired.returncode == 0, paired.stderr
+    client = Fido2Client(pc.device(), client_data_collector=DefaultClientDataCollector(ORIGIN),
+                         user_interaction=Silent())
+    options, state = srv.authenticate_begin([credential], user_verification="required")
+    got = client.get_assertion(options.public_key).get_response(0)
+    srv.authenticate_complete(state, [credential], got)
+
+
+@pytest.mark.parametrize("answer,flags,code", [
+    ("deny", (), "denied"),
+    ("ignore", ("--obr-answer-timeout-ms", "1500"), "timeout"),
+])
+def test_the_user_refuses_and_nothing_is_stored(procs, server, relay, tmp_path, answer, flags,
+                                                code):
+    phone = active_phone(procs, server, tmp_path, "--obr-approval", answer, *flags)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example"))
+    tool.wait_for(rf"^obr refused: {code}$", timeout=40)
+    phone.wait_for(rf"^obr: refused {code} \(grant {tool.grant_id}\)$")
+    with pytest.raises(CtapError) as e:
+        Ctap2(device(tool.addr)).send_cbor(0x01, {1: b"\x01" * 32, 2: RP,
+                                                  3: {"id": b"u", "name": "u"},
+                                                  4: [{"type": "public-key", "alg": -7}]})
+    assert e.value.code == DENIED
+    assert passkeys(server) == []
+    assert "0 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
+
+
+def test_only_in_scope_registrations_within_the_count_are_served(procs, server, relay,
+                                                                  tmp_path):
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "1"))
+    tool.wait_for(r"^obr accepted$", timeout=30)
+    ctap = Ctap2(device(tool.addr))
+    info = ctap.get_info()
+    assert info.options.get("uv") is True and "clientPin" not in info.options
+    # getAssertion, clientPIN, reset, credential management, selection, config: refused.
+    for command, params in [(0x02, {1: "crm.example", 2: b"\x02" * 32}),
+                            (0x06, {1: 2, 2: 2}), (0x07, None), (0x0A, {1: 1}), (0x0B, None),
+                            (0x0D, {1: 1})]:
+        with pytest.raises(CtapError) as e:
+            ctap.send_cbor(command, params)
+        assert e.value.code == DENIED, hex(command)
+    # An RP outside the grant: refused, nothing stored.
+    with pytest.raises(ClientError) as e:
+        register(tool.addr, rp_id="evil.example")
+    assert e.value.cause.code == DENIED
+    # In scope: served once; then the count is used up.
+    register(tool.addr)
+    tool.wait_for(r"^receipt 1 crm\.example [0-9a-f]+$")
+    with pytest.raises((ClientError, CtapError)):
+        register(tool.addr, n=2)
+    assert len(passkeys(server)) == 1
+    assert "1 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
+    audit = phone_cli(phone.data_dir, "audit").stdout
+    assert "outside the grant's scope" in audit
+    assert "command 0x02 is not allowed during on-behalf registration" in audit
