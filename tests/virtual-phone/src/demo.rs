@@ -5,8 +5,11 @@
 //! user verification, each answer verified as a WebAuthn server would; the vault is closed,
 //! searched for anything readable, reopened, and used again. Last, the user's PC joins: the
 //! reference relay and the emulated pairing tool start, the phone pairs from the tool's code,
-//! and the PC signs in through the tool's CTAPHID socket and the relay. Every step is printed;
-//! any mismatch is an error (non-zero exit).
+//! and the PC signs in through the tool's CTAPHID socket and the relay. Then an administrator
+//! registers a passkey at another relying party on the user's behalf (a workspace grant, the
+//! admin's pairing tool, the user's approval with user verification on the phone, a signed
+//! receipt), and the user signs in with it from their own PC. Every step is printed; any
+//! mismatch is an error (non-zero exit).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,15 +32,16 @@ use authenticator_core::vault::SCHEMA_VERSION;
 use sha2::{Digest, Sha256};
 
 use crate::hid_client::HidClient;
-use crate::link_processes::{start_pairing_tool, start_relay};
+use crate::link_processes::{start_admin_tool, start_pairing_tool, start_relay};
 use crate::relying_party::{Registered, RelyingParty};
-use crate::scripted_ui::{Answer, ScriptedUser};
+use crate::scripted_ui::{Answer, ScriptedApprover, ScriptedUser};
 use crate::workspace_process::Workspace;
 
 const RP_ID: &str = "demo.example";
 const USER_NAME: &str = "alice@acme.example";
 const PC_NAME: &str = "Alice's laptop";
 const PHONE_NAME: &str = "Alice's phone";
+const OBR_RP: &str = "crm.acme.example";
 
 type Step<T> = Result<T, String>;
 
@@ -338,15 +342,155 @@ pub async fn run(dir: &Path) -> Step<()> {
     let listening = tokio::spawn(service.run());
     let pc = HidClient::connect(&tool_address).await?;
     let result = sign_in(Via::Pc(&pc), &rp, &mut registered, true).await;
+    if let Err(e) = result {
+        listening.abort();
+        return Err(e);
+    }
+
+    step(
+        13,
+        &format!("administrator: registers a passkey at {OBR_RP} on {USER_NAME}'s behalf"),
+    );
+    let result = on_behalf(&phone, dir, &relay_url, &workspace.url).await;
+    let (obr_rp, mut obr_registered) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            listening.abort();
+            return Err(e);
+        }
+    };
+
+    step(
+        14,
+        &format!("the user signs in at {OBR_RP} with that passkey from their own paired PC"),
+    );
+    let result = sign_in(Via::Pc(&pc), &obr_rp, &mut obr_registered, true).await;
     listening.abort();
     result?;
 
     step(
-        13,
+        15,
         "done: activated with the client PIN; registration and sign-in verified end to end, \
-         on the phone and from a paired PC through the relay",
+         on the phone, from a paired PC through the relay, and on the user's behalf",
     );
     Ok(())
+}
+
+/// The administrator's tool starts an on-behalf registration; the phone takes the request from
+/// its workspace events, the user approves with user verification, the admin's client
+/// registers through the tool and the relay, and the relying party verifies it.
+async fn on_behalf(
+    phone: &Arc<CtapEngine>,
+    dir: &Path,
+    relay_url: &str,
+    workspace_url: &str,
+) -> Step<(RelyingParty, Registered)> {
+    let (mut admin, admin_address, grant_id) = start_admin_tool(
+        &dir.join("admin-pc"),
+        relay_url,
+        workspace_url,
+        USER_NAME,
+        OBR_RP,
+    )?;
+    println!(
+        "    the workspace issued grant {grant_id}: 1 passkey at {OBR_RP}, bound to the admin's tool"
+    );
+    let polled = crate::enrollment::enroller(phone.vault())
+        .poll(Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let pending = polled
+        .obr_requests
+        .into_iter()
+        .next()
+        .ok_or("the phone received no on-behalf registration request")?;
+    println!(
+        "    phone: request from {} for {}, the user approves with user verification",
+        pending.admin_name,
+        pending.rp_ids.join(", ")
+    );
+    let user = Arc::new(ScriptedApprover {
+        user: ScriptedUser {
+            presence: Answer::Approve,
+            verification: Answer::Approve,
+        },
+        obr: Answer::Approve,
+    });
+    let (runner, _printer) = crate::obr::runner(
+        phone.vault().clone(),
+        EngineConfig::default(),
+        user,
+        true,
+        Duration::from_secs(30),
+    );
+    let session = tokio::spawn(async move { runner.run(&pending).await });
+    admin.wait_for("obr accepted", Duration::from_secs(30))?;
+    let admin_pc = HidClient::connect(&admin_address).await?;
+    let rp = RelyingParty { id: OBR_RP.into() };
+    let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
+    let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
+    let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
+    let request = Value::map([
+        (k(1), Value::from(client_data_hash.clone())),
+        (
+            k(2),
+            Value::map([
+                (Value::from("id"), Value::from(OBR_RP)),
+                (Value::from("name"), Value::from("Acme CRM")),
+            ]),
+        ),
+        (
+            k(3),
+            Value::map([
+                (Value::from("id"), Value::from(user_id.to_vec())),
+                (Value::from("name"), Value::from(USER_NAME)),
+                (Value::from("displayName"), Value::from("Alice")),
+            ]),
+        ),
+        (
+            k(4),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(-7)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (
+            k(7),
+            Value::map([
+                (Value::from("rk"), Value::Bool(true)),
+                (Value::from("uv"), Value::Bool(true)),
+            ]),
+        ),
+    ]);
+    let answer = Via::Pc(&admin_pc).call(0x01, Some(request)).await?;
+    let (registered, parsed, fmt) = rp.verify_registration(&answer, &client_data_hash)?;
+    println!(
+        "    the relying party verified the {fmt} attestation from the admin's client: credential {}, flags {:#04x}",
+        hex(&registered.credential_id[..8]),
+        parsed.flags
+    );
+    let receipt = admin.wait_for("receipt ", Duration::from_secs(20))?;
+    println!("    the admin's tool verified the phone's signed receipt: {receipt}");
+    match session.await {
+        Ok(Ok(outcome)) => println!(
+            "    phone: {} registration(s), {} receipt(s) posted to the workspace; session ended: {}",
+            outcome.registrations.len(),
+            outcome.receipts_posted,
+            outcome.end
+        ),
+        Ok(Err(e)) => return Err(format!("the phone's on-behalf session failed: {e}")),
+        Err(e) => return Err(format!("the phone's on-behalf session panicked: {e}")),
+    }
+    let audited = phone
+        .vault()
+        .audit()
+        .list()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|e| e.kind == "obr.registration")
+        .count();
+    println!("    the phone's audit trail lists {audited} on-behalf registration(s)");
+    Ok((rp, registered))
 }
 
 async fn sign_in(
@@ -358,7 +502,7 @@ async fn sign_in(
     let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
     let (_, client_data_hash) = rp.client_data("webauthn.get", &challenge);
     let mut request = vec![
-        (k(1), Value::from(RP_ID)),
+        (k(1), Value::from(rp.id.as_str())),
         (k(2), Value::from(client_data_hash.clone())),
         (k(5), options_uv()),
     ];

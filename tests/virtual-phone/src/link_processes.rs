@@ -117,3 +117,42 @@ pub fn start_pairing_tool(
     let code = tool.wait_for("qr ", START)?;
     Ok((tool, address, code))
 }
+
+/// `pairing-tool obr` for the administrator: asks the workspace at `workspace_url` for a
+/// grant to register one passkey at `rp_id` for `user`; returns it, its CTAPHID address and
+/// the grant id.
+pub fn start_admin_tool(
+    dir: &Path,
+    relay_url: &str,
+    workspace_url: &str,
+    user: &str,
+    rp_id: &str,
+) -> Result<(Process, String, String), String> {
+    let mut tool = Process::start(
+        Command::new(sibling_binary("pairing-tool", "PAIRING_TOOL")?)
+            .arg("--data-dir")
+            .arg(dir)
+            .args([
+                "--relay",
+                relay_url,
+                "--allow-insecure-loopback",
+                "--name",
+                "Admin's PC",
+                "obr",
+                "--workspace",
+                workspace_url,
+                "--user",
+                user,
+                "--rp",
+                rp_id,
+                "--admin-name",
+                "Bob (IT)",
+                "--ctaphid",
+                "127.0.0.1:0",
+            ]),
+        "administrator's pairing tool",
+    )?;
+    let address = tool.wait_for("ctaphid listening on ", START)?;
+    let grant = tool.wait_for("grant ", START)?;
+    Ok((tool, address, grant))
+}

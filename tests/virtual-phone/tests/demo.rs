@@ -24,7 +24,7 @@ fn the_demo_activates_registers_with_the_pin_and_signs_in() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, stderr) = demo(dir.path());
     assert!(ok, "demo failed: {stderr}\n{stdout}");
-    for n in 1..=13 {
+    for n in 1..=15 {
         assert!(
             stdout.contains(&format!("[{n}] ")),
             "step {n} missing:\n{stdout}"
@@ -39,7 +39,7 @@ fn the_demo_activates_registers_with_the_pin_and_signs_in() {
         stdout
             .matches("the relying party verified the signature")
             .count(),
-        4,
+        5,
         "{stdout}"
     );
     assert!(
@@ -51,7 +51,13 @@ fn the_demo_activates_registers_with_the_pin_and_signs_in() {
         "[12] signing in from the PC's browser: CTAPHID -> pairing tool -> relay -> phone"
     ));
     assert!(stdout.contains("no rp id, user name or credential id appears in the file"));
-    assert!(stdout.contains("[13] done: activated with the client PIN"));
+    assert!(stdout.contains("[15] done: activated with the client PIN"));
+    assert!(stdout.contains("obr: registered crm.acme.example (1/1)"));
+    assert!(
+        stdout.contains("the admin's tool verified the phone's signed receipt: 1 crm.acme.example")
+    );
+    assert!(stdout.contains("the phone's audit trail lists 1 on-behalf registration(s)"));
+    assert!(stdout.contains("phone: 1 registration(s), 1 receipt(s) posted to the workspace"));
     // The same folder again: the phone is already activated, and the demo says so.
     let (ok, _, stderr) = demo(dir.path());
     assert!(!ok);
