@@ -17,7 +17,8 @@ use authenticator_core::link::relay::RelayConfig;
 use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, pc_obr_handshake};
 use authenticator_core::link::{KeyPair, MessageType};
 use authenticator_core::obr::link::{
-    self as obr_link, ObrLinkError, ObrOutcome, ObrRunner, PendingApproval, ReceiptSink, Received,
+    self as obr_link, ObrEvent, ObrLinkError, ObrOutcome, ObrRunner, PendingApproval, ReceiptSink,
+    Received, RefusalReport,
 };
 use authenticator_core::obr::session::OPERATION_DENIED;
 use authenticator_core::obr::{Grant, Operation, Receipt};
@@ -61,14 +62,20 @@ impl Clock for Fixed {
     }
 }
 
+/// Receipts posted, and refusals reported (grant id, code).
 #[derive(Default)]
-struct Collected(Mutex<Vec<Vec<u8>>>);
+struct Collected(Mutex<Vec<Vec<u8>>>, Mutex<Vec<([u8; 16], String)>>);
 
 #[async_trait]
 impl ReceiptSink for Collected {
     async fn post(&self, receipt: Vec<u8>) -> Result<(), String> {
         self.0.lock().unwrap().push(receipt);
         Ok(())
+    }
+
+    async fn post_refusal(&self, grant_id: [u8; 16], code: &str) -> RefusalReport {
+        self.1.lock().unwrap().push((grant_id, code.to_owned()));
+        RefusalReport::Recorded
     }
 }
 
@@ -535,4 +542,249 @@ async fn bad_requests_are_refused_audited_and_not_kept() {
     assert_eq!(refused, 5);
     let found = obr_link::find_pending(&s.vault, NOW, "0c0c0c0c").unwrap();
     assert!(found.is_none(), "expired and dropped above");
+}
+
+struct Later;
+impl Clock for Later {
+    fn now_unix_seconds(&self) -> u64 {
+        NOW + 3600
+    }
+}
+
+#[tokio::test]
+async fn a_pending_grant_found_invalid_before_connecting_is_reported_but_a_stopped_one_is_not() {
+    let s = setup();
+    let (approval, _) = pending(&s, 21, 1);
+    let mut late = runner(&s, true);
+    late.clock = Arc::new(Later);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    late.events = Some(tx);
+    let (_end, phone) = start(late, approval);
+    let result = phone.await.unwrap();
+    assert!(matches!(result, Err(ObrLinkError::Grant(_))), "{result:?}");
+    assert_eq!(
+        *s.receipts.1.lock().unwrap(),
+        vec![([21u8; 16], "expired".to_owned())]
+    );
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    let id = "15".repeat(16);
+    assert_eq!(
+        events,
+        vec![
+            ObrEvent::Refused {
+                grant_id: id.clone(),
+                code: "expired".into()
+            },
+            ObrEvent::RefusalReported {
+                grant_id: id,
+                code: "expired".into(),
+                report: RefusalReport::Recorded
+            },
+        ]
+    );
+    assert!(audit_kinds(&s.vault).contains(&"obr.refusal.reported".to_owned()));
+
+    let (approval, _) = pending(&s, 22, 1);
+    obr_link::stop(&s.vault, NOW, &[22; 16]).unwrap();
+    let (_end, phone) = start(runner(&s, true), approval);
+    assert!(matches!(phone.await.unwrap(), Err(ObrLinkError::Stopped)));
+    assert_eq!(
+        s.receipts.1.lock().unwrap().len(),
+        1,
+        "stopped is not reported"
+    );
+}
+
+/// One request the workspace stub saw: method, path, headers (lower-case names), body.
+type Seen = (String, String, Vec<(String, String)>, Vec<u8>);
+
+/// A tiny HTTP/1.1 workspace: the events long-poll returns `events` once (then nothing);
+/// `obr-refusals` answers 204, or 404 `unknown_grant` for `unknown_grant_id`. Every request
+/// is recorded.
+async fn workspace_stub(
+    events: serde_json::Value,
+    unknown_grant_id: String,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut events = Some(events);
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                let n = stream.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let mut lines = head.split("\r\n");
+            let mut request_line = lines.next().unwrap().split(' ');
+            let method = request_line.next().unwrap().to_owned();
+            let path = request_line.next().unwrap().to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+                .collect();
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap_or(0);
+            while buf.len() < head_end + length {
+                let n = stream.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[head_end..head_end + length].to_vec();
+            let answer = if path.contains("/events") {
+                let body = events
+                    .take()
+                    .unwrap_or_else(|| serde_json::json!({"events": [], "next": 0}))
+                    .to_string();
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else if path.ends_with("/obr-refusals") {
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                if json["grant_id"] == unknown_grant_id.as_str() {
+                    let body = r#"{"error":"unknown_grant"}"#;
+                    format!(
+                        "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()
+                }
+            } else {
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            log.lock().unwrap().push((method, path, headers, body));
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            let _ = stream.shutdown().await;
+        }
+    });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_the_events_id() {
+    use authenticator_core::enroll::Enroller;
+    use authenticator_core::enroll::client::signing_input;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use p256::ecdsa::signature::Verifier;
+
+    let s = setup();
+    // A forged grant (its own id is 0x0a...), announced under the workspace's id 0x09...
+    let mut forged = grant(&s, 10, 1, s.admin.public_key());
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let good = grant(&s, 30, 1, s.admin.public_key());
+    let stopped = grant(&s, 31, 1, s.admin.public_key());
+    obr_link::stop(&s.vault, NOW, &[31; 16]).unwrap();
+    let request = |seq: u64, id: Option<[u8; 16]>, grant: &[u8]| {
+        serde_json::json!({
+            "seq": seq,
+            "type": "obr_request",
+            "grant_id": id.map(|id| B64.encode(id)),
+            "grant": B64.encode(grant),
+            "relay_url": RELAY,
+            "admin_door": B64.encode([1u8; 16]),
+        })
+    };
+    let events = serde_json::json!({
+        "events": [
+            request(1, Some([9; 16]), &forged),
+            request(2, Some([30; 16]), &good),
+            // A grant id the workspace does not know (404 unknown_grant: final, fine).
+            request(3, Some([8; 16]), &forged),
+            request(4, None, &forged),
+            request(5, Some([31; 16]), &stopped),
+        ],
+        "next": 5,
+    });
+    let (base, seen) = workspace_stub(events, B64.encode([8u8; 16])).await;
+    let mut enrollment = state::load(&s.vault).unwrap().unwrap();
+    enrollment.api_base = base;
+    state::store(&s.vault, &enrollment).unwrap();
+
+    let enroller = Enroller {
+        vault: &s.vault,
+        clock: &Fixed,
+        device_name: "test",
+        request_timeout: Duration::from_secs(5),
+    };
+    let polled = enroller.poll(Duration::ZERO).await.unwrap();
+    assert_eq!(polled.enrollment.events_seen, 5);
+    assert_eq!(polled.obr_requests.len(), 1);
+    let refused: Vec<(String, String, bool)> = polled
+        .obr_refused
+        .iter()
+        .map(|r| (r.id(), r.code.clone(), r.report.delivered()))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            ("09".repeat(16), "bad_signature".into(), true),
+            ("08".repeat(16), "bad_signature".into(), true),
+            ("unknown".into(), "bad_signature".into(), false),
+        ]
+    );
+    assert_eq!(polled.obr_refused[0].report, RefusalReport::Recorded);
+    assert_eq!(polled.obr_refused[1].report, RefusalReport::UnknownGrant);
+
+    let seen = seen.lock().unwrap().clone();
+    let posts: Vec<&Seen> = seen.iter().filter(|r| r.0 == "POST").collect();
+    assert_eq!(posts.len(), 2, "{seen:?}");
+    let (_, path, headers, body) = posts[0];
+    assert_eq!(path, &format!("/api/v1/devices/{KEY_ID}/obr-refusals"));
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"grant_id": B64.encode([9u8; 16]), "code": "bad_signature"})
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(header("x-security-key-id"), KEY_ID);
+    let timestamp: u64 = header("x-timestamp").parse().unwrap();
+    let signed = signing_input("POST", path, timestamp, &posts[0].3);
+    let signature =
+        p256::ecdsa::DerSignature::from_bytes(&B64.decode(header("x-signature")).unwrap()).unwrap();
+    let device = p256::ecdsa::VerifyingKey::from_sec1_bytes(&s.device_pub).unwrap();
+    device.verify(signed.as_bytes(), &signature).unwrap();
+
+    let audit = s.vault.audit().list().unwrap();
+    let kinds: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.kind.starts_with("obr.refusal."))
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "obr.refusal.reported",
+            "obr.refusal.reported",
+            "obr.refusal.unreported"
+        ]
+    );
 }

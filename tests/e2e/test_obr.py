@@ -190,3 +190,40 @@ def test_only_in_scope_registrations_within_the_count_are_served(procs, server, 
     audit = phone_cli(phone.data_dir, "audit").stdout
     assert "outside the grant's scope" in audit
     assert "command 0x02 is not allowed during on-behalf registration" in audit
+
+
+@pytest.mark.parametrize("fault,code", [
+    ("forge_signature", "bad_signature"),
+    ("other_key", "wrong_security_key"),
+    ("expired", "expired"),
+])
+def test_a_grant_the_phone_cannot_trust_is_refused_and_the_admin_told(procs, server, relay,
+                                                                       tmp_path, fault, code):
+    """The workspace's event carries a forged, foreign or expired grant: the phone refuses it on
+    arrival without connecting anywhere, reports the refusal, and the admin's tool shows it."""
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example",
+                           "--test-grant-fault", fault))
+    tool.wait_for(rf"^obr refused: {code}$", timeout=40)
+    phone.wait_for(rf"^obr: refused {code} \(grant [0-9a-f]{{32}}\)$")
+    with pytest.raises(CtapError) as e:
+        Ctap2(device(tool.addr)).send_cbor(0x01, {1: b"\x01" * 32, 2: RP,
+                                                  3: {"id": b"u", "name": "u"},
+                                                  4: [{"type": "public-key", "alg": -7}]})
+    assert e.value.code == DENIED
+    assert passkeys(server) == []
+    assert "0 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
+    assert "obr.grant.refused" in phone_cli(phone.data_dir, "audit").stdout
+
+
+def test_a_replayed_grant_is_refused(procs, server, relay, tmp_path):
+    phone = active_phone(procs, server, tmp_path)
+    first = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "1"))
+    first.wait_for(r"^obr accepted$", timeout=30)
+    register(first.addr)
+    first.wait_for(r"^obr ended: ")
+    second = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example",
+                             "--test-grant-fault", "replay"))
+    second.wait_for(r"^obr refused: replayed$", timeout=40)
+    assert len(passkeys(server)) == 1
+    assert "1 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout

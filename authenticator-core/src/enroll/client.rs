@@ -241,6 +241,28 @@ impl WorkspaceClient {
         }
     }
 
+    /// Tells the workspace that the phone refused the `obr_request` of `grant_id` (the event's
+    /// own b64url id) with `code`, so the administrator sees why. `Ok(true)` once recorded
+    /// (204); `Ok(false)` if the workspace does not know the grant (404 `unknown_grant`, final).
+    /// Transport failures and 5xx answers are retried by [`call`](Self::call).
+    pub async fn post_obr_refusal(
+        &self,
+        device: &DeviceIdentity,
+        grant_id: &str,
+        code: &str,
+    ) -> Result<bool, EnrollError> {
+        let path = format!("/api/v1/devices/{}/obr-refusals", device.security_key_id);
+        let body = obr_refusal_body(grant_id, code);
+        match self
+            .call::<serde_json::Value>("POST", &path, Some(body), Some(device), self.timeout)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(EnrollError::Server { status: 404, code }) if code == "unknown_grant" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
@@ -299,7 +321,9 @@ impl WorkspaceClient {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(transport_error)?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes)
+            // A 204 (or any empty success) reads as JSON `null`.
+            let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(bytes)
                 .map_err(|e| EnrollError::UnexpectedResponse(e.to_string()));
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
@@ -324,6 +348,11 @@ impl WorkspaceClient {
             },
         })
     }
+}
+
+/// The JSON body of an OBR refusal report (`POST /api/v1/devices/{sk}/obr-refusals`).
+pub fn obr_refusal_body(grant_id: &str, code: &str) -> serde_json::Value {
+    serde_json::json!({ "grant_id": grant_id, "code": code })
 }
 
 /// The string a device signs: method, path with query, timestamp, SHA-256 of the body.

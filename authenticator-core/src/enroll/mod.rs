@@ -201,13 +201,17 @@ impl Enroller<'_> {
     /// Waits up to `wait` for the workspace's next events and applies them: status changes,
     /// `obr_request` (verified without the link binding and kept as a pending approval, or
     /// audited `obr.grant.refused` and dropped) and `obr_stopped` (the pending approval goes
-    /// and a running session ends). Unknown event types are skipped.
+    /// and a running session ends). Unknown event types are skipped. A refused `obr_request`
+    /// (but a stopped one) is reported to the workspace under the event's own `grant_id` once
+    /// the events are stored, within `obr::link::REFUSAL_REPORT_BUDGET` in all, and audited
+    /// `obr.refusal.reported` or `obr.refusal.unreported`.
     pub async fn poll(&self, wait: Duration) -> Result<Polled, EnrollError> {
         let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
         let (client, device) = self.connect(&enrollment)?;
         let answer = client.events(&device, enrollment.events_seen, wait).await?;
         let mut obr_requests = Vec::new();
         let mut obr_stopped = Vec::new();
+        let mut obr_refused = Vec::new();
         let now = self.clock.now_unix_seconds();
         for event in answer
             .events
@@ -229,6 +233,17 @@ impl Enroller<'_> {
                         crate::obr::link::Received::Pending(p) => obr_requests.push(p),
                         crate::obr::link::Received::Refused(code) => {
                             tracing::info!("obr request refused: {code}");
+                            if crate::obr::link::is_reportable(&code) {
+                                obr_refused.push(crate::obr::link::ObrRefusal {
+                                    grant_id: crate::obr::link::event_grant_id(
+                                        event.grant_id.as_deref(),
+                                    ),
+                                    code,
+                                    report: crate::obr::link::RefusalReport::NotSent(
+                                        "not reported yet".into(),
+                                    ),
+                                });
+                            }
                         }
                         crate::obr::link::Received::AlreadyPending => {}
                     }
@@ -268,11 +283,58 @@ impl Enroller<'_> {
                 enrollment
             }
         };
+        self.report_obr_refusals(&client, &device, &mut obr_refused)
+            .await;
         Ok(Polled {
             enrollment,
             obr_requests,
             obr_stopped,
+            obr_refused,
         })
+    }
+
+    /// Reports refused `obr_request`s to the workspace, one after the other, within
+    /// `REFUSAL_REPORT_BUDGET` in all (the client retries transport failures), and audits each.
+    async fn report_obr_refusals(
+        &self,
+        client: &WorkspaceClient,
+        device: &DeviceIdentity,
+        refusals: &mut [crate::obr::link::ObrRefusal],
+    ) {
+        use crate::obr::link::{
+            REFUSAL_REPORT_BUDGET, RefusalReport, audit_refusal_report, await_refusal_report,
+            grant_id_b64,
+        };
+        let deadline = tokio::time::Instant::now() + REFUSAL_REPORT_BUDGET;
+        for refusal in refusals.iter_mut() {
+            refusal.report = match &refusal.grant_id {
+                None => RefusalReport::NotSent("the event carries no valid grant id".into()),
+                Some(id) => {
+                    let id = grant_id_b64(id);
+                    await_refusal_report(
+                        deadline,
+                        client.post_obr_refusal(device, &id, &refusal.code),
+                    )
+                    .await
+                }
+            };
+            audit_refusal_report(
+                self.vault,
+                self.clock.now_unix_seconds(),
+                refusal.grant_id.as_ref(),
+                &refusal.code,
+                &refusal.report,
+            );
+        }
+    }
+
+    /// Reports to the workspace that the phone refused the grant `grant_id` (its b64url id)
+    /// with `code` (one round of the client's retries). `Ok(false)` if the workspace does not
+    /// know the grant.
+    pub async fn post_obr_refusal(&self, grant_id: &str, code: &str) -> Result<bool, EnrollError> {
+        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let (client, device) = self.connect(&enrollment)?;
+        client.post_obr_refusal(&device, grant_id, code).await
     }
 
     /// Posts an on-behalf registration receipt to the workspace (one round of the client's
@@ -336,6 +398,9 @@ pub struct Polled {
     pub obr_requests: Vec<crate::obr::link::PendingApproval>,
     /// Grant ids the workspace stopped.
     pub obr_stopped: Vec<[u8; 16]>,
+    /// `obr_request`s refused on arrival (but stopped ones), in event order, with how
+    /// reporting them to the workspace went.
+    pub obr_refused: Vec<crate::obr::link::ObrRefusal>,
 }
 
 /// HMAC-SHA256(key = SHA-256(PIN), "client-pin/v1" || security key id || nonce): proves the

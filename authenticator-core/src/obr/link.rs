@@ -13,6 +13,11 @@
 //!   verified again, bound to that key, by `ObrSession::accept`.
 //! - A grant the workspace stopped (`obr_stopped`) is remembered until it would expire: it is
 //!   never made pending again, and a running session for it ends within [`CHECK_EVERY`].
+//! - A grant refused before the admin's tool could be told (on arrival, or when its pending
+//!   approval turns out invalid before connecting) is reported to the workspace
+//!   (`obr-refusals`, the workspace's grant id and the code) so the administrator learns why;
+//!   the outcome is audited (`obr.refusal.reported` / `obr.refusal.unreported`). A grant the
+//!   workspace stopped is not reported: the workspace decided that itself.
 //! - Nothing here logs or reports a grant, a key or a receipt; events carry ids, names and
 //!   codes only.
 
@@ -64,6 +69,9 @@ const RECEIPT_ROUNDS: u32 = 4;
 const RECEIPT_PAUSE: Duration = Duration::from_secs(1);
 /// How long the end of a session waits for receipt uploads still running.
 const RECEIPT_DRAIN: Duration = Duration::from_secs(60);
+/// How long reporting refusals to the workspace may hold up the caller (one events poll, or
+/// one runner), retries included.
+pub const REFUSAL_REPORT_BUDGET: Duration = Duration::from_secs(5);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -135,6 +143,122 @@ pub enum Received {
     AlreadyPending,
     /// Refused and audited (`obr.grant.refused`) with this code.
     Refused(String),
+}
+
+/// Whether a refusal with `code` is reported to the workspace: every one but `stopped` (the
+/// workspace's own decision) and `not_activated` (there is no workspace to tell).
+pub fn is_reportable(code: &str) -> bool {
+    !matches!(code, "stopped" | "not_activated")
+}
+
+/// What became of reporting a refusal to the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReport {
+    /// The workspace recorded it (204).
+    Recorded,
+    /// The workspace does not know the grant (404 `unknown_grant`); nothing more to do.
+    UnknownGrant,
+    /// Not reported (after the retries), with the reason.
+    NotSent(String),
+}
+
+impl RefusalReport {
+    /// True unless the report could not be delivered.
+    pub fn delivered(&self) -> bool {
+        !matches!(self, Self::NotSent(_))
+    }
+}
+
+/// An `obr_request` refused on arrival, as reported to the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObrRefusal {
+    /// The event's own `grant_id` (the workspace's id), if it was valid base64url of 16 bytes.
+    /// Never taken from the grant bytes, which may be forged.
+    pub grant_id: Option<[u8; GRANT_ID_LEN]>,
+    pub code: String,
+    pub report: RefusalReport,
+}
+
+impl ObrRefusal {
+    /// The grant id as lower-case hex, or `unknown` if the event had no valid one.
+    pub fn id(&self) -> String {
+        self.grant_id
+            .map(|id| hex(&id))
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// The event's `grant_id` field decoded (b64url of 16 bytes), if valid.
+pub fn event_grant_id(text: Option<&str>) -> Option<[u8; GRANT_ID_LEN]> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text?.trim())
+        .ok()?;
+    <[u8; GRANT_ID_LEN]>::try_from(bytes.as_slice()).ok()
+}
+
+/// The workspace's form of a grant id (b64url without padding).
+pub fn grant_id_b64(grant_id: &[u8; GRANT_ID_LEN]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(grant_id)
+}
+
+/// Turns the answer to a refusal report into a [`RefusalReport`], giving up at `deadline`.
+pub(crate) async fn await_refusal_report(
+    deadline: tokio::time::Instant,
+    send: impl std::future::Future<Output = Result<bool, crate::enroll::EnrollError>>,
+) -> RefusalReport {
+    match tokio::time::timeout_at(deadline, send).await {
+        Ok(Ok(true)) => RefusalReport::Recorded,
+        Ok(Ok(false)) => RefusalReport::UnknownGrant,
+        Ok(Err(e)) => RefusalReport::NotSent(e.to_string()),
+        Err(_) => RefusalReport::NotSent(format!(
+            "the workspace did not answer within {} s",
+            REFUSAL_REPORT_BUDGET.as_secs()
+        )),
+    }
+}
+
+/// Audits how reporting a refusal went (`obr.refusal.reported` / `obr.refusal.unreported`).
+pub fn audit_refusal_report(
+    vault: &Vault,
+    now: u64,
+    grant_id: Option<&[u8; GRANT_ID_LEN]>,
+    code: &str,
+    report: &RefusalReport,
+) {
+    let id = grant_id
+        .map(|id| hex(id))
+        .unwrap_or_else(|| "unknown".into());
+    match report {
+        RefusalReport::Recorded | RefusalReport::UnknownGrant => {
+            let result = if *report == RefusalReport::Recorded {
+                "recorded"
+            } else {
+                "unknown_grant"
+            };
+            audit(
+                vault,
+                now,
+                "obr.refusal.reported",
+                &[
+                    ("grant_id", id),
+                    ("code", code.to_owned()),
+                    ("result", result.to_owned()),
+                ],
+            );
+        }
+        RefusalReport::NotSent(reason) => audit(
+            vault,
+            now,
+            "obr.refusal.unreported",
+            &[
+                ("grant_id", id),
+                ("code", code.to_owned()),
+                ("reason", reason.clone()),
+            ],
+        ),
+    }
 }
 
 /// The pending approvals, oldest first; expired ones are dropped (and the list rewritten).
@@ -330,6 +454,13 @@ pub fn receive_request(
 pub trait ReceiptSink: Send + Sync {
     /// Stores one receipt; `Err` with a reason once it gave up.
     async fn post(&self, receipt: Vec<u8>) -> Result<(), String>;
+
+    /// Tells the workspace the phone refused `grant_id` with `code` before the admin's tool
+    /// could be told. The default has nowhere to send it.
+    async fn post_refusal(&self, grant_id: [u8; GRANT_ID_LEN], code: &str) -> RefusalReport {
+        let _ = (grant_id, code);
+        RefusalReport::NotSent("no workspace to report to".into())
+    }
 }
 
 /// Posts receipts to the enrolled workspace, signed with the device key, retrying transient
@@ -363,19 +494,58 @@ impl ReceiptSink for WorkspaceReceipts {
             }
         }
     }
+
+    async fn post_refusal(&self, grant_id: [u8; GRANT_ID_LEN], code: &str) -> RefusalReport {
+        let enroller = crate::enroll::Enroller {
+            vault: &self.vault,
+            clock: self.clock.as_ref(),
+            device_name: "",
+            request_timeout: self.request_timeout,
+        };
+        let deadline = tokio::time::Instant::now() + REFUSAL_REPORT_BUDGET;
+        let id = grant_id_b64(&grant_id);
+        await_refusal_report(deadline, enroller.post_obr_refusal(&id, code)).await
+    }
 }
 
 /// What a running OBR session reports (for the app's UI and the virtual phone's log). Ids are
 /// hex; nothing secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObrEvent {
-    Connecting { grant_id: String, admin: String },
-    Accepted { grant_id: String, admin: String },
-    Refused { grant_id: String, code: String },
-    Registered { rp_id: String, index: u8, max: u8 },
-    ReceiptPosted { index: u8 },
-    ReceiptNotPosted { index: u8, reason: String },
-    Ended { grant_id: String, reason: String },
+    Connecting {
+        grant_id: String,
+        admin: String,
+    },
+    Accepted {
+        grant_id: String,
+        admin: String,
+    },
+    Refused {
+        grant_id: String,
+        code: String,
+    },
+    /// A refusal the tool could not be told of was reported to the workspace (or not).
+    RefusalReported {
+        grant_id: String,
+        code: String,
+        report: RefusalReport,
+    },
+    Registered {
+        rp_id: String,
+        index: u8,
+        max: u8,
+    },
+    ReceiptPosted {
+        index: u8,
+    },
+    ReceiptNotPosted {
+        index: u8,
+        reason: String,
+    },
+    Ended {
+        grant_id: String,
+        reason: String,
+    },
 }
 
 /// How a session went.
@@ -533,6 +703,43 @@ impl ObrRunner {
         }
     }
 
+    /// A refusal before the tool was reached: emitted, reported to the workspace through the
+    /// receipt sink (at most [`REFUSAL_REPORT_BUDGET`]) and audited.
+    async fn report_refusal(&self, grant_id: &[u8; GRANT_ID_LEN], code: &str) {
+        let id = hex(grant_id);
+        self.emit(ObrEvent::Refused {
+            grant_id: id.clone(),
+            code: code.to_owned(),
+        });
+        if !is_reportable(code) {
+            return;
+        }
+        let report = match tokio::time::timeout(
+            REFUSAL_REPORT_BUDGET,
+            self.receipts.post_refusal(*grant_id, code),
+        )
+        .await
+        {
+            Ok(report) => report,
+            Err(_) => RefusalReport::NotSent(format!(
+                "the workspace did not answer within {} s",
+                REFUSAL_REPORT_BUDGET.as_secs()
+            )),
+        };
+        audit_refusal_report(
+            &self.vault,
+            self.clock.now_unix_seconds(),
+            Some(grant_id),
+            code,
+            &report,
+        );
+        self.emit(ObrEvent::RefusalReported {
+            grant_id: id,
+            code: code.to_owned(),
+            report,
+        });
+    }
+
     /// Connects to the admin's tool over the relay `pending` names and runs the session.
     pub async fn run(&self, pending: &PendingApproval) -> Result<ObrOutcome, ObrLinkError> {
         self.connect_and_run(pending).await
@@ -611,6 +818,7 @@ impl ObrRunner {
                     "obr.grant.refused",
                     &[("grant_id", id.clone()), ("reason", e.code().into())],
                 );
+                self.report_refusal(&pending.grant_id, e.code()).await;
                 return Err(e.into());
             }
         };

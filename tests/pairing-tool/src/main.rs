@@ -117,6 +117,11 @@ enum Command {
         #[arg(long, value_name = "SECS", hide = true,
               value_parser = clap::value_parser!(u64).range(1..=900))]
         duration_secs: Option<u64>,
+        /// Test setting: arm this OBR grant fault at the workspace before starting, so the
+        /// phone gets a grant it refuses.
+        #[arg(long, value_name = "FAULT", hide = true,
+              value_parser = ["forge_signature", "other_key", "expired", "replay"])]
+        test_grant_fault: Option<String>,
     },
     /// Print the pairing (phone name, creation time) or `not paired`.
     Status,
@@ -159,6 +164,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             admin_name,
             ctaphid,
             duration_secs,
+            test_grant_fault,
         } => {
             let (relay, config) = relay_option(cli.relay, cli.allow_insecure_loopback, "obr")?;
             let workspace = workspace::parse_url(&workspace)
@@ -177,6 +183,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .or(cli.name)
                     .unwrap_or_else(|| DEFAULT_ADMIN_NAME.to_owned()),
                 ctaphid,
+                test_grant_fault,
             };
             runtime()?
                 .block_on(obr::run(options))

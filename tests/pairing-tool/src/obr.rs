@@ -44,6 +44,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_CODE_CHARS: usize = 64;
 /// How long stopping the grant at the workspace may take on the way out.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the workspace's grant record is read for a refusal while no phone accepted.
+const REFUSAL_POLL: Duration = Duration::from_secs(1);
 
 /// Everything `obr` was told on the command line.
 pub struct ObrOptions {
@@ -58,6 +60,8 @@ pub struct ObrOptions {
     pub admin_id: String,
     pub admin_name: String,
     pub ctaphid: SocketAddr,
+    /// Test setting: an OBR grant fault armed at the workspace before starting.
+    pub test_grant_fault: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,14 +92,59 @@ struct Obr {
 }
 
 impl Obr {
-    fn accept(&self, session: Arc<LinkSession>) {
+    /// The phone accepted: false (and nothing changes) if the OBR already ended meanwhile.
+    fn accept(&self, session: Arc<LinkSession>) -> bool {
+        if *self.phase.borrow() != Phase::Waiting {
+            return false;
+        }
         if let Ok(mut slot) = self.handover.lock() {
             *slot = Some(session.clone());
         }
         if let Ok(mut slot) = self.current.lock() {
             *slot = Some(session);
         }
-        self.phase.send_replace(Phase::Accepted);
+        let accepted = self.phase.send_if_modified(|phase| {
+            if *phase == Phase::Waiting {
+                *phase = Phase::Accepted;
+                true
+            } else {
+                false
+            }
+        });
+        if !accepted {
+            if let Ok(mut slot) = self.handover.lock() {
+                slot.take();
+            }
+            if let Ok(mut slot) = self.current.lock() {
+                slot.take();
+            }
+        }
+        accepted
+    }
+
+    /// The workspace reports that the phone refused the grant before connecting: prints
+    /// `obr refused: CODE` and ends the OBR, unless a phone accepted or it already ended.
+    fn refused_at_workspace(&self, code: &str) -> bool {
+        let changed = self.phase.send_if_modified(|phase| {
+            if *phase == Phase::Waiting {
+                *phase = Phase::Ended;
+                true
+            } else {
+                false
+            }
+        });
+        if !changed {
+            return false;
+        }
+        let code: String = printable(code).chars().take(MAX_CODE_CHARS).collect();
+        say(&format!("obr refused: {code}"));
+        if let Ok(mut slot) = self.handover.lock() {
+            slot.take();
+        }
+        if let Some(session) = self.current.lock().ok().and_then(|mut slot| slot.take()) {
+            tokio::spawn(async move { session.close().await });
+        }
+        true
     }
 
     /// Ends the OBR (once): prints `obr ended: WHY` if given, and returns the accepted
@@ -285,6 +334,12 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
                 printable(&options.user)
             )
         })?;
+    if let Some(fault) = &options.test_grant_fault {
+        workspace
+            .arm_grant_fault(fault)
+            .await
+            .map_err(|e| workspace_failure("arm the OBR grant fault", &e))?;
+    }
     let requested = Instant::now();
     let started: Started = workspace
         .start_obr(
@@ -338,6 +393,7 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
         Arc::new(Forwarder::new(Arc::new(ObrSource(obr.clone()))));
     let serving = tokio::spawn(accept(listener, forwarder));
     let mut driver = tokio::spawn(drive(obr.clone(), door_client, door, scalar));
+    let watcher = tokio::spawn(watch_refusal(obr.clone(), workspace.clone()));
     let mut driving = true;
     let signal = quit_signal();
     tokio::pin!(serving, signal);
@@ -362,6 +418,7 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
         }
     };
     driver.abort();
+    watcher.abort();
     if let Some(session) = obr.finish(Some("the tool was stopped")) {
         session.close().await;
     }
@@ -403,6 +460,39 @@ async fn quit_signal() {
     }
 }
 
+/// Reads the grant's record at the workspace every second until a phone accepted or the OBR
+/// ended: a phone that refuses the grant from its `obr_request` event never knocks on the
+/// door, it reports the refusal to the workspace (phone endpoint `obr-refusals`).
+async fn watch_refusal(obr: Arc<Obr>, workspace: Workspace) {
+    let mut phase = obr.phase.subscribe();
+    let mut complained = false;
+    loop {
+        if *phase.borrow_and_update() != Phase::Waiting {
+            return;
+        }
+        match workspace.refusal(&obr.grant_id).await {
+            Ok(Some(code)) => {
+                obr.refused_at_workspace(&code);
+                return;
+            }
+            Ok(None) => {}
+            Err(e) if !complained => {
+                complained = true;
+                eprintln!("pairing-tool: cannot read the grant at the workspace: {e}");
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(REFUSAL_POLL) => {}
+            changed = phase.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// What one knock on the door came to.
 enum Knock {
     Accepted,
@@ -414,12 +504,37 @@ enum Knock {
 
 /// Waits on the door until the phone accepts, then until the OBR ends or the grant expires.
 async fn drive(obr: Arc<Obr>, client: RelayClient, door: RelayId, key: Zeroizing<[u8; 32]>) {
+    let mut over = obr.phase.subscribe();
+    let accepted = tokio::select! {
+        accepted = wait_on_door(&obr, &client, door, &key) => accepted,
+        // Ended elsewhere (the workspace reported the phone's refusal).
+        _ = over.wait_for(|p| *p == Phase::Ended) => false,
+    };
+    if !accepted {
+        return;
+    }
+    let mut phase = obr.phase.subscribe();
+    let ended = async move {
+        let _ = phase.wait_for(|p| *p == Phase::Ended).await.map(|_| ());
+    };
+    tokio::select! {
+        () = ended => {}
+        () = tokio::time::sleep_until(obr.deadline) => {
+            if let Some(session) = obr.finish(Some("the grant expired")) {
+                session.close().await;
+            }
+        }
+    }
+}
+
+/// Waits on the door until the phone accepts (true) or the OBR is over (false).
+async fn wait_on_door(obr: &Obr, client: &RelayClient, door: RelayId, key: &[u8; 32]) -> bool {
     let mut backoff = Duration::from_millis(250);
     let doors = [door];
     loop {
         if Instant::now() >= obr.deadline {
             obr.end(Some("the grant expired before the phone connected"));
-            return;
+            return false;
         }
         let knock = tokio::select! {
             knock = client.wait_for_knock(&doors) => knock,
@@ -439,24 +554,12 @@ async fn drive(obr: Arc<Obr>, client: RelayClient, door: RelayId, key: Zeroizing
             }
         };
         backoff = Duration::from_millis(250);
-        match offer(&obr, &client, session, &key).await {
-            Knock::Accepted => break,
+        match offer(obr, client, session, key).await {
+            Knock::Accepted => return true,
             Knock::Retry => {}
             Knock::Over => {
                 obr.end(None);
-                return;
-            }
-        }
-    }
-    let mut phase = obr.phase.subscribe();
-    let ended = async move {
-        let _ = phase.wait_for(|p| *p == Phase::Ended).await.map(|_| ());
-    };
-    tokio::select! {
-        () = ended => {}
-        () = tokio::time::sleep_until(obr.deadline) => {
-            if let Some(session) = obr.finish(Some("the grant expired")) {
-                session.close().await;
+                return false;
             }
         }
     }
@@ -514,9 +617,12 @@ async fn offer(obr: &Obr, client: &RelayClient, session: RelayId, key: &[u8; 32]
         Ok(Ok((MessageType::ObrStatus, payload))) => {
             let code = String::from_utf8_lossy(&payload);
             if code == "accepted" {
-                say("obr accepted");
-                obr.accept(channel);
-                return Knock::Accepted;
+                if obr.accept(channel.clone()) {
+                    say("obr accepted");
+                    return Knock::Accepted;
+                }
+                channel.close().await;
+                return Knock::Over;
             }
             let code: String = printable(&code).chars().take(MAX_CODE_CHARS).collect();
             over(format!("obr refused: {code}"))

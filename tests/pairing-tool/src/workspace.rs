@@ -1,5 +1,6 @@
 //! The few calls OBR mode makes to the workspace's admin API (proto/workspace-api-contract.md,
-//! "Admin endpoints"; proto/workspace-api.yaml): find a user by email, start OBR, stop it.
+//! "Admin endpoints"; proto/workspace-api.yaml): find a user by email, start OBR, stop it,
+//! watch it for the phone's refusal, and (tests only) arm an OBR grant fault.
 
 use std::time::Duration;
 
@@ -78,7 +79,8 @@ struct UserBody {
     email: String,
 }
 
-/// A client for one workspace's admin API.
+/// A client for one workspace's admin API (cheap to clone: the HTTP client is shared).
+#[derive(Clone)]
 pub struct Workspace {
     http: reqwest::Client,
     base: Url,
@@ -189,6 +191,43 @@ impl Workspace {
         let url = self.url(&["admin", "obr", &B64.encode(grant_id)])?;
         let answer = self.http.delete(url).send().await.map_err(unreachable)?;
         expect(answer, StatusCode::OK).await.map(|_| ())
+    }
+}
+
+impl Workspace {
+    /// The phone's refusal code if the grant's record (`GET /admin/obr`) is `refused`.
+    pub async fn refusal(&self, grant_id: &[u8]) -> Result<Option<String>, WorkspaceError> {
+        #[derive(Deserialize)]
+        struct GrantBody {
+            grant_id: String,
+            status: String,
+            refusal_code: Option<String>,
+        }
+        let url = self.url(&["admin", "obr"])?;
+        let answer = self.http.get(url).send().await.map_err(unreachable)?;
+        let body = expect(answer, StatusCode::OK).await?;
+        let grants: Vec<GrantBody> = serde_json::from_value(body)
+            .map_err(|e| WorkspaceError::Protocol(format!("grant list: {e}")))?;
+        let id = B64.encode(grant_id);
+        Ok(grants
+            .into_iter()
+            .find(|g| g.grant_id == id && g.status == "refused")
+            .map(|g| g.refusal_code.unwrap_or_default()))
+    }
+
+    /// Test setting: the next OBR start's `obr_request` carries a faulty grant
+    /// (`POST /admin/faults` with `kind: "obr_grant"`).
+    pub async fn arm_grant_fault(&self, fault: &str) -> Result<(), WorkspaceError> {
+        let url = self.url(&["admin", "faults"])?;
+        let body = json!({ "kind": "obr_grant", "grant_fault": fault, "count": 1 });
+        let answer = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        expect(answer, StatusCode::CREATED).await.map(|_| ())
     }
 }
 

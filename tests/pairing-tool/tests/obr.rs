@@ -611,3 +611,112 @@ async fn workspace_errors_and_usage() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`obr` needs --relay URL"), "{stderr}");
 }
+
+/// A device-signed phone request (workspace contract, phone endpoint 2).
+async fn device_call(
+    ws: &Workspace,
+    device: &Device,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Value) {
+    use p256::ecdsa::DerSignature;
+    use p256::ecdsa::signature::Signer;
+    let timestamp = now();
+    // Receipt::hash_auth_data is plain SHA-256.
+    let digest = hex(&Receipt::hash_auth_data(body.as_bytes()));
+    let input = format!("{method}\n{path}\n{timestamp}\n{digest}");
+    let key = p256::ecdsa::SigningKey::from_slice(&device.scalar).unwrap();
+    let signature: DerSignature = key.sign(input.as_bytes());
+    let url = format!("{}{path}", ws.url);
+    let mut request = match method {
+        "POST" => ws.http.post(url),
+        _ => ws.http.get(url),
+    }
+    .header("X-Security-Key-Id", &device.security_key_id)
+    .header("X-Timestamp", timestamp.to_string())
+    .header("X-Signature", B64.encode(signature.as_bytes()));
+    if !body.is_empty() {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A phone that refuses the grant its `obr_request` event carries never connects; it reports
+/// the refusal to the workspace, and the tool (watching its grant) prints the same line as
+/// for a type-6 refusal and answers CTAP requests 0x27. Each `--test-grant-fault` makes the
+/// workspace deliver a grant the phone refuses with its code (replay: the previous event's).
+#[tokio::test(flavor = "multi_thread")]
+async fn refusal_before_connecting_reaches_the_admin_tool() {
+    let ws = start_workspace();
+    let relay = start_relay();
+    let device = ws.active_user("alice@acme.example").await;
+    let events_path = format!(
+        "/api/v1/devices/{}/events?after=0&wait=0",
+        device.security_key_id
+    );
+    let refusals_path = format!("/api/v1/devices/{}/obr-refusals", device.security_key_id);
+    // The grant ids this phone has seen (obr-grant.md §3.4).
+    let mut seen: Vec<String> = Vec::new();
+    for (fault, code) in [
+        ("forge_signature", "bad_signature"),
+        ("other_key", "wrong_security_key"),
+        ("expired", "expired"),
+        ("replay", "replayed"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tool = start_obr(
+            dir.path(),
+            &relay.url,
+            &ws.url,
+            "alice@acme.example",
+            &["--test-grant-fault", fault],
+        );
+        // The phone's side: the newest obr_request, checked as Grant::verify_unbound does.
+        let (status, events) = device_call(&ws, &device, "GET", &events_path, "").await;
+        assert_eq!(status, 200, "{events}");
+        let event = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["type"] == "obr_request")
+            .cloned()
+            .unwrap();
+        let id = event["grant_id"].as_str().unwrap().to_owned();
+        let verdict = if seen.contains(&id) {
+            "replayed"
+        } else {
+            let grant = B64.decode(event["grant"].as_str().unwrap()).unwrap();
+            Grant::verify_unbound(
+                &grant,
+                &device.grant_signing_key,
+                &device.security_key_id,
+                now(),
+                30,
+            )
+            .unwrap_err()
+            .code()
+        };
+        assert_eq!(verdict, code, "{fault}");
+        seen.push(id.clone());
+        let body = json!({ "grant_id": id, "code": verdict }).to_string();
+        let (status, answer) = device_call(&ws, &device, "POST", &refusals_path, &body).await;
+        assert_eq!(status, 204, "{answer}");
+
+        let line = tool.proc.expect_line("obr ", Duration::from_secs(3));
+        assert_eq!(line, format!("obr refused: {code}"), "{fault}");
+        let record = ws.grant(&tool.grant_id).await;
+        assert_eq!(record["status"], "refused");
+        let mut hid = Hid::connect(tool.ctaphid).await;
+        assert_eq!(hid.cbor(&[0x04]).await.0, vec![OPERATION_DENIED], "{fault}");
+    }
+}

@@ -118,6 +118,9 @@ pub async fn watch(vault: Arc<Vault>, obr: Option<ObrRunner>) {
                     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
                     crate::obr::say(&format!("obr: stopped grant {id}"));
                 }
+                for refusal in &polled.obr_refused {
+                    crate::obr::refused(refusal);
+                }
                 for pending in polled.obr_requests {
                     crate::obr::announce(&pending);
                     if let Some(runner) = &obr {

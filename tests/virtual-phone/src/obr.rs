@@ -1,7 +1,9 @@
 //! On-behalf registration on the virtual phone (proto/obr-grant.md §6): `virtual-phone
 //! approvals list|approve ID|deny ID`, `virtual-phone audit`, and the runner that `serve`'s
 //! enrollment watcher uses for each new request. Everything is printed as plain lines:
-//! `obr: accepted grant ID from ADMIN`, `obr: registered RP (N/MAX)`, `obr: refused CODE`, ...
+//! `obr: accepted grant ID from ADMIN`, `obr: registered RP (N/MAX)`, `obr: refused CODE
+//! (grant ID)` (for a request refused on arrival too, then `obr: refusal CODE reported|not
+//! reported (grant ID)`), ...
 
 use std::io::Write;
 use std::sync::Arc;
@@ -9,7 +11,8 @@ use std::time::Duration;
 
 use authenticator_core::ctap::EngineConfig;
 use authenticator_core::obr::link::{
-    self as obr_link, ObrEvent, ObrOutcome, ObrRunner, PendingApproval, WorkspaceReceipts,
+    self as obr_link, ObrEvent, ObrOutcome, ObrRefusal, ObrRunner, PendingApproval, RefusalReport,
+    WorkspaceReceipts,
 };
 use authenticator_core::platform::{Clock, SystemClock, UserInterface};
 use authenticator_core::vault::Vault;
@@ -32,6 +35,11 @@ fn line(event: ObrEvent) -> String {
             format!("obr: accepted grant {grant_id} from {admin}")
         }
         ObrEvent::Refused { grant_id, code } => format!("obr: refused {code} (grant {grant_id})"),
+        ObrEvent::RefusalReported {
+            grant_id,
+            code,
+            report,
+        } => report_line(&grant_id, &code, &report),
         ObrEvent::Registered { rp_id, index, max } => {
             format!("obr: registered {rp_id} ({index}/{max})")
         }
@@ -43,6 +51,26 @@ fn line(event: ObrEvent) -> String {
             format!("obr: session ended (grant {grant_id}): {reason}")
         }
     }
+}
+
+/// `obr: refusal CODE reported (grant ID)` or `obr: refusal CODE not reported (grant ID): WHY`.
+fn report_line(grant_id: &str, code: &str, report: &RefusalReport) -> String {
+    match report {
+        RefusalReport::Recorded => format!("obr: refusal {code} reported (grant {grant_id})"),
+        RefusalReport::UnknownGrant => {
+            format!("obr: refusal {code} reported (grant {grant_id}): unknown to the workspace")
+        }
+        RefusalReport::NotSent(reason) => {
+            format!("obr: refusal {code} not reported (grant {grant_id}): {reason}")
+        }
+    }
+}
+
+/// `obr: refused CODE (grant ID)` and how reporting it went, for a request refused on arrival.
+pub fn refused(r: &ObrRefusal) {
+    let id = r.id();
+    say(&format!("obr: refused {} (grant {id})", r.code));
+    say(&report_line(&id, &r.code, &r.report));
 }
 
 /// A runner whose events are printed; the printer ends once every clone of the runner is
@@ -108,6 +136,9 @@ pub async fn list(vault: &Vault, refresh: bool) -> Result<(), String> {
             .poll(Duration::ZERO)
             .await
             .map_err(|e| e.to_string())?;
+        for r in &polled.obr_refused {
+            refused(r);
+        }
         for p in &polled.obr_requests {
             announce(p);
         }

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::clock::now_ms;
 use crate::csv_import::{self, CsvLine};
 use crate::error::{ApiError, parse_json};
-use crate::faults::FaultRule;
+use crate::faults::{FaultRule, GrantFaultRule};
 use crate::state::Shared;
 
 type Answer = Result<Response, ApiError>;
@@ -166,6 +166,14 @@ async fn outbox(State(shared): State<Arc<Shared>>, Query(query): Query<OutboxQue
 }
 
 async fn arm_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
+    let value: serde_json::Value = parse_json(&body)?;
+    if value.get("kind").and_then(serde_json::Value::as_str) == Some("obr_grant") {
+        let rule: GrantFaultRule = serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request(format!("invalid OBR grant fault: {e}")))?;
+        rule.validate()?;
+        shared.lock().faults.arm_grant(rule.clone());
+        return Ok((StatusCode::CREATED, Json(rule)).into_response());
+    }
     let rule: FaultRule = parse_json(&body)?;
     rule.validate()?;
     shared.lock().faults.arm(rule.clone());

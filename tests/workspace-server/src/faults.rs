@@ -4,6 +4,10 @@
 //!
 //! Rules are kept in the order they were armed; a request consumes one use of the first
 //! matching rule that has uses left.
+//!
+//! OBR grant faults (`kind: "obr_grant"`) are separate: they do not touch requests but change
+//! what the next `count` OBR starts deliver in their `obr_request` event (see [`GrantFault`]),
+//! so a phone's refusal before it ever connects can be tested end to end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,9 +62,54 @@ impl FaultRule {
     }
 }
 
+/// What an armed OBR grant fault does to the grant an `obr_request` event carries (the grant
+/// record the administrator gets keeps the real grant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantFault {
+    /// The real grant with one signature byte flipped (the phone: `bad_signature`).
+    ForgeSignature,
+    /// Correctly signed, naming another security key id (`wrong_security_key`).
+    OtherKey,
+    /// Correctly signed, issued 1200 s ago and expired 600 s ago (`expired`).
+    Expired,
+    /// The grant id and bytes of the previous `obr_request` to that device (`replayed`).
+    Replay,
+}
+
+/// `POST /admin/faults` with `kind: "obr_grant"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantFaultRule {
+    pub kind: GrantFaultKind,
+    pub grant_fault: GrantFault,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantFaultKind {
+    #[serde(rename = "obr_grant")]
+    ObrGrant,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl GrantFaultRule {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.count == 0 {
+            return Err(ApiError::bad_request("count must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 pub struct Faults {
     rules: Vec<FaultRule>,
+    grant_rules: Vec<GrantFaultRule>,
 }
 
 enum Action {
@@ -73,8 +122,22 @@ impl Faults {
         self.rules.push(rule);
     }
 
+    pub fn arm_grant(&mut self, rule: GrantFaultRule) {
+        self.grant_rules.push(rule);
+    }
+
     pub fn clear(&mut self) {
         self.rules.clear();
+        self.grant_rules.clear();
+    }
+
+    /// One use of the oldest armed OBR grant fault, for an OBR start.
+    pub fn take_grant_fault(&mut self) -> Option<GrantFault> {
+        let rule = self.grant_rules.iter_mut().find(|r| r.count > 0)?;
+        rule.count -= 1;
+        let fault = rule.grant_fault;
+        self.grant_rules.retain(|r| r.count > 0);
+        Some(fault)
     }
 
     fn take(&mut self, path: &str) -> Option<Action> {

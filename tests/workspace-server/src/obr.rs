@@ -243,6 +243,8 @@ pub enum GrantStatus {
     Stopped,
     /// Its time ran out before it completed or was stopped.
     Expired,
+    /// The phone refused it before connecting (phone endpoint `obr-refusals`).
+    Refused,
 }
 
 /// One receipt as received.
@@ -262,8 +264,16 @@ pub struct IssuedGrant {
     pub user_email: String,
     pub relay_url: String,
     pub admin_door: [u8; DOOR_LEN],
+    /// Set with `refusal_code` when the phone refused the grant (it also stops it).
     pub stopped_at: Option<u64>,
     pub receipts: Vec<StoredReceipt>,
+    /// The grant id the `obr_request` event carried: the grant's own, except under the test
+    /// fault `replay` (then the id of the device's previous `obr_request`).
+    pub delivered_id: [u8; GRANT_ID_LEN],
+    /// The grant bytes the `obr_request` event carried (the grant's own without a test fault).
+    pub delivered: Vec<u8>,
+    /// The phone's refusal code (phone endpoint `obr-refusals`), the first one only.
+    pub refusal_code: Option<String>,
 }
 
 /// `GET /admin/obr` entry.
@@ -286,6 +296,8 @@ pub struct GrantView {
     pub expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal_code: Option<String>,
 }
 
 /// `GET /admin/users/{id}/passkeys` entry.
@@ -315,7 +327,9 @@ impl IssuedGrant {
     }
 
     pub fn status(&self, now_secs: u64) -> GrantStatus {
-        if self.stopped_at.is_some() {
+        if self.refusal_code.is_some() {
+            GrantStatus::Refused
+        } else if self.stopped_at.is_some() {
             GrantStatus::Stopped
         } else if self.receipts.len() >= usize::from(self.grant.max_registrations) {
             GrantStatus::Completed
@@ -344,6 +358,7 @@ impl IssuedGrant {
             issued_at: secs_to_text(self.grant.issued_at),
             expires_at: secs_to_text(self.grant.expires_at),
             stopped_at: self.stopped_at.map(secs_to_text),
+            refusal_code: self.refusal_code.clone(),
         }
     }
 
@@ -447,6 +462,11 @@ impl IssuedGrant {
         });
         Ok(())
     }
+}
+
+/// A refusal code from the phone (`obr-refusals`): 1 to 64 of `a-z` and `_`.
+pub fn is_refusal_code(code: &str) -> bool {
+    (1..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 /// The grant payload for a start request (obr-grant.md §3.1); the caller signs it.

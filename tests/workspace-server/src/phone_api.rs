@@ -38,6 +38,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/devices/{id}/events", get(events))
         .route("/api/v1/devices/{id}/revocation-ack", post(revocation_ack))
         .route("/api/v1/devices/{id}/obr-receipts", post(obr_receipt))
+        .route("/api/v1/devices/{id}/obr-refusals", post(obr_refusal))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             faults::inject,
@@ -122,6 +123,20 @@ async fn obr_receipt(
     let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
     let answer = state.record_receipt(index, &body, now_ms())?;
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// The phone refused a grant before connecting (contract, phone endpoint 8): 204.
+async fn obr_refusal(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let mut state = shared.lock();
+    let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
+    state.record_refusal(index, &body, now_ms())?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `after` (default 0) and `wait` (default 0, at most 30) from the query string.

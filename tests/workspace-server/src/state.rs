@@ -23,7 +23,7 @@ use crate::assignment::{
     Assignment, BindingJobView, EventKind, KeyStatus, KeyView, NewAssignment, UserRef,
 };
 use crate::error::{ApiError, parse_json};
-use crate::faults::Faults;
+use crate::faults::{Faults, GrantFault};
 use crate::obr::{
     self, GRANT_ID_LEN, GrantFields, GrantStatus, GrantView, IssuedGrant, PasskeyView, StartRequest,
 };
@@ -397,6 +397,7 @@ impl State {
                 ),
             ));
         }
+        let fault = self.faults.take_grant_fault();
         let workspace = &self.workspace;
         if !obr::is_display_text(&workspace.config.name, 128) {
             return Err(ApiError::internal(
@@ -421,6 +422,38 @@ impl State {
             },
         );
         let bytes = grant.sign(&workspace.grant_key);
+        // What the phone's event carries: the grant, or what an armed test fault makes of it.
+        let (delivered_id, delivered) = match fault {
+            None => (grant_id, bytes.clone()),
+            Some(GrantFault::ForgeSignature) => {
+                let mut forged = bytes.clone();
+                // The last byte of a COSE_Sign1 is the signature's last byte.
+                if let Some(last) = forged.last_mut() {
+                    *last ^= 0x01;
+                }
+                (grant_id, forged)
+            }
+            Some(GrantFault::OtherKey) => {
+                let mut other = grant.clone();
+                other.security_key_id = random::id("sk_")?;
+                (grant_id, other.sign(&workspace.grant_key))
+            }
+            Some(GrantFault::Expired) => {
+                let mut old = grant.clone();
+                old.issued_at = now_secs.saturating_sub(1200);
+                old.expires_at = now_secs.saturating_sub(600);
+                (grant_id, old.sign(&workspace.grant_key))
+            }
+            Some(GrantFault::Replay) => self
+                .grants
+                .iter()
+                .rev()
+                .find(|g| g.assignment == assignment_index)
+                .map_or_else(
+                    || (grant_id, bytes.clone()),
+                    |previous| (previous.delivered_id, previous.delivered.clone()),
+                ),
+        };
         let started = ObrStarted {
             grant_id: B64.encode(grant_id),
             grant: B64.encode(&bytes),
@@ -429,8 +462,8 @@ impl State {
             device_public_key: B64.encode(&device.public_key_sec1),
         };
         let event = EventKind::ObrRequest {
-            grant_id: started.grant_id.clone(),
-            grant: started.grant.clone(),
+            grant_id: B64.encode(delivered_id),
+            grant: B64.encode(&delivered),
             relay_url: start.relay_url.clone(),
             admin_door: B64.encode(start.admin_door),
             admin_name: start.admin_name.clone(),
@@ -447,6 +480,9 @@ impl State {
             admin_door: start.admin_door,
             stopped_at: None,
             receipts: Vec::new(),
+            delivered_id,
+            delivered,
+            refusal_code: None,
         };
         if let Some(assignment) = self.assignments.get_mut(assignment_index) {
             assignment.push_event(event);
@@ -469,16 +505,16 @@ impl State {
         match status {
             GrantStatus::Running => self.stop_grant(index, now_secs),
             GrantStatus::Stopped => {}
-            GrantStatus::Expired | GrantStatus::Completed => {
+            GrantStatus::Expired | GrantStatus::Completed | GrantStatus::Refused => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "not_running",
                     format!(
                         "the grant is {}; there is nothing to stop",
-                        if status == GrantStatus::Expired {
-                            "expired"
-                        } else {
-                            "completed"
+                        match status {
+                            GrantStatus::Expired => "expired",
+                            GrantStatus::Refused => "refused by the phone",
+                            _ => "completed",
                         }
                     ),
                 ));
@@ -569,6 +605,56 @@ impl State {
             "registrations": grant.receipts.len(),
             "max_registrations": grant.grant.max_registrations,
         }))
+    }
+
+    /// `POST /devices/{id}/obr-refusals` after the request signature checked out: the phone
+    /// refused a grant from an `obr_request` event before connecting. A running grant becomes
+    /// `refused` (and stopped); any other keeps its first outcome.
+    pub fn record_refusal(
+        &mut self,
+        assignment: usize,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), ApiError> {
+        #[derive(serde::Deserialize)]
+        struct RefusalBody {
+            grant_id: String,
+            code: String,
+        }
+        let request: RefusalBody = parse_json(body)?;
+        let id = obr::parse_grant_id(&request.grant_id)?;
+        if !obr::is_refusal_code(&request.code) {
+            return Err(ApiError::bad_request(
+                "code must be 1 to 64 characters of a-z and _",
+            ));
+        }
+        let now_secs = now_ms / 1000;
+        // A running grant whose event carried this id (test fault `replay`) first, then the
+        // grant with this id.
+        let index = (0..self.grants.len())
+            .rev()
+            .find(|&i| {
+                let g = &self.grants[i];
+                g.assignment == assignment
+                    && g.delivered_id == id
+                    && g.grant.grant_id != id
+                    && g.status(now_secs) == GrantStatus::Running
+            })
+            .or_else(|| {
+                self.by_grant_id
+                    .get(&id)
+                    .copied()
+                    .filter(|&i| self.grants[i].assignment == assignment)
+            })
+            .ok_or_else(|| {
+                unknown_grant("no grant with this id was issued to this security key")
+            })?;
+        let grant = &mut self.grants[index];
+        if grant.status(now_secs) == GrantStatus::Running {
+            grant.stopped_at = Some(now_secs);
+            grant.refusal_code = Some(request.code);
+        }
+        Ok(())
     }
 
     pub fn outbox(&self, to: Option<&str>) -> Vec<Email> {
