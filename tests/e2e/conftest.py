@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from linklib import Relay
 from wslib import Phone, WorkspaceServer
 
 
@@ -41,3 +42,23 @@ def make_phone(tmp_path):
     yield factory
     for p in started:
         p.stop()
+
+
+@pytest.fixture
+def procs():
+    """Keeps each started link process (relay, pairing tool, phone) and stops it in teardown."""
+    started = []
+
+    def keep(p):
+        started.append(p)
+        return p
+
+    yield keep
+    for p in reversed(started):
+        p.stop()
+
+
+@pytest.fixture
+def relay(procs, tmp_path):
+    """The reference relay, with its adversarial test mode available."""
+    return procs(Relay(tmp_path, "--test-faults"))

@@ -14,7 +14,7 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2, ClientPin
 from fido2.server import Fido2Server
 
-from linklib import LinkPhone, PairingTool, Relay, phone_cli
+from linklib import LinkPhone, PairingTool, phone_cli
 from fido2 import cbor
 
 from phonelib import HID_CANCEL, HID_CBOR, HID_KEEPALIVE  # noqa: E402
@@ -36,24 +36,6 @@ class User(UserInteraction):
 
     def request_uv(self, permissions, rp_id):
         return True
-
-
-@pytest.fixture
-def procs():
-    started = []
-
-    def keep(p):
-        started.append(p)
-        return p
-
-    yield keep
-    for p in reversed(started):
-        p.stop()
-
-
-@pytest.fixture
-def relay(procs, tmp_path):
-    return procs(Relay(tmp_path, "--test-faults"))
 
 
 def paired_setup(procs, tmp_path, relay, name="phone", tool_name="Desk PC", phone_flags=()):

@@ -18,7 +18,7 @@ from fido2.hid import CtapHidDevice
 from fido2.hid.base import HidDescriptor
 from fido2.server import Fido2Server
 
-from linklib import PairingTool, Process, Relay, binary, phone_cli
+from linklib import PairingTool, Process, binary, phone_cli
 from phonelib import REPORT_LEN, TcpHidConnection, phone_binary
 
 ORIGIN = "https://crm.example"
@@ -41,24 +41,6 @@ class Silent(UserInteraction):
 def device(addr) -> CtapHidDevice:
     desc = HidDescriptor("tcp:%s:%d" % addr, 0, 0, REPORT_LEN, REPORT_LEN, "tool", "0")
     return CtapHidDevice(desc, TcpHidConnection(addr))
-
-
-@pytest.fixture
-def procs():
-    started = []
-
-    def keep(p):
-        started.append(p)
-        return p
-
-    yield keep
-    for p in reversed(started):
-        p.stop()
-
-
-@pytest.fixture
-def relay(procs, tmp_path):
-    return procs(Relay(tmp_path))
 
 
 def active_phone(procs, server, tmp_path, *flags: str) -> Process:
@@ -90,6 +72,15 @@ class AdminTool(Process):
         m = self.wait_for(r"^ctaphid listening on (127\.0\.0\.1):(\d+)$")
         self.addr = (m.group(1), int(m.group(2)))
         self.grant_id = self.wait_for(r"^grant ([0-9a-f]{32})$").group(1)
+
+
+def assert_refused(tool) -> None:
+    """A makeCredential through the admin's tool gets OPERATION_DENIED."""
+    with pytest.raises(CtapError) as e:
+        Ctap2(device(tool.addr)).send_cbor(0x01, {1: b"\x01" * 32, 2: RP,
+                                                  3: {"id": b"u", "name": "u"},
+                                                  4: [{"type": "public-key", "alg": -7}]})
+    assert e.value.code == DENIED
 
 
 def passkeys(server) -> list:
@@ -152,11 +143,7 @@ def test_the_user_refuses_and_nothing_is_stored(procs, server, relay, tmp_path, 
     tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example"))
     tool.wait_for(rf"^obr refused: {code}$", timeout=40)
     phone.wait_for(rf"^obr: refused {code} \(grant {tool.grant_id}\)$")
-    with pytest.raises(CtapError) as e:
-        Ctap2(device(tool.addr)).send_cbor(0x01, {1: b"\x01" * 32, 2: RP,
-                                                  3: {"id": b"u", "name": "u"},
-                                                  4: [{"type": "public-key", "alg": -7}]})
-    assert e.value.code == DENIED
+    assert_refused(tool)
     assert passkeys(server) == []
     assert "0 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
 
@@ -206,11 +193,7 @@ def test_a_grant_the_phone_cannot_trust_is_refused_and_the_admin_told(procs, ser
                            "--test-grant-fault", fault))
     tool.wait_for(rf"^obr refused: {code}$", timeout=40)
     phone.wait_for(rf"^obr: refused {code} \(grant [0-9a-f]{{32}}\)$")
-    with pytest.raises(CtapError) as e:
-        Ctap2(device(tool.addr)).send_cbor(0x01, {1: b"\x01" * 32, 2: RP,
-                                                  3: {"id": b"u", "name": "u"},
-                                                  4: [{"type": "public-key", "alg": -7}]})
-    assert e.value.code == DENIED
+    assert_refused(tool)
     assert passkeys(server) == []
     assert "0 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
     assert "obr.grant.refused" in phone_cli(phone.data_dir, "audit").stdout

@@ -217,41 +217,24 @@ pub async fn run(dir: &Path) -> Step<()> {
     let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
     let token = pin_token(&phone, &pin).await?;
     let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
-    let request = Value::map([
-        (k(1), Value::from(client_data_hash.clone())),
-        (
-            k(2),
-            Value::map([
-                (Value::from("id"), Value::from(RP_ID)),
-                (Value::from("name"), Value::from("Demo RP")),
-            ]),
-        ),
-        (
-            k(3),
-            Value::map([
-                (Value::from("id"), Value::from(user_id.to_vec())),
-                (Value::from("name"), Value::from(USER_NAME)),
-                (Value::from("displayName"), Value::from("Alice")),
-            ]),
-        ),
-        (
-            k(4),
-            Value::Array(vec![Value::map([
-                (Value::from("alg"), Value::int(-7)),
-                (Value::from("type"), Value::from("public-key")),
-            ])]),
-        ),
-        (k(7), Value::map([(Value::from("rk"), Value::Bool(true))])),
-        (
-            k(8),
-            Value::from(authenticate_with_token(
-                PinUvAuthProtocol::Two,
-                &token,
-                &client_data_hash,
-            )),
-        ),
-        (k(9), Value::Unsigned(2)),
-    ]);
+    let request = make_credential_params(
+        RP_ID,
+        "Demo RP",
+        &client_data_hash,
+        &user_id,
+        false,
+        vec![
+            (
+                k(8),
+                Value::from(authenticate_with_token(
+                    PinUvAuthProtocol::Two,
+                    &token,
+                    &client_data_hash,
+                )),
+            ),
+            (k(9), Value::Unsigned(2)),
+        ],
+    );
     let answer = call(&phone, 0x01, Some(request)).await;
     let (mut registered, parsed, fmt) = rp.verify_registration(&answer, &client_data_hash)?;
     println!(
@@ -376,6 +359,50 @@ pub async fn run(dir: &Path) -> Step<()> {
     Ok(())
 }
 
+/// makeCredential parameters for a discoverable passkey for Alice at `rp_id`: with `uv` the
+/// phone's built-in user verification, else whatever `extra` carries (a PIN token).
+fn make_credential_params(
+    rp_id: &str,
+    rp_name: &str,
+    client_data_hash: &[u8],
+    user_id: &[u8],
+    uv: bool,
+    extra: Vec<(Value, Value)>,
+) -> Value {
+    let mut options = vec![(Value::from("rk"), Value::Bool(true))];
+    if uv {
+        options.push((Value::from("uv"), Value::Bool(true)));
+    }
+    let mut entries = vec![
+        (k(1), Value::from(client_data_hash.to_vec())),
+        (
+            k(2),
+            Value::map([
+                (Value::from("id"), Value::from(rp_id)),
+                (Value::from("name"), Value::from(rp_name)),
+            ]),
+        ),
+        (
+            k(3),
+            Value::map([
+                (Value::from("id"), Value::from(user_id.to_vec())),
+                (Value::from("name"), Value::from(USER_NAME)),
+                (Value::from("displayName"), Value::from("Alice")),
+            ]),
+        ),
+        (
+            k(4),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(-7)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (k(7), Value::map(options)),
+    ];
+    entries.extend(extra);
+    Value::map(entries)
+}
+
 /// The administrator's tool starts an on-behalf registration; the phone takes the request from
 /// its workspace events, the user approves with user verification, the admin's client
 /// registers through the tool and the relay, and the relying party verifies it.
@@ -430,38 +457,14 @@ async fn on_behalf(
     let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
     let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
     let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
-    let request = Value::map([
-        (k(1), Value::from(client_data_hash.clone())),
-        (
-            k(2),
-            Value::map([
-                (Value::from("id"), Value::from(OBR_RP)),
-                (Value::from("name"), Value::from("Acme CRM")),
-            ]),
-        ),
-        (
-            k(3),
-            Value::map([
-                (Value::from("id"), Value::from(user_id.to_vec())),
-                (Value::from("name"), Value::from(USER_NAME)),
-                (Value::from("displayName"), Value::from("Alice")),
-            ]),
-        ),
-        (
-            k(4),
-            Value::Array(vec![Value::map([
-                (Value::from("alg"), Value::int(-7)),
-                (Value::from("type"), Value::from("public-key")),
-            ])]),
-        ),
-        (
-            k(7),
-            Value::map([
-                (Value::from("rk"), Value::Bool(true)),
-                (Value::from("uv"), Value::Bool(true)),
-            ]),
-        ),
-    ]);
+    let request = make_credential_params(
+        OBR_RP,
+        "Acme CRM",
+        &client_data_hash,
+        &user_id,
+        true,
+        vec![],
+    );
     let answer = Via::Pc(&admin_pc).call(0x01, Some(request)).await?;
     let (registered, parsed, fmt) = rp.verify_registration(&answer, &client_data_hash)?;
     println!(
