@@ -9,6 +9,7 @@ an RP outside the grant, the count used up, and every other command during OBR."
 
 from __future__ import annotations
 
+import time
 
 import pytest
 from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction
@@ -126,6 +127,15 @@ def test_admin_registers_the_user_approves_then_signs_in_from_their_pc(procs, se
     pc = procs(PairingTool(tmp_path / "alice-pc", relay, name="Alice's laptop"))
     paired = phone_cli(phone.data_dir, "pair", "--allow-insecure-loopback", pc.code())
     assert paired.returncode == 0, paired.stderr
+    # The phone's link service picks the new pairing up at its next poll: until then the PC's
+    # requests time out (and python-fido2 would fall back to CTAP1).
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            Ctap2(pc.device()).get_info()
+            break
+        except CtapError:
+            assert time.monotonic() < deadline, "the phone never answered its new PC"
     client = Fido2Client(pc.device(), client_data_collector=DefaultClientDataCollector(ORIGIN),
                          user_interaction=Silent())
     options, state = srv.authenticate_begin([credential], user_verification="required")

@@ -305,7 +305,8 @@ impl LinkService {
                 }
             }
             if waits.is_empty() {
-                tokio::time::sleep(self.config.poll_wait.min(Duration::from_secs(5))).await;
+                // No pairing yet: look again soon, so a first pairing is served at once.
+                tokio::time::sleep(self.config.poll_wait.min(Duration::from_secs(1))).await;
                 continue;
             }
             let Some(joined) = waits.join_next().await else {
