@@ -5,13 +5,15 @@
 //! receipt to the tool and to the receipt sink; every refusal is answered with its code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::obr::{Fixed, KEY_ID, NOW, RELAY, activated_vault, audit_kinds, make_credential};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::ctap::cbor::{self, Value};
-use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
+use authenticator_core::enroll::state;
 use authenticator_core::link::memory::memory_pair;
 use authenticator_core::link::relay::RelayConfig;
 use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, pc_obr_handshake};
@@ -23,15 +25,10 @@ use authenticator_core::obr::link::{
 use authenticator_core::obr::session::OPERATION_DENIED;
 use authenticator_core::obr::{Grant, Operation, Receipt};
 use authenticator_core::platform::{
-    AccountOption, Clock, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
-    UserInterfaceError,
+    AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
 };
 use authenticator_core::vault::Vault;
 use p256::ecdsa::SigningKey;
-
-const NOW: u64 = 1_800_000_000;
-const KEY_ID: &str = "sk_phone_1";
-const RELAY: &str = "https://relay.example";
 
 struct User {
     approve: bool,
@@ -53,13 +50,6 @@ impl UserInterface for User {
         Ok(None)
     }
     fn notify(&self, _: UserEvent) {}
-}
-
-struct Fixed;
-impl Clock for Fixed {
-    fn now_unix_seconds(&self) -> u64 {
-        NOW
-    }
 }
 
 /// Receipts posted, and refusals reported (grant id, code).
@@ -89,39 +79,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
-    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
-    let workspace = SigningKey::from_slice(&[7u8; 32]).unwrap();
-    state::store(
-        &vault,
-        &Enrollment {
-            status: KeyStatus::Active,
-            api_base: "https://ws.example".into(),
-            code_hash: vec![0; 32],
-            security_key_id: KEY_ID.into(),
-            user_id: "u1".into(),
-            user_email: "alice@acme.example".into(),
-            user_display_name: "Alice".into(),
-            workspace_id: "ws1".into(),
-            workspace_name: "Acme".into(),
-            grant_signing_key: workspace
-                .verifying_key()
-                .to_sec1_point(false)
-                .as_bytes()
-                .to_vec(),
-            relay_url: RELAY.into(),
-            pin_policy: PinPolicy {
-                client_pin: false,
-                force_change: false,
-                min_length: 4,
-            },
-            pin_nonce: None,
-            events_seen: 0,
-            revocation_acknowledged: false,
-        },
-    )
-    .unwrap();
+    let (dir, vault, workspace) = activated_vault();
     let device = SigningKey::from_slice(state::device_key(&vault).unwrap().expose()).unwrap();
     Setup {
         _dir: dir,
@@ -222,49 +180,6 @@ async fn next(tool: &LinkSession) -> Result<(MessageType, Vec<u8>), SessionError
             other => return other,
         }
     }
-}
-
-fn make_credential(rp: &str) -> Vec<u8> {
-    let mut request = vec![0x01];
-    request.extend(cbor::encode(&Value::map([
-        (Value::int(1), Value::Bytes(vec![1; 32])),
-        (
-            Value::int(2),
-            Value::map([(Value::from("id"), Value::from(rp))]),
-        ),
-        (
-            Value::int(3),
-            Value::map([
-                (Value::from("id"), Value::Bytes(b"user-1".to_vec())),
-                (Value::from("name"), Value::from("alice")),
-            ]),
-        ),
-        (
-            Value::int(4),
-            Value::Array(vec![Value::map([
-                (Value::from("alg"), Value::int(-7)),
-                (Value::from("type"), Value::from("public-key")),
-            ])]),
-        ),
-        (
-            Value::int(7),
-            Value::map([
-                (Value::from("rk"), Value::Bool(true)),
-                (Value::from("uv"), Value::Bool(true)),
-            ]),
-        ),
-    ])));
-    request
-}
-
-fn audit_kinds(vault: &Vault) -> Vec<String> {
-    vault
-        .audit()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect()
 }
 
 #[tokio::test]

@@ -4,26 +4,25 @@
 //! signed by the device key; every refusal stores nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::obr::{Fixed, KEY_ID, NOW, activated_vault, audit_kinds, make_credential};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::ctap::cbor::{self, Value};
-use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
+use authenticator_core::ctap::cbor;
+use authenticator_core::enroll::state;
 use authenticator_core::link::KeyPair;
 use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession};
 use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
 use authenticator_core::platform::{
-    AccountOption, Clock, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
-    UserInterfaceError, UserOperation,
+    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
 };
 use authenticator_core::request::RequestSignals;
 use authenticator_core::vault::Vault;
 use p256::ecdsa::SigningKey;
-
-const NOW: u64 = 1_800_000_000;
-const KEY_ID: &str = "sk_phone_1";
 
 #[derive(Clone, Copy)]
 enum Answer {
@@ -63,13 +62,6 @@ impl UserInterface for User {
     }
 }
 
-struct Fixed;
-impl Clock for Fixed {
-    fn now_unix_seconds(&self) -> u64 {
-        NOW
-    }
-}
-
 struct Setup {
     _dir: tempfile::TempDir,
     vault: Arc<Vault>,
@@ -78,40 +70,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
-    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
-    let workspace = SigningKey::from_slice(&[7u8; 32]).unwrap();
-    let grant_key = workspace
-        .verifying_key()
-        .to_sec1_point(false)
-        .as_bytes()
-        .to_vec();
-    state::store(
-        &vault,
-        &Enrollment {
-            status: KeyStatus::Active,
-            api_base: "https://ws.example".into(),
-            code_hash: vec![0; 32],
-            security_key_id: KEY_ID.into(),
-            user_id: "u1".into(),
-            user_email: "alice@acme.example".into(),
-            user_display_name: "Alice".into(),
-            workspace_id: "ws1".into(),
-            workspace_name: "Acme".into(),
-            grant_signing_key: grant_key,
-            relay_url: "https://relay.example".into(),
-            pin_policy: PinPolicy {
-                client_pin: false,
-                force_change: false,
-                min_length: 4,
-            },
-            pin_nonce: None,
-            events_seen: 0,
-            revocation_acknowledged: false,
-        },
-    )
-    .unwrap();
+    let (dir, vault, workspace) = activated_vault();
     let admin = *KeyPair::generate().unwrap().public_key();
     Setup {
         _dir: dir,
@@ -157,49 +116,6 @@ async fn accept(s: &Setup, bytes: &[u8], user: Arc<User>) -> Result<ObrSession, 
         Duration::from_millis(300),
     )
     .await
-}
-
-fn make_credential(rp: &str) -> Vec<u8> {
-    let mut request = vec![0x01];
-    request.extend(cbor::encode(&Value::map([
-        (Value::int(1), Value::Bytes(vec![1; 32])),
-        (
-            Value::int(2),
-            Value::map([(Value::from("id"), Value::from(rp))]),
-        ),
-        (
-            Value::int(3),
-            Value::map([
-                (Value::from("id"), Value::Bytes(b"user-1".to_vec())),
-                (Value::from("name"), Value::from("alice")),
-            ]),
-        ),
-        (
-            Value::int(4),
-            Value::Array(vec![Value::map([
-                (Value::from("alg"), Value::int(-7)),
-                (Value::from("type"), Value::from("public-key")),
-            ])]),
-        ),
-        (
-            Value::int(7),
-            Value::map([
-                (Value::from("rk"), Value::Bool(true)),
-                (Value::from("uv"), Value::Bool(true)),
-            ]),
-        ),
-    ])));
-    request
-}
-
-fn audit_kinds(vault: &Vault) -> Vec<String> {
-    vault
-        .audit()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect()
 }
 
 #[tokio::test]

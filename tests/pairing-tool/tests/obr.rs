@@ -17,7 +17,7 @@ use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, phon
 use authenticator_core::obr::{Grant, Receipt};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use common::{Hid, Proc, TOOL, relay_config, start_relay, tool_command};
+use common::{Hid, Proc, TOOL, relay_config, sibling_binary, start_relay, tool_command};
 use serde_json::{Value, json};
 
 const LINE_WAIT: Duration = Duration::from_secs(20);
@@ -26,27 +26,7 @@ const OPERATION_DENIED: u8 = 0x27;
 /// The workspace-server binary beside ours, built first (a no-op when it is fresh).
 fn workspace_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = Path::new(TOOL).parent().unwrap().to_owned();
-            let binary = dir.join("workspace-server");
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-            build
-                .current_dir(root)
-                .args(["build", "-q", "-p", "workspace-server"]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let built = build.status().map(|s| s.success()).unwrap_or(false);
-            assert!(
-                built || binary.exists(),
-                "cannot build workspace-server and {} does not exist",
-                binary.display()
-            );
-            binary
-        })
-        .clone()
+    sibling_binary("workspace-server", &BUILT)
 }
 
 struct Workspace {

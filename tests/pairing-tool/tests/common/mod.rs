@@ -22,30 +22,35 @@ use tokio::net::TcpStream;
 
 pub const TOOL: &str = env!("CARGO_BIN_EXE_pairing-tool");
 
+/// The binary of workspace package `package` beside ours, built first once per test binary
+/// (a no-op when it is fresh); `cell` remembers it.
+pub fn sibling_binary(package: &str, cell: &'static OnceLock<PathBuf>) -> PathBuf {
+    cell.get_or_init(|| {
+        let dir = Path::new(TOOL).parent().unwrap().to_owned();
+        let binary = dir.join(package);
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        build
+            .current_dir(workspace)
+            .args(["build", "-q", "-p", package]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let built = build.status().map(|s| s.success()).unwrap_or(false);
+        assert!(
+            built || binary.exists(),
+            "cannot build {package} (cargo build -p {package}) and {} does not exist",
+            binary.display()
+        );
+        binary
+    })
+    .clone()
+}
+
 /// The relay binary beside ours, built first (a no-op when it is fresh).
 pub fn relay_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = Path::new(TOOL).parent().unwrap().to_owned();
-            let binary = dir.join("relay");
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-            build
-                .current_dir(workspace)
-                .args(["build", "-q", "-p", "relay"]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let built = build.status().map(|s| s.success()).unwrap_or(false);
-            assert!(
-                built || binary.exists(),
-                "cannot build the relay (cargo build -p relay) and {} does not exist",
-                binary.display()
-            );
-            binary
-        })
-        .clone()
+    sibling_binary("relay", &BUILT)
 }
 
 /// A child process whose stdout lines are collected; killed on drop.
