@@ -5,6 +5,8 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 # btleplug (authenticator-core feature `ble`) links libdbus on Linux.
 pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
+# A C cross compiler for the build scripts (SQLite, ring) of the Android type check in run-all.
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""

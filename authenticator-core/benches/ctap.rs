@@ -98,11 +98,11 @@ impl KeyProtector for PlainBenchProtector {
         Ok(blob)
     }
 
-    fn info(&self) -> KeyProtectionInfo {
-        KeyProtectionInfo {
+    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
+        Ok(KeyProtectionInfo {
             hardware_backed: false,
             kind: "bench-plain-no-protection".into(),
-        }
+        })
     }
 }
 
@@ -124,7 +124,9 @@ impl UserInterface for ApprovingUser {
     ) -> Result<Option<u32>, UserInterfaceError> {
         Ok(Some(0))
     }
-    fn notify(&self, _: UserEvent) {}
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
 }
 
 /// A deterministic byte stream (splitmix64).
@@ -173,6 +175,7 @@ fn filler(i: u64) -> (Credential, CredentialSecrets) {
         cred_protect: 1,
         cred_blob: None,
         created_at: 1_700_000_000 + i,
+        label: None,
         sign_count: 0,
     };
     let secrets = CredentialSecrets {

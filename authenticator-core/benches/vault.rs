@@ -39,11 +39,11 @@ impl KeyProtector for PlainBenchProtector {
         Ok(blob)
     }
 
-    fn info(&self) -> KeyProtectionInfo {
-        KeyProtectionInfo {
+    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
+        Ok(KeyProtectionInfo {
             hardware_backed: false,
             kind: "bench-plain-no-protection".into(),
-        }
+        })
     }
 }
 
@@ -91,6 +91,7 @@ fn record(i: u64) -> (Credential, CredentialSecrets) {
         cred_protect: 2,
         cred_blob: None,
         created_at: 1_700_000_000 + i,
+        label: None,
         sign_count: 0,
     };
     let secrets = CredentialSecrets {

@@ -12,10 +12,12 @@
 //! - [`link`]: pairing with the PC: QR payload, Noise handshakes, the encrypted channel, the
 //!   relay and BLE transports, the phone's link service.
 //! - [`obr`]: on-behalf registration: the workspace's grant and the phone's receipt.
+//! - [`api`]: the exported surface the apps call through uniffi (`Authenticator`).
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 
 uniffi::setup_scaffolding!();
 
+pub mod api;
 pub mod ctap;
 pub mod ctaphid;
 pub mod enroll;

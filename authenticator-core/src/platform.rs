@@ -56,7 +56,7 @@ pub trait KeyProtector: Send + Sync {
     /// Decrypts a blob made by `wrap` on this device.
     fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError>;
     /// Describes the protection, without touching the key.
-    fn info(&self) -> KeyProtectionInfo;
+    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError>;
 }
 
 /// Why the app could not show a prompt.
@@ -102,8 +102,11 @@ pub enum UserOperation {
 /// A request for the user's presence ("Sign in to example.com as alice?").
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PresencePrompt {
+    /// What the user is asked to allow.
     pub operation: UserOperation,
+    /// The site concerned, if any ("example.com").
     pub rp_id: Option<String>,
+    /// The account concerned, if known (or the administrator, for an approval).
     pub user_name: Option<String>,
     /// A ready-to-show sentence in English; apps may build their own from the fields.
     pub message: String,
@@ -112,7 +115,9 @@ pub struct PresencePrompt {
 /// One account the user can choose among when signing in without a user name.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AccountOption {
+    /// The account's user name at the site, if the site gave one.
     pub user_name: Option<String>,
+    /// The account's display name, if the site gave one.
     pub display_name: Option<String>,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
@@ -121,25 +126,27 @@ pub struct AccountOption {
 /// Something the user should know about; shown without blocking.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum UserEvent {
+    /// A passkey was registered at `rp_id`.
     PasskeyCreated {
         rp_id: String,
         user_name: Option<String>,
     },
+    /// The user signed in at `rp_id`.
     SignedIn {
         rp_id: String,
         user_name: Option<String>,
     },
+    /// A passkey was deleted from the PC (credential management).
     PasskeyDeleted {
         rp_id: String,
         user_name: Option<String>,
     },
+    /// Every passkey and the PIN were erased (authenticatorReset).
     AuthenticatorReset,
+    /// The client PIN was set or changed.
     PinChanged,
     /// An administrator registered a passkey for the user under an accepted grant.
-    RegisteredOnYourBehalf {
-        admin_name: String,
-        rp_id: String,
-    },
+    RegisteredOnYourBehalf { admin_name: String, rp_id: String },
     /// Too many wrong PINs: PIN entry is blocked until the phone's authenticator restarts.
     PinAuthBlocked,
     /// The PIN is blocked for good; only a reset makes the authenticator usable again.
@@ -162,8 +169,16 @@ pub trait UserInterface: Send + Sync {
         rp_id: String,
         accounts: Vec<AccountOption>,
     ) -> Result<Option<u32>, UserInterfaceError>;
-    /// Tells the user something without waiting for an answer.
-    fn notify(&self, event: UserEvent);
+    /// Tells the user something without waiting for an answer. An error (or an exception thrown
+    /// by the app) is logged and otherwise ignored: a notice never changes an operation's result.
+    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError>;
+}
+
+/// Shows `event` through `ui`, logging (never propagating) a failure to show it.
+pub fn tell(ui: &dyn UserInterface, event: UserEvent) {
+    if let Err(error) = ui.notify(event) {
+        tracing::debug!(%error, "a notice to the user was not shown");
+    }
 }
 
 /// Wall-clock time for record timestamps (seconds since the Unix epoch). A trait so tests can

@@ -41,7 +41,9 @@ impl UserInterface for User {
     ) -> Result<Option<u32>, UserInterfaceError> {
         Ok(Some(0))
     }
-    fn notify(&self, _: UserEvent) {}
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
 }
 
 struct Phone {

@@ -49,7 +49,9 @@ impl UserInterface for User {
     ) -> Result<Option<u32>, UserInterfaceError> {
         Ok(None)
     }
-    fn notify(&self, _: UserEvent) {}
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
 }
 
 /// Receipts posted, and refusals reported (grant id, code).

@@ -57,8 +57,9 @@ impl UserInterface for User {
     ) -> Result<Option<u32>, UserInterfaceError> {
         Ok(None)
     }
-    fn notify(&self, event: UserEvent) {
+    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
         self.events.lock().unwrap().push(event);
+        Ok(())
     }
 }
 

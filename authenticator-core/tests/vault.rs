@@ -63,6 +63,7 @@ fn credential(id: &[u8], rp: &str, user: &str, created_at: u64) -> Credential {
         cred_protect: 2,
         cred_blob: Some(b"blob".to_vec()),
         created_at,
+        label: None,
         sign_count: 0,
     }
 }
@@ -279,11 +280,11 @@ impl KeyProtector for FixedKey {
     fn unwrap(&self, _blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
         Ok(self.0.to_vec())
     }
-    fn info(&self) -> KeyProtectionInfo {
-        KeyProtectionInfo {
+    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
+        Ok(KeyProtectionInfo {
             hardware_backed: false,
             kind: "test-fixed".into(),
-        }
+        })
     }
 }
 
@@ -309,11 +310,11 @@ impl KeyProtector for Failing {
     fn unwrap(&self, _blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
         Err(self.0.clone())
     }
-    fn info(&self) -> KeyProtectionInfo {
-        KeyProtectionInfo {
+    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
+        Ok(KeyProtectionInfo {
             hardware_backed: true,
             kind: "test-failing".into(),
-        }
+        })
     }
 }
 

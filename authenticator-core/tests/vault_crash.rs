@@ -90,6 +90,7 @@ fn expected_credential(n: u64) -> Credential {
         cred_protect: 1 + (n % 3) as u8,
         cred_blob: (n.is_multiple_of(4)).then(|| derived(n, 3, 32)),
         created_at: 1_700_000_000 + n,
+        label: None,
         sign_count: 0,
     }
 }

@@ -72,6 +72,7 @@ fn credential(id: Vec<u8>, sign_count: u32) -> Credential {
         cred_protect: 2,
         cred_blob: None,
         created_at: 1_700_000_000,
+        label: None,
         sign_count,
         credential_id: id,
     }

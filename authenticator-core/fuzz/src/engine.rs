@@ -105,7 +105,9 @@ impl UserInterface for ScriptedUser {
         Self::answer(&self.presence, (choice != u32::MAX).then_some(choice), None).await
     }
 
-    fn notify(&self, _event: UserEvent) {}
+    fn notify(&self, _event: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
 }
 
 pub struct Harness {

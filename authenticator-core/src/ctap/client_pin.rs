@@ -195,7 +195,15 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
                 return Err(CTAP2_ERR_NOT_ALLOWED);
             }
             let shared = shared_secret(cx, protocol, ka)?;
-            builtin_uv(cx, UserOperation::Manage, rp_id.as_deref()).await?;
+            // The prompt names what the token is for: a registration, a sign-in, or managing.
+            let operation = if permissions & PERMISSION_MC != 0 {
+                UserOperation::Register
+            } else if permissions & PERMISSION_GA != 0 {
+                UserOperation::SignIn
+            } else {
+                UserOperation::Manage
+            };
+            builtin_uv(cx, operation, rp_id.as_deref()).await?;
             // The phone's own verification prompt is a user action on the phone: it counts as
             // presence for the operation the token is then used for.
             grant_token(cx, &shared, permissions, rp_id, true)
@@ -231,7 +239,8 @@ fn shared_secret(
         .map_err(|_| CTAP1_ERR_INVALID_PARAMETER)
 }
 
-fn pin_hash(pin: &[u8]) -> SecretBytes {
+/// LEFT(SHA-256(pin), 16), the form the PIN is stored and compared in.
+pub(crate) fn pin_hash(pin: &[u8]) -> SecretBytes {
     let digest = Sha256::digest(pin);
     SecretBytes::new(digest[..16].to_vec())
 }
@@ -255,13 +264,20 @@ fn new_pin(
     let pin = padded.expose();
     let end = pin.iter().position(|b| *b == 0).unwrap_or(pin.len());
     let pin = &pin[..end];
-    let text = std::str::from_utf8(pin).map_err(|_| CTAP2_ERR_PIN_POLICY_VIOLATION)?;
+    let min = cx.vault().pin_state().load()?.min_pin_length;
+    let code_points = pin_code_points(pin, min).ok_or(CTAP2_ERR_PIN_POLICY_VIOLATION)?;
+    Ok((pin_hash(pin), code_points))
+}
+
+/// The PIN policy (CTAP 2.1 §6.5.5.5): UTF-8, at least `min` and at least 4 code points, at
+/// most 63 bytes. The PIN's length in code points, or `None` if it breaks the policy.
+pub(crate) fn pin_code_points(pin: &[u8], min: u8) -> Option<u8> {
+    let text = std::str::from_utf8(pin).ok()?;
     let code_points = text.chars().count();
-    let min = usize::from(cx.vault().pin_state().load()?.min_pin_length);
-    if pin.len() > MAX_PIN_BYTES || code_points < min.max(4) {
-        return Err(CTAP2_ERR_PIN_POLICY_VIOLATION);
+    if pin.len() > MAX_PIN_BYTES || code_points < usize::from(min.max(4)) {
+        return None;
     }
-    Ok((pin_hash(pin), u8::try_from(code_points).unwrap_or(u8::MAX)))
+    Some(u8::try_from(code_points).unwrap_or(u8::MAX))
 }
 
 fn set_pin(
@@ -285,7 +301,8 @@ fn set_pin(
     Ok(())
 }
 
-fn install(state: &mut PinState, hash: SecretBytes, code_points: u8) {
+/// Installs a new PIN with full retries and no pending forced change.
+pub(crate) fn install(state: &mut PinState, hash: SecretBytes, code_points: u8) {
     state.pin_hash = Some(hash);
     state.pin_code_points = code_points;
     state.pin_retries = MAX_PIN_RETRIES;
@@ -328,7 +345,7 @@ fn change_pin(
         .pin_state()
         .update(|s| install(s, hash, code_points))?;
     cx.state.tokens.stop_using();
-    cx.engine.ui.notify(UserEvent::PinChanged);
+    crate::platform::tell(&*cx.engine.ui, UserEvent::PinChanged);
     Ok(())
 }
 
@@ -368,10 +385,10 @@ fn check_pin(cx: &mut Context<'_>, shared: &SharedSecret, pin_hash_enc: &[u8]) -
     cx.state.key_agreement = KeyAgreementKey::generate().map_err(|_| CTAP1_ERR_OTHER)?;
     cx.state.pin_mismatches = cx.state.pin_mismatches.saturating_add(1);
     if after.pin_retries == 0 {
-        cx.engine.ui.notify(UserEvent::PinBlocked);
+        crate::platform::tell(&*cx.engine.ui, UserEvent::PinBlocked);
         Err(CTAP2_ERR_PIN_BLOCKED)
     } else if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
-        cx.engine.ui.notify(UserEvent::PinAuthBlocked);
+        crate::platform::tell(&*cx.engine.ui, UserEvent::PinAuthBlocked);
         Err(CTAP2_ERR_PIN_AUTH_BLOCKED)
     } else {
         Err(CTAP2_ERR_PIN_INVALID)

@@ -120,10 +120,13 @@ pub async fn credential_management(
             let id = descriptor_id(&sp)?;
             let credential = managed_credential(cx, &id)?;
             cx.vault().credentials().delete(&id)?;
-            cx.engine.ui.notify(UserEvent::PasskeyDeleted {
-                rp_id: credential.rp_id,
-                user_name: credential.user_name,
-            });
+            crate::platform::tell(
+                &*cx.engine.ui,
+                UserEvent::PasskeyDeleted {
+                    rp_id: credential.rp_id,
+                    user_name: credential.user_name,
+                },
+            );
             Ok(None)
         }
         UPDATE_USER_INFORMATION => {

@@ -149,6 +149,8 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         last: cx.now(),
     };
     let with_list = !allow_list.is_empty();
+    // A silent probe (up=false), which clients send before the real sign-in, is no sign-in.
+    let signed_in = pending.user_present;
     let mut response = assertion(cx, &first, &pending, with_list)?;
     if !with_list && count > 1 {
         response.push((key(0x05), Value::Unsigned(count as u64)));
@@ -160,10 +162,15 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         pending.last = cx.now();
         cx.state.next_assertion = Some(pending);
     }
-    cx.engine.ui.notify(UserEvent::SignedIn {
-        rp_id: first.rp_id.clone(),
-        user_name: first.user_name.clone(),
-    });
+    if signed_in {
+        crate::platform::tell(
+            &*cx.engine.ui,
+            UserEvent::SignedIn {
+                rp_id: first.rp_id.clone(),
+                user_name: first.user_name.clone(),
+            },
+        );
+    }
     Ok(Value::map(response))
 }
 

@@ -163,6 +163,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         cred_protect,
         cred_blob: extensions.cred_blob_to_store(),
         created_at: cx.unix_now(),
+        label: None,
         sign_count: 0,
     };
     let secrets = CredentialSecrets {
@@ -221,9 +222,10 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         cx.state.tokens.clear_user_flags();
         cx.state.tokens.retain_permissions(PERMISSION_LBW);
     }
-    cx.engine
-        .ui
-        .notify(UserEvent::PasskeyCreated { rp_id, user_name });
+    crate::platform::tell(
+        &*cx.engine.ui,
+        UserEvent::PasskeyCreated { rp_id, user_name },
+    );
     Ok(Value::map([
         (key(0x01), Value::from(fmt)),
         (key(0x02), Value::from(auth_data)),
@@ -275,7 +277,9 @@ mod tests {
         ) -> Result<Option<u32>, UserInterfaceError> {
             Ok(Some(0))
         }
-        fn notify(&self, _: UserEvent) {}
+        fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+            Ok(())
+        }
     }
 
     fn request() -> Vec<u8> {

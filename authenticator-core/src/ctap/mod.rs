@@ -32,6 +32,8 @@ pub mod status;
 mod token_state;
 mod user;
 
+pub(crate) use client_pin::{install as install_pin, pin_code_points, pin_hash};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,6 +148,12 @@ impl CtapEngine {
 
     pub fn vault(&self) -> &Arc<Vault> {
         &self.vault
+    }
+
+    /// The PIN was set or changed outside CTAP (the phone's own settings): PIN/UV auth tokens
+    /// issued before stop working, as after clientPIN changePIN.
+    pub async fn pin_changed_outside_ctap(&self) {
+        self.state.lock().await.tokens.stop_using();
     }
 
     /// Answers one request: `command || CBOR parameters` in, `status || CBOR` out.

@@ -25,6 +25,6 @@ pub async fn reset(cx: &mut Context<'_>) -> CtapResult<()> {
         pin_protocol::KeyAgreementKey::generate().map_err(|_| super::status::CTAP1_ERR_OTHER)?;
     cx.state.pin_mismatches = 0;
     cx.state.counters.clear();
-    cx.engine.ui.notify(UserEvent::AuthenticatorReset);
+    crate::platform::tell(&*cx.engine.ui, UserEvent::AuthenticatorReset);
     Ok(())
 }

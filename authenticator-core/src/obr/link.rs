@@ -646,8 +646,8 @@ impl UserInterface for Refuser {
     ) -> Result<Option<u32>, UserInterfaceError> {
         Ok(None)
     }
-    fn notify(&self, event: UserEvent) {
-        self.user.notify(event);
+    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
+        self.user.notify(event)
     }
 }
 

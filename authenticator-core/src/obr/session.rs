@@ -116,16 +116,17 @@ fn grant_details(grant: &Grant) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The sentence shown with the approval prompt.
-pub fn approval_message(grant: &Grant) -> String {
+/// The sentence shown with the approval prompt; `now` is the phone's clock (unix seconds).
+pub fn approval_message(grant: &Grant, now: u64) -> String {
+    let minutes = grant.expires_at.saturating_sub(now).div_ceil(60);
     format!(
-        "{} ({}) asks to register up to {} passkey(s) for you at {} until {} (unix time). \
-         Verify to allow.",
+        "{} ({}) asks to register up to {} passkey(s) for you at {} within the next {} \
+         minute(s). Verify to allow.",
         grant.admin_name,
         grant.workspace_name,
         grant.max_registrations,
         grant.rp_ids.join(", "),
-        grant.expires_at
+        minutes
     )
 }
 
@@ -191,7 +192,7 @@ impl ObrSession {
             operation: UserOperation::OnBehalfRegistration,
             rp_id: grant.rp_ids.first().cloned(),
             user_name: Some(grant.admin_name.clone()),
-            message: approval_message(grant),
+            message: approval_message(grant, now),
         };
         let answer = tokio::time::timeout(answer_timeout, user.verify_user(prompt)).await;
         let outcome = match answer {
@@ -384,10 +385,13 @@ impl ObrSession {
                 ("index", index.to_string()),
             ],
         );
-        self.user.notify(UserEvent::RegisteredOnYourBehalf {
-            admin_name: grant.admin_name.clone(),
-            rp_id: rp_id.clone(),
-        });
+        crate::platform::tell(
+            &*self.user,
+            UserEvent::RegisteredOnYourBehalf {
+                admin_name: grant.admin_name.clone(),
+                rp_id: rp_id.clone(),
+            },
+        );
         (
             answer,
             Some(Registration {
@@ -458,10 +462,11 @@ impl UserInterface for GrantedUser {
         Ok(None)
     }
 
-    fn notify(&self, event: UserEvent) {
+    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
         // PasskeyCreated is replaced by the session's own RegisteredOnYourBehalf.
-        if !matches!(event, UserEvent::PasskeyCreated { .. }) {
-            self.user.notify(event);
+        if matches!(event, UserEvent::PasskeyCreated { .. }) {
+            return Ok(());
         }
+        self.user.notify(event)
     }
 }

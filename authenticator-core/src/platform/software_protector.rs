@@ -163,11 +163,11 @@ impl KeyProtector for SoftwareKeyProtector {
             .map_err(|_| KeyProtectorError::WrongKey)
     }
 
-    fn info(&self) -> KeyProtectionInfo {
-        KeyProtectionInfo {
+    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
+        Ok(KeyProtectionInfo {
             hardware_backed: false,
             kind: "software-key-file".into(),
-        }
+        })
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Credential {
     pub cred_blob: Option<Vec<u8>>,
     /// Seconds since the Unix epoch, supplied by the caller's clock.
     pub created_at: u64,
+    /// The user's own name for the passkey, set on the phone (`None`: not renamed). Absent from
+    /// the sealed record when unset, so older records decode unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Read from its own column; not part of the sealed metadata.
     #[serde(skip)]
     pub sign_count: u32,

@@ -72,6 +72,7 @@ impl VaultError {
     pub(crate) fn from_wrap(error: KeyProtectorError) -> Self {
         match error {
             KeyProtectorError::TemporarilyUnavailable { reason } => Self::KeyUnavailable { reason },
+            KeyProtectorError::Failed { reason } => Self::KeyProtector { reason },
             other => Self::KeyProtector {
                 reason: other.to_string(),
             },

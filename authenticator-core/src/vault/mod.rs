@@ -266,6 +266,18 @@ fn create(conn: &mut Connection, protector: &dyn KeyProtector) -> Result<(), Vau
     let wrapped = protector
         .wrap(vault_key.to_vec())
         .map_err(VaultError::from_wrap)?;
+    // A protector that cannot give the key back would leave a vault that never opens: check
+    // the round trip before anything is stored.
+    let unwrapped = Zeroizing::new(
+        protector
+            .unwrap(wrapped.clone())
+            .map_err(VaultError::from_wrap)?,
+    );
+    if !crate::secret::constant_time_eq(&unwrapped, vault_key.as_ref()) {
+        return Err(VaultError::KeyProtector {
+            reason: "it did not give back the secret it wrapped; nothing was stored".into(),
+        });
+    }
     let canary = RecordCipher::new(&vault_key).seal(CANARY_FIELD, CANARY)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if matches!(schema::inspect(&tx)?, FileKind::Empty) {

@@ -101,7 +101,7 @@ fn options_uv() -> Value {
 
 pub async fn run(dir: &Path) -> Step<()> {
     let protector = SoftwareKeyProtector::new(dir.join("device.key"));
-    let info = protector.info();
+    let info = protector.info().map_err(|e| e.to_string())?;
     let rp = RelyingParty { id: RP_ID.into() };
 
     step(1, "starting the emulated workspace server");

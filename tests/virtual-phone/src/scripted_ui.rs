@@ -55,8 +55,9 @@ impl UserInterface for ScriptedUser {
         Ok(Self::answer(self.presence).await.then_some(0))
     }
 
-    fn notify(&self, event: UserEvent) {
+    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
         eprintln!("event: {event:?}");
+        Ok(())
     }
 }
 
@@ -92,7 +93,7 @@ impl UserInterface for ScriptedApprover {
         self.user.choose_account(rp_id, accounts).await
     }
 
-    fn notify(&self, event: UserEvent) {
-        self.user.notify(event);
+    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
+        self.user.notify(event)
     }
 }

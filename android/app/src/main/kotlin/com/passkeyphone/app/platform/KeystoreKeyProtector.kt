@@ -1,0 +1,168 @@
+// The vault key's protector on Android: an AES-256-GCM key in the Android Keystore, in StrongBox
+// when the phone has one, never bound to biometric enrollment. A missing or invalidated key is
+// "permanently lost" (recovery), a locked key store "temporarily unavailable" (retry), a blob
+// from another key "wrong key". unwrap never makes a key: only wrap (a new vault) does.
+package com.passkeyphone.app.platform
+
+import android.content.Context
+import android.os.Build
+import android.security.keystore.KeyGenParameterSpec
+import android.security.keystore.KeyInfo
+import android.security.keystore.KeyPermanentlyInvalidatedException
+import android.security.keystore.KeyProperties
+import android.security.keystore.StrongBoxUnavailableException
+import android.security.keystore.UserNotAuthenticatedException
+import androidx.core.content.edit
+import java.security.KeyStore
+import java.security.ProviderException
+import javax.crypto.AEADBadTagException
+import javax.crypto.Cipher
+import javax.crypto.KeyGenerator
+import javax.crypto.SecretKey
+import javax.crypto.SecretKeyFactory
+import javax.crypto.spec.GCMParameterSpec
+import uniffi.authenticator_core.KeyProtectionInfo
+import uniffi.authenticator_core.KeyProtector
+import uniffi.authenticator_core.KeyProtectorException
+
+class KeystoreKeyProtector(context: Context) : KeyProtector {
+    private val prefs = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE)
+    private val lock = Any()
+
+    override fun wrap(secret: ByteArray): ByteArray = translated {
+        val cipher = Cipher.getInstance(TRANSFORMATION)
+        cipher.init(Cipher.ENCRYPT_MODE, loadKey() ?: createKey()) // the key store picks the IV
+        val iv = cipher.iv
+        check(iv.size == IV_LENGTH) { "unexpected IV length" }
+        byteArrayOf(FORMAT) + iv + cipher.doFinal(secret)
+    }
+
+    override fun unwrap(blob: ByteArray): ByteArray = translated {
+        if (blob.size < HEADER + TAG_BITS / 8 || blob[0] != FORMAT) {
+            throw KeyProtectorException.Failed("the wrapped vault key is not in this app's format")
+        }
+        val key = loadKey() ?: throw KeyProtectorException.PermanentlyLost(
+            "the Android Keystore holds no key for this vault (app data restored from another " +
+                "phone, or the key was removed)",
+        )
+        val cipher = Cipher.getInstance(TRANSFORMATION)
+        cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(TAG_BITS, blob, 1, IV_LENGTH))
+        cipher.doFinal(blob, HEADER, blob.size - HEADER)
+    }
+
+    override fun info(): KeyProtectionInfo {
+        val keyInfo = runCatching { loadKey()?.let(::keyInfo) }.getOrNull()
+        val made = prefs.getString(PREF_KIND, null)
+        val hardware = keyInfo?.let(::isHardwareBacked) ?: false
+        val kind = when {
+            keyInfo == null -> made ?: KIND_NONE
+            !hardware -> KIND_SOFTWARE
+            else -> made ?: kindOf(keyInfo)
+        }
+        return KeyProtectionInfo(hardwareBacked = hardware, kind = kind)
+    }
+
+    private fun keyStore(): KeyStore = KeyStore.getInstance(ANDROID_KEYSTORE).apply { load(null) }
+
+    private fun loadKey(): SecretKey? = keyStore().getKey(ALIAS, null) as SecretKey?
+
+    /** StrongBox first; a phone without one says so only when asked, so fall back then. */
+    private fun createKey(): SecretKey {
+        synchronized(lock) {
+            loadKey()?.let { return it }
+            return generateRemembered()
+        }
+    }
+
+    private fun generateRemembered(): SecretKey {
+        val (key, kind) = try {
+            generate(strongBox = true) to KIND_STRONGBOX
+        } catch (e: StrongBoxUnavailableException) {
+            generate(strongBox = false) to KIND_TEE
+        } catch (e: ProviderException) {
+            // Some StrongBox implementations fail this way instead; the TEE is still there.
+            generate(strongBox = false) to KIND_TEE
+        }
+        prefs.edit(commit = true) { putString(PREF_KIND, kind) }
+        return key
+    }
+
+    private fun generate(strongBox: Boolean): SecretKey {
+        val spec = KeyGenParameterSpec.Builder(ALIAS, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
+            .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
+            .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
+            .setKeySize(256)
+            .setRandomizedEncryptionRequired(true)
+            // No setUserAuthenticationRequired: a key bound to biometrics dies when a finger is added.
+            .setIsStrongBoxBacked(strongBox)
+            .build()
+        return KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, ANDROID_KEYSTORE)
+            .apply { init(spec) }
+            .generateKey()
+    }
+
+    private fun keyInfo(key: SecretKey): KeyInfo =
+        SecretKeyFactory.getInstance(key.algorithm, ANDROID_KEYSTORE).getKeySpec(key, KeyInfo::class.java) as KeyInfo
+
+    private fun isHardwareBacked(info: KeyInfo): Boolean =
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) {
+            info.securityLevel == KeyProperties.SECURITY_LEVEL_STRONGBOX ||
+                info.securityLevel == KeyProperties.SECURITY_LEVEL_TRUSTED_ENVIRONMENT ||
+                info.securityLevel == KeyProperties.SECURITY_LEVEL_UNKNOWN_SECURE
+        } else {
+            @Suppress("DEPRECATION")
+            info.isInsideSecureHardware
+        }
+
+    /** Only when the note of what was made is gone: Android 12+ can tell StrongBox apart. */
+    private fun kindOf(info: KeyInfo): String =
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S && info.securityLevel == KeyProperties.SECURITY_LEVEL_STRONGBOX) {
+            KIND_STRONGBOX
+        } else {
+            KIND_TEE
+        }
+
+    /** Maps the key store's exceptions to the core's error kinds; no secret reaches a message. */
+    private inline fun <T> translated(block: () -> T): T = try {
+        block()
+    } catch (e: KeyProtectorException) {
+        throw e
+    } catch (e: Exception) {
+        throw classify(e)
+    }
+
+    private fun classify(e: Exception): KeyProtectorException {
+        val chain = generateSequence(e as Throwable) { it.cause }.take(8).toList()
+        return when {
+            chain.any { it is KeyPermanentlyInvalidatedException } ->
+                KeyProtectorException.PermanentlyLost("the Android Keystore invalidated the vault's key")
+            chain.any { it is UserNotAuthenticatedException } ->
+                KeyProtectorException.TemporarilyUnavailable("the phone is locked")
+            chain.any { it is AEADBadTagException } -> KeyProtectorException.WrongKey()
+            chain.any(::isTransientKeystoreFailure) ->
+                KeyProtectorException.TemporarilyUnavailable("the Android Keystore is not ready")
+            else -> KeyProtectorException.Failed("Android Keystore: ${e.javaClass.simpleName}")
+        }
+    }
+
+    private fun isTransientKeystoreFailure(t: Throwable): Boolean =
+        Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU &&
+            t is android.security.KeyStoreException &&
+            (t.isTransientFailure || t.requiresUserAuthentication())
+
+    private companion object {
+        const val ANDROID_KEYSTORE = "AndroidKeyStore"
+        const val ALIAS = "passkeyphone.vault-key-wrap.v1"
+        const val TRANSFORMATION = "AES/GCM/NoPadding"
+        const val FORMAT: Byte = 1
+        const val IV_LENGTH = 12
+        const val HEADER = 1 + IV_LENGTH
+        const val TAG_BITS = 128
+        const val PREFS = "keystore_key_protector" // excluded from backup (res/xml)
+        const val PREF_KIND = "kind"
+        const val KIND_STRONGBOX = "android-strongbox"
+        const val KIND_TEE = "android-tee"
+        const val KIND_SOFTWARE = "android-software"
+        const val KIND_NONE = "android-keystore (no key yet)"
+    }
+}

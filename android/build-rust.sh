@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds everything the Android app needs from the Rust side, on a machine with the Android NDK:
+#  1. the core for arm64-v8a, armeabi-v7a and x86_64 (release, with BLE) into app/src/main/jniLibs;
+#  2. its Kotlin bindings, generated with the host uniffi-bindgen from the host build, into
+#     core-ui/build/generated/uniffi (the core-ui module compiles them; the app gets them from it);
+#  3. btleplug's Java half, copied from the crate Cargo.lock picks into
+#     btleplug-java/build/generated/btleplug-java.
+# Nothing it writes is committed. Needs: rustup, cargo-ndk (`cargo install cargo-ndk`),
+# ANDROID_NDK_HOME (or ANDROID_HOME with an ndk/ inside, which cargo-ndk finds), python3.
+# Usage: android/build-rust.sh            (from any folder)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+android=android
+jni=$android/app/src/main/jniLibs
+bindings=$android/core-ui/build/generated/uniffi
+btleplug_java=$android/btleplug-java/build/generated/btleplug-java
+
+if ! cargo ndk --version >/dev/null 2>&1; then
+  echo "cargo-ndk is missing: cargo install cargo-ndk" >&2
+  exit 1
+fi
+rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android >/dev/null
+
+# The Kotlin half of rustls-platform-verifier must match the crate's Android part exactly.
+locked=$(grep -A1 '^name = "rustls-platform-verifier-android"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+catalog=$(sed -n 's/^rustls-platform-verifier = "\(.*\)"$/\1/p' $android/gradle/libs.versions.toml)
+if [ "$locked" != "$catalog" ]; then
+  echo "Cargo.lock has rustls-platform-verifier-android $locked but gradle/libs.versions.toml says $catalog" >&2
+  exit 1
+fi
+
+# 1. The native libraries. 16 KB pages: Android 15 devices may use them (Play requires it).
+# Packed relative relocations (RELR, Android 9+ = our minSdk 28) shrink the library ~6%.
+echo "building the core for Android (release, --features ble)"
+rm -rf "$jni"
+RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384 -C link-arg=-Wl,--pack-dyn-relocs=android+relr" \
+  cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform 28 -o "$jni" \
+  build --locked --release -p authenticator-core --features ble
+
+# 2. The bindings, from the host debug build (the release build is stripped of uniffi's metadata).
+echo "generating the Kotlin bindings"
+cargo build --locked -q -p authenticator-core
+cargo build --locked -q -p authenticator-core --features bindgen --bin uniffi-bindgen
+rm -rf "$bindings"
+target/debug/uniffi-bindgen generate --no-format --config $android/uniffi.toml \
+  --library target/debug/libauthenticator_core.so --language kotlin --out-dir "$bindings"
+
+# 3. btleplug's Java sources, from the version in Cargo.lock.
+btleplug_dir=$(cargo metadata --locked --format-version 1 --filter-platform aarch64-linux-android \
+  --features authenticator-core/ble \
+  | python3 -c 'import json, os, sys
+packages = json.load(sys.stdin)["packages"]
+print(next(os.path.dirname(p["manifest_path"]) for p in packages if p["name"] == "btleplug"))')
+rm -rf "$btleplug_java"
+mkdir -p "$btleplug_java"
+cp -R "$btleplug_dir/src/droidplug/java/src/main/java/." "$btleplug_java/"
+
+echo "done: $(find "$jni" -name '*.so' | wc -l) native libraries, bindings in $bindings"

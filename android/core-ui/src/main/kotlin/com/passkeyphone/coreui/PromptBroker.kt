@@ -1,0 +1,92 @@
+// The queue between the core's prompts (UserInterface calls, which suspend) and the screen that
+// answers them: the oldest unanswered prompt is published; an answer resumes its caller; a caller
+// the core cancels (timeout, request withdrawn) leaves the queue.
+package com.passkeyphone.coreui
+
+import java.util.concurrent.atomic.AtomicLong
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import uniffi.authenticator_core.AccountOption
+import uniffi.authenticator_core.PresencePrompt
+import uniffi.authenticator_core.UserInterfaceException
+
+/** A question waiting for the user. [id] ties the answer to it. */
+sealed interface Prompt {
+    val id: Long
+
+    /** "Allow" / "Deny" (confirm_presence). */
+    data class Presence(override val id: Long, val prompt: PresencePrompt) : Prompt
+
+    /** Biometric or device credential (verify_user); the screen runs the system prompt. */
+    data class Verify(override val id: Long, val prompt: PresencePrompt) : Prompt
+
+    /** Pick one account, or none (choose_account). */
+    data class ChooseAccount(override val id: Long, val rpId: String, val accounts: List<AccountOption>) : Prompt
+}
+
+class PromptBroker {
+    private class Pending(val prompt: Prompt, val answer: CompletableDeferred<Any?>)
+
+    private val ids = AtomicLong()
+    private val pending = ArrayList<Pending>()
+    private val published = MutableStateFlow<Prompt?>(null)
+
+    /** The prompt to show now, or null. */
+    val current: StateFlow<Prompt?> = published.asStateFlow()
+
+    suspend fun confirmPresence(prompt: PresencePrompt): Boolean =
+        ask(Prompt.Presence(ids.incrementAndGet(), prompt)) as Boolean
+
+    suspend fun verifyUser(prompt: PresencePrompt): Boolean =
+        ask(Prompt.Verify(ids.incrementAndGet(), prompt)) as Boolean
+
+    suspend fun chooseAccount(rpId: String, accounts: List<AccountOption>): UInt? =
+        ask(Prompt.ChooseAccount(ids.incrementAndGet(), rpId, accounts)) as UInt?
+
+    /** Answers a Presence or Verify prompt. False if it is no longer waiting. */
+    fun answer(id: Long, allowed: Boolean): Boolean = complete(id, allowed) { it !is Prompt.ChooseAccount }
+
+    /** Answers a ChooseAccount prompt with an index into its accounts, or null for none. */
+    fun answerAccount(id: Long, index: UInt?): Boolean = complete(id, index) { prompt ->
+        prompt is Prompt.ChooseAccount && (index == null || index.toInt() in prompt.accounts.indices)
+    }
+
+    /** The screen cannot ask (no screen lock for verification, say): the core hears why. */
+    fun unavailable(id: Long, reason: String): Boolean {
+        val entry = synchronized(pending) { pending.firstOrNull { it.prompt.id == id } } ?: return false
+        return entry.answer.completeExceptionally(UserInterfaceException.Unavailable(reason))
+    }
+
+    /** Declines everything waiting (the app is going away). */
+    fun declineAll() {
+        val all = synchronized(pending) { pending.toList() }
+        all.forEach { complete(it.prompt.id, if (it.prompt is Prompt.ChooseAccount) null else false) { true } }
+    }
+
+    private suspend fun ask(prompt: Prompt): Any? {
+        val entry = Pending(prompt, CompletableDeferred())
+        synchronized(pending) {
+            pending.add(entry)
+            publish()
+        }
+        try {
+            return entry.answer.await()
+        } finally {
+            synchronized(pending) {
+                pending.remove(entry)
+                publish()
+            }
+        }
+    }
+
+    private fun complete(id: Long, value: Any?, accepts: (Prompt) -> Boolean): Boolean {
+        val entry = synchronized(pending) { pending.firstOrNull { it.prompt.id == id } } ?: return false
+        return accepts(entry.prompt) && entry.answer.complete(value)
+    }
+
+    private fun publish() {
+        published.value = pending.firstOrNull()?.prompt
+    }
+}

@@ -1,0 +1,216 @@
+//! Activation from the administrator's link, the activation PIN, the key's status, and the
+//! workspace's events (status changes and on-behalf registration requests).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::approvals::ApprovalRequest;
+use super::{Authenticator, AuthenticatorError, guard, hex};
+use crate::enroll::link::{ActivationLink, ParseOptions};
+use crate::enroll::{Enroller, Enrollment, KeyStatus, client::DEFAULT_REQUEST_TIMEOUT};
+use crate::platform::SystemClock;
+use crate::vault::Vault;
+
+/// The longest `check_workspace` waits for events, in seconds.
+pub const MAX_WORKSPACE_WAIT_SECS: u32 = 60;
+
+/// What an activation link says before anything is contacted.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ActivationLinkInfo {
+    /// The workspace server the link leads to (show it: "Activate with acme.example?").
+    pub workspace_host: String,
+}
+
+/// The security key's state at the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyState {
+    /// Activated; waiting for the client PIN the administrator sent.
+    Pending,
+    /// In use.
+    Active,
+    /// Suspended by the administrator: the phone answers no sign-ins until resumed.
+    Suspended,
+    /// Revoked for good.
+    Revoked,
+    /// Locked after too many wrong activation PINs.
+    Locked,
+}
+
+impl From<KeyStatus> for KeyState {
+    fn from(s: KeyStatus) -> Self {
+        match s {
+            KeyStatus::Pending => Self::Pending,
+            KeyStatus::Active => Self::Active,
+            KeyStatus::Suspended => Self::Suspended,
+            KeyStatus::Revoked => Self::Revoked,
+            KeyStatus::Locked => Self::Locked,
+        }
+    }
+}
+
+/// The phone's activation with a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EnrollmentInfo {
+    /// The key's state at the workspace.
+    pub status: KeyState,
+    /// The organisation's workspace ("Acme").
+    pub workspace_name: String,
+    /// The user this phone is the security key of.
+    pub user_email: String,
+    pub user_display_name: String,
+    /// The workspace's id of this security key (for support).
+    pub security_key_id: String,
+    /// The administrator's client PIN is expected next (`submit_activation_pin`).
+    pub waiting_for_pin: bool,
+}
+
+impl From<&Enrollment> for EnrollmentInfo {
+    fn from(e: &Enrollment) -> Self {
+        Self {
+            status: e.status.into(),
+            workspace_name: e.workspace_name.clone(),
+            user_email: e.user_email.clone(),
+            user_display_name: e.user_display_name.clone(),
+            security_key_id: e.security_key_id.clone(),
+            waiting_for_pin: e.status == KeyStatus::Pending && e.pin_policy.client_pin,
+        }
+    }
+}
+
+/// An on-behalf registration request refused on arrival (forged, expired, replayed, ...).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefusedApproval {
+    /// The grant id (hex), or `unknown`.
+    pub approval_id: String,
+    /// Why, as reported to the workspace (`expired`, `bad_signature`, ...).
+    pub code: String,
+}
+
+/// What `check_workspace` brought.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkspaceUpdate {
+    /// The activation after the events were applied.
+    pub enrollment: EnrollmentInfo,
+    /// New on-behalf registration requests waiting for the user (also in `pending_approvals`).
+    pub new_approvals: Vec<ApprovalRequest>,
+    /// Requests the administrator stopped (hex ids).
+    pub stopped_approvals: Vec<String>,
+    /// Requests refused on arrival (and reported to the workspace).
+    pub refused_approvals: Vec<RefusedApproval>,
+}
+
+fn enroller<'a>(vault: &'a Vault, device_name: &'a str) -> Enroller<'a> {
+    Enroller {
+        vault,
+        clock: &SystemClock,
+        device_name,
+        request_timeout: DEFAULT_REQUEST_TIMEOUT,
+    }
+}
+
+#[uniffi::export]
+impl Authenticator {
+    /// Checks an activation link without contacting anyone; the error says what is wrong
+    /// with it.
+    pub fn parse_activation_link(
+        &self,
+        link: String,
+    ) -> Result<ActivationLinkInfo, AuthenticatorError> {
+        guard(|| {
+            let parsed = ActivationLink::parse(&link, self.parse_options())
+                .map_err(AuthenticatorError::invalid)?;
+            Ok(ActivationLinkInfo {
+                workspace_host: parsed.host().to_string(),
+            })
+        })
+    }
+
+    /// Activates the phone as the user's security key from the administrator's link. When the
+    /// result is `waiting_for_pin`, ask for the emailed PIN and call `submit_activation_pin`.
+    pub async fn activate(&self, link: String) -> Result<EnrollmentInfo, AuthenticatorError> {
+        let (vault, name, options) = self.enroll_parts();
+        self.run(async move {
+            let e = enroller(&vault, &name).activate(&link, options).await?;
+            Ok(EnrollmentInfo::from(&e))
+        })
+        .await
+    }
+
+    /// Proves the administrator's client PIN to the workspace; it then becomes the PIN the
+    /// PC asks for. A wrong PIN gives `PinInvalid` with the attempts left.
+    pub async fn submit_activation_pin(
+        &self,
+        pin: String,
+    ) -> Result<EnrollmentInfo, AuthenticatorError> {
+        let (vault, name, _) = self.enroll_parts();
+        let pin = zeroize::Zeroizing::new(pin);
+        self.run(async move {
+            let e = enroller(&vault, &name).submit_pin(&pin).await?;
+            Ok(EnrollmentInfo::from(&e))
+        })
+        .await
+    }
+
+    /// The activation as last known, without contacting the workspace; `None` before
+    /// activation.
+    pub fn enrollment(&self) -> Result<Option<EnrollmentInfo>, AuthenticatorError> {
+        guard(|| {
+            let current = enroller(&self.vault, &self.options.device_name).current()?;
+            Ok(current.as_ref().map(EnrollmentInfo::from))
+        })
+    }
+
+    /// Asks the workspace for the key's status now.
+    pub async fn refresh_enrollment(&self) -> Result<EnrollmentInfo, AuthenticatorError> {
+        let (vault, name, _) = self.enroll_parts();
+        self.run(async move {
+            let e = enroller(&vault, &name).refresh().await?;
+            Ok(EnrollmentInfo::from(&e))
+        })
+        .await
+    }
+
+    /// Waits up to `wait_seconds` (at most 60) for the workspace's events and applies them:
+    /// suspension, revocation, and on-behalf registration requests, which become pending
+    /// approvals. Call it in a loop while the app is in use, or when a push arrives.
+    pub async fn check_workspace(
+        &self,
+        wait_seconds: u32,
+    ) -> Result<WorkspaceUpdate, AuthenticatorError> {
+        let (vault, name, _) = self.enroll_parts();
+        let wait = Duration::from_secs(u64::from(wait_seconds.min(MAX_WORKSPACE_WAIT_SECS)));
+        self.run(async move {
+            let polled = enroller(&vault, &name).poll(wait).await?;
+            Ok(WorkspaceUpdate {
+                enrollment: EnrollmentInfo::from(&polled.enrollment),
+                new_approvals: polled.obr_requests.iter().map(Into::into).collect(),
+                stopped_approvals: polled.obr_stopped.iter().map(|id| hex(id)).collect(),
+                refused_approvals: polled
+                    .obr_refused
+                    .iter()
+                    .map(|r| RefusedApproval {
+                        approval_id: r.id(),
+                        code: r.code.clone(),
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+}
+
+impl Authenticator {
+    fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            allow_insecure_loopback: self.options.allow_insecure_loopback,
+        }
+    }
+
+    fn enroll_parts(&self) -> (Arc<Vault>, String, ParseOptions) {
+        (
+            self.vault.clone(),
+            self.options.device_name.clone(),
+            self.parse_options(),
+        )
+    }
+}

@@ -1,0 +1,258 @@
+//! The exported surface (uniffi): one long-lived [`Authenticator`] per process, opened on a data
+//! folder with the app's [`KeyProtector`] and [`UserInterface`], and an optional [`Logger`].
+//! Kotlin and Swift see exactly what is exported here and in the sibling files (activation,
+//! PIN, passkeys, pairing, the link service, OBR approvals, `handle_ctap`).
+//!
+//! Invariants: no panic crosses the boundary (async work runs on the object's own tokio
+//! runtime and a panic there, or in a sync call, becomes [`AuthenticatorError::Internal`]);
+//! every error is one [`AuthenticatorError`]; nothing secret is logged or put in an error.
+
+mod activation;
+#[cfg(target_os = "android")]
+mod android;
+mod approvals;
+mod ctap;
+mod error;
+mod link_service;
+mod logger;
+mod pairing;
+mod passkeys;
+mod pin;
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use activation::{
+    ActivationLinkInfo, EnrollmentInfo, KeyState, RefusedApproval, WorkspaceUpdate,
+};
+pub use approvals::{ApprovalOutcome, ApprovalRequest, AuditRecord};
+pub use error::AuthenticatorError;
+pub use link_service::{LinkObserver, LinkServiceEvent};
+pub use logger::{LogLevel, Logger, LoggerError};
+pub use pairing::PairedComputer;
+pub use passkeys::Passkey;
+pub use pin::PinStatus;
+
+use crate::ctap::{CtapEngine, EngineConfig};
+use crate::link::relay::RelayConfig;
+use crate::platform::{Clock, KeyProtectionInfo, KeyProtector, SystemClock, UserInterface};
+use crate::vault::Vault;
+
+/// The vault's file name inside the data folder.
+pub const VAULT_FILE: &str = "vault.db";
+
+/// How the authenticator behaves; [`default_options`] gives the product's values.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AuthenticatorOptions {
+    /// The name the workspace and paired computers show for this phone ("Alice's Pixel 8").
+    pub device_name: String,
+    /// Accept `http://` workspace and relay addresses on a loopback host. Tests and local
+    /// emulators only; an app leaves it false.
+    pub allow_insecure_loopback: bool,
+    /// How long a prompt to the user may wait before the request fails, in milliseconds.
+    pub user_action_timeout_ms: u64,
+    /// When several passkeys fit a sign-in without a user name, let the user pick one on the
+    /// phone (`choose_account`) instead of sending them all to the PC's own chooser.
+    pub choose_account_on_phone: bool,
+}
+
+/// The product's options, with `device_name` as given.
+#[uniffi::export]
+pub fn default_options(device_name: String) -> AuthenticatorOptions {
+    AuthenticatorOptions {
+        device_name,
+        allow_insecure_loopback: false,
+        user_action_timeout_ms: 30_000,
+        choose_account_on_phone: false,
+    }
+}
+
+/// The phone's authenticator: its vault, its CTAP engine and its services.
+#[derive(uniffi::Object)]
+pub struct Authenticator {
+    vault: Arc<Vault>,
+    engine: Arc<CtapEngine>,
+    engine_config: EngineConfig,
+    protector: Arc<dyn KeyProtector>,
+    user: Arc<dyn UserInterface>,
+    clock: Arc<dyn Clock>,
+    options: AuthenticatorOptions,
+    /// Taken (and shut down without waiting) on drop.
+    runtime: Option<tokio::runtime::Runtime>,
+    link: Mutex<Option<link_service::Running>>,
+}
+
+#[uniffi::export]
+impl Authenticator {
+    /// Opens the vault in `data_dir` (creating the folder and a new vault on first use) with
+    /// the platform's key protector. Fails with `KeyTemporarilyUnavailable` before the first
+    /// unlock (try again later), `KeyPermanentlyLost` when the device key is gone, and
+    /// `VaultUnreadable` for a vault of another key or a newer app, and for a damaged or
+    /// foreign file: that file is moved aside (`vault.db.unreadable-TIME`, never deleted), so
+    /// the next `open` makes a new, empty vault (the app should tell the user first).
+    #[uniffi::constructor]
+    pub fn open(
+        data_dir: String,
+        key_protector: Arc<dyn KeyProtector>,
+        user_interface: Arc<dyn UserInterface>,
+        logger: Option<Arc<dyn Logger>>,
+        options: AuthenticatorOptions,
+    ) -> Result<Arc<Self>, AuthenticatorError> {
+        guard(|| Self::open_inner(data_dir, key_protector, user_interface, logger, options))
+    }
+
+    /// What protects the vault key (for the settings screen and support).
+    pub fn key_protection(&self) -> Result<KeyProtectionInfo, AuthenticatorError> {
+        guard(|| Ok(self.protector.info()?))
+    }
+}
+
+impl Authenticator {
+    fn open_inner(
+        data_dir: String,
+        key_protector: Arc<dyn KeyProtector>,
+        user_interface: Arc<dyn UserInterface>,
+        logger: Option<Arc<dyn Logger>>,
+        options: AuthenticatorOptions,
+    ) -> Result<Arc<Self>, AuthenticatorError> {
+        if let Some(logger) = logger {
+            logger::install(logger);
+        }
+        if data_dir.trim().is_empty() || data_dir.contains('\0') {
+            return Err(AuthenticatorError::invalid(
+                "the data folder must be a path to a folder of the app's",
+            ));
+        }
+        let device_name = options.device_name.trim();
+        if device_name.is_empty()
+            || device_name.chars().count() > 64
+            || device_name.chars().any(char::is_control)
+        {
+            return Err(AuthenticatorError::invalid(
+                "the device name must have 1 to 64 characters, without control characters",
+            ));
+        }
+        if options.user_action_timeout_ms == 0 || options.user_action_timeout_ms > 600_000 {
+            return Err(AuthenticatorError::invalid(
+                "the user action timeout must be between 1 ms and 10 minutes",
+            ));
+        }
+        let data_dir = PathBuf::from(data_dir);
+        std::fs::create_dir_all(&data_dir).map_err(|e| AuthenticatorError::Storage {
+            reason: format!("cannot create the data folder: {e}"),
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("authenticator-core")
+            .enable_all()
+            .build()
+            .map_err(|e| AuthenticatorError::internal(format!("cannot start its threads: {e}")))?;
+        let vault = Arc::new(Vault::open(data_dir.join(VAULT_FILE), &*key_protector)?);
+        let engine_config = EngineConfig {
+            user_action_timeout: Duration::from_millis(options.user_action_timeout_ms),
+            select_account_on_device: options.choose_account_on_phone,
+            ..EngineConfig::default()
+        };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // Inside the runtime so that the engine's key pool fills in the background at once.
+        let engine = {
+            let _entered = runtime.enter();
+            CtapEngine::new(
+                vault.clone(),
+                user_interface.clone(),
+                clock.clone(),
+                engine_config.clone(),
+            )
+            .map_err(AuthenticatorError::internal)?
+        };
+        tracing::info!("authenticator opened");
+        Ok(Arc::new(Self {
+            vault,
+            engine: Arc::new(engine),
+            engine_config,
+            protector: key_protector,
+            user: user_interface,
+            clock,
+            options,
+            runtime: Some(runtime),
+            link: Mutex::new(None),
+        }))
+    }
+
+    fn handle(&self) -> Result<&tokio::runtime::Handle, AuthenticatorError> {
+        self.runtime
+            .as_ref()
+            .map(|r| r.handle())
+            .ok_or_else(|| AuthenticatorError::internal("the authenticator is closing"))
+    }
+
+    /// Runs `work` on the object's runtime and waits for it from any executor; a panic in it
+    /// becomes `Internal`.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, AuthenticatorError>> + Send + 'static,
+    ) -> Result<T, AuthenticatorError> {
+        match self.handle()?.spawn(work).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(AuthenticatorError::internal(
+                "an internal error stopped the operation; nothing else was affected",
+            )),
+            Err(_) => Err(AuthenticatorError::internal("the operation was cancelled")),
+        }
+    }
+
+    fn relay_config(&self) -> RelayConfig {
+        RelayConfig {
+            allow_insecure_loopback: self.options.allow_insecure_loopback,
+            ..RelayConfig::default()
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_unix_seconds()
+    }
+}
+
+impl Drop for Authenticator {
+    fn drop(&mut self) {
+        if let Ok(mut link) = self.link.lock() {
+            link.take();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs a sync call, turning a panic into `Internal` instead of letting it reach the app.
+fn guard<T>(call: impl FnOnce() -> Result<T, AuthenticatorError>) -> Result<T, AuthenticatorError> {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|_| {
+        Err(AuthenticatorError::internal(
+            "an internal error stopped the operation; nothing else was affected",
+        ))
+    })
+}
+
+/// Lower-case hex, for ids shown to the app.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses an id made by [`hex`]; `what` names it in the error.
+fn parse_hex(text: &str, what: &str) -> Result<Vec<u8>, AuthenticatorError> {
+    let bad = || AuthenticatorError::invalid(format!("this is not {what}"));
+    if text.is_empty() || !text.len().is_multiple_of(2) || text.len() > 128 {
+        return Err(bad());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)
+}

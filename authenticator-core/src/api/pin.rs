@@ -1,0 +1,165 @@
+//! The client PIN from the phone's own settings: its status, setting a first PIN, changing it.
+//!
+//! Invariants: the same rules as CTAP clientPIN (`ctap::client_pin`): the policy is checked
+//! before any attempt is spent, the retry counter is decremented durably *before* the
+//! comparison (killing the app mid-check refunds nothing), a right PIN restores the retries,
+//! and PIN tokens held by a PC stop working after a change. PINs are wiped after use.
+
+use zeroize::Zeroizing;
+
+use super::{Authenticator, AuthenticatorError, guard};
+use crate::ctap::{install_pin, pin_code_points, pin_hash};
+use crate::platform::{UserEvent, tell};
+use crate::secret::constant_time_eq;
+use crate::vault::MAX_PIN_RETRIES;
+
+/// The client PIN's state, for the settings screen.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PinStatus {
+    /// A PIN is set.
+    pub is_set: bool,
+    /// Wrong attempts left before the PIN is blocked.
+    pub retries_left: u8,
+    /// The shortest PIN allowed, in characters.
+    pub min_length: u8,
+    /// The administrator or the PC requires a new PIN before the next use.
+    pub must_change: bool,
+}
+
+#[uniffi::export]
+impl Authenticator {
+    /// The client PIN's state.
+    pub fn pin_status(&self) -> Result<PinStatus, AuthenticatorError> {
+        guard(|| {
+            let state = self.vault.pin_state().load()?;
+            Ok(PinStatus {
+                is_set: state.pin_hash.is_some(),
+                retries_left: state.pin_retries,
+                min_length: state.min_pin_length.max(4),
+                must_change: state.force_change,
+            })
+        })
+    }
+
+    /// Sets the first client PIN (`InvalidState` if one is set: change it instead).
+    pub fn set_pin(&self, new_pin: String) -> Result<(), AuthenticatorError> {
+        let new_pin = Zeroizing::new(new_pin);
+        guard(|| {
+            let state = self.vault.pin_state().load()?;
+            if state.pin_hash.is_some() {
+                return Err(already_set());
+            }
+            let code_points = policy(&new_pin, state.min_pin_length)?;
+            let hash = pin_hash(new_pin.as_bytes());
+            let (_, installed) = self.vault.pin_state().update(|s| {
+                let free = s.pin_hash.is_none();
+                if free {
+                    install_pin(s, hash, code_points);
+                }
+                free
+            })?;
+            if !installed {
+                return Err(already_set());
+            }
+            self.pin_changed();
+            Ok(())
+        })
+    }
+
+    /// Changes the client PIN. A wrong `current_pin` gives `PinInvalid` with the attempts
+    /// left, and `PinBlocked` once none are left; a `new_pin` outside the policy gives
+    /// `InvalidInput` without spending an attempt.
+    pub fn change_pin(
+        &self,
+        current_pin: String,
+        new_pin: String,
+    ) -> Result<(), AuthenticatorError> {
+        let (current_pin, new_pin) = (Zeroizing::new(current_pin), Zeroizing::new(new_pin));
+        guard(|| {
+            let state = self.vault.pin_state().load()?;
+            if state.pin_hash.is_none() {
+                return Err(AuthenticatorError::InvalidState {
+                    reason: "no PIN is set; set one first".into(),
+                });
+            }
+            if state.pin_retries == 0 {
+                return Err(blocked());
+            }
+            let code_points = policy(&new_pin, state.min_pin_length)?;
+            let (new_hash, given) = (
+                pin_hash(new_pin.as_bytes()),
+                pin_hash(current_pin.as_bytes()),
+            );
+            let (after, ()) = self
+                .vault
+                .pin_state()
+                .update(|s| s.pin_retries = s.pin_retries.saturating_sub(1))?;
+            let Some(stored) = after.pin_hash.as_ref() else {
+                return Err(AuthenticatorError::InvalidState {
+                    reason: "no PIN is set; set one first".into(),
+                });
+            };
+            if !constant_time_eq(given.expose(), stored.expose()) {
+                if after.pin_retries == 0 {
+                    tell(&*self.user, UserEvent::PinBlocked);
+                    return Err(blocked());
+                }
+                return Err(AuthenticatorError::PinInvalid {
+                    attempts_left: u32::from(after.pin_retries),
+                    reason: format!("wrong PIN; {} attempt(s) left", after.pin_retries),
+                });
+            }
+            let same = after.force_change && constant_time_eq(new_hash.expose(), stored.expose());
+            self.vault.pin_state().update(|s| {
+                if same {
+                    s.pin_retries = MAX_PIN_RETRIES;
+                } else {
+                    install_pin(s, new_hash, code_points);
+                }
+            })?;
+            if same {
+                return Err(AuthenticatorError::invalid(
+                    "the new PIN must differ from the current one",
+                ));
+            }
+            self.pin_changed();
+            Ok(())
+        })
+    }
+}
+
+impl Authenticator {
+    /// Ends the PC's PIN tokens (in the background: a running request may hold the engine)
+    /// and tells the user.
+    fn pin_changed(&self) {
+        if let Ok(handle) = self.handle() {
+            let engine = self.engine.clone();
+            handle.spawn(async move { engine.pin_changed_outside_ctap().await });
+        }
+        tell(&*self.user, UserEvent::PinChanged);
+    }
+}
+
+fn policy(pin: &str, min: u8) -> Result<u8, AuthenticatorError> {
+    // CTAP pads PINs with zero bytes, and no keyboard types a control character.
+    if pin.chars().any(char::is_control) {
+        return Err(AuthenticatorError::invalid(
+            "the PIN must not contain control characters",
+        ));
+    }
+    pin_code_points(pin.as_bytes(), min).ok_or_else(|| {
+        AuthenticatorError::invalid(format!("the PIN must have {} to 63 characters", min.max(4)))
+    })
+}
+
+fn already_set() -> AuthenticatorError {
+    AuthenticatorError::InvalidState {
+        reason: "a PIN is already set; change it instead".into(),
+    }
+}
+
+fn blocked() -> AuthenticatorError {
+    AuthenticatorError::PinBlocked {
+        reason: "the PIN is blocked after too many wrong attempts; only resetting the security key makes it usable again".into(),
+    }
+}
