@@ -1,8 +1,7 @@
 // The JNI entry point of the core for what uniffi cannot do: btleplug needs the JNIEnv
 // (btleplug::platform::init) and rustls-platform-verifier needs the app Context for Android's
-// certificate checks. The core does not export it yet (see android/README.md, "Known gaps"):
-// until it does, the call fails with UnsatisfiedLinkError, which is caught and logged, and the
-// app runs without BLE and without https to the workspace and relay.
+// certificate checks. The core exports it (authenticator-core/src/api/android.rs); a library
+// built without it (UnsatisfiedLinkError) is logged, and the app then runs without BLE.
 package com.passkeyphone.app
 
 import android.content.Context
