@@ -25,10 +25,11 @@ except ImportError as e:  # pragma: no cover - a clear message instead of a bare
 
 from cryptography.exceptions import InvalidTag  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
-from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction  # noqa: E402
+from fido2.client import DefaultClientDataCollector, Fido2Client  # noqa: E402
 from fido2.ctap import CtapDevice, CtapError  # noqa: E402
 from fido2.hid import CAPABILITY, CTAPHID  # noqa: E402
 from fido2.server import Fido2Server  # noqa: E402
+from phonelib import ScriptedUser  # noqa: E402
 
 ALICE = "alice@acme.example"
 ORIGIN = "https://example.com"
@@ -273,25 +274,9 @@ class BindingsDevice(CtapDevice):
 # ------------------------------------------------------------------------------------------
 # python-fido2 round trips
 # ------------------------------------------------------------------------------------------
-class ClientUser(UserInteraction):
-    def __init__(self, pin: str | None = None):
-        self.pin = pin
-        self.pin_requests = 0
-
-    def prompt_up(self):
-        pass
-
-    def request_pin(self, permissions, rp_id):
-        self.pin_requests += 1
-        return self.pin
-
-    def request_uv(self, permissions, rp_id):
-        return True
-
-
 def client(device, origin: str = ORIGIN, pin: str | None = None) -> Fido2Client:
     return Fido2Client(device, client_data_collector=DefaultClientDataCollector(origin),
-                       user_interaction=ClientUser(pin))
+                       user_interaction=ScriptedUser(pin))
 
 
 def register(device, rp: dict = RP, n: int = 1, pin: str | None = None,

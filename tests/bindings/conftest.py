@@ -10,7 +10,7 @@ import pytest
 
 import bindkit
 from linklib import Relay
-from wslib import WorkspaceServer
+from process_fixtures import make_server, procs, server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="session")
@@ -41,41 +41,6 @@ def make_phone(loop, tmp_path):
 @pytest.fixture
 def phone(make_phone) -> bindkit.Phone:
     return make_phone()
-
-
-@pytest.fixture
-def make_server(tmp_path):
-    started: list[WorkspaceServer] = []
-
-    def factory(*flags: str) -> WorkspaceServer:
-        d = tmp_path / f"server{len(started)}"
-        d.mkdir()
-        s = WorkspaceServer(d, *flags)
-        started.append(s)
-        return s
-
-    yield factory
-    for s in started:
-        s.stop()
-
-
-@pytest.fixture
-def server(make_server) -> WorkspaceServer:
-    return make_server()
-
-
-@pytest.fixture
-def procs():
-    """Keeps each started process (relay, pairing tool) and stops it in teardown."""
-    started = []
-
-    def keep(p):
-        started.append(p)
-        return p
-
-    yield keep
-    for p in reversed(started):
-        p.stop()
 
 
 @pytest.fixture

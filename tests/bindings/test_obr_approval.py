@@ -10,32 +10,9 @@ import time
 import pytest
 
 from bindkit import ALICE, ac, kinds, register
-from linklib import Process, binary
+from linklib import AdminTool
 
 CRM = {"id": "crm.example", "name": "CRM"}
-
-
-class AdminTool(Process):
-    """`pairing-tool obr`: the administrator's tool for one grant to Alice's phone."""
-
-    def __init__(self, tmp_path, relay, server, *flags: str):
-        data = tmp_path / "admin-tool"
-        data.mkdir(exist_ok=True)
-        super().__init__([str(binary("pairing-tool", "PAIRING_TOOL")), "--data-dir", str(data),
-                          "--relay", relay.url, "--allow-insecure-loopback", "--name", "Admin PC",
-                          "obr", "--workspace", server.url, "--user", ALICE,
-                          "--admin-name", "Bob Admin", "--ctaphid", "127.0.0.1:0", *flags],
-                         data / "tool.log")
-        m = self.wait_for(r"^ctaphid listening on (127\.0\.0\.1):(\d+)$")
-        self.addr = (m.group(1), int(m.group(2)))
-        self.grant_id = self.wait_for(r"^grant ([0-9a-f]{32})$").group(1)
-
-    def device(self):
-        from fido2.hid import CtapHidDevice
-        from fido2.hid.base import HidDescriptor
-        from phonelib import REPORT_LEN, TcpHidConnection
-        desc = HidDescriptor("tcp:%s:%d" % self.addr, 0, 0, REPORT_LEN, REPORT_LEN, "tool", "0")
-        return CtapHidDevice(desc, TcpHidConnection(self.addr))
 
 
 def active_phone(server, make_phone):

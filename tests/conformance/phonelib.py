@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fido2.client import UserInteraction
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 from fido2.hid import CtapHidDevice
@@ -31,6 +32,27 @@ STARTUP_TIMEOUT_S = 20.0
 IO_TIMEOUT_S = 10.0
 
 ERR = CtapError.ERR
+
+
+class ScriptedUser(UserInteraction):
+    """The person at the PC for python-fido2's Fido2Client: gives `pin` when asked, allows
+    built-in user verification, and counts both."""
+
+    def __init__(self, pin=None):
+        self.pin = pin
+        self.pin_requests = 0
+        self.uv_requests = 0
+
+    def prompt_up(self):
+        pass
+
+    def request_pin(self, permissions, rp_id):
+        self.pin_requests += 1
+        return self.pin
+
+    def request_uv(self, permissions, rp_id):
+        self.uv_requests += 1
+        return True
 
 
 def phone_binary() -> Path:

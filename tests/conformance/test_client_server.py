@@ -4,34 +4,15 @@ phone's built-in UV, and through the client PIN."""
 
 import pytest
 from fido2.attestation import AttestationType, PackedAttestation
-from fido2.client import (ClientError, DefaultClientDataCollector, Fido2Client,
-                          UserInteraction)
+from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client
 from fido2.server import Fido2Server
 from fido2.webauthn import AuthenticatorData
 
-from phonelib import check_auth_data_encoding, client_pin
+from phonelib import ScriptedUser, check_auth_data_encoding, client_pin
 
 ORIGIN = "https://example.com"
 RP = {"id": "example.com", "name": "Example"}
 PIN = "246810"
-
-
-class ScriptedUser(UserInteraction):
-    def __init__(self, pin=None):
-        self.pin = pin
-        self.pin_requests = 0
-        self.uv_requests = 0
-
-    def prompt_up(self):
-        pass
-
-    def request_pin(self, permissions, rp_id):
-        self.pin_requests += 1
-        return self.pin
-
-    def request_uv(self, permissions, rp_id):
-        self.uv_requests += 1
-        return True
 
 
 def verify_self_attestation(attestation_object, client_data_hash):

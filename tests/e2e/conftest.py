@@ -6,28 +6,8 @@ from __future__ import annotations
 import pytest
 
 from linklib import Relay
-from wslib import Phone, WorkspaceServer
-
-
-@pytest.fixture
-def make_server(tmp_path):
-    started: list[WorkspaceServer] = []
-
-    def factory(*flags: str) -> WorkspaceServer:
-        d = tmp_path / f"server{len(started)}"
-        d.mkdir()
-        s = WorkspaceServer(d, *flags)
-        started.append(s)
-        return s
-
-    yield factory
-    for s in started:
-        s.stop()
-
-
-@pytest.fixture
-def server(make_server) -> WorkspaceServer:
-    return make_server()
+from process_fixtures import make_server, procs, server  # noqa: F401 (fixtures)
+from wslib import Phone
 
 
 @pytest.fixture
@@ -41,20 +21,6 @@ def make_phone(tmp_path):
 
     yield factory
     for p in started:
-        p.stop()
-
-
-@pytest.fixture
-def procs():
-    """Keeps each started link process (relay, pairing tool, phone) and stops it in teardown."""
-    started = []
-
-    def keep(p):
-        started.append(p)
-        return p
-
-    yield keep
-    for p in reversed(started):
         p.stop()
 
 

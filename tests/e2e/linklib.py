@@ -133,6 +133,29 @@ class PairingTool(Process):
         return RawHid(sock)
 
 
+class AdminTool(Process):
+    """`pairing-tool obr`: the administrator's tool for one on-behalf registration grant to
+    `user`'s phone; its FIDO2 client reaches the phone through the tool's CTAPHID socket."""
+
+    def __init__(self, tmp_path: Path, relay: Relay, server, *flags: str,
+                 user: str = "alice@acme.example"):
+        data = tmp_path / "admin-tool"
+        data.mkdir(exist_ok=True)
+        super().__init__([str(binary("pairing-tool", "PAIRING_TOOL")), "--data-dir", str(data),
+                          "--relay", relay.url, "--allow-insecure-loopback", "--name", "Admin PC",
+                          "obr", "--workspace", server.url, "--user", user,
+                          "--admin-name", "Bob Admin", "--ctaphid", "127.0.0.1:0", *flags],
+                         data / "tool.log")
+        m = self.wait_for(r"^ctaphid listening on (127\.0\.0\.1):(\d+)$")
+        self.addr = (m.group(1), int(m.group(2)))
+        self.grant_id = self.wait_for(r"^grant ([0-9a-f]{32})$").group(1)
+
+    def device(self) -> CtapHidDevice:
+        desc = HidDescriptor("tcp:%s:%d" % self.addr, 0, 0, REPORT_LEN, REPORT_LEN,
+                             "admin-tool", "0")
+        return CtapHidDevice(desc, TcpHidConnection(self.addr))
+
+
 def phone_cli(data_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(phone_binary()), "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=timeout)

@@ -10,31 +10,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client
 from fido2.ctap import CtapError
 from fido2.server import Fido2Server
 
+from phonelib import ScriptedUser as User
 from wslib import phone_cli
 
 ORIGIN = "https://example.com"
 RP = {"id": "example.com", "name": "Example"}
 ALICE = "alice@acme.example"
-
-
-class User(UserInteraction):
-    def __init__(self, pin=None):
-        self.pin = pin
-        self.pin_requests = 0
-
-    def prompt_up(self):
-        pass
-
-    def request_pin(self, permissions, rp_id):
-        self.pin_requests += 1
-        return self.pin
-
-    def request_uv(self, permissions, rp_id):
-        return True
 
 
 def client(phone, pin=None):

@@ -19,7 +19,7 @@ from fido2.hid import CtapHidDevice
 from fido2.hid.base import HidDescriptor
 from fido2.server import Fido2Server
 
-from linklib import PairingTool, Process, binary, phone_cli
+from linklib import AdminTool, PairingTool, Process, phone_cli
 from phonelib import REPORT_LEN, TcpHidConnection, phone_binary
 
 ORIGIN = "https://crm.example"
@@ -57,22 +57,6 @@ def active_phone(procs, server, tmp_path, *flags: str) -> Process:
     phone.wait_for(r"^ctaphid listening on ")
     phone.data_dir = data
     return phone
-
-
-class AdminTool(Process):
-    """`pairing-tool obr`: the administrator's tool for one grant."""
-
-    def __init__(self, tmp_path, relay, server, *flags: str):
-        data = tmp_path / "admin-tool"
-        data.mkdir(exist_ok=True)
-        super().__init__([str(binary("pairing-tool", "PAIRING_TOOL")), "--data-dir", str(data),
-                          "--relay", relay.url, "--allow-insecure-loopback", "--name", "Admin PC",
-                          "obr", "--workspace", server.url, "--user", ALICE,
-                          "--admin-name", "Bob Admin", "--ctaphid", "127.0.0.1:0", *flags],
-                         data / "tool.log")
-        m = self.wait_for(r"^ctaphid listening on (127\.0\.0\.1):(\d+)$")
-        self.addr = (m.group(1), int(m.group(2)))
-        self.grant_id = self.wait_for(r"^grant ([0-9a-f]{32})$").group(1)
 
 
 def assert_refused(tool) -> None:

@@ -61,7 +61,7 @@ impl From<LinkEvent> for LinkServiceEvent {
 }
 
 /// Receives the link service's events (called from the core's threads).
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait LinkObserver: Send + Sync {
     /// One event; an error (or exception) is ignored.
     fn on_link_event(&self, event: LinkServiceEvent) -> Result<(), UserInterfaceError>;

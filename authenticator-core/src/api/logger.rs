@@ -45,7 +45,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for LoggerError {
 }
 
 /// Receives the core's log lines. Called from the core's threads; must not block for long.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait Logger: Send + Sync {
     /// One line: its level, the core module it comes from (`target`) and the text.
     fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), LoggerError>;

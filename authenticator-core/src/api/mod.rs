@@ -101,7 +101,72 @@ impl Authenticator {
         logger: Option<Arc<dyn Logger>>,
         options: AuthenticatorOptions,
     ) -> Result<Arc<Self>, AuthenticatorError> {
-        guard(|| Self::open_inner(data_dir, key_protector, user_interface, logger, options))
+        guard(move || {
+            if let Some(logger) = logger {
+                logger::install(logger);
+            }
+            if data_dir.trim().is_empty() || data_dir.contains('\0') {
+                return Err(AuthenticatorError::invalid(
+                    "the data folder must be a path to a folder of the app's",
+                ));
+            }
+            let device_name = options.device_name.trim();
+            if device_name.is_empty()
+                || device_name.chars().count() > 64
+                || device_name.chars().any(char::is_control)
+            {
+                return Err(AuthenticatorError::invalid(
+                    "the device name must have 1 to 64 characters, without control characters",
+                ));
+            }
+            if options.user_action_timeout_ms == 0 || options.user_action_timeout_ms > 600_000 {
+                return Err(AuthenticatorError::invalid(
+                    "the user action timeout must be between 1 ms and 10 minutes",
+                ));
+            }
+            let data_dir = PathBuf::from(data_dir);
+            std::fs::create_dir_all(&data_dir).map_err(|e| AuthenticatorError::Storage {
+                reason: format!("cannot create the data folder: {e}"),
+            })?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("authenticator-core")
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    AuthenticatorError::internal(format!("cannot start its threads: {e}"))
+                })?;
+            let vault = Arc::new(Vault::open(data_dir.join(VAULT_FILE), &*key_protector)?);
+            let engine_config = EngineConfig {
+                user_action_timeout: Duration::from_millis(options.user_action_timeout_ms),
+                select_account_on_device: options.choose_account_on_phone,
+                ..EngineConfig::default()
+            };
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            // Inside the runtime so that the engine's key pool fills in the background at once.
+            let engine = {
+                let _entered = runtime.enter();
+                CtapEngine::new(
+                    vault.clone(),
+                    user_interface.clone(),
+                    clock.clone(),
+                    engine_config.clone(),
+                )
+                .map_err(AuthenticatorError::internal)?
+            };
+            tracing::info!("authenticator opened");
+            Ok(Arc::new(Self {
+                vault,
+                engine: Arc::new(engine),
+                engine_config,
+                protector: key_protector,
+                user: user_interface,
+                clock,
+                options,
+                runtime: Some(runtime),
+                link: Mutex::new(None),
+            }))
+        })
     }
 
     /// What protects the vault key (for the settings screen and support).
@@ -111,77 +176,6 @@ impl Authenticator {
 }
 
 impl Authenticator {
-    fn open_inner(
-        data_dir: String,
-        key_protector: Arc<dyn KeyProtector>,
-        user_interface: Arc<dyn UserInterface>,
-        logger: Option<Arc<dyn Logger>>,
-        options: AuthenticatorOptions,
-    ) -> Result<Arc<Self>, AuthenticatorError> {
-        if let Some(logger) = logger {
-            logger::install(logger);
-        }
-        if data_dir.trim().is_empty() || data_dir.contains('\0') {
-            return Err(AuthenticatorError::invalid(
-                "the data folder must be a path to a folder of the app's",
-            ));
-        }
-        let device_name = options.device_name.trim();
-        if device_name.is_empty()
-            || device_name.chars().count() > 64
-            || device_name.chars().any(char::is_control)
-        {
-            return Err(AuthenticatorError::invalid(
-                "the device name must have 1 to 64 characters, without control characters",
-            ));
-        }
-        if options.user_action_timeout_ms == 0 || options.user_action_timeout_ms > 600_000 {
-            return Err(AuthenticatorError::invalid(
-                "the user action timeout must be between 1 ms and 10 minutes",
-            ));
-        }
-        let data_dir = PathBuf::from(data_dir);
-        std::fs::create_dir_all(&data_dir).map_err(|e| AuthenticatorError::Storage {
-            reason: format!("cannot create the data folder: {e}"),
-        })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("authenticator-core")
-            .enable_all()
-            .build()
-            .map_err(|e| AuthenticatorError::internal(format!("cannot start its threads: {e}")))?;
-        let vault = Arc::new(Vault::open(data_dir.join(VAULT_FILE), &*key_protector)?);
-        let engine_config = EngineConfig {
-            user_action_timeout: Duration::from_millis(options.user_action_timeout_ms),
-            select_account_on_device: options.choose_account_on_phone,
-            ..EngineConfig::default()
-        };
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        // Inside the runtime so that the engine's key pool fills in the background at once.
-        let engine = {
-            let _entered = runtime.enter();
-            CtapEngine::new(
-                vault.clone(),
-                user_interface.clone(),
-                clock.clone(),
-                engine_config.clone(),
-            )
-            .map_err(AuthenticatorError::internal)?
-        };
-        tracing::info!("authenticator opened");
-        Ok(Arc::new(Self {
-            vault,
-            engine: Arc::new(engine),
-            engine_config,
-            protector: key_protector,
-            user: user_interface,
-            clock,
-            options,
-            runtime: Some(runtime),
-            link: Mutex::new(None),
-        }))
-    }
-
     fn handle(&self) -> Result<&tokio::runtime::Handle, AuthenticatorError> {
         self.runtime
             .as_ref()
