@@ -4,24 +4,42 @@
 //! bindings: tests/bindings, android/host-test.sh.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use authenticator_core::api::{Authenticator, AuthenticatorError, default_options};
+use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::platform::{
     AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt,
     SoftwareKeyProtector, UserEvent, UserInterface, UserInterfaceError,
 };
 
+/// Approves everything and records notices; with `cannot_ask`, every prompt fails as an app
+/// that cannot show one.
 #[derive(Default)]
-struct Events(Mutex<Vec<UserEvent>>);
+struct Events(Mutex<Vec<UserEvent>>, AtomicBool);
+
+impl Events {
+    fn answer(&self) -> Result<bool, UserInterfaceError> {
+        if self.1.load(Ordering::SeqCst) {
+            Err(UserInterfaceError::Unavailable {
+                reason: "no screen".into(),
+            })
+        } else {
+            Ok(true)
+        }
+    }
+}
 
 #[async_trait::async_trait]
 impl UserInterface for Events {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+        self.answer()
     }
     async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+        self.answer()
     }
     async fn choose_account(
         &self,
@@ -265,5 +283,49 @@ fn dropping_it_inside_an_async_runtime_is_safe() {
         let answer = phone.handle_ctap(vec![0x04]).await;
         assert_eq!(answer[0], 0x00, "getInfo answers");
         drop(phone);
+    });
+}
+
+/// clientPIN getUVRetries (CTAP 2.1 §6.5.5.3) through `handle_ctap`.
+async fn uv_retries(phone: &Authenticator) -> u64 {
+    let request = [
+        vec![0x06],
+        cbor::encode(&Value::map([(Value::int(2), Value::int(7))])),
+    ]
+    .concat();
+    let answer = phone.handle_ctap(request).await;
+    assert_eq!(answer[0], 0);
+    let body = cbor::decode(&answer[1..]).unwrap();
+    let map = body.as_map().unwrap();
+    map.iter()
+        .find(|(k, _)| k.as_int() == Some(5))
+        .and_then(|(_, v)| v.as_unsigned())
+        .unwrap()
+}
+
+#[test]
+fn a_verification_the_app_could_not_show_costs_no_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = Arc::new(Events::default());
+    let phone = open(&dir, ui.clone()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        assert_eq!(uv_retries(&phone).await, 8);
+        ui.1.store(true, Ordering::SeqCst);
+        let answer = phone
+            .handle_ctap(common::obr::make_credential("example.com"))
+            .await;
+        assert_eq!(
+            answer,
+            vec![0x27],
+            "OPERATION_DENIED: the app could not ask"
+        );
+        assert_eq!(uv_retries(&phone).await, 8, "the attempt was given back");
+        ui.1.store(false, Ordering::SeqCst);
+        let answer = phone
+            .handle_ctap(common::obr::make_credential("example.com"))
+            .await;
+        assert_eq!(answer[0], 0, "registered with built-in verification");
+        assert_eq!(phone.passkeys().unwrap().len(), 1);
     });
 }

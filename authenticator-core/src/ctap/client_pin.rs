@@ -79,7 +79,18 @@ pub(super) async fn builtin_uv(
     cx.vault()
         .pin_state()
         .update(|s| s.uv_retries = s.uv_retries.saturating_sub(1))?;
-    if cx.prompts().verify(operation, rp_id).await? {
+    let verified = match cx.prompts().verify(operation, rp_id).await {
+        Ok(verified) => verified,
+        Err(e) => {
+            // Nothing was verified (the app could not ask, nobody answered, the PC cancelled):
+            // the attempt is given back. Killed mid-prompt, it stays spent.
+            cx.vault().pin_state().update(|s| {
+                s.uv_retries = s.uv_retries.saturating_add(1).min(MAX_UV_RETRIES);
+            })?;
+            return Err(e);
+        }
+    };
+    if verified {
         cx.vault()
             .pin_state()
             .update(|s| s.uv_retries = MAX_UV_RETRIES)?;
