@@ -122,6 +122,28 @@ def test_a_prompt_that_never_answers_times_out_and_is_cancelled(make_phone):
     works(phone)
 
 
+def test_cancelling_handle_ctap_withdraws_the_prompt(make_phone):
+    """The app cancels its call (the PC sent CANCEL): the core cancels the request as a
+    CTAPHID CANCEL would, so the prompt on screen is withdrawn long before its timeout."""
+    phone = make_phone(user_action_timeout_ms=30_000)
+    phone.ui.presence = HANG
+    call = phone.spawn("handle_ctap", SELECTION)
+    deadline = time.monotonic() + 5
+    while not phone.ui.prompts_of("confirm_presence") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert phone.ui.prompts_of("confirm_presence"), "the prompt was shown"
+    cancelled_at = time.monotonic()
+    call.cancel()
+    # The cancelled request lets go of the authenticator at once: the next request (which
+    # waits for the engine) is answered well within the first prompt's 30 s.
+    phone.ui.presence = True
+    assert bytes(phone.loop.run(phone.auth.handle_ctap(SELECTION), 5)) == b"\x00"
+    assert time.monotonic() - cancelled_at < 3
+    # (The bindings deliver the withdrawal to the Python task once its loop wakes up.)
+    assert phone.ui.cancelled == ["confirm_presence"], "the Python prompt was withdrawn"
+    works(phone)
+
+
 def test_with_choose_account_on_phone_the_user_picks_the_account(make_phone):
     """`choose_account_on_phone`: the phone asks `choose_account` with both accounts and
     answers one assertion for the picked one (userSelected, no numberOfCredentials); a
