@@ -93,6 +93,8 @@ impl Authenticator {
     /// `VaultUnreadable` for a vault of another key or a newer app, and for a damaged or
     /// foreign file: that file is moved aside (`vault.db.unreadable-TIME`, never deleted), so
     /// the next `open` makes a new, empty vault (the app should tell the user first).
+    /// `logger` receives the core's log lines from then on; there is one per process (the
+    /// latest given), and `None` leaves the current one in place.
     #[uniffi::constructor]
     pub fn open(
         data_dir: String,
