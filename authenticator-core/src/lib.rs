@@ -13,6 +13,7 @@
 //!   relay and BLE transports, the phone's link service.
 //! - [`obr`]: on-behalf registration: the workspace's grant and the phone's receipt.
 //! - [`api`]: the exported surface the apps call through uniffi (`Authenticator`).
+//! - [`hex`]: the hex form of ids shown to people and logs.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 
 uniffi::setup_scaffolding!();
@@ -21,6 +22,7 @@ pub mod api;
 pub mod ctap;
 pub mod ctaphid;
 pub mod enroll;
+pub mod hex;
 pub mod link;
 pub mod obr;
 pub mod platform;

@@ -72,6 +72,13 @@ pub(super) struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl Running {
+    /// Whether any of its tasks still runs.
+    fn is_live(&self) -> bool {
+        self.tasks.iter().any(|t| !t.is_finished())
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -102,10 +109,7 @@ impl Authenticator {
                 .link
                 .lock()
                 .map_err(|_| AuthenticatorError::internal("the link service state is unusable"))?;
-            if slot
-                .as_ref()
-                .is_some_and(|r| r.tasks.iter().any(|t| !t.is_finished()))
-            {
+            if slot.as_ref().is_some_and(Running::is_live) {
                 return Err(AuthenticatorError::InvalidState {
                     reason: "the link service is already running".into(),
                 });
@@ -150,10 +154,9 @@ impl Authenticator {
 
     /// Whether the link service runs.
     pub fn link_service_running(&self) -> bool {
-        self.link.lock().is_ok_and(|slot| {
-            slot.as_ref()
-                .is_some_and(|r| r.tasks.iter().any(|t| !t.is_finished()))
-        })
+        self.link
+            .lock()
+            .is_ok_and(|slot| slot.as_ref().is_some_and(Running::is_live))
     }
 }
 

@@ -232,23 +232,9 @@ fn guard<T>(call: impl FnOnce() -> Result<T, AuthenticatorError>) -> Result<T, A
     })
 }
 
-/// Lower-case hex, for ids shown to the app.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Parses an id made by [`hex`]; `what` names it in the error.
+/// Parses an id shown to the app in hex; `what` names it in the error.
 fn parse_hex(text: &str, what: &str) -> Result<Vec<u8>, AuthenticatorError> {
-    let bad = || AuthenticatorError::invalid(format!("this is not {what}"));
-    if text.is_empty() || !text.len().is_multiple_of(2) || text.len() > 128 {
-        return Err(bad());
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)
+    crate::hex::decode(text)
+        .filter(|bytes| bytes.len() <= 64)
+        .ok_or_else(|| AuthenticatorError::invalid(format!("this is not {what}")))
 }

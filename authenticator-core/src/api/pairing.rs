@@ -1,7 +1,8 @@
 //! Pairing with computers: from the QR text the pairing tool shows, the list of paired
 //! computers, and removing one (its open session and later knocks are refused at once).
 
-use super::{Authenticator, AuthenticatorError, guard, hex, parse_hex};
+use super::{Authenticator, AuthenticatorError, guard, parse_hex};
+use crate::hex::encode as hex;
 use crate::link::pairing::{self, PairedPc};
 
 /// The longest QR text accepted, in bytes (a pairing code is far shorter).

@@ -78,9 +78,7 @@ impl Authenticator {
         guard(|| {
             let state = self.vault.pin_state().load()?;
             if state.pin_hash.is_none() {
-                return Err(AuthenticatorError::InvalidState {
-                    reason: "no PIN is set; set one first".into(),
-                });
+                return Err(not_set());
             }
             if state.pin_retries == 0 {
                 return Err(blocked());
@@ -95,9 +93,7 @@ impl Authenticator {
                 .pin_state()
                 .update(|s| s.pin_retries = s.pin_retries.saturating_sub(1))?;
             let Some(stored) = after.pin_hash.as_ref() else {
-                return Err(AuthenticatorError::InvalidState {
-                    reason: "no PIN is set; set one first".into(),
-                });
+                return Err(not_set());
             };
             if !constant_time_eq(given.expose(), stored.expose()) {
                 if after.pin_retries == 0 {
@@ -150,6 +146,12 @@ fn policy(pin: &str, min: u8) -> Result<u8, AuthenticatorError> {
     pin_code_points(pin.as_bytes(), min).ok_or_else(|| {
         AuthenticatorError::invalid(format!("the PIN must have {} to 63 characters", min.max(4)))
     })
+}
+
+fn not_set() -> AuthenticatorError {
+    AuthenticatorError::InvalidState {
+        reason: "no PIN is set; set one first".into(),
+    }
 }
 
 fn already_set() -> AuthenticatorError {

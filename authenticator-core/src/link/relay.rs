@@ -167,7 +167,7 @@ pub fn phone_door(pairing_secret: &[u8]) -> RelayId {
 }
 
 pub fn hex(id: &RelayId) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(id)
 }
 
 static SHARED_HTTP: OnceLock<reqwest::Client> = OnceLock::new();

@@ -11,6 +11,7 @@
 //!   caller owns (and persists); the engine runs it right after `Grant::verify`.
 //! - Errors and `Debug` carry no field values: no names, ids or keys end up in logs.
 
+use crate::hex::encode as hex;
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -545,8 +546,4 @@ fn has_duplicates<T: PartialEq>(items: &[T]) -> bool {
         .iter()
         .enumerate()
         .any(|(i, item)| items.iter().skip(i + 1).any(|other| other == item))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

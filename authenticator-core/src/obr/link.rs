@@ -21,6 +21,7 @@
 //! - Nothing here logs or reports a grant, a key or a receipt; events carry ids, names and
 //!   codes only.
 
+use crate::hex::encode as hex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,10 +73,6 @@ const RECEIPT_DRAIN: Duration = Duration::from_secs(60);
 /// How long reporting refusals to the workspace may hold up the caller (one events poll, or
 /// one runner), retries included.
 pub const REFUSAL_REPORT_BUDGET: Duration = Duration::from_secs(5);
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn audit(vault: &Vault, now: u64, kind: &str, details: &[(&str, String)]) {
     let details = details

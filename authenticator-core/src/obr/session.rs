@@ -16,6 +16,7 @@
 //! - Every accepted, refused or completed step goes to the sealed audit trail; each
 //!   registration is answered with a receipt signed by the device key.
 
+use crate::hex::encode as hex;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -89,10 +90,6 @@ impl std::fmt::Debug for ObrSession {
             .field("grant", self.grant.grant())
             .finish_non_exhaustive()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn audit(vault: &Vault, now: u64, kind: &str, details: &[(&str, String)]) {

@@ -22,6 +22,7 @@ use authenticator_core::ctap::pin_protocol::{
 use authenticator_core::ctap::{AAGUID, CtapEngine, EngineConfig};
 use authenticator_core::enroll::KeyStatus;
 use authenticator_core::enroll::link::ParseOptions;
+use authenticator_core::hex::encode as hex;
 use authenticator_core::link::pairing;
 use authenticator_core::link::service::LinkService;
 use authenticator_core::platform::{Clock, KeyProtector, SoftwareKeyProtector, SystemClock};
@@ -47,10 +48,6 @@ type Step<T> = Result<T, String>;
 
 fn step(n: u32, text: &str) {
     println!("[{n}] {text}");
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn engine(dir: &Path) -> Step<Arc<CtapEngine>> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authenticator_core::ctap::CtapEngine;
+use authenticator_core::hex::encode as hex;
 use authenticator_core::link::pairing;
 use authenticator_core::link::relay::RelayConfig;
 use authenticator_core::link::service::{LinkEvent, LinkService};
@@ -22,10 +23,6 @@ pub fn relay_config(allow_insecure_loopback: bool) -> RelayConfig {
         allow_insecure_loopback,
         poll_wait: POLL_WAIT,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn say(line: &str) {
@@ -74,14 +71,7 @@ pub fn list(vault: &Vault) -> Result<(), String> {
 }
 
 pub fn remove(vault: &Vault, id: &str) -> Result<(), String> {
-    let bytes = (0..id.len())
-        .step_by(2)
-        .map(|i| {
-            id.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .filter(|b| !b.is_empty() && id.len().is_multiple_of(2))
+    let bytes = authenticator_core::hex::decode(id)
         .ok_or_else(|| format!("{id:?} is not a pairing id (hex, from `paired list`)"))?;
     if pairing::remove(vault, &bytes).map_err(|e| e.to_string())? {
         say(&format!("removed {id}"));

@@ -90,13 +90,15 @@ pub fn start_relay() -> Result<(Process, String), String> {
     Ok((relay, url))
 }
 
-/// `pairing-tool serve` for the PC named `name`; returns it, its CTAPHID address and the first
-/// pairing code it shows.
-pub fn start_pairing_tool(
+/// The pairing tool for the PC named `name` on `relay_url`, in `mode` (its subcommand and
+/// arguments), with its CTAPHID socket on a free loopback port; returns it and that address.
+fn start_tool(
     dir: &Path,
     relay_url: &str,
     name: &str,
-) -> Result<(Process, String, String), String> {
+    mode: &[&str],
+    label: &str,
+) -> Result<(Process, String), String> {
     let mut tool = Process::start(
         Command::new(sibling_binary("pairing-tool", "PAIRING_TOOL")?)
             .arg("--data-dir")
@@ -107,13 +109,23 @@ pub fn start_pairing_tool(
                 "--allow-insecure-loopback",
                 "--name",
                 name,
-                "serve",
-                "--ctaphid",
-                "127.0.0.1:0",
-            ]),
-        "pairing tool",
+            ])
+            .args(mode)
+            .args(["--ctaphid", "127.0.0.1:0"]),
+        label,
     )?;
     let address = tool.wait_for("ctaphid listening on ", START)?;
+    Ok((tool, address))
+}
+
+/// `pairing-tool serve` for the PC named `name`; returns it, its CTAPHID address and the first
+/// pairing code it shows.
+pub fn start_pairing_tool(
+    dir: &Path,
+    relay_url: &str,
+    name: &str,
+) -> Result<(Process, String, String), String> {
+    let (mut tool, address) = start_tool(dir, relay_url, name, &["serve"], "pairing tool")?;
     let code = tool.wait_for("qr ", START)?;
     Ok((tool, address, code))
 }
@@ -128,31 +140,24 @@ pub fn start_admin_tool(
     user: &str,
     rp_id: &str,
 ) -> Result<(Process, String, String), String> {
-    let mut tool = Process::start(
-        Command::new(sibling_binary("pairing-tool", "PAIRING_TOOL")?)
-            .arg("--data-dir")
-            .arg(dir)
-            .args([
-                "--relay",
-                relay_url,
-                "--allow-insecure-loopback",
-                "--name",
-                "Admin's PC",
-                "obr",
-                "--workspace",
-                workspace_url,
-                "--user",
-                user,
-                "--rp",
-                rp_id,
-                "--admin-name",
-                "Bob (IT)",
-                "--ctaphid",
-                "127.0.0.1:0",
-            ]),
+    let mode = [
+        "obr",
+        "--workspace",
+        workspace_url,
+        "--user",
+        user,
+        "--rp",
+        rp_id,
+        "--admin-name",
+        "Bob (IT)",
+    ];
+    let (mut tool, address) = start_tool(
+        dir,
+        relay_url,
+        "Admin's PC",
+        &mode,
         "administrator's pairing tool",
     )?;
-    let address = tool.wait_for("ctaphid listening on ", START)?;
     let grant = tool.wait_for("grant ", START)?;
     Ok((tool, address, grant))
 }
