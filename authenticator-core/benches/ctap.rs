@@ -10,8 +10,8 @@
 //! `rp-42.example` and a discoverable one (rk + built-in UV) on `rp-7.example`, which then has
 //! ten non-discoverable passkeys and this one discoverable passkey. The engine runs with
 //! `EngineConfig::default()`, a scripted user who approves at once, and is driven like a
-//! transport does: `runtime.block_on(engine.handle(&request, &RequestSignals::new()))` on a
-//! tokio current-thread runtime. Every engine bench is request bytes in, response bytes out.
+//! transport does: `runtime.block_on(engine.handle(&request, &RequestSignals::new(origin)))`
+//! on a tokio current-thread runtime, every request from the fixture's one origin (a clone). Every engine bench is request bytes in, response bytes out.
 //!
 //! Benches (group `ctap`):
 //! - `bare_p256_sign`: `p256::ecdsa::SigningKey::sign` (signature::Signer) of exactly what an
@@ -58,7 +58,7 @@ use authenticator_core::platform::{
     AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt, SystemClock,
     UserEvent, UserInterface, UserInterfaceError,
 };
-use authenticator_core::request::RequestSignals;
+use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::secret::SecretBytes;
 use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
 use criterion::{Criterion, SamplingMode};
@@ -275,6 +275,8 @@ struct Fixture {
     _dir: tempfile::TempDir,
     runtime: Runtime,
     engine: CtapEngine,
+    /// The one caller every request comes from, as a transport's channel would be.
+    origin: Origin,
     allow_list_id: Vec<u8>,
     client_data_hash: Vec<u8>,
     /// The authData of a real allowList assertion (37 bytes).
@@ -285,8 +287,10 @@ struct Fixture {
 
 impl Fixture {
     fn handle(&self, request: &[u8]) -> Vec<u8> {
-        self.runtime
-            .block_on(self.engine.handle(request, &RequestSignals::new()))
+        self.runtime.block_on(
+            self.engine
+                .handle(request, &RequestSignals::new(self.origin.clone())),
+        )
     }
 
     fn vault(&self) -> &Vault {
@@ -320,6 +324,7 @@ fn fixture(dir: tempfile::TempDir) -> Fixture {
         _dir: dir,
         runtime,
         engine,
+        origin: Origin::app(),
         allow_list_id: Vec::new(),
         client_data_hash: Sha256::digest(b"{\"type\":\"webauthn.get\",\"challenge\":\"bench\"}")
             .to_vec(),
@@ -722,7 +727,7 @@ fn breakdown(fx: &Fixture) {
     row(
         "  runtime.block_on + RequestSignals::new (empty future)",
         per_call(n, || {
-            let signals = RequestSignals::new();
+            let signals = RequestSignals::new(fx.origin.clone());
             fx.runtime.block_on(async { black_box(&signals) });
         }),
     );

@@ -151,6 +151,14 @@ pub enum UserEvent {
     PinAuthBlocked,
     /// The PIN is blocked for good; only a reset makes the authenticator usable again.
     PinBlocked,
+    /// A paired computer had the phone sign more silent assertions (sign-in signatures made
+    /// without asking the user, which browsers use only to check which passkey is here) than
+    /// a browser would: `count` within `window_minutes`. The user may want to remove it.
+    SilentAssertionsFromComputer {
+        computer_name: String,
+        count: u32,
+        window_minutes: u32,
+    },
 }
 
 /// The app's prompts. The core enforces timeouts and cancellation around every call, so an

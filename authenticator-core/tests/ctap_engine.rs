@@ -14,7 +14,7 @@ use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
     UserInterfaceError,
 };
-use authenticator_core::request::RequestSignals;
+use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::vault::Vault;
 use sha2::{Digest, Sha256};
 
@@ -86,7 +86,9 @@ fn t(s: &str) -> Value {
 async fn call(engine: &CtapEngine, command: u8, params: Value) -> (u8, Option<Value>) {
     let mut request = vec![command];
     request.extend_from_slice(&cbor::encode(&params));
-    let response = engine.handle(&request, &RequestSignals::new()).await;
+    let response = engine
+        .handle(&request, &RequestSignals::new(Origin::app()))
+        .await;
     let body = (response.len() > 1).then(|| cbor::decode(&response[1..]).unwrap());
     (response[0], body)
 }
@@ -193,7 +195,7 @@ async fn a_user_who_does_not_answer_gets_user_action_timeout_and_nothing_is_stor
 async fn a_cancel_ends_a_waiting_request_with_keepalive_cancel() {
     let phone = Phone::new();
     let engine = Arc::new(phone.power_up(false, Duration::from_secs(30)));
-    let signals = RequestSignals::new();
+    let signals = RequestSignals::new(Origin::app());
     let request = {
         let mut r = vec![0x01];
         r.extend_from_slice(&cbor::encode(&make_credential_request("c.example")));

@@ -20,7 +20,7 @@ use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
 };
-use authenticator_core::request::RequestSignals;
+use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::vault::Vault;
 use p256::ecdsa::SigningKey;
 
@@ -134,7 +134,7 @@ async fn an_accepted_grant_registers_in_scope_and_answers_with_a_receipt() {
             .contains("Bob Admin (Acme) asks to register up to 1 passkey(s)")
     );
     assert!(prompt.message.contains("crm.example"));
-    let signals = RequestSignals::new();
+    let signals = RequestSignals::new(Origin::app());
 
     // getInfo: built-in UV, no client PIN, no PIN/UV auth tokens.
     let (info, _) = session.handle(&[0x04], &signals).await;
@@ -216,7 +216,7 @@ async fn everything_but_get_info_and_in_scope_make_credential_is_refused() {
     )
     .await
     .unwrap();
-    let signals = RequestSignals::new();
+    let signals = RequestSignals::new(Origin::app());
     let (answer, registration) = session
         .handle(&make_credential("evil.example"), &signals)
         .await;

@@ -4,17 +4,22 @@
 //!
 //! The engine and its vault live as long as the process, so state carries over between
 //! inputs (passkeys, PIN retries...); authenticatorReset (`[0x07]`) is always allowed and
-//! wipes it, and the vault holds at most 64 passkeys.
+//! wipes it, and the vault holds at most 64 passkeys. Every input comes from the same origin,
+//! as from one CTAPHID channel, so follow-up state carries over too.
 
 #![no_main]
 
-use authenticator_core::request::RequestSignals;
+use std::sync::OnceLock;
+
+use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core_fuzz::{check, engine::Harness};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let harness = Harness::get();
     harness.user.approve_all();
-    let response = harness.handle(0, data, &RequestSignals::new());
+    static ORIGIN: OnceLock<Origin> = OnceLock::new();
+    let origin = ORIGIN.get_or_init(Origin::ctaphid_channel).clone();
+    let response = harness.handle(0, data, &RequestSignals::new(origin));
     check::response(data, &response);
 });

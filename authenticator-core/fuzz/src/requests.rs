@@ -13,6 +13,12 @@
 //! Credential ids returned by the engine are remembered and reused in allow/exclude lists and
 //! credential-management requests.
 //!
+//! Requests come from one origin (a CTAPHID channel, say); op 12 has a second origin poll the
+//! follow-up commands (getNextAssertion, the credential-management "get next" subcommands) in
+//! between. It never begins a sequence of its own, so each poll must be CTAP2_ERR_NOT_ALLOWED
+//! whatever the first origin has in progress, and the first origin's program goes on as if the
+//! poll never happened.
+//!
 //! Each input starts from a reset authenticator (authenticatorReset, approved), so an input's
 //! outcome does not depend on the inputs before it, apart from random keys and ids.
 
@@ -23,7 +29,7 @@ use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{
     PinUvAuthProtocol, SharedSecret, authenticate_with_token, platform_encapsulate,
 };
-use authenticator_core::request::RequestSignals;
+use authenticator_core::request::{Origin, RequestSignals};
 use sha2::{Digest, Sha256};
 
 use crate::check;
@@ -132,6 +138,8 @@ pub fn step_ends(data: &[u8]) -> Vec<usize> {
     let mut program = Program {
         h: harness,
         engine,
+        origin: Origin::ctaphid_channel(),
+        intruder: Origin::ctaphid_channel(),
         session: None,
         token: None,
         pin: None,
@@ -172,6 +180,10 @@ struct Token {
 struct Program<'h> {
     h: &'h Harness,
     engine: usize,
+    /// Where the program's requests come from.
+    origin: Origin,
+    /// A second origin that only polls follow-up commands (op 12).
+    intruder: Origin,
     session: Option<Session>,
     token: Option<Token>,
     /// The PIN this program set, if any.
@@ -183,7 +195,7 @@ struct Program<'h> {
 impl Program<'_> {
     /// Sends a request with the current user script and checks the response.
     fn send(&mut self, request: &[u8], cancelled: bool) -> (u8, Option<Value>) {
-        let signals = RequestSignals::new();
+        let signals = RequestSignals::new(self.origin.clone());
         if cancelled {
             signals.cancel();
         }
@@ -216,7 +228,7 @@ impl Program<'_> {
         self.h.user.approve_all();
         let response = self
             .h
-            .handle(self.engine, &[CMD_RESET], &RequestSignals::new());
+            .handle(self.engine, &[CMD_RESET], &RequestSignals::new(self.origin.clone()));
         assert_eq!(
             response,
             [0],
@@ -250,7 +262,7 @@ impl Program<'_> {
         // cancelled.
         let cancelled = op >> 4 == 0x0F;
         let f = Flavour(if cancelled { 0 } else { op >> 4 });
-        match (op & 0x0F) % 12 {
+        match (op & 0x0F) % 13 {
             0 => self.make_credential(src, f, cancelled),
             1 => self.get_assertion(src, f, cancelled),
             2 => self.get_next_assertion(src, cancelled),
@@ -267,6 +279,7 @@ impl Program<'_> {
             }
             9 => self.obtain_token(src, f),
             10 => self.set_or_change_pin(src),
+            12 => self.intruder(src),
             _ => {
                 let protocol = protocol_of(src.u8());
                 self.session = None;
@@ -696,6 +709,31 @@ impl Program<'_> {
             entries.push(("hmac-secret", Some(generic(src, 1))));
         }
         Some(text_map(src, entries))
+    }
+
+    /// The second origin polls a follow-up command; it began no sequence, so whatever the
+    /// program's own origin has in progress, the answer is CTAP2_ERR_NOT_ALLOWED.
+    fn intruder(&mut self, src: &mut Source) {
+        let mut request = Vec::new();
+        match src.below(3) {
+            0 => request.push(CMD_GET_NEXT_ASSERTION),
+            n => {
+                let sub = if n == 1 { CM_RPS_NEXT } else { CM_CREDS_NEXT };
+                request.push(*src.pick(&[CMD_CREDENTIAL_MANAGEMENT, CMD_CREDENTIAL_MANAGEMENT_PREVIEW]));
+                cbor::encode_into(&Value::map([(Value::int(1), Value::Unsigned(sub))]), &mut request);
+            }
+        }
+        let response = self
+            .h
+            .handle(self.engine, &request, &RequestSignals::new(self.intruder.clone()));
+        if trace() {
+            eprintln!("intruder cmd {:#04x} -> {:02x?}", request[0], response);
+        }
+        assert_eq!(
+            response,
+            [0x30],
+            "a follow-up from an origin that began no sequence was not CTAP2_ERR_NOT_ALLOWED"
+        );
     }
 
     fn get_next_assertion(&mut self, src: &mut Source, cancelled: bool) {

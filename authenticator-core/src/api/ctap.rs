@@ -1,6 +1,10 @@
 //! `handle_ctap`: the authenticator for any transport the app brings (NFC, its own BLE, a
 //! test harness): one CTAP request in, one response out.
 //!
+//! Every request of one `Authenticator` has the same origin (the app), distinct from every
+//! CTAPHID channel and link session: a sequence the app begins (getNextAssertion, an
+//! enumeration) is the app's alone, and no PC continues it.
+//!
 //! Invariant: when the app cancels the call (a Kotlin coroutine or Swift task cancelled,
 //! because the PC sent CANCEL or went away), the request is cancelled as a CTAPHID CANCEL
 //! would: a prompt on screen is withdrawn and nothing more is done for it.
@@ -32,7 +36,7 @@ impl Authenticator {
     pub async fn handle_ctap(&self, request: Vec<u8>) -> Vec<u8> {
         let engine = self.engine.clone();
         let mut guard = CancelOnDrop {
-            signals: RequestSignals::new(),
+            signals: RequestSignals::new(self.app_origin.clone()),
             answered: false,
         };
         let signals = guard.signals.clone();

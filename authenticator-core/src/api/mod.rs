@@ -75,6 +75,8 @@ pub fn default_options(device_name: String) -> AuthenticatorOptions {
 pub struct Authenticator {
     vault: Arc<Vault>,
     engine: Arc<CtapEngine>,
+    /// The origin of every `handle_ctap` request: the app is one caller of the engine.
+    app_origin: crate::request::Origin,
     engine_config: EngineConfig,
     protector: Arc<dyn KeyProtector>,
     user: Arc<dyn UserInterface>,
@@ -160,6 +162,7 @@ impl Authenticator {
             Ok(Arc::new(Self {
                 vault,
                 engine: Arc::new(engine),
+                app_origin: crate::request::Origin::app(),
                 engine_config,
                 protector: key_protector,
                 user: user_interface,

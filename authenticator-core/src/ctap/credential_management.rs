@@ -6,12 +6,14 @@
 //! parameters are the canonical CBOR the client sent (we accept only canonical input, so
 //! re-encoding what we parsed gives the same bytes). A token bound to an rp may only manage that
 //! rp's passkeys and may not enumerate rps. The "get next" subcommands continue an enumeration
-//! and need no token; any other command ends the enumeration.
+//! and need no token, so they are served only to the origin that began it (`follow_up`); any
+//! other command from that origin ends the enumeration.
 
 use super::auth_data::rp_id_hash;
 use super::cbor::{MapReader, Value, encode_into};
 use super::client_pin::{protocol, verify_token};
 use super::cose::credential_public_key;
+use super::follow_up::FollowUp;
 use super::params::{Descriptor, truncate_name};
 use super::status::*;
 use super::token_state::PERMISSION_CM;
@@ -92,7 +94,10 @@ pub async fn credential_management(
             }
             let total = rps.len() as u64;
             let first = rps.remove(0);
-            cx.state.enumeration = Some(Enumeration::Rps(rps));
+            let origin = cx.origin();
+            cx.state
+                .follow_ups
+                .begin(origin, FollowUp::Enumeration(Enumeration::Rps(rps)));
             let mut out = rp_entry(first);
             out.push((key(0x05), Value::Unsigned(total)));
             Ok(Some(Value::map(out)))
@@ -110,7 +115,11 @@ pub async fn credential_management(
             check_rp_binding(cx, &first.rp_id)?;
             let total = credentials.len() as u64;
             let first = credentials.remove(0);
-            cx.state.enumeration = Some(Enumeration::Credentials(credentials));
+            let origin = cx.origin();
+            cx.state.follow_ups.begin(
+                origin,
+                FollowUp::Enumeration(Enumeration::Credentials(credentials)),
+            );
             let mut out = credential_entry(&first);
             out.push((key(0x09), Value::Unsigned(total)));
             Ok(Some(Value::map(out)))
@@ -251,7 +260,8 @@ fn credential_entry(c: &Credential) -> Vec<(Value, Value)> {
 }
 
 fn next_rp(cx: &mut Context<'_>) -> CtapResult<Value> {
-    match cx.state.enumeration.as_mut() {
+    let origin = cx.origin();
+    match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Rps(rest)) if !rest.is_empty() => {
             let next = rest.remove(0);
             Ok(Value::map(rp_entry(next)))
@@ -261,7 +271,8 @@ fn next_rp(cx: &mut Context<'_>) -> CtapResult<Value> {
 }
 
 fn next_credential(cx: &mut Context<'_>) -> CtapResult<Value> {
-    match cx.state.enumeration.as_mut() {
+    let origin = cx.origin();
+    match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Credentials(rest)) if !rest.is_empty() => {
             let next = rest.remove(0);
             Ok(Value::map(credential_entry(&next)))

@@ -7,6 +7,12 @@
 //! credProtect hides passkeys that need UV (level 3) or an allowList (level 2) when the
 //! request does not qualify. The UV flag is set only when UV happened in this request; UP
 //! only when presence was collected (`up` false gives UP = 0).
+//!
+//! A silent assertion (`up` false) is what clients send to probe an allowList, so it stays
+//! allowed without extensions; hmac-secret is refused without presence
+//! (CTAP2_ERR_UNSUPPORTED_OPTION, as OpenSK does), because its output is a key (PRF, disk
+//! unlock, password managers) that must not be handed out unseen. Every signed silent
+//! assertion to a paired PC over the link is counted and audited (`silent_watch`).
 
 use tokio::time::{Duration, Instant};
 
@@ -16,6 +22,7 @@ use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_t
 use super::extensions::{
     AssertionExtensions, CRED_PROTECT_UV_OPTIONAL_WITH_LIST, CRED_PROTECT_UV_REQUIRED,
 };
+use super::follow_up::FollowUp;
 use super::get_info::{MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
 use super::params::{Descriptor, Options, descriptor_list};
 use super::status::*;
@@ -48,6 +55,11 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     let pin_uv_auth_protocol = p.unsigned(0x07)?;
     let options = Options::parse(options.as_ref())?;
     let extensions = AssertionExtensions::parse(extensions.as_ref(), &cx.state.key_agreement)?;
+    let want_up = options.up.unwrap_or(true);
+    // hmac-secret's output is a secret key: never without the user's presence.
+    if !want_up && extensions.hmac_secret.is_some() {
+        return Err(CTAP2_ERR_UNSUPPORTED_OPTION);
+    }
 
     if pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
         return Err(answer_zero_length_param(cx, UserOperation::SignIn, &rp_id).await);
@@ -60,7 +72,6 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     if options.rk.is_some() {
         return Err(CTAP2_ERR_UNSUPPORTED_OPTION);
     }
-    let want_up = options.up.unwrap_or(true);
 
     let mut user_verified = false;
     let mut user_present = false;
@@ -160,7 +171,13 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     }
     if !with_list && !pending.remaining.is_empty() {
         pending.last = cx.now();
-        cx.state.next_assertion = Some(pending);
+        let origin = cx.origin();
+        cx.state
+            .follow_ups
+            .begin(origin, FollowUp::Assertions(pending));
+    }
+    if !signed_in {
+        watch_silent(cx, &first.rp_id);
     }
     if signed_in {
         crate::platform::tell(
@@ -176,7 +193,9 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
 
 pub fn get_next_assertion(cx: &mut Context<'_>) -> CtapResult<Value> {
     let now = cx.now();
-    let Some(mut pending) = cx.state.next_assertion.take() else {
+    let origin = cx.origin();
+    // Only the origin that began the sequence continues it (see `follow_up`).
+    let Some(mut pending) = cx.state.follow_ups.take_assertions(origin) else {
         return Err(CTAP2_ERR_NOT_ALLOWED);
     };
     if now.saturating_duration_since(pending.last) > NEXT_ASSERTION_WINDOW
@@ -186,11 +205,27 @@ pub fn get_next_assertion(cx: &mut Context<'_>) -> CtapResult<Value> {
     }
     let next = pending.remaining.remove(0);
     let response = assertion(cx, &next, &pending, false)?;
+    if !pending.user_present {
+        watch_silent(cx, &next.rp_id);
+    }
     if !pending.remaining.is_empty() {
         pending.last = now;
-        cx.state.next_assertion = Some(pending);
+        cx.state
+            .follow_ups
+            .begin(origin, FollowUp::Assertions(pending));
     }
     Ok(Value::map(response))
+}
+
+/// Counts a signed silent assertion when it goes to a paired PC over the link.
+fn watch_silent(cx: &mut Context<'_>, rp_id: &str) {
+    let Some(peer) = cx.origin().link_peer() else {
+        return;
+    };
+    let now = cx.now();
+    for record in cx.state.silent_watch.record(peer, now) {
+        super::silent_watch::write(cx.engine, peer, rp_id, record);
+    }
 }
 
 /// The allowList entries that are this rp's passkeys here, in list order.

@@ -257,7 +257,7 @@ mod tests {
         AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserInterface,
         UserInterfaceError,
     };
-    use crate::request::RequestSignals;
+    use crate::request::{Origin, RequestSignals};
     use crate::vault::Vault;
 
     struct ApprovingUser;
@@ -324,14 +324,18 @@ mod tests {
                 )?)
             })
             .unwrap();
-        let response = engine.handle(&request(), &RequestSignals::new()).await;
+        let response = engine
+            .handle(&request(), &RequestSignals::new(Origin::app()))
+            .await;
         assert_eq!(response, vec![CTAP1_ERR_OTHER.0]);
         assert_eq!(vault.credentials().count().unwrap(), 0);
 
         vault
             .read(|conn| Ok(conn.execute_batch("DROP TRIGGER refuse_passkeys")?))
             .unwrap();
-        let response = engine.handle(&request(), &RequestSignals::new()).await;
+        let response = engine
+            .handle(&request(), &RequestSignals::new(Origin::app()))
+            .await;
         assert_eq!(response[0], CTAP2_OK);
         assert_eq!(vault.credentials().count().unwrap(), 1);
     }

@@ -4,7 +4,9 @@
 //! returns the response (status byte + CBOR). Requests are served one at a time (getInfo, which
 //! needs no volatile state, is answered at once even while another request waits for the
 //! user): the engine's state (PIN/UV token, key agreement key, getNextAssertion and credential-management
-//! enumeration state, sign-counter blocks) lives behind one async mutex. Everything that
+//! enumeration state, sign-counter blocks) lives behind one async mutex. Each request carries
+//! its [`Origin`](crate::request::Origin) in its [`RequestSignals`]; follow-up state belongs
+//! to the origin that began it (see `follow_up`). Everything that
 //! must survive a restart lives in the vault; everything here is "volatile" in the spec's sense
 //! and is reset by a power cycle, which for the phone is a restart of the core or a new
 //! engine for a new link session.
@@ -20,6 +22,7 @@ mod cose;
 mod counters;
 mod credential_management;
 mod extensions;
+mod follow_up;
 mod get_assertion;
 mod get_info;
 mod key_pool;
@@ -28,6 +31,7 @@ mod params;
 pub mod pin_protocol;
 mod reset;
 mod selection;
+mod silent_watch;
 pub mod status;
 mod token_state;
 mod user;
@@ -45,7 +49,7 @@ use cbor::Value;
 use status::{CTAP1_ERR_INVALID_COMMAND, CTAP1_ERR_INVALID_LENGTH, CtapError, CtapResult};
 
 use crate::platform::{Clock, UserInterface};
-use crate::request::RequestSignals;
+use crate::request::{Origin, RequestSignals};
 use crate::secret::RandomUnavailable;
 use crate::vault::Vault;
 
@@ -112,8 +116,10 @@ struct EngineState {
     key_agreement: pin_protocol::KeyAgreementKey,
     /// Consecutive wrong PINs since power-up; 3 block PIN entry until the next power cycle.
     pin_mismatches: u8,
-    next_assertion: Option<get_assertion::PendingAssertions>,
-    enumeration: Option<credential_management::Enumeration>,
+    /// getNextAssertion and enumeration state, per origin.
+    follow_ups: follow_up::FollowUps,
+    /// Signed silent assertions per paired PC.
+    silent_watch: silent_watch::SilentWatch,
     counters: counters::CounterBlocks,
 }
 
@@ -138,8 +144,8 @@ impl CtapEngine {
                 key_agreement: pin_protocol::KeyAgreementKey::generate()
                     .map_err(|_| RandomUnavailable)?,
                 pin_mismatches: 0,
-                next_assertion: None,
-                enumeration: None,
+                follow_ups: follow_up::FollowUps::default(),
+                silent_watch: silent_watch::SilentWatch::default(),
                 counters: counters::CounterBlocks::default(),
             }),
             key_pool,
@@ -156,17 +162,32 @@ impl CtapEngine {
         self.state.lock().await.tokens.stop_using();
     }
 
-    /// Answers one request: `command || CBOR parameters` in, `status || CBOR` out.
+    /// The conversation `origin` ended (a closed connection or link session): its follow-up
+    /// state goes at once instead of waiting to be pushed out.
+    /// A link session's signed silent assertions not audited yet are audited now.
+    pub async fn origin_ended(&self, origin: &Origin) {
+        let mut state = self.state.lock().await;
+        state.follow_ups.end(origin);
+        if let Some(peer) = origin.link_peer()
+            && let Some(record) = state.silent_watch.session_ended(peer)
+        {
+            silent_watch::write(self, peer, "", record);
+        }
+    }
+
+    /// Answers one request from `signals.origin()`: `command || CBOR parameters` in,
+    /// `status || CBOR` out.
     pub async fn handle(&self, request: &[u8], signals: &RequestSignals) -> Vec<u8> {
         let Some((&command, params)) = request.split_first() else {
             return vec![CTAP1_ERR_INVALID_LENGTH.0];
         };
+        let origin = signals.origin();
         if command == CMD_GET_INFO {
-            // getInfo ends follow-up state like any other command (§6.3, §6.8); if a request is
-            // running it has already ended it, so a busy engine is not waited for.
+            // getInfo ends its origin's follow-up state like any other command (§6.3, §6.8);
+            // a running request from the same origin has already ended it, so a busy engine
+            // is not waited for.
             if let Ok(mut state) = self.state.try_lock() {
-                state.next_assertion = None;
-                state.enumeration = None;
+                state.follow_ups.before_command(origin, false, false);
             }
             return respond(
                 no_params(params)
@@ -174,13 +195,13 @@ impl CtapEngine {
             );
         }
         let mut state = self.state.lock().await;
-        // State for follow-up commands lives only until any other command (§6.3, §6.8).
-        if command != CMD_GET_NEXT_ASSERTION {
-            state.next_assertion = None;
-        }
-        if command != CMD_CREDENTIAL_MANAGEMENT && command != CMD_CREDENTIAL_MANAGEMENT_PREVIEW {
-            state.enumeration = None;
-        }
+        // State for follow-up commands lives only until any other command from the same
+        // origin (§6.3, §6.8); other origins' commands leave it alone.
+        state.follow_ups.before_command(
+            origin,
+            command == CMD_GET_NEXT_ASSERTION,
+            command == CMD_CREDENTIAL_MANAGEMENT || command == CMD_CREDENTIAL_MANAGEMENT_PREVIEW,
+        );
         // A workspace key that is pending, suspended, revoked or locked serves nothing but
         // getInfo and selection (the workspace decides; see enroll::state::serving_allowed).
         if command != CMD_GET_INFO && command != CMD_SELECTION {
@@ -208,7 +229,11 @@ impl CtapEngine {
             },
             CMD_CLIENT_PIN => client_pin::client_pin(&mut cx, params).await.map(Some),
             CMD_RESET => match no_params(params) {
-                Ok(()) => reset::reset(&mut cx).await.map(|()| None),
+                // The passkeys every other origin's sequence lists are gone.
+                Ok(()) => reset::reset(&mut cx).await.map(|()| {
+                    cx.state.follow_ups.end_all();
+                    None
+                }),
                 Err(e) => Err(e),
             },
             CMD_CREDENTIAL_MANAGEMENT | CMD_CREDENTIAL_MANAGEMENT_PREVIEW => {
@@ -263,7 +288,7 @@ struct Context<'a> {
     signals: &'a RequestSignals,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     fn prompts(&self) -> user::Prompts<'_> {
         user::Prompts {
             ui: self.engine.ui.as_ref(),
@@ -274,6 +299,11 @@ impl Context<'_> {
 
     fn vault(&self) -> &Vault {
         &self.engine.vault
+    }
+
+    /// Where the request came from (a reference that outlives `self`'s borrows of the state).
+    fn origin(&self) -> &'a Origin {
+        self.signals.origin()
     }
 
     fn config(&self) -> &EngineConfig {
@@ -301,5 +331,12 @@ impl crate::ctaphid::CtapHandler for CtapEngine {
         signals: RequestSignals,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send + 'a>> {
         Box::pin(async move { self.handle(&request, &signals).await })
+    }
+
+    fn origin_ended<'a>(
+        &'a self,
+        origin: &'a Origin,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(CtapEngine::origin_ended(self, origin))
     }
 }

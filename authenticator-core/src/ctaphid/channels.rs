@@ -5,10 +5,14 @@
 //! device allocates one, so the table is bounded: when it is full, the least recently used
 //! channel is forgotten (its client gets ERR_INVALID_CHANNEL and re-INITs), except the one
 //! whose request is running.
+//!
+//! Each channel is its own request [`Origin`], made when the channel is allocated: the CTAP
+//! engine's follow-up state (getNextAssertion, enumerations) belongs to one channel.
 
 use std::collections::VecDeque;
 
 use super::{BROADCAST_CID, RESERVED_CID};
+use crate::request::Origin;
 use crate::secret::random_array;
 
 /// More than the clients that plausibly talk to one authenticator at once.
@@ -25,8 +29,8 @@ pub(super) fn random_cid() -> Option<u32> {
 }
 
 pub(super) struct Channels {
-    /// Least recently used first.
-    allocated: VecDeque<u32>,
+    /// Least recently used first, with each channel's origin.
+    allocated: VecDeque<(u32, Origin)>,
     capacity: usize,
     source: CidSource,
 }
@@ -41,14 +45,28 @@ impl Channels {
     }
 
     pub fn contains(&self, cid: u32) -> bool {
-        self.allocated.contains(&cid)
+        self.allocated.iter().any(|(c, _)| *c == cid)
+    }
+
+    /// The origin of the allocated channel `cid`.
+    pub fn origin(&self, cid: u32) -> Option<&Origin> {
+        self.allocated
+            .iter()
+            .find(|(c, _)| *c == cid)
+            .map(|(_, o)| o)
+    }
+
+    /// The origins of all allocated channels.
+    pub fn origins(&self) -> impl Iterator<Item = &Origin> {
+        self.allocated.iter().map(|(_, o)| o)
     }
 
     /// Marks `cid` as just used, if allocated.
     pub fn touch(&mut self, cid: u32) {
-        if let Some(i) = self.allocated.iter().position(|c| *c == cid) {
-            self.allocated.remove(i);
-            self.allocated.push_back(cid);
+        if let Some(i) = self.allocated.iter().position(|(c, _)| *c == cid)
+            && let Some(entry) = self.allocated.remove(i)
+        {
+            self.allocated.push_back(entry);
         }
     }
 
@@ -59,12 +77,12 @@ impl Channels {
             .filter_map(|_| (self.source)())
             .find(|c| *c != RESERVED_CID && *c != BROADCAST_CID && !self.contains(*c))?;
         if self.allocated.len() >= self.capacity {
-            let victim = self.allocated.iter().position(|c| Some(*c) != keep);
+            let victim = self.allocated.iter().position(|(c, _)| Some(*c) != keep);
             if let Some(i) = victim {
                 self.allocated.remove(i);
             }
         }
-        self.allocated.push_back(cid);
+        self.allocated.push_back((cid, Origin::ctaphid_channel()));
         Some(cid)
     }
 }
@@ -85,6 +103,14 @@ mod tests {
             seen.push(cid);
         }
         assert!(seen.iter().all(|c| channels.contains(*c)));
+        // Every channel is its own origin.
+        let origins: Vec<_> = seen.iter().map(|c| channels.origin(*c).unwrap()).collect();
+        assert!(
+            origins
+                .iter()
+                .enumerate()
+                .all(|(i, a)| origins[i + 1..].iter().all(|b| a != b))
+        );
         assert!(!channels.contains(RESERVED_CID) && !channels.contains(BROADCAST_CID));
     }
 

@@ -26,6 +26,7 @@ use super::{
     CTAPHID_KEEPALIVE, CTAPHID_PING, CTAPHID_PROTOCOL_VERSION, CTAPHID_WINK, HidError,
     INIT_NONCE_LEN, MAX_MESSAGE_LEN, MESSAGE_TIMEOUT, Message, Outcome, Report,
 };
+use crate::request::Origin;
 use std::time::Duration;
 
 /// CTAP 2.1 §8.2 status CTAP1_ERR_OTHER, sent in place of a CBOR response the transport cannot
@@ -70,8 +71,12 @@ pub enum Action {
     /// Send this message (see [`Message::to_reports`]).
     Send(Message),
     /// Run this CTAP2 request (command byte and CBOR) and hand its response to
-    /// [`CtapHid::finish_cbor`]; keepalives go to `cid` meanwhile.
-    StartCbor { cid: u32, request: Vec<u8> },
+    /// [`CtapHid::finish_cbor`]; keepalives go to `cid` meanwhile. `origin` is the channel's.
+    StartCbor {
+        cid: u32,
+        origin: Origin,
+        request: Vec<u8>,
+    },
     /// Cancel the running CBOR request (`RequestSignals::cancel`).
     CancelCbor,
     /// Run the wink hook.
@@ -134,6 +139,11 @@ impl CtapHid {
         self.assembler
             .expire(now)
             .map(|cid| Message::error(cid, HidError::MsgTimeout))
+    }
+
+    /// The origins of the channels allocated now (each channel is one request origin).
+    pub fn origins(&self) -> Vec<Origin> {
+        self.channels.origins().cloned().collect()
     }
 
     /// The channel of the running CBOR request, if any.
@@ -259,12 +269,17 @@ impl CtapHid {
                 vec![Action::Send(Message::error(cid, HidError::InvalidLen))]
             }
             CTAPHID_CBOR => {
+                // `command` runs only on allocated channels (see `dispatch`).
+                let Some(origin) = self.channels.origin(cid).cloned() else {
+                    return vec![Action::Send(Message::error(cid, HidError::InvalidChannel))];
+                };
                 self.cbor = Some(CborInFlight {
                     cid,
                     discarded: false,
                 });
                 vec![Action::StartCbor {
                     cid,
+                    origin,
                     request: payload,
                 }]
             }
@@ -476,6 +491,7 @@ mod tests {
             send(&mut hid, a, CTAPHID_CBOR, &[0x04], now),
             vec![Action::StartCbor {
                 cid: a,
+                origin: hid.channels.origin(a).unwrap().clone(),
                 request: vec![0x04]
             }]
         );

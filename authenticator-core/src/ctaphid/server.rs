@@ -23,7 +23,7 @@ use super::{
     Action, CtapHid, DeviceVersion, HidError, KEEPALIVE_INTERVAL, KeepaliveStatus, MESSAGE_TIMEOUT,
     Message, REPORT_LEN,
 };
-use crate::request::RequestSignals;
+use crate::request::{Origin, RequestSignals};
 
 /// After the client goes away, how long a cancelled request may take to wind down (close its
 /// prompt, for instance) before it is dropped.
@@ -40,6 +40,16 @@ pub trait CtapHandler: Send + Sync {
 
     /// CTAPHID_WINK: show the user which device this is.
     fn wink(&self) {}
+
+    /// The conversation `origin` ended (its connection or session closed): state kept for its
+    /// follow-up commands can go.
+    fn origin_ended<'a>(
+        &'a self,
+        origin: &'a Origin,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        let _ = origin;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,10 +93,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut running = None;
-    let result = run(&mut stream, handler.as_ref(), config, &mut running).await;
+    let mut hid = CtapHid::with_timeout(config.version, config.message_timeout);
+    let result = run(&mut stream, handler.as_ref(), &mut hid, &mut running).await;
     if let Some(request) = running.take() {
         request.signals.cancel();
         let _ = tokio::time::timeout(CANCEL_GRACE, request.future).await;
+    }
+    // The connection's channels are gone, and with them their follow-up state.
+    for origin in hid.origins() {
+        handler.origin_ended(&origin).await;
     }
     result
 }
@@ -107,13 +122,12 @@ enum RunningEvent {
 async fn run<'h, S>(
     stream: &mut S,
     handler: &'h dyn CtapHandler,
-    config: ServerConfig,
+    hid: &mut CtapHid,
     running: &mut Option<Running<'h>>,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hid = CtapHid::with_timeout(config.version, config.message_timeout);
     let mut report = [0u8; REPORT_LEN];
     let mut filled = 0;
     loop {
@@ -133,8 +147,8 @@ where
                 for action in hid.receive(&report, Instant::now()) {
                     match action {
                         Action::Send(message) => send(stream, &message).await?,
-                        Action::StartCbor { request, .. } => {
-                            let signals = RequestSignals::new();
+                        Action::StartCbor { request, origin, .. } => {
+                            let signals = RequestSignals::new(origin);
                             *running = Some(Running {
                                 future: handler.handle_cbor(request, signals.clone()),
                                 signals,

@@ -9,6 +9,9 @@
 //! - Every session runs in its own task; a failing session (bad handshake, altered frame,
 //!   relay misbehaving, peer gone) ends with an event naming the reason and never disturbs
 //!   the others or the service.
+//! - Every session is its own request [`Origin`] naming its pairing and PC, so the engine's
+//!   follow-up state of one session is never served to another (another PC, or the same PC's
+//!   next session), and the silent-assertion watch counts per PC.
 //! - While a request is processed the phone sends a keepalive at least every
 //!   [`KEEPALIVE_EVERY`]; a `cancel` from the PC cancels the request, which then answers
 //!   CTAP2_ERR_KEEPALIVE_CANCEL as over CTAPHID.
@@ -28,7 +31,7 @@ use super::session::{LinkSession, SessionError, phone_reconnect};
 use super::transport::Link;
 use crate::ctaphid::CtapHandler;
 use crate::platform::Clock;
-use crate::request::RequestSignals;
+use crate::request::{Origin, RequestSignals};
 use crate::vault::Vault;
 
 /// Keepalive period while a request is processed (§5.6 asks for at most 1 s).
@@ -431,6 +434,19 @@ impl LinkService {
         pc: &str,
         pairing_id: Option<&[u8]>,
     ) -> Result<(), String> {
+        let origin = Origin::link_session(pairing_id, pc);
+        let result = self.serve_as(channel, pc, pairing_id, &origin).await;
+        self.handler.origin_ended(&origin).await;
+        result
+    }
+
+    async fn serve_as(
+        &self,
+        channel: &LinkSession,
+        pc: &str,
+        pairing_id: Option<&[u8]>,
+        origin: &Origin,
+    ) -> Result<(), String> {
         // One reader for the whole session, so a keepalive tick never abandons a receive.
         let (tx, mut rx) = mpsc::channel(8);
         let reader = async {
@@ -461,7 +477,7 @@ impl LinkService {
                         {
                             return Err("the PC's pairing was removed".into());
                         }
-                        self.request(channel, &mut rx, request, pc).await?;
+                        self.request(channel, &mut rx, request, pc, origin).await?;
                     }
                     // A cancel that crossed the response: nothing is pending.
                     Ok((MessageType::Cancel, _)) => {}
@@ -483,9 +499,10 @@ impl LinkService {
         rx: &mut Inbox,
         request: Vec<u8>,
         pc: &str,
+        origin: &Origin,
     ) -> Result<(), String> {
         let command = request.first().copied().unwrap_or(0);
-        let signals = RequestSignals::new();
+        let signals = RequestSignals::new(origin.clone());
         let handling = self.handler.handle_cbor(request, signals.clone());
         let response = drive_request(channel, rx, &signals, handling).await?;
         let status = response.first().copied().unwrap_or(0);

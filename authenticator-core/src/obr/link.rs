@@ -46,7 +46,7 @@ use crate::platform::{
     AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
     UserOperation,
 };
-use crate::request::RequestSignals;
+use crate::request::{Origin, RequestSignals};
 use crate::vault::{Vault, VaultError};
 
 /// Vault setting holding the pending approvals.
@@ -998,6 +998,8 @@ impl ObrRunner {
         let grant_id = session.grant().grant_id;
         let max = session.grant().max_registrations;
         let live_until = session.grant().expires_at.saturating_add(DEFAULT_SKEW_SECS);
+        // The whole session is one request origin.
+        let origin = Origin::on_behalf_registration();
         // One reader for the whole session, so a check tick never abandons a receive.
         let (tx, mut rx): (_, Inbox) = mpsc::channel(8);
         let reader = async {
@@ -1032,7 +1034,7 @@ impl ObrRunner {
                                 let _ = channel.send(MessageType::Ctap, &[OPERATION_DENIED]).await;
                                 return End::Stopped;
                             }
-                            let signals = RequestSignals::new();
+                            let signals = RequestSignals::new(origin.clone());
                             let handled = drive_request(
                                 channel,
                                 &mut rx,

@@ -26,7 +26,7 @@ use authenticator_core::hex::encode as hex;
 use authenticator_core::link::pairing;
 use authenticator_core::link::service::LinkService;
 use authenticator_core::platform::{Clock, KeyProtector, SoftwareKeyProtector, SystemClock};
-use authenticator_core::request::RequestSignals;
+use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::secret::random_array;
 use authenticator_core::vault::SCHEMA_VERSION;
 
@@ -60,7 +60,10 @@ fn engine(dir: &Path) -> Step<Arc<CtapEngine>> {
 
 async fn call(engine: &CtapEngine, command: u8, params: Option<Value>) -> Vec<u8> {
     engine
-        .handle(&request(command, params), &RequestSignals::new())
+        .handle(
+            &request(command, params),
+            &RequestSignals::new(Origin::app()),
+        )
         .await
 }
 
