@@ -12,8 +12,8 @@ from fido2.ctap2.pin import ClientPin
 from fido2.server import Fido2Server
 from fido2.utils import websafe_decode
 
-from phonelib import (ERR, RP, client_pin, descriptor, get_assertion, make_credential,
-                      pin_protocol, rp_id_hash, user)
+from phonelib import (ERR, RP, check_signed_by, client_pin, descriptor, get_assertion,
+                      make_credential, pin_protocol, rp_id_hash, user)
 
 P = ClientPin.PERMISSION
 
@@ -239,3 +239,37 @@ def test_unknown_extensions_are_ignored(phone):
     assert att.auth_data.extensions is None
     resp = get_assertion(ctap, allow=[descriptor(att)], extensions={"example.unknown": True})
     assert resp.auth_data.extensions is None and not bytes(resp.auth_data)[32] & 0x80
+
+
+# --- silent assertions (issue 13, item 1) ---------------------------------------------------
+def hmac_secret_input(ctap):
+    cp = client_pin(ctap, 2)
+    ka, shared = cp._get_shared_secret()
+    salt_enc = cp.protocol.encrypt(shared, os.urandom(32))
+    return {"hmac-secret": {1: ka, 2: salt_enc, 3: cp.protocol.authenticate(shared, salt_enc),
+                            4: 2}}
+
+
+def test_hmac_secret_without_user_presence_is_unsupported_option(phone):
+    """hmac-secret's output is a key (PRF, disk unlock): never handed out without presence.
+    Nothing is signed: the answer is the bare status."""
+    ctap = phone.ctap2()
+    att = make_credential(ctap, rk=True, uv=True, extensions={"hmac-secret": True})
+    for allow in ([descriptor(att)], None):
+        with pytest.raises(CtapError) as e:
+            get_assertion(ctap, allow=allow, up=False, extensions=hmac_secret_input(ctap))
+        assert e.value.code == ERR.UNSUPPORTED_OPTION
+
+
+def test_a_silent_probe_without_extensions_still_works(phone):
+    """Browsers and python-fido2 probe allowLists with up=false: signed, UP=0, no output."""
+    ctap = phone.ctap2()
+    att = make_credential(ctap, rk=True, uv=True, extensions={"hmac-secret": True})
+    resp = get_assertion(ctap, allow=[descriptor(att)], up=False)
+    assert not resp.auth_data.is_user_present()
+    assert not resp.auth_data.extensions
+    check_signed_by(resp, att)
+    # With presence, hmac-secret still works.
+    resp = get_assertion(ctap, allow=[descriptor(att)], extensions=hmac_secret_input(ctap))
+    assert resp.auth_data.is_user_present()
+    assert len(resp.auth_data.extensions["hmac-secret"]) in (48, 64)

@@ -165,6 +165,9 @@ extension CoreNotice {
             self = .registeredOnYourBehalf(adminName: adminName, rpId: rpId)
         case .pinAuthBlocked: self = .pinAuthBlocked
         case .pinBlocked: self = .pinBlocked
+        case .silentAssertionsFromComputer(let computerName, let count, let windowMinutes):
+            self = .silentAssertionsFromComputer(
+                computerName: computerName, count: count, windowMinutes: windowMinutes)
         }
     }
 }

@@ -12,6 +12,7 @@ public enum CoreNotice: Equatable, Sendable {
     case registeredOnYourBehalf(adminName: String, rpId: String)
     case pinAuthBlocked
     case pinBlocked
+    case silentAssertionsFromComputer(computerName: String, count: UInt32, windowMinutes: UInt32)
 
     public var title: String {
         switch self {
@@ -23,6 +24,7 @@ public enum CoreNotice: Equatable, Sendable {
         case .registeredOnYourBehalf: return "Passkey added by your administrator"
         case .pinAuthBlocked: return "PIN temporarily blocked"
         case .pinBlocked: return "PIN blocked"
+        case .silentAssertionsFromComputer: return "Unusual requests from a computer"
         }
     }
 
@@ -39,13 +41,17 @@ public enum CoreNotice: Equatable, Sendable {
             return "Too many wrong PINs. Reconnect the phone to your computer to try again."
         case .pinBlocked:
             return "Too many wrong PINs. Your administrator must reset this security key."
+        case .silentAssertionsFromComputer(let computerName, let count, let windowMinutes):
+            return "\(computerName) had this phone sign \(count) times without asking you "
+                + "within \(windowMinutes) minutes. Remove it if you do not trust it."
         }
     }
 
     /// Notices the user must see even with the app in the foreground.
     public var isWarning: Bool {
         switch self {
-        case .pinAuthBlocked, .pinBlocked, .authenticatorReset: return true
+        case .pinAuthBlocked, .pinBlocked, .authenticatorReset, .silentAssertionsFromComputer:
+            return true
         default: return false
         }
     }

@@ -55,6 +55,8 @@ final class ApprovalsAndEventsTests: XCTestCase {
         XCTAssertEqual(notice.title, "Signed in")
         XCTAssertTrue(notice.body.contains("example.com"))
         XCTAssertTrue(CoreNotice.pinBlocked.isWarning)
+        XCTAssertTrue(CoreNotice.silentAssertionsFromComputer(
+            computerName: "Desk PC", count: 21, windowMinutes: 10).isWarning)
         XCTAssertFalse(CoreNotice.pinChanged.isWarning)
     }
 

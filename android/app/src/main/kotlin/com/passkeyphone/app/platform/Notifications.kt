@@ -98,6 +98,9 @@ object Notifications {
         is UserEvent.RegisteredOnYourBehalf -> "${event.adminName} registered a passkey for you at ${event.rpId}"
         is UserEvent.PinAuthBlocked -> "Too many wrong PINs: restart the app to try again"
         is UserEvent.PinBlocked -> "The PIN is blocked: only a reset makes the security key usable again"
+        is UserEvent.SilentAssertionsFromComputer ->
+            "${event.computerName} had your phone sign ${event.count} times without asking you " +
+                "within ${event.windowMinutes} minutes: remove it if you do not trust it"
     }
 
     private fun account(userName: String?) = userName?.let { "$it at " } ?: ""
