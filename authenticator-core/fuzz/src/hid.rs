@@ -67,6 +67,8 @@ pub fn run(data: &[u8]) {
     let mut now = Instant::now();
     let mut allocated: Vec<u32> = Vec::new();
     let mut used: Vec<u32> = Vec::new();
+    // The origin each CBOR request came with, and its channel.
+    let mut origins: Vec<(authenticator_core::request::Origin, u32)> = Vec::new();
     for record in data.chunks(RECORD_LEN) {
         let mut record = record.to_vec();
         record.resize(RECORD_LEN, 0);
@@ -129,7 +131,19 @@ pub fn run(data: &[u8]) {
                         }
                     }
                 }
-                Action::StartCbor { cid, request } => {
+                Action::StartCbor {
+                    cid,
+                    origin,
+                    request,
+                } => {
+                    // Each channel is its own request origin: one origin never serves two
+                    // channels (the engine's follow-up state belongs to one channel).
+                    match origins.iter().find(|(o, _)| o == origin) {
+                        Some((_, seen)) => {
+                            assert_eq!(seen, cid, "one origin for two channels")
+                        }
+                        None => origins.push((origin.clone(), *cid)),
+                    }
                     assert!(
                         in_flight_before.is_none() && !started,
                         "a second CBOR request started while one runs"
