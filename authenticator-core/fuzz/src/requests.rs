@@ -226,9 +226,11 @@ impl Program<'_> {
     /// authenticatorReset with an approving user; wipes what the previous input left.
     fn reset(&mut self) {
         self.h.user.approve_all();
-        let response = self
-            .h
-            .handle(self.engine, &[CMD_RESET], &RequestSignals::new(self.origin.clone()));
+        let response = self.h.handle(
+            self.engine,
+            &[CMD_RESET],
+            &RequestSignals::new(self.origin.clone()),
+        );
         assert_eq!(
             response,
             [0],
@@ -719,13 +721,20 @@ impl Program<'_> {
             0 => request.push(CMD_GET_NEXT_ASSERTION),
             n => {
                 let sub = if n == 1 { CM_RPS_NEXT } else { CM_CREDS_NEXT };
-                request.push(*src.pick(&[CMD_CREDENTIAL_MANAGEMENT, CMD_CREDENTIAL_MANAGEMENT_PREVIEW]));
-                cbor::encode_into(&Value::map([(Value::int(1), Value::Unsigned(sub))]), &mut request);
+                request.push(
+                    *src.pick(&[CMD_CREDENTIAL_MANAGEMENT, CMD_CREDENTIAL_MANAGEMENT_PREVIEW]),
+                );
+                cbor::encode_into(
+                    &Value::map([(Value::int(1), Value::Unsigned(sub))]),
+                    &mut request,
+                );
             }
         }
-        let response = self
-            .h
-            .handle(self.engine, &request, &RequestSignals::new(self.intruder.clone()));
+        let response = self.h.handle(
+            self.engine,
+            &request,
+            &RequestSignals::new(self.intruder.clone()),
+        );
         if trace() {
             eprintln!("intruder cmd {:#04x} -> {:02x?}", request[0], response);
         }
