@@ -261,6 +261,24 @@ async fn the_owners_own_other_command_still_ends_its_sequence() {
 }
 
 #[tokio::test]
+async fn an_ended_origin_loses_its_sequence_and_a_reset_ends_everyones() {
+    let phone = Phone::new();
+    let (a, b) = (Origin::ctaphid_channel(), Origin::ctaphid_channel());
+    for user in 1..=3 {
+        phone.register(&a, "rp.example", user, true).await;
+    }
+    assert_eq!(phone.get_assertion(&a, "rp.example", None, true).await.0, 0);
+    phone.engine.origin_ended(&a).await;
+    assert_eq!(phone.call(&a, 0x08, None).await.0, NOT_ALLOWED);
+
+    assert_eq!(phone.get_assertion(&b, "rp.example", None, true).await.0, 0);
+    // authenticatorReset from another origin (within 10 s of power-up, approved) erases
+    // the passkeys b's sequence would list.
+    assert_eq!(phone.call(&a, 0x07, None).await.0, 0);
+    assert_eq!(phone.call(&b, 0x08, None).await.0, NOT_ALLOWED);
+}
+
+#[tokio::test]
 async fn silent_assertions_over_the_link_are_audited_and_a_flood_is_told_once() {
     let phone = Phone::new();
     let app = Origin::app();

@@ -183,9 +183,10 @@ impl CtapEngine {
         };
         let origin = signals.origin();
         if command == CMD_GET_INFO {
-            // getInfo ends its origin's follow-up state like any other command (§6.3, §6.8);
-            // a running request from the same origin has already ended it, so a busy engine
-            // is not waited for.
+            // getInfo ends its origin's follow-up state like any other command (§6.3, §6.8),
+            // but is answered at once: while another request runs (it waits for the user, say)
+            // the state is left as it is. That is the origin's own state, so nothing is served
+            // to anyone else by it.
             if let Ok(mut state) = self.state.try_lock() {
                 state.follow_ups.before_command(origin, false, false);
             }

@@ -245,6 +245,7 @@ mod tests {
         CTAPHID_KEEPALIVE, CTAPHID_PING, CTAPHID_WINK, Report,
     };
     use super::*;
+    use crate::request::OriginKind;
 
     /// Generous bound so that a bug fails a test instead of hanging it.
     const PATIENCE: Duration = Duration::from_secs(10);
@@ -265,6 +266,9 @@ mod tests {
         script: Script,
         release: Notify,
         signals: Mutex<Option<RequestSignals>>,
+        /// The origin of every request, in order, and every origin reported ended.
+        origins: Mutex<Vec<Origin>>,
+        ended: Mutex<Vec<Origin>>,
         winks: AtomicUsize,
     }
 
@@ -274,6 +278,8 @@ mod tests {
                 script,
                 release: Notify::new(),
                 signals: Mutex::new(None),
+                origins: Mutex::new(Vec::new()),
+                ended: Mutex::new(Vec::new()),
                 winks: AtomicUsize::new(0),
             })
         }
@@ -291,6 +297,7 @@ mod tests {
         ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>> {
             Box::pin(async move {
                 *self.signals.lock().unwrap() = Some(signals.clone());
+                self.origins.lock().unwrap().push(signals.origin().clone());
                 match self.script {
                     Script::Echo => request,
                     Script::UntilCancelled => {
@@ -313,6 +320,14 @@ mod tests {
 
         fn wink(&self) {
             self.winks.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn origin_ended<'a>(
+            &'a self,
+            origin: &'a Origin,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+            self.ended.lock().unwrap().push(origin.clone());
+            Box::pin(std::future::ready(()))
         }
     }
 
@@ -423,6 +438,41 @@ mod tests {
             Message::new(0, CTAPHID_ERROR, vec![0x0B])
         );
         finish(host, server).await;
+    }
+
+    #[tokio::test]
+    async fn each_channel_is_one_origin_of_its_own_and_ends_with_the_connection() {
+        let engine = ScriptedEngine::new(Script::Echo);
+        let (mut host, server) = start(engine.clone(), ServerConfig::default());
+        let a = host.open_channel().await;
+        let b = host.open_channel().await;
+        for cid in [a, b, a] {
+            host.send(cid, CTAPHID_CBOR, &[0x04]).await;
+            assert_eq!(host.recv().await.cid, cid);
+        }
+        let origins = engine.origins.lock().unwrap().clone();
+        assert_eq!(origins.len(), 3);
+        assert_eq!(origins[0], origins[2], "one channel, one origin");
+        assert_ne!(origins[0], origins[1], "two channels, two origins");
+        assert!(
+            origins
+                .iter()
+                .all(|o| *o.kind() == OriginKind::CtapHidChannel)
+        );
+        // A second connection's channel is another origin again.
+        let (mut other, other_server) = start(engine.clone(), ServerConfig::default());
+        let c = other.open_channel().await;
+        other.send(c, CTAPHID_CBOR, &[0x04]).await;
+        other.recv().await;
+        let third = engine.origins.lock().unwrap()[3].clone();
+        assert!(!origins.contains(&third));
+        // Closing a connection ends its channels' origins, and only those.
+        finish(host, server).await;
+        let ended = engine.ended.lock().unwrap().clone();
+        assert!(ended.contains(&origins[0]) && ended.contains(&origins[1]));
+        assert!(!ended.contains(&third));
+        finish(other, other_server).await;
+        assert!(engine.ended.lock().unwrap().contains(&third));
     }
 
     #[tokio::test]

@@ -668,6 +668,71 @@ mod tests {
         assert_eq!(served.await.unwrap(), Ok(()));
     }
 
+    /// Answers every request at once and keeps each request's origin and the ended ones.
+    #[derive(Default)]
+    struct Recorder {
+        origins: std::sync::Mutex<Vec<Origin>>,
+        ended: std::sync::Mutex<Vec<Origin>>,
+    }
+
+    impl CtapHandler for Recorder {
+        fn handle_cbor<'a>(
+            &'a self,
+            _: Vec<u8>,
+            signals: RequestSignals,
+        ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>> {
+            self.origins.lock().unwrap().push(signals.origin().clone());
+            Box::pin(std::future::ready(vec![0x00]))
+        }
+
+        fn origin_ended<'a>(
+            &'a self,
+            origin: &'a Origin,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+            self.ended.lock().unwrap().push(origin.clone());
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn each_session_is_an_origin_of_its_own_naming_its_pc_and_ends_with_it() {
+        let (plain, _dir) = service();
+        let recorder = Arc::new(Recorder::default());
+        let service = Arc::new(LinkService::new(
+            plain.vault.clone(),
+            recorder.clone(),
+            Arc::new(Fixed),
+            RelayConfig::default(),
+        ));
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (phone, pc) = sessions().await;
+            let serving = service.clone();
+            // Without a stored pairing: the name alone identifies the PC.
+            let served = tokio::spawn(async move { serving.serve(&phone, "Desk PC", None).await });
+            for _ in 0..2 {
+                pc.send(MessageType::Ctap, &[0x04]).await.unwrap();
+                assert_eq!(pc.recv().await.unwrap(), (MessageType::Ctap, vec![0x00]));
+            }
+            pc.close().await;
+            assert_eq!(served.await.unwrap(), Ok(()));
+            let origins = recorder.origins.lock().unwrap().clone();
+            let (first, second) = (&origins[origins.len() - 2], &origins[origins.len() - 1]);
+            assert_eq!(first, second, "one session, one origin");
+            let peer = first.link_peer().unwrap();
+            assert_eq!(
+                (peer.pc_name.as_str(), peer.pairing_id.as_deref()),
+                ("Desk PC", None)
+            );
+            assert_eq!(recorder.ended.lock().unwrap().last(), Some(first));
+            seen.push(first.clone());
+        }
+        assert_ne!(
+            seen[0], seen[1],
+            "the same PC's next session is another origin"
+        );
+    }
+
     #[tokio::test]
     async fn an_unexpected_message_ends_the_session_with_a_reason() {
         let (service, _dir) = service();
