@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+from hashlib import sha256
+
 import pytest
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2, CredentialManagement
-from fido2.ctap2.pin import PinProtocolV2
+from fido2.ctap2.pin import ClientPin, PinProtocolV2
 
 from linklib import LinkPhone, PairingTool, phone_cli
 
@@ -70,6 +72,30 @@ def test_pc_b_cannot_continue_pc_a_s_get_next_assertion(two_pcs):
     assert sorted(seen) == [b"user-1", b"user-2", b"user-3"]
     not_allowed(ctap_a.get_next_assertion)
     phone.wait_for(r"^link: PC B command 0x08 -> status 0x30$")
+
+
+def test_pc_b_cannot_read_pc_a_s_credential_enumeration(two_pcs):
+    """PC A enumerates with a token from the phone's own user verification (cm permission);
+    PC B, with no token, polls the "next" subcommands in between."""
+    pc_a, pc_b, phone = two_pcs
+    ctap_a = Ctap2(pc_a.device())
+    ctap_b = Ctap2(pc_b.device())
+    for n in (1, 2, 3):
+        register(ctap_a, n)
+    token = ClientPin(ctap_a, PinProtocolV2()).get_uv_token(ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    cm_a = CredentialManagement(ctap_a, PinProtocolV2(), token)
+    first = cm_a.enumerate_creds_begin(sha256(RP_ID.encode()).digest())
+    assert first[CredentialManagement.RESULT.TOTAL_CREDENTIALS] == 3
+    seen = [first[CredentialManagement.RESULT.USER]["id"]]
+    cm_b = CredentialManagement(ctap_b, PinProtocolV2(), b"\0" * 32)
+    for _ in range(2):
+        not_allowed(cm_b.enumerate_creds_next)
+        not_allowed(cm_b.enumerate_rps_next)
+        not_allowed(ctap_b.get_next_assertion)
+        seen.append(cm_a.enumerate_creds_next()[CredentialManagement.RESULT.USER]["id"])
+    assert sorted(seen) == [b"user-1", b"user-2", b"user-3"]
+    not_allowed(cm_a.enumerate_creds_next)
+    phone.wait_for(r"^link: PC B command 0x0a -> status 0x30$")
 
 
 def silent_probe(ctap, credential_id):
