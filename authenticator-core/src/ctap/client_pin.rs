@@ -464,9 +464,10 @@ fn check_pin(cx: &mut Context<'_>, shared: &SharedSecret, pin_hash_enc: &[u8]) -
         .map_err(|_| CTAP2_ERR_PIN_AUTH_INVALID)?;
     if constant_time_eq(given.expose(), stored.expose()) {
         cx.state.pin_mismatches = 0;
-        // A right PIN proves the user: both counters are full again (§6.5.5.7.1 and
-        // §6.5.5.7.2, "set uvRetries to maxUvRetries"), so failed built-in verifications
-        // never need a reset, which would wipe every passkey.
+        // A right PIN proves the user: both counters are full again (CTAP 2.1 §6.5.5.7,
+        // getPinToken and getPinUvAuthTokenUsingPinWithPermissions reset uvRetries to
+        // maxUvRetries), so failed built-in verifications never need a reset, which would
+        // wipe every passkey.
         cx.vault().pin_state().update(|s| {
             s.pin_retries = MAX_PIN_RETRIES;
             s.uv_retries = MAX_UV_RETRIES;
