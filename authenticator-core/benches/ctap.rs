@@ -56,7 +56,7 @@ use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt, SystemClock,
-    UserEvent, UserInterface, UserInterfaceError,
+    UserEvent, UserInterface, UserInterfaceError, VerificationOutcome,
 };
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::secret::SecretBytes;
@@ -114,8 +114,11 @@ impl UserInterface for ApprovingUser {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(true)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,

@@ -99,6 +99,22 @@ pub enum UserOperation {
     OnBehalfRegistration,
 }
 
+/// One thing a yes to a prompt lets the computer do. A prompt for a PIN/UV auth token lists
+/// every right the token carries, so the user never approves more than they were shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PromptScope {
+    /// Create a passkey at the prompt's site (CTAP permission mc).
+    CreatePasskey,
+    /// Sign in at the prompt's site (CTAP permission ga).
+    SignIn,
+    /// List and delete passkeys: every site's, or only the prompt's site when it names one
+    /// (CTAP permission cm).
+    ManagePasskeys,
+    /// Change the security key's settings: minimum PIN length, forcing a PIN change, always
+    /// requiring verification (CTAP permission acfg).
+    ChangeSettings,
+}
+
 /// A request for the user's presence ("Sign in to example.com as alice?").
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PresencePrompt {
@@ -108,8 +124,30 @@ pub struct PresencePrompt {
     pub rp_id: Option<String>,
     /// The account concerned, if known (or the administrator, for an approval).
     pub user_name: Option<String>,
-    /// A ready-to-show sentence in English; apps may build their own from the fields.
+    /// Everything a yes allows, in a fixed order; empty for prompts that grant nothing beyond
+    /// the operation itself (reset, selection, an approval). An app that builds its own text
+    /// must name each of these.
+    pub scopes: Vec<PromptScope>,
+    /// A ready-to-show sentence in English naming every scope; apps may build their own from
+    /// the fields.
     pub message: String,
+}
+
+/// The answer to a user verification (`UserInterface::verify_user`).
+///
+/// `Declined` and `Failed` differ in cost: a failed verification spends one of the built-in
+/// verification attempts (CTAP 2.1 uvRetries, 8 before verification is blocked); a decline
+/// spends none and the request ends with CTAP2_ERR_OPERATION_DENIED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VerificationOutcome {
+    /// The phone's owner was verified (biometrics or device credential).
+    Verified,
+    /// Someone tried and was not recognised, or the system locked verification out after
+    /// such tries.
+    Failed,
+    /// The user said no: cancel, the negative button, or the system or app took the prompt
+    /// down. Nobody was checked.
+    Declined,
 }
 
 /// One account the user can choose among when signing in without a user name.
@@ -168,9 +206,12 @@ pub enum UserEvent {
 pub trait UserInterface: Send + Sync {
     /// Asks the user to allow an operation (a tap on "Allow"). True if allowed.
     async fn confirm_presence(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError>;
-    /// Verifies the user with the phone's biometrics or device credential. True if verified;
-    /// false if verification failed or the user declined.
-    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError>;
+    /// Verifies the user with the phone's biometrics or device credential. Tell a decline
+    /// (`Declined`: costs nothing) from a failed check (`Failed`: spends an attempt).
+    async fn verify_user(
+        &self,
+        prompt: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError>;
     /// Lets the user pick one of several accounts for `rp_id`. The index, or None if declined.
     async fn choose_account(
         &self,

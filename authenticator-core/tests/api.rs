@@ -13,7 +13,7 @@ use authenticator_core::api::{Authenticator, AuthenticatorError, default_options
 use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::platform::{
     AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt,
-    SoftwareKeyProtector, UserEvent, UserInterface, UserInterfaceError,
+    SoftwareKeyProtector, UserEvent, UserInterface, UserInterfaceError, VerificationOutcome,
 };
 
 /// Approves everything and records notices; with `cannot_ask`, every prompt fails as an app
@@ -38,8 +38,11 @@ impl UserInterface for Events {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         self.answer()
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        self.answer()
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        self.answer().map(|_| VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,

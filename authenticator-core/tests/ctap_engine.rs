@@ -12,7 +12,7 @@ use authenticator_core::ctap::pin_protocol::{PinUvAuthProtocol, platform_encapsu
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
-    UserInterfaceError,
+    UserInterfaceError, VerificationOutcome,
 };
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::vault::Vault;
@@ -31,8 +31,13 @@ impl UserInterface for User {
         }
         Ok(true)
     }
-    async fn verify_user(&self, p: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        self.confirm_presence(p).await
+    async fn verify_user(
+        &self,
+        p: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        self.confirm_presence(p)
+            .await
+            .map(|_| VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,
@@ -314,4 +319,231 @@ async fn wrong_pins_count_durably_and_block_until_a_power_cycle() {
     let engine = phone.power_up(true, Duration::from_secs(5));
     assert_eq!(get_pin_token(&engine, "123456").await, 0x00);
     assert_eq!(retries(), 8);
+}
+
+/// A user whose built-in verification answers `outcome`, recording every prompt.
+struct Verifier {
+    outcome: std::sync::Mutex<VerificationOutcome>,
+    prompts: std::sync::Mutex<Vec<PresencePrompt>>,
+}
+
+impl Verifier {
+    fn new(outcome: VerificationOutcome) -> Arc<Self> {
+        Arc::new(Self {
+            outcome: std::sync::Mutex::new(outcome),
+            prompts: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn answer(&self, outcome: VerificationOutcome) {
+        *self.outcome.lock().unwrap() = outcome;
+    }
+
+    fn prompts(&self) -> Vec<PresencePrompt> {
+        self.prompts.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl UserInterface for Verifier {
+    async fn confirm_presence(&self, p: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        self.prompts.lock().unwrap().push(p);
+        Ok(true)
+    }
+    async fn verify_user(
+        &self,
+        p: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        self.prompts.lock().unwrap().push(p);
+        Ok(*self.outcome.lock().unwrap())
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(Some(0))
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+impl Phone {
+    fn power_up_with(&self, user: Arc<Verifier>) -> CtapEngine {
+        CtapEngine::new(
+            self.vault.clone(),
+            user,
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+        )
+        .unwrap()
+    }
+}
+
+const MC: u64 = 0x01;
+const GA: u64 = 0x02;
+const CM: u64 = 0x04;
+const ACFG: u64 = 0x20;
+
+/// getPinUvAuthTokenUsingUvWithPermissions (protocol two): the status and the token.
+async fn get_uv_token(
+    engine: &CtapEngine,
+    permissions: u64,
+    rp_id: Option<&str>,
+) -> (u8, Option<Vec<u8>>) {
+    let (platform_key, shared) = key_agreement(engine).await;
+    let mut params = vec![
+        (k(1), Value::Unsigned(2)),
+        (k(2), Value::Unsigned(6)),
+        (k(3), platform_key),
+        (k(9), Value::Unsigned(permissions)),
+    ];
+    if let Some(rp) = rp_id {
+        params.push((k(0x0A), t(rp)));
+    }
+    let (status, body) = call(engine, 0x06, Value::map(params)).await;
+    let token = body.map(|b| {
+        let encrypted = member(&b, 2).as_bytes().unwrap().to_vec();
+        shared.decrypt(&encrypted).unwrap().expose().to_vec()
+    });
+    (status, token)
+}
+
+async fn uv_retries(engine: &CtapEngine) -> u64 {
+    let (status, body) = call(
+        engine,
+        0x06,
+        Value::map([(k(1), Value::Unsigned(2)), (k(2), Value::Unsigned(7))]),
+    )
+    .await;
+    assert_eq!(status, 0);
+    member(body.as_ref().unwrap(), 5).as_unsigned().unwrap()
+}
+
+/// credentialManagement getCredsMetadata with `token`: the status.
+async fn creds_metadata(engine: &CtapEngine, token: &[u8]) -> u8 {
+    use authenticator_core::ctap::pin_protocol::authenticate_with_token;
+    let param = authenticate_with_token(PinUvAuthProtocol::Two, token, &[0x01]);
+    let (status, _) = call(
+        engine,
+        0x0A,
+        Value::map([
+            (k(1), Value::Unsigned(1)),
+            (k(3), Value::Unsigned(2)),
+            (k(4), Value::from(param)),
+        ]),
+    )
+    .await;
+    status
+}
+
+#[tokio::test]
+async fn a_uv_token_prompt_names_every_right_the_token_carries() {
+    use authenticator_core::platform::{PromptScope, UserOperation};
+    let phone = Phone::new();
+    let user = Verifier::new(VerificationOutcome::Verified);
+    let engine = phone.power_up_with(user.clone());
+
+    let (status, _) = get_uv_token(&engine, MC | GA, Some("example.com")).await;
+    assert_eq!(status, 0);
+    let (status, _) = get_uv_token(&engine, CM | ACFG, None).await;
+    assert_eq!(status, 0);
+    let (status, _) = get_uv_token(&engine, CM, Some("example.com")).await;
+    assert_eq!(status, 0);
+    let shown: Vec<_> = user
+        .prompts()
+        .into_iter()
+        .map(|p| (p.operation, p.scopes, p.message))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (
+                UserOperation::Register,
+                vec![PromptScope::CreatePasskey, PromptScope::SignIn],
+                "Create a passkey for example.com and sign in to example.com?".to_owned()
+            ),
+            (
+                UserOperation::Manage,
+                vec![PromptScope::ManagePasskeys, PromptScope::ChangeSettings],
+                "Manage the passkeys on this phone and change this phone's security key \
+                 settings?"
+                    .to_owned()
+            ),
+            (
+                UserOperation::Manage,
+                vec![PromptScope::ManagePasskeys],
+                "Manage the passkeys for example.com on this phone?".to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_prompt_cannot_carry_management_rights() {
+    let phone = Phone::new();
+    let user = Verifier::new(VerificationOutcome::Verified);
+    let engine = phone.power_up_with(user.clone());
+    for permissions in [GA | ACFG, MC | ACFG, GA | CM, MC | GA | CM | ACFG] {
+        let (status, token) = get_uv_token(&engine, permissions, Some("example.com")).await;
+        assert_eq!(
+            (status, token),
+            (0x40, None),
+            "CTAP2_ERR_UNAUTHORIZED_PERMISSION for {permissions:#x}"
+        );
+    }
+    assert!(user.prompts().is_empty(), "refused before anyone is asked");
+    assert_eq!(uv_retries(&engine).await, 8, "and no attempt is spent");
+}
+
+#[tokio::test]
+async fn declining_verification_costs_nothing_and_a_right_pin_restores_the_attempts() {
+    let phone = Phone::new();
+    let user = Verifier::new(VerificationOutcome::Declined);
+    let engine = phone.power_up_with(user.clone());
+    for _ in 0..10 {
+        let (status, _) = get_uv_token(&engine, GA, Some("example.com")).await;
+        assert_eq!(status, 0x27, "CTAP2_ERR_OPERATION_DENIED");
+    }
+    assert_eq!(uv_retries(&engine).await, 8);
+
+    user.answer(VerificationOutcome::Failed);
+    for left in (5..8).rev() {
+        let (status, _) = get_uv_token(&engine, GA, Some("example.com")).await;
+        assert_eq!(status, 0x3F, "CTAP2_ERR_UV_INVALID");
+        assert_eq!(uv_retries(&engine).await, left);
+    }
+    set_pin(&engine, "123456").await;
+    assert_eq!(get_pin_token(&engine, "000000").await, 0x31, "PIN_INVALID");
+    assert_eq!(uv_retries(&engine).await, 5, "a wrong PIN restores nothing");
+    assert_eq!(get_pin_token(&engine, "123456").await, 0x00);
+    assert_eq!(uv_retries(&engine).await, 8);
+
+    user.answer(VerificationOutcome::Verified);
+    let (status, token) = get_uv_token(&engine, GA, Some("example.com")).await;
+    assert_eq!((status, token.is_some()), (0, true));
+}
+
+#[tokio::test]
+async fn a_pin_installed_outside_ctap_ends_earlier_tokens() {
+    let phone = Phone::new();
+    let engine = phone.power_up_with(Verifier::new(VerificationOutcome::Verified));
+    let (status, token) = get_uv_token(&engine, CM, None).await;
+    assert_eq!(status, 0);
+    let token = token.unwrap();
+    assert_eq!(creds_metadata(&engine, &token).await, 0x00);
+    engine.pin_changed_outside_ctap();
+    assert_eq!(
+        creds_metadata(&engine, &token).await,
+        0x33,
+        "CTAP2_ERR_PIN_AUTH_INVALID"
+    );
+    let (status, token) = get_uv_token(&engine, CM, None).await;
+    assert_eq!(status, 0);
+    assert_eq!(
+        creds_metadata(&engine, &token.unwrap()).await,
+        0x00,
+        "a token granted afterwards works"
+    );
 }

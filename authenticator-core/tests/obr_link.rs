@@ -26,6 +26,7 @@ use authenticator_core::obr::session::OPERATION_DENIED;
 use authenticator_core::obr::{Grant, Operation, Receipt};
 use authenticator_core::platform::{
     AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
+    VerificationOutcome,
 };
 use authenticator_core::vault::Vault;
 use p256::ecdsa::SigningKey;
@@ -39,8 +40,15 @@ impl UserInterface for User {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(false)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(self.approve)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(if self.approve {
+            VerificationOutcome::Verified
+        } else {
+            VerificationOutcome::Declined
+        })
     }
     async fn choose_account(
         &self,

@@ -19,6 +19,7 @@ use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession};
 use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
+    VerificationOutcome,
 };
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::vault::Vault;
@@ -42,11 +43,14 @@ impl UserInterface for User {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         panic!("the session must not ask the user for presence");
     }
-    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+    async fn verify_user(
+        &self,
+        prompt: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
         self.prompts.lock().unwrap().push(prompt);
         match self.answer {
-            Answer::Approve => Ok(true),
-            Answer::Deny => Ok(false),
+            Answer::Approve => Ok(VerificationOutcome::Verified),
+            Answer::Deny => Ok(VerificationOutcome::Declined),
             Answer::Never => std::future::pending().await,
         }
     }

@@ -107,13 +107,15 @@ HANG = object()  # a prompt answer: never answer (until the core gives up and ca
 class ScriptedUI(ac.UserInterface):
     """Answers prompts from its attributes and records every prompt and notice.
 
-    `presence` / `verification`: True, False, an exception instance to raise, or HANG.
+    `presence`: True, False, an exception instance to raise, or HANG. `verification`: an
+    `ac.VerificationOutcome` (VERIFIED, FAILED: spends an attempt, DECLINED: costs none), an
+    exception instance to raise, or HANG.
     `account`: the index `choose_account` answers (or None). `raise_on_notify`: an exception
     instance `notify` raises (after recording the event)."""
 
     def __init__(self):
         self.presence = True
-        self.verification = True
+        self.verification = ac.VerificationOutcome.VERIFIED
         self.account: int | None = 0
         self.raise_on_notify: BaseException | None = None
         self.prompts: list[tuple[str, object]] = []

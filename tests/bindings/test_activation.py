@@ -8,6 +8,9 @@ import time
 
 import pytest
 from fido2.client import ClientError
+from fido2.ctap import CtapError
+from fido2.ctap2 import Ctap2, CredentialManagement
+from fido2.ctap2.pin import ClientPin
 
 from bindkit import ALICE, ERR, ac, register, variant
 
@@ -40,6 +43,27 @@ def test_link_then_pin_activates(server, phone):
     assert phone.refresh_enrollment().status == ac.KeyState.ACTIVE
     # The workspace's PIN is now the authenticator's client PIN.
     assert phone.pin_status().is_set
+
+
+def test_activating_with_a_pin_ends_tokens_issued_before(server, phone):
+    """A PC's PIN/UV auth token from before activation stops working once the workspace's
+    client PIN is installed, as after a PIN change."""
+    ctap = Ctap2(phone.device())
+    client_pin = ClientPin(ctap)
+    token = client_pin.get_uv_token(ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    before = CredentialManagement(ctap, client_pin.protocol, token)
+    assert before.get_metadata()[CredentialManagement.RESULT.EXISTING_CRED_COUNT] == 0
+
+    phone.activate(assigned(server))
+    assert phone.submit_activation_pin(server.pin_for(ALICE)).status == ac.KeyState.ACTIVE
+    with pytest.raises(CtapError) as e:
+        before.get_metadata()
+    assert e.value.code == ERR.PIN_AUTH_INVALID
+    # A token obtained afterwards works.
+    client_pin = ClientPin(Ctap2(phone.device()))
+    fresh = client_pin.get_uv_token(ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    after = CredentialManagement(ctap, client_pin.protocol, fresh)
+    assert after.get_metadata()[CredentialManagement.RESULT.EXISTING_CRED_COUNT] == 0
 
 
 def test_a_wrong_pin_is_a_typed_error_with_the_attempts_left(server, phone):

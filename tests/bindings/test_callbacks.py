@@ -42,7 +42,7 @@ def test_raising_prompts_answer_operation_denied(phone, error):
     phone.ui.verification = error
     assert phone.ctap(make_credential_request()) == bytes([ERR.OPERATION_DENIED])
     assert phone.passkeys() == []
-    phone.ui.verification = True
+    phone.ui.verification = ac.VerificationOutcome.VERIFIED
     assert phone.ctap(SELECTION) == b"\x00"
     works(phone)
 
@@ -50,10 +50,13 @@ def test_raising_prompts_answer_operation_denied(phone, error):
 def test_declined_prompts(phone):
     phone.ui.presence = False
     assert phone.ctap(SELECTION) == bytes([ERR.OPERATION_DENIED])
-    phone.ui.verification = False
+    phone.ui.verification = ac.VerificationOutcome.DECLINED
+    assert phone.ctap(make_credential_request()) == bytes([ERR.OPERATION_DENIED])
+    phone.ui.verification = ac.VerificationOutcome.FAILED
     assert phone.ctap(make_credential_request()) == bytes([ERR.UV_INVALID])
     assert [(k, p.operation) for k, p in phone.ui.prompts] == [
         ("confirm_presence", ac.UserOperation.SELECT),
+        ("verify_user", ac.UserOperation.REGISTER),
         ("verify_user", ac.UserOperation.REGISTER)]
     assert phone.passkeys() == []
 

@@ -87,7 +87,7 @@ def test_deny(server, relay, tmp_path, make_phone, procs, how):
         outcome = phone.decide_approval(tool.grant_id, False)
         assert phone.ui.prompts == []
     else:
-        phone.ui.verification = False
+        phone.ui.verification = ac.VerificationOutcome.FAILED
         outcome = phone.decide_approval(tool.grant_id, True)
         [prompt] = phone.ui.prompts_of("verify_user")
         assert prompt.operation == ac.UserOperation.ON_BEHALF_REGISTRATION

@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 from fido2.ctap import CtapError
+from fido2.ctap2 import Config
 from fido2.ctap2.pin import ClientPin
 
 from phonelib import (ERR, ES256, RP, cdh, client_pin, descriptor, get_assertion,
@@ -370,6 +371,57 @@ def test_uv_token_denied_counts_uv_retries(make_phone, proto):
     assert cp.get_uv_retries() == 0
     assert status(cp.get_uv_token, P.GET_ASSERTION, "example.com") == ERR.UV_BLOCKED
     assert status(make_credential, ctap, rk=True, uv=True) == ERR.UV_BLOCKED
+
+
+def verify_prompts(phone) -> list[str]:
+    """The built-in verification prompts the phone showed, as its scripted user saw them."""
+    return [line.removeprefix("verify: ").rsplit(" -> ", 1)[0]
+            for line in phone.log().splitlines() if line.startswith("verify: ")]
+
+
+@pytest.mark.parametrize("permissions", [P.GET_ASSERTION | P.AUTHENTICATOR_CFG,
+                                         P.MAKE_CREDENTIAL | P.AUTHENTICATOR_CFG,
+                                         P.GET_ASSERTION | P.CREDENTIAL_MGMT],
+                         ids=["ga+acfg", "mc+acfg", "ga+cm"])
+def test_a_sign_in_prompt_cannot_yield_a_settings_token(phone, proto, permissions):
+    """One "Sign in to example.com?" must not let the PC set minPINLength to 63 and force a
+    PIN change: a UV token for a site is never also one for managing the phone."""
+    ctap = phone.ctap2()
+    cp = client_pin(ctap, proto)
+    assert status(cp.get_uv_token, permissions, "example.com") == ERR.UNAUTHORIZED_PERMISSION
+    assert verify_prompts(phone) == [], "refused before the user is asked"
+    assert cp.get_uv_retries() == 8
+    # Settings still change through a token asked for them alone, under a prompt saying so.
+    t = cp.get_uv_token(P.AUTHENTICATOR_CFG)
+    Config(ctap, pin_protocol(proto), t).set_min_pin_length(6)
+    assert phone.ctap2().get_info().min_pin_length == 6
+    assert verify_prompts(phone) == ["Change this phone's security key settings?"]
+
+
+def test_a_uv_token_prompt_names_everything_it_allows(phone, proto):
+    ctap = phone.ctap2()
+    cp = client_pin(ctap, proto)
+    cp.get_uv_token(P.MAKE_CREDENTIAL | P.GET_ASSERTION, "example.com")
+    cp.get_uv_token(P.GET_ASSERTION, "example.com")
+    cp.get_uv_token(P.CREDENTIAL_MGMT | P.AUTHENTICATOR_CFG)
+    cp.get_uv_token(P.CREDENTIAL_MGMT, "example.com")
+    assert verify_prompts(phone) == [
+        "Create a passkey for example.com and sign in to example.com?",
+        "Sign in to example.com?",
+        "Manage the passkeys on this phone and change this phone's security key settings?",
+        "Manage the passkeys for example.com on this phone?",
+    ]
+
+
+def test_declining_uv_costs_no_attempt(make_phone, proto):
+    phone = make_phone("--uv", "decline")
+    ctap = phone.ctap2()
+    cp = client_pin(ctap, proto)
+    for _ in range(10):
+        assert status(cp.get_uv_token, P.GET_ASSERTION, "example.com") == ERR.OPERATION_DENIED
+        assert status(make_credential, ctap, rk=True, uv=True) == ERR.OPERATION_DENIED
+    assert cp.get_uv_retries() == 8
+    assert len(verify_prompts(phone)) == 20
 
 
 def test_uv_token_is_rp_bound(phone, proto):

@@ -19,7 +19,7 @@ use std::time::Duration;
 use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
-    UserInterfaceError,
+    UserInterfaceError, VerificationOutcome,
 };
 use authenticator_core::request::RequestSignals;
 use authenticator_core::vault::Vault;
@@ -35,6 +35,7 @@ pub const ENGINE_COUNT: usize = 4;
 #[repr(u8)]
 pub enum Answer {
     Approve = 0,
+    /// Refuses; for a verification, fails it or declines it (see `verify_user`).
     Deny = 1,
     /// The app cannot ask (`UserInterfaceError::Unavailable`).
     Fail = 2,
@@ -92,8 +93,18 @@ impl UserInterface for ScriptedUser {
         Self::answer(&self.presence, true, false).await
     }
 
-    async fn verify_user(&self, _prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Self::answer(&self.verification, true, false).await
+    async fn verify_user(
+        &self,
+        _prompt: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        // A refused verification is a decline when the scripted account choice is odd, so
+        // both outcomes are reachable without another script bit.
+        let refused = if self.choice.load(Ordering::Relaxed) % 2 == 1 {
+            VerificationOutcome::Declined
+        } else {
+            VerificationOutcome::Failed
+        };
+        Self::answer(&self.verification, VerificationOutcome::Verified, refused).await
     }
 
     async fn choose_account(

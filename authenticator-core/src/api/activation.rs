@@ -1,5 +1,8 @@
 //! Activation from the administrator's link, the activation PIN, the key's status, and the
 //! workspace's events (status changes and on-behalf registration requests).
+//!
+//! Invariant: installing the workspace's client PIN ends every PIN/UV auth token issued
+//! before it, as a PIN change does (`CtapEngine::pin_changed_outside_ctap`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,16 +141,21 @@ impl Authenticator {
     }
 
     /// Proves the administrator's client PIN to the workspace; it then becomes the PIN the
-    /// PC asks for. A wrong PIN gives `PinInvalid` with the attempts left.
+    /// PC asks for, and PIN/UV auth tokens a PC obtained before stop working (as after a PIN
+    /// change). A wrong PIN gives `PinInvalid` with the attempts left.
     pub async fn submit_activation_pin(
         &self,
         pin: String,
     ) -> Result<EnrollmentInfo, AuthenticatorError> {
         let (vault, name, _) = self.enroll_parts();
+        let engine = self.engine.clone();
         let pin = zeroize::Zeroizing::new(pin);
         self.run(async move {
-            let e = enroller(&vault, &name).submit_pin(&pin).await?;
-            Ok(EnrollmentInfo::from(&e))
+            let submitted = enroller(&vault, &name).submit_pin(&pin).await;
+            // Whatever the outcome: a step after the PIN was installed may have failed, and
+            // ending tokens early only costs a PC a new PIN entry.
+            engine.pin_changed_outside_ctap();
+            Ok(EnrollmentInfo::from(&submitted?))
         })
         .await
     }

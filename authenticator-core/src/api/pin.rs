@@ -125,13 +125,9 @@ impl Authenticator {
 }
 
 impl Authenticator {
-    /// Ends the PC's PIN tokens (in the background: a running request may hold the engine)
-    /// and tells the user.
+    /// Ends the PC's PIN tokens and tells the user.
     fn pin_changed(&self) {
-        if let Ok(handle) = self.handle() {
-            let engine = self.engine.clone();
-            handle.spawn(async move { engine.pin_changed_outside_ctap().await });
-        }
+        self.engine.pin_changed_outside_ctap();
         tell(&*self.user, UserEvent::PinChanged);
     }
 }

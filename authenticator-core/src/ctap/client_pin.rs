@@ -10,6 +10,23 @@
 //!   configured minimum length in code points.
 //! - forcePINChange makes getPinToken fail with PIN_INVALID and the permissions variant with
 //!   PIN_POLICY_VIOLATION.
+//! - A right PIN restores the built-in verification attempts (uvRetries) as well; a declined
+//!   verification spends none (OPERATION_DENIED), only a failed one does.
+//! - The verification prompt for getPinUvAuthTokenUsingUvWithPermissions names every right
+//!   the token will carry (`PromptScope`s: create a passkey, sign in, manage passkeys, change
+//!   settings, with the rp id where bound). A UV token is for the web (mc, ga) or for managing
+//!   the phone (cm, acfg), never both: UNAUTHORIZED_PERMISSION, before any prompt. Why refuse
+//!   rather than name both: the web rights are asked for by a browser on a site's behalf many
+//!   times a day and are answered by habit, so a settings change riding on that one tap is
+//!   exactly what a hostile PC would try; a separate prompt of its own makes the user decide
+//!   on it. No real client needs the mix: python-fido2's client asks for mc, mc|ga (to filter
+//!   an excludeList), or ga, plus lbw from its largeBlob extension
+//!   (`fido2/client/__init__.py`, `_Ctap2ClientBackend`); libfido2 asks one permission per
+//!   command (`src/pin.c`, `encode_uv_permission`); cm and acfg come from separate
+//!   management calls. The PIN variant keeps accepting any mix: the user typed the PIN into
+//!   that PC and so trusts it with everything the PIN allows.
+//! - Tokens carry the PIN generation they were granted under; a PIN installed outside CTAP
+//!   (the phone's settings, activation with the workspace's PIN) ends them, like changePIN.
 
 use sha2::{Digest, Sha256};
 
@@ -17,9 +34,12 @@ use super::cbor::Value;
 use super::cose::{ALG_ECDH_ES_HKDF_256, ec2_public_key, parse_key_agreement};
 use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
 use super::status::*;
-use super::token_state::{PERMISSION_GA, PERMISSION_MC, SUPPORTED_PERMISSIONS};
+use super::token_state::{
+    PERMISSION_ACFG, PERMISSION_CM, PERMISSION_GA, PERMISSION_MC, SUPPORTED_PERMISSIONS,
+};
+use super::user::scopes_of;
 use super::{Context, decode_params, key};
-use crate::platform::{UserEvent, UserOperation};
+use crate::platform::{PromptScope, UserEvent, UserOperation, VerificationOutcome};
 use crate::secret::{SecretBytes, constant_time_eq};
 use crate::vault::{MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState};
 
@@ -32,6 +52,8 @@ const GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS: u64 = 0x06;
 const GET_UV_RETRIES: u64 = 0x07;
 const GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: u64 = 0x09;
 
+/// The permissions that manage the phone itself rather than serve a site.
+const MANAGEMENT_PERMISSIONS: u8 = PERMISSION_CM | PERMISSION_ACFG;
 /// Consecutive mismatches before PIN entry is blocked until a power cycle (§6.5.5.5).
 const MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
 const MAX_PIN_BYTES: usize = 63;
@@ -62,11 +84,23 @@ pub(super) async fn answer_zero_length_param(
 }
 
 /// The phone's built-in user verification with its retry counter (§6.5.5.8 steps, used by
-/// makeCredential/getAssertion's `uv` option and by getPinUvAuthTokenUsingUv).
-/// Ok(()) when verified; UV_INVALID or UV_BLOCKED otherwise.
+/// makeCredential/getAssertion's `uv` option); the prompt names `operation`'s own scope.
+/// Ok(()) when verified; see [`builtin_uv_for`] for the other answers.
 pub(super) async fn builtin_uv(
     cx: &Context<'_>,
     operation: UserOperation,
+    rp_id: Option<&str>,
+) -> CtapResult<()> {
+    builtin_uv_for(cx, operation, scopes_of(operation), rp_id).await
+}
+
+/// Built-in user verification whose prompt names `scopes`. Ok(()) when verified;
+/// UV_INVALID or UV_BLOCKED when it failed; OPERATION_DENIED when the user declined, which
+/// costs no attempt: only a failed check counts towards uvRetries.
+async fn builtin_uv_for(
+    cx: &Context<'_>,
+    operation: UserOperation,
+    scopes: Vec<PromptScope>,
     rp_id: Option<&str>,
 ) -> CtapResult<()> {
     if !cx.config().builtin_uv {
@@ -79,26 +113,29 @@ pub(super) async fn builtin_uv(
     cx.vault()
         .pin_state()
         .update(|s| s.uv_retries = s.uv_retries.saturating_sub(1))?;
-    let verified = match cx.prompts().verify(operation, rp_id).await {
-        Ok(verified) => verified,
-        Err(e) => {
-            // Nothing was verified (the app could not ask, nobody answered, the PC cancelled):
-            // the attempt is given back. Killed mid-prompt, it stays spent.
+    let outcome = cx.prompts().verify(operation, scopes, rp_id).await;
+    match outcome {
+        Ok(VerificationOutcome::Verified) => {
+            cx.vault()
+                .pin_state()
+                .update(|s| s.uv_retries = MAX_UV_RETRIES)?;
+            Ok(())
+        }
+        Ok(VerificationOutcome::Failed) => {
+            if cx.vault().pin_state().load()?.uv_retries == 0 {
+                Err(CTAP2_ERR_UV_BLOCKED)
+            } else {
+                Err(CTAP2_ERR_UV_INVALID)
+            }
+        }
+        // Nobody was checked (the user declined, the app could not ask, nobody answered, the
+        // PC cancelled): the attempt is given back. Killed mid-prompt, it stays spent.
+        Ok(VerificationOutcome::Declined) | Err(_) => {
             cx.vault().pin_state().update(|s| {
                 s.uv_retries = s.uv_retries.saturating_add(1).min(MAX_UV_RETRIES);
             })?;
-            return Err(e);
+            Err(outcome.err().unwrap_or(CTAP2_ERR_OPERATION_DENIED))
         }
-    };
-    if verified {
-        cx.vault()
-            .pin_state()
-            .update(|s| s.uv_retries = MAX_UV_RETRIES)?;
-        Ok(())
-    } else if cx.vault().pin_state().load()?.uv_retries == 0 {
-        Err(CTAP2_ERR_UV_BLOCKED)
-    } else {
-        Err(CTAP2_ERR_UV_INVALID)
     }
 }
 
@@ -112,6 +149,9 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
     let pin_hash_enc = p.bytes(0x06)?;
     let permissions = p.unsigned(0x09)?;
     let rp_id = p.text(0x0A)?;
+    // Read before any PIN is checked: a PIN installed outside CTAP while this request runs
+    // then still ends the token it grants (see `CtapEngine::pin_changed_outside_ctap`).
+    let generation = cx.engine.pin_generation();
 
     let need_protocol = || protocol(protocol_number);
     match sub_command {
@@ -178,7 +218,14 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
                 return Err(CTAP2_ERR_PIN_INVALID);
             }
             // The legacy token carries the mc and ga permissions (§6.5.5.7.1).
-            grant_token(cx, &shared, PERMISSION_MC | PERMISSION_GA, None, false)
+            grant_token(
+                cx,
+                &shared,
+                PERMISSION_MC | PERMISSION_GA,
+                None,
+                false,
+                generation,
+            )
         }
         GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS => {
             let protocol = need_protocol()?;
@@ -193,7 +240,7 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
             if cx.vault().pin_state().load()?.force_change {
                 return Err(CTAP2_ERR_PIN_POLICY_VIOLATION);
             }
-            grant_token(cx, &shared, permissions, rp_id, false)
+            grant_token(cx, &shared, permissions, rp_id, false, generation)
         }
         GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS => {
             let protocol = need_protocol()?;
@@ -202,22 +249,23 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
                 permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
             );
             let permissions = check_permissions(permissions, rp_id.as_deref())?;
+            check_one_kind_of_use(permissions)?;
             if !cx.config().builtin_uv {
                 return Err(CTAP2_ERR_NOT_ALLOWED);
             }
             let shared = shared_secret(cx, protocol, ka)?;
-            // The prompt names what the token is for: a registration, a sign-in, or managing.
-            let operation = if permissions & PERMISSION_MC != 0 {
-                UserOperation::Register
-            } else if permissions & PERMISSION_GA != 0 {
-                UserOperation::SignIn
-            } else {
+            // The prompt names everything the token will allow (module header).
+            let operation = if permissions & MANAGEMENT_PERMISSIONS != 0 {
                 UserOperation::Manage
+            } else if permissions & PERMISSION_MC != 0 {
+                UserOperation::Register
+            } else {
+                UserOperation::SignIn
             };
-            builtin_uv(cx, operation, rp_id.as_deref()).await?;
+            builtin_uv_for(cx, operation, scopes(permissions), rp_id.as_deref()).await?;
             // The phone's own verification prompt is a user action on the phone: it counts as
             // presence for the operation the token is then used for.
-            grant_token(cx, &shared, permissions, rp_id, true)
+            grant_token(cx, &shared, permissions, rp_id, true, generation)
         }
         _ => Err(CTAP2_ERR_INVALID_SUBCOMMAND),
     }
@@ -236,6 +284,34 @@ fn check_permissions(permissions: u64, rp_id: Option<&str>) -> CtapResult<u8> {
         return Err(CTAP2_ERR_MISSING_PARAMETER);
     }
     Ok(permissions)
+}
+
+/// One built-in verification, one kind of use (module header): a UV token is either for the
+/// web (mc, ga: a site's registration or sign-in) or for managing the phone (cm, acfg), never
+/// both. CTAP2_ERR_UNAUTHORIZED_PERMISSION, before anyone is asked (§6.5.5.7.2: permissions
+/// the authenticator will not grant).
+fn check_one_kind_of_use(permissions: u8) -> CtapResult<()> {
+    let web = permissions & (PERMISSION_MC | PERMISSION_GA) != 0;
+    let management = permissions & MANAGEMENT_PERMISSIONS != 0;
+    if web && management {
+        Err(CTAP2_ERR_UNAUTHORIZED_PERMISSION)
+    } else {
+        Ok(())
+    }
+}
+
+/// What a token with `permissions` lets the computer do, as the user is shown it.
+fn scopes(permissions: u8) -> Vec<PromptScope> {
+    [
+        (PERMISSION_MC, PromptScope::CreatePasskey),
+        (PERMISSION_GA, PromptScope::SignIn),
+        (PERMISSION_CM, PromptScope::ManagePasskeys),
+        (PERMISSION_ACFG, PromptScope::ChangeSettings),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| permissions & bit != 0)
+    .map(|(_, scope)| scope)
+    .collect()
 }
 
 fn shared_secret(
@@ -388,9 +464,14 @@ fn check_pin(cx: &mut Context<'_>, shared: &SharedSecret, pin_hash_enc: &[u8]) -
         .map_err(|_| CTAP2_ERR_PIN_AUTH_INVALID)?;
     if constant_time_eq(given.expose(), stored.expose()) {
         cx.state.pin_mismatches = 0;
-        cx.vault()
-            .pin_state()
-            .update(|s| s.pin_retries = MAX_PIN_RETRIES)?;
+        // A right PIN proves the user: both counters are full again (CTAP 2.1 §6.5.5.7,
+        // getPinToken and getPinUvAuthTokenUsingPinWithPermissions reset uvRetries to
+        // maxUvRetries), so failed built-in verifications never need a reset, which would
+        // wipe every passkey.
+        cx.vault().pin_state().update(|s| {
+            s.pin_retries = MAX_PIN_RETRIES;
+            s.uv_retries = MAX_UV_RETRIES;
+        })?;
         return Ok(());
     }
     cx.state.key_agreement = KeyAgreementKey::generate().map_err(|_| CTAP1_ERR_OTHER)?;
@@ -412,19 +493,28 @@ fn grant_token(
     permissions: u8,
     rp_id: Option<String>,
     user_present: bool,
+    pin_generation: u64,
 ) -> CtapResult<Value> {
     let now = cx.now();
     let token = cx
         .state
         .tokens
-        .grant(shared.protocol(), permissions, rp_id, user_present, now)
+        .grant(
+            shared.protocol(),
+            permissions,
+            rp_id,
+            user_present,
+            pin_generation,
+            now,
+        )
         .map_err(|_| CTAP1_ERR_OTHER)?;
     let encrypted = shared.encrypt(token).map_err(|_| CTAP1_ERR_OTHER)?;
     Ok(Value::map([(key(0x02), Value::from(encrypted))]))
 }
 
 /// Verifies a pinUvAuthParam made with the current token (used by every command that takes
-/// one): the token must be in use with this protocol and authenticate `message`.
+/// one): the token must be in use with this protocol, granted under the current PIN, and
+/// authenticate `message`.
 pub(super) fn verify_token(
     cx: &mut Context<'_>,
     protocol: PinUvAuthProtocol,
@@ -432,6 +522,9 @@ pub(super) fn verify_token(
     param: &[u8],
 ) -> CtapResult<()> {
     let now = cx.now();
+    cx.state
+        .tokens
+        .end_if_pin_changed(cx.engine.pin_generation());
     if cx.state.tokens.verify(protocol, message, param, now) {
         Ok(())
     } else {

@@ -255,7 +255,7 @@ mod tests {
     use super::*;
     use crate::platform::{
         AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserInterface,
-        UserInterfaceError,
+        UserInterfaceError, VerificationOutcome,
     };
     use crate::request::{Origin, RequestSignals};
     use crate::vault::Vault;
@@ -267,8 +267,11 @@ mod tests {
         async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
             Ok(true)
         }
-        async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-            Ok(true)
+        async fn verify_user(
+            &self,
+            _: PresencePrompt,
+        ) -> Result<VerificationOutcome, UserInterfaceError> {
+            Ok(VerificationOutcome::Verified)
         }
         async fn choose_account(
             &self,

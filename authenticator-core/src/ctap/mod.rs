@@ -39,6 +39,7 @@ mod user;
 pub(crate) use client_pin::{install as install_pin, pin_code_points, pin_hash};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -107,6 +108,9 @@ pub struct CtapEngine {
     state: Mutex<EngineState>,
     /// Credential keys made ahead of time for makeCredential.
     key_pool: Arc<key_pool::KeyPool>,
+    /// Counts PINs installed outside CTAP; a token granted under an older count is void.
+    /// Atomic so that a PIN change never waits for a request that holds `state`.
+    pin_generation: AtomicU64,
 }
 
 /// Volatile state, reset at power-up.
@@ -149,6 +153,7 @@ impl CtapEngine {
                 counters: counters::CounterBlocks::default(),
             }),
             key_pool,
+            pin_generation: AtomicU64::new(0),
         })
     }
 
@@ -156,10 +161,16 @@ impl CtapEngine {
         &self.vault
     }
 
-    /// The PIN was set or changed outside CTAP (the phone's own settings): PIN/UV auth tokens
-    /// issued before stop working, as after clientPIN changePIN.
-    pub async fn pin_changed_outside_ctap(&self) {
-        self.state.lock().await.tokens.stop_using();
+    /// The PIN was set or changed outside CTAP (the phone's own settings, activation with the
+    /// workspace's PIN): PIN/UV auth tokens issued before stop working, as after clientPIN
+    /// changePIN. Takes effect at once, even while a request is running.
+    pub fn pin_changed_outside_ctap(&self) {
+        self.pin_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// See `pin_changed_outside_ctap`.
+    pub(crate) fn pin_generation(&self) -> u64 {
+        self.pin_generation.load(Ordering::SeqCst)
     }
 
     /// The conversation `origin` ended (a closed connection or link session): its follow-up

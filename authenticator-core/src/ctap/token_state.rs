@@ -4,7 +4,8 @@
 //! permissions it was granted (mc, ga, cm, be, lbw, acfg), an optional rp id binding (set on
 //! first use by makeCredential/getAssertion when none was given), a usage timer, and the
 //! user-present and user-verified flags, which are cleared once consumed so that one gesture
-//! authorises one operation.
+//! authorises one operation. A token also remembers the PIN generation it was granted under
+//! and ends once the PIN is replaced outside CTAP.
 
 use tokio::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -43,6 +44,8 @@ struct InUse {
     used: bool,
     user_present: bool,
     user_verified: bool,
+    /// `CtapEngine::pin_generation` when granted.
+    pin_generation: u64,
 }
 
 impl TokenState {
@@ -63,6 +66,7 @@ impl TokenState {
         permissions: u8,
         rp_id: Option<String>,
         user_present: bool,
+        pin_generation: u64,
         now: Instant,
     ) -> Result<&[u8; 32], RandomUnavailable> {
         fill_random(self.token.as_mut())?;
@@ -74,6 +78,7 @@ impl TokenState {
             used: false,
             user_present,
             user_verified: true,
+            pin_generation,
         });
         Ok(&self.token)
     }
@@ -81,6 +86,17 @@ impl TokenState {
     /// Ends the token's validity (expiry, reset, PIN change).
     pub fn stop_using(&mut self) {
         self.in_use = None;
+    }
+
+    /// Ends a token granted before the PIN was last replaced outside CTAP.
+    pub fn end_if_pin_changed(&mut self, current_generation: u64) {
+        if self
+            .in_use
+            .as_ref()
+            .is_some_and(|t| t.pin_generation != current_generation)
+        {
+            self.in_use = None;
+        }
     }
 
     fn expire_if_due(&mut self, now: Instant) {

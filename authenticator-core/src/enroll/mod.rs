@@ -29,8 +29,7 @@ use link::{ActivationLink, ParseOptions};
 pub use state::{Enrollment, KeyStatus, PinPolicy};
 
 use crate::platform::Clock;
-use crate::secret::SecretBytes;
-use crate::vault::{MAX_PIN_RETRIES, Vault};
+use crate::vault::Vault;
 
 /// The longest client PIN, in bytes (CTAP 2.1 §6.5.5.5).
 const MAX_PIN_BYTES: usize = 63;
@@ -163,14 +162,13 @@ impl Enroller<'_> {
             }
             other => other?,
         };
-        // The workspace accepted the PIN: it becomes the authenticator's client PIN.
-        let hash = SecretBytes::new(Sha256::digest(pin.as_bytes())[..16].to_vec());
+        // The workspace accepted the PIN: it becomes the authenticator's client PIN, installed
+        // as clientPIN installs one (the caller then ends earlier PIN/UV auth tokens).
+        let hash = crate::ctap::pin_hash(pin.as_bytes());
         let code_points = u8::try_from(pin.chars().count()).unwrap_or(u8::MAX);
         let force_change = answer.force_change || enrollment.pin_policy.force_change;
         self.vault.pin_state().update(|s| {
-            s.pin_hash = Some(hash);
-            s.pin_code_points = code_points;
-            s.pin_retries = MAX_PIN_RETRIES;
+            crate::ctap::install_pin(s, hash, code_points);
             s.force_change = force_change;
             s.min_pin_length = s.min_pin_length.max(min);
         })?;

@@ -44,7 +44,7 @@ use crate::link::session::{LinkSession, SessionError, obr_psk, phone_obr_handsha
 use crate::link::transport::{Link, LinkError};
 use crate::platform::{
     AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
-    UserOperation,
+    UserOperation, VerificationOutcome,
 };
 use crate::request::{Origin, RequestSignals};
 use crate::vault::{Vault, VaultError};
@@ -633,8 +633,11 @@ impl UserInterface for Refuser {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(false)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(false)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(VerificationOutcome::Declined)
     }
     async fn choose_account(
         &self,

@@ -32,7 +32,7 @@ use crate::ctap::{CtapEngine, EngineConfig};
 use crate::enroll::state;
 use crate::platform::{
     AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
-    UserOperation,
+    UserOperation, VerificationOutcome,
 };
 use crate::request::RequestSignals;
 use crate::vault::Vault;
@@ -189,12 +189,16 @@ impl ObrSession {
             operation: UserOperation::OnBehalfRegistration,
             rp_id: grant.rp_ids.first().cloned(),
             user_name: Some(grant.admin_name.clone()),
+            // The grant's own limits (sites, count, expiry) are in the message.
+            scopes: Vec::new(),
             message: approval_message(grant, now),
         };
         let answer = tokio::time::timeout(answer_timeout, user.verify_user(prompt)).await;
         let outcome = match answer {
-            Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false)) => Err(ObrError::Denied),
+            Ok(Ok(VerificationOutcome::Verified)) => Ok(()),
+            Ok(Ok(VerificationOutcome::Failed | VerificationOutcome::Declined)) => {
+                Err(ObrError::Denied)
+            }
             Ok(Err(e)) => Err(ObrError::Ui(e.to_string())),
             Err(_) => Err(ObrError::Timeout),
         };
@@ -447,8 +451,17 @@ impl UserInterface for GrantedUser {
         Ok(prompt.operation == UserOperation::Register)
     }
 
-    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(prompt.operation == UserOperation::Register)
+    async fn verify_user(
+        &self,
+        prompt: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        // The grant stands for the user's verification of registrations only; anything else
+        // is declined, which spends no attempt.
+        Ok(if prompt.operation == UserOperation::Register {
+            VerificationOutcome::Verified
+        } else {
+            VerificationOutcome::Declined
+        })
     }
 
     async fn choose_account(

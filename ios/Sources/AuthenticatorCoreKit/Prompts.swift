@@ -50,11 +50,10 @@ public struct PresenceQuestion: Equatable, Sendable {
     /// Whether yes destroys something (the button is shown as destructive).
     public var isDestructive: Bool { operation == .reset }
 
-    /// The reason shown by the system's Face ID / passcode sheet (one short line).
-    public var verificationReason: String {
-        if let rpId, !rpId.isEmpty { return "\(title) for \(rpId)" }
-        return title
-    }
+    /// The reason shown by the system's Face ID / passcode sheet: the core's sentence, which
+    /// names everything a yes allows (a verification may unlock several rights at once, e.g.
+    /// "Create a passkey for example.com and sign in to example.com?"), never a shorter title.
+    public var verificationReason: String { message }
 }
 
 /// One account in the "which account?" list (the core's `AccountOption`).

@@ -95,4 +95,14 @@ final class PromptBrokerTests: XCTestCase {
         XCTAssertEqual(answers, [false, false])
         XCTAssertNil(broker.current)
     }
+
+    /// The Face ID / passcode sheet shows the core's whole sentence: a verification that
+    /// unlocks several rights names all of them, not only the operation's title.
+    func testVerificationReasonIsTheCoresSentence() {
+        let question = PresenceQuestion(
+            operation: .register, rpId: "example.com", userName: nil,
+            message: "Create a passkey for example.com and sign in to example.com?")
+        XCTAssertEqual(question.verificationReason,
+                       "Create a passkey for example.com and sign in to example.com?")
+    }
 }

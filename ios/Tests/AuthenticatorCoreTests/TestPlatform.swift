@@ -46,7 +46,9 @@ final class ScriptedUserInterface: UserInterface, @unchecked Sendable {
 
     func confirmPresence(prompt: PresencePrompt) async throws -> Bool { allow }
 
-    func verifyUser(prompt: PresencePrompt) async throws -> Bool { allow }
+    func verifyUser(prompt: PresencePrompt) async throws -> VerificationOutcome {
+        allow ? .verified : .declined
+    }
 
     func chooseAccount(rpId: String, accounts: [AccountOption]) async throws -> UInt32? {
         allow ? 0 : nil

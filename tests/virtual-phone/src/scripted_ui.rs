@@ -3,6 +3,7 @@
 
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
+    VerificationOutcome,
 };
 
 /// How the scripted user answers a prompt.
@@ -10,8 +11,10 @@ use authenticator_core::platform::{
 pub enum Answer {
     /// Allow (or verify successfully).
     Approve,
-    /// Refuse (or fail verification).
+    /// Refuse (or fail verification: spends one of the built-in verification attempts).
     Deny,
+    /// Refuse; a verification is declined (the user cancelled: costs no attempt).
+    Decline,
     /// Never answer: the core's timeout decides.
     Ignore,
 }
@@ -23,9 +26,14 @@ pub struct ScriptedUser {
 
 impl ScriptedUser {
     async fn answer(answer: Answer) -> bool {
+        Self::verification(answer).await == VerificationOutcome::Verified
+    }
+
+    async fn verification(answer: Answer) -> VerificationOutcome {
         match answer {
-            Answer::Approve => true,
-            Answer::Deny => false,
+            Answer::Approve => VerificationOutcome::Verified,
+            Answer::Deny => VerificationOutcome::Failed,
+            Answer::Decline => VerificationOutcome::Declined,
             Answer::Ignore => std::future::pending().await,
         }
     }
@@ -38,9 +46,12 @@ impl UserInterface for ScriptedUser {
         Ok(Self::answer(self.presence).await)
     }
 
-    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+    async fn verify_user(
+        &self,
+        prompt: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
         eprintln!("verify: {} -> {:?}", prompt.message, self.verification);
-        Ok(Self::answer(self.verification).await)
+        Ok(Self::verification(self.verification).await)
     }
 
     async fn choose_account(
@@ -72,17 +83,20 @@ pub struct ScriptedApprover {
 impl UserInterface for ScriptedApprover {
     async fn confirm_presence(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
         if prompt.operation == UserOperation::OnBehalfRegistration {
-            return self.verify_user(prompt).await;
+            return Ok(self.verify_user(prompt).await? == VerificationOutcome::Verified);
         }
         self.user.confirm_presence(prompt).await
     }
 
-    async fn verify_user(&self, prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
+    async fn verify_user(
+        &self,
+        prompt: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
         if prompt.operation != UserOperation::OnBehalfRegistration {
             return self.user.verify_user(prompt).await;
         }
         eprintln!("approve: {} -> {:?}", prompt.message, self.obr);
-        Ok(ScriptedUser::answer(self.obr).await)
+        Ok(ScriptedUser::verification(self.obr).await)
     }
 
     async fn choose_account(

@@ -26,7 +26,7 @@ final class AppUserInterface: UserInterface, @unchecked Sendable {
         return await presence.ask(PresenceQuestion(prompt))
     }
 
-    func verifyUser(prompt: PresencePrompt) async throws -> Bool {
+    func verifyUser(prompt: PresencePrompt) async throws -> VerificationOutcome {
         AppLog.prompts.info("user verification requested")
         return try await DeviceOwnerCheck.verify(
             reason: PresenceQuestion(prompt).verificationReason)

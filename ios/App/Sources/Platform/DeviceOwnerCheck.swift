@@ -8,8 +8,9 @@ import Foundation
 import LocalAuthentication
 
 enum DeviceOwnerCheck {
-    /// True when the owner was verified; false when they declined or failed.
-    static func verify(reason: String) async throws -> Bool {
+    /// `.verified`; `.declined` when the user, the app or the system took the sheet down
+    /// (costs the user no attempt); `.failed` when the owner was not recognised.
+    static func verify(reason: String) async throws -> VerificationOutcome {
         let context = LAContext()
         var unavailable: NSError?
         guard context.canEvaluatePolicy(.deviceOwnerAuthentication, error: &unavailable) else {
@@ -18,13 +19,18 @@ enum DeviceOwnerCheck {
         }
         return try await withTaskCancellationHandler {
             do {
-                return try await context.evaluatePolicy(.deviceOwnerAuthentication,
-                                                        localizedReason: reason)
+                let verified = try await context.evaluatePolicy(.deviceOwnerAuthentication,
+                                                                localizedReason: reason)
+                return verified ? .verified : .failed
             } catch let error as LAError {
                 switch error.code {
-                case .userCancel, .appCancel, .systemCancel, .authenticationFailed,
-                     .userFallback:
-                    return false
+                case .userCancel, .appCancel, .systemCancel, .userFallback:
+                    return .declined
+                case .authenticationFailed, .biometryLockout:
+                    return .failed
+                case .passcodeNotSet:
+                    throw UserInterfaceError.Unavailable(
+                        reason: "Set a passcode on this phone so that it can check it is you.")
                 case .notInteractive:
                     throw UserInterfaceError.Unavailable(
                         reason: "Open the app to confirm it is you.")

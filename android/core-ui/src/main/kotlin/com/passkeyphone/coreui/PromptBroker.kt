@@ -1,6 +1,7 @@
 // The queue between the core's prompts (UserInterface calls, which suspend) and the screen that
 // answers them: the oldest unanswered prompt is published; an answer resumes its caller; a caller
-// the core cancels (timeout, request withdrawn) leaves the queue.
+// the core cancels (timeout, request withdrawn) leaves the queue. A verification is answered
+// with what happened (verified, failed, declined): only a failed one costs the user an attempt.
 package com.passkeyphone.coreui
 
 import java.util.concurrent.atomic.AtomicLong
@@ -11,6 +12,7 @@ import kotlinx.coroutines.flow.asStateFlow
 import uniffi.authenticator_core.AccountOption
 import uniffi.authenticator_core.PresencePrompt
 import uniffi.authenticator_core.UserInterfaceException
+import uniffi.authenticator_core.VerificationOutcome
 
 /** A question waiting for the user. [id] ties the answer to it. */
 sealed interface Prompt {
@@ -19,7 +21,10 @@ sealed interface Prompt {
     /** "Allow" / "Deny" (confirm_presence). */
     data class Presence(override val id: Long, val prompt: PresencePrompt) : Prompt
 
-    /** Biometric or device credential (verify_user); the screen runs the system prompt. */
+    /**
+     * Biometric or device credential (verify_user); the screen runs the system prompt and
+     * answers with [PromptBroker.answerVerification].
+     */
     data class Verify(override val id: Long, val prompt: PresencePrompt) : Prompt
 
     /** Pick one account, or none (choose_account). */
@@ -39,14 +44,22 @@ class PromptBroker {
     suspend fun confirmPresence(prompt: PresencePrompt): Boolean =
         ask(Prompt.Presence(ids.incrementAndGet(), prompt)) as Boolean
 
-    suspend fun verifyUser(prompt: PresencePrompt): Boolean =
-        ask(Prompt.Verify(ids.incrementAndGet(), prompt)) as Boolean
+    suspend fun verifyUser(prompt: PresencePrompt): VerificationOutcome =
+        ask(Prompt.Verify(ids.incrementAndGet(), prompt)) as VerificationOutcome
 
     suspend fun chooseAccount(rpId: String, accounts: List<AccountOption>): UInt? =
         ask(Prompt.ChooseAccount(ids.incrementAndGet(), rpId, accounts)) as UInt?
 
-    /** Answers a Presence or Verify prompt. False if it is no longer waiting. */
-    fun answer(id: Long, allowed: Boolean): Boolean = complete(id, allowed) { it !is Prompt.ChooseAccount }
+    /** Answers a Presence prompt. False if it is no longer waiting. */
+    fun answer(id: Long, allowed: Boolean): Boolean = complete(id, allowed) { it is Prompt.Presence }
+
+    /**
+     * Answers a Verify prompt: VERIFIED, FAILED (someone was not recognised, or the system locked
+     * verification out: spends one of the core's attempts) or DECLINED (cancelled: costs none).
+     * False if it is no longer waiting.
+     */
+    fun answerVerification(id: Long, outcome: VerificationOutcome): Boolean =
+        complete(id, outcome) { it is Prompt.Verify }
 
     /** Answers a ChooseAccount prompt with an index into its accounts, or null for none. */
     fun answerAccount(id: Long, index: UInt?): Boolean = complete(id, index) { prompt ->
@@ -62,7 +75,14 @@ class PromptBroker {
     /** Declines everything waiting (the app is going away). */
     fun declineAll() {
         val all = synchronized(pending) { pending.toList() }
-        all.forEach { complete(it.prompt.id, if (it.prompt is Prompt.ChooseAccount) null else false) { true } }
+        all.forEach {
+            val answer: Any? = when (it.prompt) {
+                is Prompt.Presence -> false
+                is Prompt.Verify -> VerificationOutcome.DECLINED
+                is Prompt.ChooseAccount -> null
+            }
+            complete(it.prompt.id, answer) { true }
+        }
     }
 
     private suspend fun ask(prompt: Prompt): Any? {

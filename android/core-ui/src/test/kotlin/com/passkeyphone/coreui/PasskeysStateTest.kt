@@ -8,6 +8,7 @@ import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Test
 import uniffi.authenticator_core.UserEvent
+import uniffi.authenticator_core.VerificationOutcome
 
 class PasskeysStateTest {
     @Test
@@ -57,7 +58,7 @@ class PasskeysStateTest {
     }
 
     @Test
-    fun aFailedVerificationMakesNoPasskey() = Fixture(ui = ScriptedUserInterface(verified = false)).use { f ->
+    fun aFailedVerificationMakesNoPasskey() = Fixture(ui = ScriptedUserInterface(verification = VerificationOutcome.FAILED)).use { f ->
         val response = runBlocking { f.core.handleCtap(Fixture.makeCredential("crm.example", "bob")) }
         assertEquals("CTAP2_ERR_UV_INVALID", 0x3F, response[0].toInt())
         assertEquals(emptyList<Any>(), f.core.passkeys())

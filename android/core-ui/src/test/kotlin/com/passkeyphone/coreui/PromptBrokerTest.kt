@@ -15,11 +15,17 @@ import org.junit.Assert.assertTrue
 import org.junit.Test
 import uniffi.authenticator_core.AccountOption
 import uniffi.authenticator_core.PresencePrompt
+import uniffi.authenticator_core.PromptScope
 import uniffi.authenticator_core.UserEvent
 import uniffi.authenticator_core.UserInterface
 import uniffi.authenticator_core.UserOperation
+import uniffi.authenticator_core.VerificationOutcome
 
 class PromptBrokerTest {
+    private companion object {
+        const val CLIENT_PIN: Byte = 0x06
+    }
+
     /** What the app's UserInterface does, minus Android: every question goes to the broker. */
     private class BrokeredUserInterface(val broker: PromptBroker) : UserInterface {
         override suspend fun confirmPresence(prompt: PresencePrompt) = broker.confirmPresence(prompt)
@@ -69,6 +75,54 @@ class PromptBrokerTest {
         val (status, _) = register(f, broker) { assertTrue(broker.answer(it.id, false)) }
         assertEquals("CTAP2_ERR_OPERATION_DENIED", 0x27, status)
         assertEquals(0, f.open().use { it.passkeys().size })
+    }
+
+    /** clientPIN getUVRetries on a core opened on the fixture's folder. */
+    private fun uvRetries(f: Fixture): Long = f.open().use { core ->
+        val request = byteArrayOf(CLIENT_PIN) + Cbor.encode(mapOf(2 to 7))
+        val response = runBlocking { core.handleCtap(request) }
+        assertEquals("CTAP2_OK", 0, response[0].toInt())
+        (CborReader(response, 1).read() as Map<*, *>)[5L] as Long
+    }
+
+    @Test
+    fun aDeclinedVerificationIsDeniedAndCostsNoAttempt() = Fixture().use { f ->
+        val broker = PromptBroker()
+        repeat(10) {
+            val (status, prompt) = register(f, broker, verify = true) {
+                assertFalse("a verification is not a yes/no", broker.answer(it.id, false))
+                assertTrue(broker.answerVerification(it.id, VerificationOutcome.DECLINED))
+            }
+            assertTrue("$prompt", prompt is Prompt.Verify)
+            assertEquals("CTAP2_ERR_OPERATION_DENIED", 0x27, status)
+        }
+        assertEquals(8L, uvRetries(f))
+        assertEquals(0, f.open().use { it.passkeys().size })
+    }
+
+    @Test
+    fun aFailedVerificationSpendsAnAttempt() = Fixture().use { f ->
+        val broker = PromptBroker()
+        val (status, _) = register(f, broker, verify = true) {
+            assertTrue(broker.answerVerification(it.id, VerificationOutcome.FAILED))
+        }
+        assertEquals("CTAP2_ERR_UV_INVALID", 0x3F, status)
+        assertEquals(7L, uvRetries(f))
+        val (verified, _) = register(f, broker, verify = true) {
+            assertTrue(broker.answerVerification(it.id, VerificationOutcome.VERIFIED))
+        }
+        assertEquals("CTAP2_OK", 0, verified)
+        assertEquals("a success restores the attempts", 8L, uvRetries(f))
+    }
+
+    @Test
+    fun declineAllDeclinesAVerification() = runBlocking {
+        val broker = PromptBroker()
+        val prompt = PresencePrompt(UserOperation.SIGN_IN, "crm.example", null, listOf(PromptScope.SIGN_IN), "Sign in to crm.example?")
+        val answer = async { broker.verifyUser(prompt) }
+        withTimeout(5_000) { broker.current.filterNotNull().first() }
+        broker.declineAll()
+        assertEquals(VerificationOutcome.DECLINED, answer.await())
     }
 
     @Test

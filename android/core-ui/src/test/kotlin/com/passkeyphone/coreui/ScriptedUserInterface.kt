@@ -7,10 +7,11 @@ import uniffi.authenticator_core.AccountOption
 import uniffi.authenticator_core.PresencePrompt
 import uniffi.authenticator_core.UserEvent
 import uniffi.authenticator_core.UserInterface
+import uniffi.authenticator_core.VerificationOutcome
 
 class ScriptedUserInterface(
     @Volatile var allowPresence: Boolean = true,
-    @Volatile var verified: Boolean = true,
+    @Volatile var verification: VerificationOutcome = VerificationOutcome.VERIFIED,
     @Volatile var accountChoice: UInt? = 0u,
 ) : UserInterface {
     val asked: MutableList<String> = Collections.synchronizedList(mutableListOf())
@@ -21,9 +22,9 @@ class ScriptedUserInterface(
         return allowPresence
     }
 
-    override suspend fun verifyUser(prompt: PresencePrompt): Boolean {
+    override suspend fun verifyUser(prompt: PresencePrompt): VerificationOutcome {
         asked += "verify ${prompt.operation} ${prompt.rpId}"
-        return verified
+        return verification
     }
 
     override suspend fun chooseAccount(rpId: String, accounts: List<AccountOption>): UInt? {

@@ -11,6 +11,7 @@ import uniffi.authenticator_core.AccountOption
 import uniffi.authenticator_core.PresencePrompt
 import uniffi.authenticator_core.UserEvent
 import uniffi.authenticator_core.UserInterface
+import uniffi.authenticator_core.VerificationOutcome
 
 class AppUserInterface(
     context: Context,
@@ -22,7 +23,7 @@ class AppUserInterface(
     override suspend fun confirmPresence(prompt: PresencePrompt): Boolean =
         withAttention(prompt.message) { broker.confirmPresence(prompt) }
 
-    override suspend fun verifyUser(prompt: PresencePrompt): Boolean =
+    override suspend fun verifyUser(prompt: PresencePrompt): VerificationOutcome =
         withAttention(prompt.message) { broker.verifyUser(prompt) }
 
     override suspend fun chooseAccount(rpId: String, accounts: List<AccountOption>): UInt? =

@@ -22,6 +22,7 @@ import androidx.lifecycle.repeatOnLifecycle
 import com.passkeyphone.app.graph
 import com.passkeyphone.coreui.Prompt
 import kotlinx.coroutines.launch
+import uniffi.authenticator_core.VerificationOutcome
 
 class MainActivity : FragmentActivity() {
     private val model: MainViewModel by viewModels()
@@ -107,13 +108,30 @@ class MainActivity : FragmentActivity() {
     }
 
     private inner class VerifyCallback : BiometricPrompt.AuthenticationCallback() {
-        override fun onAuthenticationSucceeded(result: BiometricPrompt.AuthenticationResult) = finish(true)
+        override fun onAuthenticationSucceeded(result: BiometricPrompt.AuthenticationResult) =
+            finish(VerificationOutcome.VERIFIED)
 
-        /** Cancelled, locked out, or no longer possible; a single failed try leaves the dialog up. */
-        override fun onAuthenticationError(errorCode: Int, errString: CharSequence) = finish(false)
+        /**
+         * A single failed try leaves the dialog up; the dialog ends here. The negative button and
+         * a user or system cancel are declines (no attempt spent); a lockout after failed tries is
+         * a failed verification; anything else means the phone could not verify now.
+         */
+        override fun onAuthenticationError(errorCode: Int, errString: CharSequence) = when (errorCode) {
+            BiometricPrompt.ERROR_NEGATIVE_BUTTON,
+            BiometricPrompt.ERROR_USER_CANCELED,
+            BiometricPrompt.ERROR_CANCELED,
+            -> finish(VerificationOutcome.DECLINED)
+            BiometricPrompt.ERROR_LOCKOUT,
+            BiometricPrompt.ERROR_LOCKOUT_PERMANENT,
+            -> finish(VerificationOutcome.FAILED)
+            else -> {
+                verifying?.let { model.prompts.unavailable(it, errString.toString()) }
+                verifying = null
+            }
+        }
 
-        private fun finish(verified: Boolean) {
-            verifying?.let { model.prompts.answer(it, verified) }
+        private fun finish(outcome: VerificationOutcome) {
+            verifying?.let { model.prompts.answerVerification(it, outcome) }
             verifying = null
         }
     }
