@@ -10,7 +10,7 @@ use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
-    UserInterfaceError,
+    UserInterfaceError, VerificationOutcome,
 };
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::vault::Vault;
@@ -28,8 +28,11 @@ impl UserInterface for User {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(true)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,
