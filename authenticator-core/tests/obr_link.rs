@@ -97,6 +97,16 @@ fn setup() -> Setup {
     }
 }
 
+impl Setup {
+    fn workspace_pub(&self) -> Vec<u8> {
+        self.workspace
+            .verifying_key()
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec()
+    }
+}
+
 fn grant(s: &Setup, id: u8, max: u8, admin: &[u8; 65]) -> Vec<u8> {
     Grant {
         grant_id: [id; 16],
@@ -296,22 +306,23 @@ async fn deny_answers_denied_whatever_the_user_and_drops_an_unreachable_approval
 }
 
 #[tokio::test]
-async fn a_grant_for_another_admin_key_is_refused_as_wrong_peer() {
+async fn a_grant_for_another_admin_key_is_refused_as_not_the_approved_grant() {
     let s = setup();
     let (approval, _) = pending(&s, 4, 1);
     let (end, phone) = start(runner(&s, true), approval);
     let tool = tool(&s, end, 4).await;
-    // The tool holds the pending grant's key but presents a grant bound to another tool.
+    // The tool holds the pending grant's key but presents a grant bound to another tool: it is
+    // not the approved grant's bytes, so it is refused before it is even verified.
     let other = *KeyPair::generate().unwrap().public_key();
     tool.send(MessageType::ObrGrant, &grant(&s, 4, 1, &other))
         .await
         .unwrap();
     assert_eq!(
         next(&tool).await.unwrap(),
-        (MessageType::ObrStatus, b"wrong_peer".to_vec())
+        (MessageType::ObrStatus, b"grant_mismatch".to_vec())
     );
     let outcome = phone.await.unwrap().unwrap();
-    assert_eq!(outcome.refused.as_deref(), Some("wrong_peer"));
+    assert_eq!(outcome.refused.as_deref(), Some("grant_mismatch"));
 }
 
 #[tokio::test]
@@ -703,5 +714,205 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
             "obr.refusal.reported",
             "obr.refusal.unreported"
         ]
+    );
+}
+
+/// The same COSE_Sign1 with its ECDSA signature's `s` replaced by `n - s`: the same grant id
+/// and payload, different bytes, and a signature that still verifies (P-256 ECDSA does not
+/// insist on low `s`).
+fn malleated(grant: &[u8]) -> Vec<u8> {
+    use authenticator_core::ctap::cbor::{self, Value};
+    use p256::ecdsa::Signature;
+    let Value::Array(mut items) = cbor::decode(&grant[1..]).unwrap() else {
+        unreachable!()
+    };
+    let Value::Bytes(raw) = &items[3] else {
+        unreachable!()
+    };
+    let signature = Signature::from_slice(raw).unwrap();
+    let (r, s) = signature.split_scalars();
+    let flipped = Signature::from_scalars(r.to_bytes(), (-s).to_bytes()).unwrap();
+    items[3] = Value::Bytes(flipped.to_bytes().to_vec());
+    let mut out = vec![grant[0]];
+    out.extend(cbor::encode(&Value::Array(items)));
+    assert_ne!(out, grant);
+    out
+}
+
+#[tokio::test]
+async fn a_grant_on_the_link_that_is_not_the_approved_one_is_refused_before_the_user_is_asked() {
+    let s = setup();
+    // Another grant for the same admin key (the workspace issued it too), and the approved
+    // grant with a malleated signature: both verify, neither is the approved bytes.
+    let other = grant(&s, 21, 25, s.admin.public_key());
+    for (id, swap) in [(20u8, other), (22u8, Vec::new())] {
+        let (approval, bytes) = pending(&s, id, 1);
+        let swap = if swap.is_empty() {
+            malleated(&bytes)
+        } else {
+            swap
+        };
+        let admin = s.admin.public_key();
+        assert!(
+            Grant::verify(&swap, &s.workspace_pub(), KEY_ID, admin, NOW, 60).is_ok(),
+            "the swapped grant must verify on its own for this test to mean anything"
+        );
+        let (end, phone) = start(runner(&s, true), approval);
+        let tool = tool(&s, end, id).await;
+        tool.send(MessageType::ObrGrant, &swap).await.unwrap();
+        assert_eq!(
+            next(&tool).await.unwrap(),
+            (MessageType::ObrStatus, b"grant_mismatch".to_vec())
+        );
+        assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+        let outcome = phone.await.unwrap().unwrap();
+        assert_eq!(outcome.refused.as_deref(), Some("grant_mismatch"));
+    }
+    assert!(s.vault.credentials().list().unwrap().is_empty());
+    let kinds = audit_kinds(&s.vault);
+    assert!(
+        !kinds.iter().any(|k| k == "obr.grant.accepted"),
+        "{kinds:?}"
+    );
+    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_ends_the_session() {
+    let s = setup();
+    // The user's own discoverable passkey at crm.example for "user-1" (make_credential's
+    // handle), made from their PC.
+    let own = {
+        let engine = authenticator_core::ctap::CtapEngine::new(
+            s.vault.clone(),
+            Arc::new(Presence),
+            Arc::new(Fixed),
+            EngineConfig {
+                builtin_uv: true,
+                ..EngineConfig::default()
+            },
+        )
+        .unwrap();
+        let answer = engine
+            .handle(
+                &make_credential("crm.example"),
+                &authenticator_core::request::RequestSignals::new(),
+            )
+            .await;
+        assert_eq!(answer[0], 0, "{answer:02x?}");
+        s.vault.credentials().list().unwrap()[0]
+            .credential_id
+            .clone()
+    };
+    let (approval, bytes) = pending(&s, 23, 3);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool = tool(&s, end, 23).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    tool.send(MessageType::Ctap, &make_credential("crm.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::Ctap, vec![OPERATION_DENIED])
+    );
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"passkey_exists".to_vec())
+    );
+    assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.end, "refused: passkey_exists");
+    assert!(outcome.registrations.is_empty());
+    let stored = s.vault.credentials().list().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].credential_id, own);
+    assert_eq!(
+        s.receipts.1.lock().unwrap().as_slice(),
+        &[([23; 16], "passkey_exists".to_owned())]
+    );
+    let kinds = audit_kinds(&s.vault);
+    for kind in ["obr.refused", "obr.refusal.reported", "obr.session.ended"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
+    }
+}
+
+/// Approves everything, as the user's own PC's prompts would be.
+struct Presence;
+
+#[async_trait]
+impl UserInterface for Presence {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(true)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(true)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(Some(0))
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+/// Approves, but the workspace's stop is recorded while the prompt is up.
+struct StopsWhileDeciding {
+    vault: Arc<Vault>,
+    grant_id: [u8; 16],
+}
+
+#[async_trait]
+impl UserInterface for StopsWhileDeciding {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(false)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        obr_link::stop(&self.vault, NOW, &self.grant_id).unwrap();
+        Ok(true)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(None)
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
+    let s = setup();
+    let (approval, bytes) = pending(&s, 24, 1);
+    let mut runner = runner(&s, true);
+    runner.user = Arc::new(StopsWhileDeciding {
+        vault: s.vault.clone(),
+        grant_id: [24; 16],
+    });
+    let (end, phone) = start(runner, approval);
+    let tool = tool(&s, end, 24).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"stopped".to_vec())
+    );
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.refused.as_deref(), Some("stopped"));
+    // Nothing is served: a makeCredential now finds the session gone.
+    assert!(s.vault.credentials().list().unwrap().is_empty());
+    assert!(
+        !audit_kinds(&s.vault)
+            .iter()
+            .any(|k| k == "obr.grant.accepted")
     );
 }
