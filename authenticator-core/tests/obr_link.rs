@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::obr::{Fixed, KEY_ID, NOW, RELAY, activated_vault, audit_kinds, make_credential};
+use common::obr::{
+    Fixed, KEY_ID, NOW, RELAY, activate, activated_vault, audit_kinds, make_credential,
+};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,12 +79,19 @@ struct Setup {
     workspace: SigningKey,
     admin: KeyPair,
     device_pub: Vec<u8>,
+    /// The phone's static key in OBR handshakes.
+    obr_pub: Vec<u8>,
     receipts: Arc<Collected>,
 }
 
 fn setup() -> Setup {
     let (dir, vault, workspace) = activated_vault();
+    setup_with(dir, vault, workspace)
+}
+
+fn setup_with(dir: tempfile::TempDir, vault: Arc<Vault>, workspace: SigningKey) -> Setup {
     let device = SigningKey::from_slice(state::device_key(&vault).unwrap().expose()).unwrap();
+    let obr_pub = state::obr_public_key(&vault).unwrap();
     Setup {
         _dir: dir,
         vault,
@@ -93,6 +102,7 @@ fn setup() -> Setup {
             .to_sec1_point(false)
             .as_bytes()
             .to_vec(),
+        obr_pub,
         receipts: Arc::new(Collected::default()),
     }
 }
@@ -180,7 +190,7 @@ async fn tool(
     )
     .await
     .unwrap();
-    assert_eq!(session.peer_static().as_slice(), s.device_pub.as_slice());
+    assert_eq!(session.peer_static().as_slice(), s.obr_pub.as_slice());
     session
 }
 
@@ -192,6 +202,29 @@ async fn next(tool: &LinkSession) -> Result<(MessageType, Vec<u8>), SessionError
             other => return other,
         }
     }
+}
+
+#[tokio::test]
+async fn the_phone_shows_its_obr_key_in_the_handshake_never_its_device_key() {
+    let s = setup();
+    assert_ne!(s.obr_pub, s.device_pub);
+    // The key is made once and kept.
+    assert_eq!(state::obr_public_key(&s.vault).unwrap(), s.obr_pub);
+    let (approval, bytes) = pending(&s, 30, 1);
+    let (end, phone) = start(runner(&s, true), approval);
+    let session = pc_obr_handshake(Box::new(end), clone_key(&s.admin), &obr_psk(&[30; 16]))
+        .await
+        .unwrap();
+    // A tool that still expected the device key would not recognise the phone.
+    assert_eq!(session.peer_static().as_slice(), s.obr_pub.as_slice());
+    assert_ne!(session.peer_static().as_slice(), s.device_pub.as_slice());
+    session.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&session).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    session.close().await;
+    let _ = phone.await.unwrap();
 }
 
 #[tokio::test]
@@ -586,6 +619,8 @@ async fn workspace_stub(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 )
+            } else if path.ends_with("/obr-key") {
+                "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()
             } else if path.ends_with("/obr-refusals") {
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 if json["grant_id"] == unknown_grant_id.as_str() {
@@ -650,6 +685,8 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
     let mut enrollment = state::load(&s.vault).unwrap().unwrap();
     enrollment.api_base = base;
     state::store(&s.vault, &enrollment).unwrap();
+    // The workspace already holds this phone's OBR key (it told it at activation).
+    state::set_obr_key_registered(&s.vault, KEY_ID).unwrap();
 
     let enroller = Enroller {
         vault: &s.vault,
@@ -915,4 +952,103 @@ async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
             .iter()
             .any(|k| k == "obr.grant.accepted")
     );
+}
+
+/// A vault written by the v1 code (before the OBR key existed), activated: it opens, gets an
+/// OBR key of its own on first need, tells the workspace at its next events poll (signed with
+/// the device key, once), and its OBR sessions then use that key.
+#[tokio::test]
+async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it() {
+    use authenticator_core::enroll::Enroller;
+    use authenticator_core::enroll::client::signing_input;
+    use authenticator_core::platform::SoftwareKeyProtector;
+    use authenticator_core::secret::SecretBytes;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use p256::ecdsa::signature::Verifier;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vault-v1");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["vault.db", "device.key"] {
+        std::fs::copy(
+            std::path::Path::new(FIXTURE).join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
+    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+    assert!(
+        vault
+            .settings()
+            .get::<SecretBytes>("enroll.obr_key")
+            .unwrap()
+            .is_none(),
+        "the v1 fixture has no OBR key"
+    );
+    let workspace = activate(&vault);
+    assert!(!state::obr_key_registered(&vault, KEY_ID).unwrap());
+    let s = setup_with(dir, vault, workspace);
+    assert_ne!(s.obr_pub, s.device_pub);
+
+    // The next events poll tells the workspace, signed with the device key; then never again.
+    let (base, seen) =
+        workspace_stub(serde_json::json!({"events": [], "next": 0}), String::new()).await;
+    let mut enrollment = state::load(&s.vault).unwrap().unwrap();
+    enrollment.api_base = base;
+    state::store(&s.vault, &enrollment).unwrap();
+    let enroller = Enroller {
+        vault: &s.vault,
+        clock: &Fixed,
+        device_name: "test",
+        request_timeout: Duration::from_secs(5),
+    };
+    enroller.poll(Duration::ZERO).await.unwrap();
+    enroller.poll(Duration::ZERO).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let posts: Vec<&Seen> = seen.iter().filter(|r| r.0 == "POST").collect();
+    assert_eq!(posts.len(), 1, "{seen:?}");
+    let (_, path, headers, body) = posts[0];
+    assert_eq!(path, &format!("/api/v1/devices/{KEY_ID}/obr-key"));
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "obr_public_key": B64.encode(&s.obr_pub) })
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let timestamp: u64 = header("x-timestamp").parse().unwrap();
+    let signed = signing_input("POST", path, timestamp, &posts[0].3);
+    let signature =
+        p256::ecdsa::DerSignature::from_bytes(&B64.decode(header("x-signature")).unwrap()).unwrap();
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&s.device_pub)
+        .unwrap()
+        .verify(signed.as_bytes(), &signature)
+        .unwrap();
+    assert!(state::obr_key_registered(&s.vault, KEY_ID).unwrap());
+    assert!(audit_kinds(&s.vault).contains(&"enroll.obr_key.registered".to_owned()));
+
+    // OBR runs with that key (the tool helper checks the handshake shows the OBR key).
+    let (approval, bytes) = pending(&s, 40, 1);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool = tool(&s, end, 40).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    tool.send(MessageType::Ctap, &make_credential("crm.example"))
+        .await
+        .unwrap();
+    assert_eq!(next(&tool).await.unwrap().1[0], 0);
+    let (kind, receipt) = next(&tool).await.unwrap();
+    assert_eq!(kind, MessageType::Receipt);
+    // Receipts are still signed by the device key.
+    Receipt::verify(&receipt, &s.device_pub).unwrap();
+    assert_eq!(phone.await.unwrap().unwrap().registrations.len(), 1);
 }

@@ -277,3 +277,25 @@ def test_a_grant_swapped_on_the_link_is_refused(procs, server, relay, tmp_path, 
     assert passkeys(server) == []
     audit = phone_cli(phone.data_dir, "audit").stdout
     assert "grant_mismatch" in audit and "obr.grant.accepted" not in audit
+
+
+def test_the_phone_shows_its_obr_key_not_its_device_key(procs, server, relay, tmp_path):
+    """The phone's static key in the OBR handshake is its own OBR key (told to the workspace at
+    activation), not the device key that signs its workspace requests and receipts: a tool that
+    expects the device key does not recognise the phone, and the normal tool does."""
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example",
+                           "--test-expect-device-key"))
+    tool.wait_for(r"^obr failed: the phone is not the user's security key$", timeout=40)
+    assert "obr accepted" not in tool.lines
+    # The tool deletes the session once it sees the phone's key (the phone may or may not have
+    # read the handshake's answer by then): the grant never comes.
+    phone.wait_for(r"^obr: failed \(grant [0-9a-f]{32}\): the (handshake with the admin's "
+                   r"pairing tool failed|admin's pairing tool did not send the grant)")
+    tool.stop()
+    for grant in obr_grants(server):
+        server.admin("DELETE", f"/admin/obr/{grant['grant_id']}")
+    ok = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "1"))
+    ok.wait_for(r"^obr accepted$", timeout=40)
+    register(ok.addr)
+    ok.wait_for(r"^receipt 1 crm\.example [0-9a-f]+$")

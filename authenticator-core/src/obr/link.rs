@@ -10,7 +10,9 @@
 //!   (`obr.grant.refused`) and dropped. At most [`MAX_PENDING`] are kept; expired ones go.
 //! - The session is the admin tool's only if the Noise handshake proves it holds the grant's
 //!   admin static key and knows the grant id (psk); the grant that arrives over it is
-//!   verified again, bound to that key, by `ObrSession::accept`.
+//!   verified again, bound to that key, by `ObrSession::accept`. The phone's own static key
+//!   in that handshake is its OBR key (`enroll::state::obr_key`), which the workspace hands
+//!   the tool; the device key only signs (workspace requests, receipts).
 //! - The grant that arrives over the link must be byte for byte the pending approval the user
 //!   chose (same id, same bytes: a re-signed or malleated copy, or another grant for the same
 //!   admin key, is refused `grant_mismatch` before the user is asked).
@@ -837,17 +839,19 @@ impl ObrRunner {
             remove_pending(&self.vault, &pending.grant_id)?;
             return Err(ObrLinkError::Stopped);
         }
-        let device = state::device_key(&self.vault)?;
-        let device = <&[u8; 32]>::try_from(device.expose())
+        // The phone's static key here is its OBR key, never the device key (which signs the
+        // workspace requests and the receipts): the admin's tool gets it in the start answer.
+        let obr_key = state::obr_key(&self.vault)?;
+        let obr_key = <&[u8; 32]>::try_from(obr_key.expose())
             .ok()
             .and_then(|k| KeyPair::from_scalar_bytes(k).ok())
-            .ok_or_else(|| ObrLinkError::Vault("the device key is damaged".into()))?;
+            .ok_or_else(|| ObrLinkError::Vault("the OBR key is damaged".into()))?;
         self.emit(ObrEvent::Connecting {
             grant_id: id.clone(),
             admin: grant.admin_name.clone(),
         });
         let psk = obr_psk(&grant.grant_id);
-        let channel = phone_obr_handshake(link, device, &grant.admin_static_key, &psk)
+        let channel = phone_obr_handshake(link, obr_key, &grant.admin_static_key, &psk)
             .await
             .map_err(ObrLinkError::Handshake)?;
         let outcome = self.session(&channel, pending, &grant).await;

@@ -128,6 +128,10 @@ enum Command {
         /// and door just before the announced one, and stopped).
         #[arg(long, value_name = "SWAP", hide = true, value_parser = ["malleate", "other"])]
         test_link_grant: Option<String>,
+        /// Test setting: expect the phone's device key as its handshake key instead of the
+        /// OBR key the workspace reported (the phone must not be accepted).
+        #[arg(long, hide = true)]
+        test_expect_device_key: bool,
     },
     /// Print the pairing (phone name, creation time) or `not paired`.
     Status,
@@ -172,6 +176,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             duration_secs,
             test_grant_fault,
             test_link_grant,
+            test_expect_device_key,
         } => {
             let (relay, config) = relay_option(cli.relay, cli.allow_insecure_loopback, "obr")?;
             let workspace = workspace::parse_url(&workspace)
@@ -192,6 +197,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ctaphid,
                 test_grant_fault,
                 test_link_grant,
+                test_expect_device_key,
             };
             runtime()?
                 .block_on(obr::run(options))

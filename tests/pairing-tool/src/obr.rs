@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - The grant is bound to this tool's static key; it is handed over only on a session whose
-//!   Noise initiator authenticated with the device key the workspace reported (§6 step 3).
+//!   Noise initiator authenticated with the phone's OBR key the workspace reported (§6 step
+//!   3; not the device key, which only signs the receipts).
 //!   A phone with another key, or a failed handshake, gets its session deleted and the tool
 //!   keeps waiting on its door until the grant expires.
 //! - One grant per run. The OBR is over once the phone refused, the accepted session ended,
@@ -68,6 +69,9 @@ pub struct ObrOptions {
     /// Test setting: the grant handed to the phone on the link is not the announced one
     /// (`malleate` or `other`, see `main.rs`).
     pub test_link_grant: Option<String>,
+    /// Test setting: expect the phone's device key in the handshake instead of its OBR key
+    /// (what the tool did before the phone had an OBR key).
+    pub test_expect_device_key: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -86,7 +90,10 @@ struct Obr {
     grant_id: [u8; 16],
     /// The grant sent on the link (the announced one, unless a test swaps it).
     grant: Vec<u8>,
+    /// Verifies receipts.
     device_key: Vec<u8>,
+    /// The phone's static key the handshake must show.
+    obr_key: Vec<u8>,
     rp_ids: Vec<String>,
     max_registrations: u8,
     /// When the grant expires (measured from before the start request, so never late).
@@ -407,6 +414,11 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
     let obr = Arc::new(Obr {
         grant_id: started.grant_id,
         grant: link_grant,
+        obr_key: if options.test_expect_device_key {
+            started.device_public_key.clone()
+        } else {
+            started.obr_public_key
+        },
         device_key: started.device_public_key,
         rp_ids: options.rp_ids,
         max_registrations: options.count,
@@ -623,7 +635,7 @@ async fn offer(obr: &Obr, client: &RelayClient, session: RelayId, key: &[u8; 32]
             return Knock::Retry;
         }
     };
-    if channel.peer_static().as_slice() != obr.device_key.as_slice() {
+    if channel.peer_static().as_slice() != obr.obr_key.as_slice() {
         let _ = client.delete_session(&session).await;
         failed("the phone is not the user's security key");
         return Knock::Retry;
