@@ -36,7 +36,7 @@ pub fn activated_vault() -> (tempfile::TempDir, Arc<Vault>, SigningKey) {
 pub fn activate(vault: &Vault) -> SigningKey {
     let workspace = SigningKey::from_slice(&[7u8; 32]).unwrap();
     state::store(
-        &vault,
+        vault,
         &Enrollment {
             status: KeyStatus::Active,
             api_base: "https://ws.example".into(),
