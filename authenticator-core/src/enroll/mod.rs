@@ -308,8 +308,10 @@ impl Enroller<'_> {
 
     /// A phone activated before the OBR key existed (or whose workspace did not echo it)
     /// tells the workspace its OBR key, signed with the device key, before anything else of
-    /// OBR can run; an active or pending key only. A failure is logged and audited and tried
-    /// again at the next poll: the events still get through.
+    /// OBR can run; an active or pending key only. Success is audited; a failure is logged
+    /// (not audited: it would repeat at every poll) and tried again at the next poll, and the
+    /// events still get through. Until it succeeds the workspace refuses to start OBR for
+    /// this phone (`no_obr_key`), so the phone is never offered OBR under another key.
     async fn ensure_obr_key_registered(
         &self,
         client: &WorkspaceClient,
@@ -329,20 +331,16 @@ impl Enroller<'_> {
             Ok::<_, EnrollError>(true)
         }
         .await;
-        let now = self.clock.now_unix_seconds();
-        let (kind, details) = match result {
-            Ok(false) => return,
-            Ok(true) => ("enroll.obr_key.registered", BTreeMap::new()),
-            Err(e) => {
-                tracing::warn!("the OBR key was not registered with the workspace: {e}");
-                (
-                    "enroll.obr_key.unregistered",
-                    BTreeMap::from([("reason".to_owned(), e.to_string())]),
-                )
+        match result {
+            Ok(false) => {}
+            Ok(true) => {
+                let now = self.clock.now_unix_seconds();
+                let kind = "enroll.obr_key.registered";
+                if let Err(e) = self.vault.audit().append(now, kind, BTreeMap::new()) {
+                    tracing::warn!("audit entry {kind} not written: {e}");
+                }
             }
-        };
-        if let Err(e) = self.vault.audit().append(now, kind, details) {
-            tracing::warn!("audit entry {kind} not written: {e}");
+            Err(e) => tracing::warn!("the OBR key was not registered with the workspace: {e}"),
         }
     }
 
