@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::obr::{Fixed, KEY_ID, NOW, RELAY, activated_vault, audit_kinds, make_credential};
+use common::obr::{
+    Fixed, KEY_ID, NOW, RELAY, activate, activated_vault, audit_kinds, make_credential,
+};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,12 +87,19 @@ struct Setup {
     workspace: SigningKey,
     admin: KeyPair,
     device_pub: Vec<u8>,
+    /// The phone's static key in OBR handshakes.
+    obr_pub: Vec<u8>,
     receipts: Arc<Collected>,
 }
 
 fn setup() -> Setup {
     let (dir, vault, workspace) = activated_vault();
+    setup_with(dir, vault, workspace)
+}
+
+fn setup_with(dir: tempfile::TempDir, vault: Arc<Vault>, workspace: SigningKey) -> Setup {
     let device = SigningKey::from_slice(state::device_key(&vault).unwrap().expose()).unwrap();
+    let obr_pub = state::obr_public_key(&vault).unwrap();
     Setup {
         _dir: dir,
         vault,
@@ -101,7 +110,18 @@ fn setup() -> Setup {
             .to_sec1_point(false)
             .as_bytes()
             .to_vec(),
+        obr_pub,
         receipts: Arc::new(Collected::default()),
+    }
+}
+
+impl Setup {
+    fn workspace_pub(&self) -> Vec<u8> {
+        self.workspace
+            .verifying_key()
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec()
     }
 }
 
@@ -178,7 +198,7 @@ async fn tool(
     )
     .await
     .unwrap();
-    assert_eq!(session.peer_static().as_slice(), s.device_pub.as_slice());
+    assert_eq!(session.peer_static().as_slice(), s.obr_pub.as_slice());
     session
 }
 
@@ -190,6 +210,29 @@ async fn next(tool: &LinkSession) -> Result<(MessageType, Vec<u8>), SessionError
             other => return other,
         }
     }
+}
+
+#[tokio::test]
+async fn the_phone_shows_its_obr_key_in_the_handshake_never_its_device_key() {
+    let s = setup();
+    assert_ne!(s.obr_pub, s.device_pub);
+    // The key is made once and kept.
+    assert_eq!(state::obr_public_key(&s.vault).unwrap(), s.obr_pub);
+    let (approval, bytes) = pending(&s, 30, 1);
+    let (end, phone) = start(runner(&s, true), approval);
+    let session = pc_obr_handshake(Box::new(end), clone_key(&s.admin), &obr_psk(&[30; 16]))
+        .await
+        .unwrap();
+    // A tool that still expected the device key would not recognise the phone.
+    assert_eq!(session.peer_static().as_slice(), s.obr_pub.as_slice());
+    assert_ne!(session.peer_static().as_slice(), s.device_pub.as_slice());
+    session.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&session).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    session.close().await;
+    let _ = phone.await.unwrap();
 }
 
 #[tokio::test]
@@ -304,22 +347,23 @@ async fn deny_answers_denied_whatever_the_user_and_drops_an_unreachable_approval
 }
 
 #[tokio::test]
-async fn a_grant_for_another_admin_key_is_refused_as_wrong_peer() {
+async fn a_grant_for_another_admin_key_is_refused_as_not_the_approved_grant() {
     let s = setup();
     let (approval, _) = pending(&s, 4, 1);
     let (end, phone) = start(runner(&s, true), approval);
     let tool = tool(&s, end, 4).await;
-    // The tool holds the pending grant's key but presents a grant bound to another tool.
+    // The tool holds the pending grant's key but presents a grant bound to another tool: it is
+    // not the approved grant's bytes, so it is refused before it is even verified.
     let other = *KeyPair::generate().unwrap().public_key();
     tool.send(MessageType::ObrGrant, &grant(&s, 4, 1, &other))
         .await
         .unwrap();
     assert_eq!(
         next(&tool).await.unwrap(),
-        (MessageType::ObrStatus, b"wrong_peer".to_vec())
+        (MessageType::ObrStatus, b"grant_mismatch".to_vec())
     );
     let outcome = phone.await.unwrap().unwrap();
-    assert_eq!(outcome.refused.as_deref(), Some("wrong_peer"));
+    assert_eq!(outcome.refused.as_deref(), Some("grant_mismatch"));
 }
 
 #[tokio::test]
@@ -583,6 +627,8 @@ async fn workspace_stub(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 )
+            } else if path.ends_with("/obr-key") {
+                "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()
             } else if path.ends_with("/obr-refusals") {
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 if json["grant_id"] == unknown_grant_id.as_str() {
@@ -647,6 +693,8 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
     let mut enrollment = state::load(&s.vault).unwrap().unwrap();
     enrollment.api_base = base;
     state::store(&s.vault, &enrollment).unwrap();
+    // The workspace already holds this phone's OBR key (it told it at activation).
+    state::set_obr_key_registered(&s.vault, KEY_ID).unwrap();
 
     let enroller = Enroller {
         vault: &s.vault,
@@ -712,4 +760,303 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
             "obr.refusal.unreported"
         ]
     );
+}
+
+/// The same COSE_Sign1 with its ECDSA signature's `s` replaced by `n - s`: the same grant id
+/// and payload, different bytes, and a signature that still verifies (P-256 ECDSA does not
+/// insist on low `s`).
+fn malleated(grant: &[u8]) -> Vec<u8> {
+    use authenticator_core::ctap::cbor::{self, Value};
+    use p256::ecdsa::Signature;
+    let Value::Array(mut items) = cbor::decode(&grant[1..]).unwrap() else {
+        unreachable!()
+    };
+    let Value::Bytes(raw) = &items[3] else {
+        unreachable!()
+    };
+    let signature = Signature::from_slice(raw).unwrap();
+    let (r, s) = signature.split_scalars();
+    let flipped = Signature::from_scalars(r.to_bytes(), (-s).to_bytes()).unwrap();
+    items[3] = Value::Bytes(flipped.to_bytes().to_vec());
+    let mut out = vec![grant[0]];
+    out.extend(cbor::encode(&Value::Array(items)));
+    assert_ne!(out, grant);
+    out
+}
+
+#[tokio::test]
+async fn a_grant_on_the_link_that_is_not_the_approved_one_is_refused_before_the_user_is_asked() {
+    let s = setup();
+    // Another grant for the same admin key (the workspace issued it too), and the approved
+    // grant with a malleated signature: both verify, neither is the approved bytes.
+    let other = grant(&s, 21, 25, s.admin.public_key());
+    for (id, swap) in [(20u8, other), (22u8, Vec::new())] {
+        let (approval, bytes) = pending(&s, id, 1);
+        let swap = if swap.is_empty() {
+            malleated(&bytes)
+        } else {
+            swap
+        };
+        let admin = s.admin.public_key();
+        assert!(
+            Grant::verify(&swap, &s.workspace_pub(), KEY_ID, admin, NOW, 60).is_ok(),
+            "the swapped grant must verify on its own for this test to mean anything"
+        );
+        let (end, phone) = start(runner(&s, true), approval);
+        let tool = tool(&s, end, id).await;
+        tool.send(MessageType::ObrGrant, &swap).await.unwrap();
+        assert_eq!(
+            next(&tool).await.unwrap(),
+            (MessageType::ObrStatus, b"grant_mismatch".to_vec())
+        );
+        assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+        let outcome = phone.await.unwrap().unwrap();
+        assert_eq!(outcome.refused.as_deref(), Some("grant_mismatch"));
+    }
+    assert!(s.vault.credentials().list().unwrap().is_empty());
+    let kinds = audit_kinds(&s.vault);
+    assert!(
+        !kinds.iter().any(|k| k == "obr.grant.accepted"),
+        "{kinds:?}"
+    );
+    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_ends_the_session() {
+    let s = setup();
+    // The user's own discoverable passkey at crm.example for "user-1" (make_credential's
+    // handle), made from their PC.
+    let own = {
+        let engine = authenticator_core::ctap::CtapEngine::new(
+            s.vault.clone(),
+            Arc::new(Presence),
+            Arc::new(Fixed),
+            EngineConfig {
+                builtin_uv: true,
+                ..EngineConfig::default()
+            },
+        )
+        .unwrap();
+        let answer = engine
+            .handle(
+                &make_credential("crm.example"),
+                &authenticator_core::request::RequestSignals::new(),
+            )
+            .await;
+        assert_eq!(answer[0], 0, "{answer:02x?}");
+        s.vault.credentials().list().unwrap()[0]
+            .credential_id
+            .clone()
+    };
+    let (approval, bytes) = pending(&s, 23, 3);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool = tool(&s, end, 23).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    tool.send(MessageType::Ctap, &make_credential("crm.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::Ctap, vec![OPERATION_DENIED])
+    );
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"passkey_exists".to_vec())
+    );
+    assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.end, "refused: passkey_exists");
+    assert!(outcome.registrations.is_empty());
+    let stored = s.vault.credentials().list().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].credential_id, own);
+    assert_eq!(
+        s.receipts.1.lock().unwrap().as_slice(),
+        &[([23; 16], "passkey_exists".to_owned())]
+    );
+    let kinds = audit_kinds(&s.vault);
+    for kind in ["obr.refused", "obr.refusal.reported", "obr.session.ended"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
+    }
+}
+
+/// Approves everything, as the user's own PC's prompts would be.
+struct Presence;
+
+#[async_trait]
+impl UserInterface for Presence {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(true)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(true)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(Some(0))
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+/// Approves, but the workspace's stop is recorded while the prompt is up.
+struct StopsWhileDeciding {
+    vault: Arc<Vault>,
+    grant_id: [u8; 16],
+}
+
+#[async_trait]
+impl UserInterface for StopsWhileDeciding {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(false)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        obr_link::stop(&self.vault, NOW, &self.grant_id).unwrap();
+        Ok(true)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(None)
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
+    let s = setup();
+    let (approval, bytes) = pending(&s, 24, 1);
+    let mut runner = runner(&s, true);
+    runner.user = Arc::new(StopsWhileDeciding {
+        vault: s.vault.clone(),
+        grant_id: [24; 16],
+    });
+    let (end, phone) = start(runner, approval);
+    let tool = tool(&s, end, 24).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"stopped".to_vec())
+    );
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.refused.as_deref(), Some("stopped"));
+    // Nothing is served: a makeCredential now finds the session gone.
+    assert!(s.vault.credentials().list().unwrap().is_empty());
+    assert!(
+        !audit_kinds(&s.vault)
+            .iter()
+            .any(|k| k == "obr.grant.accepted")
+    );
+}
+
+/// A vault written by the v1 code (before the OBR key existed), activated: it opens, gets an
+/// OBR key of its own on first need, tells the workspace at its next events poll (signed with
+/// the device key, once), and its OBR sessions then use that key.
+#[tokio::test]
+async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it() {
+    use authenticator_core::enroll::Enroller;
+    use authenticator_core::enroll::client::signing_input;
+    use authenticator_core::platform::SoftwareKeyProtector;
+    use authenticator_core::secret::SecretBytes;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use p256::ecdsa::signature::Verifier;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vault-v1");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["vault.db", "device.key"] {
+        std::fs::copy(
+            std::path::Path::new(FIXTURE).join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
+    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+    assert!(
+        vault
+            .settings()
+            .get::<SecretBytes>("enroll.obr_key")
+            .unwrap()
+            .is_none(),
+        "the v1 fixture has no OBR key"
+    );
+    let workspace = activate(&vault);
+    assert!(!state::obr_key_registered(&vault, KEY_ID).unwrap());
+    let s = setup_with(dir, vault, workspace);
+    assert_ne!(s.obr_pub, s.device_pub);
+
+    // The next events poll tells the workspace, signed with the device key; then never again.
+    let (base, seen) =
+        workspace_stub(serde_json::json!({"events": [], "next": 0}), String::new()).await;
+    let mut enrollment = state::load(&s.vault).unwrap().unwrap();
+    enrollment.api_base = base;
+    state::store(&s.vault, &enrollment).unwrap();
+    let enroller = Enroller {
+        vault: &s.vault,
+        clock: &Fixed,
+        device_name: "test",
+        request_timeout: Duration::from_secs(5),
+    };
+    enroller.poll(Duration::ZERO).await.unwrap();
+    enroller.poll(Duration::ZERO).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let posts: Vec<&Seen> = seen.iter().filter(|r| r.0 == "POST").collect();
+    assert_eq!(posts.len(), 1, "{seen:?}");
+    let (_, path, headers, body) = posts[0];
+    assert_eq!(path, &format!("/api/v1/devices/{KEY_ID}/obr-key"));
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "obr_public_key": B64.encode(&s.obr_pub) })
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let timestamp: u64 = header("x-timestamp").parse().unwrap();
+    let signed = signing_input("POST", path, timestamp, &posts[0].3);
+    let signature =
+        p256::ecdsa::DerSignature::from_bytes(&B64.decode(header("x-signature")).unwrap()).unwrap();
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&s.device_pub)
+        .unwrap()
+        .verify(signed.as_bytes(), &signature)
+        .unwrap();
+    assert!(state::obr_key_registered(&s.vault, KEY_ID).unwrap());
+    assert!(audit_kinds(&s.vault).contains(&"enroll.obr_key.registered".to_owned()));
+
+    // OBR runs with that key (the tool helper checks the handshake shows the OBR key).
+    let (approval, bytes) = pending(&s, 40, 1);
+    let (end, phone) = start(runner(&s, true), approval);
+    let tool = tool(&s, end, 40).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    tool.send(MessageType::Ctap, &make_credential("crm.example"))
+        .await
+        .unwrap();
+    assert_eq!(next(&tool).await.unwrap().1[0], 0);
+    let (kind, receipt) = next(&tool).await.unwrap();
+    assert_eq!(kind, MessageType::Receipt);
+    // Receipts are still signed by the device key.
+    Receipt::verify(&receipt, &s.device_pub).unwrap();
+    assert_eq!(phone.await.unwrap().unwrap().registrations.len(), 1);
 }

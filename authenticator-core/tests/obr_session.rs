@@ -15,7 +15,7 @@ use authenticator_core::ctap::EngineConfig;
 use authenticator_core::ctap::cbor;
 use authenticator_core::enroll::state;
 use authenticator_core::link::KeyPair;
-use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession};
+use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession, PASSKEY_EXISTS};
 use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
@@ -327,4 +327,248 @@ async fn refused_grants_store_nothing_and_say_why() {
             "obr.grant.refused",
         ]
     );
+}
+
+/// The user's own discoverable passkey at `rp` for `user_id`, as their PC would have made it.
+fn users_own_passkey(s: &Setup, rp: &str, user_id: &[u8]) -> Vec<u8> {
+    use authenticator_core::secret::SecretBytes;
+    use authenticator_core::vault::{Credential, CredentialSecrets};
+    let credential_id = vec![0x55; 16];
+    let key = SigningKey::from_slice(&[3u8; 32]).unwrap();
+    s.vault
+        .credentials()
+        .insert(
+            &Credential {
+                credential_id: credential_id.clone(),
+                rp_id: rp.into(),
+                rp_name: None,
+                user_id: user_id.to_vec(),
+                user_name: Some("alice".into()),
+                user_display_name: None,
+                algorithm: -7,
+                public_key: key.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
+                discoverable: true,
+                cred_protect: 1,
+                cred_blob: None,
+                created_at: NOW - 1000,
+                label: None,
+                sign_count: 0,
+            },
+            &CredentialSecrets {
+                private_key: SecretBytes::new(vec![3u8; 32]),
+                cred_random_with_uv: None,
+                cred_random_without_uv: None,
+            },
+        )
+        .unwrap();
+    credential_id
+}
+
+/// `make_credential` with the user handle, the rk option and extra parameters changed.
+fn make_credential_with(
+    rp: &str,
+    user_id: &[u8],
+    rk: bool,
+    extra: &[(i64, cbor::Value)],
+) -> Vec<u8> {
+    use cbor::Value;
+    let Value::Map(mut entries) = cbor::decode(&make_credential(rp)[1..]).unwrap() else {
+        unreachable!()
+    };
+    for (k, v) in entries.iter_mut() {
+        match k.as_int() {
+            Some(3) => {
+                *v = Value::map([
+                    (Value::from("id"), Value::Bytes(user_id.to_vec())),
+                    (Value::from("name"), Value::from("alice")),
+                ]);
+            }
+            Some(7) => {
+                *v = Value::map([
+                    (Value::from("rk"), Value::Bool(rk)),
+                    (Value::from("uv"), Value::Bool(true)),
+                ]);
+            }
+            _ => {}
+        }
+    }
+    entries.extend(extra.iter().map(|(k, v)| (Value::int(*k), v.clone())));
+    let mut request = vec![0x01];
+    request.extend(cbor::encode(&Value::map(entries)));
+    request
+}
+
+fn refusal_reasons(vault: &Vault) -> Vec<String> {
+    vault
+        .audit()
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "obr.refused")
+        .map(|e| e.details["reason"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_registration_that_would_replace_the_users_own_passkey_is_refused_and_ends_the_grant() {
+    let s = setup();
+    let own = users_own_passkey(&s, "crm.example", b"alice-1");
+    let session = accept(
+        &s,
+        &grant(&s, 9, 5).sign(&s.workspace),
+        user(Answer::Approve),
+    )
+    .await
+    .unwrap();
+    let signals = RequestSignals::new();
+    assert_eq!(session.refusal(), None);
+    let (answer, registration) = session
+        .handle(
+            &make_credential_with("crm.example", b"alice-1", true, &[]),
+            &signals,
+        )
+        .await;
+    assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
+    assert_eq!(session.refusal(), Some(PASSKEY_EXISTS));
+    // The user's passkey is untouched and nothing was added.
+    let stored = s.vault.credentials().list().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].credential_id, own);
+    assert!(s.vault.credentials().secrets(&own).unwrap().is_some());
+    let reasons = refusal_reasons(&s.vault);
+    assert_eq!(
+        reasons,
+        [
+            "passkey_exists: the registration at \"crm.example\" would replace the user's own passkey"
+        ]
+    );
+    // Once refused, the grant serves nothing more, not even an otherwise fine registration.
+    let (answer, _) = session
+        .handle(
+            &make_credential_with("crm.example", b"alice-2", true, &[]),
+            &signals,
+        )
+        .await;
+    assert_eq!(answer, vec![OPERATION_DENIED]);
+    assert_eq!(s.vault.credentials().count().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn new_user_handles_and_non_discoverable_credentials_at_the_same_rp_are_still_served() {
+    let s = setup();
+    let own = users_own_passkey(&s, "crm.example", b"alice-1");
+    let session = accept(
+        &s,
+        &grant(&s, 10, 5).sign(&s.workspace),
+        user(Answer::Approve),
+    )
+    .await
+    .unwrap();
+    let signals = RequestSignals::new();
+    for request in [
+        make_credential_with("crm.example", b"alice-2", true, &[]),
+        make_credential_with("crm.example", b"alice-1", false, &[]),
+    ] {
+        let (answer, registration) = session.handle(&request, &signals).await;
+        assert_eq!(answer[0], 0, "{answer:02x?}");
+        assert!(registration.is_some());
+    }
+    assert_eq!(session.refusal(), None);
+    let stored = s.vault.credentials().list().unwrap();
+    assert_eq!(stored.len(), 3);
+    assert!(stored.iter().any(|c| c.credential_id == own));
+}
+
+#[tokio::test]
+async fn a_zero_length_pin_uv_auth_param_probe_is_denied_and_tells_nothing() {
+    let s = setup();
+    let session = accept(
+        &s,
+        &grant(&s, 11, 1).sign(&s.workspace),
+        user(Answer::Approve),
+    )
+    .await
+    .unwrap();
+    let signals = RequestSignals::new();
+    let probe = make_credential_with(
+        "crm.example",
+        b"alice-1",
+        true,
+        &[
+            (8, cbor::Value::Bytes(Vec::new())),
+            (9, cbor::Value::int(1)),
+        ],
+    );
+    let (answer, registration) = session.handle(&probe, &signals).await;
+    assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
+    assert_eq!(session.refusal(), None);
+    assert_eq!(s.vault.credentials().count().unwrap(), 0);
+    assert_eq!(
+        refusal_reasons(&s.vault),
+        ["a zero-length pinUvAuthParam probe"]
+    );
+    // The probe used nothing up: the registration itself is served.
+    let (answer, _) = session
+        .handle(&make_credential("crm.example"), &signals)
+        .await;
+    assert_eq!(answer[0], 0);
+}
+
+/// A user who approves, but the workspace's stop arrives (through the events poll) while the
+/// prompt is up.
+struct StoppedWhileDeciding {
+    vault: Arc<Vault>,
+    grant_id: [u8; 16],
+}
+
+#[async_trait]
+impl UserInterface for StoppedWhileDeciding {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(false)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        authenticator_core::obr::link::stop(&self.vault, NOW, &self.grant_id).unwrap();
+        Ok(true)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(None)
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_grant_stopped_while_the_user_decides_is_refused_when_the_user_accepts() {
+    let s = setup();
+    let ui = Arc::new(StoppedWhileDeciding {
+        vault: s.vault.clone(),
+        grant_id: [12; 16],
+    });
+    let err = ObrSession::accept(
+        s.vault.clone(),
+        ui,
+        Arc::new(Fixed),
+        EngineConfig::default(),
+        &grant(&s, 12, 1).sign(&s.workspace),
+        &s.admin,
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ObrError::Stopped), "{err:?}");
+    let entries = s.vault.audit().list().unwrap();
+    let declined = entries
+        .iter()
+        .find(|e| e.kind == "obr.grant.declined")
+        .unwrap();
+    assert_eq!(
+        declined.details["reason"],
+        "the workspace stopped the grant"
+    );
+    assert!(!entries.iter().any(|e| e.kind == "obr.grant.accepted"));
 }

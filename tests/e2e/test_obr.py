@@ -5,7 +5,8 @@ Fido2Server as the relying party.
 
 The administrator registers a passkey for the user; the user approves on the phone; then the
 user signs in with it from their own paired PC. Refusals: the user denies or does not answer,
-an RP outside the grant, the count used up, and every other command during OBR."""
+an RP outside the grant, the count used up, and every other command during OBR; OBR may only
+add (an attempt to replace the user's own passkey, the PIN probe, a grant swapped on the link)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def active_phone(procs, server, tmp_path, *flags: str) -> Process:
     phone = procs(Process([str(phone_binary()), "--data-dir", str(data), "serve", "--ctaphid",
                            "127.0.0.1:0", "--link", "--allow-insecure-loopback", *flags],
                           data / "serve.log"))
-    phone.wait_for(r"^ctaphid listening on ")
+    m = phone.wait_for(r"^ctaphid listening on (127\.0\.0\.1):(\d+)$")
+    phone.addr = (m.group(1), int(m.group(2)))
     phone.data_dir = data
     return phone
 
@@ -204,3 +206,96 @@ def test_a_replayed_grant_is_refused(procs, server, relay, tmp_path):
     second.wait_for(r"^obr refused: replayed$", timeout=40)
     assert len(passkeys(server)) == 1
     assert "1 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
+
+
+def obr_grants(server) -> list:
+    return server.admin("GET", "/admin/obr")
+
+
+def test_the_admin_cannot_replace_the_users_own_passkey(procs, server, relay, tmp_path):
+    """The user registered a discoverable passkey at crm.example from their own PC; the admin's
+    registration with the same user handle is refused (OPERATION_DENIED) before anything is
+    stored, the admin's tool and the workspace show the refusal, the phone audits it, and the
+    user's passkey still signs in."""
+    phone = active_phone(procs, server, tmp_path)
+    srv, own = register(phone.addr)  # user handle b"alice-1", from the user's own PC
+    credential = own.credential_data
+
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "3"))
+    tool.wait_for(r"^obr accepted$", timeout=30)
+    with pytest.raises(ClientError) as e:
+        register(tool.addr)  # the same rp id and user handle
+    assert e.value.cause.code == DENIED
+    tool.wait_for(r"^registration refused: passkey_exists$")
+    tool.wait_for(r"^obr ended: the phone ended the session$")
+    phone.wait_for(r"^obr: refusal passkey_exists reported \(grant [0-9a-f]{32}\)$", timeout=30)
+
+    [grant] = obr_grants(server)
+    assert (grant["status"], grant.get("refusal_code")) == ("refused", "passkey_exists")
+    assert passkeys(server) == []
+    assert "1 passkey(s)" in phone_cli(phone.data_dir, "passkeys", "list").stdout
+    audit = phone_cli(phone.data_dir, "audit").stdout
+    assert "passkey_exists" in audit and "obr.refusal.reported" in audit
+    assert "obr.registration" not in audit
+
+    # The user's own passkey still signs in from their PC.
+    client = Fido2Client(device(phone.addr),
+                         client_data_collector=DefaultClientDataCollector(ORIGIN),
+                         user_interaction=Silent())
+    options, state = srv.authenticate_begin([credential], user_verification="required")
+    got = client.get_assertion(options.public_key).get_response(0)
+    srv.authenticate_complete(state, [credential], got)
+
+
+def test_a_zero_length_pin_uv_auth_param_probe_tells_the_admin_nothing(procs, server, relay,
+                                                                       tmp_path):
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "1"))
+    tool.wait_for(r"^obr accepted$", timeout=30)
+    ctap = Ctap2(device(tool.addr))
+    with pytest.raises(CtapError) as e:
+        ctap.send_cbor(0x01, {1: b"\x01" * 32, 2: RP, 3: {"id": b"u", "name": "u"},
+                              4: [{"type": "public-key", "alg": -7}], 8: b"", 9: 1})
+    assert e.value.code == DENIED
+    assert "a zero-length pinUvAuthParam probe" in phone_cli(phone.data_dir, "audit").stdout
+    # The probe costs the admin nothing: the registration itself is still served.
+    register(tool.addr)
+    tool.wait_for(r"^receipt 1 crm\.example [0-9a-f]+$")
+
+
+@pytest.mark.parametrize("swap", ["malleate", "other"])
+def test_a_grant_swapped_on_the_link_is_refused(procs, server, relay, tmp_path, swap):
+    """The tool hands the phone a grant other than the one announced: the same grant with a
+    malleated (still valid) signature, or a second grant the workspace issued to the same
+    tool. Refused before the user is asked; nothing is served."""
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example",
+                           "--test-link-grant", swap))
+    tool.wait_for(r"^obr refused: grant_mismatch$", timeout=40)
+    phone.wait_for(rf"^obr: refused grant_mismatch \(grant {tool.grant_id}\)$")
+    assert_refused(tool)
+    assert passkeys(server) == []
+    audit = phone_cli(phone.data_dir, "audit").stdout
+    assert "grant_mismatch" in audit and "obr.grant.accepted" not in audit
+
+
+def test_the_phone_shows_its_obr_key_not_its_device_key(procs, server, relay, tmp_path):
+    """The phone's static key in the OBR handshake is its own OBR key (told to the workspace at
+    activation), not the device key that signs its workspace requests and receipts: a tool that
+    expects the device key does not recognise the phone, and the normal tool does."""
+    phone = active_phone(procs, server, tmp_path)
+    tool = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example",
+                           "--test-expect-device-key"))
+    tool.wait_for(r"^obr failed: the phone is not the user's security key$", timeout=40)
+    assert "obr accepted" not in tool.lines
+    # The tool deletes the session once it sees the phone's key (the phone may or may not have
+    # read the handshake's answer by then): the grant never comes.
+    phone.wait_for(r"^obr: failed \(grant [0-9a-f]{32}\): the (handshake with the admin's "
+                   r"pairing tool failed|admin's pairing tool did not send the grant)")
+    tool.stop()
+    for grant in obr_grants(server):
+        server.admin("DELETE", f"/admin/obr/{grant['grant_id']}")
+    ok = procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example", "--count", "1"))
+    ok.wait_for(r"^obr accepted$", timeout=40)
+    register(ok.addr)
+    ok.wait_for(r"^receipt 1 crm\.example [0-9a-f]+$")

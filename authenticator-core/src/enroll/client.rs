@@ -49,6 +49,10 @@ pub struct RedeemResponse {
     pub pin_policy: PinPolicyBody,
     #[serde(default)]
     pub pin_nonce: Option<String>,
+    /// The OBR key the workspace stored for this device (b64u SEC1), echoed; absent from a
+    /// workspace that did not store one (the phone then registers it with `obr-key`).
+    #[serde(default)]
+    pub obr_public_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,15 +152,19 @@ impl WorkspaceClient {
         })
     }
 
+    /// Redeems an activation code for the device key, telling the workspace the OBR key
+    /// (the phone's static key in OBR sessions) too.
     pub async fn redeem(
         &self,
         code: &str,
         device_public_key: &[u8],
+        obr_public_key: &[u8],
         device_name: &str,
     ) -> Result<RedeemResponse, EnrollError> {
         let body = serde_json::json!({
             "code": code,
             "device_public_key": B64.encode(device_public_key),
+            "obr_public_key": B64.encode(obr_public_key),
             "device_name": device_name,
             "platform": match std::env::consts::OS {
                 os @ ("android" | "ios") => os,
@@ -239,6 +247,21 @@ impl WorkspaceClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Tells the workspace the phone's OBR key (SEC1 uncompressed), for a phone activated
+    /// before the key existed: `POST /api/v1/devices/{sk}/obr-key`, signed with the device
+    /// key. 204 once stored (or already stored); 409 `obr_key_set` if another one is.
+    pub async fn register_obr_key(
+        &self,
+        device: &DeviceIdentity,
+        obr_public_key: &[u8],
+    ) -> Result<(), EnrollError> {
+        let path = format!("/api/v1/devices/{}/obr-key", device.security_key_id);
+        let body = serde_json::json!({ "obr_public_key": B64.encode(obr_public_key) });
+        self.call::<serde_json::Value>("POST", &path, Some(body), Some(device), self.timeout)
+            .await
+            .map(|_| ())
     }
 
     /// Tells the workspace that the phone refused the `obr_request` of `grant_id` (the event's

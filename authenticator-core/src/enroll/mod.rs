@@ -88,9 +88,10 @@ impl Enroller<'_> {
         }
         let key = self.signing_key()?;
         let public = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();
+        let obr_public = state::obr_public_key(self.vault)?;
         let client = WorkspaceClient::new(&link.api_base(), self.request_timeout)?;
         let answer = client
-            .redeem(link.code(), &public, self.device_name)
+            .redeem(link.code(), &public, &obr_public, self.device_name)
             .await?;
         // A repeated redeem returns the first answer as it was; the signed status call says
         // where the key is now (it may have become active since).
@@ -112,6 +113,13 @@ impl Enroller<'_> {
                 "the grant-signing key is not a P-256 key".into(),
             ));
         }
+        // The workspace echoes the OBR key it stored; without the echo the next events poll
+        // registers it (`obr-key`).
+        let obr_key_stored = answer
+            .obr_public_key
+            .as_deref()
+            .and_then(|k| decode_b64(k).ok())
+            .is_some_and(|k| k == obr_public);
         let enrollment = Enrollment {
             status,
             api_base: link.api_base(),
@@ -134,6 +142,9 @@ impl Enroller<'_> {
             revocation_acknowledged: false,
         };
         state::store(self.vault, &enrollment)?;
+        if obr_key_stored {
+            state::set_obr_key_registered(self.vault, &enrollment.security_key_id)?;
+        }
         self.audit("enroll.activated", &enrollment)?;
         Ok(enrollment)
     }
@@ -206,6 +217,8 @@ impl Enroller<'_> {
     pub async fn poll(&self, wait: Duration) -> Result<Polled, EnrollError> {
         let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
         let (client, device) = self.connect(&enrollment)?;
+        self.ensure_obr_key_registered(&client, &device, &enrollment)
+            .await;
         let answer = client.events(&device, enrollment.events_seen, wait).await?;
         let mut obr_requests = Vec::new();
         let mut obr_stopped = Vec::new();
@@ -289,6 +302,44 @@ impl Enroller<'_> {
             obr_stopped,
             obr_refused,
         })
+    }
+
+    /// A phone activated before the OBR key existed (or whose workspace did not echo it)
+    /// tells the workspace its OBR key, signed with the device key, before anything else of
+    /// OBR can run; an active or pending key only. Success is audited; a failure is logged
+    /// (not audited: it would repeat at every poll) and tried again at the next poll, and the
+    /// events still get through. Until it succeeds the workspace refuses to start OBR for
+    /// this phone (`no_obr_key`), so the phone is never offered OBR under another key.
+    async fn ensure_obr_key_registered(
+        &self,
+        client: &WorkspaceClient,
+        device: &DeviceIdentity,
+        enrollment: &Enrollment,
+    ) {
+        if !matches!(enrollment.status, KeyStatus::Active | KeyStatus::Pending) {
+            return;
+        }
+        let result = async {
+            if state::obr_key_registered(self.vault, &enrollment.security_key_id)? {
+                return Ok(false);
+            }
+            let public = state::obr_public_key(self.vault)?;
+            client.register_obr_key(device, &public).await?;
+            state::set_obr_key_registered(self.vault, &enrollment.security_key_id)?;
+            Ok::<_, EnrollError>(true)
+        }
+        .await;
+        match result {
+            Ok(false) => {}
+            Ok(true) => {
+                let now = self.clock.now_unix_seconds();
+                let kind = "enroll.obr_key.registered";
+                if let Err(e) = self.vault.audit().append(now, kind, BTreeMap::new()) {
+                    tracing::warn!("audit entry {kind} not written: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("the OBR key was not registered with the workspace: {e}"),
+        }
     }
 
     /// Reports refused `obr_request`s to the workspace, one after the other, within

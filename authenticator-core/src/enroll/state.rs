@@ -3,6 +3,14 @@
 //!
 //! No record means "unactivated". The device identity key (P-256) lives in its own sealed
 //! setting, made once and kept across re-activations so the workspace sees the same device.
+//!
+//! The OBR key (P-256) is the phone's static Noise key in on-behalf registration sessions
+//! (obr-grant.md §6) and nothing else; the device key signs workspace requests and receipts
+//! and is never a Noise key (issue 13: one key, one job). It lives in its own sealed setting,
+//! made on first use, so a vault from before it existed gets one the first time it is needed
+//! (no schema change). The workspace learns it at activation (redeem) or, for a phone
+//! activated before, by a request signed with the device key; which key id it was registered
+//! for is remembered (`enroll.obr_key_registered`) so a re-activation registers it again.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +19,8 @@ use crate::vault::{Vault, VaultError};
 
 const SETTING_STATE: &str = "enroll.state";
 const SETTING_DEVICE_KEY: &str = "enroll.device_key";
+const SETTING_OBR_KEY: &str = "enroll.obr_key";
+const SETTING_OBR_KEY_REGISTERED: &str = "enroll.obr_key_registered";
 
 /// The security key's status as the workspace sees it (the seeds' user list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,13 +120,63 @@ pub fn serving_allowed(vault: &Vault) -> Result<bool, VaultError> {
 
 /// The device identity key's private scalar, made on first use.
 pub fn device_key(vault: &Vault) -> Result<SecretBytes, VaultError> {
-    if let Some(key) = vault.settings().get::<SecretBytes>(SETTING_DEVICE_KEY)? {
+    p256_scalar(vault, SETTING_DEVICE_KEY)
+}
+
+/// The OBR key's private scalar (the phone's static key in OBR Noise handshakes), made on
+/// first use.
+pub fn obr_key(vault: &Vault) -> Result<SecretBytes, VaultError> {
+    p256_scalar(vault, SETTING_OBR_KEY)
+}
+
+/// The OBR key's public half, SEC1 uncompressed (65 bytes), as told to the workspace.
+pub fn obr_public_key(vault: &Vault) -> Result<Vec<u8>, VaultError> {
+    let scalar = obr_key(vault)?;
+    let key = p256::ecdsa::SigningKey::from_slice(scalar.expose())
+        .map_err(|_| VaultError::RecordMalformed { table: "settings" })?;
+    Ok(key.verifying_key().to_sec1_point(false).as_bytes().to_vec())
+}
+
+/// Which security key id the workspace holds the OBR key for.
+#[derive(Serialize, Deserialize)]
+struct ObrKeyRegistration {
+    security_key_id: String,
+    #[serde(with = "serde_bytes")]
+    public_key: Vec<u8>,
+}
+
+/// Whether the workspace of `security_key_id` was told the current OBR key.
+pub fn obr_key_registered(vault: &Vault, security_key_id: &str) -> Result<bool, VaultError> {
+    let Some(registered) = vault
+        .settings()
+        .get::<ObrKeyRegistration>(SETTING_OBR_KEY_REGISTERED)?
+    else {
+        return Ok(false);
+    };
+    Ok(registered.security_key_id == security_key_id
+        && registered.public_key == obr_public_key(vault)?)
+}
+
+/// Remembers that the workspace of `security_key_id` holds the current OBR key.
+pub fn set_obr_key_registered(vault: &Vault, security_key_id: &str) -> Result<(), VaultError> {
+    let registration = ObrKeyRegistration {
+        security_key_id: security_key_id.to_owned(),
+        public_key: obr_public_key(vault)?,
+    };
+    vault
+        .settings()
+        .set(SETTING_OBR_KEY_REGISTERED, &registration)
+}
+
+/// A P-256 private scalar kept sealed under `setting`, made on first use.
+fn p256_scalar(vault: &Vault, setting: &str) -> Result<SecretBytes, VaultError> {
+    if let Some(key) = vault.settings().get::<SecretBytes>(setting)? {
         return Ok(key);
     }
     loop {
         let candidate = SecretBytes::random(32)?;
         if p256::ecdsa::SigningKey::from_slice(candidate.expose()).is_ok() {
-            vault.settings().set(SETTING_DEVICE_KEY, &candidate)?;
+            vault.settings().set(setting, &candidate)?;
             return Ok(candidate);
         }
     }

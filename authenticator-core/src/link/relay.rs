@@ -6,6 +6,10 @@
 //! a GET resumed, and it checks that every frame it receives carries the number it asked for.
 //! Plain `http://` is used only for a loopback relay and only when the caller allowed it
 //! (tests); a relay URL from a pairing code is checked before any request is made.
+//! Nothing a relay sends is buffered beyond the protocol's limits (link.md §5.4): a body whose
+//! Content-Length exceeds its limit is refused before a byte of it is read, and a body without
+//! one (chunked) is read chunk by chunk and refused as soon as it passes the limit, so a
+//! hostile relay cannot make this side allocate more than one frame (65535 bytes) per request.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -34,6 +38,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SEND_ATTEMPTS: u32 = 4;
 /// How many doors one wait may name (§5.4).
 pub const MAX_DOORS_PER_WAIT: usize = 64;
+/// A knock answer is door ‖ session (§5.4).
+const KNOCK_LEN: usize = 2 * ID_LEN;
+/// The most of an error body (§5.4: one line of text) read to quote it in an error.
+pub const MAX_ERROR_BODY: usize = 1024;
 
 /// How the phone or the pairing tool talks to relays.
 #[derive(Debug, Clone, Copy)]
@@ -315,8 +323,8 @@ impl RelayClient {
         match response.status() {
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::OK => {
-                let body = response.bytes().await.map_err(net)?;
-                if body.len() != 2 * ID_LEN {
+                let body = read_bounded(response, KNOCK_LEN, "a knock").await?;
+                if body.len() != KNOCK_LEN {
                     return Err(LinkError::Protocol(format!(
                         "a knock is 32 bytes, the relay sent {}",
                         body.len()
@@ -495,15 +503,15 @@ impl Link for RelayLink {
                             *seq
                         )));
                     }
-                    let body = response.bytes().await.map_err(net)?;
-                    if body.is_empty() || body.len() > MAX_LINK_MESSAGE {
+                    let body = read_bounded(response, MAX_LINK_MESSAGE, "a frame").await?;
+                    if body.is_empty() {
                         return Err(LinkError::Protocol(format!(
                             "the relay sent a frame of {} bytes",
                             body.len()
                         )));
                     }
                     *seq += 1;
-                    return Ok(body.to_vec());
+                    return Ok(body);
                 }
                 StatusCode::NOT_FOUND => {
                     return Err(LinkError::Closed(
@@ -546,8 +554,51 @@ fn net(e: reqwest::Error) -> LinkError {
     }
 }
 
+/// The body of `response`, at most `limit` bytes (`what` names it in the error). A longer
+/// announced Content-Length is refused before anything is read; a longer stream is refused
+/// once it passes `limit`, and the connection is dropped rather than drained.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, LinkError> {
+    let announced = response.content_length();
+    if let Some(len) = announced.filter(|&len| len > limit as u64) {
+        return Err(LinkError::Protocol(format!(
+            "the relay announced {what} of {len} bytes; at most {limit} are allowed"
+        )));
+    }
+    let capacity = announced.map_or(0, |len| usize::try_from(len).unwrap_or(limit));
+    let mut body = Vec::with_capacity(capacity.min(limit));
+    while let Some(chunk) = response.chunk().await.map_err(net)? {
+        if chunk.len() > limit - body.len() {
+            return Err(LinkError::Protocol(format!(
+                "the relay sent {what} of more than {limit} bytes; reading stopped there"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// At most the first `limit` bytes of `response`'s body (an error body, quoted in an error);
+/// the rest is never read.
+async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
 async fn unexpected(what: &str, status: StatusCode, response: reqwest::Response) -> LinkError {
-    let text = response.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&read_prefix(response, MAX_ERROR_BODY).await).into_owned();
     let line: String = text
         .lines()
         .next()
@@ -561,6 +612,168 @@ async fn unexpected(what: &str, status: StatusCode, response: reqwest::Response)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The most a hostile relay of these tests writes before it holds the connection open
+    /// without a word: a client that reads whole bodies would hang there (or hold it all).
+    const HOSTILE_CAP: usize = 64 << 20;
+    /// What loopback socket buffers can take in before a client that stopped reading makes
+    /// the writer fail: well above Linux's defaults, far below `HOSTILE_CAP`.
+    const BUFFERED: usize = 16 << 20;
+    /// A client that refuses at once errs well within this.
+    const FAIL_FAST: Duration = Duration::from_secs(10);
+
+    /// A hostile relay on loopback (port chosen at run time): every request is answered with
+    /// `head`, then `chunk` again and again until `HOSTILE_CAP` bytes or the client leaves.
+    /// Returns the base URL and the count of body bytes written.
+    async fn hostile_relay(head: &'static str, chunk: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let written = Arc::new(AtomicUsize::new(0));
+        let counter = written.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                let chunk = chunk.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    while counter.load(Ordering::SeqCst) < HOSTILE_CAP {
+                        if socket.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(chunk.len(), Ordering::SeqCst);
+                    }
+                    std::future::pending::<()>().await;
+                });
+            }
+        });
+        (url, written)
+    }
+
+    /// An HTTP/1.1 chunked-encoding chunk of 8 KiB.
+    fn http_chunk() -> Vec<u8> {
+        let mut chunk = b"2000\r\n".to_vec();
+        chunk.extend(std::iter::repeat_n(0x41u8, 0x2000));
+        chunk.extend_from_slice(b"\r\n");
+        chunk
+    }
+
+    fn client(url: &str) -> RelayClient {
+        RelayClient::new(
+            url,
+            RelayConfig {
+                allow_insecure_loopback: true,
+                poll_wait: Duration::from_secs(1),
+            },
+        )
+        .unwrap()
+    }
+
+    /// `outcome` came within `FAIL_FAST`, and the relay could not push more than the socket
+    /// buffers hold once the client stopped reading.
+    async fn failed_fast<T: std::fmt::Debug>(
+        outcome: Result<Result<T, LinkError>, tokio::time::error::Elapsed>,
+        written: &AtomicUsize,
+    ) -> LinkError {
+        let error = outcome
+            .expect("the client kept reading the hostile relay's body")
+            .expect_err("a body past the limit was accepted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let written = written.load(Ordering::SeqCst);
+        assert!(written < BUFFERED, "the relay wrote {written} bytes");
+        error
+    }
+
+    #[tokio::test]
+    async fn a_frame_announced_larger_than_the_limit_is_refused_before_it_is_read() {
+        let (url, written) = hostile_relay(
+            "HTTP/1.1 200 OK\r\nRelay-Seq: 0\r\nContent-Length: 100000000000\r\n\r\n",
+            vec![0x42; 0x2000],
+        )
+        .await;
+        let link = client(&url).link([1; 16], SessionEnd::Phone);
+        let started = std::time::Instant::now();
+        let error = failed_fast(tokio::time::timeout(FAIL_FAST, link.recv()).await, &written).await;
+        assert_eq!(
+            error.to_string(),
+            LinkError::Protocol(
+                "the relay announced a frame of 100000000000 bytes; at most 65535 are allowed"
+                    .into()
+            )
+            .to_string()
+        );
+        assert!(started.elapsed() < FAIL_FAST);
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_frame_is_cut_at_the_limit() {
+        let (url, written) = hostile_relay(
+            "HTTP/1.1 200 OK\r\nRelay-Seq: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            http_chunk(),
+        )
+        .await;
+        let link = client(&url).link([1; 16], SessionEnd::Pc);
+        let error = failed_fast(tokio::time::timeout(FAIL_FAST, link.recv()).await, &written).await;
+        assert!(
+            matches!(&error, LinkError::Protocol(m)
+                if m == "the relay sent a frame of more than 65535 bytes; reading stopped there"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_knock_is_cut_at_32_bytes() {
+        let (url, written) = hostile_relay(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            http_chunk(),
+        )
+        .await;
+        let error = failed_fast(
+            tokio::time::timeout(FAIL_FAST, client(&url).wait_for_knock(&[[2; 16]])).await,
+            &written,
+        )
+        .await;
+        assert!(
+            matches!(&error, LinkError::Protocol(m) if m.contains("a knock of more than 32 bytes")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_error_body_is_quoted_from_its_first_kilobyte_only() {
+        let (url, written) = hostile_relay(
+            "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n",
+            http_chunk(),
+        )
+        .await;
+        let error = failed_fast(
+            tokio::time::timeout(FAIL_FAST, client(&url).create_session()).await,
+            &written,
+        )
+        .await;
+        let LinkError::Transport(message) = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            message.starts_with(
+                "relay answered 500 Internal Server Error when creating a session: AAAA"
+            ),
+            "{message}"
+        );
+        assert!(message.len() < 200);
+    }
 
     fn allow() -> RelayConfig {
         RelayConfig {

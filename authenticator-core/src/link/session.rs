@@ -362,18 +362,19 @@ pub fn obr_psk(grant_id: &[u8]) -> Zeroizing<[u8; PSK_LEN]> {
     psk
 }
 
-/// Phone side of an OBR session (IKpsk1 initiator, empty payloads): `device_key` is the
-/// phone's device identity key, `admin_static` the admin tool's key named in the grant.
+/// Phone side of an OBR session (IKpsk1 initiator, empty payloads): `obr_key` is the phone's
+/// OBR key (never its device identity key), `admin_static` the admin tool's key named in the
+/// grant.
 pub async fn phone_obr_handshake(
     link: Box<dyn Link>,
-    device_key: KeyPair,
+    obr_key: KeyPair,
     admin_static: &[u8; PUBLIC_KEY_LEN],
     psk: &[u8; PSK_LEN],
 ) -> Result<LinkSession, SessionError> {
     let mut state = HandshakeState::new(
         Pattern::IKpsk1,
         Role::Initiator,
-        device_key,
+        obr_key,
         Some(admin_static),
         psk,
     )?;
@@ -388,7 +389,7 @@ pub async fn phone_obr_handshake(
 }
 
 /// Admin tool side of an OBR session (IKpsk1 responder, empty payloads). The caller checks
-/// the session's `peer_static` against the device key the workspace reported.
+/// the session's `peer_static` against the phone's OBR key the workspace reported.
 pub async fn pc_obr_handshake(
     link: Box<dyn Link>,
     pc_static: KeyPair,

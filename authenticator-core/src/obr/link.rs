@@ -10,9 +10,18 @@
 //!   (`obr.grant.refused`) and dropped. At most [`MAX_PENDING`] are kept; expired ones go.
 //! - The session is the admin tool's only if the Noise handshake proves it holds the grant's
 //!   admin static key and knows the grant id (psk); the grant that arrives over it is
-//!   verified again, bound to that key, by `ObrSession::accept`.
+//!   verified again, bound to that key, by `ObrSession::accept`. The phone's own static key
+//!   in that handshake is its OBR key (`enroll::state::obr_key`), which the workspace hands
+//!   the tool; the device key only signs (workspace requests, receipts).
+//! - The grant that arrives over the link must be byte for byte the pending approval the user
+//!   chose (same id, same bytes: a re-signed or malleated copy, or another grant for the same
+//!   admin key, is refused `grant_mismatch` before the user is asked).
 //! - A grant the workspace stopped (`obr_stopped`) is remembered until it would expire: it is
-//!   never made pending again, and a running session for it ends within [`CHECK_EVERY`].
+//!   never made pending again, a running session for it ends within [`CHECK_EVERY`], and one
+//!   stopped while the user decided is refused (`stopped`) when the user accepts.
+//! - A registration that would replace the user's own passkey is refused (`ObrSession`), told
+//!   to the tool in a status frame (`passkey_exists`), reported to the workspace (which marks
+//!   the grant refused and stopped), audited, and the session ends.
 //! - A grant refused before the admin's tool could be told (on arrival, or when its pending
 //!   approval turns out invalid before connecting) is reported to the workspace
 //!   (`obr-refusals`, the workspace's grant id and the code) so the administrator learns why;
@@ -55,6 +64,8 @@ const PENDING: &str = "obr.pending";
 const STOPPED: &str = "obr.stopped";
 /// Vault setting holding the grant ids already seen (shared with `ObrSession`).
 const SEEN_GRANTS: &str = "obr.seen_grants";
+/// The status code of a grant on the link that is not the pending approval's.
+pub const GRANT_MISMATCH: &str = "grant_mismatch";
 /// At most this many pending approvals.
 pub const MAX_PENDING: usize = 8;
 /// Stopped grants remembered at most.
@@ -657,6 +668,8 @@ enum End {
     CountUsed,
     Expired,
     Stopped,
+    /// A request was refused in a way that ends the grant (the code).
+    Refused(&'static str),
     Error(String),
 }
 
@@ -667,6 +680,7 @@ impl End {
             Self::CountUsed => "every allowed registration was made".into(),
             Self::Expired => "the grant expired".into(),
             Self::Stopped => "the workspace stopped the grant".into(),
+            Self::Refused(code) => format!("refused: {code}"),
             Self::Error(e) => e.clone(),
         }
     }
@@ -703,8 +717,9 @@ impl ObrRunner {
         }
     }
 
-    /// A refusal before the tool was reached: emitted, reported to the workspace through the
-    /// receipt sink (at most [`REFUSAL_REPORT_BUDGET`]) and audited.
+    /// A refusal the workspace must learn of (before the tool was reached, or one that ends a
+    /// running grant): emitted, reported to the workspace through the receipt sink (at most
+    /// [`REFUSAL_REPORT_BUDGET`]) and audited.
     async fn report_refusal(&self, grant_id: &[u8; GRANT_ID_LEN], code: &str) {
         let id = hex(grant_id);
         self.emit(ObrEvent::Refused {
@@ -827,17 +842,19 @@ impl ObrRunner {
             remove_pending(&self.vault, &pending.grant_id)?;
             return Err(ObrLinkError::Stopped);
         }
-        let device = state::device_key(&self.vault)?;
-        let device = <&[u8; 32]>::try_from(device.expose())
+        // The phone's static key here is its OBR key, never the device key (which signs the
+        // workspace requests and the receipts): the admin's tool gets it in the start answer.
+        let obr_key = state::obr_key(&self.vault)?;
+        let obr_key = <&[u8; 32]>::try_from(obr_key.expose())
             .ok()
             .and_then(|k| KeyPair::from_scalar_bytes(k).ok())
-            .ok_or_else(|| ObrLinkError::Vault("the device key is damaged".into()))?;
+            .ok_or_else(|| ObrLinkError::Vault("the OBR key is damaged".into()))?;
         self.emit(ObrEvent::Connecting {
             grant_id: id.clone(),
             admin: grant.admin_name.clone(),
         });
         let psk = obr_psk(&grant.grant_id);
-        let channel = phone_obr_handshake(link, device, &grant.admin_static_key, &psk)
+        let channel = phone_obr_handshake(link, obr_key, &grant.admin_static_key, &psk)
             .await
             .map_err(ObrLinkError::Handshake)?;
         let outcome = self.session(&channel, pending, &grant).await;
@@ -894,6 +911,30 @@ impl ObrRunner {
                 )));
             }
         };
+        // The very grant the user chose: same id, same bytes. Anything else (another grant for
+        // this admin key, or a malleated signature over the same payload) is refused before the
+        // user is asked.
+        if grant_bytes != pending.grant {
+            audit(
+                &self.vault,
+                self.clock.now_unix_seconds(),
+                "obr.grant.refused",
+                &[
+                    ("grant_id", id.clone()),
+                    ("reason", GRANT_MISMATCH.to_owned()),
+                ],
+            );
+            let _ = channel
+                .send(MessageType::ObrStatus, GRANT_MISMATCH.as_bytes())
+                .await;
+            self.emit(ObrEvent::Refused {
+                grant_id: id,
+                code: GRANT_MISMATCH.to_owned(),
+            });
+            outcome.end = format!("refused: {GRANT_MISMATCH}");
+            outcome.refused = Some(GRANT_MISMATCH.to_owned());
+            return Ok(outcome);
+        }
         let accepting = ObrSession::accept(
             self.vault.clone(),
             self.user.clone(),
@@ -1052,6 +1093,11 @@ impl ObrRunner {
                             if let Err(e) = channel.send(MessageType::Ctap, &response).await {
                                 return End::Error(e.to_string());
                             }
+                            if let Some(code) = session.refusal() {
+                                let _ = channel.send(MessageType::ObrStatus, code.as_bytes()).await;
+                                self.report_refusal(&grant_id, code).await;
+                                return End::Refused(code);
+                            }
                             let Some(registration) = registration else { continue };
                             if let Err(e) =
                                 channel.send(MessageType::Receipt, &registration.receipt).await
@@ -1094,6 +1140,7 @@ fn refusal_code(error: &ObrError) -> String {
         ObrError::Grant(e) => e.code().into(),
         ObrError::Denied | ObrError::Ui(_) => "denied".into(),
         ObrError::Timeout => "timeout".into(),
+        ObrError::Stopped => "stopped".into(),
         ObrError::NotActivated => "not_activated".into(),
         ObrError::Vault(_) => "internal_error".into(),
     }

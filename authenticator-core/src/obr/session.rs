@@ -10,6 +10,17 @@
 //!   CTAP2_ERR_OPERATION_DENIED and nothing changes.
 //! - makeCredential runs only while the grant is live, for an RP id in its scope and below its
 //!   count; out of scope it is refused before the engine sees it, so nothing is stored.
+//! - OBR may only add (issue 13): a discoverable makeCredential whose rp id and user handle
+//!   match one of the user's discoverable passkeys would replace it (CTAP 2.1 §6.1.2 step
+//!   17.1), so it is refused before the engine sees it, and the refusal ends the session
+//!   ([`ObrSession::refusal`], code [`PASSKEY_EXISTS`]): the admin's grant is spent on an
+//!   attempt to take over an account the user already holds. Non-discoverable credentials and
+//!   new user handles at the same RP are served as before.
+//! - A zero-length pinUvAuthParam (CTAP 2.1 §6.1.2 step 1, the "which authenticator?" probe)
+//!   is refused, not answered: its PIN_NOT_SET / PIN_INVALID would tell the admin whether the
+//!   user has a PIN.
+//! - A grant the workspace stopped is refused even when the stop arrives while the user is
+//!   deciding: the stop list is read again after the user's answer.
 //! - The registrations run on a separate engine instance over the same vault whose user
 //!   interface approves registration prompts (the user accepted the grant with user
 //!   verification) and refuses everything else; the user is notified of each registration.
@@ -44,6 +55,14 @@ const CMD_MAKE_CREDENTIAL: u8 = 0x01;
 const CMD_GET_INFO: u8 = 0x04;
 /// CTAP2_ERR_OPERATION_DENIED: the status of every refusal.
 pub const OPERATION_DENIED: u8 = 0x27;
+/// The refusal code (reported to the admin's tool and the workspace) of a registration that
+/// would have replaced one of the user's discoverable passkeys.
+pub const PASSKEY_EXISTS: &str = "passkey_exists";
+/// makeCredential parameter keys (CTAP 2.1 §6.1.1).
+const MC_RP: i64 = 0x02;
+const MC_USER: i64 = 0x03;
+const MC_OPTIONS: i64 = 0x07;
+const MC_PIN_UV_AUTH_PARAM: i64 = 0x08;
 /// The getInfo key whose options are rewritten for an OBR session.
 const INFO_OPTIONS: i64 = 0x04;
 
@@ -58,6 +77,8 @@ pub enum ObrError {
     Denied,
     #[error("the user did not answer in time")]
     Timeout,
+    #[error("the workspace stopped the grant")]
+    Stopped,
     #[error("the user interface failed: {0}")]
     Ui(String),
     #[error("the vault failed: {0}")]
@@ -82,6 +103,8 @@ pub struct ObrSession {
     clock: Arc<dyn Clock>,
     device_key: SigningKey,
     registered: Mutex<u8>,
+    /// Set once a request was refused in a way that ends the grant (its code).
+    refusal: Mutex<Option<&'static str>>,
 }
 
 impl std::fmt::Debug for ObrSession {
@@ -202,6 +225,14 @@ impl ObrSession {
             Ok(Err(e)) => Err(ObrError::Ui(e.to_string())),
             Err(_) => Err(ObrError::Timeout),
         };
+        // The workspace may have stopped the grant while the user decided (obr_stopped is
+        // recorded by the events poll running alongside): a stopped grant is never served.
+        let outcome = match outcome {
+            Ok(()) if super::link::is_stopped(&vault, &grant.grant_id).map_err(vault_err)? => {
+                Err(ObrError::Stopped)
+            }
+            other => other,
+        };
         let mut details = grant_details(grant);
         if let Err(e) = outcome {
             details.push(("reason", e.to_string()));
@@ -239,6 +270,7 @@ impl ObrSession {
             clock,
             device_key,
             registered: Mutex::new(0),
+            refusal: Mutex::new(None),
         })
     }
 
@@ -252,6 +284,12 @@ impl ObrSession {
             .registered
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The code of a refusal that ends the grant ([`PASSKEY_EXISTS`]), once one happened: the
+    /// caller reports it to the admin's tool and the workspace and ends the session.
+    pub fn refusal(&self) -> Option<&'static str> {
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Answers one CTAP request from the admin's client: the response (status ‖ CBOR), and
@@ -326,8 +364,11 @@ impl ObrSession {
         signals: &RequestSignals,
     ) -> (Vec<u8>, Option<Registration>) {
         let now = self.clock.now_unix_seconds();
-        let rp_id = rp_id_of(&request[1..]);
-        let refusal = if !self.grant.is_live(now) {
+        let params = McParams::read(&request[1..]);
+        let rp_id = params.rp_id.clone();
+        let refusal = if self.refusal().is_some() {
+            Some("the grant was refused".to_owned())
+        } else if !self.grant.is_live(now) {
             Some("the grant has expired".to_owned())
         } else if self.registered() >= self.grant.max_registrations() {
             Some(format!(
@@ -340,7 +381,21 @@ impl ObrSession {
                 Some(rp) if !self.grant.allows_rp(rp) => {
                     Some(format!("rp {rp:?} is outside the grant's scope"))
                 }
-                Some(_) => None,
+                Some(_) if params.zero_length_pin_uv_auth_param => {
+                    Some("a zero-length pinUvAuthParam probe".to_owned())
+                }
+                Some(rp) => match self.replaces_users_passkey(rp, &params) {
+                    Ok(false) => None,
+                    Ok(true) => {
+                        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(PASSKEY_EXISTS);
+                        Some(format!(
+                            "{PASSKEY_EXISTS}: the registration at {rp:?} would replace the \
+                             user's own passkey"
+                        ))
+                    }
+                    Err(e) => Some(format!("the user's passkeys could not be read: {e}")),
+                },
             }
         };
         if let Some(reason) = refusal {
@@ -404,21 +459,69 @@ impl ObrSession {
     }
 }
 
-/// The rp id (key 2, member "id") of a makeCredential request.
-fn rp_id_of(params: &[u8]) -> Option<String> {
-    let Ok(Value::Map(entries)) = cbor::decode(params) else {
-        return None;
-    };
-    let rp = entries
-        .iter()
-        .find(|(k, _)| k.as_int() == Some(2))?
-        .1
-        .as_map()?;
-    rp.iter()
-        .find(|(k, _)| k.as_text() == Some("id"))?
-        .1
-        .as_text()
-        .map(str::to_owned)
+/// What the session's checks read from a makeCredential request before the engine parses it
+/// fully; a field that is missing or of the wrong type reads as absent (the engine then
+/// answers the request's own error).
+struct McParams {
+    /// rp (key 2), member "id".
+    rp_id: Option<String>,
+    /// user (key 3), member "id": the user handle.
+    user_id: Option<Vec<u8>>,
+    /// options (key 7), member "rk" is `true`.
+    discoverable: bool,
+    /// pinUvAuthParam (key 8) is a zero-length byte string.
+    zero_length_pin_uv_auth_param: bool,
+}
+
+impl McParams {
+    fn read(params: &[u8]) -> Self {
+        let entries = match cbor::decode(params) {
+            Ok(Value::Map(entries)) => entries,
+            _ => Vec::new(),
+        };
+        let field = |key: i64| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_int() == Some(key))
+                .map(|(_, v)| v)
+        };
+        let member = |key: i64, name: &str| {
+            field(key)?
+                .as_map()?
+                .iter()
+                .find(|(k, _)| k.as_text() == Some(name))
+                .map(|(_, v)| v.clone())
+        };
+        Self {
+            rp_id: member(MC_RP, "id").and_then(|v| v.as_text().map(str::to_owned)),
+            user_id: member(MC_USER, "id").and_then(|v| v.as_bytes().map(<[u8]>::to_vec)),
+            discoverable: matches!(member(MC_OPTIONS, "rk"), Some(Value::Bool(true))),
+            zero_length_pin_uv_auth_param: field(MC_PIN_UV_AUTH_PARAM)
+                .and_then(Value::as_bytes)
+                .is_some_and(<[u8]>::is_empty),
+        }
+    }
+}
+
+impl ObrSession {
+    /// Whether the request would replace a discoverable passkey of the user's: it asks for a
+    /// discoverable credential at `rp_id` with the user handle of an existing discoverable one
+    /// (the engine's §6.1.2 step 17.1 would delete that one).
+    fn replaces_users_passkey(
+        &self,
+        rp_id: &str,
+        params: &McParams,
+    ) -> Result<bool, crate::vault::VaultError> {
+        let (true, Some(user_id)) = (params.discoverable, &params.user_id) else {
+            return Ok(false);
+        };
+        Ok(self
+            .vault
+            .credentials()
+            .discoverable_for_rp(rp_id)?
+            .iter()
+            .any(|c| &c.user_id == user_id))
+    }
 }
 
 /// authData, credential id and AAGUID of a successful makeCredential response body.

@@ -27,9 +27,16 @@ pub fn activated_vault() -> (tempfile::TempDir, Arc<Vault>, SigningKey) {
     let dir = tempfile::tempdir().unwrap();
     let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
     let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+    let workspace = activate(&vault);
+    (dir, vault, workspace)
+}
+
+/// Stores an enrollment as `KEY_ID` in `vault` (as activation would have); returns the
+/// workspace's grant-signing key.
+pub fn activate(vault: &Vault) -> SigningKey {
     let workspace = SigningKey::from_slice(&[7u8; 32]).unwrap();
     state::store(
-        &vault,
+        vault,
         &Enrollment {
             status: KeyStatus::Active,
             api_base: "https://ws.example".into(),
@@ -57,7 +64,7 @@ pub fn activated_vault() -> (tempfile::TempDir, Arc<Vault>, SigningKey) {
         },
     )
     .unwrap();
-    (dir, vault, workspace)
+    workspace
 }
 
 /// A makeCredential request (command byte and CBOR) for a discoverable passkey at `rp` with

@@ -122,6 +122,16 @@ enum Command {
         #[arg(long, value_name = "FAULT", hide = true,
               value_parser = ["forge_signature", "other_key", "expired", "replay"])]
         test_grant_fault: Option<String>,
+        /// Test setting: hand the phone another grant than the one it was announced:
+        /// `malleate` (the same grant with its signature's s replaced by n - s: same id, same
+        /// payload, other bytes) or `other` (a grant started for the same user, tool key
+        /// and door just before the announced one, and stopped).
+        #[arg(long, value_name = "SWAP", hide = true, value_parser = ["malleate", "other"])]
+        test_link_grant: Option<String>,
+        /// Test setting: expect the phone's device key as its handshake key instead of the
+        /// OBR key the workspace reported (the phone must not be accepted).
+        #[arg(long, hide = true)]
+        test_expect_device_key: bool,
     },
     /// Print the pairing (phone name, creation time) or `not paired`.
     Status,
@@ -165,6 +175,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ctaphid,
             duration_secs,
             test_grant_fault,
+            test_link_grant,
+            test_expect_device_key,
         } => {
             let (relay, config) = relay_option(cli.relay, cli.allow_insecure_loopback, "obr")?;
             let workspace = workspace::parse_url(&workspace)
@@ -184,6 +196,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .unwrap_or_else(|| DEFAULT_ADMIN_NAME.to_owned()),
                 ctaphid,
                 test_grant_fault,
+                test_link_grant,
+                test_expect_device_key,
             };
             runtime()?
                 .block_on(obr::run(options))

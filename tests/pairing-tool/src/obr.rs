@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - The grant is bound to this tool's static key; it is handed over only on a session whose
-//!   Noise initiator authenticated with the device key the workspace reported (§6 step 3).
+//!   Noise initiator authenticated with the phone's OBR key the workspace reported (§6 step
+//!   3; not the device key, which only signs the receipts).
 //!   A phone with another key, or a failed handshake, gets its session deleted and the tool
 //!   keeps waiting on its door until the grant expires.
 //! - One grant per run. The OBR is over once the phone refused, the accepted session ended,
@@ -12,6 +13,9 @@
 //! - CTAP requests before the phone accepted wait for it (at most until the grant expires).
 //! - Receipts (type 5) are verified with the device key and printed as they come, whether or
 //!   not a request runs.
+//! - A status frame after acceptance is the phone refusing a registration in a way that ends
+//!   the grant (`passkey_exists`: it would have replaced the user's own passkey); it is printed
+//!   `registration refused: CODE`, and the phone then ends the session.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +66,12 @@ pub struct ObrOptions {
     pub ctaphid: SocketAddr,
     /// Test setting: an OBR grant fault armed at the workspace before starting.
     pub test_grant_fault: Option<String>,
+    /// Test setting: the grant handed to the phone on the link is not the announced one
+    /// (`malleate` or `other`, see `main.rs`).
+    pub test_link_grant: Option<String>,
+    /// Test setting: expect the phone's device key in the handshake instead of its OBR key
+    /// (what the tool did before the phone had an OBR key).
+    pub test_expect_device_key: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -78,8 +88,12 @@ enum Phase {
 /// session's reader.
 struct Obr {
     grant_id: [u8; 16],
+    /// The grant sent on the link (the announced one, unless a test swaps it).
     grant: Vec<u8>,
+    /// Verifies receipts.
     device_key: Vec<u8>,
+    /// The phone's static key the handshake must show.
+    obr_key: Vec<u8>,
     rp_ids: Vec<String>,
     max_registrations: u8,
     /// When the grant expires (measured from before the start request, so never late).
@@ -279,7 +293,15 @@ impl SessionHooks for Obr {
                 true
             }
             MessageType::ObrStatus => {
-                eprintln!("pairing-tool: ignored a second OBR status from the phone");
+                // After acceptance a status frame is the phone refusing one registration in a
+                // way that ends the grant (e.g. `passkey_exists`); the session ends next.
+                if *self.phase.borrow() == Phase::Accepted {
+                    let code = String::from_utf8_lossy(payload);
+                    let code: String = printable(&code).chars().take(MAX_CODE_CHARS).collect();
+                    say(&format!("registration refused: {code}"));
+                } else {
+                    eprintln!("pairing-tool: ignored a second OBR status from the phone");
+                }
                 true
             }
             _ => false,
@@ -341,22 +363,45 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
             .map_err(|e| workspace_failure("arm the OBR grant fault", &e))?;
     }
     let requested = Instant::now();
+    let start = StartObr {
+        admin_id: &options.admin_id,
+        admin_name: &options.admin_name,
+        admin_static_key: &public,
+        rp_ids: &options.rp_ids,
+        max_registrations: options.count,
+        duration_secs: options.duration_secs,
+        relay_url: &options.relay,
+        admin_door: &door,
+    };
+    // Test setting `other`: a grant issued to this tool just before (and stopped, as the
+    // workspace runs one OBR per user) is what the phone gets on the link.
+    let other = match options.test_link_grant.as_deref() {
+        Some("other") => {
+            let other = workspace
+                .start_obr(&user_id, &start)
+                .await
+                .map_err(|e| workspace_failure("start the earlier OBR", &e))?;
+            workspace
+                .stop_obr(&other.grant_id)
+                .await
+                .map_err(|e| workspace_failure("stop the earlier OBR", &e))?;
+            eprintln!(
+                "pairing-tool: test: the phone gets grant {} on the link",
+                hex(&other.grant_id)
+            );
+            Some(other.grant)
+        }
+        _ => None,
+    };
     let started: Started = workspace
-        .start_obr(
-            &user_id,
-            &StartObr {
-                admin_id: &options.admin_id,
-                admin_name: &options.admin_name,
-                admin_static_key: &public,
-                rp_ids: &options.rp_ids,
-                max_registrations: options.count,
-                duration_secs: options.duration_secs,
-                relay_url: &options.relay,
-                admin_door: &door,
-            },
-        )
+        .start_obr(&user_id, &start)
         .await
         .map_err(|e| workspace_failure("start OBR", &e))?;
+    let link_grant = match (options.test_link_grant.as_deref(), other) {
+        (_, Some(other)) => other,
+        (Some("malleate"), None) => malleated(&started.grant)?,
+        _ => started.grant.clone(),
+    };
     eprintln!(
         "pairing-tool: OBR started for {} (security key {}, until {})",
         printable(&options.user),
@@ -368,7 +413,12 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
     let (phase, _) = watch::channel(Phase::Waiting);
     let obr = Arc::new(Obr {
         grant_id: started.grant_id,
-        grant: started.grant,
+        grant: link_grant,
+        obr_key: if options.test_expect_device_key {
+            started.device_public_key.clone()
+        } else {
+            started.obr_public_key
+        },
         device_key: started.device_public_key,
         rp_ids: options.rp_ids,
         max_registrations: options.count,
@@ -585,7 +635,7 @@ async fn offer(obr: &Obr, client: &RelayClient, session: RelayId, key: &[u8; 32]
             return Knock::Retry;
         }
     };
-    if channel.peer_static().as_slice() != obr.device_key.as_slice() {
+    if channel.peer_static().as_slice() != obr.obr_key.as_slice() {
         let _ = client.delete_session(&session).await;
         failed("the phone is not the user's security key");
         return Knock::Retry;
@@ -654,6 +704,30 @@ fn describe(e: &SessionError) -> String {
         SessionError::Link(LinkError::Closed(_)) => "the phone left the session".into(),
         other => format!("handshake: {other}"),
     }
+}
+
+/// Test setting `malleate`: the COSE_Sign1 grant with its ECDSA signature's `s` replaced by
+/// `n - s`. The result still verifies (P-256 ECDSA accepts either `s`) and carries the same id
+/// and payload, but its bytes differ from the grant the phone was announced.
+fn malleated(grant: &[u8]) -> Result<Vec<u8>, String> {
+    use authenticator_core::ctap::cbor::{self, Value};
+    use p256::ecdsa::Signature;
+    let bad = || "the workspace's grant is not a COSE_Sign1".to_owned();
+    let (&tag, body) = grant.split_first().ok_or_else(bad)?;
+    let Ok(Value::Array(mut items)) = cbor::decode(body) else {
+        return Err(bad());
+    };
+    let signature = items
+        .get(3)
+        .and_then(Value::as_bytes)
+        .and_then(|raw| Signature::from_slice(raw).ok())
+        .ok_or_else(bad)?;
+    let (r, s) = signature.split_scalars();
+    let flipped = Signature::from_scalars(r.to_bytes(), (-s).to_bytes()).map_err(|_| bad())?;
+    items[3] = Value::Bytes(flipped.to_bytes().to_vec());
+    let mut out = vec![tag];
+    out.extend(cbor::encode(&Value::Array(items)));
+    Ok(out)
 }
 
 fn to_hex(bytes: &[u8]) -> String {

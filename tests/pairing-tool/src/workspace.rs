@@ -59,7 +59,10 @@ pub struct StartObr<'a> {
 pub struct Started {
     pub grant_id: [u8; 16],
     pub grant: Vec<u8>,
+    /// Verifies the phone's receipts.
     pub device_public_key: Vec<u8>,
+    /// The phone's static key in the OBR handshake (never the device key).
+    pub obr_public_key: Vec<u8>,
     pub security_key_id: String,
     pub expires_at: String,
 }
@@ -71,6 +74,7 @@ struct StartedBody {
     expires_at: String,
     security_key_id: String,
     device_public_key: String,
+    obr_public_key: String,
 }
 
 #[derive(Deserialize)]
@@ -170,16 +174,27 @@ impl Workspace {
         let grant_id = bytes("grant_id", &started.grant_id)?
             .try_into()
             .map_err(|_| WorkspaceError::Protocol("grant_id is not 16 bytes".into()))?;
-        let device_public_key = bytes("device_public_key", &started.device_public_key)?;
-        if device_public_key.len() != 65 || device_public_key.first() != Some(&0x04) {
+        let point = |name: &str, value: &str| {
+            let key = bytes(name, value)?;
+            if key.len() != 65 || key.first() != Some(&0x04) {
+                return Err(WorkspaceError::Protocol(format!(
+                    "{name} is not an uncompressed SEC1 point"
+                )));
+            }
+            Ok(key)
+        };
+        let device_public_key = point("device_public_key", &started.device_public_key)?;
+        let obr_public_key = point("obr_public_key", &started.obr_public_key)?;
+        if obr_public_key == device_public_key {
             return Err(WorkspaceError::Protocol(
-                "device_public_key is not an uncompressed SEC1 point".into(),
+                "the workspace reported the device key as the phone's OBR key".into(),
             ));
         }
         Ok(Started {
             grant_id,
             grant: bytes("grant", &started.grant)?,
             device_public_key,
+            obr_public_key,
             security_key_id: started.security_key_id,
             expires_at: started.expires_at,
         })

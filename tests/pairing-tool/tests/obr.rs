@@ -35,9 +35,11 @@ struct Workspace {
     http: reqwest::Client,
 }
 
-/// The phone's side: its device key and what the redeem answered.
+/// The phone's side: its device key (signs receipts), its OBR key (its static key in the OBR
+/// handshake) and what the redeem answered.
 struct Device {
     scalar: [u8; 32],
+    obr_scalar: [u8; 32],
     security_key_id: String,
     grant_signing_key: Vec<u8>,
 }
@@ -112,6 +114,7 @@ impl Workspace {
             .to_owned();
         let code = link.split_once("code=").unwrap().1;
         let key = KeyPair::generate().unwrap();
+        let obr_key = KeyPair::generate().unwrap();
         let (status, redeemed) = self
             .call(
                 reqwest::Method::POST,
@@ -119,6 +122,7 @@ impl Workspace {
                 Some(json!({
                     "code": code,
                     "device_public_key": B64.encode(key.public_key()),
+                    "obr_public_key": B64.encode(obr_key.public_key()),
                     "device_name": "Test phone",
                     "platform": "virtual",
                 })),
@@ -128,6 +132,7 @@ impl Workspace {
         assert_eq!(redeemed["status"], "active");
         Device {
             scalar: *key.scalar_bytes(),
+            obr_scalar: *obr_key.scalar_bytes(),
             security_key_id: redeemed["security_key_id"].as_str().unwrap().to_owned(),
             grant_signing_key: B64
                 .decode(redeemed["grant_signing_key"].as_str().unwrap())
@@ -311,7 +316,7 @@ async fn accepted_grant_forwards_ctap_and_prints_receipts() {
     });
 
     let (session, _client, grant_bytes) =
-        phone_connect(&ws, &device, &device.scalar, &tool.grant_id).await;
+        phone_connect(&ws, &device, &device.obr_scalar, &tool.grant_id).await;
     let session = session.unwrap();
     assert_eq!(
         session.recv().await.unwrap(),
@@ -423,20 +428,23 @@ async fn wrong_device_key_is_turned_away_and_a_denial_ends_the_obr() {
     let dir = tempfile::tempdir().unwrap();
     let mut tool = start_obr(dir.path(), &relay.url, &ws.url, "bob@acme.example", &[]);
 
-    // Knows the grant id but holds another device key: the session is deleted, no grant.
+    // Knows the grant id but holds another key, or shows its device key instead of its OBR
+    // key: the session is deleted, no grant.
     let other = *KeyPair::generate().unwrap().scalar_bytes();
-    let (session, _client, _) = phone_connect(&ws, &device, &other, &tool.grant_id).await;
-    assert_eq!(
-        tool.proc.expect_line("obr failed", LINE_WAIT),
-        "obr failed: the phone is not the user's security key"
-    );
-    if let Ok(session) = session {
-        assert!(session.recv().await.is_err(), "no grant for another key");
+    for key in [other, device.scalar] {
+        let (session, _client, _) = phone_connect(&ws, &device, &key, &tool.grant_id).await;
+        assert_eq!(
+            tool.proc.expect_line("obr failed", LINE_WAIT),
+            "obr failed: the phone is not the user's security key"
+        );
+        if let Ok(session) = session {
+            assert!(session.recv().await.is_err(), "no grant for another key");
+        }
     }
 
     // The user's phone still can connect; the user denies.
     let (session, _client, grant_bytes) =
-        phone_connect(&ws, &device, &device.scalar, &tool.grant_id).await;
+        phone_connect(&ws, &device, &device.obr_scalar, &tool.grant_id).await;
     let session = session.unwrap();
     assert_eq!(
         session.recv().await.unwrap(),

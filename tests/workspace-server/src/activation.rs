@@ -31,6 +31,9 @@ const MAX_DEVICE_NAME: usize = 128;
 struct RedeemRequest {
     code: String,
     device_public_key: String,
+    /// The phone's OBR key; optional (a phone from before it existed registers it later).
+    #[serde(default)]
+    obr_public_key: Option<String>,
     device_name: String,
     platform: String,
 }
@@ -53,10 +56,15 @@ fn normalize_code(code: &str) -> Result<String, ApiError> {
 }
 
 fn parse_device_key(text: &str) -> Result<(VerifyingKey, Vec<u8>), ApiError> {
+    parse_p256_key(text, "device_public_key")
+}
+
+/// A `field` holding base64url (no padding) of a 65-byte uncompressed P-256 point.
+fn parse_p256_key(text: &str, field: &str) -> Result<(VerifyingKey, Vec<u8>), ApiError> {
     let bad = || {
-        ApiError::bad_request(
-            "device_public_key must be base64url (no padding) of a 65-byte uncompressed P-256 point",
-        )
+        ApiError::bad_request(format!(
+            "{field} must be base64url (no padding) of a 65-byte uncompressed P-256 point"
+        ))
     };
     let bytes = B64.decode(text).map_err(|_| bad())?;
     if bytes.len() != 65 || bytes[0] != 0x04 {
@@ -70,6 +78,11 @@ pub fn redeem(state: &mut State, body: &[u8], now_ms: u64) -> Result<Value, ApiE
     let request: RedeemRequest = parse_json(body)?;
     let code = normalize_code(&request.code)?;
     let (public_key, public_key_sec1) = parse_device_key(&request.device_public_key)?;
+    let obr_public_key_sec1 = request
+        .obr_public_key
+        .as_deref()
+        .map(|k| parse_obr_key(k, &public_key_sec1))
+        .transpose()?;
     if request.device_name.trim().is_empty()
         || request.device_name.chars().count() > MAX_DEVICE_NAME
     {
@@ -152,17 +165,65 @@ pub fn redeem(state: &mut State, body: &[u8], now_ms: u64) -> Result<Value, ApiE
     if let (true, Some(map)) = (client_pin, body.as_object_mut()) {
         map.insert("pin_nonce".into(), B64.encode(assignment.pin_nonce).into());
     }
+    // The stored OBR key is echoed, so the phone knows it need not register it again.
+    if let (Some(key), Some(map)) = (&obr_public_key_sec1, body.as_object_mut()) {
+        map.insert("obr_public_key".into(), B64.encode(key).into());
+    }
     assignment.attach_device(
         Device {
             security_key_id: security_key_id.clone(),
             public_key,
             public_key_sec1,
+            obr_public_key_sec1,
             redeem_body: body.clone(),
         },
         now_ms,
     );
     state.by_key_id.insert(security_key_id, index);
     Ok(body)
+}
+
+/// An OBR key: a P-256 point that is not the device key (one key, one job: the device key
+/// signs, the OBR key is the phone's Noise static key in OBR sessions).
+fn parse_obr_key(text: &str, device_key_sec1: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let (_, sec1) = parse_p256_key(text, "obr_public_key")?;
+    if sec1 == device_key_sec1 {
+        return Err(ApiError::bad_request(
+            "obr_public_key must not be the device key",
+        ));
+    }
+    Ok(sec1)
+}
+
+#[derive(Deserialize)]
+struct ObrKeyRequest {
+    obr_public_key: String,
+}
+
+/// Phone endpoint `obr-key`: a phone activated before it had an OBR key tells it now (signed
+/// with the device key). The same key again is fine; another one is refused (409
+/// `obr_key_set`): the key is set once per activation.
+pub fn register_obr_key(state: &mut State, index: usize, body: &[u8]) -> Result<(), ApiError> {
+    let request: ObrKeyRequest = parse_json(body)?;
+    let device = state
+        .assignment_mut(index)
+        .ok_or_else(|| ApiError::internal("key index out of range"))?
+        .device
+        .as_mut()
+        .ok_or_else(|| ApiError::internal("a signed request from a key without a device"))?;
+    let key = parse_obr_key(&request.obr_public_key, &device.public_key_sec1)?;
+    match &device.obr_public_key_sec1 {
+        Some(stored) if *stored == key => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "obr_key_set",
+            "another OBR key is already registered for this security key",
+        )),
+        None => {
+            device.obr_public_key_sec1 = Some(key);
+            Ok(())
+        }
+    }
 }
 
 pub fn submit_pin(

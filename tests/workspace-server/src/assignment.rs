@@ -60,6 +60,9 @@ pub struct Device {
     pub public_key: VerifyingKey,
     /// SEC1 bytes as sent, to recognise the same device on a repeated redeem.
     pub public_key_sec1: Vec<u8>,
+    /// The phone's OBR key (SEC1 uncompressed): its static key in OBR sessions, handed to the
+    /// admin's pairing tool. Told at redeem or later (`obr-key`); OBR needs it.
+    pub obr_public_key_sec1: Option<Vec<u8>>,
     /// The first redeem answer, returned unchanged to a repeated redeem (contract: idempotent).
     pub redeem_body: serde_json::Value,
 }
@@ -377,6 +380,7 @@ mod tests {
                 security_key_id: security_key_id.into(),
                 public_key: *key.verifying_key(),
                 public_key_sec1: Vec::new(),
+                obr_public_key_sec1: None,
                 redeem_body: serde_json::Value::Null,
             },
             1,

@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/devices/{id}/revocation-ack", post(revocation_ack))
         .route("/api/v1/devices/{id}/obr-receipts", post(obr_receipt))
         .route("/api/v1/devices/{id}/obr-refusals", post(obr_refusal))
+        .route("/api/v1/devices/{id}/obr-key", post(obr_key))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             faults::inject,
@@ -136,6 +137,20 @@ async fn obr_refusal(
     let mut state = shared.lock();
     let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
     state.record_refusal(index, &body, now_ms())?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The phone tells its OBR key (contract, phone endpoint 9): 204.
+async fn obr_key(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let mut state = shared.lock();
+    let index = signed_by(&state, &id, &Method::POST, &uri, &headers, &body)?;
+    activation::register_obr_key(&mut state, index, &body)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

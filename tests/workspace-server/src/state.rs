@@ -85,6 +85,8 @@ pub struct ObrStarted {
     pub expires_at: String,
     pub security_key_id: String,
     pub device_public_key: String,
+    /// The phone's static key in the OBR handshake (its OBR key, not the device key).
+    pub obr_public_key: String,
 }
 
 /// What handlers share.
@@ -397,6 +399,14 @@ impl State {
                 ),
             ));
         }
+        let Some(obr_key) = device.obr_public_key_sec1.clone() else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no_obr_key",
+                "the user's phone has not told its OBR key yet (it does at its next events \
+                 poll); try again shortly",
+            ));
+        };
         let fault = self.faults.take_grant_fault();
         let workspace = &self.workspace;
         if !obr::is_display_text(&workspace.config.name, 128) {
@@ -460,6 +470,7 @@ impl State {
             expires_at: crate::clock::rfc3339(grant.expires_at.saturating_mul(1000)),
             security_key_id: device.security_key_id.clone(),
             device_public_key: B64.encode(&device.public_key_sec1),
+            obr_public_key: B64.encode(&obr_key),
         };
         let event = EventKind::ObrRequest {
             grant_id: B64.encode(delivered_id),

@@ -135,11 +135,15 @@ async fn start_issues_a_grant_the_phone_verifies_and_queues_the_request() {
             "expires_at",
             "grant",
             "grant_id",
+            "obr_public_key",
             "security_key_id"
         ]
     );
     assert_eq!(started["security_key_id"], redeemed["security_key_id"]);
     assert_eq!(started["device_public_key"], phone.public_key());
+    // The tool authenticates the phone by its OBR key, which is not the device key.
+    assert_eq!(started["obr_public_key"], phone.obr_public_key());
+    assert_ne!(started["obr_public_key"], started["device_public_key"]);
     let grant_bytes = B64.decode(started["grant"].as_str().unwrap()).unwrap();
 
     // The grant verifies with the key the phone pinned at redeem, as the phone will check it.
@@ -1086,4 +1090,79 @@ async fn cli_starts_lists_and_stops() {
         err,
         "error: no grant with this id (unknown_grant, HTTP 404)\n"
     );
+}
+
+/// A phone activated before it had an OBR key (redeem without `obr_public_key`) cannot be
+/// offered OBR until it tells its OBR key with a signed `obr-key`; the key is set once and
+/// must not be the device key.
+#[tokio::test]
+async fn a_phone_without_an_obr_key_gets_none_until_it_registers_one_signed() {
+    let server = Server::start();
+    let (id, code) = server.user_with_key("olga@example.com", false).await;
+    let mut phone = Phone::new(&server);
+    let (status, redeemed) = phone
+        .redeem_raw(json!({
+            "code": code,
+            "device_public_key": phone.public_key(),
+            "device_name": "Old phone",
+            "platform": "virtual",
+        }))
+        .await;
+    assert_eq!(status, 200, "{redeemed}");
+    assert!(redeemed.get("obr_public_key").is_none());
+    phone.security_key_id = redeemed["security_key_id"].as_str().unwrap().to_owned();
+    let admin = Admin::new();
+    assert_error(
+        &start(&server, &id, admin.start_body(&["example.com"])).await,
+        409,
+        "no_obr_key",
+        "the user's phone has not told its OBR key yet (it does at its next events poll); try \
+         again shortly",
+    );
+
+    let path = phone.device_path("/obr-key");
+    let body = |key: String| json!({ "obr_public_key": key }).to_string();
+    // The device key is not an OBR key; an unsigned or wrongly signed call changes nothing.
+    let (status, error) = phone
+        .signed("POST", &path, Some(&body(phone.public_key())))
+        .await;
+    assert_eq!((status, &error["error"]), (400, &json!("bad_request")));
+    let (status, _) = phone
+        .signed_with(
+            "POST",
+            &path,
+            Some(&body(phone.obr_public_key())),
+            Signing {
+                wrong_key: Some(new_key()),
+                ..Signing::default()
+            },
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        start(&server, &id, admin.start_body(&["example.com"]))
+            .await
+            .0,
+        409
+    );
+
+    // Signed by the device key: stored, and handed to the admin's tool at start.
+    let (status, _) = phone
+        .signed("POST", &path, Some(&body(phone.obr_public_key())))
+        .await;
+    assert_eq!(status, 204);
+    let (status, again) = phone
+        .signed("POST", &path, Some(&body(phone.obr_public_key())))
+        .await;
+    assert_eq!(status, 204, "{again}");
+    let other = B64.encode(new_key().verifying_key().to_sec1_point(false).as_bytes());
+    assert_error(
+        &phone.signed("POST", &path, Some(&body(other))).await,
+        409,
+        "obr_key_set",
+        "another OBR key is already registered for this security key",
+    );
+    let (status, started) = start(&server, &id, admin.start_body(&["example.com"])).await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["obr_public_key"], phone.obr_public_key());
 }

@@ -254,6 +254,8 @@ pub struct Signing {
 /// A scripted phone: one device key, the contract's requests.
 pub struct Phone {
     pub key: SigningKey,
+    /// The phone's OBR key (its static key in OBR sessions), told at redeem.
+    pub obr_key: SigningKey,
     pub url: String,
     pub http: reqwest::Client,
     pub security_key_id: String,
@@ -264,6 +266,7 @@ impl Phone {
     pub fn new(server: &Server) -> Self {
         Self {
             key: new_key(),
+            obr_key: new_key(),
             url: server.url.clone(),
             http: http(),
             security_key_id: String::new(),
@@ -273,6 +276,10 @@ impl Phone {
 
     pub fn public_key(&self) -> String {
         B64.encode(self.key.verifying_key().to_sec1_point(false).as_bytes())
+    }
+
+    pub fn obr_public_key(&self) -> String {
+        B64.encode(self.obr_key.verifying_key().to_sec1_point(false).as_bytes())
     }
 
     pub async fn redeem_raw(&self, body: Value) -> (u16, Value) {
@@ -292,6 +299,7 @@ impl Phone {
             .redeem_raw(json!({
                 "code": code,
                 "device_public_key": self.public_key(),
+                "obr_public_key": self.obr_public_key(),
                 "device_name": "Test phone",
                 "platform": "virtual",
             }))
