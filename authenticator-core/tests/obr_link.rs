@@ -841,7 +841,9 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
         let answer = engine
             .handle(
                 &make_credential("crm.example"),
-                &authenticator_core::request::RequestSignals::new(),
+                &authenticator_core::request::RequestSignals::new(
+                    authenticator_core::request::Origin::app(),
+                ),
             )
             .await;
         assert_eq!(answer[0], 0, "{answer:02x?}");
@@ -893,8 +895,11 @@ impl UserInterface for Presence {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(true)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,
@@ -919,9 +924,12 @@ impl UserInterface for StopsWhileDeciding {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(false)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
         obr_link::stop(&self.vault, NOW, &self.grant_id).unwrap();
-        Ok(true)
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,

@@ -420,7 +420,7 @@ async fn a_registration_that_would_replace_the_users_own_passkey_is_refused_and_
     )
     .await
     .unwrap();
-    let signals = RequestSignals::new();
+    let signals = RequestSignals::new(Origin::app());
     assert_eq!(session.refusal(), None);
     let (answer, registration) = session
         .handle(
@@ -464,7 +464,7 @@ async fn new_user_handles_and_non_discoverable_credentials_at_the_same_rp_are_st
     )
     .await
     .unwrap();
-    let signals = RequestSignals::new();
+    let signals = RequestSignals::new(Origin::app());
     for request in [
         make_credential_with("crm.example", b"alice-2", true, &[]),
         make_credential_with("crm.example", b"alice-1", false, &[]),
@@ -489,7 +489,7 @@ async fn a_zero_length_pin_uv_auth_param_probe_is_denied_and_tells_nothing() {
     )
     .await
     .unwrap();
-    let signals = RequestSignals::new();
+    let signals = RequestSignals::new(Origin::app());
     let probe = make_credential_with(
         "crm.example",
         b"alice-1",
@@ -526,9 +526,12 @@ impl UserInterface for StoppedWhileDeciding {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(false)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
         authenticator_core::obr::link::stop(&self.vault, NOW, &self.grant_id).unwrap();
-        Ok(true)
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,
