@@ -397,9 +397,14 @@ fn run_two(m: u32) -> Result<Outcome, String> {
         .collect();
     files.sort();
     assert!(
-        files.iter().all(
-            |f| ["device.key", "vault.db", "vault.db-wal", "vault.db-shm"].contains(&f.as_str())
-        ),
+        files.iter().all(|f| [
+            "device.key",
+            "device.key.anchor",
+            "vault.db",
+            "vault.db-wal",
+            "vault.db-shm"
+        ]
+        .contains(&f.as_str())),
         "unexpected files {files:?}"
     );
     let conn = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
