@@ -31,10 +31,10 @@ pub struct CounterBlocks {
 impl CounterBlocks {
     /// The next counter value for a passkey.
     pub fn next(&mut self, vault: &Vault, credential_id: &[u8]) -> CtapResult<u32> {
-        Ok(vault
+        vault
             .credentials()
             .take_sign_count(credential_id, &mut self.block, BLOCK)?
-            .ok_or(CTAP2_ERR_NO_CREDENTIALS)?)
+            .ok_or(CTAP2_ERR_NO_CREDENTIALS)
     }
 
     /// Forgets the block (reset): the next value comes from a fresh one.
