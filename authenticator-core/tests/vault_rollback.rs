@@ -3,7 +3,7 @@
 //! vault file with the `sqlite3` shell: puts back an old PIN-state row (spent PIN retries come
 //! back), an old credential row (its sign counter back), deletes or cuts the audit log, deletes
 //! the always-UV setting or the OBR replay list, puts a suspended enrollment back to active, or
-//! restores the whole file from a copy. Each is refused by `Authenticator::open` with
+//! brings back a paired computer the user removed, or restores the whole file from a copy. Each is refused by `Authenticator::open` with
 //! `VaultUnreadable` naming the cause, the file is left byte for byte as it was, and once the
 //! right row is back the vault opens with everything in it; the credential row cannot make a
 //! counter go back. (Needs the `sqlite3` command: `tests/setup.sh` installs it.)
@@ -23,7 +23,8 @@ use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
     UserInterfaceError,
 };
-use authenticator_core::vault::Vault;
+use authenticator_core::secret::SecretBytes;
+use authenticator_core::vault::{PairingRecord, PairingSecrets, Vault};
 
 /// Approves every prompt, as a user who taps "Allow".
 struct Approving;
@@ -386,4 +387,44 @@ fn a_whole_vault_file_restored_from_a_copy_is_refused_by_the_anchor() {
     let phone = open_phone(dir).unwrap();
     assert_eq!(phone.pin_status().unwrap().retries_left, 5);
     assert_eq!(phone.passkeys().unwrap().len(), 1);
+}
+
+#[test]
+fn a_removed_paired_computer_put_back_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let vault = Vault::open(db(dir), &SoftwareKeyProtector::new(dir.join("device.key"))).unwrap();
+    let record = PairingRecord {
+        pairing_id: vec![9; 16],
+        name: "Stolen laptop".into(),
+        peer_public_key: vec![4; 65],
+        routing_id: vec![1; 8],
+        created_at: 1_800_000_000,
+        last_used_at: 1_800_000_000,
+    };
+    let secrets = PairingSecrets {
+        own_static_private_key: SecretBytes::new(vec![5; 32]),
+        pairing_secret: SecretBytes::new(vec![6; 32]),
+    };
+    vault.pairings().insert(&record, &secrets).unwrap();
+    let row = sqlite(
+        dir,
+        "SELECT 'X''' || hex(pairing_id) || ''', ' || created_at || ', ' || last_used_at || \
+         ', X''' || hex(metadata) || ''', X''' || hex(secrets) || '''' FROM pairings",
+    );
+    // The user removes the stolen PC.
+    assert!(vault.pairings().remove(&record.pairing_id).unwrap());
+    drop(vault);
+
+    sqlite(
+        dir,
+        &format!(
+            "INSERT INTO pairings (pairing_id, created_at, last_used_at, metadata, secrets) \
+             VALUES ({row})"
+        ),
+    );
+    refused(dir, "paired computer record was added from outside the app");
+    sqlite(dir, "DELETE FROM pairings");
+    let phone = open_phone(dir).unwrap();
+    assert!(phone.paired_computers().unwrap().is_empty());
 }

@@ -6,8 +6,9 @@
 //! record (AES-GCM under the vault key, so it authenticates) holding
 //! - `generation`, a counter raised by every write to a protected record;
 //! - a digest of the exact sealed bytes of every protected row: the PIN state (retry counters)
-//!   and every setting (always-UV, enrollment state, the OBR replay list, ...). A row older
-//!   than the head, a row missing or a row added is refused as [`VaultError::Tampered`];
+//!   every setting (always-UV, enrollment state, the OBR replay list, ...) and every pairing
+//!   (a removed PC must stay removed). A row older than the head, a row missing or a row added
+//!   is refused as [`VaultError::Tampered`];
 //! - the audit log's last sequence number and chain hash: each entry's hash seals the previous
 //!   one's, so a cut tail or a deleted middle row is found when the log is read or appended to;
 //! - `counter_end`, the end of the one global sign-counter reservation: every assertion's
@@ -52,6 +53,14 @@ pub(crate) const AUDIT_CHAIN_START: [u8; 32] = [0; 32];
 
 /// The head's key for the PIN-state row.
 pub(crate) const PIN_STATE: &str = "pin_state";
+
+/// The prefix of the head's keys for pairings.
+pub(crate) const PAIRING_PREFIX: &str = "pairings/";
+
+/// The head's key for the pairing with this id.
+pub(crate) fn pairing_key(id: &[u8]) -> String {
+    format!("{PAIRING_PREFIX}{}", crate::hex::encode(id))
+}
 
 /// The head's key for the setting `name`.
 pub(crate) fn setting_key(name: &str) -> String {
@@ -202,6 +211,13 @@ pub(crate) fn adopt(conn: &Connection, cipher: &RecordCipher) -> Result<u64, Vau
         .collect::<Result<Vec<(String, Vec<u8>)>, _>>()?;
     for (name, value) in settings {
         head.put(&setting_key(&name), Some(&value));
+    }
+    let mut stmt = conn.prepare("SELECT pairing_id, metadata FROM pairings")?;
+    let pairings = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, _>>()?;
+    for (id, metadata) in pairings {
+        head.put(&pairing_key(&id), Some(&metadata));
     }
     let mut stmt = conn.prepare("SELECT seq, recorded_at, entry FROM audit_log ORDER BY seq")?;
     let entries = stmt

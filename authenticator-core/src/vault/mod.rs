@@ -318,15 +318,28 @@ fn verify_state(conn: &mut Connection, cipher: &RecordCipher) -> Result<u64, Vau
         head.check(&key, Some(value), &settings::what(name))?;
         seen.insert(key);
     }
+    let pairings = {
+        let mut stmt = tx.prepare("SELECT pairing_id, metadata FROM pairings")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, _>>()?
+    };
+    for (id, metadata) in &pairings {
+        let key = head::pairing_key(id);
+        head.check(&key, Some(metadata), "paired computer record")?;
+        seen.insert(key);
+    }
     if let Some(missing) = head
         .records
         .keys()
         .filter(|k| k.as_str() != head::PIN_STATE)
         .find(|k| !seen.contains(*k))
     {
-        let name = missing.strip_prefix("settings/").unwrap_or(missing);
+        let what = match missing.strip_prefix("settings/") {
+            Some(name) => settings::what(name),
+            None => "paired computer record".to_owned(),
+        };
         return Err(VaultError::Tampered {
-            what: format!("{} was deleted", settings::what(name)),
+            what: format!("{what} was deleted"),
         });
     }
     audit::check_end(&tx, &head)?;
