@@ -428,3 +428,57 @@ fn a_removed_paired_computer_put_back_is_refused() {
     let phone = open_phone(dir).unwrap();
     assert!(phone.paired_computers().unwrap().is_empty());
 }
+
+#[test]
+fn a_row_put_back_while_the_app_runs_is_refused_on_its_next_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let phone = open_phone(dir).unwrap();
+    phone.set_pin("1234".into()).unwrap();
+    let full_retries = sqlite(dir, "SELECT hex(state) FROM pin_state");
+    assert!(phone.change_pin("9999".into(), "5678".into()).is_err());
+    // Another process with file access writes while the app keeps the vault open.
+    sqlite(
+        dir,
+        &format!("UPDATE pin_state SET state = X'{full_retries}' WHERE id = 1"),
+    );
+    match phone.pin_status() {
+        Err(AuthenticatorError::VaultUnreadable { reason }) => {
+            assert!(reason.contains("PIN state"), "{reason}")
+        }
+        other => panic!("the old PIN state was read: {other:?}"),
+    }
+    // And no PIN attempt is served from it.
+    assert!(matches!(
+        phone.change_pin("1234".into(), "5678".into()),
+        Err(AuthenticatorError::VaultUnreadable { .. })
+    ));
+}
+
+#[test]
+fn a_vault_of_the_v1_code_gets_its_state_head_when_it_is_migrated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v1");
+    std::fs::copy(fixture.join("vault.db"), db(dir)).unwrap();
+    std::fs::copy(fixture.join("device.key"), dir.join("device.key")).unwrap();
+    // The migration seals a head over what the file holds; the phone reads it all back.
+    let phone = open_phone(dir).unwrap();
+    assert_eq!(phone.pin_status().unwrap().retries_left, 6);
+    assert_eq!(phone.passkeys().unwrap().len(), 1);
+    drop(phone);
+    // From then on the rows are bound: the v1 vault's always-UV setting cannot be deleted.
+    let value = sqlite(
+        dir,
+        "SELECT hex(value) FROM settings WHERE name = 'always_uv'",
+    );
+    sqlite(dir, "DELETE FROM settings WHERE name = 'always_uv'");
+    refused(dir, "setting \"always_uv\" was deleted");
+    sqlite(
+        dir,
+        &format!("INSERT INTO settings (name, value) VALUES ('always_uv', X'{value}')"),
+    );
+    // And the migrated passkey keeps its counter mark from the v1 code.
+    let phone = open_phone(dir).unwrap();
+    assert_eq!(phone.passkeys().unwrap()[0].sign_count, 41);
+}

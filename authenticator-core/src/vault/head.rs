@@ -160,6 +160,15 @@ pub(crate) fn load(conn: &Connection, cipher: &RecordCipher) -> Result<Head, Vau
     Ok(head)
 }
 
+/// The plain copy of the generation; `None` if the head is gone.
+pub(crate) fn plain_generation(conn: &Connection) -> Result<Option<u64>, VaultError> {
+    let generation: Option<i64> = conn
+        .prepare_cached("SELECT generation FROM vault_head WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(generation.map(|g| u64::try_from(g).unwrap_or(0)))
+}
+
 /// The plain copy of the counter reservation's end (see [`Head`]); `None` if the head is gone.
 pub(crate) fn counter_end(conn: &Connection) -> Result<Option<u32>, VaultError> {
     let end: Option<i64> = conn

@@ -74,6 +74,10 @@ pub struct Vault {
     path: PathBuf,
     /// The platform's monotonic anchor, advanced after each protected write (see `head`).
     anchor: Option<Arc<dyn KeyProtector>>,
+    /// The last authentic head this process loaded or wrote. A generation is sealed only once
+    /// (writes are serialized), so while the file's plain `generation` names it, it is the head
+    /// and need not be decrypted again; a changed plain column makes it load anew.
+    head_cache: Mutex<Option<Arc<head::Head>>>,
 }
 
 impl Vault {
@@ -179,6 +183,7 @@ impl Vault {
             cipher,
             path,
             anchor,
+            head_cache: Mutex::new(None),
         })
     }
 
@@ -247,10 +252,35 @@ impl Vault {
     ) -> Result<R, VaultError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let head = head::load(&tx, &self.cipher)?;
+        let head = self.current_head(&tx)?;
         let out = f(&tx, &head)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// The head of the snapshot `conn` reads, from the cache when its generation is current.
+    fn current_head(&self, conn: &Connection) -> Result<Arc<head::Head>, VaultError> {
+        let generation = head::plain_generation(conn)?;
+        let cached = self
+            .head_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(head) = cached
+            && Some(head.generation) == generation
+        {
+            return Ok(head);
+        }
+        let head = Arc::new(head::load(conn, &self.cipher)?);
+        self.remember_head(head.clone());
+        Ok(head)
+    }
+
+    fn remember_head(&self, head: Arc<head::Head>) {
+        *self
+            .head_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(head);
     }
 
     /// A write to protected records: `f` runs in an IMMEDIATE transaction with the head, checks
@@ -263,10 +293,11 @@ impl Vault {
         let (out, generation) = {
             let mut conn = self.lock();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut head = head::load(&tx, &self.cipher)?;
+            let mut head = head::Head::clone(&*self.current_head(&tx)?);
             let out = f(&tx, &mut head)?;
             let generation = head::store(&tx, &self.cipher, &mut head)?;
             tx.commit()?;
+            self.remember_head(Arc::new(head));
             (out, generation)
         };
         self.advance_anchor(generation);
