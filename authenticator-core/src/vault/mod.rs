@@ -13,12 +13,13 @@
 //! - Durability: WAL with `synchronous=FULL`, so a committed write survives a crash or power
 //!   loss; every read-modify-write runs in an IMMEDIATE transaction, so two processes (an app
 //!   and its extension) on one file never lose each other's writes.
-//! - Rollback: the PIN state, the settings, the audit log and the sign-counter reservation are
-//!   bound to one sealed, monotonic state head (`head`), written in the same transaction as
-//!   each of them and checked on every read of them; an older, missing or added row, or a cut
-//!   log, is refused as `Tampered` and never reset. Opening checks the head against the
-//!   platform's monotonic anchor, if it keeps one, so a whole-file rollback is `RolledBack`.
-//!   Opening reads the head, the PIN state and the settings: never a pass over the passkeys.
+//! - Rollback: the PIN state, the settings, the pairings, the audit log and the sign-counter
+//!   reservation are bound to one sealed, monotonic state head (`head`), written in the same
+//!   transaction as each of them and checked on every read of them; an older, missing or added
+//!   row, or a cut log, is refused as `Tampered` and never reset or moved aside. Opening checks
+//!   the head against the platform's monotonic anchor, if it keeps one, so a whole-file
+//!   rollback is `RolledBack`. Opening reads the head, the PIN state, the settings, the
+//!   pairings and the audit log's end: never a pass over the passkeys.
 
 mod audit;
 mod credentials;
