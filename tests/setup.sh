@@ -7,6 +7,9 @@ command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
 # A C cross compiler for the build scripts (SQLite, ring) of the Android type check in run-all.
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu)
+# The vault rollback tests (authenticator-core/tests/vault_rollback.rs) edit a real vault file
+# with the SQLite command-line shell, as an attacker with file access would.
+command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""

@@ -104,6 +104,13 @@ impl KeyProtector for PlainBenchProtector {
             kind: "bench-plain-no-protection".into(),
         })
     }
+
+    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
+        Ok(None)
+    }
+    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
+        Ok(false)
+    }
 }
 
 /// A user who approves everything at once.

@@ -6,6 +6,21 @@
 //! locked, before first unlock: retry later) from one that is *permanently lost* (restored
 //! backup, invalidated key: recovery required). The core never answers either by making a new
 //! vault key over an existing vault.
+//!
+//! `KeyProtector` also keeps the vault's optional *monotonic anchor*: a small opaque blob
+//! (sealed by the core) naming the vault state's generation, stored where restoring or copying
+//! the app's files does not reach. The core refuses a vault file older than its anchor, which is
+//! the only way to see a whole-file rollback. The anchor is part of this trait rather than a
+//! separate optional object given to `Authenticator::open` because it lives in the same
+//! platform store as the wrapping key and shares its lifetime (a lost key makes the anchor
+//! moot); one object means an app cannot forget to pass it. A platform without such a store
+//! answers `Ok(None)` / `Ok(false)`. What each platform can promise (see
+//! `proto/vault-format.md`): Android keeps it in `noBackupFilesDir` (never in Auto Backup or
+//! device transfer; a rooted attacker can still write it); iOS in a keychain item
+//! `AfterFirstUnlockThisDeviceOnly` (never migrated to another device; a restore of an
+//! encrypted backup of the same device brings back the keychain and the file together, so it
+//! does not show that rollback); the software protector in a file beside its key file (same
+//! trust as the key file: for tests).
 
 mod software_protector;
 
@@ -57,6 +72,13 @@ pub trait KeyProtector: Send + Sync {
     fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError>;
     /// Describes the protection, without touching the key.
     fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError>;
+    /// The anchor blob last given to `store_anchor`, or `None` if none was stored or this
+    /// platform keeps no anchor. Read once when the vault opens.
+    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError>;
+    /// Replaces the stored anchor blob with `anchor` (opaque, a few dozen bytes, sealed by the
+    /// core), durably. Returns false if this platform keeps no anchor. Called after vault writes
+    /// that matter for rollback (PIN attempts, settings, audit entries, counter blocks).
+    fn store_anchor(&self, anchor: Vec<u8>) -> Result<bool, KeyProtectorError>;
 }
 
 /// Why the app could not show a prompt.

@@ -240,6 +240,12 @@ impl KeyProtector for Locked {
     fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
         self.inner.info()
     }
+    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
+        self.inner.load_anchor()
+    }
+    fn store_anchor(&self, anchor: Vec<u8>) -> Result<bool, KeyProtectorError> {
+        self.inner.store_anchor(anchor)
+    }
 }
 
 #[test]

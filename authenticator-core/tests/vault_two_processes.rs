@@ -7,6 +7,13 @@
 //! The parent proves that both ended up in one vault under one key, that every credential is
 //! there and decodes, that the shared counter handed out every value exactly once and ends at
 //! start + 2M, that no PIN-state update was lost, and that SQLite finds the file intact.
+//!
+//! The counter race (issue 13, item 8b): the app signs in while the extension, in its own
+//! process, signs in with the same passkey during the app's presence prompt (after the app read
+//! the passkey, before it takes its counter). The app's counter must still come after the
+//! extension's.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -24,6 +31,9 @@ const NAME_ENV: &str = "VAULT_TWO_CHILD_NAME";
 const COUNT_ENV: &str = "VAULT_TWO_CHILD_M";
 const START_ENV: &str = "VAULT_TWO_CHILD_START_NS";
 const CHILD_TEST: &str = "two_process_child";
+const RACE_DIR_ENV: &str = "VAULT_COUNTER_RACE_DIR";
+const RACE_CHILD_TEST: &str = "counter_race_child";
+const RACE_RP: &str = "example.com";
 /// Credentials (and counter advances) per child in the main test.
 const M: u32 = 150;
 /// The shared credential's counter before either child advances it.
@@ -397,9 +407,14 @@ fn run_two(m: u32) -> Result<Outcome, String> {
         .collect();
     files.sort();
     assert!(
-        files.iter().all(
-            |f| ["device.key", "vault.db", "vault.db-wal", "vault.db-shm"].contains(&f.as_str())
-        ),
+        files.iter().all(|f| [
+            "device.key",
+            "device.key.anchor",
+            "vault.db",
+            "vault.db-wal",
+            "vault.db-shm"
+        ]
+        .contains(&f.as_str())),
         "unexpected files {files:?}"
     );
     let conn = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
@@ -457,5 +472,138 @@ fn two_processes_racing_to_create_the_vault_share_one_key() {
             .collect::<Vec<_>>()
             .join("\n"),
         failures[0]
+    );
+}
+
+// ---- the counter race (item 8b) ----------------------------------------------------------
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use authenticator_core::api::{Authenticator, default_options};
+use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::platform::{
+    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
+};
+
+/// Approves every prompt. When `interleave` is set, the presence prompt first runs the other
+/// process's sign-in to the end (as an extension serving a request meanwhile) and keeps what
+/// it printed.
+#[derive(Default)]
+struct RacingUser {
+    interleave: AtomicBool,
+    dir: Mutex<Option<PathBuf>>,
+    other: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl UserInterface for RacingUser {
+    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        if self.interleave.swap(false, Ordering::SeqCst) {
+            let dir = self.dir.lock().unwrap().clone().unwrap();
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    RACE_CHILD_TEST,
+                    "--nocapture",
+                    "--include-ignored",
+                ])
+                .env(RACE_DIR_ENV, dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("cannot re-execute the test binary");
+            *self.other.lock().unwrap() = Some(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(true)
+    }
+    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
+        Ok(true)
+    }
+    async fn choose_account(
+        &self,
+        _: String,
+        _: Vec<AccountOption>,
+    ) -> Result<Option<u32>, UserInterfaceError> {
+        Ok(Some(0))
+    }
+    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
+        Ok(())
+    }
+}
+
+fn open_phone(dir: &Path, user: Arc<RacingUser>) -> Arc<Authenticator> {
+    Authenticator::open(
+        dir.to_string_lossy().into_owned(),
+        Arc::new(SoftwareKeyProtector::new(dir.join("device.key"))),
+        user,
+        None,
+        default_options("test phone".into()),
+    )
+    .unwrap()
+}
+
+/// getAssertion for `RACE_RP` with user presence; returns the signature counter.
+fn sign_in(phone: &Authenticator) -> u32 {
+    let mut request = vec![0x02];
+    request.extend(cbor::encode(&Value::map([
+        (Value::int(1), Value::from(RACE_RP)),
+        (Value::int(2), Value::Bytes(vec![2; 32])),
+    ])));
+    let answer = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(phone.handle_ctap(request));
+    assert_eq!(answer[0], 0, "getAssertion failed: {:#04x}", answer[0]);
+    let body = cbor::decode(&answer[1..]).unwrap();
+    let auth_data = body
+        .as_map()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_int() == Some(2))
+        .and_then(|(_, v)| v.as_bytes())
+        .unwrap()
+        .to_vec();
+    // authData: rpIdHash (32) || flags (1) || signCount (4, big endian).
+    u32::from_be_bytes(auth_data[33..37].try_into().unwrap())
+}
+
+#[test]
+#[ignore = "child process of the counter race test"]
+fn counter_race_child() {
+    let Some(dir) = std::env::var_os(RACE_DIR_ENV) else {
+        return;
+    };
+    let phone = open_phone(Path::new(&dir), Arc::new(RacingUser::default()));
+    println!("count {}", sign_in(&phone));
+}
+
+#[test]
+fn a_counter_block_is_checked_in_the_transaction_that_uses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let user = Arc::new(RacingUser::default());
+    *user.dir.lock().unwrap() = Some(tmp.path().to_path_buf());
+    let app = open_phone(tmp.path(), user.clone());
+    let answer = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(app.handle_ctap(common::obr::make_credential(RACE_RP)));
+    assert_eq!(answer[0], 0, "makeCredential failed");
+    // The app holds a counter block from here on.
+    let first = sign_in(&app);
+
+    user.interleave.store(true, Ordering::SeqCst);
+    let app_second = sign_in(&app);
+    let other = user.other.lock().unwrap().clone().unwrap();
+    let extension: u32 = other
+        .lines()
+        .find_map(|l| l.strip_prefix("count "))
+        .unwrap_or_else(|| panic!("the extension process failed:\n{other}"))
+        .parse()
+        .unwrap();
+    assert!(
+        first < extension && extension < app_second,
+        "the counter went back across processes: app {first}, extension {extension}, then app {app_second}"
     );
 }

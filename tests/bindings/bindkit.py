@@ -79,6 +79,9 @@ class SoftKeyProtector(ac.KeyProtector):
         self.fail_wrap: BaseException | None = None
         self.fail_unwrap: BaseException | None = None
         self.calls: list[str] = []
+        # The vault's monotonic anchor, kept for as long as this object (a platform would keep
+        # it in storage that backups and file copies do not reach).
+        self.anchor: bytes | None = None
 
     def wrap(self, secret):
         self.calls.append("wrap")
@@ -99,6 +102,13 @@ class SoftKeyProtector(ac.KeyProtector):
 
     def info(self):
         return ac.KeyProtectionInfo(hardware_backed=False, kind="python-aes-gcm")
+
+    def load_anchor(self):
+        return self.anchor
+
+    def store_anchor(self, anchor):
+        self.anchor = bytes(anchor)
+        return True
 
 
 HANG = object()  # a prompt answer: never answer (until the core gives up and cancels)

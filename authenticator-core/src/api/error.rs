@@ -27,7 +27,8 @@ pub enum AuthenticatorError {
     #[error("{reason}")]
     KeyStoreFailed { reason: String },
     /// The vault cannot be read: another key, a damaged or foreign file (moved aside, never
-    /// deleted), a newer app's vault, or a tampered record.
+    /// deleted), a newer app's vault, a tampered record, or a protected record (PIN state,
+    /// settings, audit log) or the whole file rolled back to an older copy.
     #[error("{reason}")]
     VaultUnreadable { reason: String },
     /// The database or a file failed (disk full, I/O error).
@@ -97,7 +98,9 @@ impl From<VaultError> for AuthenticatorError {
             | VaultError::NotAVault { .. }
             | VaultError::NewerSchema { .. }
             | VaultError::RecordTampered { .. }
-            | VaultError::RecordMalformed { .. } => Self::VaultUnreadable { reason },
+            | VaultError::RecordMalformed { .. }
+            | VaultError::Tampered { .. }
+            | VaultError::RolledBack { .. } => Self::VaultUnreadable { reason },
             VaultError::DuplicateCredential | VaultError::DuplicatePairing => {
                 Self::InvalidState { reason }
             }

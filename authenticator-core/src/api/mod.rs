@@ -140,7 +140,10 @@ impl Authenticator {
                 .map_err(|e| {
                     AuthenticatorError::internal(format!("cannot start its threads: {e}"))
                 })?;
-            let vault = Arc::new(Vault::open(data_dir.join(VAULT_FILE), &*key_protector)?);
+            let vault = Arc::new(Vault::open_anchored(
+                data_dir.join(VAULT_FILE),
+                key_protector.clone(),
+            )?);
             let engine_config = EngineConfig {
                 user_action_timeout: Duration::from_millis(options.user_action_timeout_ms),
                 select_account_on_device: options.choose_account_on_phone,

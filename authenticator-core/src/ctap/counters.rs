@@ -1,54 +1,44 @@
 //! Sign counters that never go backwards, without a disk flush on every assertion.
 //!
-//! The vault's `sign_count` column holds, per passkey, the highest counter value *reserved*.
-//! The engine reserves blocks of `BLOCK` values with one durable, atomic update and hands them
-//! out from memory. A crash loses at most the unused rest of a block: the next value after a
-//! restart comes from a fresh block above the old reservation, so counters only move forward,
-//! and at most one flush happens per `BLOCK` assertions of a passkey.
+//! Counters come from one global reservation kept in the vault's sealed state head
+//! (`vault/head.rs`): the engine reserves blocks of `BLOCK` values with one durable update and
+//! hands them out from memory. A crash loses at most the unused rest of a block; a credential
+//! row put back from an older copy of the file cannot yield a counter at or below one already
+//! issued, since values come from the head, not the row. At most one flush per `BLOCK`
+//! assertions, plus one per passkey per block to raise its row's mark.
 //!
-//! Two processes on one vault (app and extension) each hold their own blocks. Before using an
-//! in-memory block the engine checks that the stored reservation still ends where its block
-//! ends (the row was just read for the assertion anyway); if the other process reserved a
-//! block meanwhile, this block is abandoned and a new one, above theirs, is reserved.
-
-use std::collections::HashMap;
+//! Privacy cost of a global counter (CTAP 2.1 §6.1.1 allows one): a site sees how many
+//! assertions the phone made for any site between two of its own sign-ins, and two sites that
+//! compare counters could guess that they see the same phone. Passkeys are bound to one
+//! workspace user's phone already, so this adds little; it is the price of rollback safety
+//! without per-passkey state in the head (which would grow with the vault).
+//!
+//! Two processes on one vault (app and extension) each hold their own block. Whether the block
+//! may still be used (no process reserved after it) is checked in the same IMMEDIATE
+//! transaction that takes the value, so the other process cannot reserve and sign in between.
 
 use super::status::{CTAP2_ERR_NO_CREDENTIALS, CtapResult};
-use crate::vault::Vault;
+use crate::vault::{SignCountBlock, Vault};
 
 /// Counter values reserved per flush.
 pub const BLOCK: u32 = 128;
 
 #[derive(Default)]
 pub struct CounterBlocks {
-    /// credential id -> (last value handed out, end of the reserved block)
-    blocks: HashMap<Vec<u8>, (u32, u32)>,
+    block: SignCountBlock,
 }
 
 impl CounterBlocks {
-    /// The next counter value for a passkey whose stored reservation is `stored`.
-    pub fn next(&mut self, vault: &Vault, credential_id: &[u8], stored: u32) -> CtapResult<u32> {
-        if let Some((last, end)) = self.blocks.get_mut(credential_id)
-            && *end == stored
-            && *last < *end
-        {
-            *last += 1;
-            return Ok(*last);
-        }
-        let end = vault
+    /// The next counter value for a passkey.
+    pub fn next(&mut self, vault: &Vault, credential_id: &[u8]) -> CtapResult<u32> {
+        vault
             .credentials()
-            .advance_sign_count_by(credential_id, BLOCK)?
-            .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
-        let first = end
-            .saturating_sub(BLOCK - 1)
-            .max(stored.saturating_add(1))
-            .min(end);
-        self.blocks.insert(credential_id.to_vec(), (first, end));
-        Ok(first)
+            .take_sign_count(credential_id, &mut self.block, BLOCK)?
+            .ok_or(CTAP2_ERR_NO_CREDENTIALS)
     }
 
-    /// Forgets everything (reset, deleted passkeys).
+    /// Forgets the block (reset): the next value comes from a fresh one.
     pub fn clear(&mut self) {
-        self.blocks.clear();
+        self.block = SignCountBlock::default();
     }
 }

@@ -267,11 +267,10 @@ fn assertion(
         .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
     let signer =
         CredentialSigner::from_bytes(secrets.private_key.expose()).ok_or(CTAP1_ERR_OTHER)?;
-    let sign_count = cx.state.counters.next(
-        &cx.engine.vault,
-        &credential.credential_id,
-        credential.sign_count,
-    )?;
+    let sign_count = cx
+        .state
+        .counters
+        .next(&cx.engine.vault, &credential.credential_id)?;
     let extensions = pending.extensions.outputs(
         credential.cred_blob.as_deref(),
         &secrets,

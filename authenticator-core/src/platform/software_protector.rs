@@ -8,6 +8,10 @@
 //! being stored), atomically, and never replaced; `unwrap` with no key file is
 //! `PermanentlyLost`, never a new key. Blobs are `version || nonce || AES-256-GCM(secret)` with
 //! a fixed AAD, so a blob from another key file is `WrongKey`.
+//!
+//! The vault's monotonic anchor is kept in `<key file>.anchor` beside the key file, replaced
+//! atomically (write a temporary file, flush, rename). It is as safe as the key file: enough to
+//! show a vault file restored from a copy while the key folder was left alone.
 
 use std::fs;
 use std::io::Write;
@@ -40,6 +44,13 @@ impl SoftwareKeyProtector {
 
     pub fn key_file(&self) -> &Path {
         &self.key_file
+    }
+
+    /// Where the vault's monotonic anchor is kept.
+    pub fn anchor_file(&self) -> PathBuf {
+        let mut name = self.key_file.as_os_str().to_owned();
+        name.push(".anchor");
+        PathBuf::from(name)
     }
 
     fn read_key(&self) -> Result<Option<Zeroizing<Vec<u8>>>, KeyProtectorError> {
@@ -169,6 +180,44 @@ impl KeyProtector for SoftwareKeyProtector {
             kind: "software-key-file".into(),
         })
     }
+
+    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
+        match fs::read(self.anchor_file()) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KeyProtectorError::TemporarilyUnavailable {
+                reason: format!("cannot read anchor file: {e}"),
+            }),
+        }
+    }
+
+    fn store_anchor(&self, anchor: Vec<u8>) -> Result<bool, KeyProtectorError> {
+        let target = self.anchor_file();
+        let suffix: [u8; 8] = random_array().map_err(|e| KeyProtectorError::Failed {
+            reason: e.to_string(),
+        })?;
+        let mut tmp = target.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}", u64::from_le_bytes(suffix)));
+        let tmp = PathBuf::from(tmp);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&anchor)?;
+                f.sync_all()
+            })
+            .and_then(|()| fs::rename(&tmp, &target));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(KeyProtectorError::Failed {
+                reason: format!("cannot write anchor file {}: {e}", target.display()),
+            });
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +253,19 @@ mod tests {
             Err(KeyProtectorError::PermanentlyLost { .. })
         ));
         assert!(!c.key_file().exists(), "unwrap must never create a key");
+    }
+
+    #[test]
+    fn the_anchor_is_kept_beside_the_key_file_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = SoftwareKeyProtector::new(dir.path().join("device.key"));
+        assert_eq!(p.load_anchor(), Ok(None));
+        assert_eq!(p.store_anchor(b"one".to_vec()), Ok(true));
+        assert_eq!(p.store_anchor(b"two".to_vec()), Ok(true));
+        assert_eq!(p.load_anchor(), Ok(Some(b"two".to_vec())));
+        assert_eq!(p.anchor_file(), dir.path().join("device.key.anchor"));
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
     }
 
     #[test]

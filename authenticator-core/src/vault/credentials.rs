@@ -6,13 +6,18 @@
 //! a row the decoded ids are compared with the ones asked for, so a row whose handle was
 //! swapped is caught even if its ciphertext was left alone.
 //!
-//! Sign counters are a plain column, advanced by one atomic statement: they only go forward.
+//! Sign counters: the engine takes them with [`Credentials::take_sign_count`] from blocks of the
+//! one global reservation kept in the sealed state head (`head`), so a credential row put back
+//! from an older copy cannot make a counter go back; the row's plain `sign_count` column is
+//! the highest value reserved for that passkey (what the passkeys screen shows), raised once per
+//! block. The older per-row `advance_sign_count*` primitives only move the column forward.
 //! Listing order is newest first: by the caller's `created_at` (seconds), then by
 //! `created_seq`, a per-vault insertion counter that breaks ties within a second.
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::head;
 use super::record_crypto::Field;
 use super::{Vault, VaultError};
 use crate::secret::SecretBytes;
@@ -74,6 +79,14 @@ pub struct CredentialSecrets {
     /// hmac-secret CredRandom for assertions with and without user verification.
     pub cred_random_with_uv: Option<SecretBytes>,
     pub cred_random_without_uv: Option<SecretBytes>,
+}
+
+/// One process's block of the global sign-counter reservation: values `last + 1 ..= end` are
+/// this process's to hand out while the stored reservation still ends at `end`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SignCountBlock {
+    last: u32,
+    end: u32,
 }
 
 /// Access to the credentials table.
@@ -307,6 +320,65 @@ impl<'v> Credentials<'v> {
                 .optional()?;
             Ok(value.map(|v| u32::try_from(v).unwrap_or(u32::MAX)))
         })
+    }
+
+    /// The next signature counter for a passkey (CTAP 2.1 §6.1.1: it only goes up), or `None`
+    /// if there is no such passkey.
+    ///
+    /// One IMMEDIATE transaction reads the passkey's row and the stored end of the global
+    /// reservation and decides: `block`'s next value is used only if no process reserved after
+    /// it (the stored end is still `block`'s) and the value is above the passkey's stored mark;
+    /// otherwise a new block of `step` values is reserved above both, in the sealed head. So the
+    /// check and the use cannot interleave with another process, and no value at or below one
+    /// already issued for a passkey is handed out again, even if its row was put back from an
+    /// older copy. A flush happens once per block and once per passkey per block.
+    pub fn take_sign_count(
+        &self,
+        credential_id: &[u8],
+        block: &mut SignCountBlock,
+        step: u32,
+    ) -> Result<Option<u32>, VaultError> {
+        let handle = self.cred_handle(credential_id);
+        let cipher = self.vault.cipher();
+        let mut reserved = None;
+        let value = self.vault.write(|tx| {
+            let stored: Option<i64> = tx
+                .prepare_cached("SELECT sign_count FROM credentials WHERE cred_handle = ?1")?
+                .query_row([&handle[..]], |r| r.get(0))
+                .optional()?;
+            let Some(stored) = stored else {
+                return Ok(None);
+            };
+            let stored = u32::try_from(stored).unwrap_or(u32::MAX);
+            let current_end = head::counter_end(tx)?;
+            // `stored == end`: this process marked the row for this block (ends are unique: the
+            // reservation only grows). `stored <= last`: the next value is above the mark.
+            let usable = current_end == Some(block.end)
+                && block.last < block.end
+                && (stored == block.end || stored <= block.last);
+            if usable {
+                block.last += 1;
+            } else {
+                let mut head = head::load(tx, cipher)?;
+                let base = head.counter_end.max(stored);
+                let end = base.saturating_add(step.max(1));
+                head.counter_end = end;
+                reserved = Some(head::store(tx, cipher, &mut head)?);
+                *block = SignCountBlock {
+                    last: base.saturating_add(1).min(end),
+                    end,
+                };
+            }
+            if stored < block.end {
+                tx.prepare_cached("UPDATE credentials SET sign_count = ?1 WHERE cred_handle = ?2")?
+                    .execute(params![block.end, handle])?;
+            }
+            Ok(Some(block.last))
+        })?;
+        if let Some(generation) = reserved {
+            self.vault.advance_anchor(generation);
+        }
+        Ok(value)
     }
 
     /// Deletes one passkey; false if there was none.

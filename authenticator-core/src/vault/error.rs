@@ -43,6 +43,19 @@ pub enum VaultError {
     /// A sealed field authenticated but does not decode as the record it should be.
     #[error("a stored {table} record could not be decoded")]
     RecordMalformed { table: &'static str },
+    /// A protected record does not match the vault's sealed state head: an older copy was put
+    /// back, a row was deleted or added, or the audit log was cut. Nothing was changed or
+    /// reset; the file is left as it is for recovery.
+    #[error(
+        "the vault was tampered with: its {what}; nothing was changed and the vault file was left as it is for recovery"
+    )]
+    Tampered { what: String },
+    /// The whole file is older than the state the platform's anchor last recorded (restored
+    /// from a backup or an older copy). Nothing was changed.
+    #[error(
+        "the vault file was rolled back to an older copy (its state is generation {found}, the device recorded {anchored}); nothing was changed and the vault file was left as it is for recovery"
+    )]
+    RolledBack { found: u64, anchored: u64 },
     #[error("a credential with this credential id already exists")]
     DuplicateCredential,
     #[error("a pairing with this id already exists")]

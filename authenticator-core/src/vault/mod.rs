@@ -13,10 +13,18 @@
 //! - Durability: WAL with `synchronous=FULL`, so a committed write survives a crash or power
 //!   loss; every read-modify-write runs in an IMMEDIATE transaction, so two processes (an app
 //!   and its extension) on one file never lose each other's writes.
+//! - Rollback: the PIN state, the settings, the pairings, the audit log and the sign-counter
+//!   reservation are bound to one sealed, monotonic state head (`head`), written in the same
+//!   transaction as each of them and checked on every read of them; an older, missing or added
+//!   row, or a cut log, is refused as `Tampered` and never reset or moved aside. Opening checks
+//!   the head against the platform's monotonic anchor, if it keeps one, so a whole-file
+//!   rollback is `RolledBack`. Opening reads the head, the PIN state, the settings, the
+//!   pairings and the audit log's end: never a pass over the passkeys.
 
 mod audit;
 mod credentials;
 mod error;
+mod head;
 mod pairings;
 mod pin_state;
 mod record_crypto;
@@ -25,7 +33,7 @@ mod settings;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{
@@ -34,7 +42,7 @@ use rusqlite::{
 use zeroize::Zeroizing;
 
 pub use audit::{AuditEntry, AuditLog};
-pub use credentials::{Credential, CredentialSecrets, Credentials};
+pub use credentials::{Credential, CredentialSecrets, Credentials, SignCountBlock};
 pub use error::VaultError;
 pub use pairings::{PairingRecord, PairingSecrets, Pairings};
 pub use pin_state::{DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState, PinStore};
@@ -46,7 +54,12 @@ use crate::secret::fill_random;
 use record_crypto::{Field, RecordCipher, VAULT_KEY_LEN};
 use schema::FileKind;
 
-const CANARY: &[u8] = b"phone-authenticator vault canary v1";
+/// The canary of a vault without a state head (schema 1 and 2), accepted only to migrate it.
+const CANARY_V1: &[u8] = b"phone-authenticator vault canary v1";
+/// The canary of a vault with a sealed state head: once a vault has a head, a missing head is
+/// tampering, not an old vault to migrate (the old canary cannot be sealed again without the
+/// key; putting back an old copy of it is a whole-file rollback, seen by the anchor).
+const CANARY_V2: &[u8] = b"phone-authenticator vault canary v2: sealed state head";
 const CANARY_FIELD: Field<'static> = Field {
     table: "vault_meta",
     column: "canary",
@@ -60,13 +73,38 @@ pub struct Vault {
     conn: Mutex<Connection>,
     cipher: RecordCipher,
     path: PathBuf,
+    /// The platform's monotonic anchor, advanced after each protected write (see `head`).
+    anchor: Option<Arc<dyn KeyProtector>>,
+    /// The last authentic head this process loaded or wrote. A generation is sealed only once
+    /// (writes are serialized), so while the file's plain `generation` names it, it is the head
+    /// and need not be decrypted again; a changed plain column makes it load anew.
+    head_cache: Mutex<Option<Arc<head::Head>>>,
 }
 
 impl Vault {
     /// Opens the vault at `path`, creating it (and a new vault key) only if the file is absent
-    /// or empty.
+    /// or empty. Checks the state head against the protector's anchor and brings the anchor
+    /// up to date, but does not keep the protector: later writes do not advance the anchor
+    /// (use [`Vault::open_anchored`] for a long-lived vault).
     pub fn open(path: impl AsRef<Path>, protector: &dyn KeyProtector) -> Result<Self, VaultError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), protector, None)
+    }
+
+    /// Opens the vault as [`Vault::open`] does and keeps `protector` to advance its monotonic
+    /// anchor after every protected write, so that a restore of the whole file is detected.
+    pub fn open_anchored(
+        path: impl AsRef<Path>,
+        protector: Arc<dyn KeyProtector>,
+    ) -> Result<Self, VaultError> {
+        Self::open_with(path.as_ref(), &*protector, Some(protector.clone()))
+    }
+
+    fn open_with(
+        path: &Path,
+        protector: &dyn KeyProtector,
+        anchor: Option<Arc<dyn KeyProtector>>,
+    ) -> Result<Self, VaultError> {
+        let path = path.to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
@@ -129,13 +167,24 @@ impl Vault {
         // Only an old vault takes the write lock here; an up-to-date one opens read-only.
         if version.is_some_and(|v| v < schema::CURRENT_VERSION) {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Read again under the lock: the other process may have migrated meanwhile.
+            let before: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
             schema::migrate(&tx)?;
+            if before < schema::HEAD_VERSION {
+                head::adopt(&tx, &cipher)?;
+                let canary = cipher.seal(CANARY_FIELD, CANARY_V2)?;
+                tx.execute("UPDATE vault_meta SET canary = ?1 WHERE id = 1", [canary])?;
+            }
             tx.commit()?;
         }
+        let generation = verify_state(&mut conn, &cipher)?;
+        check_anchor(protector, &cipher, generation)?;
         Ok(Self {
             conn: Mutex::new(conn),
             cipher,
             path,
+            anchor,
+            head_cache: Mutex::new(None),
         })
     }
 
@@ -194,6 +243,166 @@ impl Vault {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs `f` on one read snapshot with the state head of that snapshot, for reading a
+    /// protected record and checking it against the head.
+    pub(crate) fn read_verified<R>(
+        &self,
+        f: impl FnOnce(&Connection, &head::Head) -> Result<R, VaultError>,
+    ) -> Result<R, VaultError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let head = self.current_head(&tx)?;
+        let out = f(&tx, &head)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The head of the snapshot `conn` reads, from the cache when its generation is current.
+    fn current_head(&self, conn: &Connection) -> Result<Arc<head::Head>, VaultError> {
+        let generation = head::plain_generation(conn)?;
+        let cached = self
+            .head_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(head) = cached
+            && Some(head.generation) == generation
+        {
+            return Ok(head);
+        }
+        let head = Arc::new(head::load(conn, &self.cipher)?);
+        self.remember_head(head.clone());
+        Ok(head)
+    }
+
+    fn remember_head(&self, head: Arc<head::Head>) {
+        *self
+            .head_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(head);
+    }
+
+    /// A write to protected records: `f` runs in an IMMEDIATE transaction with the head, checks
+    /// the rows it replaces, writes them and records them in the head; the head (one generation
+    /// up) is stored in the same transaction, then the platform anchor is advanced.
+    pub(crate) fn write_protected<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut head::Head) -> Result<R, VaultError>,
+    ) -> Result<R, VaultError> {
+        let (out, generation) = {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut head = head::Head::clone(&*self.current_head(&tx)?);
+            let out = f(&tx, &mut head)?;
+            let generation = head::store(&tx, &self.cipher, &mut head)?;
+            tx.commit()?;
+            self.remember_head(Arc::new(head));
+            (out, generation)
+        };
+        self.advance_anchor(generation);
+        Ok(out)
+    }
+
+    /// Gives `generation` (committed) to the platform anchor. A failure is logged, not returned:
+    /// the write is already durable, and an anchor that lags behind the file only weakens the
+    /// whole-file rollback check, it never refuses a good vault.
+    pub(crate) fn advance_anchor(&self, generation: u64) {
+        let Some(protector) = &self.anchor else {
+            return;
+        };
+        let stored = head::anchor_blob(&self.cipher, generation)
+            .map_err(|e| e.to_string())
+            .and_then(|blob| protector.store_anchor(blob).map_err(|e| e.to_string()));
+        if let Err(error) = stored {
+            tracing::warn!(%error, "the vault's state anchor was not advanced");
+        }
+    }
+}
+
+/// Checks at open that the state head is there and authentic and that the PIN state, every
+/// setting and the audit log's end match it (all small: never a pass over the passkeys).
+/// Returns the head's generation.
+fn verify_state(conn: &mut Connection, cipher: &RecordCipher) -> Result<u64, VaultError> {
+    let tx = conn.transaction()?;
+    let canary: Vec<u8> = tx.query_row("SELECT canary FROM vault_meta WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    if cipher.open(CANARY_FIELD, &canary)?.as_slice() != CANARY_V2 {
+        return Err(VaultError::Tampered {
+            what: "canary was replaced by the one of a vault without a state head".into(),
+        });
+    }
+    let head = head::load(&tx, cipher)?;
+    let pin: Option<Vec<u8>> = tx
+        .query_row("SELECT state FROM pin_state WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    head.check(head::PIN_STATE, pin.as_deref(), pin_state::WHAT)?;
+    let rows = {
+        let mut stmt = tx.prepare("SELECT name, value FROM settings")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<(String, Vec<u8>)>, _>>()?
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, value) in &rows {
+        let key = head::setting_key(name);
+        head.check(&key, Some(value), &settings::what(name))?;
+        seen.insert(key);
+    }
+    let pairings = {
+        let mut stmt = tx.prepare("SELECT pairing_id, metadata FROM pairings")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, _>>()?
+    };
+    for (id, metadata) in &pairings {
+        let key = head::pairing_key(id);
+        head.check(&key, Some(metadata), "paired computer record")?;
+        seen.insert(key);
+    }
+    if let Some(missing) = head
+        .records
+        .keys()
+        .filter(|k| k.as_str() != head::PIN_STATE)
+        .find(|k| !seen.contains(*k))
+    {
+        let what = match missing.strip_prefix("settings/") {
+            Some(name) => settings::what(name),
+            None => "paired computer record".to_owned(),
+        };
+        return Err(VaultError::Tampered {
+            what: format!("{what} was deleted"),
+        });
+    }
+    audit::check_end(&tx, &head)?;
+    tx.commit()?;
+    Ok(head.generation)
+}
+
+/// Refuses a file older than the platform's anchor, then brings the anchor up to the file.
+fn check_anchor(
+    protector: &dyn KeyProtector,
+    cipher: &RecordCipher,
+    generation: u64,
+) -> Result<(), VaultError> {
+    let stored = protector
+        .load_anchor()
+        .map_err(VaultError::from_unwrap)?
+        .and_then(|blob| head::anchored_generation(cipher, &blob));
+    match stored {
+        Some(anchored) if generation < anchored => Err(VaultError::RolledBack {
+            found: generation,
+            anchored,
+        }),
+        Some(anchored) if generation == anchored => Ok(()),
+        // None: no anchor yet, the platform keeps none, or it is another vault's (this vault's
+        // key does not open it): anchor this vault from here on.
+        _ => {
+            if let Err(error) = protector.store_anchor(head::anchor_blob(cipher, generation)?) {
+                tracing::warn!(%error, "the vault's state anchor was not stored");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -278,7 +487,8 @@ fn create(conn: &mut Connection, protector: &dyn KeyProtector) -> Result<(), Vau
             reason: "it did not give back the secret it wrapped; nothing was stored".into(),
         });
     }
-    let canary = RecordCipher::new(&vault_key).seal(CANARY_FIELD, CANARY)?;
+    let cipher = RecordCipher::new(&vault_key);
+    let canary = cipher.seal(CANARY_FIELD, CANARY_V2)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if matches!(schema::inspect(&tx)?, FileKind::Empty) {
         schema::migrate(&tx)?;
@@ -286,6 +496,7 @@ fn create(conn: &mut Connection, protector: &dyn KeyProtector) -> Result<(), Vau
             "INSERT INTO vault_meta (id, wrapped_key, canary) VALUES (1, ?1, ?2)",
             (&wrapped, &canary),
         )?;
+        head::adopt(&tx, &cipher)?;
     }
     tx.commit()?;
     Ok(())
@@ -332,7 +543,7 @@ fn unlock(conn: &Connection, protector: &dyn KeyProtector) -> Result<RecordCiphe
     );
     let cipher = RecordCipher::new(&key);
     match cipher.open(CANARY_FIELD, &canary) {
-        Ok(text) if text.as_slice() == CANARY => Ok(cipher),
+        Ok(text) if text.as_slice() == CANARY_V2 || text.as_slice() == CANARY_V1 => Ok(cipher),
         _ => Err(Unlock::Refused(VaultError::WrongKey)),
     }
 }

@@ -3,10 +3,17 @@
 //! The pairing id is random and says nothing about the PC; the PC's name, static public key and
 //! relay routing id are sealed in `metadata`, the phone's own static private key and the
 //! per-pairing secret in `secrets`, so listing paired PCs never decrypts a secret.
+//!
+//! Pairings are protected records (`head`), keyed by their id and bound by their sealed
+//! `metadata` (a pairing is never edited, only added and removed; the AAD ties `secrets` to the
+//! same id): a PC the user removed cannot be brought back by putting its old row back, since
+//! every read checks the row against the state head. `last_used_at` is a plain, unprotected
+//! display hint.
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::head::{Head, pairing_key};
 use super::record_crypto::Field;
 use super::{Vault, VaultError};
 use crate::secret::SecretBytes;
@@ -55,6 +62,23 @@ pub struct Pairings<'v> {
     vault: &'v Vault,
 }
 
+/// How an error names a pairing (the random id says nothing about the PC).
+fn what() -> &'static str {
+    "paired computer record"
+}
+
+/// Checks one row (its sealed metadata, `None` if absent) against the head.
+fn check(head: &Head, id: &[u8], metadata: Option<&[u8]>) -> Result<(), VaultError> {
+    head.check(&pairing_key(id), metadata, what())
+}
+
+fn select_metadata(conn: &rusqlite::Connection, id: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
+    Ok(conn
+        .prepare_cached("SELECT metadata FROM pairings WHERE pairing_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 fn to_i64(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
@@ -73,7 +97,7 @@ impl<'v> Pairings<'v> {
         let id = &record.pairing_id;
         let metadata = cipher.seal_cbor(Field::new(TABLE, "metadata", id), record)?;
         let sealed = cipher.seal_cbor(Field::new(TABLE, "secrets", id), secrets)?;
-        self.vault.read(|conn| {
+        self.vault.write_protected(|conn, head| {
             match conn.execute(
                 "INSERT INTO pairings (pairing_id, created_at, last_used_at, metadata, secrets)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -85,7 +109,11 @@ impl<'v> Pairings<'v> {
                     sealed
                 ],
             ) {
-                Ok(_) => Ok(()),
+                Ok(_) => {
+                    check(head, id, None)?;
+                    head.put(&pairing_key(id), Some(&metadata));
+                    Ok(())
+                }
                 Err(e)
                     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
                 {
@@ -114,7 +142,7 @@ impl<'v> Pairings<'v> {
 
     /// Paired PCs, most recently used first.
     pub fn list(&self) -> Result<Vec<PairingRecord>, VaultError> {
-        let rows = self.vault.read(|conn| {
+        let rows = self.vault.read_verified(|conn, head| {
             let mut stmt = conn.prepare_cached(
                 "SELECT pairing_id, metadata, created_at, last_used_at FROM pairings
                  ORDER BY last_used_at DESC, pairing_id",
@@ -122,6 +150,19 @@ impl<'v> Pairings<'v> {
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<Vec<(Vec<u8>, Vec<u8>, i64, i64)>, _>>()?;
+            for (id, metadata, _, _) in &rows {
+                check(head, id, Some(metadata))?;
+            }
+            let listed = head
+                .records
+                .keys()
+                .filter(|k| k.starts_with(super::head::PAIRING_PREFIX))
+                .count();
+            if listed != rows.len() {
+                return Err(VaultError::Tampered {
+                    what: format!("{} was deleted", what()),
+                });
+            }
             Ok(rows)
         })?;
         rows.into_iter()
@@ -130,28 +171,32 @@ impl<'v> Pairings<'v> {
     }
 
     pub fn get(&self, pairing_id: &[u8]) -> Result<Option<PairingRecord>, VaultError> {
-        let row: Option<(Vec<u8>, i64, i64)> = self.vault.read(|conn| {
-            Ok(conn
+        let row: Option<(Vec<u8>, i64, i64)> = self.vault.read_verified(|conn, head| {
+            let row: Option<(Vec<u8>, i64, i64)> = conn
                 .query_row(
                     "SELECT metadata, created_at, last_used_at FROM pairings WHERE pairing_id = ?1",
                     [pairing_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
-                .optional()?)
+                .optional()?;
+            check(head, pairing_id, row.as_ref().map(|r| r.0.as_slice()))?;
+            Ok(row)
         })?;
         row.map(|(sealed, c, u)| self.decode(pairing_id, &sealed, c, u))
             .transpose()
     }
 
     pub fn secrets(&self, pairing_id: &[u8]) -> Result<Option<PairingSecrets>, VaultError> {
-        let sealed: Option<Vec<u8>> = self.vault.read(|conn| {
-            Ok(conn
+        let sealed: Option<Vec<u8>> = self.vault.read_verified(|conn, head| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = conn
                 .query_row(
-                    "SELECT secrets FROM pairings WHERE pairing_id = ?1",
+                    "SELECT metadata, secrets FROM pairings WHERE pairing_id = ?1",
                     [pairing_id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?)
+                .optional()?;
+            check(head, pairing_id, row.as_ref().map(|r| r.0.as_slice()))?;
+            Ok(row.map(|r| r.1))
         })?;
         sealed
             .map(|s| {
@@ -174,7 +219,13 @@ impl<'v> Pairings<'v> {
 
     /// Forgets a paired PC; false if it was not paired.
     pub fn remove(&self, pairing_id: &[u8]) -> Result<bool, VaultError> {
-        self.vault.read(|conn| {
+        self.vault.write_protected(|conn, head| {
+            check(
+                head,
+                pairing_id,
+                select_metadata(conn, pairing_id)?.as_deref(),
+            )?;
+            head.put(&pairing_key(pairing_id), None);
             Ok(conn.execute("DELETE FROM pairings WHERE pairing_id = ?1", [pairing_id])? > 0)
         })
     }

@@ -3,10 +3,15 @@
 //! One sealed row. Every change goes through [`PinStore::update`], a read-modify-write in one
 //! IMMEDIATE transaction, durable when it returns: the CTAP engine decrements the retry counter
 //! through it *before* comparing a PIN, so killing the app mid-check cannot refund a guess.
+//!
+//! The row is a protected record (`head`): an older copy put back (spent retries returned,
+//! an offline PIN guessing aid) or a deleted row (back to "no PIN") is refused as `Tampered`
+//! on every read and before every update; the head moves in the same transaction as the row.
 
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
+use super::head::PIN_STATE;
 use super::record_crypto::Field;
 use super::{Vault, VaultError};
 use crate::secret::SecretBytes;
@@ -16,6 +21,16 @@ const FIELD: Field<'static> = Field {
     column: "state",
     row: b"1",
 };
+
+/// How an error names the PIN-state row.
+pub(super) const WHAT: &str = "PIN state (PIN retry counters)";
+
+fn select(conn: &rusqlite::Connection) -> Result<Option<Vec<u8>>, VaultError> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM pin_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
 
 /// CTAP 2.1 §6.5.2.2: the PIN retry counter starts at 8.
 pub const MAX_PIN_RETRIES: u8 = 8;
@@ -67,10 +82,10 @@ impl<'v> PinStore<'v> {
 
     /// The current state (the default state when none was ever stored).
     pub fn load(&self) -> Result<PinState, VaultError> {
-        let sealed: Option<Vec<u8>> = self.vault.read(|conn| {
-            Ok(conn
-                .query_row("SELECT state FROM pin_state WHERE id = 1", [], |r| r.get(0))
-                .optional()?)
+        let sealed = self.vault.read_verified(|conn, head| {
+            let sealed = select(conn)?;
+            head.check(PIN_STATE, sealed.as_deref(), WHAT)?;
+            Ok(sealed)
         })?;
         match sealed {
             Some(s) => self.vault.cipher().open_cbor(FIELD, &s),
@@ -84,10 +99,9 @@ impl<'v> PinStore<'v> {
         &self,
         change: impl FnOnce(&mut PinState) -> R,
     ) -> Result<(PinState, R), VaultError> {
-        self.vault.write(|tx| {
-            let sealed: Option<Vec<u8>> = tx
-                .query_row("SELECT state FROM pin_state WHERE id = 1", [], |r| r.get(0))
-                .optional()?;
+        self.vault.write_protected(|tx, head| {
+            let sealed = select(tx)?;
+            head.check(PIN_STATE, sealed.as_deref(), WHAT)?;
             let mut state = match sealed {
                 Some(s) => self.vault.cipher().open_cbor(FIELD, &s)?,
                 None => PinState::default(),
@@ -97,16 +111,19 @@ impl<'v> PinStore<'v> {
             tx.execute(
                 "INSERT INTO pin_state (id, state) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state",
-                [sealed],
+                [&sealed],
             )?;
+            head.put(PIN_STATE, Some(&sealed));
             Ok((state, out))
         })
     }
 
     /// Back to no PIN and full retries (authenticatorReset).
     pub fn reset(&self) -> Result<(), VaultError> {
-        self.vault.read(|conn| {
-            conn.execute("DELETE FROM pin_state", [])?;
+        self.vault.write_protected(|tx, head| {
+            head.check(PIN_STATE, select(tx)?.as_deref(), WHAT)?;
+            tx.execute("DELETE FROM pin_state", [])?;
+            head.put(PIN_STATE, None);
             Ok(())
         })
     }

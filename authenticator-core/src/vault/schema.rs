@@ -18,7 +18,10 @@ pub(crate) const APPLICATION_ID: i32 = 0x504B_5631;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_creation_order.sql"),
+    include_str!("migrations/003_state_head.sql"),
 ];
+/// The first schema version with the sealed state head (`vault/head.rs`).
+pub(crate) const HEAD_VERSION: i64 = 3;
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

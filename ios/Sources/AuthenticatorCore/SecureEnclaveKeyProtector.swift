@@ -11,6 +11,11 @@
 // - a locked keychain (before the first unlock) is "temporarily unavailable";
 // - the simulator has no Secure Enclave: it uses an ordinary keychain key and says so
 //   ("ios-keychain-software", not hardware backed). Nothing else falls back.
+// - the vault's monotonic anchor (the core's sealed state generation) is a generic-password
+//   keychain item, AfterFirstUnlockThisDeviceOnly and never synchronised: it does not move to
+//   another device, so another device's backup restored here is older than the anchor and
+//   refused. A restore of this same device's encrypted backup brings back the keychain with
+//   the files, so that rollback is not seen.
 
 import AuthenticatorCoreKit
 import Foundation
@@ -96,6 +101,59 @@ public final class SecureEnclaveKeyProtector: KeyProtector, @unchecked Sendable 
                              doing: "decrypt with the device key")
         }
         return secret
+    }
+
+    // MARK: - The state anchor
+
+    private var anchorQuery: [String: Any] {
+        [
+            kSecClass as String: kSecClassGenericPassword,
+            kSecAttrService as String: String(decoding: tag, as: UTF8.self) + ".state-anchor",
+            kSecAttrAccount as String: "vault",
+            kSecAttrSynchronizable as String: false,
+            kSecUseDataProtectionKeychain as String: true,
+        ]
+    }
+
+    public func loadAnchor() throws -> Data? {
+        var query = anchorQuery
+        query[kSecReturnData as String] = true
+        query[kSecMatchLimit as String] = kSecMatchLimitOne
+        var item: CFTypeRef?
+        let status = SecItemCopyMatching(query as CFDictionary, &item)
+        switch status {
+        case errSecSuccess:
+            return item as? Data
+        case errSecItemNotFound:
+            return nil
+        default:
+            throw Self.anchorError(status: status, doing: "read the vault's state anchor")
+        }
+    }
+
+    public func storeAnchor(anchor: Data) throws -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        var status = SecItemUpdate(anchorQuery as CFDictionary,
+                                   [kSecValueData as String: anchor] as CFDictionary)
+        if status == errSecItemNotFound {
+            var add = anchorQuery
+            add[kSecValueData as String] = anchor
+            add[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
+            status = SecItemAdd(add as CFDictionary, nil)
+        }
+        guard status == errSecSuccess else {
+            throw Self.anchorError(status: status, doing: "write the vault's state anchor")
+        }
+        return true
+    }
+
+    private static func anchorError(status: OSStatus, doing step: String) -> KeyProtectorError {
+        if status == errSecInteractionNotAllowed {
+            return .TemporarilyUnavailable(
+                reason: "The phone must be unlocked once since it started (could not \(step)).")
+        }
+        return .Failed(reason: "Could not \(step) (status \(status)).")
     }
 
     // MARK: - The key

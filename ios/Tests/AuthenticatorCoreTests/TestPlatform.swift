@@ -27,6 +27,23 @@ final class MemoryKeyProtector: KeyProtector, @unchecked Sendable {
     func info() -> KeyProtectionInfo {
         KeyProtectionInfo(hardwareBacked: false, kind: "swift-test-memory")
     }
+
+    /// The vault's monotonic anchor, kept in memory for as long as this protector.
+    private let anchorLock = NSLock()
+    private var anchor: Data?
+
+    func loadAnchor() throws -> Data? {
+        anchorLock.lock()
+        defer { anchorLock.unlock() }
+        return anchor
+    }
+
+    func storeAnchor(anchor: Data) throws -> Bool {
+        anchorLock.lock()
+        defer { anchorLock.unlock() }
+        self.anchor = anchor
+        return true
+    }
 }
 
 final class ScriptedUserInterface: UserInterface, @unchecked Sendable {

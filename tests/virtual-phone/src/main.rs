@@ -367,8 +367,9 @@ fn list_passkeys(vault: &Vault) -> Result<(), String> {
 
 /// The phone's vault, protected by the software key protector with its key file beside it.
 pub fn open_vault(data_dir: &Path) -> Result<Vault, String> {
-    let protector = SoftwareKeyProtector::new(data_dir.join("device.key"));
-    Vault::open(data_dir.join("vault.db"), &protector).map_err(|e| e.to_string())
+    // Kept by the vault so that every protected write advances the anchor beside the key file.
+    let protector = Arc::new(SoftwareKeyProtector::new(data_dir.join("device.key")));
+    Vault::open_anchored(data_dir.join("vault.db"), protector).map_err(|e| e.to_string())
 }
 
 /// The phone's vault and its CTAP engine.

@@ -42,6 +42,16 @@ class TestProtector(
 
     override fun info() = KeyProtectionInfo(hardwareBacked = false, kind = "kotlin-test-software")
 
+    /** The vault's monotonic anchor, kept in memory for as long as this protector. */
+    @Volatile var anchor: ByteArray? = null
+
+    override fun loadAnchor(): ByteArray? = anchor
+
+    override fun storeAnchor(anchor: ByteArray): Boolean {
+        this.anchor = anchor.copyOf()
+        return true
+    }
+
     private companion object {
         const val IV_LENGTH = 12
         const val TAG_BITS = 128

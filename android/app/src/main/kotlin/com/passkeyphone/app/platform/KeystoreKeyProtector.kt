@@ -2,6 +2,11 @@
 // when the phone has one, never bound to biometric enrollment. A missing or invalidated key is
 // "permanently lost" (recovery), a locked key store "temporarily unavailable" (retry), a blob
 // from another key "wrong key". unwrap never makes a key: only wrap (a new vault) does.
+//
+// It also keeps the vault's monotonic anchor (the core's sealed state generation) in a file in
+// noBackupFilesDir: never part of Auto Backup or device transfer, so a vault file restored from
+// a backup or copied back is older than the anchor and refused. It does not stop someone who can
+// write this app's private files directly (root): they can put back an old anchor too.
 package com.passkeyphone.app.platform
 
 import android.content.Context
@@ -13,6 +18,9 @@ import android.security.keystore.KeyProperties
 import android.security.keystore.StrongBoxUnavailableException
 import android.security.keystore.UserNotAuthenticatedException
 import androidx.core.content.edit
+import java.io.File
+import java.io.FileOutputStream
+import java.io.IOException
 import java.security.KeyStore
 import java.security.ProviderException
 import javax.crypto.AEADBadTagException
@@ -28,6 +36,34 @@ import uniffi.authenticator_core.KeyProtectorException
 class KeystoreKeyProtector(context: Context) : KeyProtector {
     private val prefs = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE)
     private val lock = Any()
+    private val anchorFile = File(context.noBackupFilesDir, ANCHOR_FILE)
+
+    override fun loadAnchor(): ByteArray? = anchorIo("read") {
+        if (anchorFile.exists()) anchorFile.readBytes() else null
+    }
+
+    /** Replaced atomically: a new file flushed to disk, then renamed over the old one. */
+    override fun storeAnchor(anchor: ByteArray): Boolean = anchorIo("write") {
+        synchronized(lock) {
+            val tmp = File(anchorFile.parentFile, "$ANCHOR_FILE.${System.nanoTime()}.tmp")
+            try {
+                FileOutputStream(tmp).use { out ->
+                    out.write(anchor)
+                    out.fd.sync()
+                }
+                if (!tmp.renameTo(anchorFile)) throw IOException("rename failed")
+            } finally {
+                tmp.delete()
+            }
+        }
+        true
+    }
+
+    private inline fun <T> anchorIo(doing: String, block: () -> T): T = try {
+        block()
+    } catch (e: IOException) {
+        throw KeyProtectorException.Failed("cannot $doing the vault's state anchor: ${e.javaClass.simpleName}")
+    }
 
     override fun wrap(secret: ByteArray): ByteArray = translated {
         val cipher = Cipher.getInstance(TRANSFORMATION)
@@ -160,6 +196,7 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
         const val TAG_BITS = 128
         const val PREFS = "keystore_key_protector" // excluded from backup (res/xml)
         const val PREF_KIND = "kind"
+        const val ANCHOR_FILE = "vault-state-anchor" // in noBackupFilesDir: never backed up
         const val KIND_STRONGBOX = "android-strongbox"
         const val KIND_TEE = "android-tee"
         const val KIND_SOFTWARE = "android-software"
