@@ -21,7 +21,7 @@ use authenticator_core::enroll::state::{self, KeyStatus};
 use authenticator_core::obr::SeenGrants;
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
-    UserInterfaceError,
+    UserInterfaceError, VerificationOutcome,
 };
 use authenticator_core::secret::SecretBytes;
 use authenticator_core::vault::{PairingRecord, PairingSecrets, Vault};
@@ -34,8 +34,11 @@ impl UserInterface for Approving {
     async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
         Ok(true)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,

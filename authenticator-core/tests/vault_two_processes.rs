@@ -484,6 +484,7 @@ use authenticator_core::api::{Authenticator, default_options};
 use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
+    VerificationOutcome,
 };
 
 /// Approves every prompt. When `interleave` is set, the presence prompt first runs the other
@@ -520,8 +521,11 @@ impl UserInterface for RacingUser {
         }
         Ok(true)
     }
-    async fn verify_user(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
+    async fn verify_user(
+        &self,
+        _: PresencePrompt,
+    ) -> Result<VerificationOutcome, UserInterfaceError> {
+        Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(
         &self,
