@@ -18,7 +18,7 @@
 //! transaction that takes the value, so the other process cannot reserve and sign in between.
 
 use super::status::{CTAP2_ERR_NO_CREDENTIALS, CtapResult};
-use crate::vault::{SignCountBlock, Vault};
+use crate::vault::{CredentialSecrets, SignCountBlock, Vault};
 
 /// Counter values reserved per flush.
 pub const BLOCK: u32 = 128;
@@ -29,11 +29,15 @@ pub struct CounterBlocks {
 }
 
 impl CounterBlocks {
-    /// The next counter value for a passkey.
-    pub fn next(&mut self, vault: &Vault, credential_id: &[u8]) -> CtapResult<u32> {
+    /// A passkey's secrets and its next counter value, read at the moment of use.
+    pub fn next(
+        &mut self,
+        vault: &Vault,
+        credential_id: &[u8],
+    ) -> CtapResult<(CredentialSecrets, u32)> {
         vault
             .credentials()
-            .take_sign_count(credential_id, &mut self.block, BLOCK)?
+            .signing_material(credential_id, &mut self.block, BLOCK)?
             .ok_or(CTAP2_ERR_NO_CREDENTIALS)
     }
 

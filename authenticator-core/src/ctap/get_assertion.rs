@@ -260,17 +260,13 @@ fn assertion(
     pending: &PendingAssertions,
     with_list: bool,
 ) -> CtapResult<Vec<(Value, Value)>> {
-    let secrets = cx
-        .vault()
-        .credentials()
-        .secrets(&credential.credential_id)?
-        .ok_or(CTAP2_ERR_NO_CREDENTIALS)?;
-    let signer =
-        CredentialSigner::from_bytes(secrets.private_key.expose()).ok_or(CTAP1_ERR_OTHER)?;
-    let sign_count = cx
+    // The secrets and the counter come from one read at the moment of use (`counters`).
+    let (secrets, sign_count) = cx
         .state
         .counters
         .next(&cx.engine.vault, &credential.credential_id)?;
+    let signer =
+        CredentialSigner::from_bytes(secrets.private_key.expose()).ok_or(CTAP1_ERR_OTHER)?;
     let extensions = pending.extensions.outputs(
         credential.cred_blob.as_deref(),
         &secrets,

@@ -6,7 +6,7 @@
 //! a row the decoded ids are compared with the ones asked for, so a row whose handle was
 //! swapped is caught even if its ciphertext was left alone.
 //!
-//! Sign counters: the engine takes them with [`Credentials::take_sign_count`] from blocks of the
+//! Sign counters: the engine takes them with [`Credentials::signing_material`] from blocks of the
 //! one global reservation kept in the sealed state head (`head`), so a credential row put back
 //! from an older copy cannot make a counter go back; the row's plain `sign_count` column is
 //! the highest value reserved for that passkey (what the passkeys screen shows), raised once per
@@ -322,29 +322,70 @@ impl<'v> Credentials<'v> {
         })
     }
 
-    /// The next signature counter for a passkey (CTAP 2.1 §6.1.1: it only goes up), or `None`
-    /// if there is no such passkey.
+    /// What an assertion needs from a passkey's row: its secrets and the next signature
+    /// counter (CTAP 2.1 §6.1.1: it only goes up). `None` if there is no such passkey.
     ///
-    /// One IMMEDIATE transaction reads the passkey's row and the stored end of the global
-    /// reservation and decides: `block`'s next value is used only if no process reserved after
-    /// it (the stored end is still `block`'s) and the value is above the passkey's stored mark;
-    /// otherwise a new block of `step` values is reserved above both, in the sealed head. So the
-    /// check and the use cannot interleave with another process, and no value at or below one
-    /// already issued for a passkey is handed out again, even if its row was put back from an
-    /// older copy. A flush happens once per block and once per passkey per block.
-    pub fn take_sign_count(
+    /// The counter comes from `block`, the caller's share of the one global reservation kept in
+    /// the sealed state head. `block`'s next value is used only if no process reserved after it
+    /// (the stored end is still `block`'s) and the value is above the passkey's stored mark;
+    /// otherwise a new block of `step` values is reserved above both, in an IMMEDIATE
+    /// transaction that decides again on what it reads. So no value at or below one already
+    /// issued for a passkey is handed out again, even if its row was put back from an older
+    /// copy. A flush happens once per block and once per passkey per block.
+    ///
+    /// The common case (the block is still the latest reservation and the row already carries
+    /// its mark) writes nothing, so it takes no write lock: one SELECT reads the secrets, the
+    /// row's mark and the stored end in one snapshot, at the moment of use. That snapshot orders
+    /// this use before any reservation another process commits later, and such a reservation
+    /// starts above this block's end, so the value is below every value issued after it.
+    pub fn signing_material(
         &self,
         credential_id: &[u8],
         block: &mut SignCountBlock,
         step: u32,
-    ) -> Result<Option<u32>, VaultError> {
+    ) -> Result<Option<(CredentialSecrets, u32)>, VaultError> {
         let handle = self.cred_handle(credential_id);
+        let row: Option<(Vec<u8>, i64, i64)> = self.vault.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT c.secrets, c.sign_count, h.counter_end FROM credentials c, vault_head h
+                     WHERE c.cred_handle = ?1 AND h.id = 1",
+                )?
+                .query_row([&handle[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?)
+        })?;
+        let Some((sealed, mark, stored_end)) = row else {
+            return Ok(None);
+        };
+        let secrets: CredentialSecrets = self
+            .vault
+            .cipher()
+            .open_cbor(Field::new(TABLE, "secrets", &handle), &sealed)?;
+        let end = i64::from(block.end);
+        if block.last < block.end && mark == end && stored_end == end {
+            block.last += 1;
+            return Ok(Some((secrets, block.last)));
+        }
+        Ok(self
+            .reserve_sign_count(&handle, block, step)?
+            .map(|count| (secrets, count)))
+    }
+
+    /// The write path of [`signing_material`](Self::signing_material): one IMMEDIATE
+    /// transaction reads the row's mark and the stored end again, uses `block` if it still may,
+    /// or reserves a new block above both; then raises the row's mark to the block's end.
+    fn reserve_sign_count(
+        &self,
+        handle: &[u8],
+        block: &mut SignCountBlock,
+        step: u32,
+    ) -> Result<Option<u32>, VaultError> {
         let cipher = self.vault.cipher();
         let mut reserved = None;
         let value = self.vault.write(|tx| {
             let stored: Option<i64> = tx
                 .prepare_cached("SELECT sign_count FROM credentials WHERE cred_handle = ?1")?
-                .query_row([&handle[..]], |r| r.get(0))
+                .query_row([handle], |r| r.get(0))
                 .optional()?;
             let Some(stored) = stored else {
                 return Ok(None);
