@@ -202,6 +202,27 @@ async fn tool(
     session
 }
 
+/// The common opening: a pending grant `id` for up to `max` registrations, the phone started
+/// with a user who approves, the tool's handshake, the grant sent and accepted.
+async fn accepted(
+    s: &Setup,
+    id: u8,
+    max: u8,
+) -> (
+    LinkSession,
+    tokio::task::JoinHandle<Result<ObrOutcome, ObrLinkError>>,
+) {
+    let (approval, bytes) = pending(s, id, max);
+    let (end, phone) = start(runner(s, true), approval);
+    let tool = tool(s, end, id).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    (tool, phone)
+}
+
 /// The next message that is not a keepalive.
 async fn next(tool: &LinkSession) -> Result<(MessageType, Vec<u8>), SessionError> {
     loop {
@@ -436,14 +457,7 @@ async fn frames_other_than_ctap_end_the_session() {
 #[tokio::test]
 async fn a_stopped_grant_ends_the_running_session_and_is_never_pending_again() {
     let s = setup();
-    let (approval, bytes) = pending(&s, 8, 3);
-    let (end, phone) = start(runner(&s, true), approval);
-    let tool = tool(&s, end, 8).await;
-    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
-    assert_eq!(
-        next(&tool).await.unwrap(),
-        (MessageType::ObrStatus, b"accepted".to_vec())
-    );
+    let (tool, phone) = accepted(&s, 8, 3).await;
     obr_link::stop(&s.vault, NOW, &[8; 16]).unwrap();
     assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
     let outcome = phone.await.unwrap().unwrap();
@@ -830,7 +844,7 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     let own = {
         let engine = authenticator_core::ctap::CtapEngine::new(
             s.vault.clone(),
-            Arc::new(Presence),
+            Arc::new(common::Approving),
             Arc::new(Fixed),
             EngineConfig {
                 builtin_uv: true,
@@ -851,14 +865,7 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
             .credential_id
             .clone()
     };
-    let (approval, bytes) = pending(&s, 23, 3);
-    let (end, phone) = start(runner(&s, true), approval);
-    let tool = tool(&s, end, 23).await;
-    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
-    assert_eq!(
-        next(&tool).await.unwrap(),
-        (MessageType::ObrStatus, b"accepted".to_vec())
-    );
+    let (tool, phone) = accepted(&s, 23, 3).await;
     tool.send(MessageType::Ctap, &make_credential("crm.example"))
         .await
         .unwrap();
@@ -884,32 +891,6 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     let kinds = audit_kinds(&s.vault);
     for kind in ["obr.refused", "obr.refusal.reported", "obr.session.ended"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} not in {kinds:?}");
-    }
-}
-
-/// Approves everything, as the user's own PC's prompts would be.
-struct Presence;
-
-#[async_trait]
-impl UserInterface for Presence {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
     }
 }
 
@@ -1050,14 +1031,7 @@ async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it()
     assert!(audit_kinds(&s.vault).contains(&"enroll.obr_key.registered".to_owned()));
 
     // OBR runs with that key (the tool helper checks the handshake shows the OBR key).
-    let (approval, bytes) = pending(&s, 40, 1);
-    let (end, phone) = start(runner(&s, true), approval);
-    let tool = tool(&s, end, 40).await;
-    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
-    assert_eq!(
-        next(&tool).await.unwrap(),
-        (MessageType::ObrStatus, b"accepted".to_vec())
-    );
+    let (tool, phone) = accepted(&s, 40, 1).await;
     tool.send(MessageType::Ctap, &make_credential("crm.example"))
         .await
         .unwrap();

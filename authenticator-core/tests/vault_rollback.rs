@@ -19,44 +19,15 @@ use authenticator_core::api::{Authenticator, AuthenticatorError, default_options
 use authenticator_core::ctap::cbor::{self, Value};
 use authenticator_core::enroll::state::{self, KeyStatus};
 use authenticator_core::obr::SeenGrants;
-use authenticator_core::platform::{
-    AccountOption, PresencePrompt, SoftwareKeyProtector, UserEvent, UserInterface,
-    UserInterfaceError, VerificationOutcome,
-};
+use authenticator_core::platform::SoftwareKeyProtector;
 use authenticator_core::secret::SecretBytes;
 use authenticator_core::vault::{PairingRecord, PairingSecrets, Vault};
-
-/// Approves every prompt, as a user who taps "Allow".
-struct Approving;
-
-#[async_trait::async_trait]
-impl UserInterface for Approving {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
 
 fn open_phone(dir: &Path) -> Result<Arc<Authenticator>, AuthenticatorError> {
     Authenticator::open(
         dir.to_string_lossy().into_owned(),
         Arc::new(SoftwareKeyProtector::new(dir.join("device.key"))),
-        Arc::new(Approving),
+        Arc::new(common::Approving),
         None,
         default_options("test phone".into()),
     )
