@@ -52,7 +52,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt, SystemClock,

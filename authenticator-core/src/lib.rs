@@ -7,6 +7,7 @@
 //!   key protector for desktops and tests.
 //! - [`vault`]: the encrypted SQLite vault (credentials, pairings, PIN state, settings, audit).
 //! - [`secret`]: zeroizing secret bytes and the system random source.
+//! - [`cbor`]: strict CTAP2-canonical CBOR, shared by CTAP, the link and OBR.
 //! - [`ctap`]: the CTAP 2.1 engine; [`ctaphid`]: the CTAPHID transport framing.
 //! - [`enroll`]: activation links, the workspace API client, client PIN provisioning.
 //! - [`link`]: pairing with the PC: QR payload, Noise handshakes, the encrypted channel, the
@@ -14,11 +15,14 @@
 //! - [`obr`]: on-behalf registration: the workspace's grant and the phone's receipt.
 //! - [`api`]: the exported surface the apps call through uniffi (`Authenticator`).
 //! - [`hex`]: the hex form of ids shown to people and logs.
+//! - [`testkit`] (tests only; the `testkit` feature): the scripted user, the key-protector
+//!   double and the fake clock that every test shares.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 
 uniffi::setup_scaffolding!();
 
 pub mod api;
+pub mod cbor;
 pub mod ctap;
 pub mod ctaphid;
 pub mod enroll;
@@ -28,4 +32,6 @@ pub mod obr;
 pub mod platform;
 pub mod request;
 pub mod secret;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod vault;

@@ -22,7 +22,7 @@
 //! does not show that rollback); the software protector in a file beside its key file (same
 //! trust as the key file: for tests).
 
-mod software_protector;
+pub(crate) mod software_protector;
 
 pub use software_protector::SoftwareKeyProtector;
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use authenticator_core::api::{Authenticator, AuthenticatorError, default_options};
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::platform::{
     AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt,
     SoftwareKeyProtector, UserEvent, UserInterface, UserInterfaceError, VerificationOutcome,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{PinUvAuthProtocol, platform_encapsulate};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
 use authenticator_core::platform::{

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,

@@ -780,7 +780,7 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
 /// and payload, different bytes, and a signature that still verifies (P-256 ECDSA does not
 /// insist on low `s`).
 fn malleated(grant: &[u8]) -> Vec<u8> {
-    use authenticator_core::ctap::cbor::{self, Value};
+    use authenticator_core::cbor::{self, Value};
     use p256::ecdsa::Signature;
     let Value::Array(mut items) = cbor::decode(&grant[1..]).unwrap() else {
         unreachable!()

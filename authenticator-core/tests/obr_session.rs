@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authenticator_core::cbor;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::ctap::cbor;
 use authenticator_core::enroll::state;
 use authenticator_core::link::KeyPair;
 use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession, PASSKEY_EXISTS};

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use authenticator_core::api::{Authenticator, AuthenticatorError, default_options};
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::enroll::state::{self, KeyStatus};
 use authenticator_core::obr::SeenGrants;
 use authenticator_core::platform::SoftwareKeyProtector;

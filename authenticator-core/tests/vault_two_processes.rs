@@ -481,7 +481,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use authenticator_core::api::{Authenticator, default_options};
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::platform::{
     AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
     VerificationOutcome,

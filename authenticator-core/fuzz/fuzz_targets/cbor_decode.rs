@@ -1,10 +1,10 @@
-//! `ctap::cbor::decode` on arbitrary bytes: it must not panic, and whatever it accepts must be
+//! `cbor::decode` on arbitrary bytes: it must not panic, and whatever it accepts must be
 //! canonical, i.e. `encode` gives back exactly the input (the codec's documented invariant),
 //! nested at most `MAX_DEPTH` arrays/maps deep and made of at most `MAX_ITEMS` data items.
 
 #![no_main]
 
-use authenticator_core::ctap::cbor::{self, MAX_DEPTH, MAX_ITEMS, Value};
+use authenticator_core::cbor::{self, MAX_DEPTH, MAX_ITEMS, Value};
 use libfuzzer_sys::fuzz_target;
 
 /// (nesting depth in arrays and maps, number of data items).

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 
 /// CTAPHID carries at most this many bytes (and getInfo's maxMsgSize says so).
 pub const MAX_MSG_SIZE: usize = 7609;

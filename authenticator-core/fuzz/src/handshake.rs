@@ -27,7 +27,7 @@
 
 use std::sync::OnceLock;
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::link::channel::MessageType;
 use authenticator_core::link::memory::{MemoryLink, memory_pair};
 use authenticator_core::link::noise::{

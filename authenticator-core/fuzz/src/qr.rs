@@ -13,7 +13,7 @@
 //! the scheme's case), `to_uri` parses back to the same CBOR, its key is a valid point and its
 //! routing info is 1 to 256 bytes.
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::link::noise::parse_public_key;
 use authenticator_core::link::qr::{
     self, MAX_CLOCK_SKEW_SECS, MAX_ROUTING_LEN, QR_SCHEME, QR_SECRET_LEN, QR_VALIDITY_SECS,

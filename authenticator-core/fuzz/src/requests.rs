@@ -25,7 +25,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{
     PinUvAuthProtocol, SharedSecret, authenticate_with_token, platform_encapsulate,
 };

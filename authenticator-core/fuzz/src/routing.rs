@@ -21,7 +21,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::link::relay::{MAX_RELAY_URL, RelayConfig, Routing, check_relay_url};
 use authenticator_core::link::transport::LinkError;
 use url::{Host, Url};

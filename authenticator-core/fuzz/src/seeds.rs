@@ -1,7 +1,7 @@
 //! Seed inputs for every target: valid requests and flows, so that the fuzzer starts past the
 //! framing and the CBOR decoder. `cargo run --bin seeds` writes them to `corpus/<target>/`.
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctaphid::{
     BROADCAST_CID, CTAPHID_CANCEL, CTAPHID_CBOR, CTAPHID_INIT, CTAPHID_PING, CTAPHID_WINK, Message,
 };

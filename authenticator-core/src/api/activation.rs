@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::approvals::ApprovalRequest;
 use super::{Authenticator, AuthenticatorError, guard};
-use crate::enroll::link::{ActivationLink, ParseOptions};
+use crate::enroll::activation_link::{ActivationLink, ParseOptions};
 use crate::enroll::{Enroller, Enrollment, KeyStatus, client::DEFAULT_REQUEST_TIMEOUT};
 use crate::hex::encode as hex;
 use crate::platform::SystemClock;

@@ -10,8 +10,8 @@ use p256::{FieldBytes, NistP256, NonZeroScalar};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::cbor::{Value, encode_into};
 use super::cose::ALG_ES256;
+use crate::cbor::{Value, encode_into};
 
 pub const FLAG_UP: u8 = 0x01;
 pub const FLAG_UV: u8 = 0x04;

@@ -30,7 +30,6 @@
 
 use sha2::{Digest, Sha256};
 
-use super::cbor::Value;
 use super::cose::{ALG_ECDH_ES_HKDF_256, ec2_public_key, parse_key_agreement};
 use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
 use super::status::*;
@@ -39,6 +38,7 @@ use super::token_state::{
 };
 use super::user::scopes_of;
 use super::{Context, decode_params, key};
+use crate::cbor::Value;
 use crate::platform::{PromptScope, UserEvent, UserOperation, VerificationOutcome};
 use crate::secret::{SecretBytes, constant_time_eq};
 use crate::vault::{MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState};

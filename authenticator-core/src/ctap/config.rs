@@ -4,12 +4,12 @@
 //! `acfg` permission: pinUvAuthParam = authenticate(token, 32×0xff || 0x0d || subCommand ||
 //! subCommandParams). Enterprise attestation is not offered.
 
-use super::cbor::{Value, encode_into};
 use super::client_pin::{protocol, verify_token};
 use super::get_info::{MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, SETTING_ALWAYS_UV, always_uv};
 use super::status::*;
 use super::token_state::PERMISSION_ACFG;
 use super::{CMD_CONFIG, Context, decode_params};
+use crate::cbor::{Value, encode_into};
 
 const ENABLE_ENTERPRISE_ATTESTATION: u64 = 0x01;
 const TOGGLE_ALWAYS_UV: u64 = 0x02;

@@ -4,8 +4,8 @@
 //! `alg` -25 (ECDH-ES+HKDF-256). Parsing accepts only EC2/P-256 keys with 32-byte coordinates;
 //! whether the point is on the curve is checked by whoever uses it.
 
-use super::cbor::{MapReader, Value};
 use super::status::{CTAP1_ERR_INVALID_PARAMETER, CTAP2_ERR_UNSUPPORTED_ALGORITHM, CtapResult};
+use crate::cbor::{MapReader, Value};
 
 /// COSE algorithm ES256 (ECDSA with SHA-256 on P-256).
 pub const ALG_ES256: i64 = -7;

@@ -10,7 +10,6 @@
 //! other command from that origin ends the enumeration.
 
 use super::auth_data::rp_id_hash;
-use super::cbor::{MapReader, Value, encode_into};
 use super::client_pin::{protocol, verify_token};
 use super::cose::credential_public_key;
 use super::follow_up::FollowUp;
@@ -18,6 +17,7 @@ use super::params::{Descriptor, truncate_name};
 use super::status::*;
 use super::token_state::PERMISSION_CM;
 use super::{Context, decode_params, key};
+use crate::cbor::{MapReader, Value, encode_into};
 use crate::platform::UserEvent;
 use crate::vault::Credential;
 

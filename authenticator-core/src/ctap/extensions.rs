@@ -7,11 +7,11 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::cbor::{MapReader, Value};
 use super::cose::parse_key_agreement;
 use super::get_info::MAX_CRED_BLOB_LENGTH;
 use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
 use super::status::*;
+use crate::cbor::{MapReader, Value};
 use crate::secret::SecretBytes;
 use crate::vault::CredentialSecrets;
 

@@ -17,7 +17,6 @@
 use tokio::time::{Duration, Instant};
 
 use super::auth_data::{AuthData, CredentialSigner, rp_id_hash};
-use super::cbor::Value;
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
 use super::extensions::{
     AssertionExtensions, CRED_PROTECT_UV_OPTIONAL_WITH_LIST, CRED_PROTECT_UV_REQUIRED,
@@ -28,6 +27,7 @@ use super::params::{Descriptor, Options, descriptor_list};
 use super::status::*;
 use super::token_state::{PERMISSION_GA, PERMISSION_LBW};
 use super::{Context, decode_params, key};
+use crate::cbor::Value;
 use crate::platform::{AccountOption, UserEvent, UserOperation};
 use crate::vault::Credential;
 

@@ -3,10 +3,10 @@
 //! The limits advertised here are the ones the other commands enforce.
 
 use super::auth_data::AAGUID;
-use super::cbor::Value;
 use super::cose::ALG_ES256;
 use super::status::CtapResult;
 use super::{EngineConfig, key};
+use crate::cbor::Value;
 use crate::vault::Vault;
 
 /// Largest request the engine accepts: one full CTAPHID message (CTAP 2.1 §11.2.4).

@@ -7,7 +7,6 @@
 //! or not, with a random 16-byte credential id; BE=0 and BS=0 (device-bound).
 
 use super::auth_data::{AttestedCredential, AuthData, attestation_statement, rp_id_hash};
-use super::cbor::{MapReader, Value};
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
 use super::cose::{ALG_ES256, credential_public_key};
 use super::extensions::{
@@ -19,6 +18,7 @@ use super::params::{MAX_RP_ID_BYTES, Options, descriptor_list, truncate_name};
 use super::status::*;
 use super::token_state::{PERMISSION_LBW, PERMISSION_MC};
 use super::{Context, decode_params, key};
+use crate::cbor::{MapReader, Value};
 use crate::platform::{UserEvent, UserOperation};
 use crate::secret::random_array;
 use crate::vault::{Credential, CredentialSecrets};
@@ -250,9 +250,9 @@ fn check_algorithms(value: &Value) -> CtapResult<bool> {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::cbor::{self, Value};
     use super::super::{CMD_MAKE_CREDENTIAL, CtapEngine, EngineConfig};
     use super::*;
+    use crate::cbor::{self, Value};
     use crate::platform::{
         AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserInterface,
         UserInterfaceError, VerificationOutcome,

@@ -11,11 +11,11 @@
 //! and is reset by a power cycle, which for the phone is a restart of the core or a new
 //! engine for a new link session.
 //!
-//! One file per command; `cbor`, `cose`, `auth_data`, `pin_protocol`, `token_state`,
+//! One file per command; `cose`, `auth_data`, `pin_protocol`, `token_state`,
 //! `counters`, `user`, `extensions` and `key_pool` are the shared pieces.
 
 mod auth_data;
-pub mod cbor;
+
 mod client_pin;
 mod config;
 mod cose;
@@ -45,8 +45,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::cbor::{self, Value};
 pub use auth_data::{AAGUID, AttestationFormat};
-use cbor::Value;
 use status::{CTAP1_ERR_INVALID_COMMAND, CTAP1_ERR_INVALID_LENGTH, CtapError, CtapResult};
 
 use crate::platform::{Clock, UserInterface};

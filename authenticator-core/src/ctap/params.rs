@@ -3,8 +3,8 @@
 //! [`MapReader`], so a wrong type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE and a missing member
 //! CTAP2_ERR_MISSING_PARAMETER; unknown members are ignored, as CTAP 2.1 §8 asks.
 
-use super::cbor::{MapReader, Value};
 use super::status::{CTAP2_ERR_CBOR_UNEXPECTED_TYPE, CtapResult};
+use crate::cbor::{MapReader, Value};
 
 /// Names (rp name, user name, display name) are stored at most this long: CTAP 2.1 §6.1.2
 /// lets the authenticator truncate them to 64 bytes, and it keeps every response that carries

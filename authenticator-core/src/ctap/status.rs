@@ -53,14 +53,14 @@ pub const CTAP2_ERR_UV_INVALID: CtapError = CtapError(0x3F);
 pub const CTAP2_ERR_UNAUTHORIZED_PERMISSION: CtapError = CtapError(0x40);
 pub const CTAP1_ERR_OTHER: CtapError = CtapError(0x7F);
 
-impl From<super::cbor::CborError> for CtapError {
-    fn from(e: super::cbor::CborError) -> Self {
+impl From<crate::cbor::CborError> for CtapError {
+    fn from(e: crate::cbor::CborError) -> Self {
         CtapError(e.ctap_status())
     }
 }
 
-impl From<super::cbor::FieldError> for CtapError {
-    fn from(e: super::cbor::FieldError) -> Self {
+impl From<crate::cbor::FieldError> for CtapError {
+    fn from(e: crate::cbor::FieldError) -> Self {
         CtapError(e.ctap_status())
     }
 }

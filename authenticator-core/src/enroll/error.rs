@@ -1,7 +1,7 @@
 //! Enrollment errors: each says what happened and what the user can do. None carries the
 //! activation code, the PIN or key material.
 
-use super::link::LinkError;
+use super::activation_link::LinkError;
 use crate::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]

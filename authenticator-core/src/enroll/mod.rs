@@ -11,9 +11,9 @@
 //! keeps the audit trail. Every step stores its result before it returns, so a failed or
 //! interrupted call can simply be repeated.
 
+pub mod activation_link;
 pub mod client;
 mod error;
-pub mod link;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -23,9 +23,9 @@ use hmac::{Hmac, Mac};
 use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
 
+use activation_link::{ActivationLink, ParseOptions};
 use client::{DeviceIdentity, WorkspaceClient, decode_b64};
 pub use error::EnrollError;
-use link::{ActivationLink, ParseOptions};
 pub use state::{Enrollment, KeyStatus, PinPolicy};
 
 use crate::platform::Clock;

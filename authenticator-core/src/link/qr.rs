@@ -14,7 +14,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::noise::{PSK_LEN, PUBLIC_KEY_LEN};
-use crate::ctap::cbor::{self, MapReader, Value};
+use crate::cbor::{self, MapReader, Value};
 use crate::secret::{RandomUnavailable, random_array};
 
 /// The URI scheme, upper case so the whole code stays QR alphanumeric/numeric friendly.

@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
 use super::transport::{Link, LinkError, MAX_LINK_MESSAGE};
-use crate::ctap::cbor::{self, MapReader, Value};
+use crate::cbor::{self, MapReader, Value};
 use crate::secret::random_array;
 
 /// Length of door and session ids.

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use super::channel::{ChannelError, MessageType, SecureChannel};
 use super::noise::{HandshakeState, KeyPair, NoiseError, PSK_LEN, PUBLIC_KEY_LEN, Pattern, Role};
 use super::transport::{Link, LinkError};
-use crate::ctap::cbor::{self, MapReader, Value};
+use crate::cbor::{self, MapReader, Value};
 use crate::secret::random_array;
 
 /// A handshake message that does not come within this ends the attempt (§5.6).

@@ -16,7 +16,7 @@ use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::ctap::cbor::{self, MapReader, Value};
+use crate::cbor::{self, MapReader, Value};
 
 /// RFC 9052 §4.2: the CBOR tag of COSE_Sign1 is 18, one initial byte `0xd2` (major type 6).
 const COSE_SIGN1_TAG_BYTE: u8 = 0xd2;

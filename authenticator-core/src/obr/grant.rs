@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::cose::{self, CoseError, Fields, PayloadError};
-use crate::ctap::cbor::{self, Value};
+use crate::cbor::{self, Value};
 
 /// obr-grant.md §3.2: longest accepted grant.
 pub const MAX_GRANT_LEN: usize = 8192;

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use super::cose::{self, CoseError, Fields, PayloadError};
 use super::grant::{GRANT_ID_LEN, MAX_REGISTRATIONS, is_rp_id};
-use crate::ctap::cbor::{self, Value};
+use crate::cbor::{self, Value};
 
 /// obr-grant.md §4.2: longest accepted receipt.
 pub const MAX_RECEIPT_LEN: usize = 2048;

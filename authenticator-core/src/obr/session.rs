@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 
 use super::grant::{DEFAULT_SKEW_SECS, Grant, GrantError, SeenGrants, VerifiedGrant};
 use super::receipt::Receipt;
-use crate::ctap::cbor::{self, Value};
+use crate::cbor::{self, Value};
 use crate::ctap::{CtapEngine, EngineConfig};
 use crate::enroll::state;
 use crate::platform::{

@@ -123,6 +123,48 @@ fn cipher(key: &[u8]) -> Result<Aes256Gcm, KeyProtectorError> {
     })
 }
 
+/// `version || nonce || AES-256-GCM(secret)` under `key` (also the test kit's protector).
+pub(crate) fn seal(key: &[u8], secret: &[u8]) -> Result<Vec<u8>, KeyProtectorError> {
+    let nonce: [u8; NONCE_LEN] = random_array().map_err(|e| KeyProtectorError::Failed {
+        reason: e.to_string(),
+    })?;
+    let sealed = cipher(key)?
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: secret,
+                aad: AAD,
+            },
+        )
+        .map_err(|_| KeyProtectorError::Failed {
+            reason: "encryption failed".into(),
+        })?;
+    let mut blob = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+    blob.push(BLOB_VERSION);
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(&sealed);
+    Ok(blob)
+}
+
+/// The secret `seal` put in `blob`; `WrongKey` for a blob of another key or a damaged one.
+pub(crate) fn open(key: &[u8], blob: &[u8]) -> Result<Vec<u8>, KeyProtectorError> {
+    let (version, rest) = blob.split_first().ok_or(KeyProtectorError::WrongKey)?;
+    if *version != BLOB_VERSION || rest.len() < NONCE_LEN {
+        return Err(KeyProtectorError::WrongKey);
+    }
+    let (nonce, sealed) = rest.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyProtectorError::WrongKey)?;
+    cipher(key)?
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: sealed,
+                aad: AAD,
+            },
+        )
+        .map_err(|_| KeyProtectorError::WrongKey)
+}
+
 impl KeyProtector for SoftwareKeyProtector {
     fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
         let secret = Zeroizing::new(secret);
@@ -130,25 +172,7 @@ impl KeyProtector for SoftwareKeyProtector {
             Some(key) => key,
             None => self.create_key()?,
         };
-        let nonce: [u8; NONCE_LEN] = random_array().map_err(|e| KeyProtectorError::Failed {
-            reason: e.to_string(),
-        })?;
-        let sealed = cipher(&key)?
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: &secret,
-                    aad: AAD,
-                },
-            )
-            .map_err(|_| KeyProtectorError::Failed {
-                reason: "encryption failed".into(),
-            })?;
-        let mut blob = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        blob.push(BLOB_VERSION);
-        blob.extend_from_slice(&nonce);
-        blob.extend_from_slice(&sealed);
-        Ok(blob)
+        seal(&key, &secret)
     }
 
     fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
@@ -157,21 +181,7 @@ impl KeyProtector for SoftwareKeyProtector {
             .ok_or_else(|| KeyProtectorError::PermanentlyLost {
                 reason: format!("key file {} is missing", self.key_file.display()),
             })?;
-        let (version, rest) = blob.split_first().ok_or(KeyProtectorError::WrongKey)?;
-        if *version != BLOB_VERSION || rest.len() < NONCE_LEN {
-            return Err(KeyProtectorError::WrongKey);
-        }
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyProtectorError::WrongKey)?;
-        cipher(&key)?
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: AAD,
-                },
-            )
-            .map_err(|_| KeyProtectorError::WrongKey)
+        open(&key, &blob)
     }
 
     fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
 use authenticator_core::platform::{Clock, SoftwareKeyProtector};
 use authenticator_core::vault::Vault;

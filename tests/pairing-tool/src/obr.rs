@@ -710,7 +710,7 @@ fn describe(e: &SessionError) -> String {
 /// `n - s`. The result still verifies (P-256 ECDSA accepts either `s`) and carries the same id
 /// and payload, but its bytes differ from the grant the phone was announced.
 fn malleated(grant: &[u8]) -> Result<Vec<u8>, String> {
-    use authenticator_core::ctap::cbor::{self, Value};
+    use authenticator_core::cbor::{self, Value};
     use p256::ecdsa::Signature;
     let bad = || "the workspace's grant is not a COSE_Sign1".to_owned();
     let (&tag, body) = grant.split_first().ok_or_else(bad)?;

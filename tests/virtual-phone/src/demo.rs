@@ -15,13 +15,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{
     PinUvAuthProtocol, authenticate_with_token, platform_encapsulate,
 };
 use authenticator_core::ctap::{AAGUID, CtapEngine, EngineConfig};
 use authenticator_core::enroll::KeyStatus;
-use authenticator_core::enroll::link::ParseOptions;
+use authenticator_core::enroll::activation_link::ParseOptions;
 use authenticator_core::hex::encode as hex;
 use authenticator_core::link::pairing;
 use authenticator_core::link::service::LinkService;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authenticator_core::enroll::link::ParseOptions;
+use authenticator_core::enroll::activation_link::ParseOptions;
 use authenticator_core::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
 use authenticator_core::obr::link::ObrRunner;
 use authenticator_core::platform::SystemClock;

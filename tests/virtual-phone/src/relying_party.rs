@@ -2,7 +2,7 @@
 //! the authenticator's answers the way a WebAuthn server does (WebAuthn §7.1 steps on
 //! authenticator data, packed self-attestation §8.2, assertion signature §7.2).
 
-use authenticator_core::ctap::cbor::{self, Value};
+use authenticator_core::cbor::{self, Value};
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use sha2::{Digest, Sha256};

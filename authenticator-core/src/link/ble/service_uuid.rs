@@ -17,7 +17,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::gatt::GattUuid;
-use crate::ctap::cbor::{self, MapReader};
+use crate::cbor::{self, MapReader};
 use crate::link::qr::{QR_SECRET_LEN, QrPairing};
 
 /// Length of a rotation window (proto/link.md §6.5).
