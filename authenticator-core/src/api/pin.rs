@@ -1,17 +1,16 @@
 //! The client PIN from the phone's own settings: its status, setting a first PIN, changing it.
 //!
-//! Invariants: the same rules as CTAP clientPIN (`ctap::client_pin`): the policy is checked
-//! before any attempt is spent, the retry counter is decremented durably *before* the
-//! comparison (killing the app mid-check refunds nothing), a right PIN restores the retries,
-//! and PIN tokens held by a PC stop working after a change. PINs are wiped after use.
+//! Invariants: PINs are checked by the same PIN-attempt rule as CTAP clientPIN
+//! (`vault::pin_state`): the policy is checked before any attempt is spent, the retry counter
+//! is decremented durably *before* the comparison (killing the app mid-check refunds nothing),
+//! a right PIN restores the retries; PIN tokens held by a PC stop working after a change. PINs
+//! are wiped after use.
 
 use zeroize::Zeroizing;
 
 use super::{Authenticator, AuthenticatorError, guard};
-use crate::ctap::{install_pin, pin_code_points, pin_hash};
 use crate::platform::{UserEvent, tell};
-use crate::secret::constant_time_eq;
-use crate::vault::MAX_PIN_RETRIES;
+use crate::vault::{AttemptError, PinOutcome, PinRefused, install_pin, pin_code_points, pin_hash};
 
 /// The client PIN's state, for the settings screen.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -76,44 +75,53 @@ impl Authenticator {
     ) -> Result<(), AuthenticatorError> {
         let (current_pin, new_pin) = (Zeroizing::new(current_pin), Zeroizing::new(new_pin));
         guard(|| {
-            let state = self.vault.pin_state().load()?;
-            if state.pin_hash.is_none() {
-                return Err(not_set());
-            }
-            if state.pin_retries == 0 {
-                return Err(blocked());
-            }
-            let code_points = policy(&new_pin, state.min_pin_length)?;
-            let (new_hash, given) = (
-                pin_hash(new_pin.as_bytes()),
-                pin_hash(current_pin.as_bytes()),
-            );
-            let (after, ()) = self
+            // The PIN-attempt rule (`vault::pin_state`); the phone's own screen keeps no
+            // per-power-cycle run of mismatches, only the durable counter.
+            let attempt = self
                 .vault
                 .pin_state()
-                .update(|s| s.pin_retries = s.pin_retries.saturating_sub(1))?;
-            let Some(stored) = after.pin_hash.as_ref() else {
-                return Err(not_set());
-            };
-            if !constant_time_eq(given.expose(), stored.expose()) {
-                if after.pin_retries == 0 {
-                    tell(&*self.user, UserEvent::PinBlocked);
-                    return Err(blocked());
-                }
-                return Err(AuthenticatorError::PinInvalid {
-                    attempts_left: u32::from(after.pin_retries),
-                    reason: format!("wrong PIN; {} attempt(s) left", after.pin_retries),
-                });
+                .begin_attempt(None)
+                .map_err(|refusal| match refusal {
+                    PinRefused::NotSet => not_set(),
+                    PinRefused::Blocked | PinRefused::AuthBlocked => blocked(),
+                    PinRefused::Vault(e) => e.into(),
+                })?;
+            // The policy is checked before any attempt is spent.
+            let code_points = policy(&new_pin, attempt.state().min_pin_length)?;
+            let new_hash = pin_hash(new_pin.as_bytes());
+            let outcome = attempt
+                .spend_and_compare(None, || {
+                    Ok::<_, std::convert::Infallible>(pin_hash(current_pin.as_bytes()))
+                })
+                .map_err(|e| match e {
+                    AttemptError::Vault(e) => AuthenticatorError::from(e),
+                    AttemptError::Given(never) => match never {},
+                })?;
+            if let Some(event) = outcome.event() {
+                tell(&*self.user, event);
             }
-            let same = after.force_change && constant_time_eq(new_hash.expose(), stored.expose());
-            self.vault.pin_state().update(|s| {
-                if same {
-                    s.pin_retries = MAX_PIN_RETRIES;
-                } else {
+            match outcome {
+                PinOutcome::Right => {}
+                PinOutcome::Wrong { retries_left } => {
+                    return Err(AuthenticatorError::PinInvalid {
+                        attempts_left: u32::from(retries_left),
+                        reason: format!("wrong PIN; {retries_left} attempt(s) left"),
+                    });
+                }
+                PinOutcome::Blocked | PinOutcome::AuthBlocked => return Err(blocked()),
+            }
+            // A forced change must pick a new PIN; the right current one was still proven.
+            let (_, installed) = self.vault.pin_state().update(|s| {
+                let same = s.force_change
+                    && s.pin_hash
+                        .as_ref()
+                        .is_some_and(|stored| *stored == new_hash);
+                if !same {
                     install_pin(s, new_hash, code_points);
                 }
+                !same
             })?;
-            if same {
+            if !installed {
                 return Err(AuthenticatorError::invalid(
                     "the new PIN must differ from the current one",
                 ));

@@ -2,10 +2,11 @@
 //! pinUvAuthToken through the PIN or through the phone's built-in user verification.
 //!
 //! Invariants (STYLE.md pitfalls):
-//! - The PIN retry counter is decremented durably *before* the PIN hash is compared, so
-//!   killing the app mid-check cannot refund a guess; a match restores it to 8.
-//! - Three consecutive mismatches block PIN entry (PIN_AUTH_BLOCKED) until a power cycle;
-//!   a mismatch also regenerates the key agreement key.
+//! - PINs are checked by the PIN-attempt rule in `vault::pin_state` (shared with the app's
+//!   PIN change): the retry counter is decremented durably *before* the PIN hash is compared,
+//!   so killing the app mid-check cannot refund a guess; a match restores it to 8; three
+//!   consecutive mismatches block PIN entry (PIN_AUTH_BLOCKED) until a power cycle. Here, a
+//!   mismatch also regenerates the key agreement key.
 //! - Only LEFT(SHA-256(PIN), 16) is stored; the PIN is checked for 4..=63 bytes and the
 //!   configured minimum length in code points.
 //! - forcePINChange makes getPinToken fail with PIN_INVALID and the permissions variant with
@@ -28,8 +29,6 @@
 //! - Tokens carry the PIN generation they were granted under; a PIN installed outside CTAP
 //!   (the phone's settings, activation with the workspace's PIN) ends them, like changePIN.
 
-use sha2::{Digest, Sha256};
-
 use super::cose::{ALG_ECDH_ES_HKDF_256, ec2_public_key, parse_key_agreement};
 use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
 use super::status::*;
@@ -40,8 +39,10 @@ use super::user::scopes_of;
 use super::{Context, decode_params, key};
 use crate::cbor::Value;
 use crate::platform::{PromptScope, UserEvent, UserOperation, VerificationOutcome};
-use crate::secret::{SecretBytes, constant_time_eq};
-use crate::vault::{MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState};
+use crate::secret::SecretBytes;
+use crate::vault::{
+    AttemptError, MAX_UV_RETRIES, PinOutcome, PinRefused, install_pin, pin_code_points, pin_hash,
+};
 
 const GET_PIN_RETRIES: u64 = 0x01;
 const GET_KEY_AGREEMENT: u64 = 0x02;
@@ -54,9 +55,6 @@ const GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: u64 = 0x09;
 
 /// The permissions that manage the phone itself rather than serve a site.
 const MANAGEMENT_PERMISSIONS: u8 = PERMISSION_CM | PERMISSION_ACFG;
-/// Consecutive mismatches before PIN entry is blocked until a power cycle (§6.5.5.5).
-const MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
-const MAX_PIN_BYTES: usize = 63;
 /// newPinEnc carries the PIN padded to 64 bytes (§6.5.5.5).
 const PADDED_PIN_LEN: usize = 64;
 
@@ -159,10 +157,7 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
             let pin = cx.vault().pin_state().load()?;
             Ok(Value::map([
                 (key(0x03), Value::Unsigned(u64::from(pin.pin_retries))),
-                (
-                    key(0x04),
-                    Value::Bool(cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE),
-                ),
+                (key(0x04), Value::Bool(cx.state.pin_mismatches.blocked())),
             ]))
         }
         GET_UV_RETRIES => {
@@ -326,12 +321,6 @@ fn shared_secret(
         .map_err(|_| CTAP1_ERR_INVALID_PARAMETER)
 }
 
-/// LEFT(SHA-256(pin), 16), the form the PIN is stored and compared in.
-pub(crate) fn pin_hash(pin: &[u8]) -> SecretBytes {
-    let digest = Sha256::digest(pin);
-    SecretBytes::new(digest[..16].to_vec())
-}
-
 /// Decrypts newPinEnc and checks the PIN policy; returns (LEFT(SHA-256(pin),16), code points).
 fn new_pin(
     cx: &Context<'_>,
@@ -356,17 +345,6 @@ fn new_pin(
     Ok((pin_hash(pin), code_points))
 }
 
-/// The PIN policy (CTAP 2.1 §6.5.5.5): UTF-8, at least `min` and at least 4 code points, at
-/// most 63 bytes. The PIN's length in code points, or `None` if it breaks the policy.
-pub(crate) fn pin_code_points(pin: &[u8], min: u8) -> Option<u8> {
-    let text = std::str::from_utf8(pin).ok()?;
-    let code_points = text.chars().count();
-    if pin.len() > MAX_PIN_BYTES || code_points < usize::from(min.max(4)) {
-        return None;
-    }
-    Some(u8::try_from(code_points).unwrap_or(u8::MAX))
-}
-
 fn set_pin(
     cx: &mut Context<'_>,
     protocol: PinUvAuthProtocol,
@@ -384,16 +362,8 @@ fn set_pin(
     let (hash, code_points) = new_pin(cx, &shared, new_pin_enc)?;
     cx.vault()
         .pin_state()
-        .update(|s| install(s, hash, code_points))?;
+        .update(|s| install_pin(s, hash, code_points))?;
     Ok(())
-}
-
-/// Installs a new PIN with full retries and no pending forced change.
-pub(crate) fn install(state: &mut PinState, hash: SecretBytes, code_points: u8) {
-    state.pin_hash = Some(hash);
-    state.pin_code_points = code_points;
-    state.pin_retries = MAX_PIN_RETRIES;
-    state.force_change = false;
 }
 
 fn change_pin(
@@ -409,16 +379,10 @@ fn change_pin(
     message.extend_from_slice(new_pin_enc);
     message.extend_from_slice(pin_hash_enc);
     // Blocking and "not set" are reported before the authentication check (§6.5.5.6 order).
-    let pin = cx.vault().pin_state().load()?;
-    if pin.pin_hash.is_none() {
-        return Err(CTAP2_ERR_PIN_NOT_SET);
-    }
-    if pin.pin_retries == 0 {
-        return Err(CTAP2_ERR_PIN_BLOCKED);
-    }
-    if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
-        return Err(CTAP2_ERR_PIN_AUTH_BLOCKED);
-    }
+    cx.vault()
+        .pin_state()
+        .begin_attempt(Some(&cx.state.pin_mismatches))
+        .map_err(refused)?;
     if !shared.verify(&message, param) {
         return Err(CTAP2_ERR_PIN_AUTH_INVALID);
     }
@@ -430,24 +394,22 @@ fn change_pin(
     }
     cx.vault()
         .pin_state()
-        .update(|s| install(s, hash, code_points))?;
+        .update(|s| install_pin(s, hash, code_points))?;
     cx.state.tokens.stop_using();
     crate::platform::tell(&*cx.engine.ui, UserEvent::PinChanged);
     Ok(())
 }
 
-/// Checks pinHashEnc against the stored PIN, with the durable retry decrement first.
+/// Checks pinHashEnc against the stored PIN through the PIN-attempt rule
+/// (`vault::pin_state`: durable decrement first, constant-time compare, restore or block).
 fn check_pin(cx: &mut Context<'_>, shared: &SharedSecret, pin_hash_enc: &[u8]) -> CtapResult<()> {
-    let state = cx.vault().pin_state().load()?;
-    let Some(stored) = state.pin_hash else {
-        return Err(CTAP2_ERR_PIN_NOT_SET);
-    };
-    if state.pin_retries == 0 {
-        return Err(CTAP2_ERR_PIN_BLOCKED);
-    }
-    if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
-        return Err(CTAP2_ERR_PIN_AUTH_BLOCKED);
-    }
+    // Through the engine's reference, so the attempt does not hold `cx` borrowed.
+    let engine = cx.engine;
+    let attempt = engine
+        .vault
+        .pin_state()
+        .begin_attempt(Some(&cx.state.pin_mismatches))
+        .map_err(refused)?;
     let expected_len = match shared.protocol() {
         PinUvAuthProtocol::One => 16,
         PinUvAuthProtocol::Two => 32,
@@ -455,35 +417,38 @@ fn check_pin(cx: &mut Context<'_>, shared: &SharedSecret, pin_hash_enc: &[u8]) -
     if pin_hash_enc.len() != expected_len {
         return Err(CTAP1_ERR_INVALID_PARAMETER);
     }
-    let (after, ()) = cx
-        .vault()
-        .pin_state()
-        .update(|s| s.pin_retries = s.pin_retries.saturating_sub(1))?;
-    let given = shared
-        .decrypt(pin_hash_enc)
-        .map_err(|_| CTAP2_ERR_PIN_AUTH_INVALID)?;
-    if constant_time_eq(given.expose(), stored.expose()) {
-        cx.state.pin_mismatches = 0;
-        // A right PIN proves the user: both counters are full again (CTAP 2.1 §6.5.5.7,
-        // getPinToken and getPinUvAuthTokenUsingPinWithPermissions reset uvRetries to
-        // maxUvRetries), so failed built-in verifications never need a reset, which would
-        // wipe every passkey.
-        cx.vault().pin_state().update(|s| {
-            s.pin_retries = MAX_PIN_RETRIES;
-            s.uv_retries = MAX_UV_RETRIES;
+    let outcome = attempt
+        .spend_and_compare(Some(&mut cx.state.pin_mismatches), || {
+            shared
+                .decrypt(pin_hash_enc)
+                .map_err(|_| CTAP2_ERR_PIN_AUTH_INVALID)
+        })
+        .map_err(|e| match e {
+            AttemptError::Vault(e) => e.into(),
+            AttemptError::Given(e) => e,
         })?;
+    if outcome == PinOutcome::Right {
         return Ok(());
     }
+    // A mismatch also replaces the key agreement key (§6.5.5.5).
     cx.state.key_agreement = KeyAgreementKey::generate().map_err(|_| CTAP1_ERR_OTHER)?;
-    cx.state.pin_mismatches = cx.state.pin_mismatches.saturating_add(1);
-    if after.pin_retries == 0 {
-        crate::platform::tell(&*cx.engine.ui, UserEvent::PinBlocked);
-        Err(CTAP2_ERR_PIN_BLOCKED)
-    } else if cx.state.pin_mismatches >= MISMATCHES_BEFORE_POWER_CYCLE {
-        crate::platform::tell(&*cx.engine.ui, UserEvent::PinAuthBlocked);
-        Err(CTAP2_ERR_PIN_AUTH_BLOCKED)
-    } else {
-        Err(CTAP2_ERR_PIN_INVALID)
+    if let Some(event) = outcome.event() {
+        crate::platform::tell(&*cx.engine.ui, event);
+    }
+    Err(match outcome {
+        PinOutcome::Blocked => CTAP2_ERR_PIN_BLOCKED,
+        PinOutcome::AuthBlocked => CTAP2_ERR_PIN_AUTH_BLOCKED,
+        PinOutcome::Right | PinOutcome::Wrong { .. } => CTAP2_ERR_PIN_INVALID,
+    })
+}
+
+/// The status for a PIN attempt the rule refused before anything was spent.
+fn refused(refusal: PinRefused) -> CtapError {
+    match refusal {
+        PinRefused::NotSet => CTAP2_ERR_PIN_NOT_SET,
+        PinRefused::Blocked => CTAP2_ERR_PIN_BLOCKED,
+        PinRefused::AuthBlocked => CTAP2_ERR_PIN_AUTH_BLOCKED,
+        PinRefused::Vault(e) => e.into(),
     }
 }
 

@@ -36,8 +36,6 @@ pub mod status;
 mod token_state;
 mod user;
 
-pub(crate) use client_pin::{install as install_pin, pin_code_points, pin_hash};
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -119,7 +117,7 @@ struct EngineState {
     tokens: token_state::TokenState,
     key_agreement: pin_protocol::KeyAgreementKey,
     /// Consecutive wrong PINs since power-up; 3 block PIN entry until the next power cycle.
-    pin_mismatches: u8,
+    pin_mismatches: crate::vault::PinMismatches,
     /// getNextAssertion and enumeration state, per origin.
     follow_ups: follow_up::FollowUps,
     /// Signed silent assertions per paired PC.
@@ -147,7 +145,7 @@ impl CtapEngine {
                 tokens: token_state::TokenState::new()?,
                 key_agreement: pin_protocol::KeyAgreementKey::generate()
                     .map_err(|_| RandomUnavailable)?,
-                pin_mismatches: 0,
+                pin_mismatches: crate::vault::PinMismatches::default(),
                 follow_ups: follow_up::FollowUps::default(),
                 silent_watch: silent_watch::SilentWatch::default(),
                 counters: counters::CounterBlocks::default(),

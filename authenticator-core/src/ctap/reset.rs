@@ -23,7 +23,7 @@ pub async fn reset(cx: &mut Context<'_>) -> CtapResult<()> {
     cx.state.tokens.stop_using();
     cx.state.key_agreement =
         pin_protocol::KeyAgreementKey::generate().map_err(|_| super::status::CTAP1_ERR_OTHER)?;
-    cx.state.pin_mismatches = 0;
+    cx.state.pin_mismatches.clear();
     cx.state.counters.clear();
     crate::platform::tell(&*cx.engine.ui, UserEvent::AuthenticatorReset);
     Ok(())

@@ -31,9 +31,6 @@ pub use state::{Enrollment, KeyStatus, PinPolicy};
 use crate::platform::Clock;
 use crate::vault::Vault;
 
-/// The longest client PIN, in bytes (CTAP 2.1 §6.5.5.5).
-const MAX_PIN_BYTES: usize = 63;
-
 /// Enrollment operations on one vault.
 pub struct Enroller<'a> {
     pub vault: &'a Vault,
@@ -158,9 +155,9 @@ impl Enroller<'_> {
             });
         }
         let min = enrollment.pin_policy.min_length.max(4);
-        if pin.len() > MAX_PIN_BYTES || pin.chars().count() < usize::from(min) {
-            return Err(EnrollError::InvalidPin { min });
-        }
+        // The client PIN's own policy (`vault::pin_state`), before the workspace is asked.
+        let code_points = crate::vault::pin_code_points(pin.as_bytes(), min)
+            .ok_or(EnrollError::InvalidPin { min })?;
         let nonce = enrollment.pin_nonce.clone().unwrap_or_default();
         let proof = pin_proof(pin, &enrollment.security_key_id, &nonce);
         let (client, device) = self.connect(&enrollment)?;
@@ -175,11 +172,10 @@ impl Enroller<'_> {
         };
         // The workspace accepted the PIN: it becomes the authenticator's client PIN, installed
         // as clientPIN installs one (the caller then ends earlier PIN/UV auth tokens).
-        let hash = crate::ctap::pin_hash(pin.as_bytes());
-        let code_points = u8::try_from(pin.chars().count()).unwrap_or(u8::MAX);
+        let hash = crate::vault::pin_hash(pin.as_bytes());
         let force_change = answer.force_change || enrollment.pin_policy.force_change;
         self.vault.pin_state().update(|s| {
-            crate::ctap::install_pin(s, hash, code_points);
+            crate::vault::install_pin(s, hash, code_points);
             s.force_change = force_change;
             s.min_pin_length = s.min_pin_length.max(min);
         })?;
