@@ -31,11 +31,11 @@
 
 use super::cose::{ALG_ECDH_ES_HKDF_256, ec2_public_key, parse_key_agreement};
 use super::pin_protocol::{KeyAgreementKey, PinUvAuthProtocol, SharedSecret};
+use super::prompts::scopes_of;
 use super::status::*;
 use super::token_state::{
     PERMISSION_ACFG, PERMISSION_CM, PERMISSION_GA, PERMISSION_MC, SUPPORTED_PERMISSIONS,
 };
-use super::user::scopes_of;
 use super::{Context, decode_params, key};
 use crate::cbor::Value;
 use crate::platform::{PromptScope, UserEvent, UserOperation, VerificationOutcome};
@@ -137,118 +137,258 @@ async fn builtin_uv_for(
     }
 }
 
+/// The members of a clientPIN request (§6.5.5 table), each read for its type in key order.
+struct Request {
+    pin_uv_auth_protocol: Option<u64>,
+    sub_command: u64,
+    key_agreement: Option<Value>,
+    pin_uv_auth_param: Option<Vec<u8>>,
+    new_pin_enc: Option<Vec<u8>>,
+    pin_hash_enc: Option<Vec<u8>>,
+    permissions: Option<u64>,
+    rp_id: Option<String>,
+}
+
+/// A clientPIN subcommand with the members it requires (§6.5.5.x), present and typed.
+enum SubCommand {
+    GetPinRetries,
+    GetUvRetries,
+    GetKeyAgreement,
+    SetPin {
+        protocol: PinUvAuthProtocol,
+        key_agreement: Value,
+        new_pin_enc: Vec<u8>,
+        pin_uv_auth_param: Vec<u8>,
+    },
+    ChangePin {
+        protocol: PinUvAuthProtocol,
+        key_agreement: Value,
+        new_pin_enc: Vec<u8>,
+        pin_hash_enc: Vec<u8>,
+        pin_uv_auth_param: Vec<u8>,
+    },
+    GetPinToken {
+        protocol: PinUvAuthProtocol,
+        key_agreement: Value,
+        pin_hash_enc: Vec<u8>,
+    },
+    GetPinUvAuthTokenUsingPinWithPermissions {
+        protocol: PinUvAuthProtocol,
+        key_agreement: Value,
+        pin_hash_enc: Vec<u8>,
+        permissions: u64,
+        rp_id: Option<String>,
+    },
+    GetPinUvAuthTokenUsingUvWithPermissions {
+        protocol: PinUvAuthProtocol,
+        key_agreement: Value,
+        permissions: u64,
+        rp_id: Option<String>,
+    },
+}
+
+impl Request {
+    fn parse(params: &[u8]) -> CtapResult<Self> {
+        let mut p = decode_params(params)?;
+        Ok(Self {
+            pin_uv_auth_protocol: p.unsigned(0x01)?,
+            sub_command: p.required_unsigned(0x02)?,
+            key_agreement: p.take(0x03),
+            pin_uv_auth_param: p.bytes(0x04)?,
+            new_pin_enc: p.bytes(0x05)?,
+            pin_hash_enc: p.bytes(0x06)?,
+            permissions: p.unsigned(0x09)?,
+            rp_id: p.text(0x0A)?,
+        })
+    }
+
+    /// The subcommand with its required members: the protocol first (absent is
+    /// MISSING_PARAMETER, unknown INVALID_PARAMETER), then each member in the spec's order.
+    fn sub_command(self) -> CtapResult<SubCommand> {
+        let need = |member: Option<Vec<u8>>| member.ok_or(CTAP2_ERR_MISSING_PARAMETER);
+        let protocol = || protocol(self.pin_uv_auth_protocol);
+        let key_agreement = |ka: Option<Value>| ka.ok_or(CTAP2_ERR_MISSING_PARAMETER);
+        Ok(match self.sub_command {
+            GET_PIN_RETRIES => SubCommand::GetPinRetries,
+            GET_UV_RETRIES => SubCommand::GetUvRetries,
+            GET_KEY_AGREEMENT => {
+                protocol()?;
+                SubCommand::GetKeyAgreement
+            }
+            SET_PIN => SubCommand::SetPin {
+                protocol: protocol()?,
+                key_agreement: key_agreement(self.key_agreement)?,
+                new_pin_enc: need(self.new_pin_enc)?,
+                pin_uv_auth_param: need(self.pin_uv_auth_param)?,
+            },
+            CHANGE_PIN => SubCommand::ChangePin {
+                protocol: protocol()?,
+                key_agreement: key_agreement(self.key_agreement)?,
+                new_pin_enc: need(self.new_pin_enc)?,
+                pin_hash_enc: need(self.pin_hash_enc)?,
+                pin_uv_auth_param: need(self.pin_uv_auth_param)?,
+            },
+            GET_PIN_TOKEN => {
+                let protocol = protocol()?;
+                // The legacy subcommand takes neither (§6.5.5.7.1).
+                if self.permissions.is_some() || self.rp_id.is_some() {
+                    return Err(CTAP1_ERR_INVALID_PARAMETER);
+                }
+                SubCommand::GetPinToken {
+                    protocol,
+                    key_agreement: key_agreement(self.key_agreement)?,
+                    pin_hash_enc: need(self.pin_hash_enc)?,
+                }
+            }
+            GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS => {
+                SubCommand::GetPinUvAuthTokenUsingPinWithPermissions {
+                    protocol: protocol()?,
+                    key_agreement: key_agreement(self.key_agreement)?,
+                    pin_hash_enc: need(self.pin_hash_enc)?,
+                    permissions: self.permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                    rp_id: self.rp_id,
+                }
+            }
+            GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS => {
+                SubCommand::GetPinUvAuthTokenUsingUvWithPermissions {
+                    protocol: protocol()?,
+                    key_agreement: key_agreement(self.key_agreement)?,
+                    permissions: self.permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
+                    rp_id: self.rp_id,
+                }
+            }
+            _ => return Err(CTAP2_ERR_INVALID_SUBCOMMAND),
+        })
+    }
+}
+
+/// The responses (§6.5.5 table: keyAgreement 1, pinUvAuthToken 2, pinRetries 3,
+/// powerCycleState 4, uvRetries 5).
+enum Response {
+    PinRetries {
+        retries: u8,
+        power_cycle_state: bool,
+    },
+    UvRetries(u8),
+    KeyAgreement(Value),
+    /// The token, encrypted for the platform.
+    Token(Vec<u8>),
+    Empty,
+}
+
+impl Response {
+    fn to_value(self) -> Value {
+        match self {
+            Self::PinRetries {
+                retries,
+                power_cycle_state,
+            } => Value::map([
+                (key(0x03), Value::Unsigned(u64::from(retries))),
+                (key(0x04), Value::Bool(power_cycle_state)),
+            ]),
+            Self::UvRetries(retries) => {
+                Value::map([(key(0x05), Value::Unsigned(u64::from(retries)))])
+            }
+            Self::KeyAgreement(key_agreement) => Value::map([(key(0x01), key_agreement)]),
+            Self::Token(encrypted) => Value::map([(key(0x02), Value::from(encrypted))]),
+            Self::Empty => Value::map([]),
+        }
+    }
+}
+
 pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value> {
-    let mut p = decode_params(params)?;
-    let protocol_number = p.unsigned(0x01)?;
-    let sub_command = p.required_unsigned(0x02)?;
-    let key_agreement = p.take(0x03);
-    let pin_uv_auth_param = p.bytes(0x04)?;
-    let new_pin_enc = p.bytes(0x05)?;
-    let pin_hash_enc = p.bytes(0x06)?;
-    let permissions = p.unsigned(0x09)?;
-    let rp_id = p.text(0x0A)?;
+    let sub_command = Request::parse(params)?.sub_command()?;
     // Read before any PIN is checked: a PIN installed outside CTAP while this request runs
     // then still ends the token it grants (see `CtapEngine::pin_changed_outside_ctap`).
     let generation = cx.engine.pin_generation();
-
-    let need_protocol = || protocol(protocol_number);
-    match sub_command {
-        GET_PIN_RETRIES => {
-            let pin = cx.vault().pin_state().load()?;
-            Ok(Value::map([
-                (key(0x03), Value::Unsigned(u64::from(pin.pin_retries))),
-                (key(0x04), Value::Bool(cx.state.pin_mismatches.blocked())),
-            ]))
-        }
-        GET_UV_RETRIES => {
+    let response = match sub_command {
+        SubCommand::GetPinRetries => Response::PinRetries {
+            retries: cx.vault().pin_state().load()?.pin_retries,
+            power_cycle_state: cx.state.pin_mismatches.blocked(),
+        },
+        SubCommand::GetUvRetries => {
             if !cx.config().builtin_uv {
                 return Err(CTAP2_ERR_INVALID_SUBCOMMAND);
             }
-            let pin = cx.vault().pin_state().load()?;
-            Ok(Value::map([(
-                key(0x05),
-                Value::Unsigned(u64::from(pin.uv_retries)),
-            )]))
+            Response::UvRetries(cx.vault().pin_state().load()?.uv_retries)
         }
-        GET_KEY_AGREEMENT => {
-            need_protocol()?;
+        SubCommand::GetKeyAgreement => {
             let (x, y) = cx.state.key_agreement.public_coordinates();
-            Ok(Value::map([(
-                key(0x01),
-                ec2_public_key(ALG_ECDH_ES_HKDF_256, &x, &y),
-            )]))
+            Response::KeyAgreement(ec2_public_key(ALG_ECDH_ES_HKDF_256, &x, &y))
         }
-        SET_PIN => {
-            let protocol = need_protocol()?;
-            let (ka, new_pin_enc, param) = (
-                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                new_pin_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                pin_uv_auth_param.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-            );
-            set_pin(cx, protocol, ka, &new_pin_enc, &param).map(|()| Value::map([]))
+        SubCommand::SetPin {
+            protocol,
+            key_agreement,
+            new_pin_enc,
+            pin_uv_auth_param,
+        } => {
+            set_pin(
+                cx,
+                protocol,
+                key_agreement,
+                &new_pin_enc,
+                &pin_uv_auth_param,
+            )?;
+            Response::Empty
         }
-        CHANGE_PIN => {
-            let protocol = need_protocol()?;
-            let (ka, new_pin_enc, pin_hash_enc, param) = (
-                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                new_pin_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                pin_hash_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                pin_uv_auth_param.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-            );
-            change_pin(cx, protocol, ka, &new_pin_enc, &pin_hash_enc, &param)
-                .map(|()| Value::map([]))
+        SubCommand::ChangePin {
+            protocol,
+            key_agreement,
+            new_pin_enc,
+            pin_hash_enc,
+            pin_uv_auth_param,
+        } => {
+            change_pin(
+                cx,
+                protocol,
+                key_agreement,
+                &new_pin_enc,
+                &pin_hash_enc,
+                &pin_uv_auth_param,
+            )?;
+            Response::Empty
         }
-        GET_PIN_TOKEN => {
-            let protocol = need_protocol()?;
-            if permissions.is_some() || rp_id.is_some() {
-                return Err(CTAP1_ERR_INVALID_PARAMETER);
-            }
-            let (ka, pin_hash_enc) = (
-                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                pin_hash_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-            );
-            let shared = shared_secret(cx, protocol, ka)?;
+        SubCommand::GetPinToken {
+            protocol,
+            key_agreement,
+            pin_hash_enc,
+        } => {
+            let shared = shared_secret(cx, protocol, key_agreement)?;
             check_pin(cx, &shared, &pin_hash_enc)?;
             if cx.vault().pin_state().load()?.force_change {
                 return Err(CTAP2_ERR_PIN_INVALID);
             }
             // The legacy token carries the mc and ga permissions (§6.5.5.7.1).
-            grant_token(
-                cx,
-                &shared,
-                PERMISSION_MC | PERMISSION_GA,
-                None,
-                false,
-                generation,
-            )
+            let permissions = PERMISSION_MC | PERMISSION_GA;
+            grant_token(cx, &shared, permissions, None, false, generation)?
         }
-        GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS => {
-            let protocol = need_protocol()?;
-            let (ka, pin_hash_enc, permissions) = (
-                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                pin_hash_enc.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-            );
+        SubCommand::GetPinUvAuthTokenUsingPinWithPermissions {
+            protocol,
+            key_agreement,
+            pin_hash_enc,
+            permissions,
+            rp_id,
+        } => {
             let permissions = check_permissions(permissions, rp_id.as_deref())?;
-            let shared = shared_secret(cx, protocol, ka)?;
+            let shared = shared_secret(cx, protocol, key_agreement)?;
             check_pin(cx, &shared, &pin_hash_enc)?;
             if cx.vault().pin_state().load()?.force_change {
                 return Err(CTAP2_ERR_PIN_POLICY_VIOLATION);
             }
-            grant_token(cx, &shared, permissions, rp_id, false, generation)
+            grant_token(cx, &shared, permissions, rp_id, false, generation)?
         }
-        GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS => {
-            let protocol = need_protocol()?;
-            let (ka, permissions) = (
-                key_agreement.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-                permissions.ok_or(CTAP2_ERR_MISSING_PARAMETER)?,
-            );
+        SubCommand::GetPinUvAuthTokenUsingUvWithPermissions {
+            protocol,
+            key_agreement,
+            permissions,
+            rp_id,
+        } => {
             let permissions = check_permissions(permissions, rp_id.as_deref())?;
             check_one_kind_of_use(permissions)?;
             if !cx.config().builtin_uv {
                 return Err(CTAP2_ERR_NOT_ALLOWED);
             }
-            let shared = shared_secret(cx, protocol, ka)?;
+            let shared = shared_secret(cx, protocol, key_agreement)?;
             // The prompt names everything the token will allow (module header).
             let operation = if permissions & MANAGEMENT_PERMISSIONS != 0 {
                 UserOperation::Manage
@@ -260,10 +400,10 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
             builtin_uv_for(cx, operation, scopes(permissions), rp_id.as_deref()).await?;
             // The phone's own verification prompt is a user action on the phone: it counts as
             // presence for the operation the token is then used for.
-            grant_token(cx, &shared, permissions, rp_id, true, generation)
+            grant_token(cx, &shared, permissions, rp_id, true, generation)?
         }
-        _ => Err(CTAP2_ERR_INVALID_SUBCOMMAND),
-    }
+    };
+    Ok(response.to_value())
 }
 
 /// Permissions must be non-zero and known; mc/ga need an rp id (§6.5.5.7.2 steps 3-5).
@@ -459,7 +599,7 @@ fn grant_token(
     rp_id: Option<String>,
     user_present: bool,
     pin_generation: u64,
-) -> CtapResult<Value> {
+) -> CtapResult<Response> {
     let now = cx.now();
     let token = cx
         .state
@@ -474,7 +614,7 @@ fn grant_token(
         )
         .map_err(|_| CTAP1_ERR_OTHER)?;
     let encrypted = shared.encrypt(token).map_err(|_| CTAP1_ERR_OTHER)?;
-    Ok(Value::map([(key(0x02), Value::from(encrypted))]))
+    Ok(Response::Token(encrypted))
 }
 
 /// Verifies a pinUvAuthParam made with the current token (used by every command that takes

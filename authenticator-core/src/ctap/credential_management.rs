@@ -36,17 +36,132 @@ pub enum Enumeration {
     Credentials(Vec<Credential>),
 }
 
+/// The members of a credentialManagement request (§6.8 table). The subcommand's own
+/// parameters are read only after the token has authenticated them ([`SubCommand::parse`]).
+struct Request {
+    sub_command: u64,
+    sub_command_params: Option<Value>,
+    pin_uv_auth_protocol: Option<u64>,
+    pin_uv_auth_param: Option<Vec<u8>>,
+}
+
+impl Request {
+    fn parse(params: &[u8]) -> CtapResult<Self> {
+        let mut p = decode_params(params)?;
+        Ok(Self {
+            sub_command: p.required_unsigned(0x01)?,
+            sub_command_params: p.take(0x02),
+            pin_uv_auth_protocol: p.unsigned(0x03)?,
+            pin_uv_auth_param: p.bytes(0x04)?,
+        })
+    }
+}
+
+/// A subcommand that needs a token, with its parameters present and typed.
+enum SubCommand {
+    GetCredsMetadata,
+    EnumerateRpsBegin,
+    EnumerateCredentialsBegin {
+        rp_id_hash: Vec<u8>,
+    },
+    DeleteCredential {
+        credential_id: Vec<u8>,
+    },
+    UpdateUserInformation {
+        credential_id: Vec<u8>,
+        user_id: Vec<u8>,
+        name: Option<String>,
+        display_name: Option<String>,
+    },
+}
+
+impl SubCommand {
+    /// subCommandParams for `sub_command`: absent is MISSING_PARAMETER, a wrong type
+    /// CBOR_UNEXPECTED_TYPE, member by member in key order.
+    fn parse(sub_command: u64, sub_params: Option<Value>) -> CtapResult<Self> {
+        Ok(match sub_command {
+            GET_CREDS_METADATA => Self::GetCredsMetadata,
+            ENUMERATE_RPS_BEGIN => Self::EnumerateRpsBegin,
+            ENUMERATE_CREDENTIALS_BEGIN => {
+                let sp = sub_params_reader(sub_params)?;
+                Self::EnumerateCredentialsBegin {
+                    rp_id_hash: sp_bytes(&sp, 0x01)?,
+                }
+            }
+            DELETE_CREDENTIAL => {
+                let sp = sub_params_reader(sub_params)?;
+                Self::DeleteCredential {
+                    credential_id: descriptor_id(&sp)?,
+                }
+            }
+            UPDATE_USER_INFORMATION => {
+                let sp = sub_params_reader(sub_params)?;
+                let credential_id = descriptor_id(&sp)?;
+                let user = sp.iter_get(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+                let mut user = MapReader::new(user.clone())?;
+                Self::UpdateUserInformation {
+                    credential_id,
+                    user_id: user.required_bytes("id")?,
+                    name: truncate_name(user.text("name")?),
+                    display_name: truncate_name(user.text("displayName")?),
+                }
+            }
+            _ => return Err(CTAP2_ERR_INVALID_SUBCOMMAND),
+        })
+    }
+}
+
+/// The responses (§6.8 table: existing/remaining counts, an rp with the total, a passkey with
+/// the total; the totals only on a "begin").
+enum Response {
+    Metadata {
+        existing: u64,
+        remaining: u64,
+    },
+    Rp {
+        rp: (String, Option<String>),
+        total: Option<u64>,
+    },
+    Credential {
+        credential: Credential,
+        total: Option<u64>,
+    },
+}
+
+impl Response {
+    fn to_value(self) -> Value {
+        match self {
+            Self::Metadata {
+                existing,
+                remaining,
+            } => Value::map([
+                (key(0x01), Value::Unsigned(existing)),
+                (key(0x02), Value::Unsigned(remaining)),
+            ]),
+            Self::Rp { rp, total } => {
+                let mut out = rp_entry(rp);
+                if let Some(total) = total {
+                    out.push((key(0x05), Value::Unsigned(total)));
+                }
+                Value::map(out)
+            }
+            Self::Credential { credential, total } => {
+                let mut out = credential_entry(&credential);
+                if let Some(total) = total {
+                    out.push((key(0x09), Value::Unsigned(total)));
+                }
+                Value::map(out)
+            }
+        }
+    }
+}
+
 pub async fn credential_management(
     cx: &mut Context<'_>,
     params: &[u8],
 ) -> CtapResult<Option<Value>> {
-    let mut p = decode_params(params)?;
-    let sub_command = p.required_unsigned(0x01)?;
-    let sub_params = p.take(0x02);
-    let pin_uv_auth_protocol = p.unsigned(0x03)?;
-    let pin_uv_auth_param = p.bytes(0x04)?;
-
-    match sub_command {
+    let request = Request::parse(params)?;
+    match request.sub_command {
         ENUMERATE_RPS_GET_NEXT_RP => return next_rp(cx).map(Some),
         ENUMERATE_CREDENTIALS_GET_NEXT_CREDENTIAL => return next_credential(cx).map(Some),
         GET_CREDS_METADATA
@@ -56,32 +171,18 @@ pub async fn credential_management(
         | UPDATE_USER_INFORMATION => {}
         _ => return Err(CTAP2_ERR_INVALID_SUBCOMMAND),
     }
-    // §6.8.x: these need a token with the cm permission.
-    let param = pin_uv_auth_param.ok_or(CTAP2_ERR_PUAT_REQUIRED)?;
-    let protocol = protocol(pin_uv_auth_protocol)?;
-    let mut message = vec![u8::try_from(sub_command).unwrap_or(0)];
-    if let Some(sp) = &sub_params {
-        encode_into(sp, &mut message);
-    }
-    verify_token(cx, protocol, &message, &param)?;
-    if !cx.state.tokens.has_permission(PERMISSION_CM) {
-        return Err(CTAP2_ERR_PIN_AUTH_INVALID);
-    }
-
-    match sub_command {
-        GET_CREDS_METADATA => {
+    authenticate(cx, &request)?;
+    let response = match SubCommand::parse(request.sub_command, request.sub_command_params)? {
+        SubCommand::GetCredsMetadata => {
             no_rp_binding(cx)?;
-            let stored = discoverable(cx)?.len() as u64;
+            let existing = discoverable(cx)?.len() as u64;
             let total = cx.vault().credentials().count()?;
-            Ok(Some(Value::map([
-                (key(0x01), Value::Unsigned(stored)),
-                (
-                    key(0x02),
-                    Value::Unsigned(cx.config().max_credentials.saturating_sub(total)),
-                ),
-            ])))
+            Response::Metadata {
+                existing,
+                remaining: cx.config().max_credentials.saturating_sub(total),
+            }
         }
-        ENUMERATE_RPS_BEGIN => {
+        SubCommand::EnumerateRpsBegin => {
             no_rp_binding(cx)?;
             let mut rps: Vec<(String, Option<String>)> = Vec::new();
             for c in discoverable(cx)? {
@@ -98,13 +199,12 @@ pub async fn credential_management(
             cx.state
                 .follow_ups
                 .begin(origin, FollowUp::Enumeration(Enumeration::Rps(rps)));
-            let mut out = rp_entry(first);
-            out.push((key(0x05), Value::Unsigned(total)));
-            Ok(Some(Value::map(out)))
+            Response::Rp {
+                rp: first,
+                total: Some(total),
+            }
         }
-        ENUMERATE_CREDENTIALS_BEGIN => {
-            let sp = sub_params_reader(sub_params)?;
-            let hash = sp_bytes(&sp, 0x01)?;
+        SubCommand::EnumerateCredentialsBegin { rp_id_hash: hash } => {
             let mut credentials: Vec<Credential> = discoverable(cx)?
                 .into_iter()
                 .filter(|c| rp_id_hash(&c.rp_id).as_slice() == hash.as_slice())
@@ -120,15 +220,14 @@ pub async fn credential_management(
                 origin,
                 FollowUp::Enumeration(Enumeration::Credentials(credentials)),
             );
-            let mut out = credential_entry(&first);
-            out.push((key(0x09), Value::Unsigned(total)));
-            Ok(Some(Value::map(out)))
+            Response::Credential {
+                credential: first,
+                total: Some(total),
+            }
         }
-        DELETE_CREDENTIAL => {
-            let sp = sub_params_reader(sub_params)?;
-            let id = descriptor_id(&sp)?;
-            let credential = managed_credential(cx, &id)?;
-            cx.vault().credentials().delete(&id)?;
+        SubCommand::DeleteCredential { credential_id } => {
+            let credential = managed_credential(cx, &credential_id)?;
+            cx.vault().credentials().delete(&credential_id)?;
             crate::platform::tell(
                 &*cx.engine.ui,
                 UserEvent::PasskeyDeleted {
@@ -136,29 +235,46 @@ pub async fn credential_management(
                     user_name: credential.user_name,
                 },
             );
-            Ok(None)
+            return Ok(None);
         }
-        UPDATE_USER_INFORMATION => {
-            let sp = sub_params_reader(sub_params)?;
-            let id = descriptor_id(&sp)?;
-            let user = sp.iter_get(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
-            let mut user = MapReader::new(user.clone())?;
-            let user_id = user.required_bytes("id")?;
-            let name = truncate_name(user.text("name")?);
-            let display_name = truncate_name(user.text("displayName")?);
-            let credential = managed_credential(cx, &id)?;
+        SubCommand::UpdateUserInformation {
+            credential_id,
+            user_id,
+            name,
+            display_name,
+        } => {
+            let credential = managed_credential(cx, &credential_id)?;
             // §6.8.7: the user handle must match; names are replaced (absent means removed).
             if credential.user_id != user_id {
                 return Err(CTAP1_ERR_INVALID_PARAMETER);
             }
-            cx.vault().credentials().update(&id, |c| {
+            cx.vault().credentials().update(&credential_id, |c| {
                 c.user_name = name;
                 c.user_display_name = display_name;
             })?;
-            Ok(None)
+            return Ok(None);
         }
-        _ => Err(CTAP2_ERR_INVALID_SUBCOMMAND),
+    };
+    Ok(Some(response.to_value()))
+}
+
+/// §6.8.x: every subcommand but the "get next" ones needs a token with the cm permission,
+/// over subCommand || subCommandParams.
+fn authenticate(cx: &mut Context<'_>, request: &Request) -> CtapResult<()> {
+    let param = request
+        .pin_uv_auth_param
+        .as_ref()
+        .ok_or(CTAP2_ERR_PUAT_REQUIRED)?;
+    let protocol = protocol(request.pin_uv_auth_protocol)?;
+    let mut message = vec![u8::try_from(request.sub_command).unwrap_or(0)];
+    if let Some(sp) = &request.sub_command_params {
+        encode_into(sp, &mut message);
     }
+    verify_token(cx, protocol, &message, param)?;
+    if !cx.state.tokens.has_permission(PERMISSION_CM) {
+        return Err(CTAP2_ERR_PIN_AUTH_INVALID);
+    }
+    Ok(())
 }
 
 /// The parsed subCommandParams map, as a list of (key, value) pairs.
@@ -263,8 +379,8 @@ fn next_rp(cx: &mut Context<'_>) -> CtapResult<Value> {
     let origin = cx.origin();
     match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Rps(rest)) if !rest.is_empty() => {
-            let next = rest.remove(0);
-            Ok(Value::map(rp_entry(next)))
+            let rp = rest.remove(0);
+            Ok(Response::Rp { rp, total: None }.to_value())
         }
         _ => Err(CTAP2_ERR_NOT_ALLOWED),
     }
@@ -274,8 +390,12 @@ fn next_credential(cx: &mut Context<'_>) -> CtapResult<Value> {
     let origin = cx.origin();
     match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Credentials(rest)) if !rest.is_empty() => {
-            let next = rest.remove(0);
-            Ok(Value::map(credential_entry(&next)))
+            let credential = rest.remove(0);
+            Ok(Response::Credential {
+                credential,
+                total: None,
+            }
+            .to_value())
         }
         _ => Err(CTAP2_ERR_NOT_ALLOWED),
     }

@@ -24,6 +24,7 @@ use super::extensions::{
 use super::follow_up::FollowUp;
 use super::get_info::{MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
 use super::params::{Descriptor, Options, descriptor_list};
+use super::pin_protocol::PinUvAuthProtocol;
 use super::status::*;
 use super::token_state::{PERMISSION_GA, PERMISSION_LBW};
 use super::{Context, decode_params, key};
@@ -44,78 +45,134 @@ pub struct PendingAssertions {
     last: Instant,
 }
 
+/// The parameters of a getAssertion request (§6.2 table), read in the order whose errors
+/// clients expect. The extensions are parsed by the handler: hmac-secret's input needs the
+/// engine's key agreement key.
+struct Request {
+    rp_id: String,
+    client_data_hash: Vec<u8>,
+    allow_list: Vec<Descriptor>,
+    extensions: Option<Value>,
+    options: Options,
+    pin_uv_auth_param: Option<Vec<u8>>,
+    pin_uv_auth_protocol: Option<u64>,
+}
+
+impl Request {
+    fn parse(params: &[u8]) -> CtapResult<Self> {
+        let mut p = decode_params(params)?;
+        let rp_id = p.required_text(0x01)?;
+        let client_data_hash = p.required_bytes(0x02)?;
+        let allow_list = descriptor_list(p.take(0x03))?;
+        let extensions = p.take(0x04);
+        let options = p.take(0x05);
+        let pin_uv_auth_param = p.bytes(0x06)?;
+        let pin_uv_auth_protocol = p.unsigned(0x07)?;
+        Ok(Self {
+            options: Options::parse(options.as_ref())?,
+            rp_id,
+            client_data_hash,
+            allow_list,
+            extensions,
+            pin_uv_auth_param,
+            pin_uv_auth_protocol,
+        })
+    }
+}
+
+/// One assertion (§6.2: credential, authData, signature, user, numberOfCredentials,
+/// userSelected).
+struct Response {
+    credential_id: Vec<u8>,
+    auth_data: Vec<u8>,
+    signature: Vec<u8>,
+    /// The user entity: the handle, and the names only after UV.
+    user: Option<Value>,
+    number_of_credentials: Option<u64>,
+    user_selected: bool,
+}
+
+impl Response {
+    fn to_value(self) -> Value {
+        let mut out = vec![
+            (key(0x01), Descriptor::to_value(&self.credential_id)),
+            (key(0x02), Value::from(self.auth_data)),
+            (key(0x03), Value::from(self.signature)),
+        ];
+        if let Some(user) = self.user {
+            out.push((key(0x04), user));
+        }
+        if let Some(count) = self.number_of_credentials {
+            out.push((key(0x05), Value::Unsigned(count)));
+        }
+        if self.user_selected {
+            out.push((key(0x06), Value::Bool(true)));
+        }
+        Value::map(out)
+    }
+}
+
+/// What user verification and presence this request has already established.
+#[derive(Default)]
+struct UserChecks {
+    verified: bool,
+    present: bool,
+}
+
 pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value> {
-    let mut p = decode_params(params)?;
-    let rp_id = p.required_text(0x01)?;
-    let client_data_hash = p.required_bytes(0x02)?;
-    let allow_list = descriptor_list(p.take(0x03))?;
-    let extensions = p.take(0x04);
-    let options = p.take(0x05);
-    let pin_uv_auth_param = p.bytes(0x06)?;
-    let pin_uv_auth_protocol = p.unsigned(0x07)?;
-    let options = Options::parse(options.as_ref())?;
-    let extensions = AssertionExtensions::parse(extensions.as_ref(), &cx.state.key_agreement)?;
-    let want_up = options.up.unwrap_or(true);
+    let request = Request::parse(params)?;
+    let extensions =
+        AssertionExtensions::parse(request.extensions.as_ref(), &cx.state.key_agreement)?;
+    let rp_id = &request.rp_id;
+    let want_up = request.options.up.unwrap_or(true);
     // hmac-secret's output is a secret key: never without the user's presence.
     if !want_up && extensions.hmac_secret.is_some() {
         return Err(CTAP2_ERR_UNSUPPORTED_OPTION);
     }
-
-    if pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
-        return Err(answer_zero_length_param(cx, UserOperation::SignIn, &rp_id).await);
+    // §6.2.2 step 1: a zero-length pinUvAuthParam only asks whether a PIN is set.
+    if request
+        .pin_uv_auth_param
+        .as_ref()
+        .is_some_and(Vec::is_empty)
+    {
+        return Err(answer_zero_length_param(cx, UserOperation::SignIn, rp_id).await);
     }
-    let token_protocol = match &pin_uv_auth_param {
-        Some(_) => Some(protocol(pin_uv_auth_protocol)?),
+    let token_protocol = match &request.pin_uv_auth_param {
+        Some(_) => Some(protocol(request.pin_uv_auth_protocol)?),
         None => None,
     };
     // §6.2.2 step 5: "If the rk option is present, return CTAP2_ERR_UNSUPPORTED_OPTION".
-    if options.rk.is_some() {
+    if request.options.rk.is_some() {
         return Err(CTAP2_ERR_UNSUPPORTED_OPTION);
     }
-
-    let mut user_verified = false;
-    let mut user_present = false;
-    if let (Some(param), Some(protocol)) = (&pin_uv_auth_param, token_protocol) {
-        verify_token(cx, protocol, &client_data_hash, param)?;
-        if !cx.state.tokens.has_permission(PERMISSION_GA) || !cx.state.tokens.bind_rp(&rp_id) {
-            return Err(CTAP2_ERR_PIN_AUTH_INVALID);
-        }
-        user_verified = cx.state.tokens.user_verified();
-        user_present = cx.state.tokens.user_present(cx.now());
-    } else if options.uv == Some(true) {
-        if !cx.config().builtin_uv {
-            return Err(CTAP2_ERR_INVALID_OPTION);
-        }
-        builtin_uv(cx, UserOperation::SignIn, Some(&rp_id)).await?;
-        user_verified = true;
-        user_present = true;
-    } else if always_uv(cx.vault())? {
-        return Err(CTAP2_ERR_PUAT_REQUIRED);
-    }
+    // §6.2.2 step 6: user verification.
+    let mut user = verify_user(cx, &request, token_protocol).await?;
 
     // §6.2.2 step 7: the applicable credentials.
-    let mut credentials = if allow_list.is_empty() {
+    let with_list = !request.allow_list.is_empty();
+    let mut credentials = if with_list {
+        allowed(cx, &request.allow_list, rp_id, user.verified)?
+    } else {
         cx.vault()
             .credentials()
-            .discoverable_for_rp(&rp_id)?
+            .discoverable_for_rp(rp_id)?
             .into_iter()
-            .filter(|c| user_verified || c.cred_protect < CRED_PROTECT_UV_OPTIONAL_WITH_LIST)
+            .filter(|c| user.verified || c.cred_protect < CRED_PROTECT_UV_OPTIONAL_WITH_LIST)
             .collect::<Vec<_>>()
-    } else {
-        allowed(cx, &allow_list, &rp_id, user_verified)?
     };
     if credentials.is_empty() {
         // Presence first where asked, so that "no passkeys here" needs the user's gesture.
-        if want_up && !user_present {
+        if want_up && !user.present {
             cx.prompts()
-                .presence(UserOperation::SignIn, Some(&rp_id), None)
+                .presence(UserOperation::SignIn, Some(rp_id), None)
                 .await?;
         }
         return Err(CTAP2_ERR_NO_CREDENTIALS);
     }
 
+    // The account: picked on the phone where so configured.
     let mut user_selected = false;
-    if allow_list.is_empty() && credentials.len() > 1 && cx.config().select_account_on_device {
+    if !with_list && credentials.len() > 1 && cx.config().select_account_on_device {
         let accounts = credentials
             .iter()
             .map(|c| AccountOption {
@@ -124,24 +181,23 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
                 created_at: c.created_at,
             })
             .collect();
-        let chosen = cx.prompts().choose(&rp_id, accounts).await?;
+        let chosen = cx.prompts().choose(rp_id, accounts).await?;
         credentials = vec![credentials.swap_remove(chosen)];
         user_selected = true;
-        user_present = true;
+        user.present = true;
     }
-    if want_up && !user_present {
-        let first_user = credentials.first().and_then(|c| c.user_name.clone());
-        let shown_user = if credentials.len() == 1 {
-            first_user
-        } else {
-            None
+    // §6.2.2 step 9: user presence.
+    if want_up && !user.present {
+        let shown_user = match credentials.as_slice() {
+            [only] => only.user_name.clone(),
+            _ => None,
         };
         cx.prompts()
-            .presence(UserOperation::SignIn, Some(&rp_id), shown_user.as_deref())
+            .presence(UserOperation::SignIn, Some(rp_id), shown_user.as_deref())
             .await?;
-        user_present = true;
+        user.present = true;
     }
-    let user_present = want_up && user_present;
+    let user_present = want_up && user.present;
     // §6.2.2: a token is consumed only by an assertion with user presence; a silent (up=false)
     // probe, which clients use to filter an allowList, leaves it usable.
     if token_protocol.is_some() && want_up {
@@ -149,26 +205,22 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         cx.state.tokens.retain_permissions(PERMISSION_LBW);
     }
 
+    // §6.2.2 steps 10-12: sign with the first; the others wait for getNextAssertion.
     let count = credentials.len();
     let first = credentials.remove(0);
     let mut pending = PendingAssertions {
         remaining: credentials,
-        client_data_hash,
+        client_data_hash: request.client_data_hash,
         user_present,
-        user_verified,
+        user_verified: user.verified,
         extensions,
         last: cx.now(),
     };
-    let with_list = !allow_list.is_empty();
-    // A silent probe (up=false), which clients send before the real sign-in, is no sign-in.
-    let signed_in = pending.user_present;
     let mut response = assertion(cx, &first, &pending, with_list)?;
     if !with_list && count > 1 {
-        response.push((key(0x05), Value::Unsigned(count as u64)));
+        response.number_of_credentials = Some(count as u64);
     }
-    if user_selected {
-        response.push((key(0x06), Value::Bool(true)));
-    }
+    response.user_selected = user_selected;
     if !with_list && !pending.remaining.is_empty() {
         pending.last = cx.now();
         let origin = cx.origin();
@@ -176,10 +228,8 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
             .follow_ups
             .begin(origin, FollowUp::Assertions(pending));
     }
-    if !signed_in {
-        watch_silent(cx, &first.rp_id);
-    }
-    if signed_in {
+    // A silent probe (up=false), which clients send before the real sign-in, is no sign-in.
+    if user_present {
         crate::platform::tell(
             &*cx.engine.ui,
             UserEvent::SignedIn {
@@ -187,8 +237,42 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
                 user_name: first.user_name.clone(),
             },
         );
+    } else {
+        watch_silent(cx, &first.rp_id);
     }
-    Ok(Value::map(response))
+    Ok(response.to_value())
+}
+
+/// User verification: through a token, or the phone's own; alwaysUv refuses neither.
+async fn verify_user(
+    cx: &mut Context<'_>,
+    request: &Request,
+    token_protocol: Option<PinUvAuthProtocol>,
+) -> CtapResult<UserChecks> {
+    let rp_id = &request.rp_id;
+    if let (Some(param), Some(protocol)) = (&request.pin_uv_auth_param, token_protocol) {
+        verify_token(cx, protocol, &request.client_data_hash, param)?;
+        if !cx.state.tokens.has_permission(PERMISSION_GA) || !cx.state.tokens.bind_rp(rp_id) {
+            return Err(CTAP2_ERR_PIN_AUTH_INVALID);
+        }
+        Ok(UserChecks {
+            verified: cx.state.tokens.user_verified(),
+            present: cx.state.tokens.user_present(cx.now()),
+        })
+    } else if request.options.uv == Some(true) {
+        if !cx.config().builtin_uv {
+            return Err(CTAP2_ERR_INVALID_OPTION);
+        }
+        builtin_uv(cx, UserOperation::SignIn, Some(rp_id)).await?;
+        Ok(UserChecks {
+            verified: true,
+            present: true,
+        })
+    } else if always_uv(cx.vault())? {
+        Err(CTAP2_ERR_PUAT_REQUIRED)
+    } else {
+        Ok(UserChecks::default())
+    }
 }
 
 pub fn get_next_assertion(cx: &mut Context<'_>) -> CtapResult<Value> {
@@ -214,7 +298,7 @@ pub fn get_next_assertion(cx: &mut Context<'_>) -> CtapResult<Value> {
             .follow_ups
             .begin(origin, FollowUp::Assertions(pending));
     }
-    Ok(Value::map(response))
+    Ok(response.to_value())
 }
 
 /// Counts a signed silent assertion when it goes to a paired PC over the link.
@@ -253,13 +337,13 @@ fn allowed(
     Ok(found)
 }
 
-/// One assertion response's members (1 credential, 2 authData, 3 signature, 4 user).
+/// One assertion with `credential` (numberOfCredentials and userSelected are the caller's).
 fn assertion(
     cx: &mut Context<'_>,
     credential: &Credential,
     pending: &PendingAssertions,
     with_list: bool,
-) -> CtapResult<Vec<(Value, Value)>> {
+) -> CtapResult<Response> {
     // The secrets and the counter come from one read at the moment of use (`counters`).
     let (secrets, sign_count) = cx
         .state
@@ -282,24 +366,27 @@ fn assertion(
     }
     .to_bytes();
     let signature = signer.sign(&auth_data, &pending.client_data_hash);
-    let mut response = vec![
-        (key(0x01), Descriptor::to_value(&credential.credential_id)),
-        (key(0x02), Value::from(auth_data)),
-        (key(0x03), Value::from(signature)),
-    ];
     // The user handle identifies the account of a discoverable passkey; names only after UV
     // (§6.2.2 step 12: no personally identifying data without user verification).
-    if credential.discoverable && !(with_list && credential.user_id.is_empty()) {
-        let mut user = vec![(Value::from("id"), Value::from(credential.user_id.clone()))];
-        if pending.user_verified {
-            if let Some(name) = &credential.user_name {
-                user.push((Value::from("name"), Value::from(name.as_str())));
+    let user =
+        (credential.discoverable && !(with_list && credential.user_id.is_empty())).then(|| {
+            let mut user = vec![(Value::from("id"), Value::from(credential.user_id.clone()))];
+            if pending.user_verified {
+                if let Some(name) = &credential.user_name {
+                    user.push((Value::from("name"), Value::from(name.as_str())));
+                }
+                if let Some(name) = &credential.user_display_name {
+                    user.push((Value::from("displayName"), Value::from(name.as_str())));
+                }
             }
-            if let Some(name) = &credential.user_display_name {
-                user.push((Value::from("displayName"), Value::from(name.as_str())));
-            }
-        }
-        response.push((key(0x04), Value::map(user)));
-    }
-    Ok(response)
+            Value::map(user)
+        });
+    Ok(Response {
+        credential_id: credential.credential_id.clone(),
+        auth_data,
+        signature,
+        user,
+        number_of_credentials: None,
+        user_selected: false,
+    })
 }

@@ -43,68 +43,94 @@ fn text_array(items: &[&str]) -> Value {
 pub fn get_info(vault: &Vault, config: &EngineConfig) -> CtapResult<Value> {
     let pin = vault.pin_state().load()?;
     let always_uv = always_uv(vault)?;
-    let builtin_uv = config.builtin_uv;
     let stored = vault.credentials().count()?;
-    let remaining = config.max_credentials.saturating_sub(stored);
-
-    let mut options = vec![
-        ("rk", true),
-        ("up", true),
-        ("plat", false),
-        ("clientPin", pin.pin_hash.is_some()),
-        ("pinUvAuthToken", true),
-        ("credMgmt", true),
-        ("authnrCfg", true),
-        ("setMinPINLength", true),
-        // Non-discoverable passkeys may be made without UV unless alwaysUv is on (§6.4).
-        ("makeCredUvNotRqd", !always_uv),
-        ("alwaysUv", always_uv),
-    ];
-    if builtin_uv {
-        options.push(("uv", true));
+    Ok(Response {
+        client_pin: pin.pin_hash.is_some(),
+        always_uv,
+        builtin_uv: config.builtin_uv,
+        force_pin_change: pin.force_change,
+        min_pin_length: pin.min_pin_length,
+        remaining_discoverable_credentials: config.max_credentials.saturating_sub(stored),
     }
-    let options = Value::map(
-        options
-            .into_iter()
-            .map(|(name, on)| (Value::from(name), Value::Bool(on))),
-    );
+    .to_value())
+}
 
-    Ok(Value::map([
-        (
-            key(0x01),
-            text_array(&["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"]),
-        ),
-        (
-            key(0x02),
-            text_array(&["credProtect", "hmac-secret", "credBlob", "minPinLength"]),
-        ),
-        (key(0x03), Value::from(AAGUID.to_vec())),
-        (key(0x04), options),
-        (key(0x05), Value::Unsigned(MAX_MSG_SIZE)),
-        (
-            key(0x06),
-            Value::Array(vec![Value::Unsigned(2), Value::Unsigned(1)]),
-        ),
-        (key(0x07), Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
-        (key(0x08), Value::Unsigned(MAX_CREDENTIAL_ID_LENGTH)),
-        (key(0x09), text_array(&["usb"])),
-        (
-            key(0x0A),
-            Value::Array(vec![Value::map([
-                (Value::from("alg"), Value::int(ALG_ES256)),
-                (Value::from("type"), Value::from("public-key")),
-            ])]),
-        ),
-        (key(0x0C), Value::Bool(pin.force_change)),
-        (key(0x0D), Value::Unsigned(u64::from(pin.min_pin_length))),
-        (key(0x0E), Value::Unsigned(FIRMWARE_VERSION)),
-        (key(0x0F), Value::Unsigned(MAX_CRED_BLOB_LENGTH as u64)),
-        (
-            key(0x10),
-            Value::Unsigned(MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH as u64),
-        ),
-        (key(0x11), Value::Unsigned(3)),
-        (key(0x12), Value::Unsigned(UV_MODALITY)),
-        (key(0x14), Value::Unsigned(remaining)),
-    ]))
+/// What getInfo reports that depends on how the phone is set up; the rest is constant.
+struct Response {
+    client_pin: bool,
+    always_uv: bool,
+    builtin_uv: bool,
+    force_pin_change: bool,
+    min_pin_length: u8,
+    remaining_discoverable_credentials: u64,
+}
+
+impl Response {
+    /// The §6.4 map (versions 1, extensions 2, aaguid 3, options 4, maxMsgSize 5,
+    /// pinUvAuthProtocols 6, ..., remainingDiscoverableCredentials 0x14).
+    fn to_value(self) -> Value {
+        let mut options = vec![
+            ("rk", true),
+            ("up", true),
+            ("plat", false),
+            ("clientPin", self.client_pin),
+            ("pinUvAuthToken", true),
+            ("credMgmt", true),
+            ("authnrCfg", true),
+            ("setMinPINLength", true),
+            // Non-discoverable passkeys may be made without UV unless alwaysUv is on (§6.4).
+            ("makeCredUvNotRqd", !self.always_uv),
+            ("alwaysUv", self.always_uv),
+        ];
+        if self.builtin_uv {
+            options.push(("uv", true));
+        }
+        let options = Value::map(
+            options
+                .into_iter()
+                .map(|(name, on)| (Value::from(name), Value::Bool(on))),
+        );
+
+        Value::map([
+            (
+                key(0x01),
+                text_array(&["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"]),
+            ),
+            (
+                key(0x02),
+                text_array(&["credProtect", "hmac-secret", "credBlob", "minPinLength"]),
+            ),
+            (key(0x03), Value::from(AAGUID.to_vec())),
+            (key(0x04), options),
+            (key(0x05), Value::Unsigned(MAX_MSG_SIZE)),
+            (
+                key(0x06),
+                Value::Array(vec![Value::Unsigned(2), Value::Unsigned(1)]),
+            ),
+            (key(0x07), Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
+            (key(0x08), Value::Unsigned(MAX_CREDENTIAL_ID_LENGTH)),
+            (key(0x09), text_array(&["usb"])),
+            (
+                key(0x0A),
+                Value::Array(vec![Value::map([
+                    (Value::from("alg"), Value::int(ALG_ES256)),
+                    (Value::from("type"), Value::from("public-key")),
+                ])]),
+            ),
+            (key(0x0C), Value::Bool(self.force_pin_change)),
+            (key(0x0D), Value::Unsigned(u64::from(self.min_pin_length))),
+            (key(0x0E), Value::Unsigned(FIRMWARE_VERSION)),
+            (key(0x0F), Value::Unsigned(MAX_CRED_BLOB_LENGTH as u64)),
+            (
+                key(0x10),
+                Value::Unsigned(MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH as u64),
+            ),
+            (key(0x11), Value::Unsigned(3)),
+            (key(0x12), Value::Unsigned(UV_MODALITY)),
+            (
+                key(0x14),
+                Value::Unsigned(self.remaining_discoverable_credentials),
+            ),
+        ])
+    }
 }

@@ -14,7 +14,8 @@ use super::extensions::{
 };
 use super::get_info::{CREDENTIAL_ID_LENGTH, MAX_CREDENTIAL_COUNT_IN_LIST, always_uv};
 use super::key_pool::CredentialKey;
-use super::params::{MAX_RP_ID_BYTES, Options, descriptor_list, truncate_name};
+use super::params::{Descriptor, MAX_RP_ID_BYTES, Options, descriptor_list, truncate_name};
+use super::pin_protocol::PinUvAuthProtocol;
 use super::status::*;
 use super::token_state::{PERMISSION_LBW, PERMISSION_MC};
 use super::{Context, decode_params, key};
@@ -26,84 +27,200 @@ use crate::vault::{Credential, CredentialSecrets};
 /// WebAuthn caps user handles at 64 bytes.
 const MAX_USER_ID_LENGTH: usize = 64;
 
+/// The parameters of a makeCredential request (§6.1 table), read in the order whose errors
+/// clients expect: the top-level members, then rp, user, extensions, options and the
+/// algorithms (a malformed entry anywhere is an error before any unsupported value is).
+struct Request {
+    client_data_hash: Vec<u8>,
+    rp_id: String,
+    rp_name: Option<String>,
+    user_id: Vec<u8>,
+    user_name: Option<String>,
+    user_display_name: Option<String>,
+    /// pubKeyCredParams offers ES256 (the only algorithm here).
+    es256_offered: bool,
+    exclude_list: Vec<Descriptor>,
+    extensions: RegistrationExtensions,
+    options: Options,
+    pin_uv_auth_param: Option<Vec<u8>>,
+    pin_uv_auth_protocol: Option<u64>,
+    enterprise_attestation: Option<u64>,
+}
+
+impl Request {
+    fn parse(params: &[u8]) -> CtapResult<Self> {
+        let mut p = decode_params(params)?;
+        let client_data_hash = p.required_bytes(0x01)?;
+        let rp = p.take(0x02).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+        let user = p.take(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+        let algorithms = p.take(0x04).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
+        let exclude_list = descriptor_list(p.take(0x05))?;
+        let extensions = p.take(0x06);
+        let options = p.take(0x07);
+        let pin_uv_auth_param = p.bytes(0x08)?;
+        let pin_uv_auth_protocol = p.unsigned(0x09)?;
+        let enterprise_attestation = p.unsigned(0x0A)?;
+
+        let mut rp = MapReader::new(rp)?;
+        let rp_id = rp.required_text("id")?;
+        if rp_id.len() > MAX_RP_ID_BYTES {
+            return Err(CTAP1_ERR_INVALID_LENGTH);
+        }
+        let rp_name = truncate_name(rp.text("name")?);
+        let mut user = MapReader::new(user)?;
+        let user_id = user.required_bytes("id")?;
+        let user_name = truncate_name(user.text("name")?);
+        let user_display_name = truncate_name(user.text("displayName")?);
+        if user_id.len() > MAX_USER_ID_LENGTH {
+            return Err(CTAP1_ERR_INVALID_LENGTH);
+        }
+        Ok(Self {
+            extensions: RegistrationExtensions::parse(extensions.as_ref())?,
+            options: Options::parse(options.as_ref())?,
+            es256_offered: check_algorithms(&algorithms)?,
+            client_data_hash,
+            rp_id,
+            rp_name,
+            user_id,
+            user_name,
+            user_display_name,
+            exclude_list,
+            pin_uv_auth_param,
+            pin_uv_auth_protocol,
+            enterprise_attestation,
+        })
+    }
+}
+
+/// The response (§6.1: fmt, authData, attStmt).
+struct Response {
+    fmt: &'static str,
+    auth_data: Vec<u8>,
+    att_stmt: Value,
+}
+
+impl Response {
+    fn to_value(self) -> Value {
+        Value::map([
+            (key(0x01), Value::from(self.fmt)),
+            (key(0x02), Value::from(self.auth_data)),
+            (key(0x03), self.att_stmt),
+        ])
+    }
+}
+
+/// What user verification and presence this request has already established.
+#[derive(Default)]
+struct UserChecks {
+    verified: bool,
+    present: bool,
+}
+
 pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value> {
-    let mut p = decode_params(params)?;
-    let client_data_hash = p.required_bytes(0x01)?;
-    let rp = p.take(0x02).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
-    let user = p.take(0x03).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
-    let algorithms = p.take(0x04).ok_or(CTAP2_ERR_MISSING_PARAMETER)?;
-    let exclude_list = descriptor_list(p.take(0x05))?;
-    let extensions = p.take(0x06);
-    let options = p.take(0x07);
-    let pin_uv_auth_param = p.bytes(0x08)?;
-    let pin_uv_auth_protocol = p.unsigned(0x09)?;
-    let enterprise_attestation = p.unsigned(0x0A)?;
-
-    let mut rp = MapReader::new(rp)?;
-    let rp_id = rp.required_text("id")?;
-    if rp_id.len() > MAX_RP_ID_BYTES {
-        return Err(CTAP1_ERR_INVALID_LENGTH);
-    }
-    let rp_name = truncate_name(rp.text("name")?);
-    let mut user = MapReader::new(user)?;
-    let user_id = user.required_bytes("id")?;
-    let user_name = truncate_name(user.text("name")?);
-    let user_display_name = truncate_name(user.text("displayName")?);
-    if user_id.len() > MAX_USER_ID_LENGTH {
-        return Err(CTAP1_ERR_INVALID_LENGTH);
-    }
-    let extensions = RegistrationExtensions::parse(extensions.as_ref())?;
-    let options = Options::parse(options.as_ref())?;
-    let algorithm_ok = check_algorithms(&algorithms)?;
-
+    let request = Request::parse(params)?;
     // §6.1.2 step 1: a zero-length pinUvAuthParam only asks whether a PIN is set.
-    if pin_uv_auth_param.as_ref().is_some_and(Vec::is_empty) {
-        return Err(answer_zero_length_param(cx, UserOperation::Register, &rp_id).await);
+    if request
+        .pin_uv_auth_param
+        .as_ref()
+        .is_some_and(Vec::is_empty)
+    {
+        return Err(answer_zero_length_param(cx, UserOperation::Register, &request.rp_id).await);
     }
-    let token_protocol = match &pin_uv_auth_param {
-        Some(_) => Some(protocol(pin_uv_auth_protocol)?),
+    let token_protocol = match &request.pin_uv_auth_param {
+        Some(_) => Some(protocol(request.pin_uv_auth_protocol)?),
         None => None,
     };
-    if !algorithm_ok {
+    // §6.1.2 steps 3-5: what this authenticator supports.
+    if !request.es256_offered {
         return Err(CTAP2_ERR_UNSUPPORTED_ALGORITHM);
     }
-    if enterprise_attestation.is_some() {
+    if request.enterprise_attestation.is_some() {
         return Err(CTAP1_ERR_INVALID_PARAMETER);
     }
-    if options.up == Some(false) {
+    if request.options.up == Some(false) {
         return Err(CTAP2_ERR_INVALID_OPTION);
     }
-    let discoverable = options.rk.unwrap_or(false);
+    // §6.1.2 steps 6-10: user verification.
+    let user = verify_user(cx, &request, token_protocol).await?;
+    // §6.1.2 step 11: excludeList.
+    check_exclude_list(cx, &request, user.verified).await?;
+    // §6.1.2 step 14: user presence.
+    if !user.present {
+        cx.prompts()
+            .presence(
+                UserOperation::Register,
+                Some(&request.rp_id),
+                request.user_name.as_deref(),
+            )
+            .await?;
+    }
+    if cx.vault().credentials().count()? >= cx.config().max_credentials {
+        return Err(CTAP2_ERR_KEY_STORE_FULL);
+    }
+    // §6.1.2 steps 15-19: create and store the passkey, attest it.
+    let response = create(cx, &request, user.verified).await?;
+    if token_protocol.is_some() {
+        cx.state.tokens.clear_user_flags();
+        cx.state.tokens.retain_permissions(PERMISSION_LBW);
+    }
+    crate::platform::tell(
+        &*cx.engine.ui,
+        UserEvent::PasskeyCreated {
+            rp_id: request.rp_id,
+            user_name: request.user_name,
+        },
+    );
+    Ok(response.to_value())
+}
 
-    // User verification: through a token, or the phone's own, or (where allowed) none.
-    let mut user_verified = false;
-    let mut user_present = false;
-    if let (Some(param), Some(protocol)) = (&pin_uv_auth_param, token_protocol) {
-        verify_token(cx, protocol, &client_data_hash, param)?;
-        if !cx.state.tokens.has_permission(PERMISSION_MC) || !cx.state.tokens.bind_rp(&rp_id) {
+/// User verification: through a token, or the phone's own, or (where allowed) none.
+async fn verify_user(
+    cx: &mut Context<'_>,
+    request: &Request,
+    token_protocol: Option<PinUvAuthProtocol>,
+) -> CtapResult<UserChecks> {
+    let rp_id = &request.rp_id;
+    if let (Some(param), Some(protocol)) = (&request.pin_uv_auth_param, token_protocol) {
+        verify_token(cx, protocol, &request.client_data_hash, param)?;
+        if !cx.state.tokens.has_permission(PERMISSION_MC) || !cx.state.tokens.bind_rp(rp_id) {
             return Err(CTAP2_ERR_PIN_AUTH_INVALID);
         }
-        user_verified = cx.state.tokens.user_verified();
-        user_present = cx.state.tokens.user_present(cx.now());
-    } else {
-        // The PIN state and alwaysUv are read only when they decide something (vault reads).
-        let protected = cx.config().builtin_uv || cx.vault().pin_state().load()?.pin_hash.is_some();
-        if options.uv == Some(true) {
-            if !cx.config().builtin_uv {
-                return Err(CTAP2_ERR_INVALID_OPTION);
-            }
-            builtin_uv(cx, UserOperation::Register, Some(&rp_id)).await?;
-            // The phone's verification prompt named the site: it is the user's presence too.
-            user_verified = true;
-            user_present = true;
-        } else if protected && (discoverable || always_uv(cx.vault())?) {
-            // §6.1.2 step 6: without makeCredUvNotRqd's exemption, UV is required.
-            return Err(CTAP2_ERR_PUAT_REQUIRED);
-        }
+        return Ok(UserChecks {
+            verified: cx.state.tokens.user_verified(),
+            present: cx.state.tokens.user_present(cx.now()),
+        });
     }
+    // The PIN state and alwaysUv are read only when they decide something (vault reads).
+    let protected = cx.config().builtin_uv || cx.vault().pin_state().load()?.pin_hash.is_some();
+    if request.options.uv == Some(true) {
+        if !cx.config().builtin_uv {
+            return Err(CTAP2_ERR_INVALID_OPTION);
+        }
+        builtin_uv(cx, UserOperation::Register, Some(rp_id)).await?;
+        // The phone's verification prompt named the site: it is the user's presence too.
+        return Ok(UserChecks {
+            verified: true,
+            present: true,
+        });
+    }
+    let discoverable = request.options.rk.unwrap_or(false);
+    if protected && (discoverable || always_uv(cx.vault())?) {
+        // §6.1.2 step 6: without makeCredUvNotRqd's exemption, UV is required.
+        return Err(CTAP2_ERR_PUAT_REQUIRED);
+    }
+    Ok(UserChecks::default())
+}
 
-    // §6.1.2 step 11: excludeList.
-    for descriptor in exclude_list
+/// §6.1.2 step 11: a listed passkey of this rp here (one the request may see) is excluded,
+/// after the user's presence, so that a site cannot probe for it silently.
+async fn check_exclude_list(
+    cx: &Context<'_>,
+    request: &Request,
+    user_verified: bool,
+) -> CtapResult<()> {
+    let rp_id = &request.rp_id;
+    for descriptor in request
+        .exclude_list
         .iter()
         .filter(|d| d.is_public_key)
         .take(usize::try_from(MAX_CREDENTIAL_COUNT_IN_LIST).unwrap_or(16))
@@ -111,7 +228,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         let Some(existing) = cx.vault().credentials().get(&descriptor.id)? else {
             continue;
         };
-        if existing.rp_id != rp_id
+        if existing.rp_id != *rp_id
             || (existing.cred_protect == CRED_PROTECT_UV_REQUIRED && !user_verified)
         {
             continue;
@@ -119,23 +236,21 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         cx.prompts()
             .presence(
                 UserOperation::AlreadyRegistered,
-                Some(&rp_id),
+                Some(rp_id),
                 existing.user_name.as_deref(),
             )
             .await?;
         return Err(CTAP2_ERR_CREDENTIAL_EXCLUDED);
     }
+    Ok(())
+}
 
-    if !user_present {
-        cx.prompts()
-            .presence(UserOperation::Register, Some(&rp_id), user_name.as_deref())
-            .await?;
-    }
-    if cx.vault().credentials().count()? >= cx.config().max_credentials {
-        return Err(CTAP2_ERR_KEY_STORE_FULL);
-    }
-
-    // Create the passkey.
+/// Creates the passkey, stores it durably and attests it. Every passkey is stored, discoverable
+/// or not, with a random 16-byte credential id.
+async fn create(cx: &Context<'_>, request: &Request, user_verified: bool) -> CtapResult<Response> {
+    let rp_id = &request.rp_id;
+    let discoverable = request.options.rk.unwrap_or(false);
+    let extensions = &request.extensions;
     let CredentialKey {
         private_key,
         signing_key,
@@ -153,10 +268,10 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     let credential = Credential {
         credential_id: credential_id.clone(),
         rp_id: rp_id.clone(),
-        rp_name,
-        user_id: user_id.clone(),
-        user_name: user_name.clone(),
-        user_display_name,
+        rp_name: request.rp_name.clone(),
+        user_id: request.user_id.clone(),
+        user_name: request.user_name.clone(),
+        user_display_name: request.user_display_name.clone(),
         algorithm: ALG_ES256,
         public_key: public_key.clone(),
         discoverable,
@@ -173,8 +288,8 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     };
     // A new discoverable passkey replaces the one for the same account (§6.1.2 step 17.1).
     if discoverable {
-        for old in cx.vault().credentials().for_rp(&rp_id)? {
-            if old.discoverable && old.user_id == user_id {
+        for old in cx.vault().credentials().for_rp(rp_id)? {
+            if old.discoverable && old.user_id == request.user_id {
                 cx.vault().credentials().delete(&old.credential_id)?;
             }
         }
@@ -183,13 +298,13 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         let pin = cx.vault().pin_state().load()?;
         pin.min_pin_length_rp_ids
             .iter()
-            .any(|r| r == &rp_id)
+            .any(|r| r == rp_id)
             .then_some(pin.min_pin_length)
     } else {
         None
     };
     let auth_data = AuthData {
-        rp_id_hash: rp_id_hash(&rp_id),
+        rp_id_hash: rp_id_hash(rp_id),
         user_present: true,
         user_verified,
         sign_count: 0,
@@ -208,6 +323,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     // failed insert fails the request as it always did (the signature is then dropped).
     let format = cx.config().attestation;
     let signed = auth_data.clone();
+    let client_data_hash = request.client_data_hash.clone();
     let attestation = tokio::task::spawn_blocking(move || {
         attestation_statement(format, &signing_key, &signed, &client_data_hash)
     });
@@ -216,21 +332,12 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
     // signature instead of competing with it for the other core.
     drop(cx.engine.key_pool.refill_in_background());
     // A JoinError means the signing task panicked or never ran (the runtime is shutting down).
-    let (fmt, statement) = attestation.await.map_err(|_| CTAP1_ERR_OTHER)?;
-
-    if token_protocol.is_some() {
-        cx.state.tokens.clear_user_flags();
-        cx.state.tokens.retain_permissions(PERMISSION_LBW);
-    }
-    crate::platform::tell(
-        &*cx.engine.ui,
-        UserEvent::PasskeyCreated { rp_id, user_name },
-    );
-    Ok(Value::map([
-        (key(0x01), Value::from(fmt)),
-        (key(0x02), Value::from(auth_data)),
-        (key(0x03), statement),
-    ]))
+    let (fmt, att_stmt) = attestation.await.map_err(|_| CTAP1_ERR_OTHER)?;
+    Ok(Response {
+        fmt,
+        auth_data,
+        att_stmt,
+    })
 }
 
 /// pubKeyCredParams: every entry must be a well-formed {alg, type}; true if ES256 is offered.

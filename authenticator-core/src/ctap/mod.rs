@@ -11,13 +11,15 @@
 //! and is reset by a power cycle, which for the phone is a restart of the core or a new
 //! engine for a new link session.
 //!
-//! One file per command; `cose`, `auth_data`, `pin_protocol`, `token_state`,
-//! `counters`, `user`, `extensions` and `key_pool` are the shared pieces.
+//! One file per command (`authenticator_config` is authenticatorConfig, §6.11); `cose`,
+//! `auth_data`, `pin_protocol`, `token_state`, `counters`, `prompts` (asking the user, with
+//! the engine's timeout, cancel and keepalive rules), `extensions` and `key_pool` are the
+//! shared pieces. The engine's own settings are [`EngineConfig`], here.
 
 mod auth_data;
 
+mod authenticator_config;
 mod client_pin;
-mod config;
 mod cose;
 mod counters;
 mod credential_management;
@@ -29,12 +31,12 @@ mod key_pool;
 mod make_credential;
 mod params;
 pub mod pin_protocol;
+mod prompts;
 mod reset;
 mod selection;
 mod silent_watch;
 pub mod status;
 mod token_state;
-mod user;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -253,7 +255,9 @@ impl CtapEngine {
                 Ok(()) => selection::selection(&cx).await.map(|()| None),
                 Err(e) => Err(e),
             },
-            CMD_CONFIG => config::config(&mut cx, params).await.map(|()| None),
+            CMD_CONFIG => authenticator_config::config(&mut cx, params)
+                .await
+                .map(|()| None),
             _ => Err(CTAP1_ERR_INVALID_COMMAND),
         };
         respond(result)
@@ -299,8 +303,8 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn prompts(&self) -> user::Prompts<'_> {
-        user::Prompts {
+    fn prompts(&self) -> prompts::Prompts<'_> {
+        prompts::Prompts {
             ui: self.engine.ui.as_ref(),
             signals: self.signals,
             timeout: self.engine.config.user_action_timeout,
