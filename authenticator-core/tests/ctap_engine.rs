@@ -10,46 +10,11 @@ use std::time::Duration;
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{PinUvAuthProtocol, platform_encapsulate};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
-use authenticator_core::platform::{
-    AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
-    UserInterfaceError, VerificationOutcome,
-};
+use authenticator_core::platform::{SystemClock, VerificationOutcome};
 use authenticator_core::request::{Origin, RequestSignals};
+use authenticator_core::testkit::{Answer, ScriptedUser, TestProtector};
 use authenticator_core::vault::Vault;
 use sha2::{Digest, Sha256};
-
-/// A user who allows everything at once, or never answers.
-struct User {
-    answers: bool,
-}
-
-#[async_trait::async_trait]
-impl UserInterface for User {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        if !self.answers {
-            std::future::pending::<()>().await;
-        }
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        p: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        self.confirm_presence(p)
-            .await
-            .map(|_| VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
 
 struct Phone {
     _dir: tempfile::TempDir,
@@ -59,20 +24,22 @@ struct Phone {
 impl Phone {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
-        let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+        let vault =
+            Arc::new(Vault::open(dir.path().join("vault.db"), &TestProtector::sealing()).unwrap());
         Self { _dir: dir, vault }
     }
 
-    /// A new engine on the same vault: the authenticator's power cycle.
+    /// A new engine on the same vault: the authenticator's power cycle, with a user who allows
+    /// everything at once (`answers`) or never answers.
     fn power_up(&self, answers: bool, timeout: Duration) -> CtapEngine {
+        let answer = if answers { Answer::Yes } else { Answer::Never };
         let config = EngineConfig {
             user_action_timeout: timeout,
             ..EngineConfig::default()
         };
         CtapEngine::new(
             self.vault.clone(),
-            Arc::new(User { answers }),
+            Arc::new(ScriptedUser::new(answer, answer)),
             Arc::new(SystemClock),
             config,
         )
@@ -321,56 +288,26 @@ async fn wrong_pins_count_durably_and_block_until_a_power_cycle() {
     assert_eq!(retries(), 8);
 }
 
-/// A user whose built-in verification answers `outcome`, recording every prompt.
-struct Verifier {
-    outcome: std::sync::Mutex<VerificationOutcome>,
-    prompts: std::sync::Mutex<Vec<PresencePrompt>>,
+/// A user whose built-in verification answers `outcome` (and who allows every presence
+/// prompt), recording every prompt.
+fn verifier(outcome: VerificationOutcome) -> Arc<ScriptedUser> {
+    let user = ScriptedUser::approving();
+    answer(&user, outcome);
+    user
 }
 
-impl Verifier {
-    fn new(outcome: VerificationOutcome) -> Arc<Self> {
-        Arc::new(Self {
-            outcome: std::sync::Mutex::new(outcome),
-            prompts: std::sync::Mutex::new(Vec::new()),
-        })
-    }
-
-    fn answer(&self, outcome: VerificationOutcome) {
-        *self.outcome.lock().unwrap() = outcome;
-    }
-
-    fn prompts(&self) -> Vec<PresencePrompt> {
-        self.prompts.lock().unwrap().clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl UserInterface for Verifier {
-    async fn confirm_presence(&self, p: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        self.prompts.lock().unwrap().push(p);
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        p: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        self.prompts.lock().unwrap().push(p);
-        Ok(*self.outcome.lock().unwrap())
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
+/// From now on `user`'s verification answers `outcome`.
+fn answer(user: &ScriptedUser, outcome: VerificationOutcome) {
+    if outcome == VerificationOutcome::Verified {
+        user.set_verification(Answer::Yes);
+    } else {
+        user.set_verification(Answer::No);
+        user.set_refused_verification(outcome);
     }
 }
 
 impl Phone {
-    fn power_up_with(&self, user: Arc<Verifier>) -> CtapEngine {
+    fn power_up_with(&self, user: Arc<ScriptedUser>) -> CtapEngine {
         CtapEngine::new(
             self.vault.clone(),
             user,
@@ -442,7 +379,7 @@ async fn creds_metadata(engine: &CtapEngine, token: &[u8]) -> u8 {
 async fn a_uv_token_prompt_names_every_right_the_token_carries() {
     use authenticator_core::platform::{PromptScope, UserOperation};
     let phone = Phone::new();
-    let user = Verifier::new(VerificationOutcome::Verified);
+    let user = verifier(VerificationOutcome::Verified);
     let engine = phone.power_up_with(user.clone());
 
     let (status, _) = get_uv_token(&engine, MC | GA, Some("example.com")).await;
@@ -483,7 +420,7 @@ async fn a_uv_token_prompt_names_every_right_the_token_carries() {
 #[tokio::test]
 async fn a_sign_in_prompt_cannot_carry_management_rights() {
     let phone = Phone::new();
-    let user = Verifier::new(VerificationOutcome::Verified);
+    let user = verifier(VerificationOutcome::Verified);
     let engine = phone.power_up_with(user.clone());
     for permissions in [GA | ACFG, MC | ACFG, GA | CM, MC | GA | CM | ACFG] {
         let (status, token) = get_uv_token(&engine, permissions, Some("example.com")).await;
@@ -500,7 +437,7 @@ async fn a_sign_in_prompt_cannot_carry_management_rights() {
 #[tokio::test]
 async fn declining_verification_costs_nothing_and_a_right_pin_restores_the_attempts() {
     let phone = Phone::new();
-    let user = Verifier::new(VerificationOutcome::Declined);
+    let user = verifier(VerificationOutcome::Declined);
     let engine = phone.power_up_with(user.clone());
     for _ in 0..10 {
         let (status, _) = get_uv_token(&engine, GA, Some("example.com")).await;
@@ -508,7 +445,7 @@ async fn declining_verification_costs_nothing_and_a_right_pin_restores_the_attem
     }
     assert_eq!(uv_retries(&engine).await, 8);
 
-    user.answer(VerificationOutcome::Failed);
+    answer(&user, VerificationOutcome::Failed);
     for left in (5..8).rev() {
         let (status, _) = get_uv_token(&engine, GA, Some("example.com")).await;
         assert_eq!(status, 0x3F, "CTAP2_ERR_UV_INVALID");
@@ -520,7 +457,7 @@ async fn declining_verification_costs_nothing_and_a_right_pin_restores_the_attem
     assert_eq!(get_pin_token(&engine, "123456").await, 0x00);
     assert_eq!(uv_retries(&engine).await, 8);
 
-    user.answer(VerificationOutcome::Verified);
+    answer(&user, VerificationOutcome::Verified);
     let (status, token) = get_uv_token(&engine, GA, Some("example.com")).await;
     assert_eq!((status, token.is_some()), (0, true));
 }
@@ -528,7 +465,7 @@ async fn declining_verification_costs_nothing_and_a_right_pin_restores_the_attem
 #[tokio::test]
 async fn a_pin_installed_outside_ctap_ends_earlier_tokens() {
     let phone = Phone::new();
-    let engine = phone.power_up_with(Verifier::new(VerificationOutcome::Verified));
+    let engine = phone.power_up_with(verifier(VerificationOutcome::Verified));
     let (status, token) = get_uv_token(&engine, CM, None).await;
     assert_eq!(status, 0);
     let token = token.unwrap();
@@ -1841,7 +1778,7 @@ const AUTHENTICATED_STATUSES: &[(&str, u8)] = &[
 #[tokio::test]
 async fn malformed_requests_keep_their_statuses() {
     let phone = Phone::new();
-    let engine = phone.power_up_with(Verifier::new(VerificationOutcome::Verified));
+    let engine = phone.power_up_with(verifier(VerificationOutcome::Verified));
     let cases = stateless_malformed();
     assert_eq!(cases.len(), STATELESS_STATUSES.len());
     for ((name, command, params), (expected_name, expected)) in

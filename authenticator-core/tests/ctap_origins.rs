@@ -4,62 +4,31 @@
 //! `test_origins.py` over CTAPHID, tests/e2e `test_link_origins.py` over the link.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
-use authenticator_core::platform::{
-    AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
-    UserInterfaceError, VerificationOutcome,
-};
+use authenticator_core::platform::{SystemClock, UserEvent};
 use authenticator_core::request::{Origin, RequestSignals};
+use authenticator_core::testkit::{ScriptedUser, TestProtector};
 use authenticator_core::vault::Vault;
 
 const NOT_ALLOWED: u8 = 0x30;
 
-/// A user who allows everything at once and keeps the notices.
-#[derive(Default)]
-struct User {
-    events: Mutex<Vec<UserEvent>>,
-}
-
-#[async_trait::async_trait]
-impl UserInterface for User {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
-        self.events.lock().unwrap().push(event);
-        Ok(())
-    }
-}
-
 struct Phone {
     _dir: tempfile::TempDir,
     vault: Arc<Vault>,
-    user: Arc<User>,
+    /// Allows everything at once and keeps the notices.
+    user: Arc<ScriptedUser>,
     engine: CtapEngine,
 }
 
 impl Phone {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
-        let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
-        let user = Arc::new(User::default());
+        let vault =
+            Arc::new(Vault::open(dir.path().join("vault.db"), &TestProtector::sealing()).unwrap());
+        let user = ScriptedUser::approving();
         let engine = CtapEngine::new(
             vault.clone(),
             user.clone(),
@@ -167,12 +136,9 @@ impl Phone {
 
     fn warnings(&self) -> Vec<UserEvent> {
         self.user
-            .events
-            .lock()
-            .unwrap()
-            .iter()
+            .events()
+            .into_iter()
             .filter(|e| matches!(e, UserEvent::SilentAssertionsFromComputer { .. }))
-            .cloned()
             .collect()
     }
 }

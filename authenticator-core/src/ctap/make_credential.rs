@@ -360,37 +360,10 @@ mod tests {
     use super::super::{CMD_MAKE_CREDENTIAL, CtapEngine, EngineConfig};
     use super::*;
     use crate::cbor::{self, Value};
-    use crate::platform::{
-        AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserInterface,
-        UserInterfaceError, VerificationOutcome,
-    };
+    use crate::platform::SystemClock;
     use crate::request::{Origin, RequestSignals};
+    use crate::testkit::{ScriptedUser, TestProtector};
     use crate::vault::Vault;
-
-    struct ApprovingUser;
-
-    #[async_trait::async_trait]
-    impl UserInterface for ApprovingUser {
-        async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-            Ok(true)
-        }
-        async fn verify_user(
-            &self,
-            _: PresencePrompt,
-        ) -> Result<VerificationOutcome, UserInterfaceError> {
-            Ok(VerificationOutcome::Verified)
-        }
-        async fn choose_account(
-            &self,
-            _: String,
-            _: Vec<AccountOption>,
-        ) -> Result<Option<u32>, UserInterfaceError> {
-            Ok(Some(0))
-        }
-        fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-            Ok(())
-        }
-    }
 
     fn request() -> Vec<u8> {
         let t = Value::from;
@@ -416,11 +389,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_insert_fails_the_request_and_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let protector = SoftwareKeyProtector::new(dir.path().join("device.key"));
-        let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
+        let vault =
+            Arc::new(Vault::open(dir.path().join("vault.db"), &TestProtector::sealing()).unwrap());
         let engine = CtapEngine::new(
             vault.clone(),
-            Arc::new(ApprovingUser),
+            ScriptedUser::approving(),
             Arc::new(SystemClock),
             EngineConfig::default(),
         )
