@@ -382,28 +382,38 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
             key_agreement,
             permissions,
             rp_id,
-        } => {
-            let permissions = check_permissions(permissions, rp_id.as_deref())?;
-            check_one_kind_of_use(permissions)?;
-            if !cx.config().builtin_uv {
-                return Err(CTAP2_ERR_NOT_ALLOWED);
-            }
-            let shared = shared_secret(cx, protocol, key_agreement)?;
-            // The prompt names everything the token will allow (module header).
-            let operation = if permissions & MANAGEMENT_PERMISSIONS != 0 {
-                UserOperation::Manage
-            } else if permissions & PERMISSION_MC != 0 {
-                UserOperation::Register
-            } else {
-                UserOperation::SignIn
-            };
-            builtin_uv_for(cx, operation, scopes(permissions), rp_id.as_deref()).await?;
-            // The phone's own verification prompt is a user action on the phone: it counts as
-            // presence for the operation the token is then used for.
-            grant_token(cx, &shared, permissions, rp_id, true, generation)?
-        }
+        } => token_using_uv(cx, protocol, key_agreement, permissions, rp_id, generation).await?,
     };
     Ok(response.to_value())
+}
+
+/// getPinUvAuthTokenUsingUvWithPermissions (§6.5.5.7.3): the phone's own verification, whose
+/// prompt names everything the token will allow (module header).
+async fn token_using_uv(
+    cx: &mut Context<'_>,
+    protocol: PinUvAuthProtocol,
+    key_agreement: Value,
+    permissions: u64,
+    rp_id: Option<String>,
+    generation: u64,
+) -> CtapResult<Response> {
+    let permissions = check_permissions(permissions, rp_id.as_deref())?;
+    check_one_kind_of_use(permissions)?;
+    if !cx.config().builtin_uv {
+        return Err(CTAP2_ERR_NOT_ALLOWED);
+    }
+    let shared = shared_secret(cx, protocol, key_agreement)?;
+    let operation = if permissions & MANAGEMENT_PERMISSIONS != 0 {
+        UserOperation::Manage
+    } else if permissions & PERMISSION_MC != 0 {
+        UserOperation::Register
+    } else {
+        UserOperation::SignIn
+    };
+    builtin_uv_for(cx, operation, scopes(permissions), rp_id.as_deref()).await?;
+    // The phone's own verification prompt is a user action on the phone: it counts as
+    // presence for the operation the token is then used for.
+    grant_token(cx, &shared, permissions, rp_id, true, generation)
 }
 
 /// Permissions must be non-zero and known; mc/ga need an rp id (§6.5.5.7.2 steps 3-5).

@@ -182,48 +182,9 @@ pub async fn credential_management(
                 remaining: cx.config().max_credentials.saturating_sub(total),
             }
         }
-        SubCommand::EnumerateRpsBegin => {
-            no_rp_binding(cx)?;
-            let mut rps: Vec<(String, Option<String>)> = Vec::new();
-            for c in discoverable(cx)? {
-                if !rps.iter().any(|(id, _)| *id == c.rp_id) {
-                    rps.push((c.rp_id, c.rp_name));
-                }
-            }
-            if rps.is_empty() {
-                return Err(CTAP2_ERR_NO_CREDENTIALS);
-            }
-            let total = rps.len() as u64;
-            let first = rps.remove(0);
-            let origin = cx.origin();
-            cx.state
-                .follow_ups
-                .begin(origin, FollowUp::Enumeration(Enumeration::Rps(rps)));
-            Response::Rp {
-                rp: first,
-                total: Some(total),
-            }
-        }
-        SubCommand::EnumerateCredentialsBegin { rp_id_hash: hash } => {
-            let mut credentials: Vec<Credential> = discoverable(cx)?
-                .into_iter()
-                .filter(|c| rp_id_hash(&c.rp_id).as_slice() == hash.as_slice())
-                .collect();
-            let Some(first) = credentials.first() else {
-                return Err(CTAP2_ERR_NO_CREDENTIALS);
-            };
-            check_rp_binding(cx, &first.rp_id)?;
-            let total = credentials.len() as u64;
-            let first = credentials.remove(0);
-            let origin = cx.origin();
-            cx.state.follow_ups.begin(
-                origin,
-                FollowUp::Enumeration(Enumeration::Credentials(credentials)),
-            );
-            Response::Credential {
-                credential: first,
-                total: Some(total),
-            }
+        SubCommand::EnumerateRpsBegin => enumerate_rps_begin(cx)?,
+        SubCommand::EnumerateCredentialsBegin { rp_id_hash } => {
+            enumerate_credentials_begin(cx, &rp_id_hash)?
         }
         SubCommand::DeleteCredential { credential_id } => {
             let credential = managed_credential(cx, &credential_id)?;
@@ -256,6 +217,54 @@ pub async fn credential_management(
         }
     };
     Ok(Some(response.to_value()))
+}
+
+/// enumerateRPsBegin (§6.8.3): the first rp with the total; the rest wait for getNextRP.
+fn enumerate_rps_begin(cx: &mut Context<'_>) -> CtapResult<Response> {
+    no_rp_binding(cx)?;
+    let mut rps: Vec<(String, Option<String>)> = Vec::new();
+    for c in discoverable(cx)? {
+        if !rps.iter().any(|(id, _)| *id == c.rp_id) {
+            rps.push((c.rp_id, c.rp_name));
+        }
+    }
+    if rps.is_empty() {
+        return Err(CTAP2_ERR_NO_CREDENTIALS);
+    }
+    let total = rps.len() as u64;
+    let first = rps.remove(0);
+    let origin = cx.origin();
+    cx.state
+        .follow_ups
+        .begin(origin, FollowUp::Enumeration(Enumeration::Rps(rps)));
+    Ok(Response::Rp {
+        rp: first,
+        total: Some(total),
+    })
+}
+
+/// enumerateCredentialsBegin (§6.8.4): the rp's first discoverable passkey with the total;
+/// the rest wait for getNextCredential.
+fn enumerate_credentials_begin(cx: &mut Context<'_>, hash: &[u8]) -> CtapResult<Response> {
+    let mut credentials: Vec<Credential> = discoverable(cx)?
+        .into_iter()
+        .filter(|c| rp_id_hash(&c.rp_id).as_slice() == hash)
+        .collect();
+    let Some(first) = credentials.first() else {
+        return Err(CTAP2_ERR_NO_CREDENTIALS);
+    };
+    check_rp_binding(cx, &first.rp_id)?;
+    let total = credentials.len() as u64;
+    let first = credentials.remove(0);
+    let origin = cx.origin();
+    cx.state.follow_ups.begin(
+        origin,
+        FollowUp::Enumeration(Enumeration::Credentials(credentials)),
+    );
+    Ok(Response::Credential {
+        credential: first,
+        total: Some(total),
+    })
 }
 
 /// §6.8.x: every subcommand but the "get next" ones needs a token with the cm permission,

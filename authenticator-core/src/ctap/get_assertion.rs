@@ -150,16 +150,7 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
 
     // §6.2.2 step 7: the applicable credentials.
     let with_list = !request.allow_list.is_empty();
-    let mut credentials = if with_list {
-        allowed(cx, &request.allow_list, rp_id, user.verified)?
-    } else {
-        cx.vault()
-            .credentials()
-            .discoverable_for_rp(rp_id)?
-            .into_iter()
-            .filter(|c| user.verified || c.cred_protect < CRED_PROTECT_UV_OPTIONAL_WITH_LIST)
-            .collect::<Vec<_>>()
-    };
+    let mut credentials = applicable(cx, &request, user.verified)?;
     if credentials.is_empty() {
         // Presence first where asked, so that "no passkeys here" needs the user's gesture.
         if want_up && !user.present {
@@ -171,19 +162,10 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     }
 
     // The account: picked on the phone where so configured.
-    let mut user_selected = false;
-    if !with_list && credentials.len() > 1 && cx.config().select_account_on_device {
-        let accounts = credentials
-            .iter()
-            .map(|c| AccountOption {
-                user_name: c.user_name.clone(),
-                display_name: c.user_display_name.clone(),
-                created_at: c.created_at,
-            })
-            .collect();
-        let chosen = cx.prompts().choose(rp_id, accounts).await?;
+    let user_selected = !with_list && credentials.len() > 1 && cx.config().select_account_on_device;
+    if user_selected {
+        let chosen = choose_account(cx, rp_id, &credentials).await?;
         credentials = vec![credentials.swap_remove(chosen)];
-        user_selected = true;
         user.present = true;
     }
     // §6.2.2 step 9: user presence.
@@ -206,9 +188,7 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     }
 
     // §6.2.2 steps 10-12: sign with the first; the others wait for getNextAssertion.
-    let count = credentials.len();
-    let first = credentials.remove(0);
-    let mut pending = PendingAssertions {
+    let pending = PendingAssertions {
         remaining: credentials,
         client_data_hash: request.client_data_hash,
         user_present,
@@ -216,11 +196,64 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         extensions,
         last: cx.now(),
     };
+    let response = first_assertion(cx, pending, with_list, user_selected)?;
+    Ok(response.to_value())
+}
+
+/// §6.2.2 step 7: the passkeys this request may use: the allowList's (one), or the rp's
+/// discoverable ones newest first; credProtect hides those the request does not qualify for.
+fn applicable(
+    cx: &Context<'_>,
+    request: &Request,
+    user_verified: bool,
+) -> CtapResult<Vec<Credential>> {
+    if !request.allow_list.is_empty() {
+        return allowed(cx, &request.allow_list, &request.rp_id, user_verified);
+    }
+    Ok(cx
+        .vault()
+        .credentials()
+        .discoverable_for_rp(&request.rp_id)?
+        .into_iter()
+        .filter(|c| user_verified || c.cred_protect < CRED_PROTECT_UV_OPTIONAL_WITH_LIST)
+        .collect())
+}
+
+/// The user picks one of `credentials` on the phone; its index.
+async fn choose_account(
+    cx: &Context<'_>,
+    rp_id: &str,
+    credentials: &[Credential],
+) -> CtapResult<usize> {
+    let accounts = credentials
+        .iter()
+        .map(|c| AccountOption {
+            user_name: c.user_name.clone(),
+            display_name: c.user_display_name.clone(),
+            created_at: c.created_at,
+        })
+        .collect();
+    cx.prompts().choose(rp_id, accounts).await
+}
+
+/// Signs with the first of `pending.remaining` (never empty); the rest wait for
+/// getNextAssertion when the client chooses (no allowList). Tells the user of a sign-in, or
+/// counts a silent assertion.
+fn first_assertion(
+    cx: &mut Context<'_>,
+    mut pending: PendingAssertions,
+    with_list: bool,
+    user_selected: bool,
+) -> CtapResult<Response> {
+    let count = pending.remaining.len();
+    let first = pending.remaining.remove(0);
     let mut response = assertion(cx, &first, &pending, with_list)?;
     if !with_list && count > 1 {
         response.number_of_credentials = Some(count as u64);
     }
     response.user_selected = user_selected;
+    // A silent probe (up=false), which clients send before the real sign-in, is no sign-in.
+    let signed_in = pending.user_present;
     if !with_list && !pending.remaining.is_empty() {
         pending.last = cx.now();
         let origin = cx.origin();
@@ -228,8 +261,7 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
             .follow_ups
             .begin(origin, FollowUp::Assertions(pending));
     }
-    // A silent probe (up=false), which clients send before the real sign-in, is no sign-in.
-    if user_present {
+    if signed_in {
         crate::platform::tell(
             &*cx.engine.ui,
             UserEvent::SignedIn {
@@ -240,7 +272,7 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
     } else {
         watch_silent(cx, &first.rp_id);
     }
-    Ok(response.to_value())
+    Ok(response)
 }
 
 /// User verification: through a token, or the phone's own; alwaysUv refuses neither.
