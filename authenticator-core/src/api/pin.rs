@@ -169,3 +169,97 @@ fn blocked() -> AuthenticatorError {
         reason: "the PIN is blocked after too many wrong attempts; only resetting the security key makes it usable again".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::default_options;
+    use crate::testkit::{ScriptedUser, TestProtector};
+    use crate::vault::{MAX_PIN_RETRIES, MAX_UV_RETRIES};
+
+    fn phone(dir: &tempfile::TempDir, user: Arc<ScriptedUser>) -> Arc<Authenticator> {
+        Authenticator::open(
+            dir.path().to_string_lossy().into_owned(),
+            Arc::new(TestProtector::sealing()),
+            user,
+            None,
+            default_options("test phone".into()),
+        )
+        .unwrap()
+    }
+
+    /// The phone's PIN change goes through the one PIN-attempt rule: the attempt is spent in
+    /// the vault, a right PIN gives back every attempt, pinRetries and uvRetries alike (as a
+    /// right PIN over CTAP does), and the last wrong one blocks with the user told.
+    #[test]
+    fn a_pin_change_spends_restores_and_blocks_by_the_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = ScriptedUser::approving();
+        let phone = phone(&dir, user.clone());
+        phone.set_pin("1234".into()).unwrap();
+        phone
+            .vault
+            .pin_state()
+            .update(|s| s.uv_retries = 3)
+            .unwrap();
+        assert!(matches!(
+            phone.change_pin("0000".into(), "5678".into()),
+            Err(AuthenticatorError::PinInvalid {
+                attempts_left: 7,
+                ..
+            })
+        ));
+        assert_eq!(phone.vault.pin_state().load().unwrap().pin_retries, 7);
+        phone.change_pin("1234".into(), "5678".into()).unwrap();
+        let state = phone.vault.pin_state().load().unwrap();
+        assert_eq!(
+            (state.pin_retries, state.uv_retries),
+            (MAX_PIN_RETRIES, MAX_UV_RETRIES)
+        );
+
+        phone
+            .vault
+            .pin_state()
+            .update(|s| s.pin_retries = 1)
+            .unwrap();
+        assert!(matches!(
+            phone.change_pin("0000".into(), "1111".into()),
+            Err(AuthenticatorError::PinBlocked { .. })
+        ));
+        assert!(user.events().contains(&UserEvent::PinBlocked));
+        assert!(matches!(
+            phone.change_pin("5678".into(), "1111".into()),
+            Err(AuthenticatorError::PinBlocked { .. })
+        ));
+    }
+
+    /// A forced change must pick another PIN: the same one is refused, and the right current
+    /// PIN still gives the attempts back.
+    #[test]
+    fn a_forced_change_refuses_the_same_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = phone(&dir, ScriptedUser::approving());
+        phone.set_pin("1234".into()).unwrap();
+        phone
+            .vault
+            .pin_state()
+            .update(|s| {
+                s.force_change = true;
+                s.pin_retries = 5;
+            })
+            .unwrap();
+        assert!(matches!(
+            phone.change_pin("1234".into(), "1234".into()),
+            Err(AuthenticatorError::InvalidInput { .. })
+        ));
+        let state = phone.vault.pin_state().load().unwrap();
+        assert_eq!(
+            (state.pin_retries, state.force_change),
+            (MAX_PIN_RETRIES, true)
+        );
+        phone.change_pin("1234".into(), "5678".into()).unwrap();
+        assert!(!phone.vault.pin_state().load().unwrap().force_change);
+    }
+}
