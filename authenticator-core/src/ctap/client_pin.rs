@@ -277,7 +277,7 @@ enum Response {
 }
 
 impl Response {
-    fn to_value(self) -> Value {
+    fn into_value(self) -> Value {
         match self {
             Self::PinRetries {
                 retries,
@@ -384,7 +384,7 @@ pub async fn client_pin(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Value
             rp_id,
         } => token_using_uv(cx, protocol, key_agreement, permissions, rp_id, generation).await?,
     };
-    Ok(response.to_value())
+    Ok(response.into_value())
 }
 
 /// getPinUvAuthTokenUsingUvWithPermissions (§6.5.5.7.3): the phone's own verification, whose

@@ -129,7 +129,7 @@ enum Response {
 }
 
 impl Response {
-    fn to_value(self) -> Value {
+    fn into_value(self) -> Value {
         match self {
             Self::Metadata {
                 existing,
@@ -216,7 +216,7 @@ pub async fn credential_management(
             return Ok(None);
         }
     };
-    Ok(Some(response.to_value()))
+    Ok(Some(response.into_value()))
 }
 
 /// enumerateRPsBegin (§6.8.3): the first rp with the total; the rest wait for getNextRP.
@@ -389,7 +389,7 @@ fn next_rp(cx: &mut Context<'_>) -> CtapResult<Value> {
     match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Rps(rest)) if !rest.is_empty() => {
             let rp = rest.remove(0);
-            Ok(Response::Rp { rp, total: None }.to_value())
+            Ok(Response::Rp { rp, total: None }.into_value())
         }
         _ => Err(CTAP2_ERR_NOT_ALLOWED),
     }
@@ -404,7 +404,7 @@ fn next_credential(cx: &mut Context<'_>) -> CtapResult<Value> {
                 credential,
                 total: None,
             }
-            .to_value())
+            .into_value())
         }
         _ => Err(CTAP2_ERR_NOT_ALLOWED),
     }

@@ -93,7 +93,7 @@ struct Response {
 }
 
 impl Response {
-    fn to_value(self) -> Value {
+    fn into_value(self) -> Value {
         let mut out = vec![
             (key(0x01), Descriptor::to_value(&self.credential_id)),
             (key(0x02), Value::from(self.auth_data)),
@@ -197,7 +197,7 @@ pub async fn get_assertion(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<Va
         last: cx.now(),
     };
     let response = first_assertion(cx, pending, with_list, user_selected)?;
-    Ok(response.to_value())
+    Ok(response.into_value())
 }
 
 /// §6.2.2 step 7: the passkeys this request may use: the allowList's (one), or the rp's
@@ -330,7 +330,7 @@ pub fn get_next_assertion(cx: &mut Context<'_>) -> CtapResult<Value> {
             .follow_ups
             .begin(origin, FollowUp::Assertions(pending));
     }
-    Ok(response.to_value())
+    Ok(response.into_value())
 }
 
 /// Counts a signed silent assertion when it goes to a paired PC over the link.

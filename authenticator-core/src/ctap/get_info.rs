@@ -52,7 +52,7 @@ pub fn get_info(vault: &Vault, config: &EngineConfig) -> CtapResult<Value> {
         min_pin_length: pin.min_pin_length,
         remaining_discoverable_credentials: config.max_credentials.saturating_sub(stored),
     }
-    .to_value())
+    .into_value())
 }
 
 /// What getInfo reports that depends on how the phone is set up; the rest is constant.
@@ -68,7 +68,7 @@ struct Response {
 impl Response {
     /// The §6.4 map (versions 1, extensions 2, aaguid 3, options 4, maxMsgSize 5,
     /// pinUvAuthProtocols 6, ..., remainingDiscoverableCredentials 0x14).
-    fn to_value(self) -> Value {
+    fn into_value(self) -> Value {
         let mut options = vec![
             ("rk", true),
             ("up", true),

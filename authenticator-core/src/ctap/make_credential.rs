@@ -100,7 +100,7 @@ struct Response {
 }
 
 impl Response {
-    fn to_value(self) -> Value {
+    fn into_value(self) -> Value {
         Value::map([
             (key(0x01), Value::from(self.fmt)),
             (key(0x02), Value::from(self.auth_data)),
@@ -170,7 +170,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
             user_name: request.user_name,
         },
     );
-    Ok(response.to_value())
+    Ok(response.into_value())
 }
 
 /// User verification: through a token, or the phone's own, or (where allowed) none.

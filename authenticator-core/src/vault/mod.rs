@@ -45,11 +45,11 @@ pub use audit::{AuditEntry, AuditLog};
 pub use credentials::{Credential, CredentialSecrets, Credentials, SignCountBlock};
 pub use error::VaultError;
 pub use pairings::{PairingRecord, PairingSecrets, Pairings};
-pub use pin_state::{
-    AttemptError, DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinAttempt,
-    PinMismatches, PinOutcome, PinRefused, PinState, PinStore, install as install_pin,
-    pin_code_points, pin_hash,
+pub(crate) use pin_state::{
+    AttemptError, PinMismatches, PinOutcome, PinRefused, install as install_pin, pin_code_points,
+    pin_hash,
 };
+pub use pin_state::{DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState, PinStore};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 pub use settings::Settings;
 

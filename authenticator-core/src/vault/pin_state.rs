@@ -53,9 +53,9 @@ pub const MAX_UV_RETRIES: u8 = 8;
 /// CTAP 2.1 §6.5.2.2: the default minimum PIN length in code points.
 pub const DEFAULT_MIN_PIN_LENGTH: u8 = 4;
 /// Consecutive mismatches before PIN entry is blocked until a power cycle (CTAP 2.1 §6.5.5.5).
-pub const MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
+pub(crate) const MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
 /// The longest PIN, in bytes (CTAP 2.1 §6.5.5.5).
-pub const MAX_PIN_BYTES: usize = 63;
+pub(crate) const MAX_PIN_BYTES: usize = 63;
 
 /// The client PIN state. Wiped on drop (the hash is a `SecretBytes`); no `Debug`.
 #[derive(Clone, Serialize, Deserialize)]
@@ -139,7 +139,7 @@ impl<'v> PinStore<'v> {
     /// The first half of the PIN-attempt rule (module header): whether a PIN may be tried now.
     /// `mismatches` is this power cycle's run of wrong PINs, where the caller keeps one (the
     /// CTAP engine); `None` applies the durable counter only.
-    pub fn begin_attempt(
+    pub(crate) fn begin_attempt(
         &self,
         mismatches: Option<&PinMismatches>,
     ) -> Result<PinAttempt<'v>, PinRefused> {
@@ -172,23 +172,23 @@ impl<'v> PinStore<'v> {
 
 /// Consecutive wrong PINs since power-up (volatile: a power cycle starts a new run).
 #[derive(Debug, Default)]
-pub struct PinMismatches(u8);
+pub(crate) struct PinMismatches(u8);
 
 impl PinMismatches {
     /// PIN entry is blocked until the next power cycle (CTAP 2.1 §6.5.5.5).
-    pub fn blocked(&self) -> bool {
+    pub(crate) fn blocked(&self) -> bool {
         self.0 >= MISMATCHES_BEFORE_POWER_CYCLE
     }
 
     /// A power cycle (authenticatorReset counts as one).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.0 = 0;
     }
 }
 
 /// Why a PIN may not be tried (nothing was spent).
 #[derive(Debug)]
-pub enum PinRefused {
+pub(crate) enum PinRefused {
     /// No PIN is set.
     NotSet,
     /// The retries are spent: only a reset makes the PIN usable again.
@@ -206,7 +206,7 @@ impl From<VaultError> for PinRefused {
 
 /// What the comparison found, after the attempt was spent durably.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinOutcome {
+pub(crate) enum PinOutcome {
     /// The right PIN: pinRetries and uvRetries are full again.
     Right,
     /// A wrong PIN with attempts left.
@@ -219,7 +219,7 @@ pub enum PinOutcome {
 
 impl PinOutcome {
     /// What the user is told of this outcome, if anything.
-    pub fn event(self) -> Option<UserEvent> {
+    pub(crate) fn event(self) -> Option<UserEvent> {
         match self {
             Self::Blocked => Some(UserEvent::PinBlocked),
             Self::AuthBlocked => Some(UserEvent::PinAuthBlocked),
@@ -231,26 +231,26 @@ impl PinOutcome {
 /// Why a begun attempt gave no outcome: the vault failed, or the caller could not produce the
 /// given PIN's hash (a decryption failure, say). The attempt stays spent either way.
 #[derive(Debug)]
-pub enum AttemptError<E> {
+pub(crate) enum AttemptError<E> {
     Vault(VaultError),
     Given(E),
 }
 
 /// A PIN attempt that may go ahead ([`PinStore::begin_attempt`]).
-pub struct PinAttempt<'v> {
+pub(crate) struct PinAttempt<'v> {
     store: PinStore<'v>,
     state: PinState,
 }
 
 impl PinAttempt<'_> {
     /// The state read when the attempt began.
-    pub fn state(&self) -> &PinState {
+    pub(crate) fn state(&self) -> &PinState {
         &self.state
     }
 
     /// The second half of the rule: spends one attempt durably, then (and only then) asks for
     /// the given PIN's hash and compares it with the stored one in constant time.
-    pub fn spend_and_compare<E>(
+    pub(crate) fn spend_and_compare<E>(
         self,
         mismatches: Option<&mut PinMismatches>,
         given: impl FnOnce() -> Result<SecretBytes, E>,
@@ -294,14 +294,14 @@ impl PinAttempt<'_> {
 }
 
 /// LEFT(SHA-256(pin), 16), the form the PIN is stored and compared in (CTAP 2.1 §6.5.5.5).
-pub fn pin_hash(pin: &[u8]) -> SecretBytes {
+pub(crate) fn pin_hash(pin: &[u8]) -> SecretBytes {
     let digest = Sha256::digest(pin);
     SecretBytes::new(digest[..16].to_vec())
 }
 
 /// The PIN policy (CTAP 2.1 §6.5.5.5): UTF-8, at least `min` and at least 4 code points, at
 /// most 63 bytes. The PIN's length in code points, or `None` if it breaks the policy.
-pub fn pin_code_points(pin: &[u8], min: u8) -> Option<u8> {
+pub(crate) fn pin_code_points(pin: &[u8], min: u8) -> Option<u8> {
     let text = std::str::from_utf8(pin).ok()?;
     let code_points = text.chars().count();
     if pin.len() > MAX_PIN_BYTES || code_points < usize::from(min.max(4)) {
@@ -311,7 +311,7 @@ pub fn pin_code_points(pin: &[u8], min: u8) -> Option<u8> {
 }
 
 /// Installs a new PIN with full retries and no pending forced change.
-pub fn install(state: &mut PinState, hash: SecretBytes, code_points: u8) {
+pub(crate) fn install(state: &mut PinState, hash: SecretBytes, code_points: u8) {
     state.pin_hash = Some(hash);
     state.pin_code_points = code_points;
     state.pin_retries = MAX_PIN_RETRIES;
