@@ -384,6 +384,54 @@ mod tests {
         out
     }
 
+    /// The typed request holds what the map said: names cut to 64 bytes, ES256 offered only
+    /// when an entry names it, options and the PIN members as given.
+    #[test]
+    fn a_request_parses_into_its_members() {
+        let t = Value::from;
+        let entries = |algorithm: i64| {
+            Value::map([
+                (key(1), Value::from(vec![0x11u8; 32])),
+                (
+                    key(2),
+                    Value::map([
+                        (t("id"), t("example.com")),
+                        (t("name"), Value::from("x".repeat(70))),
+                    ]),
+                ),
+                (
+                    key(3),
+                    Value::map([
+                        (t("id"), Value::from(vec![7u8; 16])),
+                        (t("displayName"), t("Al")),
+                    ]),
+                ),
+                (
+                    key(4),
+                    Value::Array(vec![Value::map([
+                        (t("alg"), Value::int(algorithm)),
+                        (t("type"), t("public-key")),
+                    ])]),
+                ),
+                (key(7), Value::map([(t("rk"), Value::Bool(true))])),
+                (key(9), Value::Unsigned(2)),
+            ])
+        };
+        let request = Request::parse(&cbor::encode(&entries(ALG_ES256))).unwrap();
+        assert_eq!(request.rp_id, "example.com");
+        assert_eq!(request.rp_name.as_deref().map(str::len), Some(64));
+        assert_eq!(request.user_id, vec![7u8; 16]);
+        assert_eq!(request.user_name, None);
+        assert_eq!(request.user_display_name.as_deref(), Some("Al"));
+        assert!(request.es256_offered);
+        assert_eq!((request.options.rk, request.options.up), (Some(true), None));
+        assert_eq!(request.pin_uv_auth_param, None);
+        assert_eq!(request.pin_uv_auth_protocol, Some(2));
+        assert!(request.exclude_list.is_empty());
+        let rs256_only = Request::parse(&cbor::encode(&entries(-257))).unwrap();
+        assert!(!rs256_only.es256_offered);
+    }
+
     /// The insert runs beside the attestation signature: when it fails, the client gets the
     /// storage error and no attestation, and nothing is stored.
     #[tokio::test]
