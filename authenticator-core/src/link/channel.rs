@@ -13,7 +13,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::Zeroizing;
 
-use super::noise::{MAX_MESSAGE_LEN, TAG_LEN, nonce};
+use super::aead::{MAX_MESSAGE_LEN, TAG_LEN, nonce};
 
 /// Plaintexts are padded to a multiple of this (proto/link.md §4.2).
 pub const PADDING_BLOCK: usize = 32;

@@ -18,6 +18,7 @@ use p256::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::aead::{MAX_MESSAGE_LEN, TAG_LEN, nonce};
 use super::channel::SecureChannel;
 use crate::secret::{RandomUnavailable, SecretBytes, fill_random};
 
@@ -27,10 +28,6 @@ pub const HASH_LEN: usize = 32;
 pub const DH_LEN: usize = 32;
 /// Public keys travel as SEC1 uncompressed points (proto/link.md §3.1).
 pub const PUBLIC_KEY_LEN: usize = 65;
-/// The AES-GCM tag (Noise rev 34 §5.1: ciphertexts are 16 bytes longer).
-pub const TAG_LEN: usize = 16;
-/// Largest Noise message (Noise rev 34 §3).
-pub const MAX_MESSAGE_LEN: usize = 65_535;
 /// Pre-shared keys are 32 bytes (Noise rev 34 §9.1).
 pub const PSK_LEN: usize = 32;
 /// The prologue both sides mix in: product string then the link version (proto/link.md §3.2).
@@ -186,13 +183,6 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<PublicKey, NoiseError> {
         return Err(NoiseError::InvalidPublicKey);
     }
     PublicKey::from_sec1_bytes(bytes).map_err(|_| NoiseError::InvalidPublicKey)
-}
-
-/// The 96-bit AESGCM nonce of Noise rev 34 §12.3: 32 zero bits, then the counter big-endian.
-pub(crate) fn nonce(n: u64) -> [u8; 12] {
-    let mut out = [0u8; 12];
-    out[4..].copy_from_slice(&n.to_be_bytes());
-    out
 }
 
 /// HKDF(chaining_key, input_key_material, 3) of Noise rev 34 §4.3, which is RFC 5869 HKDF with
