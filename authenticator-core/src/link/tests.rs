@@ -5,8 +5,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use serde_json::Value as Json;
 
-use super::channel::{MAX_PAYLOAD_LEN, pad, unpad};
 use super::aead::{MAX_MESSAGE_LEN, nonce};
+use super::channel::{MAX_PAYLOAD_LEN, pad, unpad};
 use super::noise::PROLOGUE;
 use super::qr::{MAX_CLOCK_SKEW_SECS, QR_VALIDITY_SECS, digits_decode, digits_encode};
 use super::*;
