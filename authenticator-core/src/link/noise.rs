@@ -10,15 +10,15 @@
 //! uncompressed, on the curve, not the identity); a handshake that failed once is dead (every
 //! later call errs), so a caller cannot retry a message against a half-updated state.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use hkdf::Hkdf;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::aead::{MAX_MESSAGE_LEN, TAG_LEN, nonce};
+use super::aead::{self, MAX_MESSAGE_LEN, TAG_LEN};
 use super::channel::SecureChannel;
 use crate::secret::{RandomUnavailable, SecretBytes, fill_random};
 
@@ -218,15 +218,8 @@ impl CipherState {
             return Ok(plaintext.to_vec());
         };
         let cipher = Aes256Gcm::new(&(**key).into());
-        let ciphertext = cipher
-            .encrypt(
-                &Nonce::from(nonce(self.n)),
-                Payload {
-                    msg: plaintext,
-                    aad: ad,
-                },
-            )
-            .map_err(|_| NoiseError::InvalidLength)?;
+        let ciphertext =
+            aead::seal(&cipher, self.n, ad, plaintext).map_err(|_| NoiseError::InvalidLength)?;
         // A handshake uses a key at most twice, so n never nears 2^64 - 1.
         self.n += 1;
         Ok(ciphertext)
@@ -241,15 +234,8 @@ impl CipherState {
             return Ok(Zeroizing::new(ciphertext.to_vec()));
         };
         let cipher = Aes256Gcm::new(&(**key).into());
-        let plaintext = cipher
-            .decrypt(
-                &Nonce::from(nonce(self.n)),
-                Payload {
-                    msg: ciphertext,
-                    aad: ad,
-                },
-            )
-            .map_err(|_| NoiseError::Authentication)?;
+        let plaintext =
+            aead::open(&cipher, self.n, ad, ciphertext).map_err(|_| NoiseError::Authentication)?;
         self.n += 1;
         Ok(Zeroizing::new(plaintext))
     }
