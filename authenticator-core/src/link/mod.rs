@@ -8,7 +8,7 @@
 //! - [`channel`]: the encrypted, padded, strictly ordered transport after the handshake.
 //! - [`transport`]: the `Link` trait that BLE and the relay implement.
 //! - [`relay`]: the cloud relay's routing info, client and `Link`.
-//! - [`memory`]: an in-process `Link` for tests and harnesses (the `testkit` feature).
+//! - `memory`: an in-process `Link` for tests and harnesses (the `testkit` feature).
 //! - [`session`]: the handshakes run over a `Link`, then typed sealed messages.
 //! - [`pairing`]: the phone pairs with a PC from its code; paired PCs are listed and removed.
 //! - [`service`]: the phone listens for all paired PCs and serves their CTAP requests.
@@ -19,6 +19,10 @@
 //! code and its routing info) is built only with the crate's `pc` feature: the pairing tool runs
 //! it, the phone library does not ship it. Both sides share one implementation of each message
 //! format.
+//!
+//! The submodules depend only downward, floor by floor: `transport`, `aead`; then `relay`,
+//! `memory`, `channel`; `noise`; `qr`, `session`; `ble` (on `qr` and `transport`); and on top
+//! `pairing` and `service`. The test in `layering.rs` fails on a circle.
 
 pub mod aead;
 pub mod ble;
@@ -38,5 +42,7 @@ pub use noise::{HandshakeOutcome, HandshakeState, KeyPair, NoiseError, Pattern, 
 pub use qr::{QrError, QrPairing};
 pub use transport::{Link, LinkError, MAX_LINK_MESSAGE};
 
+#[cfg(test)]
+mod layering;
 #[cfg(test)]
 mod tests;
