@@ -25,10 +25,10 @@
 //! still opens A's next frame if the stream lost its tail. Frames are a multiple of 32 bytes
 //! plus the 16-byte tag and at most 65535 bytes.
 
+use authenticator_core::link::aead::{MAX_MESSAGE_LEN, TAG_LEN};
 use authenticator_core::link::channel::{
     ChannelError, MAX_PAYLOAD_LEN, MessageType, PADDING_BLOCK, SecureChannel,
 };
-use authenticator_core::link::noise::{MAX_MESSAGE_LEN, TAG_LEN};
 
 use crate::link_keys::{KEY_A_TO_B, KEY_B_TO_A};
 use crate::source::Source;

@@ -28,11 +28,10 @@
 use std::sync::OnceLock;
 
 use authenticator_core::cbor::{self, Value};
+use authenticator_core::link::aead::TAG_LEN;
 use authenticator_core::link::channel::MessageType;
 use authenticator_core::link::memory::{MemoryLink, memory_pair};
-use authenticator_core::link::noise::{
-    HandshakeState, NoiseError, PUBLIC_KEY_LEN, Pattern, Role, TAG_LEN,
-};
+use authenticator_core::link::noise::{HandshakeState, NoiseError, PUBLIC_KEY_LEN, Pattern, Role};
 use authenticator_core::link::session::{self, LinkSession, MAX_NAME_BYTES, SessionError};
 use authenticator_core::link::transport::Link;
 use tokio::runtime::Runtime;

@@ -9,11 +9,11 @@
 //! refuses to seal once it would reach 2^64 - 1 (reserved by Noise rev 34 §5.1). Keys are wiped
 //! on drop; the type has no `Debug`.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use zeroize::Zeroizing;
 
-use super::noise::{MAX_MESSAGE_LEN, TAG_LEN, nonce};
+use super::aead::{self, MAX_MESSAGE_LEN, TAG_LEN};
 
 /// Plaintexts are padded to a multiple of this (proto/link.md §4.2).
 pub const PADDING_BLOCK: usize = 32;
@@ -146,17 +146,8 @@ impl SecureChannel {
             return Err(ChannelError::CounterExhausted);
         }
         let plaintext = pad(message_type.to_byte(), payload);
-        let frame = self
-            .send
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce(self.send.counter)),
-                Payload {
-                    msg: plaintext.as_slice(),
-                    aad: &[],
-                },
-            )
-            .map_err(|_| {
+        let frame =
+            aead::seal(&self.send.cipher, self.send.counter, &[], &plaintext).map_err(|_| {
                 // Only a plaintext beyond AES-GCM's 64 GiB limit fails, which the length check
                 // above excludes; treat it as fatal rather than reuse the nonce.
                 ChannelError::CounterExhausted
@@ -198,15 +189,7 @@ impl SecureChannel {
             return Err(ChannelError::Authentication);
         }
         let plaintext = Zeroizing::new(
-            self.recv
-                .cipher
-                .decrypt(
-                    &Nonce::from(nonce(self.recv.counter)),
-                    Payload {
-                        msg: frame,
-                        aad: &[],
-                    },
-                )
+            aead::open(&self.recv.cipher, self.recv.counter, &[], frame)
                 .map_err(|_| ChannelError::Authentication)?,
         );
         self.recv.counter += 1;

@@ -10,14 +10,15 @@
 //! uncompressed, on the curve, not the identity); a handshake that failed once is dead (every
 //! later call errs), so a caller cannot retry a message against a half-updated state.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use hkdf::Hkdf;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::aead::{self, MAX_MESSAGE_LEN, TAG_LEN};
 use super::channel::SecureChannel;
 use crate::secret::{RandomUnavailable, SecretBytes, fill_random};
 
@@ -27,10 +28,6 @@ pub const HASH_LEN: usize = 32;
 pub const DH_LEN: usize = 32;
 /// Public keys travel as SEC1 uncompressed points (proto/link.md §3.1).
 pub const PUBLIC_KEY_LEN: usize = 65;
-/// The AES-GCM tag (Noise rev 34 §5.1: ciphertexts are 16 bytes longer).
-pub const TAG_LEN: usize = 16;
-/// Largest Noise message (Noise rev 34 §3).
-pub const MAX_MESSAGE_LEN: usize = 65_535;
 /// Pre-shared keys are 32 bytes (Noise rev 34 §9.1).
 pub const PSK_LEN: usize = 32;
 /// The prologue both sides mix in: product string then the link version (proto/link.md §3.2).
@@ -188,13 +185,6 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<PublicKey, NoiseError> {
     PublicKey::from_sec1_bytes(bytes).map_err(|_| NoiseError::InvalidPublicKey)
 }
 
-/// The 96-bit AESGCM nonce of Noise rev 34 §12.3: 32 zero bits, then the counter big-endian.
-pub(crate) fn nonce(n: u64) -> [u8; 12] {
-    let mut out = [0u8; 12];
-    out[4..].copy_from_slice(&n.to_be_bytes());
-    out
-}
-
 /// HKDF(chaining_key, input_key_material, 3) of Noise rev 34 §4.3, which is RFC 5869 HKDF with
 /// the chaining key as salt and empty info; callers use the first two or all three outputs.
 fn noise_hkdf(ck: &[u8; HASH_LEN], ikm: &[u8]) -> Zeroizing<[u8; 3 * HASH_LEN]> {
@@ -228,15 +218,8 @@ impl CipherState {
             return Ok(plaintext.to_vec());
         };
         let cipher = Aes256Gcm::new(&(**key).into());
-        let ciphertext = cipher
-            .encrypt(
-                &Nonce::from(nonce(self.n)),
-                Payload {
-                    msg: plaintext,
-                    aad: ad,
-                },
-            )
-            .map_err(|_| NoiseError::InvalidLength)?;
+        let ciphertext =
+            aead::seal(&cipher, self.n, ad, plaintext).map_err(|_| NoiseError::InvalidLength)?;
         // A handshake uses a key at most twice, so n never nears 2^64 - 1.
         self.n += 1;
         Ok(ciphertext)
@@ -251,15 +234,8 @@ impl CipherState {
             return Ok(Zeroizing::new(ciphertext.to_vec()));
         };
         let cipher = Aes256Gcm::new(&(**key).into());
-        let plaintext = cipher
-            .decrypt(
-                &Nonce::from(nonce(self.n)),
-                Payload {
-                    msg: ciphertext,
-                    aad: ad,
-                },
-            )
-            .map_err(|_| NoiseError::Authentication)?;
+        let plaintext =
+            aead::open(&cipher, self.n, ad, ciphertext).map_err(|_| NoiseError::Authentication)?;
         self.n += 1;
         Ok(Zeroizing::new(plaintext))
     }

@@ -3,6 +3,9 @@
 //! 4: issued-at}. Digits keep the QR code in numeric mode, the densest one (the idea and the
 //! chunking are caBLE v2's, CTAP 2.2 §11.5 "hybrid").
 //!
+//! The phone parses a code; making one (`generate`, `to_uri`) is the PC's side and is built only
+//! with the `pc` feature, beside the parser so encoder and decoder stay one format.
+//!
 //! Invariants: `parse` accepts exactly what `to_uri` produces (canonical CBOR, the exact key
 //! set, minimal digit chunks), checks the PC key is a P-256 point, and refuses an expired or
 //! future-dated code against the caller's clock. The one-time secret is wiped on drop and the
@@ -15,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::noise::{PSK_LEN, PUBLIC_KEY_LEN};
 use crate::cbor::{self, MapReader, Value};
+#[cfg(any(test, feature = "pc"))]
 use crate::secret::{RandomUnavailable, random_array};
 
 /// The URI scheme, upper case so the whole code stays QR alphanumeric/numeric friendly.
@@ -73,7 +77,8 @@ pub struct QrPairing {
 }
 
 impl QrPairing {
-    /// A fresh code for the PC's static key (pairing tool side).
+    /// A fresh code for the PC's static key (pairing tool side, the `pc` feature).
+    #[cfg(any(test, feature = "pc"))]
     pub fn generate(
         pc_static_uncompressed: &[u8],
         routing: Vec<u8>,
@@ -163,7 +168,9 @@ impl QrPairing {
         ]))
     }
 
-    /// The text to put in the QR code.
+    /// The text to put in the QR code (pairing tool side, the `pc` feature: the phone only
+    /// scans).
+    #[cfg(any(test, feature = "pc"))]
     pub fn to_uri(&self) -> String {
         format!("{QR_SCHEME}:/{}", digits_encode(&self.to_cbor()))
     }
@@ -207,7 +214,9 @@ impl QrPairing {
 }
 
 /// Bytes to digits: each 7-byte chunk read as a little-endian integer, written as 17 digits;
-/// a final partial chunk of n bytes as `PARTIAL_DIGITS[n]` digits.
+/// a final partial chunk of n bytes as `PARTIAL_DIGITS[n]` digits. Only the PC writes a code
+/// (the `pc` feature); it stays next to its inverse so the two cannot drift.
+#[cfg(any(test, feature = "pc"))]
 pub fn digits_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() / CHUNK_LEN * CHUNK_DIGITS + CHUNK_DIGITS);
     for chunk in bytes.chunks(CHUNK_LEN) {

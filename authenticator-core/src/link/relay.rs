@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
 use super::transport::{Link, LinkError, MAX_LINK_MESSAGE};
-use crate::cbor::{self, MapReader, Value};
+use crate::cbor::{self, MapReader};
 use crate::secret::random_array;
 
 /// Length of door and session ids.
@@ -71,8 +71,11 @@ pub struct Routing {
 }
 
 impl Routing {
-    /// Canonical CBOR, as carried in the pairing code.
+    /// Canonical CBOR, as carried in the pairing code. The PC writes it (the `pc` feature);
+    /// the phone only parses it.
+    #[cfg(any(test, feature = "pc"))]
     pub fn to_cbor(&self) -> Vec<u8> {
+        use crate::cbor::Value;
         cbor::encode(&Value::map([
             (Value::int(1), Value::Text(self.relay_url.clone())),
             (Value::int(2), Value::Bytes(self.pc_door.to_vec())),
@@ -612,6 +615,7 @@ async fn unexpected(what: &str, status: StatusCode, response: reqwest::Response)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cbor::Value;
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

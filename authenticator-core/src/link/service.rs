@@ -579,6 +579,7 @@ mod tests {
     use super::*;
     use crate::link::memory::memory_pair;
     use crate::link::session::{pc_reconnect, phone_reconnect};
+    use crate::testkit::{FakeClock, TestProtector};
 
     /// Answers command 0x04 at once; any other command waits for the user until cancelled,
     /// then answers CTAP2_ERR_KEEPALIVE_CANCEL (0x2D), as the engine does.
@@ -601,13 +602,6 @@ mod tests {
         }
     }
 
-    struct Fixed;
-    impl Clock for Fixed {
-        fn now_unix_seconds(&self) -> u64 {
-            1
-        }
-    }
-
     async fn sessions() -> (LinkSession, LinkSession) {
         let (a, b) = memory_pair();
         let phone = KeyPair::generate().unwrap();
@@ -624,13 +618,12 @@ mod tests {
 
     fn service() -> (LinkService, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let protector = crate::platform::SoftwareKeyProtector::new(dir.path().join("k"));
-        let vault = Vault::open(dir.path().join("v.db"), &protector).unwrap();
+        let vault = Vault::open(dir.path().join("v.db"), &TestProtector::sealing()).unwrap();
         (
             LinkService::new(
                 Arc::new(vault),
                 Arc::new(Handler),
-                Arc::new(Fixed),
+                Arc::new(FakeClock::at(1)),
                 RelayConfig::default(),
             ),
             dir,
@@ -701,7 +694,7 @@ mod tests {
         let service = Arc::new(LinkService::new(
             plain.vault.clone(),
             recorder.clone(),
-            Arc::new(Fixed),
+            Arc::new(FakeClock::at(1)),
             RelayConfig::default(),
         ));
         let mut seen = Vec::new();

@@ -1,6 +1,8 @@
 //! A secure session over any [`Link`]: the Noise handshakes of proto/link.md §3 run over the
-//! link (first pairing with IKpsk1, reconnect with KKpsk0, from either end), then typed
-//! messages travel as sealed frames (§4).
+//! link (first pairing with IKpsk1, reconnect with KKpsk0), then typed messages travel as
+//! sealed frames (§4). Here: the session and the phone's side (the Noise initiator); the PC's
+//! side (the responder) is in `session/pc.rs`, built only with the `pc` feature (the pairing
+//! tool, tests, fuzzers), and shares this module's payload helpers.
 //!
 //! Invariants: frames are sealed and sent under one lock, so the order of the counters is the
 //! order on the wire even when a keepalive task and a response race; every receive error
@@ -18,12 +20,18 @@ use super::channel::{ChannelError, MessageType, SecureChannel};
 use super::noise::{HandshakeState, KeyPair, NoiseError, PSK_LEN, PUBLIC_KEY_LEN, Pattern, Role};
 use super::transport::{Link, LinkError};
 use crate::cbor::{self, MapReader, Value};
-use crate::secret::random_array;
 
 /// A handshake message that does not come within this ends the attempt (§5.6).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Display names in handshake payloads are at most this many bytes (§3.3).
 pub const MAX_NAME_BYTES: usize = 64;
+
+// The PC's side of the three handshakes (the Noise responder): what the pairing tool runs, and
+// the tests that play it. The phone library leaves it out (the `pc` feature).
+#[cfg(any(test, feature = "pc"))]
+mod pc;
+#[cfg(any(test, feature = "pc"))]
+pub use pc::{PhoneHello, pc_first_pairing, pc_obr_handshake, pc_reconnect};
 
 /// Why a session could not start or ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,13 +172,6 @@ pub struct PcHello {
     pub pc_name: Option<String>,
 }
 
-/// What the PC learns from a first pairing.
-pub struct PhoneHello {
-    pub phone_static: [u8; PUBLIC_KEY_LEN],
-    pub phone_name: Option<String>,
-    pub pairing_secret: Zeroizing<[u8; PSK_LEN]>,
-}
-
 async fn recv_handshake(link: &dyn Link) -> Result<Vec<u8>, SessionError> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, link.recv()).await {
         Ok(result) => Ok(result?),
@@ -265,44 +266,6 @@ pub async fn phone_first_pairing(
     ))
 }
 
-/// PC side of a first pairing (IKpsk1 responder): learns the phone's key and name, sends a
-/// fresh pairing secret and its own name.
-pub async fn pc_first_pairing(
-    link: Box<dyn Link>,
-    pc_static: KeyPair,
-    psk: &[u8; PSK_LEN],
-    pc_name: Option<&str>,
-) -> Result<(LinkSession, PhoneHello), SessionError> {
-    let mut state = HandshakeState::new(Pattern::IKpsk1, Role::Responder, pc_static, None, psk)?;
-    let first = recv_handshake(link.as_ref()).await?;
-    let payload = state.read_message(&first)?;
-    let mut map = payload_map(payload.expose())?;
-    let phone_name = read_name(&mut map, 1)?;
-    if !map.is_empty() {
-        return Err(SessionError::BadPayload("unknown key"));
-    }
-    let pairing_secret: Zeroizing<[u8; PSK_LEN]> = Zeroizing::new(
-        random_array()
-            .map_err(|_| LinkError::Transport("the random number generator failed".into()))?,
-    );
-    let reply = state.write_message(&name_payload(
-        2,
-        pc_name,
-        vec![(Value::int(1), Value::Bytes(pairing_secret.to_vec()))],
-    ))?;
-    link.send(&reply).await?;
-    let session = finish(link, state)?;
-    let phone_static = session.peer_static;
-    Ok((
-        session,
-        PhoneHello {
-            phone_static,
-            phone_name,
-            pairing_secret,
-        },
-    ))
-}
-
 /// Phone side of a reconnect (KKpsk0 initiator).
 pub async fn phone_reconnect(
     link: Box<dyn Link>,
@@ -324,31 +287,6 @@ pub async fn phone_reconnect(
     if !payload.expose().is_empty() {
         return Err(SessionError::BadPayload("reconnect reply must be empty"));
     }
-    finish(link, state)
-}
-
-/// PC side of a reconnect (KKpsk0 responder).
-pub async fn pc_reconnect(
-    link: Box<dyn Link>,
-    pc_static: KeyPair,
-    phone_static: &[u8],
-    pairing_secret: &[u8; PSK_LEN],
-) -> Result<LinkSession, SessionError> {
-    let mut state = HandshakeState::new(
-        Pattern::KKpsk0,
-        Role::Responder,
-        pc_static,
-        Some(phone_static),
-        pairing_secret,
-    )?;
-    let first = recv_handshake(link.as_ref()).await?;
-    let payload = state.read_message(&first)?;
-    let map = payload_map(payload.expose())?;
-    if !map.is_empty() {
-        return Err(SessionError::BadPayload("unknown key"));
-    }
-    let reply = state.write_message(&[])?;
-    link.send(&reply).await?;
     finish(link, state)
 }
 
@@ -385,24 +323,6 @@ pub async fn phone_obr_handshake(
     if !payload_map(payload.expose())?.is_empty() {
         return Err(SessionError::BadPayload("unknown key"));
     }
-    finish(link, state)
-}
-
-/// Admin tool side of an OBR session (IKpsk1 responder, empty payloads). The caller checks
-/// the session's `peer_static` against the phone's OBR key the workspace reported.
-pub async fn pc_obr_handshake(
-    link: Box<dyn Link>,
-    pc_static: KeyPair,
-    psk: &[u8; PSK_LEN],
-) -> Result<LinkSession, SessionError> {
-    let mut state = HandshakeState::new(Pattern::IKpsk1, Role::Responder, pc_static, None, psk)?;
-    let first = recv_handshake(link.as_ref()).await?;
-    let payload = state.read_message(&first)?;
-    if !payload_map(payload.expose())?.is_empty() {
-        return Err(SessionError::BadPayload("unknown key"));
-    }
-    let reply = state.write_message(&cbor::encode(&Value::map([])))?;
-    link.send(&reply).await?;
     finish(link, state)
 }
 

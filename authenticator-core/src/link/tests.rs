@@ -5,8 +5,9 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use serde_json::Value as Json;
 
+use super::aead::{MAX_MESSAGE_LEN, nonce};
 use super::channel::{MAX_PAYLOAD_LEN, pad, unpad};
-use super::noise::{PROLOGUE, nonce};
+use super::noise::PROLOGUE;
 use super::qr::{MAX_CLOCK_SKEW_SECS, QR_VALIDITY_SECS, digits_decode, digits_encode};
 use super::*;
 
@@ -518,7 +519,7 @@ fn padding_boundaries() {
     let (mut a, mut b) = channels();
     let big = vec![7u8; MAX_PAYLOAD_LEN];
     let frame = a.seal(MessageType::Ctap, &big).unwrap();
-    assert!(frame.len() <= noise::MAX_MESSAGE_LEN);
+    assert!(frame.len() <= MAX_MESSAGE_LEN);
     assert_eq!(b.open(&frame).unwrap().1, big);
     assert_eq!(
         a.seal(MessageType::Ctap, &[0; MAX_PAYLOAD_LEN + 1]).err(),

@@ -16,7 +16,7 @@ pub const MIN_FRAGMENT_LEN: usize = 20;
 /// The largest fragment: the longest attribute value (Bluetooth Core 5.4 Vol 3 Part F §3.2.9).
 pub const MAX_FRAGMENT_LEN: usize = 512;
 /// Largest message: the link's limit, which the 2-byte length field also sets.
-pub const MAX_MESSAGE_LEN: usize = crate::link::MAX_LINK_MESSAGE;
+pub const MAX_MESSAGE_LEN: usize = crate::link::transport::MAX_LINK_MESSAGE;
 /// The ATT header of a write request or notification: opcode and handle.
 const ATT_HEADER_LEN: usize = 3;
 const INIT_HEADER_LEN: usize = 3;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::link::LinkError;
+use crate::link::transport::LinkError;
 
 /// A 128-bit UUID as it appears in GATT, stored big-endian in its text order
 /// (`00112233-4455-6677-8899-aabbccddeeff` is bytes `00 11 .. ff`).

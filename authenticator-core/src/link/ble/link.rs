@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use super::fragment::{Reassembler, fragment, fragment_len_for_mtu};
 use super::gatt::{GattCentral, GattConnection, GattUuid};
-use crate::link::{Link, LinkError, MAX_LINK_MESSAGE};
+use crate::link::transport::{Link, LinkError, MAX_LINK_MESSAGE};
 
 /// A link to one pairing tool over BLE.
 pub struct BleLink {

@@ -7,8 +7,8 @@
 //! - [`fragment`]: pure fragmentation and strict reassembly.
 //! - [`service_uuid`]: the rotating service UUID of a pairing or of a pairing code.
 //! - [`link`]: `BleLink`, the [`Link`](super::Link) over one GATT connection.
-//! - [`sim`]: an in-process radio (central and peripheral ends) with fault knobs, for tests
-//!   here and in the pairing tool.
+//! - `sim`: an in-process radio (central and peripheral ends) with fault knobs, for tests and
+//!   benches (the `testkit` feature; not in the phone library).
 //! - `btleplug_adapter` (feature `ble`): the boundary implemented with btleplug on Linux,
 //!   Android and iOS.
 //!
@@ -22,6 +22,7 @@ pub mod fragment;
 pub mod gatt;
 pub mod link;
 pub mod service_uuid;
+#[cfg(any(test, feature = "testkit"))]
 pub mod sim;
 
 pub use fragment::{FragmentError, Reassembler, fragment, fragment_len_for_mtu};
