@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authenticator_core::cbor;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::enroll::state;
 use authenticator_core::link::KeyPair;
 use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession, PASSKEY_EXISTS};
 use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
@@ -23,6 +22,7 @@ use authenticator_core::platform::{
 };
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::vault::Vault;
+use authenticator_core::workspace::state;
 use p256::ecdsa::SigningKey;
 
 #[derive(Clone, Copy)]
@@ -530,7 +530,7 @@ impl UserInterface for StoppedWhileDeciding {
         &self,
         _: PresencePrompt,
     ) -> Result<VerificationOutcome, UserInterfaceError> {
-        authenticator_core::obr::link::stop(&self.vault, NOW, &self.grant_id).unwrap();
+        authenticator_core::obr::approvals::stop(&self.vault, NOW, &self.grant_id).unwrap();
         Ok(VerificationOutcome::Verified)
     }
     async fn choose_account(

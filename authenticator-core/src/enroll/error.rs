@@ -3,6 +3,7 @@
 
 use super::activation_link::LinkError;
 use crate::vault::VaultError;
+use crate::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -55,6 +56,27 @@ impl EnrollError {
             Self::Network { .. } => true,
             Self::Server { status, .. } => *status >= 500,
             _ => false,
+        }
+    }
+}
+
+/// The workspace's answers keep their messages (the app shows them as they are).
+impl From<WorkspaceError> for EnrollError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::NotActivated => Self::NotActivated,
+            WorkspaceError::UnknownCode => Self::UnknownCode,
+            WorkspaceError::LinkExpired => Self::LinkExpired,
+            WorkspaceError::LinkAlreadyUsed => Self::LinkAlreadyUsed,
+            WorkspaceError::AssignmentRevoked => Self::AssignmentRevoked,
+            WorkspaceError::ActivationLocked => Self::ActivationLocked,
+            WorkspaceError::WrongPin { attempts_left } => Self::WrongPin { attempts_left },
+            WorkspaceError::Unauthorized => Self::Unauthorized,
+            WorkspaceError::Server { status, code } => Self::Server { status, code },
+            WorkspaceError::UnexpectedResponse(reason) => Self::UnexpectedResponse(reason),
+            WorkspaceError::Network { reason } => Self::Network { reason },
+            WorkspaceError::Tls { reason } => Self::Tls { reason },
+            WorkspaceError::Vault(e) => Self::Vault(e),
         }
     }
 }

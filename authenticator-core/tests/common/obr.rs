@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use authenticator_core::cbor::{self, Value};
-use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
 use authenticator_core::platform::{Clock, SoftwareKeyProtector};
 use authenticator_core::vault::Vault;
+use authenticator_core::workspace::state::{self, Enrollment, KeyStatus, PinPolicy};
 use p256::ecdsa::SigningKey;
 
 pub const NOW: u64 = 1_800_000_000;

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authenticator_core::api::poll_workspace;
 use authenticator_core::enroll::activation_link::ParseOptions;
 use authenticator_core::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
-use authenticator_core::obr::link::ObrRunner;
+use authenticator_core::obr::ObrRunner;
 use authenticator_core::platform::SystemClock;
 use authenticator_core::vault::Vault;
 
@@ -111,7 +112,7 @@ pub async fn watch(vault: Arc<Vault>, obr: Option<ObrRunner>) {
                 continue;
             }
         }
-        match enroller(&vault).poll(Duration::from_secs(20)).await {
+        match poll_workspace(&enroller(&vault), Duration::from_secs(20)).await {
             Ok(polled) => {
                 eprintln!("workspace status: {}", polled.enrollment.status.as_str());
                 for id in &polled.obr_stopped {
