@@ -235,3 +235,49 @@ pub async fn report_all(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_codes_keep_their_wire_names() {
+        // The admin's pairing tool and the workspace read these strings: they never change.
+        for (code, wire, reportable) in [
+            (RefusalCode::Grant(GrantError::Expired), "expired", true),
+            (
+                RefusalCode::Grant(GrantError::BadSignature),
+                "bad_signature",
+                true,
+            ),
+            (RefusalCode::Grant(GrantError::Replayed), "replayed", true),
+            (RefusalCode::NotActivated, "not_activated", false),
+            (RefusalCode::MalformedEvent, "malformed_event", true),
+            (RefusalCode::Stopped, "stopped", false),
+            (RefusalCode::TooManyPending, "too_many_pending", true),
+            (RefusalCode::GrantMismatch, "grant_mismatch", true),
+            (RefusalCode::PasskeyExists, "passkey_exists", true),
+            (RefusalCode::Denied, "denied", true),
+            (RefusalCode::Timeout, "timeout", true),
+            (RefusalCode::Cancelled, "cancelled", true),
+            (RefusalCode::InternalError, "internal_error", true),
+        ] {
+            assert_eq!(code.as_str(), wire);
+            assert_eq!(code.to_string(), wire);
+            assert_eq!(code.is_reportable(), reportable, "{wire}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_on_arrival_is_kept_for_reporting_unless_the_workspace_decided_it() {
+        let id = Some([3; GRANT_ID_LEN]);
+        let kept = ObrRefusal::on_arrival(id, RefusalCode::MalformedEvent).unwrap();
+        assert_eq!(
+            kept.report,
+            RefusalReport::NotSent("not reported yet".into())
+        );
+        assert_eq!(kept.id(), "03".repeat(16));
+        assert!(ObrRefusal::on_arrival(id, RefusalCode::Stopped).is_none());
+        assert!(ObrRefusal::on_arrival(None, RefusalCode::NotActivated).is_none());
+    }
+}

@@ -106,3 +106,117 @@ impl ServingPolicy for KeyStatusGate {
         state::serving_allowed(&self.vault)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctap::{AlwaysServe, CtapEngine, EngineConfig};
+    use crate::request::{Origin, RequestSignals};
+    use crate::testkit::{FakeClock, ScriptedUser, TestProtector};
+
+    /// CTAP 2.1 §6 command bytes and statuses (§8.2) the checks below use.
+    const GET_INFO: u8 = 0x04;
+    const GET_NEXT_ASSERTION: u8 = 0x08;
+    const OK: u8 = 0x00;
+    const NOT_ALLOWED: u8 = 0x30;
+    const OPERATION_DENIED: u8 = 0x27;
+
+    fn vault_with(status: Option<KeyStatus>) -> (tempfile::TempDir, Arc<Vault>) {
+        let dir = tempfile::tempdir().unwrap();
+        let vault =
+            Arc::new(Vault::open(dir.path().join("v.db"), &TestProtector::sealing()).unwrap());
+        if let Some(status) = status {
+            let enrollment = Enrollment {
+                status,
+                api_base: "https://ws.example".into(),
+                code_hash: vec![0; 32],
+                security_key_id: "sk_1".into(),
+                user_id: "u1".into(),
+                user_email: "alice@acme.example".into(),
+                user_display_name: "Alice".into(),
+                workspace_id: "ws1".into(),
+                workspace_name: "Acme".into(),
+                grant_signing_key: Vec::new(),
+                relay_url: String::new(),
+                pin_policy: PinPolicy {
+                    client_pin: false,
+                    force_change: false,
+                    min_length: 4,
+                },
+                pin_nonce: None,
+                events_seen: 0,
+                revocation_acknowledged: false,
+            };
+            state::store(&vault, &enrollment).unwrap();
+        }
+        (dir, vault)
+    }
+
+    /// The first byte of the engine's answer to `request`.
+    async fn status(engine: &CtapEngine, request: &[u8]) -> u8 {
+        let signals = RequestSignals::new(Origin::app());
+        engine.handle(request, &signals).await[0]
+    }
+
+    fn engine(vault: &Arc<Vault>) -> CtapEngine {
+        CtapEngine::new(
+            vault.clone(),
+            ScriptedUser::approving(),
+            Arc::new(FakeClock::at(1_800_000_000)),
+            EngineConfig::default(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_gate_lets_an_engine_serve_only_a_standalone_or_active_key() {
+        for (key, serves) in [
+            (None, true),
+            (Some(KeyStatus::Active), true),
+            (Some(KeyStatus::Pending), false),
+            (Some(KeyStatus::Suspended), false),
+            (Some(KeyStatus::Revoked), false),
+            (Some(KeyStatus::Locked), false),
+        ] {
+            let (_dir, vault) = vault_with(key);
+            let gated =
+                engine(&vault).with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())));
+            let expected = if serves {
+                NOT_ALLOWED
+            } else {
+                OPERATION_DENIED
+            };
+            assert_eq!(
+                status(&gated, &[GET_NEXT_ASSERTION]).await,
+                expected,
+                "{key:?}"
+            );
+            // getInfo is answered whatever the workspace says.
+            assert_eq!(status(&gated, &[GET_INFO]).await, OK, "{key:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_engine_asks_the_policy_it_was_given() {
+        // A suspended key's vault, but an engine given the standalone policy: the engine has no
+        // rule of its own, so it serves (the facade and OBR therefore must pass the gate).
+        let (_dir, vault) = vault_with(Some(KeyStatus::Suspended));
+        let standalone = engine(&vault).with_serving_policy(Arc::new(AlwaysServe));
+        assert_eq!(
+            status(&standalone, &[GET_NEXT_ASSERTION]).await,
+            NOT_ALLOWED
+        );
+        struct Refusing;
+        impl ServingPolicy for Refusing {
+            fn serving_allowed(&self) -> Result<bool, VaultError> {
+                Ok(false)
+            }
+        }
+        let (_dir, vault) = vault_with(None);
+        let refusing = engine(&vault).with_serving_policy(Arc::new(Refusing));
+        assert_eq!(
+            status(&refusing, &[GET_NEXT_ASSERTION]).await,
+            OPERATION_DENIED
+        );
+    }
+}
