@@ -12,8 +12,10 @@
 //! - The event's unsigned hints (relay address, the admin's door) are kept as given, never
 //!   trusted: the session's handshake proves who is behind them.
 //!
-//! "Door": the relay id at which the admin's pairing tool waits for the phone to knock
-//! (`link::relay`'s `RelayId`); the workspace passes it on in the event as `admin_door`.
+//! "Door" (proto/link.md §5.4): a 16-byte relay id on which one side waits to be told "a
+//! session is waiting for you"; the other side knocks on it with a session id. The *admin's
+//! door* is the one the admin's pairing tool waits on for this grant; the workspace passes it
+//! on in the event (`admin_door`) and the runner knocks on it.
 
 use serde::{Deserialize, Serialize};
 

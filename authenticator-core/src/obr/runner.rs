@@ -1,5 +1,5 @@
 //! The runner: for one pending approval, connects to the admin's pairing tool through the
-//! relay (knocking on the admin's door, see `approvals`), receives the grant, asks the user,
+//! relay (knocking on the admin's door: the relay id the tool waits on, see `approvals`), receives the grant, asks the user,
 //! and serves the admin's FIDO2 client through an [`ObrSession`], sending each receipt to the
 //! tool and to the [`ReceiptSink`] (proto/obr-grant.md §6).
 //!

@@ -127,6 +127,54 @@ pub struct ReceiptResponse {
     pub max_registrations: u64,
 }
 
+/// The error codes of the workspace's answers (`{"error": "<code>"}`) that this phone acts
+/// on, with their wire names (`proto/workspace-api.yaml`); any other code is only shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 404 on redeem: no such activation code.
+    UnknownCode,
+    /// 410 on redeem: the link expired.
+    Expired,
+    /// 410 on redeem: the administrator revoked the assignment.
+    Revoked,
+    /// 409 on redeem: another device redeemed the link.
+    AlreadyRedeemed,
+    /// 403 on the client-PIN proof.
+    WrongPin,
+    /// 409 on a receipt: the workspace already holds it (a retry after a lost answer).
+    AlreadyRecorded,
+    /// 404 on a refusal report: the workspace does not know the grant.
+    UnknownGrant,
+}
+
+impl ErrorCode {
+    const ALL: [Self; 7] = [
+        Self::UnknownCode,
+        Self::Expired,
+        Self::Revoked,
+        Self::AlreadyRedeemed,
+        Self::WrongPin,
+        Self::AlreadyRecorded,
+        Self::UnknownGrant,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownCode => "unknown_code",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::AlreadyRedeemed => "already_redeemed",
+            Self::WrongPin => "wrong_pin",
+            Self::AlreadyRecorded => "already_recorded",
+            Self::UnknownGrant => "unknown_grant",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
     error: String,
@@ -248,7 +296,9 @@ impl WorkspaceClient {
             .await
         {
             Ok(answer) => Ok(Some(answer)),
-            Err(WorkspaceError::Server { status: 409, code }) if code == "already_recorded" => {
+            Err(WorkspaceError::Server { status: 409, code })
+                if ErrorCode::parse(&code) == Some(ErrorCode::AlreadyRecorded) =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -287,7 +337,9 @@ impl WorkspaceClient {
             .await
         {
             Ok(_) => Ok(true),
-            Err(WorkspaceError::Server { status: 404, code }) if code == "unknown_grant" => {
+            Err(WorkspaceError::Server { status: 404, code })
+                if ErrorCode::parse(&code) == Some(ErrorCode::UnknownGrant) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -359,13 +411,13 @@ impl WorkspaceClient {
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
         let code = error.as_ref().map(|e| e.error.as_str()).unwrap_or("");
-        Err(match (status, code) {
-            (404, "unknown_code") => WorkspaceError::UnknownCode,
-            (410, "expired") => WorkspaceError::LinkExpired,
-            (410, "revoked") => WorkspaceError::AssignmentRevoked,
-            (409, "already_redeemed") => WorkspaceError::LinkAlreadyUsed,
+        Err(match (status, ErrorCode::parse(code)) {
+            (404, Some(ErrorCode::UnknownCode)) => WorkspaceError::UnknownCode,
+            (410, Some(ErrorCode::Expired)) => WorkspaceError::LinkExpired,
+            (410, Some(ErrorCode::Revoked)) => WorkspaceError::AssignmentRevoked,
+            (409, Some(ErrorCode::AlreadyRedeemed)) => WorkspaceError::LinkAlreadyUsed,
             (423, _) => WorkspaceError::ActivationLocked,
-            (403, "wrong_pin") => WorkspaceError::WrongPin {
+            (403, Some(ErrorCode::WrongPin)) => WorkspaceError::WrongPin {
                 attempts_left: error.and_then(|e| e.attempts_left).unwrap_or(0),
             },
             (401, _) => WorkspaceError::Unauthorized,
@@ -430,4 +482,26 @@ fn find_rustls<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a r
 pub fn decode_b64(text: &str) -> Result<Vec<u8>, WorkspaceError> {
     B64.decode(text)
         .map_err(|_| WorkspaceError::UnexpectedResponse("a binary field is not base64url".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_keep_their_wire_names() {
+        for (code, wire) in [
+            (ErrorCode::UnknownCode, "unknown_code"),
+            (ErrorCode::Expired, "expired"),
+            (ErrorCode::Revoked, "revoked"),
+            (ErrorCode::AlreadyRedeemed, "already_redeemed"),
+            (ErrorCode::WrongPin, "wrong_pin"),
+            (ErrorCode::AlreadyRecorded, "already_recorded"),
+            (ErrorCode::UnknownGrant, "unknown_grant"),
+        ] {
+            assert_eq!(code.as_str(), wire);
+            assert_eq!(ErrorCode::parse(wire), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("no_obr_key"), None);
+    }
 }

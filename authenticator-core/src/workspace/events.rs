@@ -54,7 +54,8 @@ pub struct ObrRequest {
     pub grant: Option<Vec<u8>>,
     /// Where the admin's pairing tool waits: the relay's address ("" if absent)...
     pub relay_url: String,
-    /// ...and the tool's door on it (the relay id the phone knocks on).
+    /// ...and the tool's door on it: the 16-byte relay id the tool waits on and the phone
+    /// knocks on (proto/link.md §5.4).
     pub admin_door: Option<Vec<u8>>,
 }
 
