@@ -7,7 +7,7 @@
 
 mod common;
 use common::obr::{
-    Fixed, KEY_ID, NOW, RELAY, activate, activated_vault, audit_kinds, make_credential,
+    KEY_ID, NOW, RELAY, activate, activated_vault, audit_kinds, fixed, make_credential,
 };
 
 use std::sync::{Arc, Mutex};
@@ -27,43 +27,18 @@ use authenticator_core::obr::{
     GrantError, ObrEvent, ObrLinkError, ObrOutcome, ObrRunner, PendingApproval, ReceiptSink,
     Received, RefusalCode, RefusalReport,
 };
-use authenticator_core::platform::{
-    AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
-    VerificationOutcome,
-};
+use authenticator_core::platform::VerificationOutcome;
+use authenticator_core::testkit::{Answer, FakeClock, ScriptedUser};
 use authenticator_core::vault::Vault;
 use authenticator_core::workspace::state;
 use p256::ecdsa::SigningKey;
 
-struct User {
-    approve: bool,
-}
-
-#[async_trait]
-impl UserInterface for User {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(false)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(if self.approve {
-            VerificationOutcome::Verified
-        } else {
-            VerificationOutcome::Declined
-        })
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(None)
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
+/// The admin's approver: verification answered as `approve` says (a refusal is `Declined`);
+/// presence is never asked of them.
+fn user(approve: bool) -> Arc<ScriptedUser> {
+    let user = ScriptedUser::new(Answer::No, if approve { Answer::Yes } else { Answer::No });
+    user.set_refused_verification(VerificationOutcome::Declined);
+    Arc::new(user)
 }
 
 /// The wire code of a refused `obr_request`, or `None` if it was not refused.
@@ -172,8 +147,8 @@ fn runner(s: &Setup, approve: bool) -> ObrRunner {
     let mut runner = ObrRunner::new(
         s.vault.clone(),
         EngineConfig::default(),
-        Arc::new(User { approve }),
-        Arc::new(Fixed),
+        user(approve),
+        fixed(),
         RelayConfig::default(),
     );
     runner.receipts = s.receipts.clone();
@@ -557,19 +532,12 @@ async fn bad_requests_are_refused_audited_and_not_kept() {
     assert!(found.is_none(), "expired and dropped above");
 }
 
-struct Later;
-impl Clock for Later {
-    fn now_unix_seconds(&self) -> u64 {
-        NOW + 3600
-    }
-}
-
 #[tokio::test]
 async fn a_pending_grant_found_invalid_before_connecting_is_reported_but_a_stopped_one_is_not() {
     let s = setup();
     let (approval, _) = pending(&s, 21, 1);
     let mut late = runner(&s, true);
-    late.clock = Arc::new(Later);
+    late.clock = Arc::new(FakeClock::at(NOW + 3600));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     late.events = Some(tx);
     let (_end, phone) = start(late, approval);
@@ -742,7 +710,7 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
 
     let enroller = Enroller {
         vault: &s.vault,
-        clock: &Fixed,
+        clock: &FakeClock::at(NOW),
         device_name: "test",
         request_timeout: Duration::from_secs(5),
     };
@@ -877,8 +845,8 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     let own = {
         let engine = authenticator_core::ctap::CtapEngine::new(
             s.vault.clone(),
-            Arc::new(common::Approving),
-            Arc::new(Fixed),
+            ScriptedUser::approving(),
+            fixed(),
             EngineConfig {
                 builtin_uv: true,
                 ..EngineConfig::default()
@@ -927,45 +895,18 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     }
 }
 
-/// Approves, but the workspace's stop is recorded while the prompt is up.
-struct StopsWhileDeciding {
-    vault: Arc<Vault>,
-    grant_id: [u8; 16],
-}
-
-#[async_trait]
-impl UserInterface for StopsWhileDeciding {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(false)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        obr_approvals::stop(&self.vault, NOW, &self.grant_id).unwrap();
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(None)
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
     let s = setup();
     let (approval, bytes) = pending(&s, 24, 1);
     let mut runner = runner(&s, true);
-    runner.user = Arc::new(StopsWhileDeciding {
-        vault: s.vault.clone(),
-        grant_id: [24; 16],
+    // Approves, but the workspace's stop is recorded while the prompt is up.
+    let approver = user(true);
+    let vault = s.vault.clone();
+    approver.on_prompt(move |_| {
+        obr_approvals::stop(&vault, NOW, &[24; 16]).unwrap();
     });
+    runner.user = approver;
     let (end, phone) = start(runner, approval);
     let tool = tool(&s, end, 24).await;
     tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
@@ -1029,7 +970,7 @@ async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it()
     state::store(&s.vault, &enrollment).unwrap();
     let enroller = Enroller {
         vault: &s.vault,
-        clock: &Fixed,
+        clock: &FakeClock::at(NOW),
         device_name: "test",
         request_timeout: Duration::from_secs(5),
     };

@@ -21,13 +21,14 @@ use authenticator_core::enroll::state::{self, KeyStatus};
 use authenticator_core::obr::SeenGrants;
 use authenticator_core::platform::SoftwareKeyProtector;
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::ScriptedUser;
 use authenticator_core::vault::{PairingRecord, PairingSecrets, Vault};
 
 fn open_phone(dir: &Path) -> Result<Arc<Authenticator>, AuthenticatorError> {
     Authenticator::open(
         dir.to_string_lossy().into_owned(),
         Arc::new(SoftwareKeyProtector::new(dir.join("device.key"))),
-        Arc::new(common::Approving),
+        ScriptedUser::approving(),
         None,
         default_options("test phone".into()),
     )
