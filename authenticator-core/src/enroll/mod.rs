@@ -4,7 +4,7 @@
 //! - `activation_link`: strict parsing of activation links (https app link and app-scheme
 //!   forms).
 //! - The workspace client and the enrollment record it signs with live one floor down, in
-//!   `crate::workspace` (OBR uses them too); `client` and `state` here name them.
+//!   `crate::workspace` (OBR uses them too).
 //!
 //! Enrollment applies the workspace's status events; the events of on-behalf registration are
 //! not its business: [`Enroller::fetch_events`] hands the typed events to the caller (the
@@ -19,8 +19,7 @@
 
 pub mod activation_link;
 mod error;
-/// The workspace client and the enrollment record, under their old names.
-pub use crate::workspace::{client, state};
+use crate::workspace::{client, state};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -25,7 +25,7 @@ pub fn request_timeout() -> Duration {
     REQUEST_TIMEOUT
         .get()
         .copied()
-        .unwrap_or(authenticator_core::enroll::client::DEFAULT_REQUEST_TIMEOUT)
+        .unwrap_or(authenticator_core::workspace::DEFAULT_REQUEST_TIMEOUT)
 }
 
 pub fn enroller(vault: &Vault) -> Enroller<'_> {
