@@ -494,3 +494,22 @@ async fn a_grant_stopped_while_the_user_decides_is_refused_when_the_user_accepts
     );
     assert!(!entries.iter().any(|e| e.kind == "obr.grant.accepted"));
 }
+
+#[tokio::test]
+async fn a_key_the_workspace_suspends_during_the_session_registers_nothing() {
+    let s = setup();
+    let session = accept(&s, &grant(&s, 13, 2).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
+    // The administrator suspends the key once the user accepted (the events poll stores the
+    // confirmed status): the session's engine serves nothing more, as the phone's own.
+    let mut enrollment = state::load(&s.vault).unwrap().unwrap();
+    enrollment.status = state::KeyStatus::Suspended;
+    state::store(&s.vault, &enrollment).unwrap();
+    let signals = RequestSignals::new(Origin::on_behalf_registration());
+    let (answer, registration) = session
+        .handle(&make_credential("crm.example"), &signals)
+        .await;
+    assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
+    assert_eq!(s.vault.credentials().count().unwrap(), 0);
+}
