@@ -49,17 +49,6 @@ pub enum EnrollError {
     Vault(#[from] VaultError),
 }
 
-impl EnrollError {
-    /// Worth retrying after a pause: the request may not have been processed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Network { .. } => true,
-            Self::Server { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
-}
-
 /// The workspace's answers keep their messages (the app shows them as they are).
 impl From<WorkspaceError> for EnrollError {
     fn from(e: WorkspaceError) -> Self {
@@ -78,5 +67,43 @@ impl From<WorkspaceError> for EnrollError {
             WorkspaceError::Tls { reason } => Self::Tls { reason },
             WorkspaceError::Vault(e) => Self::Vault(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspaces_errors_keep_their_messages() {
+        let server = || WorkspaceError::Server {
+            status: 503,
+            code: "busy".into(),
+        };
+        for e in [
+            WorkspaceError::NotActivated,
+            WorkspaceError::UnknownCode,
+            WorkspaceError::LinkExpired,
+            WorkspaceError::LinkAlreadyUsed,
+            WorkspaceError::AssignmentRevoked,
+            WorkspaceError::ActivationLocked,
+            WorkspaceError::WrongPin { attempts_left: 2 },
+            WorkspaceError::Unauthorized,
+            server(),
+            WorkspaceError::UnexpectedResponse("odd".into()),
+            WorkspaceError::Network {
+                reason: "down".into(),
+            },
+            WorkspaceError::Tls {
+                reason: "bad certificate".into(),
+            },
+        ] {
+            let message = e.to_string();
+            assert_eq!(EnrollError::from(e).to_string(), message);
+        }
+        assert!(matches!(
+            EnrollError::from(server()),
+            EnrollError::Server { status: 503, .. }
+        ));
     }
 }

@@ -19,7 +19,6 @@
 
 pub mod activation_link;
 mod error;
-use crate::workspace::{client, state};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,7 +35,7 @@ pub use state::{Enrollment, KeyStatus, PinPolicy};
 use crate::platform::Clock;
 use crate::vault::Vault;
 use crate::workspace::events::{self, Event, WorkspaceEvent};
-use crate::workspace::{Connection, device_signing_key};
+use crate::workspace::{Connection, client, device_signing_key, state};
 
 /// The longest client PIN, in bytes (CTAP 2.1 §6.5.5.5).
 const MAX_PIN_BYTES: usize = 63;
