@@ -323,13 +323,18 @@ fn fixture(dir: tempfile::TempDir) -> Fixture {
         .enable_all()
         .build()
         .unwrap();
+    // As the phone's engine: the key-status gate reads enroll.state before every request.
+    let gate = Arc::new(authenticator_core::workspace::KeyStatusGate::new(
+        vault.clone(),
+    ));
     let engine = CtapEngine::new(
         vault,
         Arc::new(ApprovingUser),
         Arc::new(SystemClock),
         EngineConfig::default(),
     )
-    .unwrap();
+    .unwrap()
+    .with_serving_policy(gate);
     let mut fx = Fixture {
         _dir: dir,
         runtime,

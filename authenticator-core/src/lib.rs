@@ -9,10 +9,13 @@
 //! - [`secret`]: zeroizing secret bytes and the system random source.
 //! - [`cbor`]: strict CTAP2-canonical CBOR, shared by CTAP, the link and OBR.
 //! - [`ctap`]: the CTAP 2.1 engine; [`ctaphid`]: the CTAPHID transport framing.
-//! - [`enroll`]: activation links, the workspace API client, client PIN provisioning.
+//! - [`workspace`]: the phone's workspace membership (enrollment record, device and OBR keys),
+//!   the signed workspace API client, and the workspace's events, typed.
+//! - [`enroll`]: activation links, the key's status, client PIN provisioning.
 //! - [`link`]: pairing with the PC: QR payload, Noise handshakes, the encrypted channel, the
 //!   relay and BLE transports, the phone's link service.
-//! - [`obr`]: on-behalf registration: the workspace's grant and the phone's receipt.
+//! - [`obr`]: on-behalf registration: the workspace's grant, pending approvals, the session
+//!   with the admin's tool, and the phone's receipt.
 //! - [`api`]: the exported surface the apps call through uniffi (`Authenticator`).
 //! - [`hex`]: the hex form of ids shown to people and logs.
 //! - [`testkit`] (tests only; the `testkit` feature): the scripted user, the key-protector
@@ -35,3 +38,4 @@ pub mod secret;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod vault;
+pub mod workspace;

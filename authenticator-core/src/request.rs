@@ -13,6 +13,9 @@
 //! The transport cancels a request when the client sends CANCEL or goes away; the CTAP engine
 //! marks when it is waiting for the user, so the transport can send "user presence needed"
 //! keepalives. Cloning shares the same signals.
+//!
+//! [`CtapHandler`] is the engine as the transports call it: defined here so that `ctap`
+//! (which implements it) and `ctaphid`/`link` (which call it) do not depend on each other.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -167,6 +170,31 @@ impl RequestSignals {
 
     pub fn is_waiting_for_user(&self) -> bool {
         self.inner.waiting_for_user.load(Ordering::SeqCst)
+    }
+}
+
+/// The CTAP engine as every transport sees it (CTAPHID, the PC link, OBR sessions). It lives
+/// here, below both the engine (`ctap` implements it) and the transports (`ctaphid` and `link`
+/// call it), so that neither has to know the other.
+pub trait CtapHandler: Send + Sync {
+    /// One CTAPHID_CBOR request (command byte + CBOR parameters); returns status byte + CBOR.
+    fn handle_cbor<'a>(
+        &'a self,
+        request: Vec<u8>,
+        signals: RequestSignals,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send + 'a>>;
+
+    /// CTAPHID_WINK: show the user which device this is.
+    fn wink(&self) {}
+
+    /// The conversation `origin` ended (its connection or session closed): state kept for its
+    /// follow-up commands can go.
+    fn origin_ended<'a>(
+        &'a self,
+        origin: &'a Origin,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        let _ = origin;
+        Box::pin(std::future::ready(()))
     }
 }
 

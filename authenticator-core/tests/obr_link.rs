@@ -7,60 +7,45 @@
 
 mod common;
 use common::obr::{
-    Fixed, KEY_ID, NOW, RELAY, activate, activated_vault, audit_kinds, make_credential,
+    KEY_ID, NOW, RELAY, activate, activated_vault, audit_kinds, fixed, make_credential,
 };
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authenticator_core::api::poll_workspace;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::enroll::state;
 use authenticator_core::link::memory::memory_pair;
 use authenticator_core::link::relay::RelayConfig;
 use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, pc_obr_handshake};
 use authenticator_core::link::{KeyPair, MessageType};
-use authenticator_core::obr::link::{
-    self as obr_link, ObrEvent, ObrLinkError, ObrOutcome, ObrRunner, PendingApproval, ReceiptSink,
-    Received, RefusalReport,
-};
+use authenticator_core::obr::approvals as obr_approvals;
 use authenticator_core::obr::session::OPERATION_DENIED;
 use authenticator_core::obr::{Grant, Operation, Receipt};
-use authenticator_core::platform::{
-    AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
-    VerificationOutcome,
+use authenticator_core::obr::{
+    GrantError, ObrEvent, ObrLinkError, ObrOutcome, ObrRunner, PendingApproval, ReceiptSink,
+    Received, RefusalCode, RefusalReport,
 };
+use authenticator_core::platform::VerificationOutcome;
+use authenticator_core::testkit::{Answer, FakeClock, ScriptedUser};
 use authenticator_core::vault::Vault;
+use authenticator_core::workspace::state;
 use p256::ecdsa::SigningKey;
 
-struct User {
-    approve: bool,
+/// The admin's approver: verification answered as `approve` says (a refusal is `Declined`);
+/// presence is never asked of them.
+fn user(approve: bool) -> Arc<ScriptedUser> {
+    let user = ScriptedUser::new(Answer::No, if approve { Answer::Yes } else { Answer::No });
+    user.set_refused_verification(VerificationOutcome::Declined);
+    Arc::new(user)
 }
 
-#[async_trait]
-impl UserInterface for User {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(false)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(if self.approve {
-            VerificationOutcome::Verified
-        } else {
-            VerificationOutcome::Declined
-        })
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(None)
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
+/// The wire code of a refused `obr_request`, or `None` if it was not refused.
+fn refusal(received: Received) -> Option<&'static str> {
+    match received {
+        Received::Refused(code) => Some(code.as_str()),
+        _ => None,
     }
 }
 
@@ -75,8 +60,11 @@ impl ReceiptSink for Collected {
         Ok(())
     }
 
-    async fn post_refusal(&self, grant_id: [u8; 16], code: &str) -> RefusalReport {
-        self.1.lock().unwrap().push((grant_id, code.to_owned()));
+    async fn post_refusal(&self, grant_id: [u8; 16], code: RefusalCode) -> RefusalReport {
+        self.1
+            .lock()
+            .unwrap()
+            .push((grant_id, code.as_str().to_owned()));
         RefusalReport::Recorded
     }
 }
@@ -144,7 +132,7 @@ fn grant(s: &Setup, id: u8, max: u8, admin: &[u8; 65]) -> Vec<u8> {
 }
 
 fn receive(s: &Setup, bytes: &[u8]) -> Received {
-    obr_link::receive_request(&s.vault, NOW, Some(bytes), RELAY, Some(&[1u8; 16])).unwrap()
+    obr_approvals::receive_request(&s.vault, NOW, Some(bytes), RELAY, Some(&[1u8; 16])).unwrap()
 }
 
 fn pending(s: &Setup, id: u8, max: u8) -> (PendingApproval, Vec<u8>) {
@@ -159,8 +147,8 @@ fn runner(s: &Setup, approve: bool) -> ObrRunner {
     let mut runner = ObrRunner::new(
         s.vault.clone(),
         EngineConfig::default(),
-        Arc::new(User { approve }),
-        Arc::new(Fixed),
+        user(approve),
+        fixed(),
         RelayConfig::default(),
     );
     runner.receipts = s.receipts.clone();
@@ -261,7 +249,7 @@ async fn an_approved_grant_registers_sends_the_receipt_and_ends_when_the_count_i
     let s = setup();
     let (approval, bytes) = pending(&s, 1, 1);
     assert_eq!(approval.admin_name, "Bob Admin");
-    assert_eq!(obr_link::pending(&s.vault, NOW).unwrap().len(), 1);
+    assert_eq!(obr_approvals::pending(&s.vault, NOW).unwrap().len(), 1);
     let (end, phone) = start(runner(&s, true), approval.clone());
     let tool = tool(&s, end, 1).await;
     tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
@@ -306,7 +294,7 @@ async fn an_approved_grant_registers_sends_the_receipt_and_ends_when_the_count_i
     assert_eq!(outcome.end, "every allowed registration was made");
     assert_eq!(s.receipts.0.lock().unwrap().len(), 1);
     assert_eq!(s.vault.credentials().list().unwrap().len(), 1);
-    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+    assert!(obr_approvals::pending(&s.vault, NOW).unwrap().is_empty());
     let kinds = audit_kinds(&s.vault);
     for kind in [
         "obr.grant.pending",
@@ -318,7 +306,7 @@ async fn an_approved_grant_registers_sends_the_receipt_and_ends_when_the_count_i
     }
 
     // The same grant again (event delivered twice after it ran): refused as replayed.
-    assert_eq!(receive(&s, &bytes), Received::Refused("replayed".into()));
+    assert_eq!(refusal(receive(&s, &bytes)), Some("replayed"));
 }
 
 #[tokio::test]
@@ -334,9 +322,9 @@ async fn a_denied_grant_is_answered_denied_and_nothing_is_served() {
     );
     assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
     let outcome = phone.await.unwrap().unwrap();
-    assert_eq!(outcome.refused.as_deref(), Some("denied"));
+    assert_eq!(outcome.refused.map(RefusalCode::as_str), Some("denied"));
     assert!(s.vault.credentials().list().unwrap().is_empty());
-    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+    assert!(obr_approvals::pending(&s.vault, NOW).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -351,7 +339,12 @@ async fn deny_answers_denied_whatever_the_user_and_drops_an_unreachable_approval
         (MessageType::ObrStatus, b"denied".to_vec())
     );
     assert_eq!(
-        phone.await.unwrap().unwrap().refused.as_deref(),
+        phone
+            .await
+            .unwrap()
+            .unwrap()
+            .refused
+            .map(RefusalCode::as_str),
         Some("denied")
     );
 
@@ -359,7 +352,7 @@ async fn deny_answers_denied_whatever_the_user_and_drops_an_unreachable_approval
     approval.relay_url = "https://relay.invalid".into();
     let err = runner(&s, true).deny(&approval).await.unwrap_err();
     assert!(err.unreachable(), "{err}");
-    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+    assert!(obr_approvals::pending(&s.vault, NOW).unwrap().is_empty());
     assert!(
         audit_kinds(&s.vault)
             .iter()
@@ -384,7 +377,10 @@ async fn a_grant_for_another_admin_key_is_refused_as_not_the_approved_grant() {
         (MessageType::ObrStatus, b"grant_mismatch".to_vec())
     );
     let outcome = phone.await.unwrap().unwrap();
-    assert_eq!(outcome.refused.as_deref(), Some("grant_mismatch"));
+    assert_eq!(
+        outcome.refused.map(RefusalCode::as_str),
+        Some("grant_mismatch")
+    );
 }
 
 #[tokio::test]
@@ -402,10 +398,10 @@ async fn a_tool_without_the_admin_key_or_rejecting_the_device_key_gets_nothing()
     let err = phone.await.unwrap().unwrap_err();
     assert!(matches!(err, ObrLinkError::Handshake(_)), "{err}");
     // Unreachable: the approval stays for a later try.
-    assert_eq!(obr_link::pending(&s.vault, NOW).unwrap().len(), 1);
+    assert_eq!(obr_approvals::pending(&s.vault, NOW).unwrap().len(), 1);
 
     // The right tool expecting another device key ends the session before sending the grant.
-    let approval = obr_link::pending(&s.vault, NOW).unwrap().remove(0);
+    let approval = obr_approvals::pending(&s.vault, NOW).unwrap().remove(0);
     let (end, phone) = start(runner(&s, true), approval);
     let session = pc_obr_handshake(Box::new(end), clone_key(&s.admin), &obr_psk(&[5; 16]))
         .await
@@ -458,15 +454,15 @@ async fn frames_other_than_ctap_end_the_session() {
 async fn a_stopped_grant_ends_the_running_session_and_is_never_pending_again() {
     let s = setup();
     let (tool, phone) = accepted(&s, 8, 3).await;
-    obr_link::stop(&s.vault, NOW, &[8; 16]).unwrap();
+    obr_approvals::stop(&s.vault, NOW, &[8; 16]).unwrap();
     assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
     let outcome = phone.await.unwrap().unwrap();
     assert_eq!(outcome.end, "the workspace stopped the grant");
 
     // A stop that comes before the request.
-    obr_link::stop(&s.vault, NOW, &[9; 16]).unwrap();
+    obr_approvals::stop(&s.vault, NOW, &[9; 16]).unwrap();
     let bytes = grant(&s, 9, 1, s.admin.public_key());
-    assert_eq!(receive(&s, &bytes), Received::Refused("stopped".into()));
+    assert_eq!(refusal(receive(&s, &bytes)), Some("stopped"));
 }
 
 #[tokio::test]
@@ -475,10 +471,7 @@ async fn bad_requests_are_refused_audited_and_not_kept() {
     let mut forged = grant(&s, 10, 1, s.admin.public_key());
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    assert_eq!(
-        receive(&s, &forged),
-        Received::Refused("bad_signature".into())
-    );
+    assert_eq!(refusal(receive(&s, &forged)), Some("bad_signature"));
     let other_ws = SigningKey::from_slice(&[8u8; 32]).unwrap();
     let foreign = Grant::verify_unbound(
         &grant(&s, 11, 1, s.admin.public_key()),
@@ -489,19 +482,27 @@ async fn bad_requests_are_refused_audited_and_not_kept() {
     )
     .unwrap()
     .sign(&other_ws);
-    assert_eq!(
-        receive(&s, &foreign),
-        Received::Refused("kid_mismatch".into())
-    );
+    assert_eq!(refusal(receive(&s, &foreign)), Some("kid_mismatch"));
     let good = grant(&s, 12, 1, s.admin.public_key());
     assert_eq!(
-        obr_link::receive_request(&s.vault, NOW, Some(&good), RELAY, Some(&[1u8; 3])).unwrap(),
-        Received::Refused("malformed_event".into())
+        refusal(
+            obr_approvals::receive_request(&s.vault, NOW, Some(&good), RELAY, Some(&[1u8; 3]))
+                .unwrap()
+        ),
+        Some("malformed_event")
     );
     assert_eq!(
-        obr_link::receive_request(&s.vault, NOW + 3600, Some(&good), RELAY, Some(&[1u8; 16]))
-            .unwrap(),
-        Received::Refused("expired".into())
+        refusal(
+            obr_approvals::receive_request(
+                &s.vault,
+                NOW + 3600,
+                Some(&good),
+                RELAY,
+                Some(&[1u8; 16])
+            )
+            .unwrap()
+        ),
+        Some("expired")
     );
     assert!(matches!(receive(&s, &good), Received::Pending(_)));
     assert_eq!(receive(&s, &good), Received::AlreadyPending);
@@ -512,26 +513,23 @@ async fn bad_requests_are_refused_audited_and_not_kept() {
         ));
     }
     assert_eq!(
-        receive(&s, &grant(&s, 20, 1, s.admin.public_key())),
-        Received::Refused("too_many_pending".into())
+        refusal(receive(&s, &grant(&s, 20, 1, s.admin.public_key()))),
+        Some("too_many_pending")
     );
-    assert_eq!(obr_link::pending(&s.vault, NOW).unwrap().len(), 8);
+    assert_eq!(obr_approvals::pending(&s.vault, NOW).unwrap().len(), 8);
     // Expired ones are dropped when the list is read.
-    assert!(obr_link::pending(&s.vault, NOW + 3600).unwrap().is_empty());
+    assert!(
+        obr_approvals::pending(&s.vault, NOW + 3600)
+            .unwrap()
+            .is_empty()
+    );
     let refused = audit_kinds(&s.vault)
         .iter()
         .filter(|k| *k == "obr.grant.refused")
         .count();
     assert_eq!(refused, 5);
-    let found = obr_link::find_pending(&s.vault, NOW, "0c0c0c0c").unwrap();
+    let found = obr_approvals::find_pending(&s.vault, NOW, "0c0c0c0c").unwrap();
     assert!(found.is_none(), "expired and dropped above");
-}
-
-struct Later;
-impl Clock for Later {
-    fn now_unix_seconds(&self) -> u64 {
-        NOW + 3600
-    }
 }
 
 #[tokio::test]
@@ -539,7 +537,7 @@ async fn a_pending_grant_found_invalid_before_connecting_is_reported_but_a_stopp
     let s = setup();
     let (approval, _) = pending(&s, 21, 1);
     let mut late = runner(&s, true);
-    late.clock = Arc::new(Later);
+    late.clock = Arc::new(FakeClock::at(NOW + 3600));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     late.events = Some(tx);
     let (_end, phone) = start(late, approval);
@@ -559,11 +557,11 @@ async fn a_pending_grant_found_invalid_before_connecting_is_reported_but_a_stopp
         vec![
             ObrEvent::Refused {
                 grant_id: id.clone(),
-                code: "expired".into()
+                code: RefusalCode::Grant(GrantError::Expired)
             },
             ObrEvent::RefusalReported {
                 grant_id: id,
-                code: "expired".into(),
+                code: RefusalCode::Grant(GrantError::Expired),
                 report: RefusalReport::Recorded
             },
         ]
@@ -571,7 +569,7 @@ async fn a_pending_grant_found_invalid_before_connecting_is_reported_but_a_stopp
     assert!(audit_kinds(&s.vault).contains(&"obr.refusal.reported".to_owned()));
 
     let (approval, _) = pending(&s, 22, 1);
-    obr_link::stop(&s.vault, NOW, &[22; 16]).unwrap();
+    obr_approvals::stop(&s.vault, NOW, &[22; 16]).unwrap();
     let (_end, phone) = start(runner(&s, true), approval);
     assert!(matches!(phone.await.unwrap(), Err(ObrLinkError::Stopped)));
     assert_eq!(
@@ -669,7 +667,7 @@ async fn workspace_stub(
 #[tokio::test]
 async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_the_events_id() {
     use authenticator_core::enroll::Enroller;
-    use authenticator_core::enroll::client::signing_input;
+    use authenticator_core::workspace::client::signing_input;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use p256::ecdsa::signature::Verifier;
@@ -681,7 +679,7 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
     forged[last] ^= 1;
     let good = grant(&s, 30, 1, s.admin.public_key());
     let stopped = grant(&s, 31, 1, s.admin.public_key());
-    obr_link::stop(&s.vault, NOW, &[31; 16]).unwrap();
+    obr_approvals::stop(&s.vault, NOW, &[31; 16]).unwrap();
     let request = |seq: u64, id: Option<[u8; 16]>, grant: &[u8]| {
         serde_json::json!({
             "seq": seq,
@@ -712,17 +710,17 @@ async fn requests_refused_on_arrival_are_reported_to_the_workspace_signed_under_
 
     let enroller = Enroller {
         vault: &s.vault,
-        clock: &Fixed,
+        clock: &FakeClock::at(NOW),
         device_name: "test",
         request_timeout: Duration::from_secs(5),
     };
-    let polled = enroller.poll(Duration::ZERO).await.unwrap();
+    let polled = poll_workspace(&enroller, Duration::ZERO).await.unwrap();
     assert_eq!(polled.enrollment.events_seen, 5);
     assert_eq!(polled.obr_requests.len(), 1);
     let refused: Vec<(String, String, bool)> = polled
         .obr_refused
         .iter()
-        .map(|r| (r.id(), r.code.clone(), r.report.delivered()))
+        .map(|r| (r.id(), r.code.as_str().to_owned(), r.report.delivered()))
         .collect();
     assert_eq!(
         refused,
@@ -825,7 +823,10 @@ async fn a_grant_on_the_link_that_is_not_the_approved_one_is_refused_before_the_
         );
         assert_eq!(next(&tool).await.unwrap_err(), SessionError::PeerShutdown);
         let outcome = phone.await.unwrap().unwrap();
-        assert_eq!(outcome.refused.as_deref(), Some("grant_mismatch"));
+        assert_eq!(
+            outcome.refused.map(RefusalCode::as_str),
+            Some("grant_mismatch")
+        );
     }
     assert!(s.vault.credentials().list().unwrap().is_empty());
     let kinds = audit_kinds(&s.vault);
@@ -833,7 +834,7 @@ async fn a_grant_on_the_link_that_is_not_the_approved_one_is_refused_before_the_
         !kinds.iter().any(|k| k == "obr.grant.accepted"),
         "{kinds:?}"
     );
-    assert!(obr_link::pending(&s.vault, NOW).unwrap().is_empty());
+    assert!(obr_approvals::pending(&s.vault, NOW).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -844,8 +845,8 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     let own = {
         let engine = authenticator_core::ctap::CtapEngine::new(
             s.vault.clone(),
-            Arc::new(common::Approving),
-            Arc::new(Fixed),
+            ScriptedUser::approving(),
+            fixed(),
             EngineConfig {
                 builtin_uv: true,
                 ..EngineConfig::default()
@@ -894,45 +895,18 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     }
 }
 
-/// Approves, but the workspace's stop is recorded while the prompt is up.
-struct StopsWhileDeciding {
-    vault: Arc<Vault>,
-    grant_id: [u8; 16],
-}
-
-#[async_trait]
-impl UserInterface for StopsWhileDeciding {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(false)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        obr_link::stop(&self.vault, NOW, &self.grant_id).unwrap();
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(None)
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
     let s = setup();
     let (approval, bytes) = pending(&s, 24, 1);
     let mut runner = runner(&s, true);
-    runner.user = Arc::new(StopsWhileDeciding {
-        vault: s.vault.clone(),
-        grant_id: [24; 16],
+    // Approves, but the workspace's stop is recorded while the prompt is up.
+    let approver = user(true);
+    let vault = s.vault.clone();
+    approver.on_prompt(move |_| {
+        obr_approvals::stop(&vault, NOW, &[24; 16]).unwrap();
     });
+    runner.user = approver;
     let (end, phone) = start(runner, approval);
     let tool = tool(&s, end, 24).await;
     tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
@@ -941,7 +915,7 @@ async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
         (MessageType::ObrStatus, b"stopped".to_vec())
     );
     let outcome = phone.await.unwrap().unwrap();
-    assert_eq!(outcome.refused.as_deref(), Some("stopped"));
+    assert_eq!(outcome.refused.map(RefusalCode::as_str), Some("stopped"));
     // Nothing is served: a makeCredential now finds the session gone.
     assert!(s.vault.credentials().list().unwrap().is_empty());
     assert!(
@@ -957,9 +931,9 @@ async fn a_grant_stopped_between_approval_and_accept_is_refused_stopped() {
 #[tokio::test]
 async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it() {
     use authenticator_core::enroll::Enroller;
-    use authenticator_core::enroll::client::signing_input;
     use authenticator_core::platform::SoftwareKeyProtector;
     use authenticator_core::secret::SecretBytes;
+    use authenticator_core::workspace::client::signing_input;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use p256::ecdsa::signature::Verifier;
@@ -996,12 +970,12 @@ async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it()
     state::store(&s.vault, &enrollment).unwrap();
     let enroller = Enroller {
         vault: &s.vault,
-        clock: &Fixed,
+        clock: &FakeClock::at(NOW),
         device_name: "test",
         request_timeout: Duration::from_secs(5),
     };
-    enroller.poll(Duration::ZERO).await.unwrap();
-    enroller.poll(Duration::ZERO).await.unwrap();
+    poll_workspace(&enroller, Duration::ZERO).await.unwrap();
+    poll_workspace(&enroller, Duration::ZERO).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     let posts: Vec<&Seen> = seen.iter().filter(|r| r.0 == "POST").collect();
     assert_eq!(posts.len(), 1, "{seen:?}");

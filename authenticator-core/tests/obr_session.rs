@@ -5,67 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::obr::{Fixed, KEY_ID, NOW, activated_vault, audit_kinds, make_credential};
+use common::obr::{KEY_ID, NOW, activated_vault, audit_kinds, fixed, make_credential};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use authenticator_core::cbor;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::enroll::state;
 use authenticator_core::link::KeyPair;
 use authenticator_core::obr::session::{OPERATION_DENIED, ObrError, ObrSession, PASSKEY_EXISTS};
 use authenticator_core::obr::{Grant, GrantError, Operation, Receipt};
-use authenticator_core::platform::{
-    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError, UserOperation,
-    VerificationOutcome,
-};
+use authenticator_core::platform::{UserEvent, UserOperation, VerificationOutcome};
 use authenticator_core::request::{Origin, RequestSignals};
+use authenticator_core::testkit::{Answer, ScriptedUser};
 use authenticator_core::vault::Vault;
+use authenticator_core::workspace::state;
 use p256::ecdsa::SigningKey;
-
-#[derive(Clone, Copy)]
-enum Answer {
-    Approve,
-    Deny,
-    Never,
-}
-
-struct User {
-    answer: Answer,
-    prompts: Mutex<Vec<PresencePrompt>>,
-    events: Mutex<Vec<UserEvent>>,
-}
-
-#[async_trait]
-impl UserInterface for User {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        panic!("the session must not ask the user for presence");
-    }
-    async fn verify_user(
-        &self,
-        prompt: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        self.prompts.lock().unwrap().push(prompt);
-        match self.answer {
-            Answer::Approve => Ok(VerificationOutcome::Verified),
-            Answer::Deny => Ok(VerificationOutcome::Declined),
-            Answer::Never => std::future::pending().await,
-        }
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(None)
-    }
-    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
-        self.events.lock().unwrap().push(event);
-        Ok(())
-    }
-}
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -102,19 +57,27 @@ fn grant(s: &Setup, id: u8, max: u8) -> Grant {
     }
 }
 
-fn user(answer: Answer) -> Arc<User> {
-    Arc::new(User {
-        answer,
-        prompts: Mutex::new(Vec::new()),
-        events: Mutex::new(Vec::new()),
-    })
+/// The user, answering the approval (user verification) as `answer` says (a refusal is
+/// `Declined`). The session must never ask them for presence: every prompt they see is the
+/// approval's.
+fn user(answer: Answer) -> Arc<ScriptedUser> {
+    let user = ScriptedUser::new(Answer::Unavailable, answer);
+    user.set_refused_verification(VerificationOutcome::Declined);
+    user.on_prompt(|prompt| {
+        assert_eq!(
+            prompt.operation,
+            UserOperation::OnBehalfRegistration,
+            "the session must not ask the user for presence"
+        );
+    });
+    Arc::new(user)
 }
 
-async fn accept(s: &Setup, bytes: &[u8], user: Arc<User>) -> Result<ObrSession, ObrError> {
+async fn accept(s: &Setup, bytes: &[u8], user: Arc<ScriptedUser>) -> Result<ObrSession, ObrError> {
     ObrSession::accept(
         s.vault.clone(),
         user,
-        Arc::new(Fixed),
+        fixed(),
         EngineConfig::default(),
         bytes,
         &s.admin,
@@ -126,11 +89,11 @@ async fn accept(s: &Setup, bytes: &[u8], user: Arc<User>) -> Result<ObrSession, 
 #[tokio::test]
 async fn an_accepted_grant_registers_in_scope_and_answers_with_a_receipt() {
     let s = setup();
-    let ui = user(Answer::Approve);
+    let ui = user(Answer::Yes);
     let session = accept(&s, &grant(&s, 1, 1).sign(&s.workspace), ui.clone())
         .await
         .unwrap();
-    let prompt = ui.prompts.lock().unwrap()[0].clone();
+    let prompt = ui.prompts()[0].clone();
     assert_eq!(prompt.operation, UserOperation::OnBehalfRegistration);
     assert!(
         prompt
@@ -185,7 +148,7 @@ async fn an_accepted_grant_registers_in_scope_and_answers_with_a_receipt() {
     assert_eq!(stored[0].credential_id, receipt.credential_id);
     assert_eq!(stored[0].rp_id, "crm.example");
     assert_eq!(
-        ui.events.lock().unwrap().as_slice(),
+        ui.events().as_slice(),
         &[UserEvent::RegisteredOnYourBehalf {
             admin_name: "Bob Admin".into(),
             rp_id: "crm.example".into()
@@ -213,13 +176,9 @@ async fn an_accepted_grant_registers_in_scope_and_answers_with_a_receipt() {
 #[tokio::test]
 async fn everything_but_get_info_and_in_scope_make_credential_is_refused() {
     let s = setup();
-    let session = accept(
-        &s,
-        &grant(&s, 2, 5).sign(&s.workspace),
-        user(Answer::Approve),
-    )
-    .await
-    .unwrap();
+    let session = accept(&s, &grant(&s, 2, 5).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
     let signals = RequestSignals::new(Origin::app());
     let (answer, registration) = session
         .handle(&make_credential("evil.example"), &signals)
@@ -268,11 +227,11 @@ async fn refused_grants_store_nothing_and_say_why() {
     // The user declines; the same grant cannot be offered again.
     let bytes = grant(&s, 3, 1).sign(&s.workspace);
     assert!(matches!(
-        accept(&s, &bytes, user(Answer::Deny)).await.unwrap_err(),
+        accept(&s, &bytes, user(Answer::No)).await.unwrap_err(),
         ObrError::Denied
     ));
     assert!(matches!(
-        accept(&s, &bytes, user(Answer::Approve)).await.unwrap_err(),
+        accept(&s, &bytes, user(Answer::Yes)).await.unwrap_err(),
         ObrError::Grant(GrantError::Replayed)
     ));
     // The user does not answer in time.
@@ -284,7 +243,7 @@ async fn refused_grants_store_nothing_and_say_why() {
     ));
     // Forged, for another key, expired, from another admin tool.
     let forger = SigningKey::from_slice(&[9u8; 32]).unwrap();
-    let ui = user(Answer::Approve);
+    let ui = user(Answer::Yes);
     let forged = accept(&s, &grant(&s, 5, 1).sign(&forger), ui.clone()).await;
     assert!(matches!(
         forged.unwrap_err(),
@@ -313,7 +272,7 @@ async fn refused_grants_store_nothing_and_say_why() {
         ObrError::Grant(GrantError::WrongPeer)
     ));
     // The user was asked only for the grants that verified.
-    assert!(ui.prompts.lock().unwrap().is_empty());
+    assert!(ui.prompts().is_empty());
     assert_eq!(s.vault.credentials().count().unwrap(), 0);
     assert_eq!(
         audit_kinds(&s.vault),
@@ -413,13 +372,9 @@ fn refusal_reasons(vault: &Vault) -> Vec<String> {
 async fn a_registration_that_would_replace_the_users_own_passkey_is_refused_and_ends_the_grant() {
     let s = setup();
     let own = users_own_passkey(&s, "crm.example", b"alice-1");
-    let session = accept(
-        &s,
-        &grant(&s, 9, 5).sign(&s.workspace),
-        user(Answer::Approve),
-    )
-    .await
-    .unwrap();
+    let session = accept(&s, &grant(&s, 9, 5).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
     let signals = RequestSignals::new(Origin::app());
     assert_eq!(session.refusal(), None);
     let (answer, registration) = session
@@ -457,13 +412,9 @@ async fn a_registration_that_would_replace_the_users_own_passkey_is_refused_and_
 async fn new_user_handles_and_non_discoverable_credentials_at_the_same_rp_are_still_served() {
     let s = setup();
     let own = users_own_passkey(&s, "crm.example", b"alice-1");
-    let session = accept(
-        &s,
-        &grant(&s, 10, 5).sign(&s.workspace),
-        user(Answer::Approve),
-    )
-    .await
-    .unwrap();
+    let session = accept(&s, &grant(&s, 10, 5).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
     let signals = RequestSignals::new(Origin::app());
     for request in [
         make_credential_with("crm.example", b"alice-2", true, &[]),
@@ -482,13 +433,9 @@ async fn new_user_handles_and_non_discoverable_credentials_at_the_same_rp_are_st
 #[tokio::test]
 async fn a_zero_length_pin_uv_auth_param_probe_is_denied_and_tells_nothing() {
     let s = setup();
-    let session = accept(
-        &s,
-        &grant(&s, 11, 1).sign(&s.workspace),
-        user(Answer::Approve),
-    )
-    .await
-    .unwrap();
+    let session = accept(&s, &grant(&s, 11, 1).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
     let signals = RequestSignals::new(Origin::app());
     let probe = make_credential_with(
         "crm.example",
@@ -514,48 +461,20 @@ async fn a_zero_length_pin_uv_auth_param_probe_is_denied_and_tells_nothing() {
     assert_eq!(answer[0], 0);
 }
 
-/// A user who approves, but the workspace's stop arrives (through the events poll) while the
-/// prompt is up.
-struct StoppedWhileDeciding {
-    vault: Arc<Vault>,
-    grant_id: [u8; 16],
-}
-
-#[async_trait]
-impl UserInterface for StoppedWhileDeciding {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(false)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        authenticator_core::obr::link::stop(&self.vault, NOW, &self.grant_id).unwrap();
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(None)
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_grant_stopped_while_the_user_decides_is_refused_when_the_user_accepts() {
     let s = setup();
-    let ui = Arc::new(StoppedWhileDeciding {
-        vault: s.vault.clone(),
-        grant_id: [12; 16],
+    // A user who approves, but the workspace's stop arrives (through the events poll) while
+    // the prompt is up.
+    let ui = Arc::new(ScriptedUser::new(Answer::No, Answer::Yes));
+    let vault = s.vault.clone();
+    ui.on_prompt(move |_| {
+        authenticator_core::obr::approvals::stop(&vault, NOW, &[12; 16]).unwrap();
     });
     let err = ObrSession::accept(
         s.vault.clone(),
         ui,
-        Arc::new(Fixed),
+        fixed(),
         EngineConfig::default(),
         &grant(&s, 12, 1).sign(&s.workspace),
         &s.admin,
@@ -574,4 +493,23 @@ async fn a_grant_stopped_while_the_user_decides_is_refused_when_the_user_accepts
         "the workspace stopped the grant"
     );
     assert!(!entries.iter().any(|e| e.kind == "obr.grant.accepted"));
+}
+
+#[tokio::test]
+async fn a_key_the_workspace_suspends_during_the_session_registers_nothing() {
+    let s = setup();
+    let session = accept(&s, &grant(&s, 13, 2).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
+    // The administrator suspends the key once the user accepted (the events poll stores the
+    // confirmed status): the session's engine serves nothing more, as the phone's own.
+    let mut enrollment = state::load(&s.vault).unwrap().unwrap();
+    enrollment.status = state::KeyStatus::Suspended;
+    state::store(&s.vault, &enrollment).unwrap();
+    let signals = RequestSignals::new(Origin::on_behalf_registration());
+    let (answer, registration) = session
+        .handle(&make_credential("crm.example"), &signals)
+        .await;
+    assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
+    assert_eq!(s.vault.credentials().count().unwrap(), 0);
 }

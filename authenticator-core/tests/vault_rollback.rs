@@ -17,17 +17,18 @@ use std::sync::Arc;
 
 use authenticator_core::api::{Authenticator, AuthenticatorError, default_options};
 use authenticator_core::cbor::{self, Value};
-use authenticator_core::enroll::state::{self, KeyStatus};
 use authenticator_core::obr::SeenGrants;
 use authenticator_core::platform::SoftwareKeyProtector;
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::ScriptedUser;
 use authenticator_core::vault::{PairingRecord, PairingSecrets, Vault};
+use authenticator_core::workspace::state::{self, KeyStatus};
 
 fn open_phone(dir: &Path) -> Result<Arc<Authenticator>, AuthenticatorError> {
     Authenticator::open(
         dir.to_string_lossy().into_owned(),
         Arc::new(SoftwareKeyProtector::new(dir.join("device.key"))),
-        Arc::new(common::Approving),
+        ScriptedUser::approving(),
         None,
         default_options("test phone".into()),
     )

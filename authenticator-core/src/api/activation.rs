@@ -1,6 +1,10 @@
 //! Activation from the administrator's link, the activation PIN, the key's status, and the
 //! workspace's events (status changes and on-behalf registration requests).
 //!
+//! The facade dispatches the workspace's events ([`poll_workspace`]): enrollment fetches and
+//! types them, `obr` takes the grant requests and stops, then enrollment applies the status
+//! and stores how far the phone has read. Enrollment and OBR never call each other.
+//!
 //! Invariant: installing the workspace's client PIN ends every PIN/UV auth token issued
 //! before it, as a PIN change does (`CtapEngine::pin_changed_outside_ctap`).
 
@@ -10,10 +14,16 @@ use std::time::Duration;
 use super::approvals::ApprovalRequest;
 use super::{Authenticator, AuthenticatorError, guard};
 use crate::enroll::activation_link::{ActivationLink, ParseOptions};
-use crate::enroll::{Enroller, Enrollment, KeyStatus, client::DEFAULT_REQUEST_TIMEOUT};
+use crate::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
 use crate::hex::encode as hex;
+use crate::obr::PendingApproval;
+use crate::obr::approvals::{self, Received};
+use crate::obr::grant::GRANT_ID_LEN;
+use crate::obr::refusals::{self, ObrRefusal};
 use crate::platform::SystemClock;
 use crate::vault::Vault;
+use crate::workspace::DEFAULT_REQUEST_TIMEOUT;
+use crate::workspace::events::WorkspaceEvent;
 
 /// The longest `check_workspace` waits for events, in seconds.
 pub const MAX_WORKSPACE_WAIT_SECS: u32 = 60;
@@ -103,6 +113,73 @@ pub struct WorkspaceUpdate {
     pub refused_approvals: Vec<RefusedApproval>,
 }
 
+/// What one poll of the workspace's events brought.
+#[derive(Debug)]
+pub struct Polled {
+    pub enrollment: Enrollment,
+    /// New pending OBR approvals, in event order.
+    pub obr_requests: Vec<PendingApproval>,
+    /// Grant ids the workspace stopped.
+    pub obr_stopped: Vec<[u8; GRANT_ID_LEN]>,
+    /// `obr_request`s refused on arrival (but stopped ones), in event order, with how
+    /// reporting them to the workspace went.
+    pub obr_refused: Vec<ObrRefusal>,
+}
+
+/// Waits up to `wait` for the workspace's next events and dispatches them: `obr_request`
+/// (verified without the link binding and kept as a pending approval, or audited
+/// `obr.grant.refused` and dropped) and `obr_stopped` (the pending approval goes and a running
+/// session ends) to `obr`, then status changes to enrollment, which stores how far the phone
+/// has read. Unknown event types are skipped. A refused `obr_request` (but a stopped one) is
+/// reported to the workspace under the event's own `grant_id` once the events are stored,
+/// within `obr::refusals::REFUSAL_REPORT_BUDGET` in all, and audited `obr.refusal.reported`
+/// or `obr.refusal.unreported`.
+pub async fn poll_workspace(
+    enroller: &Enroller<'_>,
+    wait: Duration,
+) -> Result<Polled, EnrollError> {
+    let fetched = enroller.fetch_events(wait).await?;
+    let vault = enroller.vault;
+    let now = enroller.clock.now_unix_seconds();
+    let mut obr_requests = Vec::new();
+    let mut obr_stopped = Vec::new();
+    let mut obr_refused = Vec::new();
+    for event in fetched.new_events() {
+        match event {
+            WorkspaceEvent::ObrRequest(request) => {
+                let received = approvals::receive_request(
+                    vault,
+                    now,
+                    request.grant.as_deref(),
+                    &request.relay_url,
+                    request.admin_door.as_deref(),
+                )?;
+                match received {
+                    Received::Pending(p) => obr_requests.push(p),
+                    Received::Refused(code) => {
+                        tracing::info!("obr request refused: {code}");
+                        obr_refused.extend(ObrRefusal::on_arrival(request.grant_id, code));
+                    }
+                    Received::AlreadyPending => {}
+                }
+            }
+            WorkspaceEvent::ObrStopped { grant_id } => {
+                approvals::stop(vault, now, grant_id)?;
+                obr_stopped.push(*grant_id);
+            }
+            WorkspaceEvent::Status(_) | WorkspaceEvent::Skipped => {}
+        }
+    }
+    let (enrollment, connection) = enroller.apply_events(fetched).await?;
+    refusals::report_all(vault, enroller.clock, &connection, &mut obr_refused).await;
+    Ok(Polled {
+        enrollment,
+        obr_requests,
+        obr_stopped,
+        obr_refused,
+    })
+}
+
 fn enroller<'a>(vault: &'a Vault, device_name: &'a str) -> Enroller<'a> {
     Enroller {
         vault,
@@ -189,7 +266,7 @@ impl Authenticator {
         let (vault, name, _) = self.enroll_parts();
         let wait = Duration::from_secs(u64::from(wait_seconds.min(MAX_WORKSPACE_WAIT_SECS)));
         self.run(async move {
-            let polled = enroller(&vault, &name).poll(wait).await?;
+            let polled = poll_workspace(&enroller(&vault, &name), wait).await?;
             Ok(WorkspaceUpdate {
                 enrollment: EnrollmentInfo::from(&polled.enrollment),
                 new_approvals: polled.obr_requests.iter().map(Into::into).collect(),
@@ -199,7 +276,7 @@ impl Authenticator {
                     .iter()
                     .map(|r| RefusedApproval {
                         approval_id: r.id(),
-                        code: r.code.clone(),
+                        code: r.code.as_str().to_owned(),
                     })
                     .collect(),
             })

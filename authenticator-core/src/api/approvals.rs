@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use super::{Authenticator, AuthenticatorError, guard, parse_hex};
+use crate::obr::approvals as obr_approvals;
 use crate::obr::grant::GRANT_ID_LEN;
-use crate::obr::link::{self as obr_link, ObrOutcome, ObrRunner, PendingApproval};
+use crate::obr::{ObrOutcome, ObrRunner, PendingApproval};
 
 /// A request waiting for the user's decision.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -56,7 +57,7 @@ impl From<ObrOutcome> for ApprovalOutcome {
         Self {
             registered_rp_ids: o.registrations.into_iter().map(|(_, rp)| rp).collect(),
             receipts_posted: u32::try_from(o.receipts_posted).unwrap_or(u32::MAX),
-            refused: o.refused,
+            refused: o.refused.map(|code| code.as_str().to_owned()),
             ended: o.end,
         }
     }
@@ -80,7 +81,7 @@ impl Authenticator {
     /// The requests waiting for the user (lapsed ones are left out).
     pub fn pending_approvals(&self) -> Result<Vec<ApprovalRequest>, AuthenticatorError> {
         guard(|| {
-            let pending = obr_link::pending(&self.vault, self.now())?;
+            let pending = obr_approvals::pending(&self.vault, self.now())?;
             Ok(pending.iter().map(ApprovalRequest::from).collect())
         })
     }
@@ -98,7 +99,7 @@ impl Authenticator {
         if parse_hex(&approval_id, "an approval's id")?.len() != GRANT_ID_LEN {
             return Err(AuthenticatorError::invalid("this is not an approval's id"));
         }
-        let pending = obr_link::find_pending(&self.vault, self.now(), &approval_id)?
+        let pending = obr_approvals::find_pending(&self.vault, self.now(), &approval_id)?
             .ok_or_else(|| AuthenticatorError::not_found("no pending approval has this id"))?;
         let runner = ObrRunner::new(
             self.vault.clone(),

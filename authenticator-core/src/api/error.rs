@@ -5,7 +5,7 @@
 
 use crate::enroll::EnrollError;
 use crate::link::pairing::PairError;
-use crate::obr::link::ObrLinkError;
+use crate::obr::ObrLinkError;
 use crate::platform::KeyProtectorError;
 use crate::vault::VaultError;
 

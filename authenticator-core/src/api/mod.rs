@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use activation::{
-    ActivationLinkInfo, EnrollmentInfo, KeyState, RefusedApproval, WorkspaceUpdate,
+    ActivationLinkInfo, EnrollmentInfo, KeyState, Polled, RefusedApproval, WorkspaceUpdate,
+    poll_workspace,
 };
 pub use approvals::{ApprovalOutcome, ApprovalRequest, AuditRecord};
 pub use error::AuthenticatorError;
@@ -40,6 +41,7 @@ use crate::ctap::{CtapEngine, EngineConfig};
 use crate::link::relay::RelayConfig;
 use crate::platform::{Clock, KeyProtectionInfo, KeyProtector, SystemClock, UserInterface};
 use crate::vault::Vault;
+use crate::workspace::KeyStatusGate;
 
 /// The vault's file name inside the data folder.
 pub const VAULT_FILE: &str = "vault.db";
@@ -160,6 +162,8 @@ impl Authenticator {
                     engine_config.clone(),
                 )
                 .map_err(AuthenticatorError::internal)?
+                // A workspace key that is not active serves nothing but getInfo and selection.
+                .with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())))
             };
             tracing::info!("authenticator opened");
             Ok(Arc::new(Self {

@@ -99,9 +99,31 @@ impl Default for EngineConfig {
     }
 }
 
+/// Whether the engine may serve requests now. The engine does not know why a phone would
+/// refuse (a workspace key that is pending, suspended, revoked or locked): whoever builds the
+/// engine gives it the policy (the facade and OBR sessions pass the workspace's key-status
+/// gate, `workspace::KeyStatusGate`), so the engine depends on nothing above it.
+pub trait ServingPolicy: Send + Sync {
+    /// `Ok(true)` to serve; `Ok(false)` refuses everything but getInfo and selection with
+    /// CTAP2_ERR_OPERATION_DENIED; an error is answered as the vault error's status.
+    fn serving_allowed(&self) -> Result<bool, crate::vault::VaultError>;
+}
+
+/// The policy of a standalone authenticator, which no one can suspend: always serve.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysServe;
+
+impl ServingPolicy for AlwaysServe {
+    fn serving_allowed(&self) -> Result<bool, crate::vault::VaultError> {
+        Ok(true)
+    }
+}
+
 /// The authenticator: answers CTAP requests from any transport.
 pub struct CtapEngine {
     vault: Arc<Vault>,
+    /// Asked before every command but getInfo and selection.
+    serving: Arc<dyn ServingPolicy>,
     ui: Arc<dyn UserInterface>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
@@ -139,6 +161,7 @@ impl CtapEngine {
         drop(key_pool.refill_in_background());
         Ok(Self {
             vault,
+            serving: Arc::new(AlwaysServe),
             ui,
             clock,
             config,
@@ -155,6 +178,13 @@ impl CtapEngine {
             key_pool,
             pin_generation: AtomicU64::new(0),
         })
+    }
+
+    /// This engine, asking `policy` before serving a request (the default, [`AlwaysServe`],
+    /// suits only an authenticator that belongs to no workspace).
+    pub fn with_serving_policy(mut self, policy: Arc<dyn ServingPolicy>) -> Self {
+        self.serving = policy;
+        self
     }
 
     pub fn vault(&self) -> &Arc<Vault> {
@@ -215,9 +245,9 @@ impl CtapEngine {
             command == CMD_CREDENTIAL_MANAGEMENT || command == CMD_CREDENTIAL_MANAGEMENT_PREVIEW,
         );
         // A workspace key that is pending, suspended, revoked or locked serves nothing but
-        // getInfo and selection (the workspace decides; see enroll::state::serving_allowed).
+        // getInfo and selection (the workspace decides; the engine's `ServingPolicy` says).
         if command != CMD_GET_INFO && command != CMD_SELECTION {
-            match crate::enroll::state::serving_allowed(&self.vault) {
+            match self.serving.serving_allowed() {
                 Ok(true) => {}
                 Ok(false) => return vec![status::CTAP2_ERR_OPERATION_DENIED.0],
                 Err(e) => return vec![CtapError::from(e).0],
@@ -338,7 +368,7 @@ fn key(k: i64) -> Value {
     Value::int(k)
 }
 
-impl crate::ctaphid::CtapHandler for CtapEngine {
+impl crate::request::CtapHandler for CtapEngine {
     fn handle_cbor<'a>(
         &'a self,
         request: Vec<u8>,

@@ -24,10 +24,12 @@ mod server;
 
 use std::time::Duration;
 
+/// The engine as this transport sees it; it lives below both the engine and the transports.
+pub use crate::request::CtapHandler;
 pub use assembler::{Assembler, Outcome};
 pub use dispatch::{Action, CtapHid, DeviceVersion, KeepaliveStatus};
 pub use packet::{Message, MessageTooLong, Packet};
-pub use server::{CtapHandler, ServerConfig, serve, serve_with};
+pub use server::{ServerConfig, serve, serve_with};
 
 /// §11.2.4: packets are HID reports of the endpoint size, 64 bytes on full-speed USB; the
 /// virtual phone's stream carries reports of the same size.

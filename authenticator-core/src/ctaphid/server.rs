@@ -23,34 +23,11 @@ use super::{
     Action, CtapHid, DeviceVersion, HidError, KEEPALIVE_INTERVAL, KeepaliveStatus, MESSAGE_TIMEOUT,
     Message, REPORT_LEN,
 };
-use crate::request::{Origin, RequestSignals};
+use crate::request::{CtapHandler, RequestSignals};
 
 /// After the client goes away, how long a cancelled request may take to wind down (close its
 /// prompt, for instance) before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
-
-/// The CTAP engine as the transport sees it.
-pub trait CtapHandler: Send + Sync {
-    /// One CTAPHID_CBOR request (command byte + CBOR parameters); returns status byte + CBOR.
-    fn handle_cbor<'a>(
-        &'a self,
-        request: Vec<u8>,
-        signals: RequestSignals,
-    ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>>;
-
-    /// CTAPHID_WINK: show the user which device this is.
-    fn wink(&self) {}
-
-    /// The conversation `origin` ended (its connection or session closed): state kept for its
-    /// follow-up commands can go.
-    fn origin_ended<'a>(
-        &'a self,
-        origin: &'a Origin,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        let _ = origin;
-        Box::pin(std::future::ready(()))
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct ServerConfig {
@@ -245,7 +222,7 @@ mod tests {
         CTAPHID_KEEPALIVE, CTAPHID_PING, CTAPHID_WINK, Report,
     };
     use super::*;
-    use crate::request::OriginKind;
+    use crate::request::{Origin, OriginKind};
 
     /// Generous bound so that a bug fails a test instead of hanging it.
     const PATIENCE: Duration = Duration::from_secs(10);

@@ -3,6 +3,7 @@
 
 use super::activation_link::LinkError;
 use crate::vault::VaultError;
+use crate::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -48,13 +49,61 @@ pub enum EnrollError {
     Vault(#[from] VaultError),
 }
 
-impl EnrollError {
-    /// Worth retrying after a pause: the request may not have been processed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Network { .. } => true,
-            Self::Server { status, .. } => *status >= 500,
-            _ => false,
+/// The workspace's answers keep their messages (the app shows them as they are).
+impl From<WorkspaceError> for EnrollError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::NotActivated => Self::NotActivated,
+            WorkspaceError::UnknownCode => Self::UnknownCode,
+            WorkspaceError::LinkExpired => Self::LinkExpired,
+            WorkspaceError::LinkAlreadyUsed => Self::LinkAlreadyUsed,
+            WorkspaceError::AssignmentRevoked => Self::AssignmentRevoked,
+            WorkspaceError::ActivationLocked => Self::ActivationLocked,
+            WorkspaceError::WrongPin { attempts_left } => Self::WrongPin { attempts_left },
+            WorkspaceError::Unauthorized => Self::Unauthorized,
+            WorkspaceError::Server { status, code } => Self::Server { status, code },
+            WorkspaceError::UnexpectedResponse(reason) => Self::UnexpectedResponse(reason),
+            WorkspaceError::Network { reason } => Self::Network { reason },
+            WorkspaceError::Tls { reason } => Self::Tls { reason },
+            WorkspaceError::Vault(e) => Self::Vault(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspaces_errors_keep_their_messages() {
+        let server = || WorkspaceError::Server {
+            status: 503,
+            code: "busy".into(),
+        };
+        for e in [
+            WorkspaceError::NotActivated,
+            WorkspaceError::UnknownCode,
+            WorkspaceError::LinkExpired,
+            WorkspaceError::LinkAlreadyUsed,
+            WorkspaceError::AssignmentRevoked,
+            WorkspaceError::ActivationLocked,
+            WorkspaceError::WrongPin { attempts_left: 2 },
+            WorkspaceError::Unauthorized,
+            server(),
+            WorkspaceError::UnexpectedResponse("odd".into()),
+            WorkspaceError::Network {
+                reason: "down".into(),
+            },
+            WorkspaceError::Tls {
+                reason: "bad certificate".into(),
+            },
+        ] {
+            let message = e.to_string();
+            assert_eq!(EnrollError::from(e).to_string(), message);
+        }
+        assert!(matches!(
+            EnrollError::from(server()),
+            EnrollError::Server { status: 503, .. }
+        ));
     }
 }

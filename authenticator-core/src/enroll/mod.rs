@@ -1,9 +1,15 @@
 //! Enrollment: from the administrator's activation link to an active phone security key
 //! (DESIGN §6, `proto/workspace-api.yaml`).
 //!
-//! - `link`: strict parsing of activation links (https app link and app-scheme forms).
-//! - `client`: the workspace API over HTTPS, requests signed with the device identity key.
-//! - `state`: the enrollment record and device key, sealed in the vault.
+//! - `activation_link`: strict parsing of activation links (https app link and app-scheme
+//!   forms).
+//! - The workspace client and the enrollment record it signs with live one floor down, in
+//!   `crate::workspace` (OBR uses them too).
+//!
+//! Enrollment applies the workspace's status events; the events of on-behalf registration are
+//! not its business: [`Enroller::fetch_events`] hands the typed events to the caller (the
+//! facade), which gives the OBR ones to `obr` before [`Enroller::apply_events`] stores how far
+//! the phone has read.
 //!
 //! Status machine: unactivated -> pending (waiting for the client PIN) -> active; the
 //! workspace may move an activated key to suspended or revoked, and too many wrong client PINs
@@ -12,9 +18,7 @@
 //! interrupted call can simply be repeated.
 
 pub mod activation_link;
-pub mod client;
 mod error;
-pub mod state;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,6 +34,8 @@ pub use state::{Enrollment, KeyStatus, PinPolicy};
 
 use crate::platform::Clock;
 use crate::vault::Vault;
+use crate::workspace::events::{self, Event, WorkspaceEvent};
+use crate::workspace::{Connection, client, device_signing_key, state};
 
 /// Enrollment operations on one vault.
 pub struct Enroller<'a> {
@@ -43,22 +49,16 @@ pub struct Enroller<'a> {
 
 impl Enroller<'_> {
     fn signing_key(&self) -> Result<SigningKey, EnrollError> {
-        let secret = state::device_key(self.vault)?;
-        SigningKey::from_slice(secret.expose())
-            .map_err(|_| EnrollError::UnexpectedResponse("stored device key is invalid".into()))
+        Ok(device_signing_key(self.vault)?)
     }
 
     /// A client for the enrolled workspace and the identity that signs for this device.
-    fn connect(
-        &self,
-        enrollment: &Enrollment,
-    ) -> Result<(WorkspaceClient, DeviceIdentity), EnrollError> {
-        let client = WorkspaceClient::new(&enrollment.api_base, self.request_timeout)?;
-        let device = DeviceIdentity {
-            security_key_id: enrollment.security_key_id.clone(),
-            key: self.signing_key()?,
-        };
-        Ok((client, device))
+    fn connect(&self, enrollment: &Enrollment) -> Result<Connection, EnrollError> {
+        Ok(Connection::to(
+            self.vault,
+            enrollment,
+            self.request_timeout,
+        )?)
     }
 
     /// The current enrollment, if any.
@@ -160,9 +160,9 @@ impl Enroller<'_> {
             .ok_or(EnrollError::InvalidPin { min })?;
         let nonce = enrollment.pin_nonce.clone().unwrap_or_default();
         let proof = pin_proof(pin, &enrollment.security_key_id, &nonce);
-        let (client, device) = self.connect(&enrollment)?;
+        let Connection { client, device } = self.connect(&enrollment)?;
         let answer = match client.submit_pin_proof(&device, &proof).await {
-            Err(EnrollError::ActivationLocked) => {
+            Err(crate::workspace::WorkspaceError::ActivationLocked) => {
                 enrollment.status = KeyStatus::Locked;
                 state::store(self.vault, &enrollment)?;
                 self.audit("enroll.locked", &enrollment)?;
@@ -189,7 +189,7 @@ impl Enroller<'_> {
     /// Asks the workspace for the key's status and applies it.
     pub async fn refresh(&self) -> Result<Enrollment, EnrollError> {
         let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
-        let (client, device) = self.connect(&enrollment)?;
+        let Connection { client, device } = self.connect(&enrollment)?;
         let answer = client.device(&device).await?;
         let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
             EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
@@ -197,107 +197,64 @@ impl Enroller<'_> {
         self.apply(&client, &device, enrollment, status, None).await
     }
 
-    /// Waits up to `wait` for the workspace's next events and applies them (OBR events too,
-    /// see [`poll`](Self::poll)).
-    pub async fn poll_events(&self, wait: Duration) -> Result<Enrollment, EnrollError> {
-        self.poll(wait).await.map(|p| p.enrollment)
+    /// Waits up to `wait` for the workspace's next events (first registering the OBR key if
+    /// the workspace does not hold it yet) and types them; nothing is applied yet. The caller
+    /// hands the OBR events (`obr_request`, `obr_stopped`) to `obr`, then calls
+    /// [`apply_events`](Self::apply_events), so an interrupted poll reads them again.
+    pub async fn fetch_events(&self, wait: Duration) -> Result<FetchedEvents, EnrollError> {
+        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let connection = self.connect(&enrollment)?;
+        self.ensure_obr_key_registered(&connection.client, &connection.device, &enrollment)
+            .await;
+        let answer = connection
+            .client
+            .events(&connection.device, enrollment.events_seen, wait)
+            .await?;
+        Ok(FetchedEvents {
+            events: events::parse(&answer.events),
+            next: answer.next,
+            enrollment,
+            connection,
+        })
     }
 
-    /// Waits up to `wait` for the workspace's next events and applies them: status changes,
-    /// `obr_request` (verified without the link binding and kept as a pending approval, or
-    /// audited `obr.grant.refused` and dropped) and `obr_stopped` (the pending approval goes
-    /// and a running session ends). Unknown event types are skipped. A refused `obr_request`
-    /// (but a stopped one) is reported to the workspace under the event's own `grant_id` once
-    /// the events are stored, within `obr::link::REFUSAL_REPORT_BUDGET` in all, and audited
-    /// `obr.refusal.reported` or `obr.refusal.unreported`.
-    pub async fn poll(&self, wait: Duration) -> Result<Polled, EnrollError> {
-        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
-        let (client, device) = self.connect(&enrollment)?;
-        self.ensure_obr_key_registered(&client, &device, &enrollment)
-            .await;
-        let answer = client.events(&device, enrollment.events_seen, wait).await?;
-        let mut obr_requests = Vec::new();
-        let mut obr_stopped = Vec::new();
-        let mut obr_refused = Vec::new();
-        let now = self.clock.now_unix_seconds();
-        for event in answer
-            .events
+    /// Applies fetched events: the last status event (confirmed by the signed status fetch),
+    /// and how far the phone has read. Returns the enrollment and the connection (for the
+    /// caller's refusal reports).
+    pub async fn apply_events(
+        &self,
+        fetched: FetchedEvents,
+    ) -> Result<(Enrollment, Connection), EnrollError> {
+        let FetchedEvents {
+            enrollment,
+            connection,
+            events,
+            next,
+        } = fetched;
+        let Connection { client, device } = &connection;
+        let status = events
             .iter()
-            .filter(|e| e.seq > enrollment.events_seen)
-        {
-            match event.kind.as_str() {
-                "obr_request" => {
-                    let grant = event.grant.as_deref().and_then(|g| decode_b64(g).ok());
-                    let door = event.admin_door.as_deref().and_then(|d| decode_b64(d).ok());
-                    let received = crate::obr::link::receive_request(
-                        self.vault,
-                        now,
-                        grant.as_deref(),
-                        event.relay_url.as_deref().unwrap_or(""),
-                        door.as_deref(),
-                    )?;
-                    match received {
-                        crate::obr::link::Received::Pending(p) => obr_requests.push(p),
-                        crate::obr::link::Received::Refused(code) => {
-                            tracing::info!("obr request refused: {code}");
-                            if crate::obr::link::is_reportable(&code) {
-                                obr_refused.push(crate::obr::link::ObrRefusal {
-                                    grant_id: crate::obr::link::event_grant_id(
-                                        event.grant_id.as_deref(),
-                                    ),
-                                    code,
-                                    report: crate::obr::link::RefusalReport::NotSent(
-                                        "not reported yet".into(),
-                                    ),
-                                });
-                            }
-                        }
-                        crate::obr::link::Received::AlreadyPending => {}
-                    }
-                }
-                "obr_stopped" => {
-                    let id = event
-                        .grant_id
-                        .as_deref()
-                        .and_then(|g| decode_b64(g).ok())
-                        .and_then(|g| <[u8; 16]>::try_from(g.as_slice()).ok());
-                    if let Some(id) = id {
-                        crate::obr::link::stop(self.vault, now, &id)?;
-                        obr_stopped.push(id);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let status = answer
-            .events
-            .iter()
-            .filter(|e| e.kind == "status")
-            .filter_map(|e| e.status.as_deref().and_then(KeyStatus::parse))
+            .filter_map(|e| match e.event {
+                WorkspaceEvent::Status(status) => Some(status),
+                _ => None,
+            })
             .next_back();
         let enrollment = match status {
             Some(status) => {
                 // An event only says something changed; the signed status fetch confirms it.
-                let confirmed = client.device(&device).await?;
+                let confirmed = client.device(device).await?;
                 let confirmed = KeyStatus::parse(&confirmed.status).unwrap_or(status);
-                self.apply(&client, &device, enrollment, confirmed, Some(answer.next))
+                self.apply(client, device, enrollment, confirmed, Some(next))
                     .await?
             }
             None => {
                 let mut enrollment = enrollment;
-                enrollment.events_seen = enrollment.events_seen.max(answer.next);
+                enrollment.events_seen = enrollment.events_seen.max(next);
                 state::store(self.vault, &enrollment)?;
                 enrollment
             }
         };
-        self.report_obr_refusals(&client, &device, &mut obr_refused)
-            .await;
-        Ok(Polled {
-            enrollment,
-            obr_requests,
-            obr_stopped,
-            obr_refused,
-        })
+        Ok((enrollment, connection))
     }
 
     /// A phone activated before the OBR key existed (or whose workspace did not echo it)
@@ -336,58 +293,6 @@ impl Enroller<'_> {
             }
             Err(e) => tracing::warn!("the OBR key was not registered with the workspace: {e}"),
         }
-    }
-
-    /// Reports refused `obr_request`s to the workspace, one after the other, within
-    /// `REFUSAL_REPORT_BUDGET` in all (the client retries transport failures), and audits each.
-    async fn report_obr_refusals(
-        &self,
-        client: &WorkspaceClient,
-        device: &DeviceIdentity,
-        refusals: &mut [crate::obr::link::ObrRefusal],
-    ) {
-        use crate::obr::link::{
-            REFUSAL_REPORT_BUDGET, RefusalReport, audit_refusal_report, await_refusal_report,
-            grant_id_b64,
-        };
-        let deadline = tokio::time::Instant::now() + REFUSAL_REPORT_BUDGET;
-        for refusal in refusals.iter_mut() {
-            refusal.report = match &refusal.grant_id {
-                None => RefusalReport::NotSent("the event carries no valid grant id".into()),
-                Some(id) => {
-                    let id = grant_id_b64(id);
-                    await_refusal_report(
-                        deadline,
-                        client.post_obr_refusal(device, &id, &refusal.code),
-                    )
-                    .await
-                }
-            };
-            audit_refusal_report(
-                self.vault,
-                self.clock.now_unix_seconds(),
-                refusal.grant_id.as_ref(),
-                &refusal.code,
-                &refusal.report,
-            );
-        }
-    }
-
-    /// Reports to the workspace that the phone refused the grant `grant_id` (its b64url id)
-    /// with `code` (one round of the client's retries). `Ok(false)` if the workspace does not
-    /// know the grant.
-    pub async fn post_obr_refusal(&self, grant_id: &str, code: &str) -> Result<bool, EnrollError> {
-        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
-        let (client, device) = self.connect(&enrollment)?;
-        client.post_obr_refusal(&device, grant_id, code).await
-    }
-
-    /// Posts an on-behalf registration receipt to the workspace (one round of the client's
-    /// retries); a receipt the workspace already holds counts as posted.
-    pub async fn post_obr_receipt(&self, receipt: &[u8]) -> Result<(), EnrollError> {
-        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
-        let (client, device) = self.connect(&enrollment)?;
-        client.post_obr_receipt(&device, receipt).await.map(|_| ())
     }
 
     async fn apply(
@@ -435,17 +340,26 @@ impl Enroller<'_> {
     }
 }
 
-/// What one poll of the workspace's events brought.
-#[derive(Debug)]
-pub struct Polled {
+/// The workspace's events as fetched, not applied yet.
+pub struct FetchedEvents {
+    /// The enrollment before the events.
     pub enrollment: Enrollment,
-    /// New pending OBR approvals, in event order.
-    pub obr_requests: Vec<crate::obr::link::PendingApproval>,
-    /// Grant ids the workspace stopped.
-    pub obr_stopped: Vec<[u8; 16]>,
-    /// `obr_request`s refused on arrival (but stopped ones), in event order, with how
-    /// reporting them to the workspace went.
-    pub obr_refused: Vec<crate::obr::link::ObrRefusal>,
+    pub connection: Connection,
+    /// Every event of the answer, typed, in order.
+    pub events: Vec<Event>,
+    /// Where the next poll starts.
+    pub next: u64,
+}
+
+impl FetchedEvents {
+    /// The events this phone has not seen before, in order.
+    pub fn new_events(&self) -> impl Iterator<Item = &WorkspaceEvent> {
+        let seen = self.enrollment.events_seen;
+        self.events
+            .iter()
+            .filter(move |e| e.seq > seen)
+            .map(|e| &e.event)
+    }
 }
 
 /// HMAC-SHA256(key = SHA-256(PIN), "client-pin/v1" || security key id || nonce): proves the

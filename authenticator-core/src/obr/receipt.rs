@@ -3,7 +3,7 @@
 //! registration, for the administrator's tool and the workspace.
 //!
 //! Invariants:
-//! - Signed by the device identity key (`enroll::state::device_key`), whose public key the
+//! - Signed by the device identity key (`workspace::state::device_key`), whose public key the
 //!   workspace holds since activation; the kid names it like the grant's kid names the
 //!   workspace key.
 //! - `Receipt::verify` checks the envelope before it reads the payload, and accepts exactly

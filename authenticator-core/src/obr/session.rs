@@ -28,7 +28,6 @@
 //!   registration is answered with a receipt signed by the device key.
 
 use crate::hex::encode as hex;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,20 +35,23 @@ use async_trait::async_trait;
 use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
 
+use super::audit;
 use super::grant::{DEFAULT_SKEW_SECS, Grant, GrantError, SeenGrants, VerifiedGrant};
 use super::receipt::Receipt;
+use super::refusals::RefusalCode;
 use crate::cbor::{self, Value};
 use crate::ctap::{CtapEngine, EngineConfig};
-use crate::enroll::state;
 use crate::platform::{
     AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
     UserOperation, VerificationOutcome,
 };
 use crate::request::RequestSignals;
 use crate::vault::Vault;
+use crate::workspace::{KeyStatusGate, state};
 
-/// The vault setting that remembers grant ids already offered (obr-grant.md, replay).
-const SEEN_GRANTS: &str = "obr.seen_grants";
+/// The vault setting that remembers grant ids already offered (obr-grant.md, replay); the
+/// approvals read it too, to refuse a replayed `obr_request` at once.
+pub(super) const SEEN_GRANTS: &str = "obr.seen_grants";
 /// CTAP command bytes this session knows.
 const CMD_MAKE_CREDENTIAL: u8 = 0x01;
 const CMD_GET_INFO: u8 = 0x04;
@@ -57,7 +59,7 @@ const CMD_GET_INFO: u8 = 0x04;
 pub const OPERATION_DENIED: u8 = 0x27;
 /// The refusal code (reported to the admin's tool and the workspace) of a registration that
 /// would have replaced one of the user's discoverable passkeys.
-pub const PASSKEY_EXISTS: &str = "passkey_exists";
+pub const PASSKEY_EXISTS: RefusalCode = RefusalCode::PasskeyExists;
 /// makeCredential parameter keys (CTAP 2.1 §6.1.1).
 const MC_RP: i64 = 0x02;
 const MC_USER: i64 = 0x03;
@@ -104,7 +106,7 @@ pub struct ObrSession {
     device_key: SigningKey,
     registered: Mutex<u8>,
     /// Set once a request was refused in a way that ends the grant (its code).
-    refusal: Mutex<Option<&'static str>>,
+    refusal: Mutex<Option<RefusalCode>>,
 }
 
 impl std::fmt::Debug for ObrSession {
@@ -112,16 +114,6 @@ impl std::fmt::Debug for ObrSession {
         f.debug_struct("ObrSession")
             .field("grant", self.grant.grant())
             .finish_non_exhaustive()
-    }
-}
-
-fn audit(vault: &Vault, now: u64, kind: &str, details: &[(&str, String)]) {
-    let details: BTreeMap<String, String> = details
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    if let Err(e) = vault.audit().append(now, kind, details) {
-        tracing::warn!("audit entry {kind} not written: {e}");
     }
 }
 
@@ -228,7 +220,9 @@ impl ObrSession {
         // The workspace may have stopped the grant while the user decided (obr_stopped is
         // recorded by the events poll running alongside): a stopped grant is never served.
         let outcome = match outcome {
-            Ok(()) if super::link::is_stopped(&vault, &grant.grant_id).map_err(vault_err)? => {
+            Ok(())
+                if super::approvals::is_stopped(&vault, &grant.grant_id).map_err(vault_err)? =>
+            {
                 Err(ObrError::Stopped)
             }
             other => other,
@@ -260,8 +254,11 @@ impl ObrSession {
             select_account_on_device: false,
             ..engine_config
         };
+        // A key the workspace suspends during the session stops serving, as the phone's own
+        // engine does.
         let engine = CtapEngine::new(vault.clone(), session_ui, clock.clone(), config)
-            .map_err(|_| ObrError::Vault("the random number generator failed".into()))?;
+            .map_err(|_| ObrError::Vault("the random number generator failed".into()))?
+            .with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())));
         Ok(Self {
             grant: verified,
             engine,
@@ -288,7 +285,7 @@ impl ObrSession {
 
     /// The code of a refusal that ends the grant ([`PASSKEY_EXISTS`]), once one happened: the
     /// caller reports it to the admin's tool and the workspace and ends the session.
-    pub fn refusal(&self) -> Option<&'static str> {
+    pub fn refusal(&self) -> Option<RefusalCode> {
         *self.refusal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

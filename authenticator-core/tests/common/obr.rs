@@ -1,24 +1,23 @@
-//! Shared by the OBR integration tests: a fixed clock, a vault activated with a workspace whose
+//! Shared by the OBR integration tests: the kit's clock at a fixed time, a vault activated with a workspace whose
 //! grant-signing key the test holds, a makeCredential request, and the audit trail's kinds.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
 use authenticator_core::cbor::{self, Value};
-use authenticator_core::enroll::state::{self, Enrollment, KeyStatus, PinPolicy};
-use authenticator_core::platform::{Clock, SoftwareKeyProtector};
+use authenticator_core::platform::SoftwareKeyProtector;
+use authenticator_core::testkit::FakeClock;
 use authenticator_core::vault::Vault;
+use authenticator_core::workspace::state::{self, Enrollment, KeyStatus, PinPolicy};
 use p256::ecdsa::SigningKey;
 
 pub const NOW: u64 = 1_800_000_000;
 pub const KEY_ID: &str = "sk_phone_1";
 pub const RELAY: &str = "https://relay.example";
 
-pub struct Fixed;
-impl Clock for Fixed {
-    fn now_unix_seconds(&self) -> u64 {
-        NOW
-    }
+/// The test kit's clock, at [`NOW`].
+pub fn fixed() -> Arc<FakeClock> {
+    Arc::new(FakeClock::at(NOW))
 }
 
 /// A vault in a new folder, activated as `KEY_ID` with a workspace whose grant-signing key is

@@ -422,10 +422,12 @@ async fn on_behalf(
     println!(
         "    the workspace issued grant {grant_id}: 1 passkey at {OBR_RP}, bound to the admin's tool"
     );
-    let polled = crate::enrollment::enroller(phone.vault())
-        .poll(Duration::from_secs(5))
-        .await
-        .map_err(|e| e.to_string())?;
+    let polled = authenticator_core::api::poll_workspace(
+        &crate::enrollment::enroller(phone.vault()),
+        Duration::from_secs(5),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let pending = polled
         .obr_requests
         .into_iter()

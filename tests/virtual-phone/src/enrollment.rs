@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authenticator_core::api::poll_workspace;
 use authenticator_core::enroll::activation_link::ParseOptions;
 use authenticator_core::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
-use authenticator_core::obr::link::ObrRunner;
+use authenticator_core::obr::ObrRunner;
 use authenticator_core::platform::SystemClock;
 use authenticator_core::vault::Vault;
 
@@ -24,7 +25,7 @@ pub fn request_timeout() -> Duration {
     REQUEST_TIMEOUT
         .get()
         .copied()
-        .unwrap_or(authenticator_core::enroll::client::DEFAULT_REQUEST_TIMEOUT)
+        .unwrap_or(authenticator_core::workspace::DEFAULT_REQUEST_TIMEOUT)
 }
 
 pub fn enroller(vault: &Vault) -> Enroller<'_> {
@@ -111,7 +112,7 @@ pub async fn watch(vault: Arc<Vault>, obr: Option<ObrRunner>) {
                 continue;
             }
         }
-        match enroller(&vault).poll(Duration::from_secs(20)).await {
+        match poll_workspace(&enroller(&vault), Duration::from_secs(20)).await {
             Ok(polled) => {
                 eprintln!("workspace status: {}", polled.enrollment.status.as_str());
                 for id in &polled.obr_stopped {

@@ -21,6 +21,7 @@ use std::time::Duration;
 use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
 use authenticator_core::platform::{SoftwareKeyProtector, SystemClock, UserInterface};
 use authenticator_core::vault::Vault;
+use authenticator_core::workspace::KeyStatusGate;
 use clap::{Parser, Subcommand};
 use scripted_ui::{Answer, ScriptedApprover, ScriptedUser};
 
@@ -379,7 +380,9 @@ pub fn open_engine(
     config: EngineConfig,
 ) -> Result<Arc<CtapEngine>, String> {
     let vault = open_vault(data_dir)?;
-    CtapEngine::new(Arc::new(vault), user, Arc::new(SystemClock), config)
+    let vault = Arc::new(vault);
+    CtapEngine::new(vault.clone(), user, Arc::new(SystemClock), config)
+        .map(|e| e.with_serving_policy(Arc::new(KeyStatusGate::new(vault))))
         .map(Arc::new)
         .map_err(|e| e.to_string())
 }

@@ -9,10 +9,13 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authenticator_core::api::poll_workspace;
 use authenticator_core::ctap::EngineConfig;
-use authenticator_core::obr::link::{
-    self as obr_link, ObrEvent, ObrOutcome, ObrRefusal, ObrRunner, PendingApproval, RefusalReport,
-    WorkspaceReceipts,
+use authenticator_core::obr::approvals;
+use authenticator_core::obr::runner::DEFAULT_ANSWER_TIMEOUT;
+use authenticator_core::obr::{
+    ObrEvent, ObrLinkError, ObrOutcome, ObrRefusal, ObrRunner, PendingApproval, RefusalCode,
+    RefusalReport, WorkspaceReceipts,
 };
 use authenticator_core::platform::{Clock, SystemClock, UserInterface};
 use authenticator_core::vault::Vault;
@@ -39,7 +42,7 @@ fn line(event: ObrEvent) -> String {
             grant_id,
             code,
             report,
-        } => report_line(&grant_id, &code, &report),
+        } => report_line(&grant_id, code, &report),
         ObrEvent::Registered { rp_id, index, max } => {
             format!("obr: registered {rp_id} ({index}/{max})")
         }
@@ -54,7 +57,7 @@ fn line(event: ObrEvent) -> String {
 }
 
 /// `obr: refusal CODE reported (grant ID)` or `obr: refusal CODE not reported (grant ID): WHY`.
-fn report_line(grant_id: &str, code: &str, report: &RefusalReport) -> String {
+fn report_line(grant_id: &str, code: RefusalCode, report: &RefusalReport) -> String {
     match report {
         RefusalReport::Recorded => format!("obr: refusal {code} reported (grant {grant_id})"),
         RefusalReport::UnknownGrant => {
@@ -70,7 +73,7 @@ fn report_line(grant_id: &str, code: &str, report: &RefusalReport) -> String {
 pub fn refused(r: &ObrRefusal) {
     let id = r.id();
     say(&format!("obr: refused {} (grant {id})", r.code));
-    say(&report_line(&id, &r.code, &r.report));
+    say(&report_line(&id, r.code, &r.report));
 }
 
 /// A runner whose events are printed; the printer ends once every clone of the runner is
@@ -118,7 +121,7 @@ pub fn announce(p: &PendingApproval) {
     ));
 }
 
-fn report(result: &Result<ObrOutcome, obr_link::ObrLinkError>, id: &str) {
+fn report(result: &Result<ObrOutcome, ObrLinkError>, id: &str) {
     if let Err(e) = result {
         say(&format!("obr: failed (grant {id}): {e}"));
     }
@@ -132,8 +135,7 @@ pub async fn run(runner: ObrRunner, pending: PendingApproval) {
 
 pub async fn list(vault: &Vault, refresh: bool) -> Result<(), String> {
     if refresh {
-        let polled = crate::enrollment::enroller(vault)
-            .poll(Duration::ZERO)
+        let polled = poll_workspace(&crate::enrollment::enroller(vault), Duration::ZERO)
             .await
             .map_err(|e| e.to_string())?;
         for r in &polled.obr_refused {
@@ -144,7 +146,7 @@ pub async fn list(vault: &Vault, refresh: bool) -> Result<(), String> {
         }
     }
     let now = SystemClock.now_unix_seconds();
-    let pending = obr_link::pending(vault, now).map_err(|e| e.to_string())?;
+    let pending = approvals::pending(vault, now).map_err(|e| e.to_string())?;
     say(&format!("{} pending approval(s)", pending.len()));
     for p in pending {
         say(&format!(
@@ -160,7 +162,7 @@ pub async fn list(vault: &Vault, refresh: bool) -> Result<(), String> {
 }
 
 fn find(vault: &Vault, id: &str) -> Result<PendingApproval, String> {
-    obr_link::find_pending(vault, SystemClock.now_unix_seconds(), id)
+    approvals::find_pending(vault, SystemClock.now_unix_seconds(), id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no pending approval has id {id} (see `approvals list`)"))
 }
@@ -191,7 +193,7 @@ pub async fn decide(
         EngineConfig::default(),
         user,
         allow_insecure_loopback,
-        obr_link::DEFAULT_ANSWER_TIMEOUT,
+        DEFAULT_ANSWER_TIMEOUT,
     );
     let result = if approve {
         runner.run(&pending).await
@@ -210,7 +212,7 @@ pub async fn decide(
                 ));
                 Ok(())
             }
-            Some(code) if code == "denied" && !approve => Ok(()),
+            Some(RefusalCode::Denied) if !approve => Ok(()),
             Some(code) => Err(format!("the grant was refused: {code}")),
         },
         Err(e) if !approve && e.unreachable() => {

@@ -1,53 +1,43 @@
-//! Carrying on-behalf registration over the link (proto/obr-grant.md §6): the phone keeps the
-//! grants the workspace announced as *pending approvals*, and for one of them connects to the
-//! admin's pairing tool through the relay, receives the grant, asks the user, and serves the
-//! admin's FIDO2 client through an [`ObrSession`], sending each receipt to the tool and
-//! posting it to the workspace.
+//! The runner: for one pending approval, connects to the admin's pairing tool through the
+//! relay (knocking on the admin's door: the relay id the tool waits on, see `approvals`), receives the grant, asks the user,
+//! and serves the admin's FIDO2 client through an [`ObrSession`], sending each receipt to the
+//! tool and to the [`ReceiptSink`] (proto/obr-grant.md §6).
 //!
 //! Invariants:
-//! - A grant becomes pending only after every rule of §3.3 but the link binding passed
-//!   (`Grant::verify_unbound`) and its id was not presented before; a failing one is audited
-//!   (`obr.grant.refused`) and dropped. At most [`MAX_PENDING`] are kept; expired ones go.
 //! - The session is the admin tool's only if the Noise handshake proves it holds the grant's
 //!   admin static key and knows the grant id (psk); the grant that arrives over it is
 //!   verified again, bound to that key, by `ObrSession::accept`. The phone's own static key
-//!   in that handshake is its OBR key (`enroll::state::obr_key`), which the workspace hands
+//!   in that handshake is its OBR key (`workspace::state::obr_key`), which the workspace hands
 //!   the tool; the device key only signs (workspace requests, receipts).
 //! - The grant that arrives over the link must be byte for byte the pending approval the user
 //!   chose (same id, same bytes: a re-signed or malleated copy, or another grant for the same
 //!   admin key, is refused `grant_mismatch` before the user is asked).
-//! - A grant the workspace stopped (`obr_stopped`) is remembered until it would expire: it is
-//!   never made pending again, a running session for it ends within [`CHECK_EVERY`], and one
+//! - A grant the workspace stopped ends a running session within [`CHECK_EVERY`], and one
 //!   stopped while the user decided is refused (`stopped`) when the user accepts.
 //! - A registration that would replace the user's own passkey is refused (`ObrSession`), told
 //!   to the tool in a status frame (`passkey_exists`), reported to the workspace (which marks
 //!   the grant refused and stopped), audited, and the session ends.
-//! - A grant refused before the admin's tool could be told (on arrival, or when its pending
-//!   approval turns out invalid before connecting) is reported to the workspace
-//!   (`obr-refusals`, the workspace's grant id and the code) so the administrator learns why;
-//!   the outcome is audited (`obr.refusal.reported` / `obr.refusal.unreported`). A grant the
-//!   workspace stopped is not reported: the workspace decided that itself.
 //! - Nothing here logs or reports a grant, a key or a receipt; events carry ids, names and
 //!   codes only.
 
-use crate::hex::encode as hex;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::grant::{
-    DEFAULT_SKEW_SECS, GRANT_ID_LEN, Grant, GrantError, MAX_LIFETIME_SECS, SeenGrants,
-};
+use super::approvals::{PendingApproval, is_stopped, remove_pending};
+use super::audit;
+use super::grant::{DEFAULT_SKEW_SECS, GRANT_ID_LEN, Grant, GrantError};
+use super::receipts::{ReceiptSink, WorkspaceReceipts};
+use super::refusals::{REFUSAL_REPORT_BUDGET, RefusalCode, RefusalReport, audit_refusal_report};
 use super::session::{OPERATION_DENIED, ObrError, ObrSession};
 use crate::ctap::EngineConfig;
-use crate::enroll::state;
+use crate::hex::encode as hex;
 use crate::link::channel::MessageType;
 use crate::link::noise::KeyPair;
-use crate::link::relay::{MAX_RELAY_URL, RelayClient, RelayConfig, RelayId, SessionEnd};
+use crate::link::relay::{RelayClient, RelayConfig, SessionEnd};
 use crate::link::service::{Inbox, drive_request};
 use crate::link::session::{LinkSession, SessionError, obr_psk, phone_obr_handshake};
 use crate::link::transport::{Link, LinkError};
@@ -57,464 +47,16 @@ use crate::platform::{
 };
 use crate::request::{Origin, RequestSignals};
 use crate::vault::{Vault, VaultError};
+use crate::workspace::state;
 
-/// Vault setting holding the pending approvals.
-const PENDING: &str = "obr.pending";
-/// Vault setting holding the grants the workspace stopped.
-const STOPPED: &str = "obr.stopped";
-/// Vault setting holding the grant ids already seen (shared with `ObrSession`).
-const SEEN_GRANTS: &str = "obr.seen_grants";
-/// The status code of a grant on the link that is not the pending approval's.
-pub const GRANT_MISMATCH: &str = "grant_mismatch";
-/// At most this many pending approvals.
-pub const MAX_PENDING: usize = 8;
-/// Stopped grants remembered at most.
-const MAX_STOPPED: usize = 64;
 /// The admin tool must send the grant this soon after the handshake.
 pub const GRANT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the user has to approve, unless the caller says otherwise.
 pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a running session checks for a stop or the grant's expiry.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Receipt uploads: rounds of the workspace client's own retries, and the first pause.
-const RECEIPT_ROUNDS: u32 = 4;
-const RECEIPT_PAUSE: Duration = Duration::from_secs(1);
 /// How long the end of a session waits for receipt uploads still running.
 const RECEIPT_DRAIN: Duration = Duration::from_secs(60);
-/// How long reporting refusals to the workspace may hold up the caller (one events poll, or
-/// one runner), retries included.
-pub const REFUSAL_REPORT_BUDGET: Duration = Duration::from_secs(5);
-
-fn audit(vault: &Vault, now: u64, kind: &str, details: &[(&str, String)]) {
-    let details = details
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    if let Err(e) = vault.audit().append(now, kind, details) {
-        tracing::warn!("audit entry {kind} not written: {e}");
-    }
-}
-
-/// A grant the workspace announced, verified (unbound) and waiting for the user.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingApproval {
-    /// The COSE_Sign1 grant as received.
-    #[serde(with = "serde_bytes")]
-    pub grant: Vec<u8>,
-    /// Where the admin's pairing tool waits (unsigned hints from the event).
-    pub relay_url: String,
-    pub admin_door: RelayId,
-    pub received_at: u64,
-    /// From the verified grant, for lists and prompts.
-    pub grant_id: [u8; GRANT_ID_LEN],
-    pub admin_name: String,
-    pub workspace_name: String,
-    pub rp_ids: Vec<String>,
-    pub max_registrations: u8,
-    pub expires_at: u64,
-}
-
-impl std::fmt::Debug for PendingApproval {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingApproval")
-            .field("grant_id", &hex(&self.grant_id))
-            .field("admin_name", &self.admin_name)
-            .field("rp_ids", &self.rp_ids)
-            .field("max_registrations", &self.max_registrations)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PendingApproval {
-    /// The grant id as lower-case hex (as in lists and the audit trail).
-    pub fn id(&self) -> String {
-        hex(&self.grant_id)
-    }
-
-    fn is_live(&self, now: u64) -> bool {
-        now < self.expires_at.saturating_add(DEFAULT_SKEW_SECS)
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Stopped {
-    entries: Vec<([u8; GRANT_ID_LEN], u64)>,
-}
-
-/// What became of an `obr_request` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Received {
-    /// A new pending approval.
-    Pending(PendingApproval),
-    /// Already pending (the event was delivered again).
-    AlreadyPending,
-    /// Refused and audited (`obr.grant.refused`) with this code.
-    Refused(String),
-}
-
-/// Whether a refusal with `code` is reported to the workspace: every one but `stopped` (the
-/// workspace's own decision) and `not_activated` (there is no workspace to tell).
-pub fn is_reportable(code: &str) -> bool {
-    !matches!(code, "stopped" | "not_activated")
-}
-
-/// What became of reporting a refusal to the workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefusalReport {
-    /// The workspace recorded it (204).
-    Recorded,
-    /// The workspace does not know the grant (404 `unknown_grant`); nothing more to do.
-    UnknownGrant,
-    /// Not reported (after the retries), with the reason.
-    NotSent(String),
-}
-
-impl RefusalReport {
-    /// True unless the report could not be delivered.
-    pub fn delivered(&self) -> bool {
-        !matches!(self, Self::NotSent(_))
-    }
-}
-
-/// An `obr_request` refused on arrival, as reported to the workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObrRefusal {
-    /// The event's own `grant_id` (the workspace's id), if it was valid base64url of 16 bytes.
-    /// Never taken from the grant bytes, which may be forged.
-    pub grant_id: Option<[u8; GRANT_ID_LEN]>,
-    pub code: String,
-    pub report: RefusalReport,
-}
-
-impl ObrRefusal {
-    /// The grant id as lower-case hex, or `unknown` if the event had no valid one.
-    pub fn id(&self) -> String {
-        self.grant_id
-            .map(|id| hex(&id))
-            .unwrap_or_else(|| "unknown".into())
-    }
-}
-
-/// The event's `grant_id` field decoded (b64url of 16 bytes), if valid.
-pub fn event_grant_id(text: Option<&str>) -> Option<[u8; GRANT_ID_LEN]> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text?.trim())
-        .ok()?;
-    <[u8; GRANT_ID_LEN]>::try_from(bytes.as_slice()).ok()
-}
-
-/// The workspace's form of a grant id (b64url without padding).
-pub fn grant_id_b64(grant_id: &[u8; GRANT_ID_LEN]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(grant_id)
-}
-
-/// Turns the answer to a refusal report into a [`RefusalReport`], giving up at `deadline`.
-pub(crate) async fn await_refusal_report(
-    deadline: tokio::time::Instant,
-    send: impl std::future::Future<Output = Result<bool, crate::enroll::EnrollError>>,
-) -> RefusalReport {
-    match tokio::time::timeout_at(deadline, send).await {
-        Ok(Ok(true)) => RefusalReport::Recorded,
-        Ok(Ok(false)) => RefusalReport::UnknownGrant,
-        Ok(Err(e)) => RefusalReport::NotSent(e.to_string()),
-        Err(_) => RefusalReport::NotSent(format!(
-            "the workspace did not answer within {} s",
-            REFUSAL_REPORT_BUDGET.as_secs()
-        )),
-    }
-}
-
-/// Audits how reporting a refusal went (`obr.refusal.reported` / `obr.refusal.unreported`).
-pub fn audit_refusal_report(
-    vault: &Vault,
-    now: u64,
-    grant_id: Option<&[u8; GRANT_ID_LEN]>,
-    code: &str,
-    report: &RefusalReport,
-) {
-    let id = grant_id
-        .map(|id| hex(id))
-        .unwrap_or_else(|| "unknown".into());
-    match report {
-        RefusalReport::Recorded | RefusalReport::UnknownGrant => {
-            let result = if *report == RefusalReport::Recorded {
-                "recorded"
-            } else {
-                "unknown_grant"
-            };
-            audit(
-                vault,
-                now,
-                "obr.refusal.reported",
-                &[
-                    ("grant_id", id),
-                    ("code", code.to_owned()),
-                    ("result", result.to_owned()),
-                ],
-            );
-        }
-        RefusalReport::NotSent(reason) => audit(
-            vault,
-            now,
-            "obr.refusal.unreported",
-            &[
-                ("grant_id", id),
-                ("code", code.to_owned()),
-                ("reason", reason.clone()),
-            ],
-        ),
-    }
-}
-
-/// The pending approvals, oldest first; expired ones are dropped (and the list rewritten).
-pub fn pending(vault: &Vault, now: u64) -> Result<Vec<PendingApproval>, VaultError> {
-    let all: Vec<PendingApproval> = vault.settings().get(PENDING)?.unwrap_or_default();
-    let count = all.len();
-    let live: Vec<PendingApproval> = all.into_iter().filter(|p| p.is_live(now)).collect();
-    if live.len() != count {
-        vault.settings().set(PENDING, &live)?;
-    }
-    Ok(live)
-}
-
-/// The pending approval whose id is `id`: 32 hex digits, a unique hex prefix of at least 4,
-/// or the workspace's base64url form.
-pub fn find_pending(
-    vault: &Vault,
-    now: u64,
-    id: &str,
-) -> Result<Option<PendingApproval>, VaultError> {
-    let wanted = id.trim().to_ascii_lowercase();
-    let b64 = {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(id.trim())
-            .ok()
-            .filter(|b| b.len() == GRANT_ID_LEN)
-            .map(|b| hex(&b))
-    };
-    let list = pending(vault, now)?;
-    if let Some(exact) = list
-        .iter()
-        .find(|p| p.id() == wanted || Some(p.id()) == b64)
-    {
-        return Ok(Some(exact.clone()));
-    }
-    if wanted.len() < 4 {
-        return Ok(None);
-    }
-    let mut matches = list.into_iter().filter(|p| p.id().starts_with(&wanted));
-    match (matches.next(), matches.next()) {
-        (Some(one), None) => Ok(Some(one)),
-        _ => Ok(None),
-    }
-}
-
-/// Removes the pending approval of `grant_id`; false if there was none.
-pub fn remove_pending(vault: &Vault, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bool, VaultError> {
-    let mut all: Vec<PendingApproval> = vault.settings().get(PENDING)?.unwrap_or_default();
-    let before = all.len();
-    all.retain(|p| &p.grant_id != grant_id);
-    if all.len() == before {
-        return Ok(false);
-    }
-    vault.settings().set(PENDING, &all)?;
-    Ok(true)
-}
-
-/// Whether the workspace stopped `grant_id`.
-pub fn is_stopped(vault: &Vault, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bool, VaultError> {
-    let stopped: Stopped = vault.settings().get(STOPPED)?.unwrap_or_default();
-    Ok(stopped.entries.iter().any(|(id, _)| id == grant_id))
-}
-
-/// Handles an `obr_stopped` event: the grant's pending approval goes, a running session for
-/// it ends, and a later `obr_request` for it is refused. True if a pending one was dropped.
-pub fn stop(vault: &Vault, now: u64, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bool, VaultError> {
-    let mut stopped: Stopped = vault.settings().get(STOPPED)?.unwrap_or_default();
-    stopped.entries.retain(|(_, until)| *until > now);
-    if !stopped.entries.iter().any(|(id, _)| id == grant_id) {
-        // The grant lives at most MAX_LIFETIME_SECS from now; remembering it that long (plus
-        // the skew) outlasts every session it could have.
-        let until = now
-            .saturating_add(MAX_LIFETIME_SECS)
-            .saturating_add(DEFAULT_SKEW_SECS);
-        stopped.entries.push((*grant_id, until));
-        if stopped.entries.len() > MAX_STOPPED {
-            stopped.entries.sort_by_key(|(_, until)| *until);
-            let excess = stopped.entries.len() - MAX_STOPPED;
-            stopped.entries.drain(..excess);
-        }
-        vault.settings().set(STOPPED, &stopped)?;
-    }
-    let dropped = remove_pending(vault, grant_id)?;
-    audit(
-        vault,
-        now,
-        "obr.grant.stopped",
-        &[
-            ("grant_id", hex(grant_id)),
-            ("pending_dropped", dropped.to_string()),
-        ],
-    );
-    Ok(dropped)
-}
-
-/// Handles an `obr_request` event (its binary fields already decoded; `None` if one was not
-/// valid base64url): verifies the grant with every rule but the link binding and, if it
-/// passes, keeps it as a pending approval. A refusal is audited (`obr.grant.refused`).
-pub fn receive_request(
-    vault: &Vault,
-    now: u64,
-    grant: Option<&[u8]>,
-    relay_url: &str,
-    admin_door: Option<&[u8]>,
-) -> Result<Received, VaultError> {
-    let refuse = |code: &str, grant_id: Option<&[u8; GRANT_ID_LEN]>| {
-        let mut details = vec![("reason", code.to_owned())];
-        if let Some(id) = grant_id {
-            details.push(("grant_id", hex(id)));
-        }
-        audit(vault, now, "obr.grant.refused", &details);
-        Ok(Received::Refused(code.to_owned()))
-    };
-    let Some(enrollment) = state::load(vault)? else {
-        return refuse("not_activated", None);
-    };
-    let Some(grant_bytes) = grant else {
-        return refuse("malformed_event", None);
-    };
-    let grant = match Grant::verify_unbound(
-        grant_bytes,
-        &enrollment.grant_signing_key,
-        &enrollment.security_key_id,
-        now,
-        DEFAULT_SKEW_SECS,
-    ) {
-        Ok(g) => g,
-        Err(e) => return refuse(e.code(), None),
-    };
-    let id = grant.grant_id;
-    let door = admin_door.and_then(|d| RelayId::try_from(d).ok());
-    let Some(admin_door) =
-        door.filter(|_| !relay_url.is_empty() && relay_url.len() <= MAX_RELAY_URL)
-    else {
-        return refuse("malformed_event", Some(&id));
-    };
-    if is_stopped(vault, &id)? {
-        return refuse("stopped", Some(&id));
-    }
-    // Rule 21 early: a grant already presented would be refused on the link anyway.
-    let seen: SeenGrants = vault.settings().get(SEEN_GRANTS)?.unwrap_or_default();
-    let bound = Grant::verify(
-        grant_bytes,
-        &enrollment.grant_signing_key,
-        &enrollment.security_key_id,
-        &grant.admin_static_key,
-        now,
-        DEFAULT_SKEW_SECS,
-    );
-    match bound.map(|v| seen.clone().remember(&v, now)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) | Err(e) => return refuse(e.code(), Some(&id)),
-    }
-    let mut list = pending(vault, now)?;
-    if list.iter().any(|p| p.grant_id == id) {
-        return Ok(Received::AlreadyPending);
-    }
-    if list.len() >= MAX_PENDING {
-        return refuse("too_many_pending", Some(&id));
-    }
-    let approval = PendingApproval {
-        grant: grant_bytes.to_vec(),
-        relay_url: relay_url.to_owned(),
-        admin_door,
-        received_at: now,
-        grant_id: id,
-        admin_name: grant.admin_name.clone(),
-        workspace_name: grant.workspace_name.clone(),
-        rp_ids: grant.rp_ids.clone(),
-        max_registrations: grant.max_registrations,
-        expires_at: grant.expires_at,
-    };
-    list.push(approval.clone());
-    vault.settings().set(PENDING, &list)?;
-    audit(
-        vault,
-        now,
-        "obr.grant.pending",
-        &[
-            ("grant_id", hex(&id)),
-            ("admin", grant.admin_name.clone()),
-            ("rp_ids", grant.rp_ids.join(" ")),
-            ("max_registrations", grant.max_registrations.to_string()),
-            ("expires_at", grant.expires_at.to_string()),
-        ],
-    );
-    Ok(Received::Pending(approval))
-}
-
-/// Where receipts go besides the admin's tool: the workspace (endpoint 7), or a test's list.
-#[async_trait]
-pub trait ReceiptSink: Send + Sync {
-    /// Stores one receipt; `Err` with a reason once it gave up.
-    async fn post(&self, receipt: Vec<u8>) -> Result<(), String>;
-
-    /// Tells the workspace the phone refused `grant_id` with `code` before the admin's tool
-    /// could be told. The default has nowhere to send it.
-    async fn post_refusal(&self, grant_id: [u8; GRANT_ID_LEN], code: &str) -> RefusalReport {
-        let _ = (grant_id, code);
-        RefusalReport::NotSent("no workspace to report to".into())
-    }
-}
-
-/// Posts receipts to the enrolled workspace, signed with the device key, retrying transient
-/// failures; `already_recorded` counts as success.
-pub struct WorkspaceReceipts {
-    pub vault: Arc<Vault>,
-    pub clock: Arc<dyn Clock>,
-    pub request_timeout: Duration,
-}
-
-#[async_trait]
-impl ReceiptSink for WorkspaceReceipts {
-    async fn post(&self, receipt: Vec<u8>) -> Result<(), String> {
-        let enroller = crate::enroll::Enroller {
-            vault: &self.vault,
-            clock: self.clock.as_ref(),
-            device_name: "",
-            request_timeout: self.request_timeout,
-        };
-        let mut pause = RECEIPT_PAUSE;
-        let mut round = 1;
-        loop {
-            match enroller.post_obr_receipt(&receipt).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() && round < RECEIPT_ROUNDS => {
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                    round += 1;
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
-
-    async fn post_refusal(&self, grant_id: [u8; GRANT_ID_LEN], code: &str) -> RefusalReport {
-        let enroller = crate::enroll::Enroller {
-            vault: &self.vault,
-            clock: self.clock.as_ref(),
-            device_name: "",
-            request_timeout: self.request_timeout,
-        };
-        let deadline = tokio::time::Instant::now() + REFUSAL_REPORT_BUDGET;
-        let id = grant_id_b64(&grant_id);
-        await_refusal_report(deadline, enroller.post_obr_refusal(&id, code)).await
-    }
-}
 
 /// What a running OBR session reports (for the app's UI and the virtual phone's log). Ids are
 /// hex; nothing secret.
@@ -530,12 +72,12 @@ pub enum ObrEvent {
     },
     Refused {
         grant_id: String,
-        code: String,
+        code: RefusalCode,
     },
     /// A refusal the tool could not be told of was reported to the workspace (or not).
     RefusalReported {
         grant_id: String,
-        code: String,
+        code: RefusalCode,
         report: RefusalReport,
     },
     Registered {
@@ -562,7 +104,7 @@ pub struct ObrOutcome {
     pub grant_id: [u8; GRANT_ID_LEN],
     pub admin_name: String,
     /// `None` if the grant was accepted; else the code sent to the tool in the status frame.
-    pub refused: Option<String>,
+    pub refused: Option<RefusalCode>,
     /// (index, rp id) of each registration made.
     pub registrations: Vec<(u8, String)>,
     /// Receipts the workspace confirmed.
@@ -669,7 +211,7 @@ enum End {
     Expired,
     Stopped,
     /// A request was refused in a way that ends the grant (the code).
-    Refused(&'static str),
+    Refused(RefusalCode),
     Error(String),
 }
 
@@ -697,7 +239,7 @@ impl ObrRunner {
         let receipts = Arc::new(WorkspaceReceipts {
             vault: vault.clone(),
             clock: clock.clone(),
-            request_timeout: crate::enroll::client::DEFAULT_REQUEST_TIMEOUT,
+            request_timeout: crate::workspace::DEFAULT_REQUEST_TIMEOUT,
         });
         Self {
             vault,
@@ -720,13 +262,13 @@ impl ObrRunner {
     /// A refusal the workspace must learn of (before the tool was reached, or one that ends a
     /// running grant): emitted, reported to the workspace through the receipt sink (at most
     /// [`REFUSAL_REPORT_BUDGET`]) and audited.
-    async fn report_refusal(&self, grant_id: &[u8; GRANT_ID_LEN], code: &str) {
+    async fn report_refusal(&self, grant_id: &[u8; GRANT_ID_LEN], code: RefusalCode) {
         let id = hex(grant_id);
         self.emit(ObrEvent::Refused {
             grant_id: id.clone(),
-            code: code.to_owned(),
+            code,
         });
-        if !is_reportable(code) {
+        if !code.is_reportable() {
             return;
         }
         let report = match tokio::time::timeout(
@@ -750,7 +292,7 @@ impl ObrRunner {
         );
         self.emit(ObrEvent::RefusalReported {
             grant_id: id,
-            code: code.to_owned(),
+            code,
             report,
         });
     }
@@ -833,7 +375,8 @@ impl ObrRunner {
                     "obr.grant.refused",
                     &[("grant_id", id.clone()), ("reason", e.code().into())],
                 );
-                self.report_refusal(&pending.grant_id, e.code()).await;
+                self.report_refusal(&pending.grant_id, RefusalCode::Grant(e))
+                    .await;
                 return Err(e.into());
             }
         };
@@ -870,7 +413,10 @@ impl ObrRunner {
                 ("grant_id", id.clone()),
                 (
                     "outcome",
-                    outcome.refused.clone().unwrap_or_else(|| "accepted".into()),
+                    outcome
+                        .refused
+                        .map_or("accepted", RefusalCode::as_str)
+                        .to_owned(),
                 ),
                 ("registrations", outcome.registrations.len().to_string()),
                 ("reason", outcome.end.clone()),
@@ -921,18 +467,21 @@ impl ObrRunner {
                 "obr.grant.refused",
                 &[
                     ("grant_id", id.clone()),
-                    ("reason", GRANT_MISMATCH.to_owned()),
+                    ("reason", RefusalCode::GrantMismatch.as_str().to_owned()),
                 ],
             );
             let _ = channel
-                .send(MessageType::ObrStatus, GRANT_MISMATCH.as_bytes())
+                .send(
+                    MessageType::ObrStatus,
+                    RefusalCode::GrantMismatch.as_str().as_bytes(),
+                )
                 .await;
             self.emit(ObrEvent::Refused {
                 grant_id: id,
-                code: GRANT_MISMATCH.to_owned(),
+                code: RefusalCode::GrantMismatch,
             });
-            outcome.end = format!("refused: {GRANT_MISMATCH}");
-            outcome.refused = Some(GRANT_MISMATCH.to_owned());
+            outcome.end = format!("refused: {}", RefusalCode::GrantMismatch);
+            outcome.refused = Some(RefusalCode::GrantMismatch);
             return Ok(outcome);
         }
         let accepting = ObrSession::accept(
@@ -952,11 +501,11 @@ impl ObrRunner {
                 result = &mut accepting => break result.map_err(|e| refusal_code(&e)),
                 _ = check.tick() => {
                     if is_stopped(&self.vault, &pending.grant_id).unwrap_or(false) {
-                        break Err("stopped".to_owned());
+                        break Err(RefusalCode::Stopped);
                     }
                 }
                 message = channel.recv() => {
-                    outcome.refused = Some("cancelled".into());
+                    outcome.refused = Some(RefusalCode::Cancelled);
                     outcome.end = match message {
                         Err(SessionError::PeerShutdown) => {
                             "the admin's tool ended the session before the user answered".into()
@@ -964,7 +513,7 @@ impl ObrRunner {
                         Err(e) => e.to_string(),
                         Ok((other, _)) => format!("the admin's tool sent {other:?} before the answer"),
                     };
-                    self.emit(ObrEvent::Refused { grant_id: id, code: "cancelled".into() });
+                    self.emit(ObrEvent::Refused { grant_id: id, code: RefusalCode::Cancelled });
                     return Ok(outcome);
                 }
             }
@@ -972,11 +521,10 @@ impl ObrRunner {
         let session = match accepted {
             Ok(s) => s,
             Err(code) => {
-                let _ = channel.send(MessageType::ObrStatus, code.as_bytes()).await;
-                self.emit(ObrEvent::Refused {
-                    grant_id: id,
-                    code: code.clone(),
-                });
+                let _ = channel
+                    .send(MessageType::ObrStatus, code.as_str().as_bytes())
+                    .await;
+                self.emit(ObrEvent::Refused { grant_id: id, code });
                 outcome.end = format!("refused: {code}");
                 outcome.refused = Some(code);
                 return Ok(outcome);
@@ -1094,7 +642,9 @@ impl ObrRunner {
                                 return End::Error(e.to_string());
                             }
                             if let Some(code) = session.refusal() {
-                                let _ = channel.send(MessageType::ObrStatus, code.as_bytes()).await;
+                                let _ = channel
+                                    .send(MessageType::ObrStatus, code.as_str().as_bytes())
+                                    .await;
                                 self.report_refusal(&grant_id, code).await;
                                 return End::Refused(code);
                             }
@@ -1135,14 +685,14 @@ impl ObrRunner {
 }
 
 /// The status-frame code for a refused grant (obr-grant.md §6 step 4).
-fn refusal_code(error: &ObrError) -> String {
+fn refusal_code(error: &ObrError) -> RefusalCode {
     match error {
-        ObrError::Grant(e) => e.code().into(),
-        ObrError::Denied | ObrError::Ui(_) => "denied".into(),
-        ObrError::Timeout => "timeout".into(),
-        ObrError::Stopped => "stopped".into(),
-        ObrError::NotActivated => "not_activated".into(),
-        ObrError::Vault(_) => "internal_error".into(),
+        ObrError::Grant(e) => RefusalCode::Grant(*e),
+        ObrError::Denied | ObrError::Ui(_) => RefusalCode::Denied,
+        ObrError::Timeout => RefusalCode::Timeout,
+        ObrError::Stopped => RefusalCode::Stopped,
+        ObrError::NotActivated => RefusalCode::NotActivated,
+        ObrError::Vault(_) => RefusalCode::InternalError,
     }
 }
 

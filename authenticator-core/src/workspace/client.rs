@@ -1,5 +1,7 @@
 //! The workspace API client (`proto/workspace-api.yaml`): reqwest over rustls with the ring
-//! provider, JSON bodies, every call after redeem signed with the device identity key.
+//! provider, JSON bodies, every call after redeem signed with the device identity key. The
+//! endpoints and their typed answers; the events' wire form (`Event`) is typed once more by
+//! `super::events`.
 //!
 //! Invariants: network failures, timeouts and 5xx answers are retried with exponential backoff
 //! (redeem is idempotent for the same device, so a retry after a lost answer is safe); 4xx
@@ -16,7 +18,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::error::EnrollError;
+use super::error::WorkspaceError;
 
 /// Attempts for a retryable failure, and the first pause (doubled each time).
 const ATTEMPTS: u32 = 4;
@@ -92,6 +94,7 @@ pub struct EventsResponse {
     pub next: u64,
 }
 
+/// One event as it comes over the wire; [`super::events`] types it.
 #[derive(Debug, Deserialize)]
 pub struct Event {
     pub seq: u64,
@@ -124,6 +127,54 @@ pub struct ReceiptResponse {
     pub max_registrations: u64,
 }
 
+/// The error codes of the workspace's answers (`{"error": "<code>"}`) that this phone acts
+/// on, with their wire names (`proto/workspace-api.yaml`); any other code is only shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 404 on redeem: no such activation code.
+    UnknownCode,
+    /// 410 on redeem: the link expired.
+    Expired,
+    /// 410 on redeem: the administrator revoked the assignment.
+    Revoked,
+    /// 409 on redeem: another device redeemed the link.
+    AlreadyRedeemed,
+    /// 403 on the client-PIN proof.
+    WrongPin,
+    /// 409 on a receipt: the workspace already holds it (a retry after a lost answer).
+    AlreadyRecorded,
+    /// 404 on a refusal report: the workspace does not know the grant.
+    UnknownGrant,
+}
+
+impl ErrorCode {
+    const ALL: [Self; 7] = [
+        Self::UnknownCode,
+        Self::Expired,
+        Self::Revoked,
+        Self::AlreadyRedeemed,
+        Self::WrongPin,
+        Self::AlreadyRecorded,
+        Self::UnknownGrant,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownCode => "unknown_code",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::AlreadyRedeemed => "already_redeemed",
+            Self::WrongPin => "wrong_pin",
+            Self::AlreadyRecorded => "already_recorded",
+            Self::UnknownGrant => "unknown_grant",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
     error: String,
@@ -133,7 +184,7 @@ struct ErrorBody {
 
 impl WorkspaceClient {
     /// A client for the workspace at `base`; each request may take up to `timeout`.
-    pub fn new(base: &str, timeout: Duration) -> Result<Self, EnrollError> {
+    pub fn new(base: &str, timeout: Duration) -> Result<Self, WorkspaceError> {
         // Installing the provider twice is harmless; the first one stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -142,7 +193,7 @@ impl WorkspaceClient {
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| EnrollError::Network {
+            .map_err(|e| WorkspaceError::Network {
                 reason: format!("cannot set up HTTPS: {e}"),
             })?;
         Ok(Self {
@@ -160,7 +211,7 @@ impl WorkspaceClient {
         device_public_key: &[u8],
         obr_public_key: &[u8],
         device_name: &str,
-    ) -> Result<RedeemResponse, EnrollError> {
+    ) -> Result<RedeemResponse, WorkspaceError> {
         let body = serde_json::json!({
             "code": code,
             "device_public_key": B64.encode(device_public_key),
@@ -185,14 +236,14 @@ impl WorkspaceClient {
         &self,
         device: &DeviceIdentity,
         proof: &[u8],
-    ) -> Result<PinResponse, EnrollError> {
+    ) -> Result<PinResponse, WorkspaceError> {
         let path = format!("/api/v1/devices/{}/client-pin", device.security_key_id);
         let body = serde_json::json!({ "proof": B64.encode(proof) });
         self.call("POST", &path, Some(body), Some(device), self.timeout)
             .await
     }
 
-    pub async fn device(&self, device: &DeviceIdentity) -> Result<DeviceResponse, EnrollError> {
+    pub async fn device(&self, device: &DeviceIdentity) -> Result<DeviceResponse, WorkspaceError> {
         let path = format!("/api/v1/devices/{}", device.security_key_id);
         self.call("GET", &path, None, Some(device), self.timeout)
             .await
@@ -204,7 +255,7 @@ impl WorkspaceClient {
         device: &DeviceIdentity,
         after: u64,
         wait: Duration,
-    ) -> Result<EventsResponse, EnrollError> {
+    ) -> Result<EventsResponse, WorkspaceError> {
         let path = format!(
             "/api/v1/devices/{}/events?after={after}&wait={}",
             device.security_key_id,
@@ -214,7 +265,10 @@ impl WorkspaceClient {
             .await
     }
 
-    pub async fn acknowledge_revocation(&self, device: &DeviceIdentity) -> Result<(), EnrollError> {
+    pub async fn acknowledge_revocation(
+        &self,
+        device: &DeviceIdentity,
+    ) -> Result<(), WorkspaceError> {
         let path = format!("/api/v1/devices/{}/revocation-ack", device.security_key_id);
         let _: serde_json::Value = self
             .call(
@@ -234,7 +288,7 @@ impl WorkspaceClient {
         &self,
         device: &DeviceIdentity,
         receipt: &[u8],
-    ) -> Result<Option<ReceiptResponse>, EnrollError> {
+    ) -> Result<Option<ReceiptResponse>, WorkspaceError> {
         let path = format!("/api/v1/devices/{}/obr-receipts", device.security_key_id);
         let body = serde_json::json!({ "receipt": B64.encode(receipt) });
         match self
@@ -242,7 +296,9 @@ impl WorkspaceClient {
             .await
         {
             Ok(answer) => Ok(Some(answer)),
-            Err(EnrollError::Server { status: 409, code }) if code == "already_recorded" => {
+            Err(WorkspaceError::Server { status: 409, code })
+                if ErrorCode::parse(&code) == Some(ErrorCode::AlreadyRecorded) =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -256,7 +312,7 @@ impl WorkspaceClient {
         &self,
         device: &DeviceIdentity,
         obr_public_key: &[u8],
-    ) -> Result<(), EnrollError> {
+    ) -> Result<(), WorkspaceError> {
         let path = format!("/api/v1/devices/{}/obr-key", device.security_key_id);
         let body = serde_json::json!({ "obr_public_key": B64.encode(obr_public_key) });
         self.call::<serde_json::Value>("POST", &path, Some(body), Some(device), self.timeout)
@@ -273,7 +329,7 @@ impl WorkspaceClient {
         device: &DeviceIdentity,
         grant_id: &str,
         code: &str,
-    ) -> Result<bool, EnrollError> {
+    ) -> Result<bool, WorkspaceError> {
         let path = format!("/api/v1/devices/{}/obr-refusals", device.security_key_id);
         let body = obr_refusal_body(grant_id, code);
         match self
@@ -281,7 +337,11 @@ impl WorkspaceClient {
             .await
         {
             Ok(_) => Ok(true),
-            Err(EnrollError::Server { status: 404, code }) if code == "unknown_grant" => Ok(false),
+            Err(WorkspaceError::Server { status: 404, code })
+                if ErrorCode::parse(&code) == Some(ErrorCode::UnknownGrant) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -293,7 +353,7 @@ impl WorkspaceClient {
         body: Option<serde_json::Value>,
         device: Option<&DeviceIdentity>,
         timeout: Duration,
-    ) -> Result<T, EnrollError> {
+    ) -> Result<T, WorkspaceError> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut pause = FIRST_BACKOFF;
         let mut attempt = 1;
@@ -317,7 +377,7 @@ impl WorkspaceClient {
         body: &str,
         device: Option<&DeviceIdentity>,
         timeout: Duration,
-    ) -> Result<T, EnrollError> {
+    ) -> Result<T, WorkspaceError> {
         let url = format!("{}{path}", self.base);
         let mut request = match method {
             "POST" => self.http.post(&url),
@@ -347,21 +407,21 @@ impl WorkspaceClient {
             // A 204 (or any empty success) reads as JSON `null`.
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             return serde_json::from_slice(bytes)
-                .map_err(|e| EnrollError::UnexpectedResponse(e.to_string()));
+                .map_err(|e| WorkspaceError::UnexpectedResponse(e.to_string()));
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
         let code = error.as_ref().map(|e| e.error.as_str()).unwrap_or("");
-        Err(match (status, code) {
-            (404, "unknown_code") => EnrollError::UnknownCode,
-            (410, "expired") => EnrollError::LinkExpired,
-            (410, "revoked") => EnrollError::AssignmentRevoked,
-            (409, "already_redeemed") => EnrollError::LinkAlreadyUsed,
-            (423, _) => EnrollError::ActivationLocked,
-            (403, "wrong_pin") => EnrollError::WrongPin {
+        Err(match (status, ErrorCode::parse(code)) {
+            (404, Some(ErrorCode::UnknownCode)) => WorkspaceError::UnknownCode,
+            (410, Some(ErrorCode::Expired)) => WorkspaceError::LinkExpired,
+            (410, Some(ErrorCode::Revoked)) => WorkspaceError::AssignmentRevoked,
+            (409, Some(ErrorCode::AlreadyRedeemed)) => WorkspaceError::LinkAlreadyUsed,
+            (423, _) => WorkspaceError::ActivationLocked,
+            (403, Some(ErrorCode::WrongPin)) => WorkspaceError::WrongPin {
                 attempts_left: error.and_then(|e| e.attempts_left).unwrap_or(0),
             },
-            (401, _) => EnrollError::Unauthorized,
-            _ => EnrollError::Server {
+            (401, _) => WorkspaceError::Unauthorized,
+            _ => WorkspaceError::Server {
                 status,
                 code: if code.is_empty() {
                     "no error code".into()
@@ -387,11 +447,11 @@ pub fn signing_input(method: &str, path: &str, timestamp: u64, body: &[u8]) -> S
 
 /// Tells a TLS failure from other transport failures (both retryable by the user, but a TLS
 /// error usually means a wrong or intercepted server, so it gets its own message).
-fn transport_error(error: reqwest::Error) -> EnrollError {
+fn transport_error(error: reqwest::Error) -> WorkspaceError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {
         if let Some(tls) = find_rustls(e) {
-            return EnrollError::Tls {
+            return WorkspaceError::Tls {
                 reason: tls.to_string(),
             };
         }
@@ -404,7 +464,7 @@ fn transport_error(error: reqwest::Error) -> EnrollError {
     } else {
         error.to_string()
     };
-    EnrollError::Network { reason }
+    WorkspaceError::Network { reason }
 }
 
 /// The rustls error inside `e`, looking through `io::Error` wrappers (whose `source()` skips
@@ -419,7 +479,29 @@ fn find_rustls<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a r
 }
 
 /// b64url without padding, as the contract uses.
-pub fn decode_b64(text: &str) -> Result<Vec<u8>, EnrollError> {
+pub fn decode_b64(text: &str) -> Result<Vec<u8>, WorkspaceError> {
     B64.decode(text)
-        .map_err(|_| EnrollError::UnexpectedResponse("a binary field is not base64url".into()))
+        .map_err(|_| WorkspaceError::UnexpectedResponse("a binary field is not base64url".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_keep_their_wire_names() {
+        for (code, wire) in [
+            (ErrorCode::UnknownCode, "unknown_code"),
+            (ErrorCode::Expired, "expired"),
+            (ErrorCode::Revoked, "revoked"),
+            (ErrorCode::AlreadyRedeemed, "already_redeemed"),
+            (ErrorCode::WrongPin, "wrong_pin"),
+            (ErrorCode::AlreadyRecorded, "already_recorded"),
+            (ErrorCode::UnknownGrant, "unknown_grant"),
+        ] {
+            assert_eq!(code.as_str(), wire);
+            assert_eq!(ErrorCode::parse(wire), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("no_obr_key"), None);
+    }
 }
