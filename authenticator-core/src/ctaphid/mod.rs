@@ -24,6 +24,9 @@ mod server;
 
 use std::time::Duration;
 
+/// What a [`CtapHandler`] receives and ends (each CTAPHID channel is one origin), so a handler
+/// outside the core (the virtual phone's, over the API's CTAP channels) can be written.
+pub use crate::request::{Origin, RequestSignals};
 pub use assembler::{Assembler, Outcome};
 pub use dispatch::{Action, CtapHid, DeviceVersion, KeepaliveStatus};
 pub use packet::{Message, MessageTooLong, Packet};
