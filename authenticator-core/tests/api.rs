@@ -629,3 +629,16 @@ fn the_approval_observer_is_not_called_for_a_request_that_does_not_exist() {
     phone.set_approval_observer(None);
     assert!(recorder.0.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_failed_open_inside_an_async_runtime_reports_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vault.db"), vec![0x5a; 8192]).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let got =
+        runtime.block_on(async { open_with(&dir, ScriptedUser::approving(), |_| {}).map(|_| ()) });
+    assert!(
+        matches!(&got, Err(AuthenticatorError::VaultUnreadable { .. })),
+        "{got:?}"
+    );
+}

@@ -185,6 +185,12 @@ impl Authenticator {
             std::fs::create_dir_all(&data_dir).map_err(|e| AuthenticatorError::Storage {
                 reason: format!("cannot create the data folder: {e}"),
             })?;
+            // The vault first: a runtime dropped on an error path would panic when `open` is
+            // called from async code (a runtime may not be dropped there).
+            let vault = Arc::new(Vault::open_anchored(
+                data_dir.join(VAULT_FILE),
+                key_protector.clone(),
+            )?);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("authenticator-core")
@@ -193,10 +199,6 @@ impl Authenticator {
                 .map_err(|e| {
                     AuthenticatorError::internal(format!("cannot start its threads: {e}"))
                 })?;
-            let vault = Arc::new(Vault::open_anchored(
-                data_dir.join(VAULT_FILE),
-                key_protector.clone(),
-            )?);
             let engine_config = EngineConfig {
                 user_action_timeout: Duration::from_millis(options.user_action_timeout_ms),
                 select_account_on_device: options.choose_account_on_phone,
@@ -218,7 +220,13 @@ impl Authenticator {
                     clock.clone(),
                     engine_config.clone(),
                 )
-                .map_err(AuthenticatorError::internal)?
+            };
+            let engine = match engine {
+                Ok(engine) => engine,
+                Err(e) => {
+                    runtime.shutdown_background();
+                    return Err(AuthenticatorError::internal(e));
+                }
             };
             tracing::info!("authenticator opened");
             Ok(Arc::new(Self {

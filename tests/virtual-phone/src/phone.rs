@@ -1,10 +1,11 @@
 //! The virtual phone's shell around the core, as the Kotlin and Swift shells are: one
 //! `Authenticator` opened on the data folder with the phone's key store (the software key
 //! protector, the desktop's stand-in for Android Keystore / the Secure Enclave), the scripted
-//! user, and a logger writing the core's warnings to stderr. Every command goes through it.
+//! user, and a logger appending the core's log lines to `core.log` in the data folder (not
+//! stderr: tests compare the CLI's stderr exactly). Every command goes through it.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use authenticator_core::api::{
@@ -19,6 +20,9 @@ pub const DEVICE_NAME: &str = "virtual-phone";
 /// pairings at this pace (the product's 25 s would slow the tests down).
 const RELAY_POLL_WAIT_MS: u64 = 5_000;
 
+/// The core's log, beside the vault.
+const LOG_FILE: &str = "core.log";
+
 /// The key file beside the vault.
 const KEY_FILE: &str = "device.key";
 
@@ -29,15 +33,23 @@ pub fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// The core's warnings and errors, on stderr (`log: LEVEL target: message`).
-struct StderrLogger;
+/// The core's log lines (info and above), appended to a file: `LEVEL target: message`.
+struct FileLogger(PathBuf);
 
-impl Logger for StderrLogger {
+impl Logger for FileLogger {
     fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), LoggerError> {
-        if matches!(level, LogLevel::Error | LogLevel::Warn) {
-            eprintln!("log: {level:?} {target}: {message}");
+        if matches!(level, LogLevel::Debug | LogLevel::Trace) {
+            return Ok(());
         }
-        Ok(())
+        let failed = |e: std::io::Error| LoggerError::Failed {
+            reason: e.to_string(),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)
+            .map_err(failed)?;
+        writeln!(file, "{level:?} {target}: {message}").map_err(failed)
     }
 }
 
@@ -78,7 +90,7 @@ pub fn open(
         dir.to_owned(),
         Arc::new(key_store(data_dir)),
         user,
-        Some(Arc::new(StderrLogger)),
+        Some(Arc::new(FileLogger(data_dir.join(LOG_FILE)))),
         options,
     )
     .map_err(|e| e.to_string())
