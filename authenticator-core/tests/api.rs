@@ -538,8 +538,8 @@ fn each_ctap_channel_is_a_conversation_of_its_own() {
         // A closed channel is gone: its sequence with it, and it takes no more requests.
         let first = a.handle(assert_without_allow_list()).await.unwrap();
         assert_eq!(first[0], 0);
-        a.close().await;
-        a.close().await;
+        a.end().await;
+        a.end().await;
         assert!(matches!(
             a.handle(next.clone()).await,
             Err(AuthenticatorError::InvalidState { .. })

@@ -47,7 +47,7 @@ def test_a_channel_answers_and_is_closed_for_good(make_phone):
     assert bytes(phone.loop.run(channel.handle(b"\x04")))[0] == 0
     assert bytes(phone.loop.run(channel.handle(b"\x08"))) == b"\x30", \
         "nothing to continue on a fresh channel"
-    phone.loop.run(channel.close())
+    phone.loop.run(channel.end())
     with pytest.raises(ac.AuthenticatorError.InvalidState):
         phone.loop.run(channel.handle(b"\x04"))
     channel.cancel()  # nothing runs: no effect, no error

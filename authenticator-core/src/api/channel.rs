@@ -5,7 +5,7 @@
 //!
 //! Invariants: every channel is one origin, distinct from every other channel, link session
 //! and `handle_ctap`, so a sequence begun on it (getNextAssertion, an enumeration) is
-//! continued only on it; closing or dropping it ends the origin, and the engine forgets what
+//! continued only on it; ending (`end`) or dropping it ends the origin, and the engine forgets what
 //! it kept for it. One request runs at a time per channel; dropping the `handle` future or
 //! calling `cancel` cancels it as a CTAPHID CANCEL would (a prompt is withdrawn, the answer
 //! is CTAP2_ERR_KEEPALIVE_CANCEL).
@@ -65,8 +65,8 @@ impl Drop for Running<'_> {
 #[uniffi::export]
 impl Authenticator {
     /// Opens a CTAP channel for one conversation of the app's transport (one CTAPHID
-    /// channel, one NFC tap, one BLE connection). Close it (or drop it) when the
-    /// conversation ends.
+    /// channel, one NFC tap, one BLE connection). End it when the
+    /// conversation ends (`end`, or drop it).
     pub fn open_ctap_channel(self: Arc<Self>) -> Result<Arc<CtapChannel>, AuthenticatorError> {
         guard(|| {
             self.handle()?;
@@ -83,7 +83,7 @@ impl Authenticator {
 impl CtapChannel {
     /// Answers one CTAP 2.1 request (`command byte || CBOR parameters`) with `status byte ||
     /// CBOR`, as `handle_ctap` does but as this channel's conversation. Malformed requests get
-    /// a CTAP error status. Errors: `InvalidState` if the channel is closed or a request
+    /// a CTAP error status. Errors: `InvalidState` if the channel has ended or a request
     /// already runs on it. Cancelling the call (or `cancel`) cancels the request.
     pub async fn handle(&self, request: Vec<u8>) -> Result<Vec<u8>, AuthenticatorError> {
         let signals = {
@@ -144,9 +144,9 @@ impl CtapChannel {
     }
 
     /// Ends the conversation: a running request is cancelled, and the engine forgets what it
-    /// kept for this channel. Later `handle` calls fail with `InvalidState`. Closing twice
-    /// does nothing.
-    pub async fn close(&self) {
+    /// kept for this channel. Later `handle` calls fail with `InvalidState`. Ending twice
+    /// does nothing. (Named `end`: `close` is the bindings' own release of the object.)
+    pub async fn end(&self) {
         if !self.mark_closed() {
             return;
         }
@@ -198,6 +198,6 @@ impl Drop for CtapChannel {
 
 fn closed() -> AuthenticatorError {
     AuthenticatorError::InvalidState {
-        reason: "this CTAP channel is closed".into(),
+        reason: "this CTAP channel has ended".into(),
     }
 }

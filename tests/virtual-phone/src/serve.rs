@@ -149,7 +149,7 @@ impl CtapHandler for Channels {
         Box::pin(async move {
             let channel = self.open.lock().ok().and_then(|mut o| o.remove(origin));
             if let Some(channel) = channel {
-                channel.close().await;
+                channel.end().await;
             }
         })
     }
