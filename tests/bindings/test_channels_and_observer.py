@@ -6,6 +6,7 @@ registration session's progress in order before `decide_approval` returns."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from fido2 import cbor
@@ -88,3 +89,19 @@ def test_the_observer_sees_the_session(server, relay, tmp_path, make_phone, proc
     assert (accepted.approval_id, accepted.admin_name) == (tool.grant_id, "Bob Admin")
     registered = observer.events[2]
     assert (registered.rp_id, registered.index, registered.max) == ("crm.example", 1, 1)
+
+
+def test_a_request_refused_on_arrival_says_how_its_report_went(server, relay, tmp_path,
+                                                                make_phone, procs):
+    phone = active_phone(server, make_phone)
+    procs(AdminTool(tmp_path, relay, server, "--rp", "crm.example",
+                    "--test-grant-fault", "forge_signature"))
+    deadline = time.monotonic() + 40
+    refused = []
+    while not refused and time.monotonic() < deadline:
+        refused = phone.check_workspace(5).refused_approvals
+    [r] = refused
+    assert r.code == "bad_signature"
+    assert r.report == ac.RefusalReportState.RECORDED()
+    old = ac.RefusedApproval(approval_id="a", code="expired")
+    assert old.report is None, "records built without the report keep working"

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::approvals::ApprovalRequest;
+use super::approvals::{ApprovalRequest, RefusalReportState};
 use super::{Authenticator, AuthenticatorError, guard};
 use crate::enroll::activation_link::{ActivationLink, ParseOptions};
 use crate::enroll::{Enroller, Enrollment, KeyStatus};
@@ -88,6 +88,10 @@ pub struct RefusedApproval {
     pub approval_id: String,
     /// Why, as reported to the workspace (`expired`, `bad_signature`, ...).
     pub code: String,
+    /// How reporting it to the workspace went. Always set by the core; optional (default
+    /// `None`) only so that records an app's tests build keep compiling.
+    #[uniffi(default = None)]
+    pub report: Option<RefusalReportState>,
 }
 
 /// What `check_workspace` brought.
@@ -207,6 +211,7 @@ impl Authenticator {
                     .map(|r| RefusedApproval {
                         approval_id: r.id(),
                         code: r.code.clone(),
+                        report: Some(r.report.clone().into()),
                     })
                     .collect(),
             })

@@ -71,12 +71,16 @@ fn report_line(grant_id: &str, code: &str, report: &RefusalReportState) -> Strin
     }
 }
 
-/// `obr: refused CODE (grant ID)` for a request refused on arrival.
+/// `obr: refused CODE (grant ID)` and how reporting it went, for a request refused on
+/// arrival.
 pub fn refused(r: &RefusedApproval) {
     say(&format!(
         "obr: refused {} (grant {})",
         r.code, r.approval_id
     ));
+    if let Some(report) = &r.report {
+        say(&report_line(&r.approval_id, &r.code, report));
+    }
 }
 
 /// `obr: request ...` for a new pending approval.
