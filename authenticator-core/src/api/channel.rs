@@ -28,7 +28,8 @@ pub enum CtapRequestState {
     WaitingForUser,
 }
 
-/// One conversation of one transport; see the module header.
+/// One conversation of one transport; see the module header. A channel keeps its
+/// `Authenticator` (and its threads) alive until it is dropped.
 #[derive(uniffi::Object)]
 pub struct CtapChannel {
     /// Kept alive by the channel: its runtime runs the requests.
