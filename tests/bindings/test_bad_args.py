@@ -32,6 +32,11 @@ class RaisingObserver(ac.LinkObserver):
         raise RuntimeError("observer broken")
 
 
+class RaisingApprovalObserver(ac.ApprovalObserver):
+    def on_approval_event(self, event):
+        raise RuntimeError("observer broken")
+
+
 PIN = "135790"
 PASSKEY = object()  # stands for the id of a passkey PREPARE made
 
@@ -67,6 +72,7 @@ TABLE: dict[str, list[tuple]] = {
                                    b"\x01\xa1\x01\x5a\xff\xff\xff\xff")],
     "key_protection": [()],
     "link_service_running": [()],
+    "open_ctap_channel": [()],
     "pair": [(s,) for s in STRINGS + ["PASSKEYPHONE:/" + "1" * 4000,
                                       "PASSKEYPHONE:/" + "9" * MB, "PASSKEYPHONE:/"]],
     "paired_computers": [()],
@@ -77,6 +83,7 @@ TABLE: dict[str, list[tuple]] = {
     "refresh_enrollment": [()],
     "remove_paired_computer": [(s,) for s in STRINGS + ["00" * 16, "00" * 64, "00" * 65, "0"]],
     "rename_passkey": [(i, n) for i in ("", "AAAA", HUGE, ODD, PASSKEY) for n in STRINGS],
+    "set_approval_observer": [(None,), (RaisingApprovalObserver(),)],
     "set_pin": [(s,) for s in STRINGS + ["1" * 63, "1" * 64, "\U0001f600" * 4]],
     "start_link_service": [(True, None), (False, RaisingObserver()), (False, None)],
     "stop_link_service": [()],

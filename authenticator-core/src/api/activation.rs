@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::approvals::ApprovalRequest;
+use super::approvals::{ApprovalRequest, RefusalReportState};
 use super::{Authenticator, AuthenticatorError, guard};
 use crate::enroll::activation_link::{ActivationLink, ParseOptions};
 use crate::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
@@ -22,7 +22,6 @@ use crate::obr::grant::GRANT_ID_LEN;
 use crate::obr::refusals::{self, ObrRefusal};
 use crate::platform::SystemClock;
 use crate::vault::Vault;
-use crate::workspace::DEFAULT_REQUEST_TIMEOUT;
 use crate::workspace::events::WorkspaceEvent;
 
 /// The longest `check_workspace` waits for events, in seconds.
@@ -98,6 +97,10 @@ pub struct RefusedApproval {
     pub approval_id: String,
     /// Why, as reported to the workspace (`expired`, `bad_signature`, ...).
     pub code: String,
+    /// How reporting it to the workspace went. Always set by the core; optional (default
+    /// `None`) only so that records an app's tests build keep compiling.
+    #[uniffi(default = None)]
+    pub report: Option<RefusalReportState>,
 }
 
 /// What `check_workspace` brought.
@@ -180,12 +183,12 @@ pub async fn poll_workspace(
     })
 }
 
-fn enroller<'a>(vault: &'a Vault, device_name: &'a str) -> Enroller<'a> {
+fn enroller<'a>(vault: &'a Vault, device_name: &'a str, timeout: Duration) -> Enroller<'a> {
     Enroller {
         vault,
         clock: &SystemClock,
         device_name,
-        request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        request_timeout: timeout,
     }
 }
 
@@ -209,9 +212,11 @@ impl Authenticator {
     /// Activates the phone as the user's security key from the administrator's link. When the
     /// result is `waiting_for_pin`, ask for the emailed PIN and call `submit_activation_pin`.
     pub async fn activate(&self, link: String) -> Result<EnrollmentInfo, AuthenticatorError> {
-        let (vault, name, options) = self.enroll_parts();
+        let (vault, name, options, timeout) = self.enroll_parts();
         self.run(async move {
-            let e = enroller(&vault, &name).activate(&link, options).await?;
+            let e = enroller(&vault, &name, timeout)
+                .activate(&link, options)
+                .await?;
             Ok(EnrollmentInfo::from(&e))
         })
         .await
@@ -224,11 +229,11 @@ impl Authenticator {
         &self,
         pin: String,
     ) -> Result<EnrollmentInfo, AuthenticatorError> {
-        let (vault, name, _) = self.enroll_parts();
+        let (vault, name, _, timeout) = self.enroll_parts();
         let engine = self.engine.clone();
         let pin = zeroize::Zeroizing::new(pin);
         self.run(async move {
-            let submitted = enroller(&vault, &name).submit_pin(&pin).await;
+            let submitted = enroller(&vault, &name, timeout).submit_pin(&pin).await;
             // Whatever the outcome: a step after the PIN was installed may have failed, and
             // ending tokens early only costs a PC a new PIN entry.
             engine.pin_changed_outside_ctap();
@@ -241,16 +246,21 @@ impl Authenticator {
     /// activation.
     pub fn enrollment(&self) -> Result<Option<EnrollmentInfo>, AuthenticatorError> {
         guard(|| {
-            let current = enroller(&self.vault, &self.options.device_name).current()?;
+            let current = enroller(
+                &self.vault,
+                &self.options.device_name,
+                self.workspace_request_timeout(),
+            )
+            .current()?;
             Ok(current.as_ref().map(EnrollmentInfo::from))
         })
     }
 
     /// Asks the workspace for the key's status now.
     pub async fn refresh_enrollment(&self) -> Result<EnrollmentInfo, AuthenticatorError> {
-        let (vault, name, _) = self.enroll_parts();
+        let (vault, name, _, timeout) = self.enroll_parts();
         self.run(async move {
-            let e = enroller(&vault, &name).refresh().await?;
+            let e = enroller(&vault, &name, timeout).refresh().await?;
             Ok(EnrollmentInfo::from(&e))
         })
         .await
@@ -263,10 +273,10 @@ impl Authenticator {
         &self,
         wait_seconds: u32,
     ) -> Result<WorkspaceUpdate, AuthenticatorError> {
-        let (vault, name, _) = self.enroll_parts();
+        let (vault, name, _, timeout) = self.enroll_parts();
         let wait = Duration::from_secs(u64::from(wait_seconds.min(MAX_WORKSPACE_WAIT_SECS)));
         self.run(async move {
-            let polled = poll_workspace(&enroller(&vault, &name), wait).await?;
+            let polled = poll_workspace(&enroller(&vault, &name, timeout), wait).await?;
             Ok(WorkspaceUpdate {
                 enrollment: EnrollmentInfo::from(&polled.enrollment),
                 new_approvals: polled.obr_requests.iter().map(Into::into).collect(),
@@ -277,6 +287,7 @@ impl Authenticator {
                     .map(|r| RefusedApproval {
                         approval_id: r.id(),
                         code: r.code.as_str().to_owned(),
+                        report: Some(r.report.clone().into()),
                     })
                     .collect(),
             })
@@ -292,11 +303,12 @@ impl Authenticator {
         }
     }
 
-    fn enroll_parts(&self) -> (Arc<Vault>, String, ParseOptions) {
+    fn enroll_parts(&self) -> (Arc<Vault>, String, ParseOptions, Duration) {
         (
             self.vault.clone(),
             self.options.device_name.clone(),
             self.parse_options(),
+            self.workspace_request_timeout(),
         )
     }
 }

@@ -1,7 +1,8 @@
 //! The exported surface (uniffi): one long-lived [`Authenticator`] per process, opened on a data
 //! folder with the app's [`KeyProtector`] and [`UserInterface`], and an optional [`Logger`].
 //! Kotlin and Swift see exactly what is exported here and in the sibling files (activation,
-//! PIN, passkeys, pairing, the link service, OBR approvals, `handle_ctap`).
+//! PIN, passkeys, pairing, the link service, OBR approvals, `handle_ctap` and the CTAP
+//! channels of the app's transports).
 //!
 //! Invariants: no panic crosses the boundary (async work runs on the object's own tokio
 //! runtime and a panic there, or in a sync call, becomes [`AuthenticatorError::Internal`]);
@@ -11,6 +12,7 @@ mod activation;
 #[cfg(target_os = "android")]
 mod android;
 mod approvals;
+mod channel;
 mod ctap;
 mod error;
 mod link_service;
@@ -29,7 +31,11 @@ pub use activation::{
     ActivationLinkInfo, EnrollmentInfo, KeyState, Polled, RefusedApproval, WorkspaceUpdate,
     poll_workspace,
 };
-pub use approvals::{ApprovalOutcome, ApprovalRequest, AuditRecord};
+pub use approvals::{
+    ApprovalEvent, ApprovalObserver, ApprovalOutcome, ApprovalRequest, AuditRecord,
+    RefusalReportState,
+};
+pub use channel::{CtapChannel, CtapRequestState};
 pub use error::AuthenticatorError;
 pub use link_service::{LinkObserver, LinkServiceEvent};
 pub use logger::{LogLevel, Logger, LoggerError};
@@ -37,10 +43,12 @@ pub use pairing::PairedComputer;
 pub use passkeys::Passkey;
 pub use pin::PinStatus;
 
-use crate::ctap::{CtapEngine, EngineConfig};
-use crate::link::relay::RelayConfig;
+use crate::ctap::{AttestationFormat, CtapEngine, EngineConfig};
+use crate::link::relay::{DEFAULT_POLL_WAIT, RelayConfig};
+use crate::obr::runner::DEFAULT_ANSWER_TIMEOUT;
 use crate::platform::{Clock, KeyProtectionInfo, KeyProtector, SystemClock, UserInterface};
 use crate::vault::Vault;
+use crate::workspace::DEFAULT_REQUEST_TIMEOUT;
 use crate::workspace::KeyStatusGate;
 
 /// The vault's file name inside the data folder.
@@ -59,6 +67,24 @@ pub struct AuthenticatorOptions {
     /// When several passkeys fit a sign-in without a user name, let the user pick one on the
     /// phone (`choose_account`) instead of sending them all to the PC's own chooser.
     pub choose_account_on_phone: bool,
+    /// The phone offers its own user verification (biometrics or the device credential,
+    /// `verify_user`); without it getInfo has no "uv" option and PCs use the client PIN.
+    #[uniffi(default = true)]
+    pub builtin_user_verification: bool,
+    /// New passkeys carry a "packed" self attestation; without it, the "none" format.
+    #[uniffi(default = true)]
+    pub self_attestation: bool,
+    /// How long one request to the workspace may take, in milliseconds (1 ms to 10 minutes).
+    #[uniffi(default = 20000)]
+    pub workspace_request_timeout_ms: u64,
+    /// How long the administrator's tool waits for the user's decision on an on-behalf
+    /// registration request, in milliseconds (1 ms to 10 minutes; then it is told `timeout`).
+    #[uniffi(default = 60000)]
+    pub approval_answer_timeout_ms: u64,
+    /// How long one long-poll at a relay waits, in milliseconds (1 ms to 10 minutes): the
+    /// link service notices new pairings at this pace.
+    #[uniffi(default = 25000)]
+    pub relay_poll_wait_ms: u64,
 }
 
 /// The product's options, with `device_name` as given.
@@ -69,8 +95,20 @@ pub fn default_options(device_name: String) -> AuthenticatorOptions {
         allow_insecure_loopback: false,
         user_action_timeout_ms: 30_000,
         choose_account_on_phone: false,
+        builtin_user_verification: true,
+        self_attestation: true,
+        workspace_request_timeout_ms: duration_ms(DEFAULT_REQUEST_TIMEOUT),
+        approval_answer_timeout_ms: duration_ms(DEFAULT_ANSWER_TIMEOUT),
+        relay_poll_wait_ms: duration_ms(DEFAULT_POLL_WAIT),
     }
 }
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The longest any of the options' times may be, in milliseconds (10 minutes).
+const MAX_OPTION_MS: u64 = 600_000;
 
 /// The phone's authenticator: its vault, its CTAP engine and its services.
 #[derive(uniffi::Object)]
@@ -87,6 +125,8 @@ pub struct Authenticator {
     /// Taken (and shut down without waiting) on drop.
     runtime: Option<tokio::runtime::Runtime>,
     link: Mutex<Option<link_service::Running>>,
+    /// Told of the progress of `decide_approval` sessions.
+    approval_observer: Mutex<Option<Arc<dyn approvals::ApprovalObserver>>>,
 }
 
 #[uniffi::export]
@@ -125,15 +165,34 @@ impl Authenticator {
                     "the device name must have 1 to 64 characters, without control characters",
                 ));
             }
-            if options.user_action_timeout_ms == 0 || options.user_action_timeout_ms > 600_000 {
-                return Err(AuthenticatorError::invalid(
-                    "the user action timeout must be between 1 ms and 10 minutes",
-                ));
+            for (value, what) in [
+                (options.user_action_timeout_ms, "user action timeout"),
+                (
+                    options.workspace_request_timeout_ms,
+                    "workspace request timeout",
+                ),
+                (
+                    options.approval_answer_timeout_ms,
+                    "approval answer timeout",
+                ),
+                (options.relay_poll_wait_ms, "relay poll wait"),
+            ] {
+                if value == 0 || value > MAX_OPTION_MS {
+                    return Err(AuthenticatorError::invalid(format!(
+                        "the {what} must be between 1 ms and 10 minutes"
+                    )));
+                }
             }
             let data_dir = PathBuf::from(data_dir);
             std::fs::create_dir_all(&data_dir).map_err(|e| AuthenticatorError::Storage {
                 reason: format!("cannot create the data folder: {e}"),
             })?;
+            // The vault first: a runtime dropped on an error path would panic when `open` is
+            // called from async code (a runtime may not be dropped there).
+            let vault = Arc::new(Vault::open_anchored(
+                data_dir.join(VAULT_FILE),
+                key_protector.clone(),
+            )?);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("authenticator-core")
@@ -142,13 +201,15 @@ impl Authenticator {
                 .map_err(|e| {
                     AuthenticatorError::internal(format!("cannot start its threads: {e}"))
                 })?;
-            let vault = Arc::new(Vault::open_anchored(
-                data_dir.join(VAULT_FILE),
-                key_protector.clone(),
-            )?);
             let engine_config = EngineConfig {
                 user_action_timeout: Duration::from_millis(options.user_action_timeout_ms),
                 select_account_on_device: options.choose_account_on_phone,
+                builtin_uv: options.builtin_user_verification,
+                attestation: if options.self_attestation {
+                    AttestationFormat::PackedSelf
+                } else {
+                    AttestationFormat::None
+                },
                 ..EngineConfig::default()
             };
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -161,9 +222,16 @@ impl Authenticator {
                     clock.clone(),
                     engine_config.clone(),
                 )
-                .map_err(AuthenticatorError::internal)?
+            };
+            let engine = match engine {
                 // A workspace key that is not active serves nothing but getInfo and selection.
-                .with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())))
+                Ok(engine) => {
+                    engine.with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())))
+                }
+                Err(e) => {
+                    runtime.shutdown_background();
+                    return Err(AuthenticatorError::internal(e));
+                }
             };
             tracing::info!("authenticator opened");
             Ok(Arc::new(Self {
@@ -177,6 +245,7 @@ impl Authenticator {
                 options,
                 runtime: Some(runtime),
                 link: Mutex::new(None),
+                approval_observer: Mutex::new(None),
             }))
         })
     }
@@ -213,8 +282,12 @@ impl Authenticator {
     fn relay_config(&self) -> RelayConfig {
         RelayConfig {
             allow_insecure_loopback: self.options.allow_insecure_loopback,
-            ..RelayConfig::default()
+            poll_wait: Duration::from_millis(self.options.relay_poll_wait_ms),
         }
+    }
+
+    fn workspace_request_timeout(&self) -> Duration {
+        Duration::from_millis(self.options.workspace_request_timeout_ms)
     }
 
     fn now(&self) -> u64 {

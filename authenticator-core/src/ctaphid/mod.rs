@@ -24,8 +24,10 @@ mod server;
 
 use std::time::Duration;
 
-/// The engine as this transport sees it; it lives below both the engine and the transports.
-pub use crate::request::CtapHandler;
+/// The engine as this transport sees it (it lives below both the engine and the transports),
+/// and what a handler receives and ends (each CTAPHID channel is one origin), so that a
+/// handler outside the core (the virtual phone's, over the API's CTAP channels) can be written.
+pub use crate::request::{CtapHandler, Origin, RequestSignals};
 pub use assembler::{Assembler, Outcome};
 pub use dispatch::{Action, CtapHid, DeviceVersion, KeepaliveStatus};
 pub use packet::{Message, MessageTooLong, Packet};

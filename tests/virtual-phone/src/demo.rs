@@ -10,30 +10,24 @@
 //! admin's pairing tool, the user's approval with user verification on the phone, a signed
 //! receipt), and the user signs in with it from their own PC. Every step is printed; any
 //! mismatch is an error (non-zero exit).
+//!
+//! The phone is the core's API only (`Authenticator`, as an app holds it); the PC's and the
+//! relying party's parts build CTAP requests with the shared CBOR codec and run the PC's half
+//! of the PIN protocol (`pin_client`).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authenticator_core::api::{Authenticator, KeyState};
 use authenticator_core::cbor::{self, Value};
-use authenticator_core::ctap::pin_protocol::{
-    PinUvAuthProtocol, authenticate_with_token, platform_encapsulate,
-};
-use authenticator_core::ctap::{AAGUID, CtapEngine, EngineConfig};
-use authenticator_core::enroll::KeyStatus;
-use authenticator_core::enroll::activation_link::ParseOptions;
-use authenticator_core::hex::encode as hex;
-use authenticator_core::link::pairing;
-use authenticator_core::link::service::LinkService;
-use authenticator_core::platform::{Clock, KeyProtector, SoftwareKeyProtector, SystemClock};
-use authenticator_core::request::{Origin, RequestSignals};
-use authenticator_core::secret::random_array;
-use authenticator_core::vault::SCHEMA_VERSION;
 
 use sha2::{Digest, Sha256};
 
 use crate::hid_client::HidClient;
 use crate::link_processes::{start_admin_tool, start_pairing_tool, start_relay};
+use crate::phone::Settings;
+use crate::pin_client::random_array;
 use crate::relying_party::{Registered, RelyingParty};
 use crate::scripted_ui::{Answer, ScriptedApprover, ScriptedUser};
 use crate::workspace_process::Workspace;
@@ -50,21 +44,31 @@ fn step(n: u32, text: &str) {
     println!("[{n}] {text}");
 }
 
-fn engine(dir: &Path) -> Step<Arc<CtapEngine>> {
-    let user = Arc::new(ScriptedUser {
-        presence: Answer::Approve,
-        verification: Answer::Approve,
-    });
-    crate::open_engine(dir, user, EngineConfig::default())
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn call(engine: &CtapEngine, command: u8, params: Option<Value>) -> Vec<u8> {
-    engine
-        .handle(
-            &request(command, params),
-            &RequestSignals::new(Origin::app()),
-        )
-        .await
+/// The phone: the core's API with a user who approves everything (on-behalf registration
+/// requests too), printing the sessions' events.
+fn open_phone(dir: &Path) -> Step<Arc<Authenticator>> {
+    let user = Arc::new(ScriptedApprover {
+        user: ScriptedUser {
+            presence: Answer::Approve,
+            verification: Answer::Approve,
+        },
+        obr: Answer::Approve,
+    });
+    let settings = Settings {
+        workspace_timeout_ms: 20_000,
+        allow_insecure_loopback: true,
+    };
+    let phone = crate::phone::open(dir, user, settings.options(PHONE_NAME))?;
+    phone.set_approval_observer(Some(Arc::new(crate::obr::Printer)));
+    Ok(phone)
+}
+
+async fn call(phone: &Authenticator, command: u8, params: Option<Value>) -> Vec<u8> {
+    phone.handle_ctap(request(command, params)).await
 }
 
 fn request(command: u8, params: Option<Value>) -> Vec<u8> {
@@ -78,14 +82,14 @@ fn request(command: u8, params: Option<Value>) -> Vec<u8> {
 /// How a sign-in reaches the phone: straight into its engine, or from the user's PC through
 /// the pairing tool's CTAPHID socket and the relay.
 enum Via<'a> {
-    Phone(&'a CtapEngine),
+    Phone(&'a Authenticator),
     Pc(&'a HidClient),
 }
 
 impl Via<'_> {
     async fn call(&self, command: u8, params: Option<Value>) -> Step<Vec<u8>> {
         match self {
-            Via::Phone(engine) => Ok(call(engine, command, params).await),
+            Via::Phone(phone) => Ok(call(phone, command, params).await),
             Via::Pc(client) => client.cbor(request(command, params)).await,
         }
     }
@@ -100,8 +104,6 @@ fn options_uv() -> Value {
 }
 
 pub async fn run(dir: &Path) -> Step<()> {
-    let protector = SoftwareKeyProtector::new(dir.join("device.key"));
-    let info = protector.info().map_err(|e| e.to_string())?;
     let rp = RelyingParty { id: RP_ID.into() };
 
     step(1, "starting the emulated workspace server");
@@ -145,52 +147,45 @@ pub async fn run(dir: &Path) -> Step<()> {
             dir.join("vault.db").display()
         ),
     );
+    let phone = open_phone(dir)?;
+    let info = phone.key_protection().map_err(|e| e.to_string())?;
     println!(
-        "    key protection: {} (hardware backed: {}), vault schema {SCHEMA_VERSION}",
+        "    key protection: {} (hardware backed: {})",
         info.kind, info.hardware_backed
     );
-    let vault = crate::open_vault(dir)?;
-    let before = vault.credentials().count().map_err(|e| e.to_string())?;
+    let before = phone.passkeys().map_err(|e| e.to_string())?.len();
     println!("    the vault holds {before} passkey(s)");
-    let enroller = crate::enrollment::enroller(&vault);
-    if let Some(earlier) = enroller.current().map_err(|e| e.to_string())? {
+    if let Some(earlier) = phone.enrollment().map_err(|e| e.to_string())? {
         return Err(format!(
             "{} already holds a phone activated for {} by an earlier run; run the demo on a new folder",
             dir.display(),
             earlier.workspace_name
         ));
     }
-    let enrollment = enroller
-        .activate(
-            &link,
-            ParseOptions {
-                allow_insecure_loopback: true,
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let enrollment = phone.activate(link).await.map_err(|e| e.to_string())?;
     println!(
         "    {} at {}: status {}",
         enrollment.user_display_name,
         enrollment.workspace_name,
-        enrollment.status.as_str()
+        state_name(enrollment.status)
     );
 
     step(4, "phone: the user enters the PIN from the email");
-    let enrollment = enroller.submit_pin(&pin).await.map_err(|e| e.to_string())?;
-    if enrollment.status != KeyStatus::Active {
+    let enrollment = phone
+        .submit_activation_pin(pin.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    if enrollment.status != KeyState::Active {
         return Err(format!(
             "the key is {} after the PIN",
-            enrollment.status.as_str()
+            state_name(enrollment.status)
         ));
     }
     println!(
         "    status {}; the administrator sees the key as {}",
-        enrollment.status.as_str(),
+        state_name(enrollment.status),
         workspace.key_status(USER_NAME).await?
     );
-    drop(vault);
-    let phone = engine(dir)?;
 
     step(5, "getInfo: what the authenticator says about itself");
     let answer = call(&phone, 0x04, None).await;
@@ -204,19 +199,22 @@ pub async fn run(dir: &Path) -> Step<()> {
         .and_then(|o| o.iter().find(|(k, _)| k.as_text() == Some("clientPin")))
         .and_then(|(_, v)| v.as_bool())
         .unwrap_or(false);
+    let aaguid = member(&info, 3)?
+        .as_bytes()
+        .ok_or("the AAGUID is not bytes")?;
     println!(
         "    versions {versions:?}, AAGUID {}, client PIN set: {client_pin}",
-        hex(&AAGUID)
+        hex(aaguid)
     );
 
     step(
         6,
         &format!("registering a passkey for {USER_NAME} at {RP_ID} with the emailed PIN"),
     );
-    let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
+    let challenge: [u8; 32] = random_array()?;
     let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
     let token = pin_token(&phone, &pin).await?;
-    let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
+    let user_id: [u8; 16] = random_array()?;
     let request = make_credential_params(
         RP_ID,
         "Demo RP",
@@ -226,11 +224,7 @@ pub async fn run(dir: &Path) -> Step<()> {
         vec![
             (
                 k(8),
-                Value::from(authenticate_with_token(
-                    PinUvAuthProtocol::Two,
-                    &token,
-                    &client_data_hash,
-                )),
+                Value::from(crate::pin_client::authenticate(&token, &client_data_hash)?),
             ),
             (k(9), Value::Unsigned(2)),
         ],
@@ -276,19 +270,14 @@ pub async fn run(dir: &Path) -> Step<()> {
     println!("    no rp id, user name or credential id appears in the file");
 
     step(10, "restarting the phone and signing in once more");
-    let phone = engine(dir)?;
-    for c in phone
-        .vault()
-        .credentials()
-        .list()
-        .map_err(|e| e.to_string())?
-    {
+    let phone = open_phone(dir)?;
+    for p in phone.passkeys().map_err(|e| e.to_string())? {
         println!(
             "    stored: {}  {:<16} {:<22} counter reserved up to {}",
-            hex(&c.credential_id[..8]),
-            c.rp_id,
-            c.user_name.as_deref().unwrap_or("-"),
-            c.sign_count
+            p.id.get(..11).unwrap_or(&p.id),
+            p.rp_id,
+            p.user_name.as_deref().unwrap_or("-"),
+            p.sign_count
         );
     }
     sign_in(Via::Phone(&phone), &rp, &mut registered, true).await?;
@@ -301,11 +290,7 @@ pub async fn run(dir: &Path) -> Step<()> {
     println!("    relay at {relay_url} (it only ever sees ciphertext)");
     let (mut tool, tool_address, code) = start_pairing_tool(&dir.join("pc"), &relay_url, PC_NAME)?;
     println!("    the pairing tool shows a code of {} digits", code.len());
-    let now = SystemClock.now_unix_seconds();
-    let relay_config = crate::link::relay_config(true);
-    let paired = pairing::pair(phone.vault(), &code, now, &relay_config, PHONE_NAME)
-        .await
-        .map_err(|e| e.to_string())?;
+    let paired = phone.pair(code).await.map_err(|e| e.to_string())?;
     let phone_name = tool.wait_for("paired with ", Duration::from_secs(20))?;
     println!(
         "    phone: paired with {:?}; the PC: paired with {phone_name:?}",
@@ -316,17 +301,13 @@ pub async fn run(dir: &Path) -> Step<()> {
         12,
         "signing in from the PC's browser: CTAPHID -> pairing tool -> relay -> phone",
     );
-    let service = Arc::new(LinkService::new(
-        phone.vault().clone(),
-        phone.clone(),
-        Arc::new(SystemClock),
-        relay_config,
-    ));
-    let listening = tokio::spawn(service.run());
+    phone
+        .start_link_service(false, None)
+        .map_err(|e| e.to_string())?;
     let pc = HidClient::connect(&tool_address).await?;
     let result = sign_in(Via::Pc(&pc), &rp, &mut registered, true).await;
     if let Err(e) = result {
-        listening.abort();
+        phone.stop_link_service();
         return Err(e);
     }
 
@@ -338,7 +319,7 @@ pub async fn run(dir: &Path) -> Step<()> {
     let (obr_rp, mut obr_registered) = match result {
         Ok(r) => r,
         Err(e) => {
-            listening.abort();
+            phone.stop_link_service();
             return Err(e);
         }
     };
@@ -348,7 +329,7 @@ pub async fn run(dir: &Path) -> Step<()> {
         &format!("the user signs in at {OBR_RP} with that passkey from their own paired PC"),
     );
     let result = sign_in(Via::Pc(&pc), &obr_rp, &mut obr_registered, true).await;
-    listening.abort();
+    phone.stop_link_service();
     result?;
 
     step(
@@ -407,7 +388,7 @@ fn make_credential_params(
 /// its workspace events, the user approves with user verification, the admin's client
 /// registers through the tool and the relay, and the relying party verifies it.
 async fn on_behalf(
-    phone: &Arc<CtapEngine>,
+    phone: &Arc<Authenticator>,
     dir: &Path,
     relay_url: &str,
     workspace_url: &str,
@@ -422,14 +403,9 @@ async fn on_behalf(
     println!(
         "    the workspace issued grant {grant_id}: 1 passkey at {OBR_RP}, bound to the admin's tool"
     );
-    let polled = authenticator_core::api::poll_workspace(
-        &crate::enrollment::enroller(phone.vault()),
-        Duration::from_secs(5),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let pending = polled
-        .obr_requests
+    let update = phone.check_workspace(5).await.map_err(|e| e.to_string())?;
+    let pending = update
+        .new_approvals
         .into_iter()
         .next()
         .ok_or("the phone received no on-behalf registration request")?;
@@ -438,27 +414,16 @@ async fn on_behalf(
         pending.admin_name,
         pending.rp_ids.join(", ")
     );
-    let user = Arc::new(ScriptedApprover {
-        user: ScriptedUser {
-            presence: Answer::Approve,
-            verification: Answer::Approve,
-        },
-        obr: Answer::Approve,
-    });
-    let (runner, _printer) = crate::obr::runner(
-        phone.vault().clone(),
-        EngineConfig::default(),
-        user,
-        true,
-        Duration::from_secs(30),
-    );
-    let session = tokio::spawn(async move { runner.run(&pending).await });
+    let session = {
+        let phone = phone.clone();
+        tokio::spawn(async move { phone.decide_approval(pending.id, true).await })
+    };
     admin.wait_for("obr accepted", Duration::from_secs(30))?;
     let admin_pc = HidClient::connect(&admin_address).await?;
     let rp = RelyingParty { id: OBR_RP.into() };
-    let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
+    let challenge: [u8; 32] = random_array()?;
     let (_, client_data_hash) = rp.client_data("webauthn.create", &challenge);
-    let user_id: [u8; 16] = random_array().map_err(|e| e.to_string())?;
+    let user_id: [u8; 16] = random_array()?;
     let request = make_credential_params(
         OBR_RP,
         "Acme CRM",
@@ -479,17 +444,15 @@ async fn on_behalf(
     match session.await {
         Ok(Ok(outcome)) => println!(
             "    phone: {} registration(s), {} receipt(s) posted to the workspace; session ended: {}",
-            outcome.registrations.len(),
+            outcome.registered_rp_ids.len(),
             outcome.receipts_posted,
-            outcome.end
+            outcome.ended
         ),
         Ok(Err(e)) => return Err(format!("the phone's on-behalf session failed: {e}")),
         Err(e) => return Err(format!("the phone's on-behalf session panicked: {e}")),
     }
     let audited = phone
-        .vault()
-        .audit()
-        .list()
+        .audit_log()
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|e| e.kind == "obr.registration")
@@ -504,7 +467,7 @@ async fn sign_in(
     registered: &mut Registered,
     with_allow_list: bool,
 ) -> Step<()> {
-    let challenge: [u8; 32] = random_array().map_err(|e| e.to_string())?;
+    let challenge: [u8; 32] = random_array()?;
     let (_, client_data_hash) = rp.client_data("webauthn.get", &challenge);
     let mut request = vec![
         (k(1), Value::from(rp.id.as_str())),
@@ -535,8 +498,7 @@ async fn sign_in(
 
 /// A pinUvAuthToken with the mc and ga permissions for the demo rp, through the client PIN
 /// (PIN/UV auth protocol two), as a PC's FIDO2 client gets it.
-async fn pin_token(phone: &CtapEngine, pin: &str) -> Step<Vec<u8>> {
-    let protocol = PinUvAuthProtocol::Two;
+async fn pin_token(phone: &Authenticator, pin: &str) -> Step<Vec<u8>> {
     let answer = call(
         phone,
         0x06,
@@ -550,9 +512,9 @@ async fn pin_token(phone: &CtapEngine, pin: &str) -> Step<Vec<u8>> {
     let cose = member(&body, 1)?;
     let x = member(cose, -2)?.as_bytes().ok_or("x is not bytes")?;
     let y = member(cose, -3)?.as_bytes().ok_or("y is not bytes")?;
-    let (px, py, shared) = platform_encapsulate(protocol, x, y).map_err(|e| e.to_string())?;
+    let (px, py, shared) = crate::pin_client::encapsulate(x, y)?;
     let pin_hash = Sha256::digest(pin.as_bytes());
-    let pin_hash_enc = shared.encrypt(&pin_hash[..16]).map_err(|e| e.to_string())?;
+    let pin_hash_enc = shared.encrypt(&pin_hash[..16])?;
     let platform_key = Value::map([
         (k(1), Value::int(2)),
         (k(3), Value::int(-25)),
@@ -577,13 +539,17 @@ async fn pin_token(phone: &CtapEngine, pin: &str) -> Step<Vec<u8>> {
         Some((0, rest)) => {
             let body = cbor::decode(rest).map_err(|e| e.to_string())?;
             let encrypted = member(&body, 2)?.as_bytes().ok_or("token is not bytes")?;
-            let token = shared.decrypt(encrypted).map_err(|e| e.to_string())?;
+            let token = shared.decrypt(encrypted)?;
             println!("    the PC's client got a PIN token from the phone with the emailed PIN");
-            Ok(token.expose().to_vec())
+            Ok(token)
         }
         Some((status, _)) => Err(format!("the phone refused the PIN: status {status:#04x}")),
         None => Err("empty clientPIN answer".into()),
     }
+}
+
+fn state_name(state: KeyState) -> &'static str {
+    crate::enrollment::state_name(state)
 }
 
 fn member(value: &Value, key: i64) -> Step<&Value> {

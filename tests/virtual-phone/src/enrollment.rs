@@ -1,52 +1,37 @@
 //! `virtual-phone activate LINK`, `status`, `pin submit PIN`, and the watcher that keeps a
 //! serving phone's status in step with the workspace (suspension and revocation take effect
-//! while it serves).
+//! while it serves) and runs each on-behalf registration request it announces.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use authenticator_core::api::poll_workspace;
-use authenticator_core::enroll::activation_link::ParseOptions;
-use authenticator_core::enroll::{EnrollError, Enroller, Enrollment, KeyStatus};
-use authenticator_core::obr::ObrRunner;
-use authenticator_core::platform::SystemClock;
-use authenticator_core::vault::Vault;
+use authenticator_core::api::{
+    Authenticator, AuthenticatorError, EnrollmentInfo, KeyState, WorkspaceUpdate,
+};
 
-pub const DEVICE_NAME: &str = "virtual-phone";
+/// How long one events long-poll waits, in seconds.
+const WATCH_WAIT_SECS: u32 = 20;
 
-/// How long one workspace request may take (`--workspace-timeout-ms`).
-static REQUEST_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-
-pub fn set_request_timeout(timeout: Duration) {
-    let _ = REQUEST_TIMEOUT.set(timeout);
-}
-
-pub fn request_timeout() -> Duration {
-    REQUEST_TIMEOUT
-        .get()
-        .copied()
-        .unwrap_or(authenticator_core::workspace::DEFAULT_REQUEST_TIMEOUT)
-}
-
-pub fn enroller(vault: &Vault) -> Enroller<'_> {
-    Enroller {
-        vault,
-        clock: &SystemClock,
-        device_name: DEVICE_NAME,
-        request_timeout: request_timeout(),
+pub fn state_name(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Pending => "pending",
+        KeyState::Active => "active",
+        KeyState::Suspended => "suspended",
+        KeyState::Revoked => "revoked",
+        KeyState::Locked => "locked",
     }
 }
 
-fn describe(e: &Enrollment) -> String {
+fn describe(e: &EnrollmentInfo) -> String {
     let mut text = format!(
         "status: {}\nworkspace: {}\nuser: {} <{}>\nsecurity key id: {}",
-        e.status.as_str(),
+        state_name(e.status),
         e.workspace_name,
         e.user_display_name,
         e.user_email,
         e.security_key_id
     );
-    if e.status == KeyStatus::Pending && e.pin_policy.client_pin {
+    if e.waiting_for_pin {
         text.push_str(
             "\nwaiting for the client PIN sent by the administrator: virtual-phone pin submit PIN",
         );
@@ -54,31 +39,20 @@ fn describe(e: &Enrollment) -> String {
     text
 }
 
-pub async fn activate(
-    vault: &Vault,
-    link: &str,
-    allow_insecure_loopback: bool,
-) -> Result<(), String> {
-    let options = ParseOptions {
-        allow_insecure_loopback,
-    };
-    let enrollment = enroller(vault)
-        .activate(link, options)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn activate(phone: &Authenticator, link: String) -> Result<(), String> {
+    let enrollment = phone.activate(link).await.map_err(|e| e.to_string())?;
     println!("{}", describe(&enrollment));
     Ok(())
 }
 
-pub async fn status(vault: &Vault, refresh: bool) -> Result<(), String> {
-    let enroller = enroller(vault);
+pub async fn status(phone: &Authenticator, refresh: bool) -> Result<(), String> {
     let enrollment = if refresh {
-        match enroller.refresh().await {
-            Err(EnrollError::NotActivated) => None,
+        match phone.refresh_enrollment().await {
+            Err(AuthenticatorError::NotActivated { .. }) => None,
             other => Some(other.map_err(|e| e.to_string())?),
         }
     } else {
-        enroller.current().map_err(|e| e.to_string())?
+        phone.enrollment().map_err(|e| e.to_string())?
     };
     match enrollment {
         Some(e) => println!("{}", describe(&e)),
@@ -87,24 +61,36 @@ pub async fn status(vault: &Vault, refresh: bool) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn submit_pin(vault: &Vault, pin: &str) -> Result<(), String> {
-    let enrollment = enroller(vault)
-        .submit_pin(pin)
+pub async fn submit_pin(phone: &Authenticator, pin: String) -> Result<(), String> {
+    let enrollment = phone
+        .submit_activation_pin(pin)
         .await
         .map_err(|e| e.to_string())?;
     println!("{}", describe(&enrollment));
     Ok(())
 }
 
+/// Prints what one events poll brought (`obr: stopped ...`, `obr: refused ...`,
+/// `obr: request ...`).
+pub fn announce(update: &WorkspaceUpdate) {
+    for id in &update.stopped_approvals {
+        crate::phone::say(&format!("obr: stopped grant {id}"));
+    }
+    for refusal in &update.refused_approvals {
+        crate::obr::refused(refusal);
+    }
+    for request in &update.new_approvals {
+        crate::obr::announce(request);
+    }
+}
+
 /// Long-polls the workspace's events while the phone serves, so the workspace's decisions
-/// (suspend, resume, revoke) apply within seconds. Stops once the key is revoked. With a
-/// runner, each new on-behalf registration request is run at once (the scripted user
-/// decides); a stopped grant ends its session through the vault.
-pub async fn watch(vault: Arc<Vault>, obr: Option<ObrRunner>) {
+/// (suspend, resume, revoke) apply within seconds; stops once the revocation is confirmed.
+/// Each new on-behalf registration request is run at once (the scripted user decides); a
+/// stopped grant ends its session through the core.
+pub async fn watch(phone: Arc<Authenticator>) {
     loop {
-        let current = enroller(&vault).current();
-        match current {
-            Ok(Some(e)) if e.status == KeyStatus::Revoked && e.revocation_acknowledged => return,
+        match phone.enrollment() {
             Ok(Some(_)) => {}
             // Not activated (yet): look again later, activation may happen meanwhile.
             Ok(None) | Err(_) => {
@@ -112,21 +98,16 @@ pub async fn watch(vault: Arc<Vault>, obr: Option<ObrRunner>) {
                 continue;
             }
         }
-        match poll_workspace(&enroller(&vault), Duration::from_secs(20)).await {
-            Ok(polled) => {
-                eprintln!("workspace status: {}", polled.enrollment.status.as_str());
-                for id in &polled.obr_stopped {
-                    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-                    crate::obr::say(&format!("obr: stopped grant {id}"));
+        match phone.check_workspace(WATCH_WAIT_SECS).await {
+            Ok(update) => {
+                eprintln!("workspace status: {}", state_name(update.enrollment.status));
+                announce(&update);
+                for request in update.new_approvals {
+                    tokio::spawn(crate::obr::run(phone.clone(), request.id));
                 }
-                for refusal in &polled.obr_refused {
-                    crate::obr::refused(refusal);
-                }
-                for pending in polled.obr_requests {
-                    crate::obr::announce(&pending);
-                    if let Some(runner) = &obr {
-                        tokio::spawn(crate::obr::run(runner.clone(), pending));
-                    }
+                // A successful poll that says revoked has had the revocation acknowledged.
+                if update.enrollment.status == KeyState::Revoked {
+                    return;
                 }
             }
             Err(e) => {

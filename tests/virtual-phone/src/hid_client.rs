@@ -9,7 +9,6 @@ use authenticator_core::ctaphid::{
     BROADCAST_CID, CONT_DATA_LEN, CTAPHID_CBOR, CTAPHID_INIT, CTAPHID_KEEPALIVE, INIT_DATA_LEN,
     INIT_FLAG, Message, REPORT_LEN,
 };
-use authenticator_core::secret::random_array;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -32,7 +31,7 @@ impl HidClient {
             stream: tokio::sync::Mutex::new(stream),
             cid: BROADCAST_CID,
         };
-        let nonce: [u8; 8] = random_array().map_err(|e| e.to_string())?;
+        let nonce: [u8; 8] = crate::pin_client::random_array()?;
         let answer = client.transact(CTAPHID_INIT, nonce.to_vec()).await?;
         if answer.len() < 17 || answer[..8] != nonce {
             return Err("CTAPHID INIT answer does not echo the nonce".into());

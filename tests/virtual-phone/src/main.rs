@@ -1,6 +1,8 @@
 //! `virtual-phone`: the authenticator core running headless, standing in for a handset in
-//! integration tests and demos. It uses only the core's public API, with the software key
-//! protector in place of the platform key store and a scripted user.
+//! integration tests and demos. It is an app of the core's exported API (`api`), as the
+//! Kotlin and Swift shells are: one `Authenticator` per command, with the software key
+//! protector in place of the platform key store, a scripted user and a stderr logger; its
+//! CTAPHID socket drives the API's CTAP channels.
 
 mod demo;
 mod enrollment;
@@ -8,21 +10,21 @@ mod hid_client;
 mod link;
 mod link_processes;
 mod obr;
+mod phone;
+mod pin_client;
 mod relying_party;
 mod scripted_ui;
 mod serve;
 mod workspace_process;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
-use authenticator_core::platform::{SoftwareKeyProtector, SystemClock, UserInterface};
-use authenticator_core::vault::Vault;
-use authenticator_core::workspace::KeyStatusGate;
+use authenticator_core::api::Authenticator;
+use authenticator_core::platform::UserInterface;
 use clap::{Parser, Subcommand};
+use phone::Settings;
 use scripted_ui::{Answer, ScriptedApprover, ScriptedUser};
 
 #[derive(Parser)]
@@ -189,7 +191,6 @@ enum Attestation {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    enrollment::set_request_timeout(Duration::from_millis(cli.workspace_timeout_ms));
     let temp = match &cli.data_dir {
         Some(_) => None,
         None => match tempfile::tempdir() {
@@ -216,6 +217,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let settings = |allow_insecure_loopback| Settings {
+        workspace_timeout_ms: cli.workspace_timeout_ms,
+        allow_insecure_loopback,
+    };
+    // A phone whose user approves whatever is asked (commands that prompt nobody).
+    let open = |allow_insecure_loopback: bool, device_name: &str| {
+        let user: Arc<dyn UserInterface> = Arc::new(ScriptedUser {
+            presence: Answer::Approve,
+            verification: Answer::Approve,
+        });
+        phone::open(
+            &data_dir,
+            user,
+            settings(allow_insecure_loopback).options(device_name),
+        )
+    };
     let result = match cli.command {
         Command::Demo => runtime.block_on(demo::run(&data_dir)),
         Command::Serve {
@@ -231,15 +248,13 @@ fn main() -> ExitCode {
             obr_approval,
             obr_answer_timeout_ms,
         } => {
-            let config = EngineConfig {
-                attestation: match attestation {
-                    Attestation::Packed => AttestationFormat::PackedSelf,
-                    Attestation::None => AttestationFormat::None,
-                },
-                user_action_timeout: Duration::from_millis(user_timeout_ms),
-                builtin_uv: !no_builtin_uv,
-                select_account_on_device: select_on_device,
-                ..EngineConfig::default()
+            let options = authenticator_core::api::AuthenticatorOptions {
+                self_attestation: matches!(attestation, Attestation::Packed),
+                user_action_timeout_ms: user_timeout_ms,
+                builtin_user_verification: !no_builtin_uv,
+                choose_account_on_phone: select_on_device,
+                approval_answer_timeout_ms: obr_answer_timeout_ms,
+                ..settings(allow_insecure_loopback).options(phone::DEVICE_NAME)
             };
             let user = Arc::new(ScriptedApprover {
                 user: ScriptedUser {
@@ -248,96 +263,59 @@ fn main() -> ExitCode {
                 },
                 obr: obr_approval,
             });
-            match open_engine(&data_dir, user.clone(), config.clone()) {
-                Ok(engine) => runtime.block_on(async {
-                    let (runner, _printer) = obr::runner(
-                        engine.vault().clone(),
-                        config,
-                        user,
-                        allow_insecure_loopback,
-                        Duration::from_millis(obr_answer_timeout_ms),
-                    );
-                    tokio::spawn(enrollment::watch(engine.vault().clone(), Some(runner)));
-                    match (ctaphid, link) {
-                        (Some(address), true) => {
-                            tokio::spawn(link::serve(
-                                engine.clone(),
-                                allow_insecure_loopback,
-                                false,
-                            ));
-                            serve::run(engine, &address).await
-                        }
-                        (Some(address), false) => serve::run(engine, &address).await,
-                        (None, _) => {
-                            link::serve(engine, allow_insecure_loopback, true).await;
-                            Ok(())
-                        }
-                    }
-                }),
-                Err(e) => Err(e),
-            }
+            phone::open(&data_dir, user, options)
+                .and_then(|phone| runtime.block_on(serve::run(phone, ctaphid, link)))
         }
         Command::Activate {
             link,
             allow_insecure_loopback,
-        } => open_vault(&data_dir).and_then(|vault| {
-            runtime.block_on(enrollment::activate(&vault, &link, allow_insecure_loopback))
-        }),
-        Command::Status { refresh } => open_vault(&data_dir)
-            .and_then(|vault| runtime.block_on(enrollment::status(&vault, refresh))),
+        } => open(allow_insecure_loopback, phone::DEVICE_NAME)
+            .and_then(|phone| runtime.block_on(enrollment::activate(&phone, link))),
+        Command::Status { refresh } => open(false, phone::DEVICE_NAME)
+            .and_then(|phone| runtime.block_on(enrollment::status(&phone, refresh))),
         Command::Pin {
             command: PinCommand::Submit { pin },
-        } => open_vault(&data_dir)
-            .and_then(|vault| runtime.block_on(enrollment::submit_pin(&vault, &pin))),
+        } => open(false, phone::DEVICE_NAME)
+            .and_then(|phone| runtime.block_on(enrollment::submit_pin(&phone, pin))),
         Command::Pair {
             code,
             allow_insecure_loopback,
             name,
-        } => open_vault(&data_dir).and_then(|vault| {
-            runtime.block_on(link::pair(&vault, &code, allow_insecure_loopback, &name))
-        }),
+        } => open(allow_insecure_loopback, &name)
+            .and_then(|phone| runtime.block_on(link::pair(&phone, code))),
         Command::Paired {
             command: PairedCommand::List,
-        } => open_vault(&data_dir).and_then(|vault| link::list(&vault)),
+        } => open(false, phone::DEVICE_NAME).and_then(|phone| link::list(&phone)),
         Command::Paired {
             command: PairedCommand::Remove { id },
-        } => open_vault(&data_dir).and_then(|vault| link::remove(&vault, &id)),
+        } => open(false, phone::DEVICE_NAME).and_then(|phone| link::remove(&phone, &id)),
         Command::Passkeys {
             command: PasskeysCommand::List,
-        } => open_vault(&data_dir).and_then(|vault| list_passkeys(&vault)),
+        } => open(false, phone::DEVICE_NAME).and_then(|phone| list_passkeys(&phone)),
         Command::Approvals {
             command: ApprovalsCommand::List { refresh },
-        } => open_vault(&data_dir).and_then(|vault| runtime.block_on(obr::list(&vault, refresh))),
+        } => open(false, phone::DEVICE_NAME)
+            .and_then(|phone| runtime.block_on(obr::list(&phone, refresh))),
         Command::Approvals {
             command:
                 ApprovalsCommand::Approve {
                     id,
                     allow_insecure_loopback,
                 },
-        } => open_vault(&data_dir).and_then(|vault| {
-            runtime.block_on(obr::decide(
-                Arc::new(vault),
-                &id,
-                true,
-                allow_insecure_loopback,
-            ))
-        }),
+        } => obr::decider(&data_dir, settings(allow_insecure_loopback), true)
+            .and_then(|phone| runtime.block_on(obr::decide(&phone, id, true))),
         Command::Approvals {
             command:
                 ApprovalsCommand::Deny {
                     id,
                     allow_insecure_loopback,
                 },
-        } => open_vault(&data_dir).and_then(|vault| {
-            runtime.block_on(obr::decide(
-                Arc::new(vault),
-                &id,
-                false,
-                allow_insecure_loopback,
-            ))
-        }),
-        Command::Audit => open_vault(&data_dir).and_then(|vault| obr::audit(&vault)),
+        } => obr::decider(&data_dir, settings(allow_insecure_loopback), false)
+            .and_then(|phone| runtime.block_on(obr::decide(&phone, id, false))),
+        Command::Audit => open(false, phone::DEVICE_NAME).and_then(|phone| obr::audit(&phone)),
     };
+    // The phone's threads stop before the runtime's (a request still running is dropped).
+    drop(runtime);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -347,16 +325,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn list_passkeys(vault: &Vault) -> Result<(), String> {
-    let passkeys = vault.credentials().list().map_err(|e| e.to_string())?;
+/// `passkeys list`: newest first, `ID  RP  USER  discoverable|server-side`.
+fn list_passkeys(phone: &Authenticator) -> Result<(), String> {
+    let mut passkeys = phone.passkeys().map_err(|e| e.to_string())?;
+    passkeys.reverse();
     println!("{} passkey(s)", passkeys.len());
-    for c in passkeys {
-        let id: String = c.credential_id.iter().map(|b| format!("{b:02x}")).collect();
+    for p in passkeys {
         println!(
-            "{id}  {}  {}  {}",
-            c.rp_id,
-            c.user_name.as_deref().unwrap_or("-"),
-            if c.discoverable {
+            "{}  {}  {}  {}",
+            p.id,
+            p.rp_id,
+            p.user_name.as_deref().unwrap_or("-"),
+            if p.discoverable {
                 "discoverable"
             } else {
                 "server-side"
@@ -364,25 +344,4 @@ fn list_passkeys(vault: &Vault) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// The phone's vault, protected by the software key protector with its key file beside it.
-pub fn open_vault(data_dir: &Path) -> Result<Vault, String> {
-    // Kept by the vault so that every protected write advances the anchor beside the key file.
-    let protector = Arc::new(SoftwareKeyProtector::new(data_dir.join("device.key")));
-    Vault::open_anchored(data_dir.join("vault.db"), protector).map_err(|e| e.to_string())
-}
-
-/// The phone's vault and its CTAP engine.
-pub fn open_engine(
-    data_dir: &Path,
-    user: Arc<dyn UserInterface>,
-    config: EngineConfig,
-) -> Result<Arc<CtapEngine>, String> {
-    let vault = open_vault(data_dir)?;
-    let vault = Arc::new(vault);
-    CtapEngine::new(vault.clone(), user, Arc::new(SystemClock), config)
-        .map(|e| e.with_serving_policy(Arc::new(KeyStatusGate::new(vault))))
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
 }
