@@ -54,12 +54,10 @@ use std::time::{Duration, Instant};
 
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
-use authenticator_core::platform::{
-    AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt, SystemClock,
-    UserEvent, UserInterface, UserInterfaceError, VerificationOutcome,
-};
+use authenticator_core::platform::SystemClock;
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::{ScriptedUser, TestProtector};
 use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
 use criterion::{Criterion, SamplingMode};
 use p256::ecdsa::signature::Signer;
@@ -83,61 +81,6 @@ const BARE_PREHASHED: &str = "bare_p256_sign_prehashed";
 const GA_ALLOW_LIST: &str = "get_assertion_allow_list";
 const GA_DISCOVERABLE: &str = "get_assertion_discoverable";
 const MAKE_CREDENTIAL: &str = "make_credential";
-
-/// BENCH ONLY — provides no protection at all: `wrap` and `unwrap` return the secret unchanged,
-/// so the vault key is stored in the clear. It exists so that the bench measures the vault and
-/// the engine, not a platform key store. Never use it anywhere else.
-struct PlainBenchProtector;
-
-impl KeyProtector for PlainBenchProtector {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(blob)
-    }
-
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "bench-plain-no-protection".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
-
-/// A user who approves everything at once.
-struct ApprovingUser;
-
-#[async_trait::async_trait]
-impl UserInterface for ApprovingUser {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
 
 /// A deterministic byte stream (splitmix64).
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -310,7 +253,10 @@ impl Fixture {
 
 fn fixture(dir: tempfile::TempDir) -> Fixture {
     let started = Instant::now();
-    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &PlainBenchProtector).unwrap());
+    // The key store costs nothing (the vault key in the clear, no anchor): the bench measures
+    // the vault and the engine, not a platform key store.
+    let protector = TestProtector::plain().without_anchor();
+    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
     {
         let credentials = vault.credentials();
         for i in 0..FILLERS {
@@ -323,13 +269,11 @@ fn fixture(dir: tempfile::TempDir) -> Fixture {
         .enable_all()
         .build()
         .unwrap();
-    let engine = CtapEngine::new(
-        vault,
-        Arc::new(ApprovingUser),
-        Arc::new(SystemClock),
-        EngineConfig::default(),
-    )
-    .unwrap();
+    // Approves at once and keeps no record (a bench asks millions of times).
+    let user = ScriptedUser::approving();
+    user.set_recording(false);
+    let engine =
+        CtapEngine::new(vault, user, Arc::new(SystemClock), EngineConfig::default()).unwrap();
     let mut fx = Fixture {
         _dir: dir,
         runtime,

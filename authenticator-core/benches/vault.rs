@@ -8,51 +8,23 @@
 //! - `get_credential_by_id`, `secrets_by_id`: one credential by its id.
 //! - `open_10000`: `Vault::open` of the existing file, no other connection open.  Target <= 30 ms.
 //!
-//! "Without the protector's own cost": the vault is made and opened with
-//! [`PlainBenchProtector`], which returns the key unchanged, so `open_10000` measures the vault
-//! and not a key file or an AES key wrap. Closing the vault is not timed.
+//! "Without the protector's own cost": the vault is made and opened with the test kit's
+//! `TestProtector::plain().without_anchor()` (BENCH ONLY: the vault key in the clear, no
+//! anchor), so `open_10000` measures the vault and not a key file or an AES key wrap. Closing
+//! the vault is not timed.
 //! Peak memory of the open is measured by the `vault_memory` bench.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use authenticator_core::platform::{KeyProtectionInfo, KeyProtector, KeyProtectorError};
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::TestProtector;
 use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const CREDENTIALS: u64 = 10_000;
 const RPS: u64 = 1_000;
-
-/// BENCH ONLY — provides no protection at all: `wrap` and `unwrap` return the secret unchanged,
-/// so the vault key is stored in the clear. It exists so that opening the vault measures the
-/// vault alone, without the cost of a platform key store. Never use it anywhere else.
-struct PlainBenchProtector;
-
-impl KeyProtector for PlainBenchProtector {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(blob)
-    }
-
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "bench-plain-no-protection".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
 
 /// A deterministic byte stream (splitmix64) so that ids can be recomputed from `i`.
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -111,7 +83,7 @@ fn record(i: u64) -> (Credential, CredentialSecrets) {
 
 /// Builds the 10,000-credential vault at `path` through the public API.
 fn build_vault(path: &Path) {
-    let vault = Vault::open(path, &PlainBenchProtector).unwrap();
+    let vault = Vault::open(path, &TestProtector::plain().without_anchor()).unwrap();
     let credentials = vault.credentials();
     for i in 0..CREDENTIALS {
         let (credential, secrets) = record(i);
@@ -145,7 +117,7 @@ fn vault_benches(c: &mut Criterion) {
 
     // Reads, on the pristine 10k vault.
     {
-        let vault = Vault::open(&fx.path, &PlainBenchProtector).unwrap();
+        let vault = Vault::open(&fx.path, &TestProtector::plain().without_anchor()).unwrap();
         let credentials = vault.credentials();
         assert_eq!(credentials.for_rp("rp-7.example").unwrap().len(), 10);
         let id = credential_id(4_242);
@@ -169,11 +141,12 @@ fn vault_benches(c: &mut Criterion) {
             .sample_size(30)
             .measurement_time(Duration::from_secs(8));
         group.bench_function("open_10000", |b| {
+            let protector = TestProtector::plain().without_anchor();
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let started = Instant::now();
-                    let vault = Vault::open(black_box(&fx.path), &PlainBenchProtector).unwrap();
+                    let vault = Vault::open(black_box(&fx.path), &protector).unwrap();
                     total += started.elapsed();
                     drop(black_box(vault));
                 }
@@ -185,7 +158,7 @@ fn vault_benches(c: &mut Criterion) {
 
     // Insert last: it grows the vault (by a few thousand credentials at most).
     {
-        let vault = Vault::open(&fx.path, &PlainBenchProtector).unwrap();
+        let vault = Vault::open(&fx.path, &TestProtector::plain().without_anchor()).unwrap();
         let credentials = vault.credentials();
         let mut next = 1_000_000_000u64;
         let mut group = c.benchmark_group("insert");

@@ -9,49 +9,21 @@
 //!
 //! Each child prints its peak resident set (`VmHWM` in `/proc/self/status`, KiB; Linux only, no
 //! unsafe code). The parent prints both peaks, their difference, and PASS/FAIL of the open
-//! process's peak against the target. The vault uses a pass-through bench-only protector, so
-//! no key store is loaded. Unknown arguments (cargo passes `--bench`) are ignored.
+//! process's peak against the target. The vault uses the test kit's plain protector (the key
+//! in the clear, no anchor), so no key store is loaded. Unknown arguments (cargo passes `--bench`) are ignored.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use authenticator_core::platform::{KeyProtectionInfo, KeyProtector, KeyProtectorError};
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::TestProtector;
 use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
 
 const CREDENTIALS: u64 = 10_000;
 const RPS: u64 = 1_000;
 const TARGET_KIB: u64 = 25 * 1024;
 const CHILD_FLAG: &str = "--vault-memory-child";
-
-/// BENCH ONLY — provides no protection at all: `wrap` and `unwrap` return the secret unchanged,
-/// so the vault key is stored in the clear. Never use it anywhere else.
-struct PlainBenchProtector;
-
-impl KeyProtector for PlainBenchProtector {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(blob)
-    }
-
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "bench-plain-no-protection".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
 
 /// A deterministic byte stream (splitmix64).
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -123,7 +95,7 @@ fn child(mode: &str, dir: Option<&str>) {
     match (mode, path) {
         ("baseline", _) => report_peak(),
         ("build", Some(path)) => {
-            let vault = Vault::open(&path, &PlainBenchProtector).unwrap();
+            let vault = Vault::open(&path, &TestProtector::plain().without_anchor()).unwrap();
             let credentials = vault.credentials();
             for i in 0..CREDENTIALS {
                 let (credential, secrets) = record(i);
@@ -132,7 +104,7 @@ fn child(mode: &str, dir: Option<&str>) {
             assert_eq!(credentials.count().unwrap(), CREDENTIALS);
         }
         ("open", Some(path)) => {
-            let vault = Vault::open(&path, &PlainBenchProtector).unwrap();
+            let vault = Vault::open(&path, &TestProtector::plain().without_anchor()).unwrap();
             let found = vault.credentials().for_rp("rp-7.example").unwrap();
             assert_eq!(found.len(), 10);
             report_peak();
