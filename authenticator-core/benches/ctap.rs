@@ -66,6 +66,9 @@ use p256::{NistP256, NonZeroScalar};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Runtime;
 
+mod fixture;
+use fixture::pattern;
+
 /// Passkeys in the vault during the getAssertion benches (fillers + the bench's own two).
 const PASSKEYS: u64 = 10_000;
 const FILLERS: u64 = PASSKEYS - 2;
@@ -81,21 +84,6 @@ const BARE_PREHASHED: &str = "bare_p256_sign_prehashed";
 const GA_ALLOW_LIST: &str = "get_assertion_allow_list";
 const GA_DISCOVERABLE: &str = "get_assertion_discoverable";
 const MAKE_CREDENTIAL: &str = "make_credential";
-
-/// A deterministic byte stream (splitmix64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// A real P-256 key pair: (private scalar, SEC1 uncompressed public key).
 fn key_pair(seed: u64) -> (Vec<u8>, Vec<u8>) {

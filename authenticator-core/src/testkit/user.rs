@@ -234,7 +234,34 @@ impl UserInterface for ScriptedUser {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
+    use crate::platform::UserOperation;
+
+    fn prompt() -> PresencePrompt {
+        PresencePrompt {
+            operation: UserOperation::SignIn,
+            rp_id: Some("example.com".into()),
+            user_name: None,
+            scopes: Vec::new(),
+            message: "Sign in at example.com?".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prompt_never_answered_stays_open_until_a_timer_on_the_paused_clock() {
+        let user = ScriptedUser::new(Answer::Never, Answer::Yes);
+        let started = Instant::now();
+        let asked =
+            tokio::time::timeout(Duration::from_secs(30), user.confirm_presence(prompt())).await;
+        assert!(asked.is_err(), "still open when the 30 s timer fired");
+        assert_eq!(user.prompts(), vec![prompt()]);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the paused clock jumps: no real wait"
+        );
+    }
 
     fn account() -> AccountOption {
         AccountOption {

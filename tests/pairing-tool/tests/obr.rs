@@ -16,7 +16,7 @@ use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, phon
 use authenticator_core::obr::{Grant, Receipt};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use common::{Hid, Proc, TOOL, relay_config, start, start_relay, tool_command};
+use common::{Hid, Proc, relay_config, start, start_relay, tool_command, tool_on_relay};
 use serde_json::{Value, json};
 
 const LINE_WAIT: Duration = Duration::from_secs(20);
@@ -159,17 +159,8 @@ struct ObrTool {
 }
 
 fn obr_command(dir: &Path, relay: &str, workspace: &str, email: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(TOOL);
+    let mut command = tool_on_relay(dir, relay, "Admin PC");
     command
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "--relay",
-            relay,
-            "--allow-insecure-loopback",
-            "--name",
-            "Admin PC",
-        ])
         .args(["obr", "--workspace", workspace, "--user", email])
         .args([
             "--rp",

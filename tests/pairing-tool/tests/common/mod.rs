@@ -62,18 +62,23 @@ impl Tool {
     }
 }
 
-pub fn start_tool(dir: &Path, relay: &str, extra: &[&str]) -> Tool {
+/// `pairing-tool` with its data in `dir`, on the loopback relay at `relay`, as the PC `name`;
+/// the caller adds the mode.
+pub fn tool_on_relay(dir: &Path, relay: &str, name: &str) -> Command {
     let mut command = Command::new(TOOL);
+    command.arg("--data-dir").arg(dir).args([
+        "--relay",
+        relay,
+        "--allow-insecure-loopback",
+        "--name",
+        name,
+    ]);
     command
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "--relay",
-            relay,
-            "--allow-insecure-loopback",
-            "--name",
-            "Test PC",
-        ])
+}
+
+pub fn start_tool(dir: &Path, relay: &str, extra: &[&str]) -> Tool {
+    let mut command = tool_on_relay(dir, relay, "Test PC");
+    command
         .args(["serve", "--ctaphid", "127.0.0.1:0"])
         .args(extra);
     let (proc, ctaphid) = Proc::start_server(
