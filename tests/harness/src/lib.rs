@@ -379,19 +379,24 @@ mod tests {
         assert_eq!(stderr, "bye\n");
     }
 
+    /// The start time of process `pid` (field 22 of `/proc/PID/stat`), if it runs.
+    fn started_at(pid: u32) -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) may hold spaces: count from after its closing parenthesis.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split(' ').nth(19).map(str::to_owned)
+    }
+
     #[test]
     fn dropping_it_kills_the_process() {
         let process =
             Process::spawn(&mut shell("exec sleep 30"), "sleeper", Stderr::Discard).unwrap();
         let pid = process.pid();
+        let started = started_at(pid);
+        assert!(started.is_some());
         drop(process);
-        // Reaped: no process with that pid is ours any more (kill -0 fails).
-        let alive = Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(!alive.success());
+        // Killed and reaped: the pid is gone (or, reused since, by a process started later).
+        assert_ne!(started_at(pid), started);
     }
 
     #[test]
