@@ -54,12 +54,10 @@ use std::time::{Duration, Instant};
 
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::{CtapEngine, EngineConfig};
-use authenticator_core::platform::{
-    AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt, SystemClock,
-    UserEvent, UserInterface, UserInterfaceError, VerificationOutcome,
-};
+use authenticator_core::platform::SystemClock;
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::{ScriptedUser, TestProtector};
 use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
 use criterion::{Criterion, SamplingMode};
 use p256::ecdsa::signature::Signer;
@@ -67,6 +65,9 @@ use p256::ecdsa::{Signature, SigningKey};
 use p256::{NistP256, NonZeroScalar};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Runtime;
+
+mod fixture;
+use fixture::pattern;
 
 /// Passkeys in the vault during the getAssertion benches (fillers + the bench's own two).
 const PASSKEYS: u64 = 10_000;
@@ -83,76 +84,6 @@ const BARE_PREHASHED: &str = "bare_p256_sign_prehashed";
 const GA_ALLOW_LIST: &str = "get_assertion_allow_list";
 const GA_DISCOVERABLE: &str = "get_assertion_discoverable";
 const MAKE_CREDENTIAL: &str = "make_credential";
-
-/// BENCH ONLY — provides no protection at all: `wrap` and `unwrap` return the secret unchanged,
-/// so the vault key is stored in the clear. It exists so that the bench measures the vault and
-/// the engine, not a platform key store. Never use it anywhere else.
-struct PlainBenchProtector;
-
-impl KeyProtector for PlainBenchProtector {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(blob)
-    }
-
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "bench-plain-no-protection".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
-
-/// A user who approves everything at once.
-struct ApprovingUser;
-
-#[async_trait::async_trait]
-impl UserInterface for ApprovingUser {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
-
-/// A deterministic byte stream (splitmix64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// A real P-256 key pair: (private scalar, SEC1 uncompressed public key).
 fn key_pair(seed: u64) -> (Vec<u8>, Vec<u8>) {
@@ -310,7 +241,10 @@ impl Fixture {
 
 fn fixture(dir: tempfile::TempDir) -> Fixture {
     let started = Instant::now();
-    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &PlainBenchProtector).unwrap());
+    // The key store costs nothing (the vault key in the clear, no anchor): the bench measures
+    // the vault and the engine, not a platform key store.
+    let protector = TestProtector::plain().without_anchor();
+    let vault = Arc::new(Vault::open(dir.path().join("vault.db"), &protector).unwrap());
     {
         let credentials = vault.credentials();
         for i in 0..FILLERS {
@@ -323,18 +257,16 @@ fn fixture(dir: tempfile::TempDir) -> Fixture {
         .enable_all()
         .build()
         .unwrap();
+    // Approves at once and keeps no record (a bench asks millions of times).
+    let user = ScriptedUser::approving();
+    user.set_recording(false);
     // As the phone's engine: the key-status gate reads enroll.state before every request.
     let gate = Arc::new(authenticator_core::workspace::KeyStatusGate::new(
         vault.clone(),
     ));
-    let engine = CtapEngine::new(
-        vault,
-        Arc::new(ApprovingUser),
-        Arc::new(SystemClock),
-        EngineConfig::default(),
-    )
-    .unwrap()
-    .with_serving_policy(gate);
+    let engine = CtapEngine::new(vault, user, Arc::new(SystemClock), EngineConfig::default())
+        .unwrap()
+        .with_serving_policy(gate);
     let mut fx = Fixture {
         _dir: dir,
         runtime,

@@ -8,117 +8,22 @@
 //! - `get_credential_by_id`, `secrets_by_id`: one credential by its id.
 //! - `open_10000`: `Vault::open` of the existing file, no other connection open.  Target <= 30 ms.
 //!
-//! "Without the protector's own cost": the vault is made and opened with
-//! [`PlainBenchProtector`], which returns the key unchanged, so `open_10000` measures the vault
-//! and not a key file or an AES key wrap. Closing the vault is not timed.
+//! "Without the protector's own cost": the vault is made and opened with the test kit's
+//! `TestProtector::plain().without_anchor()` (BENCH ONLY: the vault key in the clear, no
+//! anchor), so `open_10000` measures the vault and not a key file or an AES key wrap. Closing
+//! the vault is not timed.
 //! Peak memory of the open is measured by the `vault_memory` bench.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use authenticator_core::platform::{KeyProtectionInfo, KeyProtector, KeyProtectorError};
-use authenticator_core::secret::SecretBytes;
-use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
+use authenticator_core::testkit::TestProtector;
+use authenticator_core::vault::Vault;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const CREDENTIALS: u64 = 10_000;
-const RPS: u64 = 1_000;
-
-/// BENCH ONLY — provides no protection at all: `wrap` and `unwrap` return the secret unchanged,
-/// so the vault key is stored in the clear. It exists so that opening the vault measures the
-/// vault alone, without the cost of a platform key store. Never use it anywhere else.
-struct PlainBenchProtector;
-
-impl KeyProtector for PlainBenchProtector {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(blob)
-    }
-
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "bench-plain-no-protection".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
-
-/// A deterministic byte stream (splitmix64) so that ids can be recomputed from `i`.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// Credential id of credential `i`: 16..=32 bytes, unique (starts with `i`).
-fn credential_id(i: u64) -> Vec<u8> {
-    let len = 16 + usize::try_from(i % 17).unwrap();
-    let mut id = i.to_le_bytes().to_vec();
-    id.extend_from_slice(&pattern(i, len - 8));
-    id
-}
-
-fn rp_id(i: u64) -> String {
-    format!("rp-{}.example", i % RPS)
-}
-
-/// A real-sized passkey record for credential `i`.
-fn record(i: u64) -> (Credential, CredentialSecrets) {
-    let mut public_key = vec![0x04];
-    public_key.extend_from_slice(&pattern(i ^ 0x5055_424B, 64));
-    let credential = Credential {
-        credential_id: credential_id(i),
-        rp_id: rp_id(i),
-        rp_name: Some(format!("Example Relying Party {}", i % RPS)),
-        user_id: pattern(i ^ 0x5553_4552, 32),
-        user_name: Some(format!("user{i}@example.com")),
-        user_display_name: Some(format!("Example User Number {i}")),
-        algorithm: -7,
-        public_key,
-        discoverable: true,
-        cred_protect: 2,
-        cred_blob: None,
-        created_at: 1_700_000_000 + i,
-        label: None,
-        sign_count: 0,
-    };
-    let secrets = CredentialSecrets {
-        private_key: SecretBytes::new(pattern(i ^ 0x5052_4956, 32)),
-        cred_random_with_uv: Some(SecretBytes::new(pattern(i ^ 0x4352_5731, 32))),
-        cred_random_without_uv: Some(SecretBytes::new(pattern(i ^ 0x4352_5730, 32))),
-    };
-    (credential, secrets)
-}
-
-/// Builds the 10,000-credential vault at `path` through the public API.
-fn build_vault(path: &Path) {
-    let vault = Vault::open(path, &PlainBenchProtector).unwrap();
-    let credentials = vault.credentials();
-    for i in 0..CREDENTIALS {
-        let (credential, secrets) = record(i);
-        credentials.insert(&credential, &secrets).unwrap();
-    }
-    assert_eq!(credentials.count().unwrap(), CREDENTIALS);
-}
+mod fixture;
+use fixture::{CREDENTIALS, RPS, build_vault, credential_id, record};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -145,7 +50,7 @@ fn vault_benches(c: &mut Criterion) {
 
     // Reads, on the pristine 10k vault.
     {
-        let vault = Vault::open(&fx.path, &PlainBenchProtector).unwrap();
+        let vault = Vault::open(&fx.path, &TestProtector::plain().without_anchor()).unwrap();
         let credentials = vault.credentials();
         assert_eq!(credentials.for_rp("rp-7.example").unwrap().len(), 10);
         let id = credential_id(4_242);
@@ -169,11 +74,12 @@ fn vault_benches(c: &mut Criterion) {
             .sample_size(30)
             .measurement_time(Duration::from_secs(8));
         group.bench_function("open_10000", |b| {
+            let protector = TestProtector::plain().without_anchor();
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let started = Instant::now();
-                    let vault = Vault::open(black_box(&fx.path), &PlainBenchProtector).unwrap();
+                    let vault = Vault::open(black_box(&fx.path), &protector).unwrap();
                     total += started.elapsed();
                     drop(black_box(vault));
                 }
@@ -185,7 +91,7 @@ fn vault_benches(c: &mut Criterion) {
 
     // Insert last: it grows the vault (by a few thousand credentials at most).
     {
-        let vault = Vault::open(&fx.path, &PlainBenchProtector).unwrap();
+        let vault = Vault::open(&fx.path, &TestProtector::plain().without_anchor()).unwrap();
         let credentials = vault.credentials();
         let mut next = 1_000_000_000u64;
         let mut group = c.benchmark_group("insert");

@@ -9,100 +9,21 @@
 //!
 //! Each child prints its peak resident set (`VmHWM` in `/proc/self/status`, KiB; Linux only, no
 //! unsafe code). The parent prints both peaks, their difference, and PASS/FAIL of the open
-//! process's peak against the target. The vault uses a pass-through bench-only protector, so
-//! no key store is loaded. Unknown arguments (cargo passes `--bench`) are ignored.
+//! process's peak against the target. The vault uses the test kit's plain protector (the key
+//! in the clear, no anchor), so no key store is loaded. Unknown arguments (cargo passes `--bench`) are ignored.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use authenticator_core::platform::{KeyProtectionInfo, KeyProtector, KeyProtectorError};
-use authenticator_core::secret::SecretBytes;
-use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
+use authenticator_core::testkit::TestProtector;
+use authenticator_core::vault::Vault;
 
-const CREDENTIALS: u64 = 10_000;
-const RPS: u64 = 1_000;
+mod fixture;
+use fixture::{CREDENTIALS, build_vault};
+
 const TARGET_KIB: u64 = 25 * 1024;
 const CHILD_FLAG: &str = "--vault-memory-child";
-
-/// BENCH ONLY — provides no protection at all: `wrap` and `unwrap` return the secret unchanged,
-/// so the vault key is stored in the clear. Never use it anywhere else.
-struct PlainBenchProtector;
-
-impl KeyProtector for PlainBenchProtector {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(blob)
-    }
-
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "bench-plain-no-protection".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
-
-/// A deterministic byte stream (splitmix64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// Credential id of credential `i`: 16..=32 bytes, unique (starts with `i`).
-fn credential_id(i: u64) -> Vec<u8> {
-    let len = 16 + usize::try_from(i % 17).unwrap();
-    let mut id = i.to_le_bytes().to_vec();
-    id.extend_from_slice(&pattern(i, len - 8));
-    id
-}
-
-/// A real-sized passkey record for credential `i` (as in the `vault` bench).
-fn record(i: u64) -> (Credential, CredentialSecrets) {
-    let mut public_key = vec![0x04];
-    public_key.extend_from_slice(&pattern(i ^ 0x5055_424B, 64));
-    let credential = Credential {
-        credential_id: credential_id(i),
-        rp_id: format!("rp-{}.example", i % RPS),
-        rp_name: Some(format!("Example Relying Party {}", i % RPS)),
-        user_id: pattern(i ^ 0x5553_4552, 32),
-        user_name: Some(format!("user{i}@example.com")),
-        user_display_name: Some(format!("Example User Number {i}")),
-        algorithm: -7,
-        public_key,
-        discoverable: true,
-        cred_protect: 2,
-        cred_blob: None,
-        created_at: 1_700_000_000 + i,
-        label: None,
-        sign_count: 0,
-    };
-    let secrets = CredentialSecrets {
-        private_key: SecretBytes::new(pattern(i ^ 0x5052_4956, 32)),
-        cred_random_with_uv: Some(SecretBytes::new(pattern(i ^ 0x4352_5731, 32))),
-        cred_random_without_uv: Some(SecretBytes::new(pattern(i ^ 0x4352_5730, 32))),
-    };
-    (credential, secrets)
-}
 
 /// A line of `/proc/self/status`, in KiB.
 fn status_kib(field: &str) -> u64 {
@@ -123,16 +44,10 @@ fn child(mode: &str, dir: Option<&str>) {
     match (mode, path) {
         ("baseline", _) => report_peak(),
         ("build", Some(path)) => {
-            let vault = Vault::open(&path, &PlainBenchProtector).unwrap();
-            let credentials = vault.credentials();
-            for i in 0..CREDENTIALS {
-                let (credential, secrets) = record(i);
-                credentials.insert(&credential, &secrets).unwrap();
-            }
-            assert_eq!(credentials.count().unwrap(), CREDENTIALS);
+            build_vault(&path);
         }
         ("open", Some(path)) => {
-            let vault = Vault::open(&path, &PlainBenchProtector).unwrap();
+            let vault = Vault::open(&path, &TestProtector::plain().without_anchor()).unwrap();
             let found = vault.credentials().for_rp("rp-7.example").unwrap();
             assert_eq!(found.len(), 10);
             report_peak();

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use authenticator_core::api::{
@@ -16,55 +15,13 @@ use authenticator_core::api::{
 };
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::platform::{
-    AccountOption, KeyProtectionInfo, KeyProtector, KeyProtectorError, PresencePrompt,
-    SoftwareKeyProtector, UserEvent, UserInterface, UserInterfaceError, VerificationOutcome,
+    KeyProtectorError, SoftwareKeyProtector, UserEvent, UserInterfaceError,
 };
-use authenticator_core::testkit::{Answer, ScriptedUser};
-
-/// Approves everything and records notices; with `cannot_ask`, every prompt fails as an app
-/// that cannot show one.
-#[derive(Default)]
-struct Events(Mutex<Vec<UserEvent>>, AtomicBool);
-
-impl Events {
-    fn answer(&self) -> Result<bool, UserInterfaceError> {
-        if self.1.load(Ordering::SeqCst) {
-            Err(UserInterfaceError::Unavailable {
-                reason: "no screen".into(),
-            })
-        } else {
-            Ok(true)
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl UserInterface for Events {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        self.answer()
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        self.answer().map(|_| VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
-        self.0.lock().unwrap().push(event);
-        Ok(())
-    }
-}
+use authenticator_core::testkit::{Answer, ScriptedUser, TestProtector};
 
 fn open(
     dir: &tempfile::TempDir,
-    ui: Arc<Events>,
+    ui: Arc<ScriptedUser>,
 ) -> Result<Arc<Authenticator>, AuthenticatorError> {
     Authenticator::open(
         dir.path().to_string_lossy().into_owned(),
@@ -78,7 +35,7 @@ fn open(
 #[test]
 fn pin_rules_from_the_phone_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let ui = Arc::new(Events::default());
+    let ui = ScriptedUser::approving();
     let phone = open(&dir, ui.clone()).unwrap();
     assert!(!phone.pin_status().unwrap().is_set);
     assert_eq!(
@@ -126,19 +83,18 @@ fn pin_rules_from_the_phone_settings() {
         })
     ));
     phone.change_pin("5678".into(), "4321".into()).unwrap();
-    let pin_changes =
-        ui.0.lock()
-            .unwrap()
-            .iter()
-            .filter(|e| **e == UserEvent::PinChanged)
-            .count();
+    let pin_changes = ui
+        .events()
+        .iter()
+        .filter(|e| **e == UserEvent::PinChanged)
+        .count();
     assert_eq!(pin_changes, 3, "set, change, change");
 }
 
 #[test]
 fn eight_wrong_pins_block_it() {
     let dir = tempfile::tempdir().unwrap();
-    let ui = Arc::new(Events::default());
+    let ui = ScriptedUser::approving();
     let phone = open(&dir, ui.clone()).unwrap();
     phone.set_pin("1234".into()).unwrap();
     for left in (1..8).rev() {
@@ -156,13 +112,13 @@ fn eight_wrong_pins_block_it() {
         phone.change_pin("1234".into(), "5678".into()),
         Err(AuthenticatorError::PinBlocked { .. })
     ));
-    assert!(ui.0.lock().unwrap().contains(&UserEvent::PinBlocked));
+    assert!(ui.events().contains(&UserEvent::PinBlocked));
 }
 
 #[test]
 fn link_service_states() {
     let dir = tempfile::tempdir().unwrap();
-    let phone = open(&dir, Arc::new(Events::default())).unwrap();
+    let phone = open(&dir, ScriptedUser::approving()).unwrap();
     assert!(!phone.link_service_running());
     if !cfg!(feature = "ble") {
         assert!(matches!(
@@ -188,7 +144,7 @@ fn link_service_states() {
 #[test]
 fn open_checks_its_arguments() {
     let dir = tempfile::tempdir().unwrap();
-    let ui = Arc::new(Events::default());
+    let ui = ScriptedUser::approving();
     let protector = Arc::new(SoftwareKeyProtector::new(dir.path().join("device.key")));
     let attempt = |data_dir: &str, name: &str, timeout: u64| {
         let mut options = default_options(name.into());
@@ -223,48 +179,12 @@ fn open_checks_its_arguments() {
     assert_eq!(attempt(&folder, "phone", 30_000), Ok(()));
 }
 
-/// A key store that is locked (before first unlock) until `unlocked` is set.
-struct Locked {
-    inner: SoftwareKeyProtector,
-    unlocked: Mutex<bool>,
-}
-
-impl KeyProtector for Locked {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        self.inner.wrap(secret)
-    }
-    fn unwrap(&self, blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        if *self.unlocked.lock().unwrap() {
-            self.inner.unwrap(blob)
-        } else {
-            Err(KeyProtectorError::TemporarilyUnavailable {
-                reason: "before first unlock".into(),
-            })
-        }
-    }
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        self.inner.info()
-    }
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        self.inner.load_anchor()
-    }
-    fn store_anchor(&self, anchor: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        self.inner.store_anchor(anchor)
-    }
-}
-
 #[test]
 fn a_locked_key_store_fails_open_and_keeps_the_vault() {
     let dir = tempfile::tempdir().unwrap();
-    let ui = Arc::new(Events::default());
-    open(&dir, ui.clone())
-        .unwrap()
-        .set_pin("1234".into())
-        .unwrap();
-    let locked = Arc::new(Locked {
-        inner: SoftwareKeyProtector::new(dir.path().join("device.key")),
-        unlocked: Mutex::new(false),
-    });
+    let ui = ScriptedUser::approving();
+    // A key store that is locked (before first unlock) until its failure is cleared.
+    let locked = Arc::new(TestProtector::sealing());
     let path = dir.path().to_string_lossy().into_owned();
     let attempt = || {
         Authenticator::open(
@@ -275,12 +195,16 @@ fn a_locked_key_store_fails_open_and_keeps_the_vault() {
             default_options("phone".into()),
         )
     };
+    attempt().unwrap().set_pin("1234".into()).unwrap();
+    locked.fail_with(Some(KeyProtectorError::TemporarilyUnavailable {
+        reason: "before first unlock".into(),
+    }));
     assert!(matches!(
         attempt(),
         Err(AuthenticatorError::KeyTemporarilyUnavailable { reason })
             if reason.contains("before first unlock")
     ));
-    *locked.unlocked.lock().unwrap() = true;
+    locked.fail_with(None);
     assert!(
         attempt().unwrap().pin_status().unwrap().is_set,
         "same vault"
@@ -290,7 +214,7 @@ fn a_locked_key_store_fails_open_and_keeps_the_vault() {
 #[test]
 fn dropping_it_inside_an_async_runtime_is_safe() {
     let dir = tempfile::tempdir().unwrap();
-    let phone = open(&dir, Arc::new(Events::default())).unwrap();
+    let phone = open(&dir, ScriptedUser::approving()).unwrap();
     phone.start_link_service(false, None).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
@@ -320,12 +244,13 @@ async fn uv_retries(phone: &Authenticator) -> u64 {
 #[test]
 fn a_verification_the_app_could_not_show_costs_no_attempt() {
     let dir = tempfile::tempdir().unwrap();
-    let ui = Arc::new(Events::default());
+    let ui = ScriptedUser::approving();
     let phone = open(&dir, ui.clone()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         assert_eq!(uv_retries(&phone).await, 8);
-        ui.1.store(true, Ordering::SeqCst);
+        ui.set_presence(Answer::Unavailable);
+        ui.set_verification(Answer::Unavailable);
         let answer = phone
             .handle_ctap(common::obr::make_credential("example.com"))
             .await;
@@ -335,7 +260,8 @@ fn a_verification_the_app_could_not_show_costs_no_attempt() {
             "OPERATION_DENIED: the app could not ask"
         );
         assert_eq!(uv_retries(&phone).await, 8, "the attempt was given back");
-        ui.1.store(false, Ordering::SeqCst);
+        ui.set_presence(Answer::Yes);
+        ui.set_verification(Answer::Yes);
         let answer = phone
             .handle_ctap(common::obr::make_credential("example.com"))
             .await;

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use authenticator_core::platform::{
-    KeyProtectionInfo, KeyProtector, KeyProtectorError, SoftwareKeyProtector,
-};
+use authenticator_core::platform::{KeyProtector, KeyProtectorError, SoftwareKeyProtector};
 use authenticator_core::secret::SecretBytes;
+use authenticator_core::testkit::TestProtector;
 use authenticator_core::vault::{
     Credential, CredentialSecrets, PairingRecord, PairingSecrets, SCHEMA_VERSION, Vault, VaultError,
 };
@@ -270,37 +269,16 @@ fn another_key_file_is_wrong_key_and_leaves_the_vault_untouched() {
     assert!(s.open().is_ok(), "the right key still opens it");
 }
 
-/// A protector that "unwraps" to a fixed key, as a buggy or foreign key store might.
-struct FixedKey([u8; 32]);
-
-impl KeyProtector for FixedKey {
-    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(secret)
-    }
-    fn unwrap(&self, _blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Ok(self.0.to_vec())
-    }
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: false,
-            kind: "test-fixed".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
-}
-
 #[test]
 fn a_key_that_fails_the_canary_is_wrong_key_not_corrupt() {
     let s = Setup::new();
     drop(s.open().unwrap());
     assert!(matches!(
-        Vault::open(s.db(), &FixedKey([0x42; 32])),
+        // A key store that "unwraps" to a fixed key, as a buggy or foreign one might.
+        Vault::open(
+            s.db(),
+            &TestProtector::unwrapping_to([0x42; 32]).without_anchor()
+        ),
         Err(VaultError::WrongKey)
     ));
     assert_eq!(
@@ -310,29 +288,11 @@ fn a_key_that_fails_the_canary_is_wrong_key_not_corrupt() {
     assert!(s.open().is_ok());
 }
 
-/// A protector that always answers with the same error.
-struct Failing(KeyProtectorError);
-
-impl KeyProtector for Failing {
-    fn wrap(&self, _secret: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Err(self.0.clone())
-    }
-    fn unwrap(&self, _blob: Vec<u8>) -> Result<Vec<u8>, KeyProtectorError> {
-        Err(self.0.clone())
-    }
-    fn info(&self) -> Result<KeyProtectionInfo, KeyProtectorError> {
-        Ok(KeyProtectionInfo {
-            hardware_backed: true,
-            kind: "test-failing".into(),
-        })
-    }
-
-    fn load_anchor(&self) -> Result<Option<Vec<u8>>, KeyProtectorError> {
-        Ok(None)
-    }
-    fn store_anchor(&self, _: Vec<u8>) -> Result<bool, KeyProtectorError> {
-        Ok(false)
-    }
+/// A key store that answers every call with `error`.
+fn failing(error: KeyProtectorError) -> TestProtector {
+    let protector = TestProtector::plain().without_anchor();
+    protector.fail_with(Some(error));
+    protector
 }
 
 #[test]
@@ -344,7 +304,7 @@ fn an_unavailable_or_lost_device_key_never_replaces_the_vault_key() {
             .insert(&credential(CRED_ID, RP, USER, 1), &secrets(1))
             .unwrap();
     }
-    let locked = Failing(KeyProtectorError::TemporarilyUnavailable {
+    let locked = failing(KeyProtectorError::TemporarilyUnavailable {
         reason: "device locked".into(),
     });
     let err = Vault::open(s.db(), &locked).err().unwrap();
@@ -353,7 +313,7 @@ fn an_unavailable_or_lost_device_key_never_replaces_the_vault_key() {
         err.to_string(),
         "the vault key is temporarily unavailable (device locked); try again after unlocking"
     );
-    let lost = Failing(KeyProtectorError::PermanentlyLost {
+    let lost = failing(KeyProtectorError::PermanentlyLost {
         reason: "key invalidated".into(),
     });
     assert!(matches!(

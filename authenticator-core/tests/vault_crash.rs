@@ -442,6 +442,8 @@ fn run_lane(lane_no: u64, seed: u64) -> Totals {
         let mut acks = 0;
         let mut ready = false;
         if target == 0 {
+            // Real sleeps here and below: they place the SIGKILL in a real child process's
+            // start-up or write, on the real clock.
             thread::sleep(Duration::from_micros(delay_us));
         } else {
             while acks < target {

@@ -132,6 +132,7 @@ fn two_process_child() {
         .unwrap()
         .as_nanos();
     if start_ns > now_ns {
+        // A real sleep: the instant is shared with another process, not a timer of the core.
         thread::sleep(Duration::from_nanos((start_ns - now_ns) as u64));
     }
     let vault = open_vault(&dir).unwrap_or_else(|e| panic!("child {name}: open failed: {e}"));
@@ -176,7 +177,8 @@ fn two_process_child() {
                 .unwrap_or_else(|e| panic!("child {name}: PIN update {i}: {e}"));
         }
         // A pause outside any transaction, like an app between two requests: lets the other
-        // process's busy handler find the file unlocked, so that the two really interleave.
+        // process's busy handler find the file unlocked, so that the two really interleave (a
+        // real sleep: SQLite's file lock and the other process run on the real clock).
         thread::sleep(PAUSE);
     }
     say(format!("done {name}"));
@@ -246,6 +248,7 @@ fn finish(mut children: Vec<ChildGuard>) -> Vec<Finished> {
                 Instant::now() < deadline,
                 "a child is still running after {CHILD_TIME_LIMIT:?}"
             );
+            // A real sleep: polls a real child process's exit.
             thread::sleep(Duration::from_millis(5));
         };
         statuses.push(status);
@@ -477,69 +480,34 @@ fn two_processes_racing_to_create_the_vault_share_one_key() {
 
 // ---- the counter race (item 8b) ----------------------------------------------------------
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use authenticator_core::api::{Authenticator, default_options};
 use authenticator_core::cbor::{self, Value};
-use authenticator_core::platform::{
-    AccountOption, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
-    VerificationOutcome,
-};
+use authenticator_core::testkit::ScriptedUser;
 
-/// Approves every prompt. When `interleave` is set, the presence prompt first runs the other
-/// process's sign-in to the end (as an extension serving a request meanwhile) and keeps what
-/// it printed.
-#[derive(Default)]
-struct RacingUser {
-    interleave: AtomicBool,
-    dir: Mutex<Option<PathBuf>>,
-    other: Mutex<Option<String>>,
+/// Runs the extension's sign-in (`counter_race_child`) in a process of its own, to the end;
+/// returns what it printed.
+fn extension_signs_in(dir: &Path) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            RACE_CHILD_TEST,
+            "--nocapture",
+            "--include-ignored",
+        ])
+        .env(RACE_DIR_ENV, dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot re-execute the test binary");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
-#[async_trait::async_trait]
-impl UserInterface for RacingUser {
-    async fn confirm_presence(&self, _: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        if self.interleave.swap(false, Ordering::SeqCst) {
-            let dir = self.dir.lock().unwrap().clone().unwrap();
-            let out = Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    RACE_CHILD_TEST,
-                    "--nocapture",
-                    "--include-ignored",
-                ])
-                .env(RACE_DIR_ENV, dir)
-                .stdin(Stdio::null())
-                .output()
-                .expect("cannot re-execute the test binary");
-            *self.other.lock().unwrap() = Some(format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(true)
-    }
-    async fn verify_user(
-        &self,
-        _: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        Ok(VerificationOutcome::Verified)
-    }
-    async fn choose_account(
-        &self,
-        _: String,
-        _: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        Ok(Some(0))
-    }
-    fn notify(&self, _: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
-    }
-}
-
-fn open_phone(dir: &Path, user: Arc<RacingUser>) -> Arc<Authenticator> {
+fn open_phone(dir: &Path, user: Arc<ScriptedUser>) -> Arc<Authenticator> {
     Authenticator::open(
         dir.to_string_lossy().into_owned(),
         Arc::new(SoftwareKeyProtector::new(dir.join("device.key"))),
@@ -580,15 +548,14 @@ fn counter_race_child() {
     let Some(dir) = std::env::var_os(RACE_DIR_ENV) else {
         return;
     };
-    let phone = open_phone(Path::new(&dir), Arc::new(RacingUser::default()));
+    let phone = open_phone(Path::new(&dir), ScriptedUser::approving());
     println!("count {}", sign_in(&phone));
 }
 
 #[test]
 fn a_counter_block_is_checked_in_the_transaction_that_uses_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let user = Arc::new(RacingUser::default());
-    *user.dir.lock().unwrap() = Some(tmp.path().to_path_buf());
+    let user = ScriptedUser::approving();
     let app = open_phone(tmp.path(), user.clone());
     let answer = tokio::runtime::Runtime::new()
         .unwrap()
@@ -597,9 +564,18 @@ fn a_counter_block_is_checked_in_the_transaction_that_uses_it() {
     // The app holds a counter block from here on.
     let first = sign_in(&app);
 
-    user.interleave.store(true, Ordering::SeqCst);
+    // During the app's next presence prompt (after it read the passkey, before it takes its
+    // counter), the extension serves a sign-in with the same passkey to the end.
+    let other = Arc::new(Mutex::new(None));
+    let (dir, seen) = (tmp.path().to_path_buf(), other.clone());
+    user.on_prompt(move |_| {
+        let mut seen = seen.lock().unwrap();
+        if seen.is_none() {
+            *seen = Some(extension_signs_in(&dir));
+        }
+    });
     let app_second = sign_in(&app);
-    let other = user.other.lock().unwrap().clone().unwrap();
+    let other = other.lock().unwrap().clone().unwrap();
     let extension: u32 = other
         .lines()
         .find_map(|l| l.strip_prefix("count "))

@@ -17,7 +17,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let harness = Harness::get();
-    harness.user.approve_all();
+    harness.approve_all();
     static ORIGIN: OnceLock<Origin> = OnceLock::new();
     let origin = ORIGIN.get_or_init(Origin::ctaphid_channel).clone();
     let response = harness.handle(0, data, &RequestSignals::new(origin));

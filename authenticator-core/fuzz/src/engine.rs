@@ -12,16 +12,16 @@
 //! [`MAX_CREDENTIALS`] passkeys, so that the vault stays small however long a run is.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
 use authenticator_core::platform::{
-    AccountOption, PresencePrompt, SoftwareKeyProtector, SystemClock, UserEvent, UserInterface,
-    UserInterfaceError, VerificationOutcome,
+    SoftwareKeyProtector, SystemClock, UserInterface, VerificationOutcome,
 };
 use authenticator_core::request::RequestSignals;
+pub use authenticator_core::testkit::Answer;
+use authenticator_core::testkit::ScriptedUser;
 use authenticator_core::vault::Vault;
 use tokio::runtime::Runtime;
 
@@ -30,94 +30,14 @@ pub const MAX_CREDENTIALS: u64 = 64;
 pub const USER_ACTION_TIMEOUT: Duration = Duration::from_millis(200);
 pub const ENGINE_COUNT: usize = 4;
 
-/// How the scripted user answers a prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Answer {
-    Approve = 0,
-    /// Refuses; for a verification, fails it or declines it (see `verify_user`).
-    Deny = 1,
-    /// The app cannot ask (`UserInterfaceError::Unavailable`).
-    Fail = 2,
-    /// Never answers: the engine's timeout decides.
-    Ignore = 3,
-}
-
-impl Answer {
-    pub fn from_bits(b: u8) -> Self {
-        match b & 3 {
-            0 => Answer::Approve,
-            1 => Answer::Deny,
-            2 => Answer::Fail,
-            _ => Answer::Ignore,
-        }
-    }
-}
-
-/// A user whose answers a target sets before each request (approve everything by default).
-#[derive(Default)]
-pub struct ScriptedUser {
-    presence: AtomicU8,
-    verification: AtomicU8,
-    /// The account index `choose_account` answers; `u32::MAX` declines.
-    choice: AtomicU32,
-}
-
-impl ScriptedUser {
-    pub fn set(&self, presence: Answer, verification: Answer, choice: u32) {
-        self.presence.store(presence as u8, Ordering::Relaxed);
-        self.verification
-            .store(verification as u8, Ordering::Relaxed);
-        self.choice.store(choice, Ordering::Relaxed);
-    }
-
-    pub fn approve_all(&self) {
-        self.set(Answer::Approve, Answer::Approve, 0);
-    }
-
-    async fn answer<T>(slot: &AtomicU8, yes: T, no: T) -> Result<T, UserInterfaceError> {
-        match Answer::from_bits(slot.load(Ordering::Relaxed)) {
-            Answer::Approve => Ok(yes),
-            Answer::Deny => Ok(no),
-            Answer::Fail => Err(UserInterfaceError::Unavailable {
-                reason: "scripted".to_owned(),
-            }),
-            Answer::Ignore => std::future::pending().await,
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl UserInterface for ScriptedUser {
-    async fn confirm_presence(&self, _prompt: PresencePrompt) -> Result<bool, UserInterfaceError> {
-        Self::answer(&self.presence, true, false).await
-    }
-
-    async fn verify_user(
-        &self,
-        _prompt: PresencePrompt,
-    ) -> Result<VerificationOutcome, UserInterfaceError> {
-        // A refused verification is a decline when the scripted account choice is odd, so
-        // both outcomes are reachable without another script bit.
-        let refused = if self.choice.load(Ordering::Relaxed) % 2 == 1 {
-            VerificationOutcome::Declined
-        } else {
-            VerificationOutcome::Failed
-        };
-        Self::answer(&self.verification, VerificationOutcome::Verified, refused).await
-    }
-
-    async fn choose_account(
-        &self,
-        _rp_id: String,
-        _accounts: Vec<AccountOption>,
-    ) -> Result<Option<u32>, UserInterfaceError> {
-        let choice = self.choice.load(Ordering::Relaxed);
-        Self::answer(&self.presence, (choice != u32::MAX).then_some(choice), None).await
-    }
-
-    fn notify(&self, _event: UserEvent) -> Result<(), UserInterfaceError> {
-        Ok(())
+/// Reads a prompt's answer from two bits of a script byte: approve, refuse, the app cannot
+/// ask (`UserInterfaceError::Unavailable`), never answer (the engine's timeout decides).
+pub fn answer_from_bits(b: u8) -> Answer {
+    match b & 3 {
+        0 => Answer::Yes,
+        1 => Answer::No,
+        2 => Answer::Unavailable,
+        _ => Answer::Never,
     }
 }
 
@@ -146,7 +66,9 @@ impl Harness {
         let protector = SoftwareKeyProtector::new(dir.join("vault.key"));
         let vault =
             Arc::new(Vault::open(dir.join("vault.db"), &protector).expect("open the fuzz vault"));
-        let user = Arc::new(ScriptedUser::default());
+        let user = ScriptedUser::approving();
+        // Millions of prompts in a run: keep no record of them.
+        user.set_recording(false);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
@@ -195,6 +117,26 @@ impl Harness {
     pub fn handle(&self, engine: usize, request: &[u8], signals: &RequestSignals) -> Vec<u8> {
         self.runtime
             .block_on(self.engines[engine].handle(request, signals))
+    }
+
+    /// Scripts the user for the next request: the answers to presence and to verification
+    /// prompts, and the account index to pick (`u32::MAX` declines to pick). A refused
+    /// verification is a decline when `choice` is odd, so both outcomes are reachable
+    /// without another script bit.
+    pub fn script_user(&self, presence: Answer, verification: Answer, choice: u32) {
+        self.user.set_presence(presence);
+        self.user.set_verification(verification);
+        self.user.set_choice((choice != u32::MAX).then_some(choice));
+        self.user.set_refused_verification(if choice % 2 == 1 {
+            VerificationOutcome::Declined
+        } else {
+            VerificationOutcome::Failed
+        });
+    }
+
+    /// A user who approves everything and picks the first account.
+    pub fn approve_all(&self) {
+        self.script_user(Answer::Yes, Answer::Yes, 0);
     }
 
     /// Moves the paused clock forward.

@@ -33,7 +33,7 @@ use authenticator_core::request::{Origin, RequestSignals};
 use sha2::{Digest, Sha256};
 
 use crate::check;
-use crate::engine::{Answer, ENGINE_COUNT, Harness};
+use crate::engine::{Answer, ENGINE_COUNT, Harness, answer_from_bits};
 use crate::source::Source;
 
 pub const MAX_STEPS: usize = 24;
@@ -225,7 +225,7 @@ impl Program<'_> {
 
     /// authenticatorReset with an approving user; wipes what the previous input left.
     fn reset(&mut self) {
-        self.h.user.approve_all();
+        self.h.approve_all();
         let response = self.h.handle(
             self.engine,
             &[CMD_RESET],
@@ -246,20 +246,20 @@ impl Program<'_> {
         let op = src.u8();
         let script = src.u8();
         let presence = if script & 0x04 != 0 {
-            Answer::from_bits(script)
+            answer_from_bits(script)
         } else {
-            Answer::Approve
+            Answer::Yes
         };
         let verification = if script & 0x20 != 0 {
-            Answer::from_bits(script >> 3)
+            answer_from_bits(script >> 3)
         } else {
-            Answer::Approve
+            Answer::Yes
         };
         let choice = match script >> 6 {
             3 => u32::MAX,
             n => u32::from(n),
         };
-        self.h.user.set(presence, verification, choice);
+        self.h.script_user(presence, verification, choice);
         // The op's high nibble is its flavour (see `Flavour`); 0xF runs the request already
         // cancelled.
         let cancelled = op >> 4 == 0x0F;

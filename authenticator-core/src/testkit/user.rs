@@ -32,8 +32,9 @@ struct Script {
     presence: Answer,
     verification: Answer,
     refused_verification: VerificationOutcome,
-    choice: u32,
+    choice: Option<u32>,
     notify_fails: bool,
+    recording: bool,
     hook: Option<Hook>,
     prompts: Vec<PresencePrompt>,
     accounts: Vec<(String, Vec<AccountOption>)>,
@@ -69,8 +70,9 @@ impl ScriptedUser {
             presence,
             verification,
             refused_verification: VerificationOutcome::Failed,
-            choice: 0,
+            choice: Some(0),
             notify_fails: false,
+            recording: true,
             hook: None,
             prompts: Vec::new(),
             accounts: Vec::new(),
@@ -102,9 +104,16 @@ impl ScriptedUser {
         self.lock().refused_verification = outcome;
     }
 
-    /// The index `choose_account` answers (`Answer::Yes` on presence) .
-    pub fn set_choice(&self, index: u32) {
-        self.lock().choice = index;
+    /// The index `choose_account` answers (`Answer::Yes` on presence); `None` declines to
+    /// pick although the user is there.
+    pub fn set_choice(&self, index: impl Into<Option<u32>>) {
+        self.lock().choice = index.into();
+    }
+
+    /// Stops (or restarts) recording prompts, account lists and notices: a bench or a fuzzer
+    /// asks millions of times, and the records would grow for as long as it runs.
+    pub fn set_recording(&self, on: bool) {
+        self.lock().recording = on;
     }
 
     /// Makes `notify` fail, as an app that cannot show a notice.
@@ -144,7 +153,9 @@ impl ScriptedUser {
     fn shown(&self, prompt: PresencePrompt, verification: bool) -> (Answer, VerificationOutcome) {
         let (hook, answer, refused) = {
             let mut s = self.lock();
-            s.prompts.push(prompt.clone());
+            if s.recording {
+                s.prompts.push(prompt.clone());
+            }
             let answer = if verification {
                 s.verification
             } else {
@@ -196,11 +207,13 @@ impl UserInterface for ScriptedUser {
     ) -> Result<Option<u32>, UserInterfaceError> {
         let (answer, choice) = {
             let mut s = self.lock();
-            s.accounts.push((rp_id, accounts));
+            if s.recording {
+                s.accounts.push((rp_id, accounts));
+            }
             (s.presence, s.choice)
         };
         match answer {
-            Answer::Yes => Ok(Some(choice)),
+            Answer::Yes => Ok(choice),
             Answer::No => Ok(None),
             Answer::Unavailable => Err(unavailable()),
             Answer::Never => std::future::pending().await,
@@ -209,10 +222,72 @@ impl UserInterface for ScriptedUser {
 
     fn notify(&self, event: UserEvent) -> Result<(), UserInterfaceError> {
         let mut s = self.lock();
-        s.events.push(event);
+        if s.recording {
+            s.events.push(event);
+        }
         if s.notify_fails {
             return Err(unavailable());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::platform::UserOperation;
+
+    fn prompt() -> PresencePrompt {
+        PresencePrompt {
+            operation: UserOperation::SignIn,
+            rp_id: Some("example.com".into()),
+            user_name: None,
+            scopes: Vec::new(),
+            message: "Sign in at example.com?".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prompt_never_answered_stays_open_until_a_timer_on_the_paused_clock() {
+        let user = ScriptedUser::new(Answer::Never, Answer::Yes);
+        let started = Instant::now();
+        let asked =
+            tokio::time::timeout(Duration::from_secs(30), user.confirm_presence(prompt())).await;
+        assert!(asked.is_err(), "still open when the 30 s timer fired");
+        assert_eq!(user.prompts(), vec![prompt()]);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the paused clock jumps: no real wait"
+        );
+    }
+
+    fn account() -> AccountOption {
+        AccountOption {
+            user_name: Some("alice".into()),
+            display_name: None,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_choice_of_none_declines_and_records_can_be_switched_off() {
+        let user = ScriptedUser::default();
+        user.set_choice(2);
+        let pick = || user.choose_account("example.com".into(), vec![account()]);
+        assert_eq!(pick().await, Ok(Some(2)));
+        user.set_choice(None);
+        assert_eq!(pick().await, Ok(None), "declined although present");
+        assert_eq!(user.account_lists().len(), 2);
+
+        user.set_recording(false);
+        assert_eq!(pick().await, Ok(None));
+        user.notify(UserEvent::PinChanged).unwrap();
+        assert_eq!(user.account_lists().len(), 2, "nothing more recorded");
+        assert!(user.events().is_empty());
+        user.set_recording(true);
+        user.notify(UserEvent::PinChanged).unwrap();
+        assert_eq!(user.events(), vec![UserEvent::PinChanged]);
     }
 }

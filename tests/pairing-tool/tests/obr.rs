@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authenticator_core::link::channel::MessageType;
@@ -17,17 +16,11 @@ use authenticator_core::link::session::{LinkSession, SessionError, obr_psk, phon
 use authenticator_core::obr::{Grant, Receipt};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use common::{Hid, Proc, TOOL, relay_config, sibling_binary, start_relay, tool_command};
+use common::{Hid, Proc, relay_config, start, start_relay, tool_command, tool_on_relay};
 use serde_json::{Value, json};
 
 const LINE_WAIT: Duration = Duration::from_secs(20);
 const OPERATION_DENIED: u8 = 0x27;
-
-/// The workspace-server binary beside ours, built first (a no-op when it is fresh).
-fn workspace_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    sibling_binary("workspace-server", &BUILT)
-}
 
 struct Workspace {
     _proc: Proc,
@@ -45,16 +38,22 @@ struct Device {
 }
 
 fn start_workspace() -> Workspace {
-    let mut command = Command::new(workspace_binary());
-    command.args(["serve", "--listen", "127.0.0.1:0"]);
-    let mut proc = Proc::start(command);
-    let line = proc.expect_line("workspace listening on ", LINE_WAIT);
+    // The workspace-server binary beside ours, built first (a no-op when it is fresh).
+    let (proc, url) = Proc::start_server(
+        Command::new(harness::built_binary("workspace-server")).args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ]),
+        "workspace server",
+        harness::Stderr::Collect,
+        "workspace listening on ",
+    )
+    .unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();
     Workspace {
         _proc: proc,
-        url: line
-            .trim_start_matches("workspace listening on ")
-            .to_owned(),
+        url,
         http: reqwest::Client::new(),
     }
 }
@@ -160,17 +159,8 @@ struct ObrTool {
 }
 
 fn obr_command(dir: &Path, relay: &str, workspace: &str, email: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(TOOL);
+    let mut command = tool_on_relay(dir, relay, "Admin PC");
     command
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "--relay",
-            relay,
-            "--allow-insecure-loopback",
-            "--name",
-            "Admin PC",
-        ])
         .args(["obr", "--workspace", workspace, "--user", email])
         .args([
             "--rp",
@@ -187,7 +177,10 @@ fn obr_command(dir: &Path, relay: &str, workspace: &str, email: &str, extra: &[&
 }
 
 fn start_obr(dir: &Path, relay: &str, workspace: &str, email: &str, extra: &[&str]) -> ObrTool {
-    let mut proc = Proc::start(obr_command(dir, relay, workspace, email, extra));
+    let mut proc = start(
+        obr_command(dir, relay, workspace, email, extra),
+        "administrator's pairing tool",
+    );
     let line = proc.expect_line("ctaphid listening on ", LINE_WAIT);
     let ctaphid = line
         .trim_start_matches("ctaphid listening on ")
@@ -507,13 +500,9 @@ async fn expiry_and_sigterm_stop_the_obr() {
     let dir = tempfile::tempdir().unwrap();
     let mut tool = start_obr(dir.path(), &relay.url, &ws.url, "dave@acme.example", &[]);
     assert_eq!(ws.grant(&tool.grant_id).await["status"], "running");
-    let killed = Command::new("kill")
-        .args(["-TERM", &tool.proc.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    tool.proc.terminate().unwrap();
     assert_eq!(
-        tool.proc.wait_exit(LINE_WAIT),
+        tool.proc.wait_exit(LINE_WAIT).and_then(|s| s.code()),
         Some(0),
         "{}",
         tool.proc.stderr()

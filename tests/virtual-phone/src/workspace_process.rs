@@ -1,62 +1,40 @@
 //! The demo's emulated workspace: `workspace-server serve` started as a child process on a
-//! loopback port chosen at run time (stopped when dropped), and the administrator's actions
-//! through its admin HTTP API.
+//! loopback port chosen at run time (by the harness crate's spawner, killed when dropped), and
+//! the administrator's actions through its admin HTTP API.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use harness::{Process, Stderr, binary};
 use serde_json::{Value, json};
 
 pub struct Workspace {
-    child: Child,
+    _process: Process,
     pub url: String,
     http: reqwest::Client,
 }
 
-/// A binary built next to this one (`cargo build` puts the workspace's binaries together),
-/// or the path in environment variable `env`.
-pub fn sibling_binary(name: &str, env: &str) -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os(env) {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let path = exe.with_file_name(name);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} is missing: build it with `cargo build -p {name}` (tests/demo.sh does)",
-            path.display()
-        ))
-    }
-}
-
 impl Workspace {
     pub fn start() -> Result<Self, String> {
-        let mut child = Command::new(sibling_binary("workspace-server", "WORKSPACE_SERVER")?)
-            .args(["serve", "--listen", "127.0.0.1:0", "--name", "Acme Corp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the workspace server: {e}"))?;
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut line);
-        }
-        let Some(url) = line.trim().strip_prefix("workspace listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("unexpected workspace banner {line:?}"));
-        };
+        let (process, url) = Process::start_server(
+            Command::new(binary("workspace-server", "WORKSPACE_SERVER")?).args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                "Acme Corp",
+            ]),
+            "workspace server",
+            Stderr::Discard,
+            "workspace listening on ",
+        )?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .tls_backend_rustls()
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
-            url: url.to_owned(),
-            child,
+            _process: process,
+            url,
             http,
         })
     }
@@ -118,12 +96,5 @@ impl Workspace {
             .and_then(|u| u["key"]["status"].as_str())
             .map(str::to_owned)
             .ok_or_else(|| format!("{email} has no key"))
-    }
-}
-
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

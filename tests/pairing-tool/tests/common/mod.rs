@@ -1,14 +1,11 @@
-//! Test harness: real `relay` and `pairing-tool` processes on loopback port 0 (killed by their
-//! guards), a phone driven through the core's session functions, and a minimal CTAPHID client
-//! for the tool's socket.
+//! Test harness: real `relay` and `pairing-tool` processes on loopback port 0 (the harness
+//! crate's spawner: killed on drop), a phone driven through the core's session functions, and
+//! a minimal CTAPHID client for the tool's socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use authenticator_core::link::noise::{KeyPair, PUBLIC_KEY_LEN};
@@ -22,155 +19,18 @@ use tokio::net::TcpStream;
 
 pub const TOOL: &str = env!("CARGO_BIN_EXE_pairing-tool");
 
-/// The binary of workspace package `package` beside ours, built first once per test binary
-/// (a no-op when it is fresh); `cell` remembers it.
-pub fn sibling_binary(package: &str, cell: &'static OnceLock<PathBuf>) -> PathBuf {
-    cell.get_or_init(|| {
-        let dir = Path::new(TOOL).parent().unwrap().to_owned();
-        let binary = dir.join(package);
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        build
-            .current_dir(workspace)
-            .args(["build", "-q", "-p", package]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let built = build.status().map(|s| s.success()).unwrap_or(false);
-        assert!(
-            built || binary.exists(),
-            "cannot build {package} (cargo build -p {package}) and {} does not exist",
-            binary.display()
-        );
-        binary
-    })
-    .clone()
-}
-
 /// The relay binary beside ours, built first (a no-op when it is fresh).
 pub fn relay_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    sibling_binary("relay", &BUILT)
+    harness::built_binary("relay")
 }
 
-/// A child process whose stdout lines are collected; killed on drop.
-pub struct Proc {
-    child: Child,
-    lines: Receiver<String>,
-    pub seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
+/// A child process whose stdout lines are collected (and its stderr, shown when a wait
+/// fails); killed on drop.
+pub type Proc = harness::Process;
 
-impl Proc {
-    pub fn start(mut command: Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits up to `timeout` for the process to exit: its exit code, if it did.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status.code().unwrap_or(-1));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The next stdout line starting with `prefix` (earlier other lines are skipped but kept
-    /// in `seen`).
-    pub fn expect_line(&mut self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "no line starting with {prefix:?} within {timeout:?}; stdout so far: {:?}\nstderr: {}",
-                    self.seen,
-                    self.stderr()
-                ),
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "the process ended before printing {prefix:?}; stdout: {:?}\nstderr: {}",
-                    self.seen,
-                    self.stderr()
-                ),
-            }
-        }
-    }
-
-    /// Whether a line starting with `prefix` comes within `timeout`.
-    pub fn sees_line(&mut self, prefix: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `command` with its stderr collected.
+pub fn start(mut command: Command, what: &str) -> Proc {
+    Proc::spawn(&mut command, what, harness::Stderr::Collect).unwrap()
 }
 
 pub struct Relay {
@@ -179,11 +39,13 @@ pub struct Relay {
 }
 
 pub fn start_relay() -> Relay {
-    let mut command = Command::new(relay_binary());
-    command.args(["serve", "--listen", "127.0.0.1:0"]);
-    let mut proc = Proc::start(command);
-    let line = proc.expect_line("relay listening on ", Duration::from_secs(20));
-    let url = line.trim_start_matches("relay listening on ").to_owned();
+    let (proc, url) = Proc::start_server(
+        Command::new(relay_binary()).args(["serve", "--listen", "127.0.0.1:0"]),
+        "relay",
+        harness::Stderr::Collect,
+        "relay listening on ",
+    )
+    .unwrap();
     Relay { proc, url }
 }
 
@@ -200,27 +62,36 @@ impl Tool {
     }
 }
 
-pub fn start_tool(dir: &Path, relay: &str, extra: &[&str]) -> Tool {
+/// `pairing-tool` with its data in `dir`, on the loopback relay at `relay`, as the PC `name`;
+/// the caller adds the mode.
+pub fn tool_on_relay(dir: &Path, relay: &str, name: &str) -> Command {
     let mut command = Command::new(TOOL);
+    command.arg("--data-dir").arg(dir).args([
+        "--relay",
+        relay,
+        "--allow-insecure-loopback",
+        "--name",
+        name,
+    ]);
     command
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "--relay",
-            relay,
-            "--allow-insecure-loopback",
-            "--name",
-            "Test PC",
-        ])
+}
+
+pub fn start_tool(dir: &Path, relay: &str, extra: &[&str]) -> Tool {
+    let mut command = tool_on_relay(dir, relay, "Test PC");
+    command
         .args(["serve", "--ctaphid", "127.0.0.1:0"])
         .args(extra);
-    let mut proc = Proc::start(command);
-    let line = proc.expect_line("ctaphid listening on ", Duration::from_secs(20));
-    let ctaphid = line
-        .trim_start_matches("ctaphid listening on ")
-        .parse()
-        .unwrap();
-    Tool { proc, ctaphid }
+    let (proc, ctaphid) = Proc::start_server(
+        &mut command,
+        "pairing tool",
+        harness::Stderr::Collect,
+        "ctaphid listening on ",
+    )
+    .unwrap();
+    Tool {
+        proc,
+        ctaphid: ctaphid.parse().unwrap(),
+    }
 }
 
 /// Runs `pairing-tool --data-dir DIR ARGS...`: (exit code, stdout, stderr).

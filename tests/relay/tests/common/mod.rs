@@ -1,12 +1,13 @@
 //! Shared harness for the relay's integration tests: the real `relay` binary on a free
-//! loopback port (killed on drop), its stderr log collected for inspection, and reqwest
+//! loopback port (the harness crate's spawner: killed on drop), its stderr log collected for inspection, and reqwest
 //! helpers for each endpoint of link.md §5.4.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, Once};
+use std::process::{Command, ExitStatus};
+use std::sync::Once;
 use std::time::{Duration, Instant};
+
+use harness::{Process, Stderr};
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -53,29 +54,9 @@ pub struct Got {
 
 /// A running `relay serve`; killed when dropped.
 pub struct Relay {
-    child: Child,
+    process: Process,
     pub url: String,
     pub http: reqwest::Client,
-    log: Arc<Mutex<String>>,
-    stdout_rest: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-fn collect(
-    mut from: impl Read + Send + 'static,
-    into: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    })
 }
 
 impl Relay {
@@ -84,69 +65,42 @@ impl Relay {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn relay");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .strip_suffix('\n')
-            .and_then(|l| l.strip_prefix("relay listening on "))
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_owned();
+        let (process, url) = Process::start_server(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(args),
+            "relay",
+            Stderr::Collect,
+            "relay listening on ",
+        )
+        .unwrap();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stdout_rest = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stderr.take().unwrap(), log.clone()),
-            collect(stdout, stdout_rest.clone()),
-        ];
         Self {
-            child,
+            process,
             url,
             http: http(),
-            log,
-            stdout_rest,
-            readers,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The log so far (stderr).
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.stderr()
     }
 
     /// SIGTERM, wait for the exit (at most 10 s); the exit status and everything the
     /// process wrote after its ready line (stdout, stderr).
     pub fn stop(mut self) -> (ExitStatus, String, String) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "relay did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        let stdout = self.stdout_rest.lock().unwrap().clone();
-        (status, stdout, self.log())
+        self.process.terminate().unwrap();
+        let status = self
+            .process
+            .wait_exit(Duration::from_secs(10))
+            .expect("relay did not exit on SIGTERM");
+        let (stdout, log) = self.process.finish();
+        (status, stdout.join("\n"), log)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -235,13 +189,6 @@ impl Relay {
         let got = self.send(request).await;
         let value = serde_json::from_slice(&got.body).unwrap_or(Value::Null);
         (got.status, value)
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

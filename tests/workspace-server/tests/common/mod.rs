@@ -1,15 +1,16 @@
 //! Shared harness for the workspace-server integration tests: a real server process on a
-//! free loopback port (killed on drop), reqwest over plain http, a scripted phone that signs
-//! its requests exactly as the contract says, and a runner for the admin CLI.
+//! free loopback port (the harness crate's spawner: killed on drop), reqwest over plain http,
+//! a scripted phone that signs its requests exactly as the contract says, and a runner for the
+//! admin CLI.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::Once;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use harness::{Process, Stderr};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
@@ -29,8 +30,7 @@ pub fn http() -> reqwest::Client {
 
 /// A running `workspace-server serve`; killed when dropped.
 pub struct Server {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
+    _process: Process,
     pub url: String,
     pub http: reqwest::Client,
 }
@@ -41,25 +41,18 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn workspace-server");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .trim_end()
-            .strip_prefix("workspace listening on ")
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_owned();
+        let (process, url) = Process::start_server(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(args),
+            "workspace server",
+            Stderr::Inherit,
+            "workspace listening on ",
+        )
+        .unwrap();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         Self {
-            child,
-            _stdout: stdout,
+            _process: process,
             url,
             http: http(),
         }
@@ -176,13 +169,6 @@ impl Server {
             String::from_utf8(output.stdout).unwrap(),
             String::from_utf8(output.stderr).unwrap(),
         )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
