@@ -58,7 +58,7 @@ use authenticator_core::platform::SystemClock;
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::secret::SecretBytes;
 use authenticator_core::testkit::{ScriptedUser, TestProtector};
-use authenticator_core::vault::{Credential, CredentialSecrets, Vault};
+use authenticator_core::vault::{Credential, CredentialSecrets, Setting, Vault};
 use criterion::{Criterion, SamplingMode};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
@@ -264,9 +264,14 @@ fn fixture(dir: tempfile::TempDir) -> Fixture {
     let gate = Arc::new(authenticator_core::workspace::KeyStatusGate::new(
         vault.clone(),
     ));
-    let engine = CtapEngine::new(vault, user, Arc::new(SystemClock), EngineConfig::default())
-        .unwrap()
-        .with_serving_policy(gate);
+    let engine = CtapEngine::new(
+        vault,
+        gate,
+        user,
+        Arc::new(SystemClock),
+        EngineConfig::default(),
+    )
+    .unwrap();
     let mut fx = Fixture {
         _dir: dir,
         runtime,
@@ -618,7 +623,12 @@ fn breakdown(fx: &Fixture) {
     row(
         "  one settings read (absent; 2 per request: enroll.state, always_uv)",
         per_call(n, || {
-            black_box(fx.vault().settings().get::<bool>("ctap.always_uv").unwrap());
+            black_box(
+                fx.vault()
+                    .settings()
+                    .get::<bool>(Setting::AlwaysUv)
+                    .unwrap(),
+            );
         }),
     );
     row(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::ctap::pin_protocol::{PinUvAuthProtocol, platform_encapsulate};
-use authenticator_core::ctap::{CtapEngine, EngineConfig};
+use authenticator_core::ctap::{AlwaysServe, CtapEngine, EngineConfig};
 use authenticator_core::platform::{SystemClock, VerificationOutcome};
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::testkit::{Answer, ScriptedUser, TestProtector};
@@ -39,6 +39,7 @@ impl Phone {
         };
         CtapEngine::new(
             self.vault.clone(),
+            Arc::new(AlwaysServe),
             Arc::new(ScriptedUser::new(answer, answer)),
             Arc::new(SystemClock),
             config,
@@ -310,6 +311,7 @@ impl Phone {
     fn power_up_with(&self, user: Arc<ScriptedUser>) -> CtapEngine {
         CtapEngine::new(
             self.vault.clone(),
+            Arc::new(AlwaysServe),
             user,
             Arc::new(SystemClock),
             EngineConfig::default(),

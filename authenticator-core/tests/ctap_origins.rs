@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use authenticator_core::cbor::{self, Value};
-use authenticator_core::ctap::{CtapEngine, EngineConfig};
+use authenticator_core::ctap::{AlwaysServe, CtapEngine, EngineConfig};
 use authenticator_core::platform::{SystemClock, UserEvent};
 use authenticator_core::request::{Origin, RequestSignals};
 use authenticator_core::testkit::{ScriptedUser, TestProtector};
@@ -31,6 +31,7 @@ impl Phone {
         let user = ScriptedUser::approving();
         let engine = CtapEngine::new(
             vault.clone(),
+            Arc::new(AlwaysServe),
             user.clone(),
             Arc::new(SystemClock),
             EngineConfig::default(),

@@ -29,7 +29,7 @@ use authenticator_core::obr::{
 };
 use authenticator_core::platform::VerificationOutcome;
 use authenticator_core::testkit::{Answer, FakeClock, ScriptedUser};
-use authenticator_core::vault::Vault;
+use authenticator_core::vault::{Setting, Vault};
 use authenticator_core::workspace::state;
 use p256::ecdsa::SigningKey;
 
@@ -845,6 +845,7 @@ async fn overwriting_the_users_passkey_is_refused_told_to_the_tool_reported_and_
     let own = {
         let engine = authenticator_core::ctap::CtapEngine::new(
             s.vault.clone(),
+            Arc::new(authenticator_core::ctap::AlwaysServe),
             ScriptedUser::approving(),
             fixed(),
             EngineConfig {
@@ -952,7 +953,7 @@ async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it()
     assert!(
         vault
             .settings()
-            .get::<SecretBytes>("enroll.obr_key")
+            .get::<SecretBytes>(Setting::ObrKey)
             .unwrap()
             .is_none(),
         "the v1 fixture has no OBR key"

@@ -12,7 +12,8 @@ use authenticator_core::platform::{KeyProtector, KeyProtectorError, SoftwareKeyP
 use authenticator_core::secret::SecretBytes;
 use authenticator_core::testkit::TestProtector;
 use authenticator_core::vault::{
-    Credential, CredentialSecrets, PairingRecord, PairingSecrets, SCHEMA_VERSION, Vault, VaultError,
+    Credential, CredentialSecrets, PairingRecord, PairingSecrets, SCHEMA_VERSION, Setting, Vault,
+    VaultError,
 };
 
 const RP: &str = "secret-bank.example";
@@ -191,9 +192,9 @@ fn pairings_pin_state_settings_and_audit_round_trip() {
             .unwrap();
         assert_eq!(state.pin_retries, 7);
 
-        v.settings().set("always_uv", &true).unwrap();
+        v.settings().set(Setting::AlwaysUv, &true).unwrap();
         v.settings()
-            .set("relay_url", &"https://relay.example")
+            .set(Setting::ObrStopped, &"any CBOR value")
             .unwrap();
         let mut details = BTreeMap::new();
         details.insert("grant_id".to_string(), "g-1".to_string());
@@ -235,14 +236,20 @@ fn pairings_pin_state_settings_and_audit_round_trip() {
     assert!(fresh.pin_hash.is_none());
     assert_eq!((fresh.pin_retries, fresh.min_pin_length), (8, 4));
 
-    assert_eq!(v.settings().get::<bool>("always_uv").unwrap(), Some(true));
     assert_eq!(
-        v.settings().get::<String>("relay_url").unwrap().as_deref(),
-        Some("https://relay.example")
+        v.settings().get::<bool>(Setting::AlwaysUv).unwrap(),
+        Some(true)
     );
-    assert_eq!(v.settings().get::<bool>("missing").unwrap(), None);
-    assert!(v.settings().remove("always_uv").unwrap());
-    assert_eq!(v.settings().get::<bool>("always_uv").unwrap(), None);
+    assert_eq!(
+        v.settings()
+            .get::<String>(Setting::ObrStopped)
+            .unwrap()
+            .as_deref(),
+        Some("any CBOR value")
+    );
+    assert_eq!(v.settings().get::<bool>(Setting::ObrPending).unwrap(), None);
+    assert!(v.settings().remove(Setting::AlwaysUv).unwrap());
+    assert_eq!(v.settings().get::<bool>(Setting::AlwaysUv).unwrap(), None);
 
     let log = v.audit().list().unwrap();
     assert_eq!(log.len(), 2);
@@ -403,12 +410,12 @@ fn a_ciphertext_moved_to_another_row_or_column_or_with_a_flipped_bit_is_rejected
     v.pin_state().update(|p| p.pin_retries = 5).unwrap();
     raw_sql(
         &s.db(),
-        "INSERT INTO settings (name, value) SELECT 'always_uv', state FROM pin_state",
+        "INSERT INTO settings (name, value) SELECT 'ctap.always_uv', state FROM pin_state",
     );
     // Refused before it is even opened: the state head never sealed a row by that name.
     assert!(matches!(
-        v.settings().get::<bool>("always_uv"),
-        Err(VaultError::Tampered { what }) if what.contains("\"always_uv\" was added")
+        v.settings().get::<bool>(Setting::AlwaysUv),
+        Err(VaultError::Tampered { what }) if what.contains("\"ctap.always_uv\" was added")
     ));
 }
 
@@ -648,7 +655,7 @@ fn fill_v1_fixture(v: &Vault) {
             p.pin_retries = 6;
         })
         .unwrap();
-    v.settings().set("always_uv", &true).unwrap();
+    v.settings().set(Setting::AlwaysUv, &true).unwrap();
     v.audit()
         .append(
             1_700_000_003,
@@ -711,7 +718,11 @@ fn a_vault_written_by_the_v1_code_opens_and_reads_back() {
         (pin.pin_retries, pin.pin_hash.unwrap().expose().to_vec()),
         (6, vec![0xab; 16])
     );
-    assert_eq!(v.settings().get::<bool>("always_uv").unwrap(), Some(true));
+    // The v1 fixture's setting name is outside today's registry ("always_uv").
+    assert_eq!(
+        v.settings().get_unregistered::<bool>("always_uv").unwrap(),
+        Some(true)
+    );
     assert_eq!(v.audit().list().unwrap()[0].details["rp_id"], RP);
     // And it keeps working: writes after the migration land.
     v.credentials()

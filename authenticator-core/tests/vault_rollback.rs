@@ -21,7 +21,7 @@ use authenticator_core::obr::SeenGrants;
 use authenticator_core::platform::SoftwareKeyProtector;
 use authenticator_core::secret::SecretBytes;
 use authenticator_core::testkit::ScriptedUser;
-use authenticator_core::vault::{PairingRecord, PairingSecrets, Vault};
+use authenticator_core::vault::{PairingRecord, PairingSecrets, Setting, Vault};
 use authenticator_core::workspace::state::{self, KeyStatus};
 
 fn open_phone(dir: &Path) -> Result<Arc<Authenticator>, AuthenticatorError> {
@@ -268,10 +268,10 @@ fn a_deleted_audit_entry_or_a_cut_log_is_refused_and_nothing_is_lost() {
 /// An activated phone's vault with always-UV on and an OBR replay list, closed.
 fn activated_with_settings() -> tempfile::TempDir {
     let (tmp, vault, _) = common::obr::activated_vault();
-    vault.settings().set("ctap.always_uv", &true).unwrap();
+    vault.settings().set(Setting::AlwaysUv, &true).unwrap();
     vault
         .settings()
-        .set("obr.seen_grants", &SeenGrants::default())
+        .set(Setting::ObrSeenGrants, &SeenGrants::default())
         .unwrap();
     drop(vault);
     tmp
@@ -456,4 +456,70 @@ fn a_vault_of_the_v1_code_gets_its_state_head_when_it_is_migrated() {
     // And the migrated passkey keeps its counter mark from the v1 code.
     let phone = open_phone(dir).unwrap();
     assert_eq!(phone.passkeys().unwrap()[0].sign_count, 41);
+}
+
+/// A key store whose anchor moves on while this process opens the vault: another process
+/// writes the vault (the file first, then the anchor) between this open's read of the file
+/// and its read of the anchor, as the phone's `serve` does while a command opens the vault.
+struct WritesWhileOpening {
+    inner: Arc<authenticator_core::testkit::TestProtector>,
+    db: PathBuf,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl authenticator_core::platform::KeyProtector for WritesWhileOpening {
+    fn wrap(
+        &self,
+        secret: Vec<u8>,
+    ) -> Result<Vec<u8>, authenticator_core::platform::KeyProtectorError> {
+        self.inner.wrap(secret)
+    }
+    fn unwrap(
+        &self,
+        blob: Vec<u8>,
+    ) -> Result<Vec<u8>, authenticator_core::platform::KeyProtectorError> {
+        self.inner.unwrap(blob)
+    }
+    fn info(
+        &self,
+    ) -> Result<
+        authenticator_core::platform::KeyProtectionInfo,
+        authenticator_core::platform::KeyProtectorError,
+    > {
+        self.inner.info()
+    }
+    fn load_anchor(
+        &self,
+    ) -> Result<Option<Vec<u8>>, authenticator_core::platform::KeyProtectorError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let other = Vault::open_anchored(&self.db, self.inner.clone()).unwrap();
+            other.settings().set(Setting::AlwaysUv, &true).unwrap();
+        }
+        self.inner.load_anchor()
+    }
+    fn store_anchor(
+        &self,
+        anchor: Vec<u8>,
+    ) -> Result<bool, authenticator_core::platform::KeyProtectorError> {
+        self.inner.store_anchor(anchor)
+    }
+}
+
+#[test]
+fn a_write_by_another_process_while_opening_is_not_a_rollback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inner = Arc::new(authenticator_core::testkit::TestProtector::sealing());
+    drop(Vault::open_anchored(db(tmp.path()), inner.clone()).unwrap());
+    let racing = Arc::new(WritesWhileOpening {
+        inner: inner.clone(),
+        db: db(tmp.path()),
+        armed: std::sync::atomic::AtomicBool::new(true),
+    });
+    let vault = Vault::open_anchored(db(tmp.path()), racing.clone())
+        .expect("a newer file and anchor written meanwhile are not a rollback");
+    assert!(!racing.armed.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(
+        vault.settings().get::<bool>(Setting::AlwaysUv).unwrap(),
+        Some(true)
+    );
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use authenticator_core::ctap::{AttestationFormat, CtapEngine, EngineConfig};
+use authenticator_core::ctap::{AlwaysServe, AttestationFormat, CtapEngine, EngineConfig};
 use authenticator_core::platform::{
     SoftwareKeyProtector, SystemClock, UserInterface, VerificationOutcome,
 };
@@ -96,6 +96,7 @@ impl Harness {
                     };
                     CtapEngine::new(
                         vault.clone(),
+                        Arc::new(AlwaysServe),
                         user.clone() as Arc<dyn UserInterface>,
                         Arc::new(SystemClock),
                         config,

@@ -218,16 +218,16 @@ impl Authenticator {
                 let _entered = runtime.enter();
                 CtapEngine::new(
                     vault.clone(),
+                    // A workspace key that is not active serves nothing but getInfo and
+                    // selection.
+                    Arc::new(KeyStatusGate::new(vault.clone())),
                     user_interface.clone(),
                     clock.clone(),
                     engine_config.clone(),
                 )
             };
             let engine = match engine {
-                // A workspace key that is not active serves nothing but getInfo and selection.
-                Ok(engine) => {
-                    engine.with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())))
-                }
+                Ok(engine) => engine,
                 Err(e) => {
                     runtime.shutdown_background();
                     return Err(AuthenticatorError::internal(e));

@@ -5,11 +5,12 @@
 //! subCommandParams). Enterprise attestation is not offered.
 
 use super::client_pin::{protocol, verify_token};
-use super::get_info::{MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, SETTING_ALWAYS_UV, always_uv};
+use super::get_info::{MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, always_uv};
 use super::status::*;
 use super::token_state::PERMISSION_ACFG;
 use super::{CMD_CONFIG, Context, decode_params};
 use crate::cbor::{Value, encode_into};
+use crate::vault::Setting;
 
 const ENABLE_ENTERPRISE_ATTESTATION: u64 = 0x01;
 const TOGGLE_ALWAYS_UV: u64 = 0x02;
@@ -101,7 +102,7 @@ pub async fn config(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<()> {
     match request.sub_command {
         TOGGLE_ALWAYS_UV => {
             let now_on = !always_uv(cx.vault())?;
-            cx.vault().settings().set(SETTING_ALWAYS_UV, &now_on)?;
+            cx.vault().settings().set(Setting::AlwaysUv, &now_on)?;
             Ok(())
         }
         _ => set_min_pin_length(cx, SetMinPinLength::parse(request.sub_command_params)?),

@@ -7,7 +7,7 @@ use super::cose::ALG_ES256;
 use super::status::CtapResult;
 use super::{EngineConfig, key};
 use crate::cbor::Value;
-use crate::vault::Vault;
+use crate::vault::{Setting, Vault};
 
 /// Largest request the engine accepts: one full CTAPHID message (CTAP 2.1 §11.2.4).
 pub const MAX_MSG_SIZE: u64 = 7609;
@@ -26,12 +26,11 @@ const FIRMWARE_VERSION: u64 = 1;
 const UV_MODALITY: u64 = 0x0002 | 0x0004 | 0x0010;
 
 /// The setting that holds the alwaysUv option.
-pub const SETTING_ALWAYS_UV: &str = "ctap.always_uv";
 
 pub fn always_uv(vault: &Vault) -> CtapResult<bool> {
     Ok(vault
         .settings()
-        .get::<bool>(SETTING_ALWAYS_UV)?
+        .get::<bool>(Setting::AlwaysUv)?
         .unwrap_or(false))
 }
 

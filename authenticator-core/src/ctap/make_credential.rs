@@ -441,6 +441,7 @@ mod tests {
             Arc::new(Vault::open(dir.path().join("vault.db"), &TestProtector::sealing()).unwrap());
         let engine = CtapEngine::new(
             vault.clone(),
+            Arc::new(super::super::AlwaysServe),
             ScriptedUser::approving(),
             Arc::new(SystemClock),
             EngineConfig::default(),

@@ -150,8 +150,12 @@ struct EngineState {
 }
 
 impl CtapEngine {
+    /// An engine on `vault` that asks `serving` before every request but getInfo and
+    /// selection. There is no default policy: a phone that belongs to a workspace must pass
+    /// the workspace's key-status gate, and only a standalone authenticator `AlwaysServe`.
     pub fn new(
         vault: Arc<Vault>,
+        serving: Arc<dyn ServingPolicy>,
         ui: Arc<dyn UserInterface>,
         clock: Arc<dyn Clock>,
         config: EngineConfig,
@@ -161,7 +165,7 @@ impl CtapEngine {
         drop(key_pool.refill_in_background());
         Ok(Self {
             vault,
-            serving: Arc::new(AlwaysServe),
+            serving,
             ui,
             clock,
             config,
@@ -178,13 +182,6 @@ impl CtapEngine {
             key_pool,
             pin_generation: AtomicU64::new(0),
         })
-    }
-
-    /// This engine, asking `policy` before serving a request (the default, [`AlwaysServe`],
-    /// suits only an authenticator that belongs to no workspace).
-    pub fn with_serving_policy(mut self, policy: Arc<dyn ServingPolicy>) -> Self {
-        self.serving = policy;
-        self
     }
 
     pub fn vault(&self) -> &Arc<Vault> {

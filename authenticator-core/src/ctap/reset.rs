@@ -5,10 +5,10 @@
 //! malicious PC cannot wipe the phone on its own. The audit trail and pairings are kept: they
 //! are not authenticator state, and the audit trail must survive.
 
-use super::get_info::SETTING_ALWAYS_UV;
 use super::status::{CTAP2_ERR_NOT_ALLOWED, CtapResult};
 use super::{Context, pin_protocol};
 use crate::platform::{UserEvent, UserOperation};
+use crate::vault::Setting;
 
 pub async fn reset(cx: &mut Context<'_>) -> CtapResult<()> {
     if cx.now().saturating_duration_since(cx.state.powered_up_at) > cx.config().reset_window {
@@ -19,7 +19,7 @@ pub async fn reset(cx: &mut Context<'_>) -> CtapResult<()> {
         .await?;
     cx.vault().credentials().delete_all()?;
     cx.vault().pin_state().reset()?;
-    cx.vault().settings().remove(SETTING_ALWAYS_UV)?;
+    cx.vault().settings().remove(Setting::AlwaysUv)?;
     cx.state.tokens.stop_using();
     cx.state.key_agreement =
         pin_protocol::KeyAgreementKey::generate().map_err(|_| super::status::CTAP1_ERR_OTHER)?;

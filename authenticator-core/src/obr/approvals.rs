@@ -22,16 +22,14 @@ use serde::{Deserialize, Serialize};
 use super::audit;
 use super::grant::{DEFAULT_SKEW_SECS, GRANT_ID_LEN, Grant, MAX_LIFETIME_SECS, SeenGrants};
 use super::refusals::RefusalCode;
-use super::session::SEEN_GRANTS;
 use crate::hex::encode as hex;
 use crate::link::relay::{MAX_RELAY_URL, RelayId};
+use crate::vault::Setting;
 use crate::vault::{Vault, VaultError};
 use crate::workspace::state;
 
 /// Vault setting holding the pending approvals.
-const PENDING: &str = "obr.pending";
 /// Vault setting holding the grants the workspace stopped.
-const STOPPED: &str = "obr.stopped";
 /// At most this many pending approvals.
 pub const MAX_PENDING: usize = 8;
 /// Stopped grants remembered at most.
@@ -98,11 +96,14 @@ pub enum Received {
 
 /// The pending approvals, oldest first; expired ones are dropped (and the list rewritten).
 pub fn pending(vault: &Vault, now: u64) -> Result<Vec<PendingApproval>, VaultError> {
-    let all: Vec<PendingApproval> = vault.settings().get(PENDING)?.unwrap_or_default();
+    let all: Vec<PendingApproval> = vault
+        .settings()
+        .get(Setting::ObrPending)?
+        .unwrap_or_default();
     let count = all.len();
     let live: Vec<PendingApproval> = all.into_iter().filter(|p| p.is_live(now)).collect();
     if live.len() != count {
-        vault.settings().set(PENDING, &live)?;
+        vault.settings().set(Setting::ObrPending, &live)?;
     }
     Ok(live)
 }
@@ -142,26 +143,35 @@ pub fn find_pending(
 
 /// Removes the pending approval of `grant_id`; false if there was none.
 pub fn remove_pending(vault: &Vault, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bool, VaultError> {
-    let mut all: Vec<PendingApproval> = vault.settings().get(PENDING)?.unwrap_or_default();
+    let mut all: Vec<PendingApproval> = vault
+        .settings()
+        .get(Setting::ObrPending)?
+        .unwrap_or_default();
     let before = all.len();
     all.retain(|p| &p.grant_id != grant_id);
     if all.len() == before {
         return Ok(false);
     }
-    vault.settings().set(PENDING, &all)?;
+    vault.settings().set(Setting::ObrPending, &all)?;
     Ok(true)
 }
 
 /// Whether the workspace stopped `grant_id`.
 pub fn is_stopped(vault: &Vault, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bool, VaultError> {
-    let stopped: Stopped = vault.settings().get(STOPPED)?.unwrap_or_default();
+    let stopped: Stopped = vault
+        .settings()
+        .get(Setting::ObrStopped)?
+        .unwrap_or_default();
     Ok(stopped.entries.iter().any(|(id, _)| id == grant_id))
 }
 
 /// Handles an `obr_stopped` event: the grant's pending approval goes, a running session for
 /// it ends, and a later `obr_request` for it is refused. True if a pending one was dropped.
 pub fn stop(vault: &Vault, now: u64, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bool, VaultError> {
-    let mut stopped: Stopped = vault.settings().get(STOPPED)?.unwrap_or_default();
+    let mut stopped: Stopped = vault
+        .settings()
+        .get(Setting::ObrStopped)?
+        .unwrap_or_default();
     stopped.entries.retain(|(_, until)| *until > now);
     if !stopped.entries.iter().any(|(id, _)| id == grant_id) {
         // The grant lives at most MAX_LIFETIME_SECS from now; remembering it that long (plus
@@ -175,7 +185,7 @@ pub fn stop(vault: &Vault, now: u64, grant_id: &[u8; GRANT_ID_LEN]) -> Result<bo
             let excess = stopped.entries.len() - MAX_STOPPED;
             stopped.entries.drain(..excess);
         }
-        vault.settings().set(STOPPED, &stopped)?;
+        vault.settings().set(Setting::ObrStopped, &stopped)?;
     }
     let dropped = remove_pending(vault, grant_id)?;
     audit(
@@ -235,7 +245,10 @@ pub fn receive_request(
         return refuse(RefusalCode::Stopped, Some(&id));
     }
     // Rule 21 early: a grant already presented would be refused on the link anyway.
-    let seen: SeenGrants = vault.settings().get(SEEN_GRANTS)?.unwrap_or_default();
+    let seen: SeenGrants = vault
+        .settings()
+        .get(Setting::ObrSeenGrants)?
+        .unwrap_or_default();
     let bound = Grant::verify(
         grant_bytes,
         &enrollment.grant_signing_key,
@@ -268,7 +281,7 @@ pub fn receive_request(
         expires_at: grant.expires_at,
     };
     list.push(approval.clone());
-    vault.settings().set(PENDING, &list)?;
+    vault.settings().set(Setting::ObrPending, &list)?;
     audit(
         vault,
         now,

@@ -46,12 +46,11 @@ use crate::platform::{
     UserOperation, VerificationOutcome,
 };
 use crate::request::RequestSignals;
-use crate::vault::Vault;
+use crate::vault::{Setting, Vault};
 use crate::workspace::{KeyStatusGate, state};
 
 /// The vault setting that remembers grant ids already offered (obr-grant.md, replay); the
 /// approvals read it too, to refuse a replayed `obr_request` at once.
-pub(super) const SEEN_GRANTS: &str = "obr.seen_grants";
 /// CTAP command bytes this session knows.
 const CMD_MAKE_CREDENTIAL: u8 = 0x01;
 const CMD_GET_INFO: u8 = 0x04;
@@ -183,7 +182,7 @@ impl ObrSession {
         };
         let mut seen: SeenGrants = vault
             .settings()
-            .get(SEEN_GRANTS)
+            .get(Setting::ObrSeenGrants)
             .map_err(vault_err)?
             .unwrap_or_default();
         if let Err(e) = seen.remember(&verified, now) {
@@ -197,7 +196,7 @@ impl ObrSession {
         }
         vault
             .settings()
-            .set(SEEN_GRANTS, &seen)
+            .set(Setting::ObrSeenGrants, &seen)
             .map_err(vault_err)?;
         let grant = verified.grant();
         let prompt = PresencePrompt {
@@ -256,9 +255,14 @@ impl ObrSession {
         };
         // A key the workspace suspends during the session stops serving, as the phone's own
         // engine does.
-        let engine = CtapEngine::new(vault.clone(), session_ui, clock.clone(), config)
-            .map_err(|_| ObrError::Vault("the random number generator failed".into()))?
-            .with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())));
+        let engine = CtapEngine::new(
+            vault.clone(),
+            Arc::new(KeyStatusGate::new(vault.clone())),
+            session_ui,
+            clock.clone(),
+            config,
+        )
+        .map_err(|_| ObrError::Vault("the random number generator failed".into()))?;
         Ok(Self {
             grant: verified,
             engine,

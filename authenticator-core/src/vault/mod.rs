@@ -29,6 +29,7 @@ mod pairings;
 mod pin_state;
 mod record_crypto;
 mod schema;
+mod setting;
 mod settings;
 
 use std::fs;
@@ -51,6 +52,7 @@ pub(crate) use pin_state::{
 };
 pub use pin_state::{DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState, PinStore};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+pub use setting::Setting;
 pub use settings::Settings;
 
 use crate::platform::KeyProtector;
@@ -182,7 +184,13 @@ impl Vault {
             tx.commit()?;
         }
         let generation = verify_state(&mut conn, &cipher)?;
-        check_anchor(protector, &cipher, generation)?;
+        if let Err(VaultError::RolledBack { .. }) = check_anchor(protector, &cipher, generation) {
+            // Another process may have written between the read of the file and the read of
+            // the anchor: a writer commits the file before it stores the anchor, so the file
+            // read again now is at least at the anchor unless it really was rolled back.
+            let generation = verify_state(&mut conn, &cipher)?;
+            check_anchor(protector, &cipher, generation)?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             cipher,

@@ -1,5 +1,6 @@
 //! Small named settings (always-UV, activation state, policy, the OBR replay list), each value
-//! sealed with its name bound into the AAD so that values cannot be swapped between names.
+//! sealed with its name bound into the AAD so that values cannot be swapped between names. The
+//! names are declared once, in the registry [`Setting`](super::setting::Setting).
 //!
 //! Every setting is a protected record (`head`): each read checks the row against the sealed
 //! state head of the same snapshot, and each write replaces the row and its digest in the head
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::head::setting_key;
 use super::record_crypto::Field;
+use super::setting::Setting;
 use super::{Vault, VaultError};
 
 const TABLE: &str = "settings";
@@ -42,8 +44,22 @@ impl<'v> Settings<'v> {
         Self { vault }
     }
 
-    /// The value stored under `name`, decoded from CBOR.
-    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, VaultError> {
+    /// The value stored for `setting`, decoded from CBOR.
+    pub fn get<T: DeserializeOwned>(&self, setting: Setting) -> Result<Option<T>, VaultError> {
+        self.get_named(setting.name())
+    }
+
+    /// The value stored under a name outside the registry: only what an old test fixture
+    /// wrote (the v1 vault's `always_uv`); the core itself reads only registered settings.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn get_unregistered<T: DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, VaultError> {
+        self.get_named(name)
+    }
+
+    fn get_named<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, VaultError> {
         let sealed = self.vault.read_verified(|conn, head| {
             let sealed = select(conn, name)?;
             head.check(&setting_key(name), sealed.as_deref(), &what(name))?;
@@ -54,9 +70,10 @@ impl<'v> Settings<'v> {
             .transpose()
     }
 
-    /// Stores `value` under `name`, replacing what was there. A stored value that does not
+    /// Stores `value` for `setting`, replacing what was there. A stored value that does not
     /// match the head is refused, not overwritten.
-    pub fn set<T: Serialize>(&self, name: &str, value: &T) -> Result<(), VaultError> {
+    pub fn set<T: Serialize>(&self, setting: Setting, value: &T) -> Result<(), VaultError> {
+        let name = setting.name();
         let sealed = self.vault.cipher().seal_cbor(field(name), value)?;
         self.vault.write_protected(|tx, head| {
             let key = setting_key(name);
@@ -71,8 +88,9 @@ impl<'v> Settings<'v> {
         })
     }
 
-    /// Removes `name`; false if it was not set.
-    pub fn remove(&self, name: &str) -> Result<bool, VaultError> {
+    /// Removes `setting`; false if it was not set.
+    pub fn remove(&self, setting: Setting) -> Result<bool, VaultError> {
+        let name = setting.name();
         self.vault.write_protected(|tx, head| {
             let key = setting_key(name);
             head.check(&key, select(tx, name)?.as_deref(), &what(name))?;

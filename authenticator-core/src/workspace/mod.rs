@@ -158,9 +158,10 @@ mod tests {
         engine.handle(request, &signals).await[0]
     }
 
-    fn engine(vault: &Arc<Vault>) -> CtapEngine {
+    fn engine(vault: &Arc<Vault>, serving: Arc<dyn ServingPolicy>) -> CtapEngine {
         CtapEngine::new(
             vault.clone(),
+            serving,
             ScriptedUser::approving(),
             Arc::new(FakeClock::at(1_800_000_000)),
             EngineConfig::default(),
@@ -179,8 +180,7 @@ mod tests {
             (Some(KeyStatus::Locked), false),
         ] {
             let (_dir, vault) = vault_with(key);
-            let gated =
-                engine(&vault).with_serving_policy(Arc::new(KeyStatusGate::new(vault.clone())));
+            let gated = engine(&vault, Arc::new(KeyStatusGate::new(vault.clone())));
             let expected = if serves {
                 NOT_ALLOWED
             } else {
@@ -201,7 +201,7 @@ mod tests {
         // A suspended key's vault, but an engine given the standalone policy: the engine has no
         // rule of its own, so it serves (the facade and OBR therefore must pass the gate).
         let (_dir, vault) = vault_with(Some(KeyStatus::Suspended));
-        let standalone = engine(&vault).with_serving_policy(Arc::new(AlwaysServe));
+        let standalone = engine(&vault, Arc::new(AlwaysServe));
         assert_eq!(
             status(&standalone, &[GET_NEXT_ASSERTION]).await,
             NOT_ALLOWED
@@ -213,7 +213,7 @@ mod tests {
             }
         }
         let (_dir, vault) = vault_with(None);
-        let refusing = engine(&vault).with_serving_policy(Arc::new(Refusing));
+        let refusing = engine(&vault, Arc::new(Refusing));
         assert_eq!(
             status(&refusing, &[GET_NEXT_ASSERTION]).await,
             OPERATION_DENIED

@@ -15,12 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::secret::SecretBytes;
-use crate::vault::{Vault, VaultError};
-
-const SETTING_STATE: &str = "enroll.state";
-const SETTING_DEVICE_KEY: &str = "enroll.device_key";
-const SETTING_OBR_KEY: &str = "enroll.obr_key";
-const SETTING_OBR_KEY_REGISTERED: &str = "enroll.obr_key_registered";
+use crate::vault::{Setting, Vault, VaultError};
 
 /// The security key's status as the workspace sees it (the seeds' user list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,11 +97,11 @@ impl std::fmt::Debug for Enrollment {
 }
 
 pub fn load(vault: &Vault) -> Result<Option<Enrollment>, VaultError> {
-    vault.settings().get(SETTING_STATE)
+    vault.settings().get(Setting::EnrollmentState)
 }
 
 pub fn store(vault: &Vault, enrollment: &Enrollment) -> Result<(), VaultError> {
-    vault.settings().set(SETTING_STATE, enrollment)
+    vault.settings().set(Setting::EnrollmentState, enrollment)
 }
 
 /// The CTAP engine serves requests only for an unactivated (standalone) or active key: a
@@ -120,13 +115,13 @@ pub fn serving_allowed(vault: &Vault) -> Result<bool, VaultError> {
 
 /// The device identity key's private scalar, made on first use.
 pub fn device_key(vault: &Vault) -> Result<SecretBytes, VaultError> {
-    p256_scalar(vault, SETTING_DEVICE_KEY)
+    p256_scalar(vault, Setting::DeviceKey)
 }
 
 /// The OBR key's private scalar (the phone's static key in OBR Noise handshakes), made on
 /// first use.
 pub fn obr_key(vault: &Vault) -> Result<SecretBytes, VaultError> {
-    p256_scalar(vault, SETTING_OBR_KEY)
+    p256_scalar(vault, Setting::ObrKey)
 }
 
 /// The OBR key's public half, SEC1 uncompressed (65 bytes), as told to the workspace.
@@ -149,7 +144,7 @@ struct ObrKeyRegistration {
 pub fn obr_key_registered(vault: &Vault, security_key_id: &str) -> Result<bool, VaultError> {
     let Some(registered) = vault
         .settings()
-        .get::<ObrKeyRegistration>(SETTING_OBR_KEY_REGISTERED)?
+        .get::<ObrKeyRegistration>(Setting::ObrKeyRegistered)?
     else {
         return Ok(false);
     };
@@ -165,11 +160,11 @@ pub fn set_obr_key_registered(vault: &Vault, security_key_id: &str) -> Result<()
     };
     vault
         .settings()
-        .set(SETTING_OBR_KEY_REGISTERED, &registration)
+        .set(Setting::ObrKeyRegistered, &registration)
 }
 
 /// A P-256 private scalar kept sealed under `setting`, made on first use.
-fn p256_scalar(vault: &Vault, setting: &str) -> Result<SecretBytes, VaultError> {
+fn p256_scalar(vault: &Vault, setting: Setting) -> Result<SecretBytes, VaultError> {
     if let Some(key) = vault.settings().get::<SecretBytes>(setting)? {
         return Ok(key);
     }
