@@ -21,21 +21,43 @@
 //! - [`testkit`] (tests only; the `testkit` feature): the scripted user, the key-protector
 //!   double and the fake clock that every test shares.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
+//!
+//! What is public is a decision, listed in `tests/module_graph.rs`: the uniffi API (`api`,
+//! `platform`), and what this workspace's other binaries legitimately share (`cbor`,
+//! `ctaphid`). The PC's side of the phone's protocols (`link`, `obr`'s wire formats, `ctap`'s
+//! PIN protocol and statuses) is public only with the `pc` feature (the pairing tool, the
+//! workspace server); everything is public with `testkit`, for this workspace's white-box
+//! tests, benches and fuzzers. The library the apps ship has neither.
 
 uniffi::setup_scaffolding!();
 
+/// Internal modules: `pub(crate)` in the library the apps ship; public with `testkit`.
+macro_rules! internal {
+    ($($module:ident),* $(,)?) => {$(
+        #[cfg(feature = "testkit")]
+        pub mod $module;
+        #[cfg(not(feature = "testkit"))]
+        pub(crate) mod $module;
+    )*};
+}
+
+/// The phone's side of protocols whose other side the PC, the workspace or the admin's tool
+/// runs: `pub(crate)` in the library the apps ship; public with `pc` (or `testkit`).
+macro_rules! shared_with_the_pc_side {
+    ($($module:ident),* $(,)?) => {$(
+        #[cfg(feature = "pc")]
+        pub mod $module;
+        #[cfg(not(feature = "pc"))]
+        pub(crate) mod $module;
+    )*};
+}
+
 pub mod api;
 pub mod cbor;
-pub mod ctap;
 pub mod ctaphid;
-pub mod enroll;
-pub mod hex;
-pub mod link;
-pub mod obr;
 pub mod platform;
-pub mod request;
-pub mod secret;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-pub mod vault;
-pub mod workspace;
+
+shared_with_the_pc_side!(ctap, link, obr);
+internal!(enroll, hex, request, secret, vault, workspace);

@@ -32,6 +32,7 @@ impl SecretBytes {
         self.0.len()
     }
 
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

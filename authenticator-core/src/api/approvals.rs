@@ -220,7 +220,6 @@ impl Authenticator {
         runner.answer_timeout = Duration::from_millis(self.options.approval_answer_timeout_ms);
         runner.receipts = Arc::new(WorkspaceReceipts {
             vault: self.vault.clone(),
-            clock: self.clock.clone(),
             request_timeout: self.workspace_request_timeout(),
         });
         let observer = self

@@ -28,9 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use activation::{
-    ActivationLinkInfo, EnrollmentInfo, KeyState, Polled, RefusedApproval, WorkspaceUpdate,
-    poll_workspace,
+    ActivationLinkInfo, EnrollmentInfo, KeyState, RefusedApproval, WorkspaceUpdate,
 };
+/// The workspace poll behind `check_workspace`, for the white-box OBR tests.
+#[cfg(feature = "testkit")]
+pub use activation::{Polled, poll_workspace};
 pub use approvals::{
     ApprovalEvent, ApprovalObserver, ApprovalOutcome, ApprovalRequest, AuditRecord,
     RefusalReportState,

@@ -25,8 +25,7 @@ const FIRMWARE_VERSION: u64 = 1;
 /// §3.1): the phone's biometric prompt falls back to the device credential.
 const UV_MODALITY: u64 = 0x0002 | 0x0004 | 0x0010;
 
-/// The setting that holds the alwaysUv option.
-
+/// Whether alwaysUv is on (CTAP 2.1 §7.2.2; the setting `Setting::AlwaysUv`).
 pub fn always_uv(vault: &Vault) -> CtapResult<bool> {
     Ok(vault
         .settings()

@@ -46,7 +46,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::cbor::{self, Value};
-pub use auth_data::{AAGUID, AttestationFormat};
+pub use auth_data::AttestationFormat;
 use status::{CTAP1_ERR_INVALID_COMMAND, CTAP1_ERR_INVALID_LENGTH, CtapError, CtapResult};
 
 use crate::platform::{Clock, UserInterface};
@@ -111,8 +111,10 @@ pub trait ServingPolicy: Send + Sync {
 
 /// The policy of a standalone authenticator, which no one can suspend: always serve.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg(any(test, feature = "pc"))]
 pub struct AlwaysServe;
 
+#[cfg(any(test, feature = "pc"))]
 impl ServingPolicy for AlwaysServe {
     fn serving_allowed(&self) -> Result<bool, crate::vault::VaultError> {
         Ok(true)
@@ -184,6 +186,7 @@ impl CtapEngine {
         })
     }
 
+    #[cfg(any(test, feature = "pc"))]
     pub fn vault(&self) -> &Arc<Vault> {
         &self.vault
     }

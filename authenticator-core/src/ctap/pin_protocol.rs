@@ -96,6 +96,7 @@ impl PinUvAuthProtocol {
     }
 
     /// The number that identifies the protocol on the wire and in getInfo.
+    #[cfg(any(test, feature = "pc"))]
     pub fn number(self) -> u8 {
         match self {
             Self::One => 1,
@@ -193,6 +194,7 @@ fn parse_peer_key(x: &[u8], y: &[u8]) -> Result<PublicKey, PinProtocolError> {
 /// The platform's half of the key agreement, for the engine's tests and our emulated clients:
 /// a fresh key, ECDH with the authenticator's public key, kdf(). Returns the platform's public
 /// coordinates (to send as keyAgreement) and the shared secret.
+#[cfg(any(test, feature = "pc"))]
 pub fn platform_encapsulate(
     protocol: PinUvAuthProtocol,
     authenticator_x: &[u8],
@@ -308,6 +310,7 @@ impl SharedSecret {
     }
 
     /// authenticate() keyed with the shared secret (16 bytes for one, 32 for two).
+    #[cfg(any(test, feature = "pc"))]
     pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
         authenticate_with_token(self.protocol, &self.key, message)
     }

@@ -192,6 +192,7 @@ impl ActivationLink {
     }
 
     /// True for a plain-http loopback link (only ever accepted with the test setting).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn is_insecure_loopback(&self) -> bool {
         self.insecure_loopback
     }
@@ -199,6 +200,7 @@ impl ActivationLink {
     /// Whether the link is for `expected` (`host[:port]`), ignoring case. Exact: a subdomain or
     /// another port does not match, and since [`host`](Self::host) never carries the default
     /// port, neither should `expected`.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn is_host(&self, expected: &str) -> bool {
         self.host.eq_ignore_ascii_case(expected)
     }

@@ -37,9 +37,13 @@ pub mod service;
 pub mod session;
 pub mod transport;
 
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use channel::{ChannelError, MessageType, SecureChannel};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use noise::{HandshakeOutcome, HandshakeState, KeyPair, NoiseError, Pattern, Role};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use qr::{QrError, QrPairing};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use transport::{Link, LinkError, MAX_LINK_MESSAGE};
 
 #[cfg(test)]

@@ -156,6 +156,7 @@ impl QrPairing {
     }
 
     /// The canonical CBOR map.
+    #[cfg_attr(not(feature = "pc"), allow(dead_code))]
     pub fn to_cbor(&self) -> Vec<u8> {
         cbor::encode(&Value::map([
             (
@@ -175,6 +176,7 @@ impl QrPairing {
         format!("{QR_SCHEME}:/{}", digits_encode(&self.to_cbor()))
     }
 
+    #[cfg_attr(not(feature = "pc"), allow(dead_code))]
     pub fn pc_static_compressed(&self) -> [u8; COMPRESSED_KEY_LEN] {
         let uncompressed = self.pc_static_uncompressed();
         let mut out = [0u8; COMPRESSED_KEY_LEN];
@@ -200,6 +202,7 @@ impl QrPairing {
         &self.routing
     }
 
+    #[cfg(any(test, feature = "pc"))]
     pub fn issued_at(&self) -> u64 {
         self.issued_at
     }

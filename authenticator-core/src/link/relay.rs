@@ -204,6 +204,8 @@ fn shared_http() -> Result<reqwest::Client, LinkError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEnd {
     Phone,
+    /// Only the PC's side (the `pc` feature) waits as the PC.
+    #[cfg_attr(not(feature = "pc"), allow(dead_code))]
     Pc,
 }
 
@@ -257,6 +259,7 @@ impl RelayClient {
         self.config.poll_wait + Duration::from_secs(30)
     }
 
+    #[cfg(any(test, feature = "pc"))]
     pub fn base_url(&self) -> &str {
         &self.base
     }
@@ -397,6 +400,7 @@ impl std::fmt::Debug for RelayLink {
 }
 
 impl RelayLink {
+    #[cfg(any(test, feature = "pc"))]
     pub fn session(&self) -> &RelayId {
         &self.session
     }

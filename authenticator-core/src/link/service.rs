@@ -104,6 +104,7 @@ impl LinkService {
 
     /// Also listens over BLE: scans for the rotating service UUIDs of all paired PCs
     /// (proto/link.md §6) and serves whoever advertises one, alongside the relay.
+    #[cfg(any(test, feature = "pc", feature = "ble"))]
     pub fn with_ble(mut self, central: Arc<dyn GattCentral>) -> Self {
         self.ble = Some(central);
         self

@@ -67,6 +67,7 @@ pub struct LinkSession {
     send_lock: Mutex<()>,
     recv_lock: Mutex<()>,
     peer_static: [u8; PUBLIC_KEY_LEN],
+    #[cfg_attr(not(any(test, feature = "pc")), allow(dead_code))]
     handshake_hash: [u8; 32],
 }
 
@@ -85,6 +86,7 @@ impl LinkSession {
     }
 
     /// The Noise handshake hash, for channel binding.
+    #[cfg(any(test, feature = "pc"))]
     pub fn handshake_hash(&self) -> &[u8; 32] {
         &self.handshake_hash
     }

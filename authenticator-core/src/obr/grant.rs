@@ -10,6 +10,9 @@
 //! - Replay (rule 21) is `SeenGrants`'s job, a separate step because it mutates state the
 //!   caller owns (and persists); the engine runs it right after `Grant::verify`.
 //! - Errors and `Debug` carry no field values: no names, ids or keys end up in logs.
+// One implementation of the format for both sides: the workspace (the `pc` side) makes and signs grants; the phone verifies them.
+// Without `pc`, the other side's half is unused in the phone library.
+#![cfg_attr(not(feature = "pc"), allow(dead_code, unused_imports))]
 
 use crate::hex::encode as hex;
 use p256::ecdsa::{SigningKey, VerifyingKey};

@@ -36,15 +36,22 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use approvals::{PendingApproval, Received};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use cose::{ALG_ES256, KID_LEN, kid};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use grant::{
     DEFAULT_SKEW_SECS, Grant, GrantError, MAX_GRANT_LEN, MAX_LIFETIME_SECS, MAX_REGISTRATIONS,
     MAX_RP_IDS, Operation, SeenGrants, VerifiedGrant,
 };
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use receipt::{MAX_RECEIPT_LEN, Receipt, ReceiptError};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use receipts::{ReceiptSink, WorkspaceReceipts};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use refusals::{ObrRefusal, RefusalCode, RefusalReport};
+#[cfg_attr(not(feature = "pc"), allow(unused_imports))]
 pub use runner::{ObrEvent, ObrLinkError, ObrOutcome, ObrRunner};
 
 // The workspace's events carry grant ids of the grant's own length.

@@ -16,7 +16,6 @@ use super::grant::GRANT_ID_LEN;
 use super::refusals::{
     REFUSAL_REPORT_BUDGET, RefusalCode, RefusalReport, await_refusal_report, grant_id_b64,
 };
-use crate::platform::Clock;
 use crate::vault::Vault;
 use crate::workspace::Connection;
 
@@ -42,7 +41,6 @@ pub trait ReceiptSink: Send + Sync {
 /// failures; `already_recorded` counts as success.
 pub struct WorkspaceReceipts {
     pub vault: Arc<Vault>,
-    pub clock: Arc<dyn Clock>,
     pub request_timeout: Duration,
 }
 

@@ -121,6 +121,7 @@ impl ObrRefusal {
 }
 
 /// The event's `grant_id` field decoded (b64url of 16 bytes), if valid.
+#[cfg(any(test, feature = "pc"))]
 pub fn event_grant_id(text: Option<&str>) -> Option<[u8; GRANT_ID_LEN]> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -43,7 +43,7 @@ use crate::link::session::{LinkSession, SessionError, obr_psk, phone_obr_handsha
 use crate::link::transport::{Link, LinkError};
 use crate::platform::{
     AccountOption, Clock, PresencePrompt, UserEvent, UserInterface, UserInterfaceError,
-    UserOperation, VerificationOutcome,
+    VerificationOutcome,
 };
 use crate::request::{Origin, RequestSignals};
 use crate::vault::{Vault, VaultError};
@@ -163,6 +163,7 @@ pub struct ObrRunner {
 
 /// The usual runner: receipts to the enrolled workspace, the default answer timeout, no event
 /// sink. Runs `pending` over the relay it names.
+#[cfg(any(test, feature = "pc"))]
 pub async fn run_obr(
     vault: Arc<Vault>,
     engine_config: EngineConfig,
@@ -238,7 +239,6 @@ impl ObrRunner {
     ) -> Self {
         let receipts = Arc::new(WorkspaceReceipts {
             vault: vault.clone(),
-            clock: clock.clone(),
             request_timeout: crate::workspace::DEFAULT_REQUEST_TIMEOUT,
         });
         Self {
@@ -697,6 +697,7 @@ fn refusal_code(error: &ObrError) -> RefusalCode {
 }
 
 /// True if `prompt` asks to approve an on-behalf registration.
+#[cfg(any(test, feature = "pc"))]
 pub fn is_approval_prompt(prompt: &PresencePrompt) -> bool {
-    prompt.operation == UserOperation::OnBehalfRegistration
+    prompt.operation == crate::platform::UserOperation::OnBehalfRegistration
 }

@@ -235,6 +235,7 @@ impl<'v> Credentials<'v> {
     }
 
     /// The secrets of one passkey, opened only when it is about to be used.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn secrets(&self, credential_id: &[u8]) -> Result<Option<CredentialSecrets>, VaultError> {
         let handle = self.cred_handle(credential_id);
         let sealed: Option<Vec<u8>> = self.vault.read(|conn| {
@@ -299,11 +300,13 @@ impl<'v> Credentials<'v> {
 
     /// Advances the sign counter by one and returns the new value; durable when it returns.
     /// `None` if there is no such passkey.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn advance_sign_count(&self, credential_id: &[u8]) -> Result<Option<u32>, VaultError> {
         self.advance_sign_count_by(credential_id, 1)
     }
 
     /// Advances the sign counter by `step` (a reserved block of counter values).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn advance_sign_count_by(
         &self,
         credential_id: &[u8],

@@ -42,17 +42,25 @@ use rusqlite::{
 };
 use zeroize::Zeroizing;
 
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use audit::{AuditEntry, AuditLog};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use credentials::{Credential, CredentialSecrets, Credentials, SignCountBlock};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use error::VaultError;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use pairings::{PairingRecord, PairingSecrets, Pairings};
 pub(crate) use pin_state::{
     AttemptError, PinMismatches, PinOutcome, PinRefused, install as install_pin, pin_code_points,
     pin_hash,
 };
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use pin_state::{DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState, PinStore};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use setting::Setting;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use settings::Settings;
 
 use crate::platform::KeyProtector;
@@ -78,6 +86,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Vault {
     conn: Mutex<Connection>,
     cipher: RecordCipher,
+    /// For the benches' look at the file (size, its folder's flush cost).
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
     path: PathBuf,
     /// The platform's monotonic anchor, advanced after each protected write (see `head`).
     anchor: Option<Arc<dyn KeyProtector>>,
@@ -92,6 +102,7 @@ impl Vault {
     /// or empty. Checks the state head against the protector's anchor and brings the anchor
     /// up to date, but does not keep the protector: later writes do not advance the anchor
     /// (use [`Vault::open_anchored`] for a long-lived vault).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn open(path: impl AsRef<Path>, protector: &dyn KeyProtector) -> Result<Self, VaultError> {
         Self::open_with(path.as_ref(), protector, None)
     }
@@ -201,6 +212,7 @@ impl Vault {
     }
 
     /// The vault file's path.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn path(&self) -> &Path {
         &self.path
     }

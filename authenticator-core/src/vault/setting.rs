@@ -30,6 +30,7 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting, in declaration order.
+    #[cfg(test)]
     pub const ALL: [Setting; 8] = [
         Setting::AlwaysUv,
         Setting::EnrollmentState,

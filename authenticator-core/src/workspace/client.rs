@@ -41,6 +41,8 @@ pub struct DeviceIdentity {
 }
 
 #[derive(Debug, Deserialize)]
+// The whole answer as proto/workspace-api.yaml defines it; the phone acts on part of it.
+#[allow(dead_code)]
 pub struct RedeemResponse {
     pub security_key_id: String,
     pub user: UserBody,
@@ -96,6 +98,8 @@ pub struct EventsResponse {
 
 /// One event as it comes over the wire; [`super::events`] types it.
 #[derive(Debug, Deserialize)]
+// The whole answer as proto/workspace-api.yaml defines it; the phone acts on part of it.
+#[allow(dead_code)]
 pub struct Event {
     pub seq: u64,
     #[serde(rename = "type")]
@@ -120,6 +124,8 @@ pub struct Event {
 }
 
 #[derive(Debug, Deserialize)]
+// The whole answer as proto/workspace-api.yaml defines it; the phone acts on part of it.
+#[allow(dead_code)]
 pub struct ReceiptResponse {
     pub grant_id: String,
     pub index: u64,

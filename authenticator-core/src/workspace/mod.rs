@@ -23,8 +23,11 @@ use std::time::Duration;
 
 use p256::ecdsa::SigningKey;
 
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use client::{DEFAULT_REQUEST_TIMEOUT, DeviceIdentity, WorkspaceClient};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use error::WorkspaceError;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use state::{Enrollment, KeyStatus, PinPolicy};
 
 use crate::ctap::ServingPolicy;

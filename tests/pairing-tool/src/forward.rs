@@ -27,13 +27,13 @@ use authenticator_core::ctap::status::{
     CTAP1_ERR_OTHER, CTAP1_ERR_TIMEOUT, CTAP2_ERR_KEEPALIVE_CANCEL, CTAP2_ERR_OPERATION_DENIED,
 };
 use authenticator_core::ctaphid::CtapHandler;
+use authenticator_core::ctaphid::RequestSignals;
 use authenticator_core::link::channel::MessageType;
 use authenticator_core::link::noise::KeyPair;
 use authenticator_core::link::relay::{
     RelayClient, RelayConfig, RelayId, SessionEnd, hex, phone_door,
 };
 use authenticator_core::link::session::{LinkSession, SessionError, pc_reconnect};
-use authenticator_core::request::RequestSignals;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -15,6 +15,10 @@
 //! Invariants: nothing here adds security. A BLE peer can drop, repeat, reorder or alter
 //! fragments; reassembly refuses what `fragment` cannot produce, and the secure channel above
 //! refuses everything else (proto/link.md §4.1).
+// The profile's PC half (the peripheral's UUIDs and timings, the QR-derived service UUID) is
+// used by the pairing tool (`pc`) and the simulator; without the btleplug adapter (`ble`) the
+// phone library has no GATT central at all. Either way the phone library leaves parts unused.
+#![cfg_attr(not(any(test, feature = "pc")), allow(dead_code, unused_imports))]
 
 #[cfg(feature = "ble")]
 pub mod btleplug_adapter;
@@ -25,9 +29,13 @@ pub mod service_uuid;
 #[cfg(any(test, feature = "testkit"))]
 pub mod sim;
 
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use fragment::{FragmentError, Reassembler, fragment, fragment_len_for_mtu};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use gatt::{GattCentral, GattConnection, GattError, GattUuid};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use link::BleLink;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use service_uuid::{pairing_scan_uuids, pairing_service_uuid, qr_scan_uuids, qr_service_uuid};
 
 #[cfg(test)]
