@@ -155,16 +155,17 @@ async fn sign_counters_only_move_forward_across_power_cycles_with_few_flushes() 
     );
 }
 
-#[tokio::test]
+// On tokio's paused clock: the user's 30 s run out at once, without waiting them.
+#[tokio::test(start_paused = true)]
 async fn a_user_who_does_not_answer_gets_user_action_timeout_and_nothing_is_stored() {
     let phone = Phone::new();
-    let engine = phone.power_up(false, Duration::from_millis(50));
+    let engine = phone.power_up(false, Duration::from_secs(30));
     let (status, _) = call(&engine, 0x01, make_credential_request("slow.example")).await;
     assert_eq!(status, 0x2F, "CTAP2_ERR_USER_ACTION_TIMEOUT");
     assert_eq!(phone.vault.credentials().count().unwrap(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cancel_ends_a_waiting_request_with_keepalive_cancel() {
     let phone = Phone::new();
     let engine = Arc::new(phone.power_up(false, Duration::from_secs(30)));

@@ -8,6 +8,7 @@ use crate::link::pairing::PairError;
 use crate::obr::ObrLinkError;
 use crate::platform::KeyProtectorError;
 use crate::vault::VaultError;
+use crate::workspace::WorkspaceError;
 
 /// Why an [`Authenticator`](super::Authenticator) call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
@@ -121,29 +122,38 @@ impl From<EnrollError> for AuthenticatorError {
     fn from(e: EnrollError) -> Self {
         let reason = e.to_string();
         match e {
-            EnrollError::Vault(v) => v.into(),
+            EnrollError::Workspace(w) => w.into(),
             EnrollError::InvalidLink(_) | EnrollError::InvalidPin { .. } => {
                 Self::InvalidInput { reason }
             }
-            EnrollError::NotActivated => Self::NotActivated { reason },
             EnrollError::AlreadyActivated { .. } | EnrollError::NoPinExpected { .. } => {
                 Self::InvalidState { reason }
             }
-            EnrollError::WrongPin { attempts_left } => Self::PinInvalid {
+        }
+    }
+}
+
+impl From<WorkspaceError> for AuthenticatorError {
+    fn from(e: WorkspaceError) -> Self {
+        let reason = e.to_string();
+        match e {
+            WorkspaceError::Vault(v) => v.into(),
+            WorkspaceError::NotActivated => Self::NotActivated { reason },
+            WorkspaceError::WrongPin { attempts_left } => Self::PinInvalid {
                 attempts_left,
                 reason,
             },
-            EnrollError::UnknownCode
-            | EnrollError::LinkExpired
-            | EnrollError::LinkAlreadyUsed
-            | EnrollError::AssignmentRevoked
-            | EnrollError::ActivationLocked
-            | EnrollError::Unauthorized => Self::Refused { reason },
-            EnrollError::Server { status, .. } if status < 500 => Self::Refused { reason },
-            EnrollError::Server { .. }
-            | EnrollError::UnexpectedResponse(_)
-            | EnrollError::Network { .. }
-            | EnrollError::Tls { .. } => Self::Network { reason },
+            WorkspaceError::UnknownCode
+            | WorkspaceError::LinkExpired
+            | WorkspaceError::LinkAlreadyUsed
+            | WorkspaceError::AssignmentRevoked
+            | WorkspaceError::ActivationLocked
+            | WorkspaceError::Unauthorized => Self::Refused { reason },
+            WorkspaceError::Server { status, .. } if status < 500 => Self::Refused { reason },
+            WorkspaceError::Server { .. }
+            | WorkspaceError::UnexpectedResponse(_)
+            | WorkspaceError::Network { .. }
+            | WorkspaceError::Tls { .. } => Self::Network { reason },
         }
     }
 }

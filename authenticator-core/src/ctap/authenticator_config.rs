@@ -8,7 +8,7 @@ use super::client_pin::{protocol, verify_token};
 use super::get_info::{MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, always_uv};
 use super::status::*;
 use super::token_state::PERMISSION_ACFG;
-use super::{CMD_CONFIG, Context, decode_params};
+use super::{CMD_CONFIG, Context};
 use crate::cbor::{Value, encode_into};
 use crate::vault::Setting;
 
@@ -16,26 +16,8 @@ const ENABLE_ENTERPRISE_ATTESTATION: u64 = 0x01;
 const TOGGLE_ALWAYS_UV: u64 = 0x02;
 const SET_MIN_PIN_LENGTH: u64 = 0x03;
 
-/// The members of an authenticatorConfig request (§6.11 table). The subcommand's own
-/// parameters are read only after the token has authenticated them.
-struct Request {
-    sub_command: u64,
-    sub_command_params: Option<Value>,
-    pin_uv_auth_protocol: Option<u64>,
-    pin_uv_auth_param: Option<Vec<u8>>,
-}
-
-impl Request {
-    fn parse(params: &[u8]) -> CtapResult<Self> {
-        let mut p = decode_params(params)?;
-        Ok(Self {
-            sub_command: p.required_unsigned(0x01)?,
-            sub_command_params: p.take(0x02),
-            pin_uv_auth_protocol: p.unsigned(0x03)?,
-            pin_uv_auth_param: p.bytes(0x04)?,
-        })
-    }
-}
+/// The members of the request (§6.11 table): the layout credentialManagement shares.
+type Request = super::params::SubCommandRequest;
 
 /// setMinPINLength's parameters (§6.11.4), each absent or of its type.
 struct SetMinPinLength {

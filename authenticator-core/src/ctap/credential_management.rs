@@ -16,7 +16,7 @@ use super::follow_up::FollowUp;
 use super::params::{Descriptor, truncate_name};
 use super::status::*;
 use super::token_state::PERMISSION_CM;
-use super::{Context, decode_params, key};
+use super::{Context, key};
 use crate::cbor::{MapReader, Value, encode_into};
 use crate::platform::UserEvent;
 use crate::vault::Credential;
@@ -36,26 +36,8 @@ pub enum Enumeration {
     Credentials(Vec<Credential>),
 }
 
-/// The members of a credentialManagement request (§6.8 table). The subcommand's own
-/// parameters are read only after the token has authenticated them ([`SubCommand::parse`]).
-struct Request {
-    sub_command: u64,
-    sub_command_params: Option<Value>,
-    pin_uv_auth_protocol: Option<u64>,
-    pin_uv_auth_param: Option<Vec<u8>>,
-}
-
-impl Request {
-    fn parse(params: &[u8]) -> CtapResult<Self> {
-        let mut p = decode_params(params)?;
-        Ok(Self {
-            sub_command: p.required_unsigned(0x01)?,
-            sub_command_params: p.take(0x02),
-            pin_uv_auth_protocol: p.unsigned(0x03)?,
-            pin_uv_auth_param: p.bytes(0x04)?,
-        })
-    }
-}
+/// The members of the request (§6.8 table): the layout authenticatorConfig shares.
+type Request = super::params::SubCommandRequest;
 
 /// A subcommand that needs a token, with its parameters present and typed.
 enum SubCommand {

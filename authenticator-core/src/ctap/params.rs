@@ -87,6 +87,28 @@ impl Options {
     }
 }
 
+/// The members of a command whose subcommand a pinUvAuthToken authenticates: credential
+/// management (§6.8) and authenticatorConfig (§6.11) use the same four keys. The subcommand's
+/// own parameters are read only after the token has authenticated them.
+pub struct SubCommandRequest {
+    pub sub_command: u64,
+    pub sub_command_params: Option<Value>,
+    pub pin_uv_auth_protocol: Option<u64>,
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+}
+
+impl SubCommandRequest {
+    pub fn parse(params: &[u8]) -> CtapResult<Self> {
+        let mut p = super::decode_params(params)?;
+        Ok(Self {
+            sub_command: p.required_unsigned(0x01)?,
+            sub_command_params: p.take(0x02),
+            pin_uv_auth_protocol: p.unsigned(0x03)?,
+            pin_uv_auth_param: p.bytes(0x04)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

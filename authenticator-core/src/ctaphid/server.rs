@@ -541,7 +541,7 @@ mod tests {
         finish(host, server).await;
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn init_on_the_busy_channel_drops_its_request() {
         let engine = ScriptedEngine::new(Script::UntilCancelled);
         let (mut host, server) = start(engine.clone(), ServerConfig::default());

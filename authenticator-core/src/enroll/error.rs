@@ -13,60 +13,26 @@ pub enum EnrollError {
         "this phone is already the security key of {workspace}; it must be revoked before another activation"
     )]
     AlreadyActivated { workspace: String },
-    #[error("this phone has not been activated")]
-    NotActivated,
     #[error("no client PIN is expected: the security key is {status}")]
     NoPinExpected { status: String },
     #[error("the PIN must have {min} to 63 characters")]
     InvalidPin { min: u8 },
-    #[error(
-        "the workspace does not know this activation link; ask your administrator for a new one"
-    )]
-    UnknownCode,
-    #[error("this activation link has expired; ask your administrator for a new one")]
-    LinkExpired,
-    #[error("this activation link was already used by another device")]
-    LinkAlreadyUsed,
-    #[error("the administrator revoked this security key assignment")]
-    AssignmentRevoked,
-    #[error(
-        "activation is locked after too many wrong PINs; ask your administrator to assign the key again"
-    )]
-    ActivationLocked,
-    #[error("wrong PIN; {attempts_left} attempt(s) left")]
-    WrongPin { attempts_left: u32 },
-    #[error("the workspace refused the device's signature")]
-    Unauthorized,
-    #[error("the workspace answered {status} ({code}); try again later")]
-    Server { status: u16, code: String },
-    #[error("the workspace's answer could not be understood: {0}")]
-    UnexpectedResponse(String),
-    #[error("the workspace server could not be reached: {reason}")]
-    Network { reason: String },
-    #[error("the secure connection to the workspace failed: {reason}")]
-    Tls { reason: String },
+    /// What the workspace answered (or why it could not be asked), with its own message: the
+    /// app shows it as it is.
     #[error(transparent)]
-    Vault(#[from] VaultError),
+    Workspace(WorkspaceError),
 }
 
-/// The workspace's answers keep their messages (the app shows them as they are).
+/// A vault failure inside a workspace call and one of enrollment's own are the same error.
 impl From<WorkspaceError> for EnrollError {
     fn from(e: WorkspaceError) -> Self {
-        match e {
-            WorkspaceError::NotActivated => Self::NotActivated,
-            WorkspaceError::UnknownCode => Self::UnknownCode,
-            WorkspaceError::LinkExpired => Self::LinkExpired,
-            WorkspaceError::LinkAlreadyUsed => Self::LinkAlreadyUsed,
-            WorkspaceError::AssignmentRevoked => Self::AssignmentRevoked,
-            WorkspaceError::ActivationLocked => Self::ActivationLocked,
-            WorkspaceError::WrongPin { attempts_left } => Self::WrongPin { attempts_left },
-            WorkspaceError::Unauthorized => Self::Unauthorized,
-            WorkspaceError::Server { status, code } => Self::Server { status, code },
-            WorkspaceError::UnexpectedResponse(reason) => Self::UnexpectedResponse(reason),
-            WorkspaceError::Network { reason } => Self::Network { reason },
-            WorkspaceError::Tls { reason } => Self::Tls { reason },
-            WorkspaceError::Vault(e) => Self::Vault(e),
-        }
+        Self::Workspace(e)
+    }
+}
+
+impl From<VaultError> for EnrollError {
+    fn from(e: VaultError) -> Self {
+        Self::Workspace(WorkspaceError::Vault(e))
     }
 }
 
@@ -103,7 +69,7 @@ mod tests {
         }
         assert!(matches!(
             EnrollError::from(server()),
-            EnrollError::Server { status: 503, .. }
+            EnrollError::Workspace(WorkspaceError::Server { status: 503, .. })
         ));
     }
 }

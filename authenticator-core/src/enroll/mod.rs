@@ -35,7 +35,7 @@ pub use state::{Enrollment, KeyStatus, PinPolicy};
 use crate::platform::Clock;
 use crate::vault::Vault;
 use crate::workspace::events::{self, Event, WorkspaceEvent};
-use crate::workspace::{Connection, client, device_signing_key, state};
+use crate::workspace::{Connection, WorkspaceError, client, device_signing_key, state};
 
 /// Enrollment operations on one vault.
 pub struct Enroller<'a> {
@@ -98,7 +98,7 @@ impl Enroller<'_> {
         };
         let current = client.device(&device).await?;
         let status = KeyStatus::parse(&current.status).ok_or_else(|| {
-            EnrollError::UnexpectedResponse(format!("unknown status {}", current.status))
+            WorkspaceError::UnexpectedResponse(format!("unknown status {}", current.status))
         })?;
         let previous_seen = state::load(self.vault)?
             .filter(|e| e.security_key_id == answer.security_key_id)
@@ -106,9 +106,10 @@ impl Enroller<'_> {
             .unwrap_or(0);
         let grant_signing_key = decode_b64(&answer.grant_signing_key)?;
         if p256::ecdsa::VerifyingKey::from_sec1_bytes(&grant_signing_key).is_err() {
-            return Err(EnrollError::UnexpectedResponse(
+            return Err(WorkspaceError::UnexpectedResponse(
                 "the grant-signing key is not a P-256 key".into(),
-            ));
+            )
+            .into());
         }
         // The workspace echoes the OBR key it stored; without the echo the next events poll
         // registers it (`obr-key`).
@@ -148,7 +149,7 @@ impl Enroller<'_> {
 
     /// Proves the delivered client PIN to the workspace and installs it as the CTAP PIN.
     pub async fn submit_pin(&self, pin: &str) -> Result<Enrollment, EnrollError> {
-        let mut enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let mut enrollment = state::load(self.vault)?.ok_or(WorkspaceError::NotActivated)?;
         if enrollment.status != KeyStatus::Pending || !enrollment.pin_policy.client_pin {
             return Err(EnrollError::NoPinExpected {
                 status: enrollment.status.as_str().into(),
@@ -166,7 +167,7 @@ impl Enroller<'_> {
                 enrollment.status = KeyStatus::Locked;
                 state::store(self.vault, &enrollment)?;
                 self.audit("enroll.locked", &enrollment)?;
-                return Err(EnrollError::ActivationLocked);
+                return Err(WorkspaceError::ActivationLocked.into());
             }
             other => other?,
         };
@@ -188,11 +189,11 @@ impl Enroller<'_> {
 
     /// Asks the workspace for the key's status and applies it.
     pub async fn refresh(&self) -> Result<Enrollment, EnrollError> {
-        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let enrollment = state::load(self.vault)?.ok_or(WorkspaceError::NotActivated)?;
         let Connection { client, device } = self.connect(&enrollment)?;
         let answer = client.device(&device).await?;
         let status = KeyStatus::parse(&answer.status).ok_or_else(|| {
-            EnrollError::UnexpectedResponse(format!("unknown status {}", answer.status))
+            WorkspaceError::UnexpectedResponse(format!("unknown status {}", answer.status))
         })?;
         self.apply(&client, &device, enrollment, status, None).await
     }
@@ -202,7 +203,7 @@ impl Enroller<'_> {
     /// hands the OBR events (`obr_request`, `obr_stopped`) to `obr`, then calls
     /// [`apply_events`](Self::apply_events), so an interrupted poll reads them again.
     pub async fn fetch_events(&self, wait: Duration) -> Result<FetchedEvents, EnrollError> {
-        let enrollment = state::load(self.vault)?.ok_or(EnrollError::NotActivated)?;
+        let enrollment = state::load(self.vault)?.ok_or(WorkspaceError::NotActivated)?;
         let connection = self.connect(&enrollment)?;
         self.ensure_obr_key_registered(&connection.client, &connection.device, &enrollment)
             .await;
