@@ -1,0 +1,18 @@
+//! The phone's side of CTAP 2.2 hybrid transport ("caBLE v2"): a browser shows a `FIDO:/` QR
+//! code, the phone scans it, advertises over BLE, and both meet at a WebSocket tunnel server.
+//!
+//! This first step holds the pure parts, each checked against Chromium's behaviour
+//! (`device/fido/cable/v2_handshake.cc`, the reference where CTAP 2.2 is thin):
+//! - [`qr`]: the `FIDO:/` digit codec and the QR's CBOR payload;
+//! - [`keys`]: the HKDF derivations from the QR secret and the 20-byte BLE advert;
+//! - [`tunnel`]: tunnel server domains from their 16-bit id, and the tunnel URLs.
+//!
+//! The tunnel client, the Noise handshake, the session and `Authenticator::serve_hybrid` come
+//! next; until then nothing outside tests uses this module.
+
+pub mod keys;
+pub mod qr;
+pub mod tunnel;
+
+#[cfg(test)]
+mod tests;
