@@ -209,7 +209,8 @@ impl QrPayload {
         })
     }
 
-    /// The CBOR payload, canonical.
+    /// The CBOR payload, canonical. Keys 2 and 5 are always written (as Chrome and Safari
+    /// do), so a payload that left them out re-encodes with them.
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut entries = vec![
             (Value::int(0), Value::from(&self.peer_public_key[..])),
