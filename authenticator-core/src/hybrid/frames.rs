@@ -147,8 +147,12 @@ pub enum PostHandshakeError {
 /// - key 3, array of text: the features offered, sorted ("ctap", "dc"). Optional on reading
 ///   (older authenticators omit it); unknown names are kept.
 ///
-/// Written as plain canonical CBOR, as current Chromium writes it; the older padded-map form is
-/// [`encode_padded_cbor_map`].
+/// Written as plain canonical CBOR, as current Chromium writes it. That choice is also the
+/// protocol version: Chromium's browser side (`fido_tunnel_device.cc`,
+/// `kWaitingForPostHandshakeMessage`) reads plain CBOR as revision 1 (v2.1, frames with a type
+/// byte) and falls back to the padded-map form ([`encode_padded_cbor_map`]) as revision 0,
+/// whose later messages have no type byte. The same browser code requires key 1 and, if key 2
+/// is present, a map there; it does not read key 3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostHandshake {
     pub get_info: Option<Vec<u8>>,
@@ -243,6 +247,10 @@ pub enum FrameError {
     EmptyCtap,
     #[error("an update frame's payload is not one valid CBOR item: {0}")]
     BadUpdate(cbor::CborError),
+    #[error("an update frame's payload is not a CBOR map")]
+    UpdateNotAMap,
+    #[error("an update frame's linking information (key 1) is not a map")]
+    UpdateLinkingNotAMap,
 }
 
 /// A message after the post-handshake message, protocol v2.1 (CTAP 2.2 §11.5; Chromium
@@ -255,8 +263,10 @@ pub enum Frame {
     /// Type 1: a CTAP command (command byte then CBOR) or response (status byte then CBOR);
     /// never empty (Chromium `ProcessCTAPMessage` refuses an empty one).
     Ctap(Vec<u8>),
-    /// Type 2: an update, one CBOR item (Chromium checks it parses; its map holds linking
-    /// information under key 1 and zero padding under key 0). Opaque here until linking.
+    /// Type 2: an update, a CBOR map: linking information under key 1 (a map, when present)
+    /// and zero padding under key 0 (Chromium `v2_authenticator.cc` writes it;
+    /// `fido_tunnel_device.cc` `ProcessUpdate` requires the map and key 1's type). Kept as its
+    /// bytes here until linking.
     Update(Vec<u8>),
 }
 
@@ -281,7 +291,14 @@ impl Frame {
             frame_type::CTAP if payload.is_empty() => Err(FrameError::EmptyCtap),
             frame_type::CTAP => Ok(Frame::Ctap(payload.to_vec())),
             frame_type::UPDATE => {
-                cbor::decode(payload).map_err(FrameError::BadUpdate)?;
+                let Value::Map(entries) = cbor::decode(payload).map_err(FrameError::BadUpdate)?
+                else {
+                    return Err(FrameError::UpdateNotAMap);
+                };
+                let linking = entries.iter().find(|(k, _)| k.as_int() == Some(1));
+                if linking.is_some_and(|(_, v)| v.as_map().is_none()) {
+                    return Err(FrameError::UpdateLinkingNotAMap);
+                }
                 Ok(Frame::Update(payload.to_vec()))
             }
             frame_type::JSON => Err(FrameError::JsonNotOffered),

@@ -127,6 +127,16 @@ fn frame_types_known_answers() {
         Frame::decode(&[2, 0xA0, 0]),
         Err(FrameError::BadUpdate(_))
     ));
+    // `fido_tunnel_device.cc` `ProcessUpdate`: the payload is a map, key 1 a map if present.
+    assert_eq!(Frame::decode(&[2, 0x80]), Err(FrameError::UpdateNotAMap));
+    assert_eq!(
+        Frame::decode(&[2, 0xA1, 0x01, 0x00]),
+        Err(FrameError::UpdateLinkingNotAMap)
+    );
+    assert_eq!(
+        Frame::decode(&[2, 0xA1, 0x01, 0xA0]).unwrap(),
+        Frame::Update(vec![0xA1, 0x01, 0xA0])
+    );
     assert_eq!(Frame::decode(&[3, b'{']), Err(FrameError::JsonNotOffered));
     assert_eq!(Frame::decode(&[4]), Err(FrameError::UnknownType(4)));
 }
@@ -163,6 +173,18 @@ fn post_handshake_message_shape() {
     expected.extend_from_slice(&[0x03, 0x81, 0x64, b'c', b't', b'a', b'p']);
     assert_eq!(bytes, expected);
     assert_eq!(PostHandshake::from_cbor(&bytes).unwrap(), msg);
+
+    // `fido_tunnel_device.cc`: plain CBOR means revision 1; the padded-map form fails a plain
+    // read (zeros trail the map) and is revision 0. Both forms carry the same map.
+    let padded = encode_padded_cbor_map(&cbor::decode(&bytes).unwrap());
+    assert_eq!(
+        PostHandshake::from_cbor(&padded),
+        Err(PostHandshakeError::Cbor(cbor::CborError::TrailingBytes))
+    );
+    assert_eq!(
+        cbor::encode(&decode_padded_cbor_map(&padded).unwrap()),
+        bytes
+    );
 
     // Older Chromium: key 1 only (no features) and key 2 linking data; still read.
     let old = cbor::encode(&Value::map(vec![
@@ -255,6 +277,17 @@ fn malformed_frames_get_clear_errors() {
         malformed.push((f, FrameError::JsonNotOffered));
     }
     malformed.push((vec![frame_type::CTAP], FrameError::EmptyCtap));
+    for _ in 0..100 {
+        let mut f = vec![frame_type::UPDATE];
+        f.extend(cbor::encode(&Value::from(&g.bytes(30)[..])));
+        malformed.push((f, FrameError::UpdateNotAMap));
+        let mut f = vec![frame_type::UPDATE];
+        f.extend(cbor::encode(&Value::map(vec![(
+            Value::int(1),
+            Value::from(&g.bytes(30)[..]),
+        )])));
+        malformed.push((f, FrameError::UpdateLinkingNotAMap));
+    }
     let mut update_errors = 0;
     for _ in 0..600 {
         // A valid CBOR item, then cut short or followed by junk.
@@ -370,7 +403,10 @@ proptest! {
         let frame = match kind {
             0 => Frame::Shutdown,
             1 => Frame::Ctap(payload),
-            _ => Frame::Update(cbor::encode(&Value::from(&payload[..]))),
+            _ => Frame::Update(cbor::encode(&Value::map(vec![(
+                Value::int(0),
+                Value::from(&payload[..]),
+            )]))),
         };
         prop_assert_eq!(Frame::decode(&frame.encode()).unwrap(), frame);
     }
