@@ -52,9 +52,10 @@ pub fn pad(message: &[u8]) -> Vec<u8> {
 
 /// Removes the padding [`pad`] adds. Chromium's `Crypter::Decrypt` refuses an empty plaintext
 /// and a count larger than what precedes it, and nothing else: it accepts any total length and
-/// counts up to 255, so this does too (another encoder may pad to another granularity). It is
-/// stricter in one point: the padding bytes must be zero, as every encoder known here writes
-/// them, so one plaintext has one reading.
+/// counts up to 255, so this does too (another encoder may pad to another granularity;
+/// webauthn-rs's `CipherState::decrypt` is stricter and refuses counts above 31). It is
+/// stricter than Chromium in one point: the padding bytes must be zero, as every encoder known
+/// here writes them, so one plaintext has one reading.
 pub fn unpad(padded: &[u8]) -> Result<&[u8], PaddingError> {
     let (&count, body) = padded.split_last().ok_or(PaddingError::Empty)?;
     let count = usize::from(count);
