@@ -89,8 +89,16 @@ impl KeyPool {
     /// under way. Outside a tokio runtime it does nothing (`take` makes keys inline). The
     /// handle is for tests; dropping it leaves the refill running.
     pub fn refill_in_background(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        if self.keys().len() >= self.capacity || self.refilling.swap(true, Ordering::AcqRel) {
-            return None;
+        loop {
+            if self.keys().len() >= self.capacity || self.refilling.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            if self.keys().len() < self.capacity {
+                break;
+            }
+            // A refill filled the pool between the check and the swap, and ended: there is
+            // nothing to do, so let go of the flag and look again (a take may come meanwhile).
+            self.refilling.store(false, Ordering::Release);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             self.refilling.store(false, Ordering::Release);
