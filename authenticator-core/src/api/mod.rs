@@ -15,6 +15,7 @@ mod approvals;
 mod channel;
 mod ctap;
 mod error;
+mod hybrid;
 mod link_service;
 mod logger;
 mod pairing;
@@ -39,6 +40,7 @@ pub use approvals::{
 };
 pub use channel::{CtapChannel, CtapRequestState};
 pub use error::AuthenticatorError;
+pub use hybrid::{AdvertiserError, HybridAdvertiser};
 pub use link_service::{LinkObserver, LinkServiceEvent};
 pub use logger::{LogLevel, Logger, LoggerError};
 pub use pairing::PairedComputer;
