@@ -10,7 +10,8 @@
 //!   `v2_authenticator.cc`): the 32-byte padding of every message, the post-handshake message
 //!   and the v2.1 frames (shutdown, CTAP, update);
 //! - [`client`]: the tunnel client (WebSocket, subprotocol `fido.cable`);
-//! - [`handshake`], [`crypter`]: Noise KNpsk0 with the browser and the messages' encryption;
+//! - [`handshake`]: the Noise KNpsk0 handshake with the browser (the phone responds);
+//! - [`crypter`]: the AES-256-GCM encryption of every message after it (v2.1 nonce, padding);
 //! - [`session`]: the phone's QR-initiated session (tunnel, advert, handshake, one CTAP
 //!   operation through the engine, shutdown), which `Authenticator::serve_hybrid` runs.
 
@@ -28,7 +29,11 @@ pub mod tunnel;
 #[cfg(test)]
 mod client_tests;
 #[cfg(test)]
+mod crypter_tests;
+#[cfg(test)]
 mod frames_tests;
+#[cfg(test)]
+mod handshake_tests;
 #[cfg(test)]
 mod session_tests;
 #[cfg(test)]
