@@ -33,7 +33,8 @@
 //! - **The browser** (or whoever shows the QR): make the phone open one tunnel, advertise for
 //!   at most [`Timeouts::browser`], and prompt the user once for one operation at the rp id it
 //!   names (the user decides); it cannot run PIN, reset or management commands, nor a second
-//!   operation. A wrong psk or tampered handshake message ends the session before anything is
+//!   operation, nor get an answer without the prompt (`up: false` is refused with
+//!   CTAP2_ERR_UNSUPPORTED_OPTION). A wrong psk or tampered handshake message ends the session before anything is
 //!   sent but the tunnel's opening. Malformed frames end the session with a named error.
 //! - **The tunnel server**: see only ciphertext and its sizes (32-byte padding); delay, drop,
 //!   reorder or forge messages, which ends the session with a decryption or timeout error; it
@@ -56,7 +57,8 @@ use crate::cbor::{self, MapReader, Value};
 use crate::ctap::CtapEngine;
 use crate::ctap::status::{
     CTAP1_ERR_INVALID_COMMAND, CTAP2_ERR_KEEPALIVE_CANCEL, CTAP2_ERR_NOT_ALLOWED,
-    CTAP2_ERR_OPERATION_DENIED, CTAP2_ERR_USER_ACTION_TIMEOUT, CTAP2_OK,
+    CTAP2_ERR_OPERATION_DENIED, CTAP2_ERR_UNSUPPORTED_OPTION, CTAP2_ERR_USER_ACTION_TIMEOUT,
+    CTAP2_OK,
 };
 use crate::request::{Origin, RequestSignals};
 
@@ -455,6 +457,17 @@ impl Session<'_> {
             Operation::GetAssertion
         };
         let rp_id = rp_id_of(operation, &request[1..]).unwrap_or_default();
+        if skips_presence(operation, &request[1..]) {
+            // A browser reached through a scanned code gets nothing without the user's
+            // prompt: no silent (up=false) assertion, as Chromium's phone side requires UV.
+            let refused = vec![CTAP2_ERR_UNSUPPORTED_OPTION.0];
+            self.send_ctap(refused).await?;
+            return Ok(Served {
+                operation,
+                rp_id,
+                status: CTAP2_ERR_UNSUPPORTED_OPTION.0,
+            });
+        }
         let (engine, signals) = (self.engine, self.signals);
         let handling = engine.handle(&request, signals);
         tokio::pin!(handling);
@@ -512,6 +525,25 @@ fn rp_id_of(operation: Operation, params: &[u8]) -> Option<String> {
             })
         }
     }
+}
+
+/// Whether a request asks for no user presence (`options.up` false: getAssertion key 5,
+/// makeCredential key 7).
+fn skips_presence(operation: Operation, params: &[u8]) -> bool {
+    let key = match operation {
+        Operation::GetAssertion => 5i64,
+        Operation::MakeCredential => 7i64,
+    };
+    let Some(Value::Map(options)) = cbor::decode(params)
+        .ok()
+        .and_then(|v| MapReader::new(v).ok())
+        .and_then(|mut map| map.take(key))
+    else {
+        return false;
+    };
+    options
+        .iter()
+        .any(|(k, v)| *k == Value::from("up") && *v == Value::Bool(false))
 }
 
 /// A fresh origin and cancellation signal for one session.
