@@ -263,3 +263,35 @@ async fn shutdown_closes_every_tunnel() {
     assert_eq!(recv(&mut browser).await, Err(TunnelClientError::Closed));
     assert_eq!(recv(&mut waiting).await, Err(TunnelClientError::Closed));
 }
+
+#[tokio::test]
+async fn a_text_message_from_a_client_ends_the_tunnel() {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let server = Server::start(Limits::default()).await;
+    let (mut phone, routing_id) = server.phone(TUNNEL_ID).await.unwrap();
+    // A browser written with tungstenite directly, which can send text.
+    let url = server.connect_url(&common::hex(&routing_id), TUNNEL_ID);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("fido.cable"),
+    );
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut browser, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    browser.send(Message::text("hello")).await.unwrap();
+    // Not forwarded: the phone sees the tunnel closed, the browser a close with 1003.
+    assert_eq!(recv(&mut phone).await, Err(TunnelClientError::Closed));
+    let close = tokio::time::timeout(Duration::from_secs(10), browser.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match close {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1003),
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}
