@@ -8,13 +8,18 @@
 //! - [`tunnel`]: tunnel server domains from their 16-bit id, and the tunnel URLs;
 //! - [`frames`]: what travels inside the tunnel after the handshake (Chromium
 //!   `v2_authenticator.cc`): the 32-byte padding of every message, the post-handshake message
-//!   and the v2.1 frames (shutdown, CTAP, update).
+//!   and the v2.1 frames (shutdown, CTAP, update);
+//! - [`handshake`]: the Noise KNpsk0 handshake with the browser (the phone responds);
+//! - [`crypter`]: the AES-256-GCM encryption of every message after it (v2.1 nonce, padding);
+//! - [`client`]: the tunnel client (WebSocket, subprotocol `fido.cable`).
 //!
-//! The tunnel client, the Noise handshake, the session and `Authenticator::serve_hybrid` come
+//! The session and `Authenticator::serve_hybrid` come
 //! next; until then nothing outside tests uses this module.
 
 pub mod client;
+pub mod crypter;
 pub mod frames;
+pub mod handshake;
 pub mod keys;
 pub mod qr;
 pub mod tunnel;
@@ -22,6 +27,10 @@ pub mod tunnel;
 #[cfg(test)]
 mod client_tests;
 #[cfg(test)]
+mod crypter_tests;
+#[cfg(test)]
 mod frames_tests;
+#[cfg(test)]
+mod handshake_tests;
 #[cfg(test)]
 mod tests;
