@@ -46,6 +46,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
@@ -136,6 +137,11 @@ pub async fn serve(
         .route("/cable/connect/{routing_id}/{tunnel_id}", get(connect))
         .fallback(|| async { StatusCode::BAD_REQUEST })
         .with_state(shared.clone());
+    // No Nagle: the phone's handshake reply and post-handshake message go out back to back,
+    // and the second one would wait for the browser's delayed ACK (~40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
