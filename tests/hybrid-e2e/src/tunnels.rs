@@ -1,0 +1,107 @@
+//! The tunnel servers a run goes through, each a child process on 127.0.0.1 with a port
+//! chosen at run time, stopped by its pid when dropped:
+//! - `cable-tunnel-server-backend` 0.1.0 from crates.io (webauthn-rs's server, MPL-2.0),
+//!   installed by `run.sh` with `cargo install --locked` into `target/hybrid-e2e-tools`. It
+//!   takes its port on the command line, so the port is picked free just before; it answers
+//!   every `/cable/new/` with the routing id it was given and ignores routing ids on connect.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::paths;
+use crate::process::{free_loopback_port, stop_child, wait_for_listener};
+
+/// Which implementation a tunnel server is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelKind {
+    /// webauthn-rs's `cable-tunnel-server-backend` 0.1.0.
+    CableBackend,
+}
+
+impl TunnelKind {
+    /// Every tunnel server a run goes through.
+    pub const ALL: &'static [TunnelKind] = &[TunnelKind::CableBackend];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::CableBackend => "cable-tunnel-server-backend",
+        }
+    }
+}
+
+/// The routing id given to `cable-tunnel-server-backend` (it reports it on every new tunnel).
+pub const CABLE_BACKEND_ROUTING_ID: [u8; 3] = [0xc0, 0xff, 0xee];
+
+pub struct TunnelServer {
+    child: Child,
+    addr: SocketAddr,
+    kind: TunnelKind,
+}
+
+impl TunnelServer {
+    pub fn start(kind: TunnelKind) -> Result<Self, String> {
+        match kind {
+            TunnelKind::CableBackend => Self::start_cable_backend(),
+        }
+    }
+
+    fn start_cable_backend() -> Result<Self, String> {
+        let bin: PathBuf = paths::cable_backend_bin();
+        // The port is free when picked and taken a moment later; if someone else took it in
+        // between, the server exits and the next attempt picks another.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_loopback_port()?;
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let mut child = Command::new(&bin)
+                .args([
+                    "--bind-address",
+                    &addr.to_string(),
+                    "--insecure-http-server",
+                ])
+                .args(["--routing-id", &hex::encode(CABLE_BACKEND_ROUTING_ID)])
+                .args(["--tunnel-ttl", "60"])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| format!("starting {} (run.sh installs it): {e}", bin.display()))?;
+            match wait_for_listener(&mut child, addr, Duration::from_secs(15)) {
+                Ok(()) => {
+                    return Ok(Self {
+                        child,
+                        addr,
+                        kind: TunnelKind::CableBackend,
+                    });
+                }
+                Err(e) => {
+                    stop_child(&mut child);
+                    last = e;
+                }
+            }
+        }
+        Err(format!("cable-tunnel-server-backend: {last}"))
+    }
+
+    /// The base URL browsers and phones use instead of the advert's domain (`ws://...`).
+    pub fn base_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    pub fn kind(&self) -> TunnelKind {
+        self.kind
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TunnelServer {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
