@@ -13,11 +13,14 @@
 //! The tunnel client, the Noise handshake, the session and `Authenticator::serve_hybrid` come
 //! next; until then nothing outside tests uses this module.
 
+pub mod client;
 pub mod frames;
 pub mod keys;
 pub mod qr;
 pub mod tunnel;
 
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod frames_tests;
 #[cfg(test)]
