@@ -1,5 +1,7 @@
 //! The tunnel servers a run goes through, each a child process on 127.0.0.1 with a port
 //! chosen at run time, stopped by its pid when dropped:
+//! - ours, `tests/tunnel-server` (built in the main workspace): binds port 0 and prints
+//!   `tunnel-server listening on ADDR`;
 //! - `cable-tunnel-server-backend` 0.1.0 from crates.io (webauthn-rs's server, MPL-2.0),
 //!   installed by `run.sh` with `cargo install --locked` into `target/hybrid-e2e-tools`. It
 //!   takes its port on the command line, so the port is picked free just before; it answers
@@ -11,21 +13,24 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::paths;
-use crate::process::{free_loopback_port, stop_child, wait_for_listener};
+use crate::process::{Lines, free_loopback_port, stop_child, wait_for_listener};
 
 /// Which implementation a tunnel server is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TunnelKind {
+    /// Our reference server, `tests/tunnel-server`.
+    Ours,
     /// webauthn-rs's `cable-tunnel-server-backend` 0.1.0.
     CableBackend,
 }
 
 impl TunnelKind {
     /// Every tunnel server a run goes through.
-    pub const ALL: &'static [TunnelKind] = &[TunnelKind::CableBackend];
+    pub const ALL: &'static [TunnelKind] = &[TunnelKind::Ours, TunnelKind::CableBackend];
 
     pub fn name(self) -> &'static str {
         match self {
+            TunnelKind::Ours => "tunnel-server",
             TunnelKind::CableBackend => "cable-tunnel-server-backend",
         }
     }
@@ -38,12 +43,57 @@ pub struct TunnelServer {
     child: Child,
     addr: SocketAddr,
     kind: TunnelKind,
+    /// Keeps reading the server's stdout, so it never writes into a closed pipe.
+    _stdout: Option<Lines>,
 }
 
 impl TunnelServer {
     pub fn start(kind: TunnelKind) -> Result<Self, String> {
         match kind {
+            TunnelKind::Ours => Self::start_ours(),
             TunnelKind::CableBackend => Self::start_cable_backend(),
+        }
+    }
+
+    fn start_ours() -> Result<Self, String> {
+        let bin = paths::tunnel_server_bin();
+        let mut child = Command::new(&bin)
+            .args(["--listen", "127.0.0.1:0", "--lifetime-ms", "60000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "starting {} (cargo build -p tunnel-server): {e}",
+                    bin.display()
+                )
+            })?;
+        let Some(stdout) = child.stdout.take() else {
+            stop_child(&mut child);
+            return Err("tunnel-server: no stdout".into());
+        };
+        let lines = Lines::spawn(stdout, "tunnel-server");
+        let line = lines.next(Duration::from_secs(15));
+        let addr = match &line {
+            Ok(Some(l)) => l
+                .strip_prefix("tunnel-server listening on ")
+                .and_then(|a| a.trim().parse::<SocketAddr>().ok()),
+            _ => None,
+        };
+        match addr {
+            Some(addr) => Ok(Self {
+                child,
+                addr,
+                kind: TunnelKind::Ours,
+                _stdout: Some(lines),
+            }),
+            None => {
+                stop_child(&mut child);
+                Err(format!(
+                    "tunnel-server did not say where it listens: {line:?}"
+                ))
+            }
         }
     }
 
@@ -75,6 +125,7 @@ impl TunnelServer {
                         child,
                         addr,
                         kind: TunnelKind::CableBackend,
+                        _stdout: None,
                     });
                 }
                 Err(e) => {
