@@ -36,6 +36,9 @@ impl TunnelKind {
     }
 }
 
+/// How long a tunnel lives unless a scenario says otherwise.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+
 /// The routing id given to `cable-tunnel-server-backend` (it reports it on every new tunnel).
 pub const CABLE_BACKEND_ROUTING_ID: [u8; 3] = [0xc0, 0xff, 0xee];
 
@@ -48,17 +51,25 @@ pub struct TunnelServer {
 }
 
 impl TunnelServer {
+    /// A server whose tunnels live [`DEFAULT_LIFETIME`].
     pub fn start(kind: TunnelKind) -> Result<Self, String> {
+        Self::start_with_lifetime(kind, DEFAULT_LIFETIME)
+    }
+
+    /// A server whose tunnels close `lifetime` after the phone connected (the backend counts
+    /// in whole seconds, at least one).
+    pub fn start_with_lifetime(kind: TunnelKind, lifetime: Duration) -> Result<Self, String> {
         match kind {
-            TunnelKind::Ours => Self::start_ours(),
-            TunnelKind::CableBackend => Self::start_cable_backend(),
+            TunnelKind::Ours => Self::start_ours(lifetime),
+            TunnelKind::CableBackend => Self::start_cable_backend(lifetime),
         }
     }
 
-    fn start_ours() -> Result<Self, String> {
+    fn start_ours(lifetime: Duration) -> Result<Self, String> {
         let bin = paths::tunnel_server_bin();
+        let lifetime_ms = lifetime.as_millis().max(1).to_string();
         let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--lifetime-ms", "60000"])
+            .args(["--listen", "127.0.0.1:0", "--lifetime-ms", &lifetime_ms])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -97,7 +108,8 @@ impl TunnelServer {
         }
     }
 
-    fn start_cable_backend() -> Result<Self, String> {
+    fn start_cable_backend(lifetime: Duration) -> Result<Self, String> {
+        let ttl = lifetime.as_secs().max(1).to_string();
         let bin: PathBuf = paths::cable_backend_bin();
         // The port is free when picked and taken a moment later; if someone else took it in
         // between, the server exits and the next attempt picks another.
@@ -112,7 +124,7 @@ impl TunnelServer {
                     "--insecure-http-server",
                 ])
                 .args(["--routing-id", &hex::encode(CABLE_BACKEND_ROUTING_ID)])
-                .args(["--tunnel-ttl", "60"])
+                .args(["--tunnel-ttl", &ttl])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
