@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use authenticator_core::hybrid::keys::QrKeys;
 use authenticator_core::hybrid::qr::RequestType;
+use webauthn_authenticator_rs::error::CtapError;
 use webauthn_authenticator_rs::prelude::WebauthnCError;
 use webauthn_rs_core::proto::{AuthenticationResult, Credential};
 
