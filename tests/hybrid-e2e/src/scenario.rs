@@ -331,16 +331,17 @@ pub async fn user_declines(
         |_| {},
     )
     .await?;
+    // CTAP 2.1 §6.1.2 step 11: a user who declines gets CTAP2_ERR_OPERATION_DENIED (0x27).
     let error = match outcome {
-        Err(WebauthnCError::Ctap(e)) => e,
+        Err(WebauthnCError::Ctap(e @ CtapError::Ctap2OperationDenied)) => e,
         other => {
             return Err(format!(
-                "the browser got {other:?}, expected the phone's CTAP error"
+                "the browser got {other:?}, expected CTAP2_ERR_OPERATION_DENIED from the phone"
             ));
         }
     };
     check(
-        run.done.starts_with("hybrid done: ERROR ") && !run.exit_ok,
+        run.done == "hybrid done: ERROR the user declined" && !run.exit_ok,
         || {
             format!(
                 "the phone said {:?} (exit ok {}) after the user declined",
