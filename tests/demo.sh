@@ -11,5 +11,6 @@ cargo build --locked -q -p virtual-phone -p workspace-server -p relay -p pairing
 target/debug/virtual-phone demo "$@"
 echo
 echo "== hybrid: sign in from a browser that shows a QR code (CTAP 2.2 hybrid transport)"
-(cd tests/hybrid-e2e && CARGO_TARGET_DIR="$PWD/../../target" cargo build --locked -q --bin hybrid-demo)
-exec target/debug/hybrid-demo
+# Its own crate (outside the workspace) builds in its own subfolder of target/ (see its README).
+(cd tests/hybrid-e2e && CARGO_TARGET_DIR="$PWD/../../target/hybrid-e2e" cargo build --locked -q --bin hybrid-demo)
+exec target/hybrid-e2e/debug/hybrid-demo

@@ -10,19 +10,26 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# The main workspace's target directory holds the phone and our tunnel server; this crate and
+# the crates.io tunnel server build in their own subfolders of it. Sharing the folder itself
+# with another workspace makes cargo rebuild (and, interleaved, mix up) units both use, such as
+# uniffi and tokio, whose dependencies differ between the two lock files.
+main_target="${CARGO_TARGET_DIR:-$root/target}"
+export HYBRID_E2E_MAIN_TARGET="$main_target"
 
 # System packages (the bus daemon, python3-dbusmock, libssl-dev among the build's): tests/setup.sh.
 source "$root/tests/setup.sh"
 
 # The phone and our tunnel server (no-ops after run-all's workspace build).
-(cd "$root" && cargo build --locked -q -p virtual-phone -p tunnel-server)
+(cd "$root" && CARGO_TARGET_DIR="$main_target" cargo build --locked -q -p virtual-phone -p tunnel-server)
 # The second tunnel server, as published (its own Cargo.lock, --locked).
-tools="$CARGO_TARGET_DIR/hybrid-e2e-tools"
+tools="$main_target/hybrid-e2e-tools"
 if [ ! -x "$tools/bin/cable-tunnel-server-backend" ]; then
-  cargo install --locked -q --root "$tools" --version =0.1.0 cable-tunnel-server-backend
+  cargo install --locked -q --root "$tools" --target-dir "$tools/build" --version =0.1.0 \
+    cable-tunnel-server-backend
 fi
 
 cd "$here"
+export CARGO_TARGET_DIR="$main_target/hybrid-e2e"
 cargo build --locked -q --tests
 exec cargo test --locked -q --test e2e -- "$@"

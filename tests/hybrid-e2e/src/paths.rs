@@ -1,5 +1,5 @@
-//! Where the binaries a run uses are: the main workspace's target directory (shared with this
-//! crate through `CARGO_TARGET_DIR`), overridable by environment for other layouts.
+//! Where the binaries a run uses are: the main workspace's target directory (this crate builds
+//! in its `hybrid-e2e/` subfolder, see README), overridable by environment for other layouts.
 
 use std::path::PathBuf;
 
@@ -8,8 +8,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The main workspace's target directory (`run.sh` passes it as `HYBRID_E2E_MAIN_TARGET`).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
+    std::env::var_os("HYBRID_E2E_MAIN_TARGET")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))
 }
