@@ -234,6 +234,17 @@ fn served(run: &PhoneRun, what: &str) -> Result<(), String> {
     })
 }
 
+/// What [`register_and_sign_in`] reports as it goes (the demo prints it).
+pub enum Step<'a> {
+    /// The browser shows a QR code (`purpose`: "register" or "sign in").
+    Qr { purpose: &'a str, text: &'a str },
+    /// The relying party verified the registration.
+    Registered {
+        credential: &'a Credential,
+        run: &'a PhoneRun,
+    },
+}
+
 /// Phase 2: register a passkey through the tunnel, verify it as the relying party, then sign
 /// in with it in a second session (a second QR), verifying the assertion, the user
 /// verification flag and the signature counter.
@@ -241,7 +252,7 @@ pub async fn register_and_sign_in(
     ctx: &Context,
     kind: TunnelKind,
     data_dir: &Path,
-    mut on_qr: impl FnMut(&str, &str),
+    mut on_step: impl FnMut(Step<'_>),
 ) -> Result<SignInReport, String> {
     let tunnel = TunnelServer::start(kind)?;
     let rp = RelyingParty::new();
@@ -252,7 +263,12 @@ pub async fn register_and_sign_in(
         data_dir,
         Ceremony::Register(challenge),
         UserAnswers::default(),
-        |qr| on_qr("register", qr),
+        |qr| {
+            on_step(Step::Qr {
+                purpose: "register",
+                text: qr,
+            })
+        },
     )
     .await?;
     let reply = match outcome {
@@ -264,6 +280,10 @@ pub async fn register_and_sign_in(
     check(credential.user_verified, || {
         "the registration was not user-verified".into()
     })?;
+    on_step(Step::Registered {
+        credential: &credential,
+        run: &register_run,
+    });
 
     let (challenge, state) = rp.start_sign_in(&credential)?;
     let (outcome, sign_in_run) = session(
@@ -272,7 +292,12 @@ pub async fn register_and_sign_in(
         data_dir,
         Ceremony::SignIn(challenge),
         UserAnswers::default(),
-        |qr| on_qr("sign in", qr),
+        |qr| {
+            on_step(Step::Qr {
+                purpose: "sign in",
+                text: qr,
+            })
+        },
     )
     .await?;
     let reply = match outcome {

@@ -27,7 +27,7 @@ async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String,
         "tunnel_lifetime_expires" => scenario::tunnel_lifetime_expires(ctx, kind).await,
         "register_and_sign_in" => {
             let dir = phone_dir()?;
-            let report = scenario::register_and_sign_in(ctx, kind, dir.path(), |_, _| {}).await?;
+            let report = scenario::register_and_sign_in(ctx, kind, dir.path(), |_| {}).await?;
             Ok(format!(
                 "{}: registered ({} adverts, {} reports, attestation {:?}), signed in ({} adverts), uv {}, counter {} -> {}",
                 kind.name(),

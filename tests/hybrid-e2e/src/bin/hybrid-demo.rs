@@ -8,10 +8,22 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hybrid_e2e::runner::{Role, private_bus};
-use hybrid_e2e::scenario::{self, Context};
+use hybrid_e2e::scenario::{self, Context, Step};
 use hybrid_e2e::tunnels::TunnelKind;
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
+
+fn show(step: Step<'_>) {
+    match step {
+        Step::Qr { purpose, text } => show_qr(purpose, text),
+        Step::Registered { credential, run } => println!(
+            "[hybrid] registered through the tunnel (the phone advertised {} time(s)); the relying party verified it ({:?} attestation): credential {}",
+            run.adverts.len(),
+            credential.attestation_format,
+            hex::encode(credential.cred_id.as_ref() as &[u8]),
+        ),
+    }
+}
 
 fn show_qr(purpose: &str, text: &str) {
     println!("[hybrid] the browser shows a QR code to {purpose}: {text}");
@@ -48,13 +60,8 @@ fn main() -> ExitCode {
             &ctx,
             TunnelKind::Ours,
             phone_dir.path(),
-            show_qr,
+            show,
         ))?;
-        println!(
-            "[hybrid] registered through the tunnel (the phone advertised {} time(s)); the relying party verified it: credential {}",
-            report.register_run.adverts.len(),
-            hex::encode(report.credential.cred_id.as_ref() as &[u8]),
-        );
         println!(
             "[hybrid] signed in with it through the tunnel: signature verified, user verified {}, counter {} -> {}",
             report.result.user_verified(),
