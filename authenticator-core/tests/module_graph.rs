@@ -2,7 +2,7 @@
 //!
 //! - **No circles between top-level modules.** The edges are the `crate::X` paths each
 //!   top-level module names (in `use` lines and in code, `crate::{X, Y}` groups included). The
-//!   floors run platform -> vault -> ctap, link, enroll, obr -> api; a circle means two floors
+//!   floors run platform -> vault -> ctap, link, hybrid, enroll, obr -> api; a circle means two floors
 //!   each reach into the other, which this check refuses with the circle it found.
 //! - **The public surface is an explicit list.** Every module that is public outside the crate
 //!   (a `pub mod` whose parents are all public) must be on `PUBLIC_MODULES`; internals are

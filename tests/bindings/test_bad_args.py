@@ -37,6 +37,14 @@ class RaisingApprovalObserver(ac.ApprovalObserver):
         raise RuntimeError("observer broken")
 
 
+class RaisingAdvertiser(ac.HybridAdvertiser):
+    def start_advertising(self, service_uuid16, service_data):
+        raise RuntimeError("advertiser broken")
+
+    def stop_advertising(self):
+        raise RuntimeError("advertiser broken")
+
+
 PIN = "135790"
 PASSKEY = object()  # stands for the id of a passkey PREPARE made
 
@@ -83,6 +91,10 @@ TABLE: dict[str, list[tuple]] = {
     "refresh_enrollment": [()],
     "remove_paired_computer": [(s,) for s in STRINGS + ["00" * 16, "00" * 64, "00" * 65, "0"]],
     "rename_passkey": [(i, n) for i in ("", "AAAA", HUGE, ODD, PASSKEY) for n in STRINGS],
+    "serve_hybrid": [(s, RaisingAdvertiser()) for s in STRINGS + [
+        "FIDO:/", "fido:/" + "1" * 4000, "FIDO:/" + "9" * MB, "FIDO:/" + "0" * 17 * 5,
+        "FIDO:/" + "\u0661" * 17]],
+    "cancel_hybrid": [()],
     "set_approval_observer": [(None,), (RaisingApprovalObserver(),)],
     "set_pin": [(s,) for s in STRINGS + ["1" * 63, "1" * 64, "\U0001f600" * 4]],
     "start_link_service": [(True, None), (False, RaisingObserver()), (False, None)],

@@ -78,8 +78,9 @@ pub struct Timeouts {
     /// From the post-handshake message until the browser's operation (getInfo before it
     /// does not restart the clock).
     pub request: Duration,
-    /// After the operation's answer, until the browser's shutdown or close; when it passes
-    /// the phone closes the tunnel itself (the operation was served).
+    /// After the operation's answer, until the browser's shutdown or close (its follow-ups
+    /// do not extend it); when it passes the phone closes the tunnel itself (the operation
+    /// was served).
     pub after_reply: Duration,
 }
 
@@ -398,10 +399,12 @@ impl Session<'_> {
                 _ => self.answer_other(request).await?,
             }
         };
-        // The operation is answered; serve its follow-ups until the browser is done.
+        // The operation is answered; serve its follow-ups until the browser is done, within
+        // one deadline (follow-ups do not extend it).
+        let deadline = tokio::time::Instant::now() + t.after_reply;
         loop {
             let incoming = or_cancel(signals, async {
-                match tokio::time::timeout(t.after_reply, self.next()).await {
+                match tokio::time::timeout_at(deadline, self.next()).await {
                     Ok(result) => result,
                     // The browser keeps the tunnel open: the operation was served anyway.
                     Err(_) => Ok(Incoming::Closed),

@@ -730,3 +730,27 @@ async fn the_engine_answers_a_hybrid_origin_with_the_hybrid_get_info() {
     assert!(response_map(&hybrid).array(6i64).unwrap().is_none());
     assert_eq!(&hybrid[1..], &phone.engine.hybrid_get_info().unwrap()[..]);
 }
+
+#[tokio::test]
+async fn get_info_after_the_answer_does_not_keep_the_session_open() {
+    let phone = phone().await;
+    let (credential_id, _) = register(&phone).await;
+    let browser = TestBrowser::new(RequestType::GetAssertion);
+    let mut running = phone.serve(browser.qr_text());
+    let mut session = phone.join(&browser, &mut running, Bend::None).await.unwrap();
+    let request = get_assertion(RP, &credential_id);
+    assert_eq!(session.request(&request).await.unwrap()[0], 0);
+    // A getInfo every 300 ms: the phone still closes once `after_reply` (2 s) has passed.
+    let start = tokio::time::Instant::now();
+    let mut answered = 0;
+    while start.elapsed() < Duration::from_secs(10) {
+        if session.request(&[0x04]).await.is_err() {
+            break;
+        }
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(start.elapsed() < Duration::from_secs(5), "{answered} answered");
+    assert!(answered >= 1);
+    assert!(running.task.await.unwrap().is_ok());
+}
