@@ -31,5 +31,8 @@ fi
 
 cd "$here"
 export CARGO_TARGET_DIR="$main_target/hybrid-e2e"
-cargo build --locked -q --tests
+# This crate is outside the workspace, so run-all's format and lint steps do not see it.
+cargo fmt -- --check
+cargo clippy --locked -q --all-targets -- -D warnings
+cargo test --locked -q --lib
 exec cargo test --locked -q --test e2e -- "$@"

@@ -151,3 +151,22 @@ pub fn start(origin: Url, ceremony: Ceremony, tunnel: Builder) -> Running {
         _guard: guard,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tunnel_override;
+
+    #[test]
+    fn the_tunnel_override_keeps_scheme_host_and_port() {
+        let uri = tunnel_override("ws://127.0.0.1:4321").and_then(|b| {
+            b.path_and_query("/cable/connect/a/b")
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        assert_eq!(
+            uri.map(|u| u.to_string()),
+            Ok("ws://127.0.0.1:4321/cable/connect/a/b".to_string())
+        );
+        assert!(tunnel_override("not a url").is_err());
+    }
+}

@@ -154,3 +154,28 @@ fn parse_advert(hex: &str) -> Result<Vec<u8>, String> {
     }
     hex::decode(hex).map_err(|e| format!("advert hex: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_advert;
+
+    #[test]
+    fn advert_lines_hold_20_lower_case_hex_bytes() {
+        let hex = "20f1b9fbf09c9579ba87917609b13cefdf9cf771";
+        assert_eq!(parse_advert(hex).map(|b| b.len()), Ok(20));
+        for bad in [
+            "20F1B9FBF09C9579BA87917609B13CEFDF9CF771",
+            "20f1b9fbf09c9579ba87917609b13cefdf9cf7",
+            "20f1b9fbf09c9579ba87917609b13cefdf9cf77100",
+            "20f1b9fbf09c9579ba87917609b13cefdf9cf77g",
+            "",
+        ] {
+            assert_eq!(
+                parse_advert(bad),
+                Err(format!(
+                    "`hybrid advert {bad}` is not 20 bytes of lower-case hex"
+                ))
+            );
+        }
+    }
+}
