@@ -332,21 +332,20 @@ pub async fn register_and_sign_in(
     })
 }
 
-/// Negative: the phone's user declines the verification. The browser gets the phone's CTAP
-/// error (not a credential, not a hang), the phone prints `hybrid done: ERROR ...` and exits
+/// Negative: the phone's user refuses (`answers`). The browser gets the phone's CTAP error
+/// `expected` (not a credential, not a hang), the phone prints `expected_done` and exits
 /// non-zero.
-pub async fn user_declines(
+pub async fn user_refuses(
     ctx: &Context,
     kind: TunnelKind,
     data_dir: &Path,
+    answers: UserAnswers,
+    expected: CtapError,
+    expected_done: &str,
 ) -> Result<String, String> {
     let tunnel = TunnelServer::start(kind)?;
     let rp = RelyingParty::new();
     let (challenge, _) = rp.start_registration("bob@hybrid.e2e.example")?;
-    let answers = UserAnswers {
-        presence: "deny",
-        uv: "decline",
-    };
     let (outcome, run) = session(
         ctx,
         &tunnel,
@@ -356,27 +355,69 @@ pub async fn user_declines(
         |_| {},
     )
     .await?;
-    // CTAP 2.1 §6.1.2 step 11: a user who declines gets CTAP2_ERR_OPERATION_DENIED (0x27).
-    let error = match outcome {
-        Err(WebauthnCError::Ctap(e @ CtapError::Ctap2OperationDenied)) => e,
+    match outcome {
+        Err(WebauthnCError::Ctap(ref e)) if *e == expected => {}
         other => {
             return Err(format!(
-                "the browser got {other:?}, expected CTAP2_ERR_OPERATION_DENIED from the phone"
+                "the browser got {other:?}, expected {expected:?} from the phone"
             ));
         }
-    };
-    check(
-        run.done == "hybrid done: ERROR the user declined" && !run.exit_ok,
-        || {
-            format!(
-                "the phone said {:?} (exit ok {}) after the user declined",
-                run.done, run.exit_ok
-            )
-        },
-    )?;
+    }
+    check(run.done == expected_done && !run.exit_ok, || {
+        format!(
+            "the phone said {:?} (exit ok {}), expected {expected_done:?} and a failure",
+            run.done, run.exit_ok
+        )
+    })?;
     Ok(format!(
-        "{}: browser got {error:?}; phone said {:?}",
+        "{}: browser got {expected:?}; phone said {:?}",
         kind.name(),
         run.done
     ))
+}
+
+/// The user declines (cancels the verification): CTAP 2.1 §6.1.2 step 11,
+/// CTAP2_ERR_OPERATION_DENIED (0x27).
+pub async fn user_declines(
+    ctx: &Context,
+    kind: TunnelKind,
+    data_dir: &Path,
+) -> Result<String, String> {
+    let answers = UserAnswers {
+        presence: "deny",
+        uv: "decline",
+    };
+    let done = "hybrid done: ERROR the user declined";
+    user_refuses(
+        ctx,
+        kind,
+        data_dir,
+        answers,
+        CtapError::Ctap2OperationDenied,
+        done,
+    )
+    .await
+}
+
+/// The built-in verification fails (a wrong fingerprint): CTAP 2.1 §6.1.2 step 11,
+/// CTAP2_ERR_UV_INVALID (0x3F), and the browser learns nothing else.
+pub async fn verification_fails(
+    ctx: &Context,
+    kind: TunnelKind,
+    data_dir: &Path,
+) -> Result<String, String> {
+    let answers = UserAnswers {
+        presence: "approve",
+        uv: "deny",
+    };
+    let done = "hybrid done: ERROR the request failed with CTAP status 0x3f";
+    user_refuses(
+        ctx,
+        kind,
+        data_dir,
+        answers,
+        CtapError::Ctap2UserVerificationInvalid,
+        done,
+    )
+    .await
 }

@@ -18,6 +18,7 @@ const CASES: &[&str] = &[
     "tunnel_lifetime_expires",
     "register_and_sign_in",
     "user_declines",
+    "verification_fails",
 ];
 
 async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String, String> {
@@ -41,6 +42,7 @@ async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String,
             ))
         }
         "user_declines" => scenario::user_declines(ctx, kind, phone_dir()?.path()).await,
+        "verification_fails" => scenario::verification_fails(ctx, kind, phone_dir()?.path()).await,
         other => Err(format!("no scenario {other}")),
     }
 }
