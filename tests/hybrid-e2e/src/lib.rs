@@ -24,4 +24,5 @@ pub mod rp;
 pub mod runner;
 pub mod scenario;
 pub mod standin;
+pub mod tamper;
 pub mod tunnels;

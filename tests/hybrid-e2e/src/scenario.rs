@@ -17,6 +17,7 @@ use crate::fake_bluez::FakeBluez;
 use crate::phone::{PhoneProcess, PhoneRun, UserAnswers};
 use crate::rp::RelyingParty;
 use crate::standin::{FIRST_HANDSHAKE_LEN, StandIn, TunnelEvent};
+use crate::tamper::{Tamper, TamperingProxy};
 use crate::tunnels::{TunnelKind, TunnelServer};
 
 const QR_WAIT: Duration = Duration::from_secs(30);
@@ -197,11 +198,26 @@ pub async fn session(
     answers: UserAnswers,
     on_qr: impl FnOnce(&str),
 ) -> Result<(Result<Outcome, WebauthnCError>, PhoneRun), String> {
+    let base = tunnel.base_url();
+    session_via(ctx, &base, &base, data_dir, ceremony, answers, on_qr).await
+}
+
+/// [`session`] where the browser reaches the tunnel at `browser_base` and the phone at
+/// `phone_base` (a proxy in between, for tampering).
+pub async fn session_via(
+    ctx: &Context,
+    browser_base: &str,
+    phone_base: &str,
+    data_dir: &Path,
+    ceremony: Ceremony,
+    answers: UserAnswers,
+    on_qr: impl FnOnce(&str),
+) -> Result<(Result<Outcome, WebauthnCError>, PhoneRun), String> {
     let rp_origin = RelyingParty::new().origin();
-    let running = browser::start(rp_origin, ceremony, tunnel_override(&tunnel.base_url())?);
+    let running = browser::start(rp_origin, ceremony, tunnel_override(browser_base)?);
     let qr = tokio::task::block_in_place(|| running.qr(QR_WAIT))?;
     on_qr(&qr);
-    let phone = PhoneProcess::start(data_dir, &qr, &tunnel.base_url(), answers)?;
+    let phone = PhoneProcess::start(data_dir, &qr, phone_base, answers)?;
     let bluez = ctx.bluez.clone();
     let phone_run = tokio::task::spawn_blocking(move || phone.serve(&bluez, SESSION_LIMIT));
     let outcome = tokio::time::timeout(SESSION_LIMIT, running.task)
@@ -421,3 +437,56 @@ pub async fn verification_fails(
     )
     .await
 }
+
+/// Negative, a tunnel server in bad faith: one bit of the browser's Noise handshake flipped on
+/// the way (`tamper` says where). The phone refuses the handshake (its done line says why, it
+/// exits non-zero), serves nothing, and the browser gets an error rather than a credential.
+pub async fn tampered_handshake(
+    ctx: &Context,
+    kind: TunnelKind,
+    data_dir: &Path,
+    tamper: Tamper,
+) -> Result<String, String> {
+    let expected_done = match tamper {
+        Tamper::EphemeralKey => TAMPERED_KEY_DONE,
+        Tamper::Tag => TAMPERED_TAG_DONE,
+    };
+    let tunnel = TunnelServer::start(kind)?;
+    let proxy = TamperingProxy::start(tunnel.base_url(), tamper).await?;
+    let rp = RelyingParty::new();
+    let (challenge, _) = rp.start_registration("mallory@hybrid.e2e.example")?;
+    let (outcome, run) = session_via(
+        ctx,
+        &proxy.base_url(),
+        &tunnel.base_url(),
+        data_dir,
+        Ceremony::Register(challenge),
+        UserAnswers::default(),
+        |_| {},
+    )
+    .await?;
+    let error = match outcome {
+        Err(e) => e,
+        Ok(o) => {
+            return Err(format!(
+                "the browser got {o:?} through a tampered handshake"
+            ));
+        }
+    };
+    check(run.done == expected_done && !run.exit_ok, || {
+        format!(
+            "the phone said {:?} (exit ok {}), expected {expected_done:?} and a failure",
+            run.done, run.exit_ok
+        )
+    })?;
+    Ok(format!(
+        "{}: browser got {error:?}; phone said {:?}",
+        kind.name(),
+        run.done
+    ))
+}
+
+/// What the phone says when the browser's ephemeral key is not a point.
+const TAMPERED_KEY_DONE: &str = "hybrid done: ERROR the browser's handshake failed (not the browser that showed this QR code?): handshake message does not start with a valid uncompressed P-256 point";
+/// What the phone says when the browser's handshake does not authenticate.
+const TAMPERED_TAG_DONE: &str = "hybrid done: ERROR the browser's handshake failed (not the browser that showed this QR code?): handshake message failed authentication (wrong QR secret, wrong identity key, or altered message)";

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hybrid_e2e::runner::{Role, private_bus};
 use hybrid_e2e::scenario::{self, Context};
+use hybrid_e2e::tamper::Tamper;
 use hybrid_e2e::tunnels::TunnelKind;
 
 const CASE_LIMIT: Duration = Duration::from_secs(180);
@@ -19,6 +20,8 @@ const CASES: &[&str] = &[
     "register_and_sign_in",
     "user_declines",
     "verification_fails",
+    "tampered_handshake_key",
+    "tampered_handshake_tag",
 ];
 
 async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String, String> {
@@ -43,6 +46,12 @@ async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String,
         }
         "user_declines" => scenario::user_declines(ctx, kind, phone_dir()?.path()).await,
         "verification_fails" => scenario::verification_fails(ctx, kind, phone_dir()?.path()).await,
+        "tampered_handshake_key" => {
+            scenario::tampered_handshake(ctx, kind, phone_dir()?.path(), Tamper::EphemeralKey).await
+        }
+        "tampered_handshake_tag" => {
+            scenario::tampered_handshake(ctx, kind, phone_dir()?.path(), Tamper::Tag).await
+        }
         other => Err(format!("no scenario {other}")),
     }
 }
