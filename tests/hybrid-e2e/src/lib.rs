@@ -9,10 +9,12 @@
 //! phone as a child process ([`phone`]), or in phase 1 a stand-in built from the core's test
 //! kit ([`standin`]). Every process is stopped by its pid when its handle drops.
 //!
-//! What each peer could do in bad faith, and what the tests show: the browser (a stranger's
-//! QR or advert) cannot make the phone serve without the QR secret (an advert under a wrong
-//! secret is ignored); the tunnel server sees only the Noise handshake and ciphertext; the
-//! phone's user may decline, and the browser then gets a CTAP error, not a credential.
+//! What each peer could do in bad faith, and what the tests show: a stranger's advert (another
+//! QR secret) does not make the browser connect; the tunnel server sees only the Noise
+//! handshake and ciphertext (no rp id, user or credential id in any relayed message), and if it
+//! alters the browser's handshake the phone refuses it and serves nothing; a tunnel that
+//! expires leaves the browser with an error, not a hang; the phone's user may decline or fail
+//! verification, and the browser then gets the matching CTAP error, not a credential.
 
 pub mod browser;
 pub mod bus;

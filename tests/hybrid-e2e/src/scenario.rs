@@ -450,6 +450,7 @@ pub async fn tampered_handshake(
     let expected_done = match tamper {
         Tamper::EphemeralKey => TAMPERED_KEY_DONE,
         Tamper::Tag => TAMPERED_TAG_DONE,
+        Tamper::Nothing => return Err("tampered_handshake needs something to tamper with".into()),
     };
     let tunnel = TunnelServer::start(kind)?;
     let proxy = TamperingProxy::start(tunnel.base_url(), tamper).await?;
@@ -490,3 +491,59 @@ pub async fn tampered_handshake(
 const TAMPERED_KEY_DONE: &str = "hybrid done: ERROR the browser's handshake failed (not the browser that showed this QR code?): handshake message does not start with a valid uncompressed P-256 point";
 /// What the phone says when the browser's handshake does not authenticate.
 const TAMPERED_TAG_DONE: &str = "hybrid done: ERROR the browser's handshake failed (not the browser that showed this QR code?): handshake message failed authentication (wrong QR secret, wrong identity key, or altered message)";
+
+/// A tunnel operator's view: a registration relayed by a recording proxy. It must succeed, and
+/// no relayed message may hold the relying party id, the user's name (also their id here) or
+/// the credential id in the clear (each message is Noise or AES-GCM ciphertext).
+pub async fn tunnel_sees_only_ciphertext(
+    ctx: &Context,
+    kind: TunnelKind,
+    data_dir: &Path,
+) -> Result<String, String> {
+    let tunnel = TunnelServer::start(kind)?;
+    let proxy = TamperingProxy::start(tunnel.base_url(), Tamper::Nothing).await?;
+    let rp = RelyingParty::new();
+    let user = "carol@hybrid.e2e.example";
+    let (challenge, state) = rp.start_registration(user)?;
+    let (outcome, run) = session_via(
+        ctx,
+        &proxy.base_url(),
+        &tunnel.base_url(),
+        data_dir,
+        Ceremony::Register(challenge),
+        UserAnswers::default(),
+        |_| {},
+    )
+    .await?;
+    let reply = match outcome {
+        Ok(Outcome::Registered(r)) => r,
+        other => {
+            return Err(format!(
+                "registration through the recording proxy: {other:?}"
+            ));
+        }
+    };
+    served(&run, "registration")?;
+    let credential = rp.finish_registration(&reply, &state)?;
+    let seen = proxy.seen();
+    check(seen.len() >= 4, || {
+        format!("the proxy relayed only {} messages", seen.len())
+    })?;
+    let secrets: [(&str, &[u8]); 3] = [
+        ("the relying party id", crate::rp::RP_ID.as_bytes()),
+        ("the user's name and id", user.as_bytes()),
+        ("the credential id", credential.cred_id.as_ref()),
+    ];
+    for (what, needle) in secrets {
+        let found = seen
+            .iter()
+            .any(|m| m.windows(needle.len()).any(|w| w == needle));
+        check(!found, || format!("{what} crossed the tunnel in the clear"))?;
+    }
+    Ok(format!(
+        "{}: {} messages ({} bytes) relayed, none holding the rp id, user or credential id",
+        kind.name(),
+        seen.len(),
+        seen.iter().map(Vec::len).sum::<usize>()
+    ))
+}

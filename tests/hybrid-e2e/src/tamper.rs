@@ -1,9 +1,12 @@
 //! A tunnel server in bad faith, for the browser's side only: a WebSocket proxy the browser is
 //! pointed at instead of the real server. It forwards `/cable/connect/...` to the real tunnel
-//! server unchanged, except that it flips one bit of the first message the browser sends (its
-//! Noise handshake). The phone must refuse that handshake, say so, and serve nothing.
+//! server, records every binary message both ways (what a tunnel operator sees), and may flip
+//! one bit of the first message the browser sends (its Noise handshake). The phone must refuse
+//! a changed handshake, say so, and serve nothing; an unchanged session must show the operator
+//! nothing of the request or the answer.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
@@ -18,6 +21,8 @@ use tokio_tungstenite::{accept_hdr_async, connect_async};
 /// changes.
 #[derive(Clone, Copy, Debug)]
 pub enum Tamper {
+    /// Forward unchanged (and record).
+    Nothing,
     /// A bit of the key's x coordinate: the point is then (almost surely) off the curve.
     EphemeralKey,
     /// A bit of the AES-GCM tag: the key parses, the message does not authenticate.
@@ -28,7 +33,10 @@ pub enum Tamper {
 pub struct TamperingProxy {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    seen: Seen,
 }
+
+type Seen = Arc<Mutex<Vec<Vec<u8>>>>;
 
 impl TamperingProxy {
     /// Listens on a loopback port chosen by the OS, forwarding to `upstream` (`ws://...`).
@@ -39,17 +47,25 @@ impl TamperingProxy {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("tampering proxy: {e}"))?;
+        let seen = Seen::default();
+        let log = seen.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let log = log.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = relay(stream, &upstream, tamper).await {
+                    if let Err(e) = relay(stream, &upstream, tamper, log).await {
                         eprintln!("  [tampering proxy] {e}");
                     }
                 });
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, task, seen })
+    }
+
+    /// Every binary message relayed so far, both directions, as sent.
+    pub fn seen(&self) -> Vec<Vec<u8>> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub fn base_url(&self) -> String {
@@ -69,6 +85,7 @@ async fn relay(
     stream: tokio::net::TcpStream,
     upstream: &str,
     tamper: Tamper,
+    seen: Seen,
 ) -> Result<(), String> {
     let mut path = String::new();
     let browser = accept_hdr_async(stream, |request: &Request, mut response: Response| {
@@ -104,6 +121,7 @@ async fn relay(
                         // After the 0x04 prefix of the uncompressed point.
                         Tamper::EphemeralKey => 1,
                         Tamper::Tag => bytes.len().saturating_sub(1),
+                        Tamper::Nothing => bytes.len(),
                     };
                     if let Some(b) = bytes.get_mut(at) {
                         *b ^= 0x01;
@@ -112,6 +130,7 @@ async fn relay(
                 }
                 other => other,
             };
+            record(&seen, &message);
             if to_server.send(message).await.is_err() {
                 break;
             }
@@ -120,6 +139,7 @@ async fn relay(
     };
     let down = async {
         while let Some(Ok(message)) = from_server.next().await {
+            record(&seen, &message);
             if to_browser.send(message).await.is_err() {
                 break;
             }
@@ -128,4 +148,10 @@ async fn relay(
     };
     tokio::join!(up, down);
     Ok(())
+}
+
+fn record(seen: &Seen, message: &Message) {
+    if let (Message::Binary(bytes), Ok(mut seen)) = (message, seen.lock()) {
+        seen.push(bytes.to_vec());
+    }
 }

@@ -22,6 +22,7 @@ const CASES: &[&str] = &[
     "verification_fails",
     "tampered_handshake_key",
     "tampered_handshake_tag",
+    "tunnel_sees_only_ciphertext",
 ];
 
 async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String, String> {
@@ -48,6 +49,9 @@ async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String,
         "verification_fails" => scenario::verification_fails(ctx, kind, phone_dir()?.path()).await,
         "tampered_handshake_key" => {
             scenario::tampered_handshake(ctx, kind, phone_dir()?.path(), Tamper::EphemeralKey).await
+        }
+        "tunnel_sees_only_ciphertext" => {
+            scenario::tunnel_sees_only_ciphertext(ctx, kind, phone_dir()?.path()).await
         }
         "tampered_handshake_tag" => {
             scenario::tampered_handshake(ctx, kind, phone_dir()?.path(), Tamper::Tag).await
