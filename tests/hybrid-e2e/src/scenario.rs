@@ -100,10 +100,16 @@ pub async fn chain_to_tunnel(ctx: &Context, kind: TunnelKind) -> Result<String, 
         format!("the browser succeeded without a phone: {outcome:?}")
     })?;
     Ok(format!(
-        "{}: advert reported {reports}x, the browser's handshake ({} bytes) relayed for routing id {}",
+        "{}: advert reported {reports}x, the browser's handshake ({} bytes) relayed for routing id {}; adapter calls so far {:?}",
         kind.name(),
         first.len(),
         hex::encode(routing_id),
+        {
+            let mut distinct = calls.clone();
+            distinct.sort();
+            distinct.dedup();
+            distinct
+        },
     ))
 }
 
