@@ -154,6 +154,10 @@ impl Authenticator {
                 let app = App(advertiser);
                 let served = session::serve(&qr_text, &config, &app, &engine, &signals).await;
                 engine.origin_ended(signals.origin()).await;
+                // Errors name the step and the problem, never a key or the QR's content.
+                if let Err(e) = &served {
+                    tracing::warn!(%e, "hybrid: the session failed");
+                }
                 served.map_err(AuthenticatorError::from)
             })
             .await?;

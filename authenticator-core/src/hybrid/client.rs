@@ -16,10 +16,11 @@
 //! - a `/cable/new/` answer must carry exactly one `X-caBLE-Routing-ID` header of 3 bytes in
 //!   hex (the browser learns it from the BLE advert);
 //! - messages are binary: a text message ends the tunnel (Chromium closes it);
-//! - no message over [`MAX_MESSAGE`] (Chromium's `kMaxIncomingMessageSize`, 1 MiB), checked
-//!   against each frame's length header before its payload is buffered (tungstenite's
-//!   `max_frame_size` / `max_message_size`); the HTTP answer itself is limited by tungstenite
-//!   (64 KiB of headers);
+//! - no message over [`MAX_MESSAGE`] (Chromium's `kMaxIncomingMessageSize`, 1 MiB): a frame is
+//!   refused from its length header before its payload is buffered (tungstenite's
+//!   `max_frame_size`), a fragmented message once its fragments pass the limit
+//!   (`max_message_size`, checked as each fragment arrives, so at most one more limited frame
+//!   is held); the HTTP answer itself is limited by tungstenite (64 KiB of headers);
 //! - the whole opening (TCP, TLS, HTTP upgrade) within a time limit.
 //!
 //! Pings are answered by tungstenite and otherwise ignored; a close frame from either side,

@@ -24,6 +24,7 @@ pub mod qr;
 pub mod session;
 #[cfg(any(test, feature = "testkit"))]
 pub mod session_browser;
+mod session_requests;
 pub mod tunnel;
 
 #[cfg(test)]

@@ -10,9 +10,9 @@
 //! frames through the same engine as every transport (origin [`Origin::hybrid`]) -> the
 //! browser's shutdown, or its closing the tunnel, ends the session.
 //!
-//! What one session serves: getInfo any number of times, and **one operation**
-//! (makeCredential or getAssertion, with the getNextAssertion follow-ups it leaves). The user
-//! scanned the code for one sign-in or registration, so a second operation is answered
+//! What one session serves (`session_requests.rs`): getInfo any number of times, and **one
+//! operation** (makeCredential or getAssertion, with the getNextAssertion follow-ups it
+//! leaves), never without the user's prompt (`up: false` is refused). The user scanned the code for one sign-in or registration, so a second operation is answered
 //! CTAP2_ERR_NOT_ALLOWED and ends the session (Chromium's phone side would serve it with a
 //! second prompt; CTAP 2.2 §11.5 sets no number). Every other command (clientPin, reset,
 //! credentialManagement, authenticatorConfig, selection, unknown) is answered
@@ -33,7 +33,8 @@
 //! - **The browser** (or whoever shows the QR): make the phone open one tunnel, advertise for
 //!   at most [`Timeouts::browser`], and prompt the user once for one operation at the rp id it
 //!   names (the user decides); it cannot run PIN, reset or management commands, nor a second
-//!   operation. A wrong psk or tampered handshake message ends the session before anything is
+//!   operation, nor get an answer without the prompt (`up: false` is refused with
+//!   CTAP2_ERR_UNSUPPORTED_OPTION). A wrong psk or tampered handshake message ends the session before anything is
 //!   sent but the tunnel's opening. Malformed frames end the session with a named error.
 //! - **The tunnel server**: see only ciphertext and its sizes (32-byte padding); delay, drop,
 //!   reorder or forge messages, which ends the session with a decryption or timeout error; it
@@ -43,31 +44,21 @@
 use std::time::Duration;
 
 use thiserror::Error;
-use zeroize::Zeroizing;
 
 use super::client::{self, Tunnel, TunnelClientError};
-use super::crypter::{Crypter, CrypterError};
-use super::frames::{Frame, FrameError, PostHandshake};
+use super::crypter::CrypterError;
+use super::frames::{FrameError, PostHandshake};
 use super::handshake::{self, HandshakeError};
 use super::keys::{ADVERT_LEN, Eid, QrKeys};
 use super::qr::{QrError, QrPayload};
+use super::session_requests::Session;
 use super::tunnel::{self, TunnelError};
-use crate::cbor::{self, MapReader, Value};
 use crate::ctap::CtapEngine;
-use crate::ctap::status::{
-    CTAP1_ERR_INVALID_COMMAND, CTAP2_ERR_KEEPALIVE_CANCEL, CTAP2_ERR_NOT_ALLOWED,
-    CTAP2_ERR_OPERATION_DENIED, CTAP2_ERR_USER_ACTION_TIMEOUT, CTAP2_OK,
-};
 use crate::request::{Origin, RequestSignals};
 
 /// The 16-bit service UUID of the hybrid advert (CTAP 2.2 §11.5; Chromium `kCableUUID16`).
 pub const SERVICE_UUID16: u16 = 0xFFF9;
 
-/// CTAP command bytes a hybrid session serves (CTAP 2.1 §6).
-const CMD_MAKE_CREDENTIAL: u8 = 0x01;
-const CMD_GET_ASSERTION: u8 = 0x02;
-const CMD_GET_INFO: u8 = 0x04;
-const CMD_GET_NEXT_ASSERTION: u8 = 0x08;
 
 /// How long each wait of a session may last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +222,7 @@ impl Drop for Advertising<'_> {
 }
 
 /// Runs `step` unless the session is cancelled first.
-async fn or_cancel<T>(
+pub(super) async fn or_cancel<T>(
     cancel: &RequestSignals,
     step: impl Future<Output = Result<T, HybridError>>,
 ) -> Result<T, HybridError> {
@@ -327,190 +318,6 @@ async fn recv(tunnel: &mut Tunnel, when: &'static str) -> Result<Vec<u8>, Hybrid
         Ok(message) => Ok(message),
         Err(TunnelClientError::Closed) => Err(HybridError::TunnelClosed(when)),
         Err(e) => Err(HybridError::Tunnel(e)),
-    }
-}
-
-/// The established part of a session.
-struct Session<'a> {
-    tunnel: &'a mut Tunnel,
-    crypter: Crypter,
-    engine: &'a CtapEngine,
-    signals: &'a RequestSignals,
-    timeouts: Timeouts,
-}
-
-/// A frame read, or the tunnel's close.
-enum Incoming {
-    Frame(Frame),
-    Closed,
-}
-
-impl Session<'_> {
-    async fn send(&mut self, plaintext: &[u8]) -> Result<(), HybridError> {
-        let sealed = self.crypter.encrypt(plaintext).map_err(HybridError::Encrypt)?;
-        self.tunnel.send(&sealed).await?;
-        Ok(())
-    }
-
-    async fn send_ctap(&mut self, response: Vec<u8>) -> Result<(), HybridError> {
-        self.send(&Frame::Ctap(response).encode()).await
-    }
-
-    /// The next frame (updates skipped), or the close.
-    async fn next(&mut self) -> Result<Incoming, HybridError> {
-        loop {
-            let sealed = match self.tunnel.recv().await {
-                Ok(sealed) => sealed,
-                Err(TunnelClientError::Closed) => return Ok(Incoming::Closed),
-                Err(e) => return Err(HybridError::Tunnel(e)),
-            };
-            let plain: Zeroizing<Vec<u8>> =
-                self.crypter.decrypt(&sealed).map_err(HybridError::Decrypt)?;
-            match Frame::decode(&plain)? {
-                // Linking information from the browser is not used yet.
-                Frame::Update(_) => continue,
-                frame => return Ok(Incoming::Frame(frame)),
-            }
-        }
-    }
-
-    /// Frames until the operation is answered and the browser is done.
-    async fn run(&mut self) -> Result<Served, HybridError> {
-        let t = self.timeouts;
-        let signals = self.signals;
-        let deadline = tokio::time::Instant::now() + t.request;
-        let served = loop {
-            let incoming = or_cancel(signals, async {
-                tokio::time::timeout_at(deadline, self.next())
-                    .await
-                    .unwrap_or(Err(HybridError::RequestTimeout(t.request.as_secs())))
-            })
-            .await?;
-            let request = match incoming {
-                Incoming::Closed => return Err(HybridError::TunnelClosed("before a request")),
-                Incoming::Frame(Frame::Shutdown) => return Err(HybridError::NoRequest),
-                Incoming::Frame(Frame::Update(_)) => continue,
-                Incoming::Frame(Frame::Ctap(request)) => request,
-            };
-            match request[0] {
-                CMD_MAKE_CREDENTIAL | CMD_GET_ASSERTION => {
-                    break self.operation(request).await?;
-                }
-                _ => self.answer_other(request).await?,
-            }
-        };
-        // The operation is answered; serve its follow-ups until the browser is done, within
-        // one deadline (follow-ups do not extend it).
-        let deadline = tokio::time::Instant::now() + t.after_reply;
-        loop {
-            let incoming = or_cancel(signals, async {
-                match tokio::time::timeout_at(deadline, self.next()).await {
-                    Ok(result) => result,
-                    // The browser keeps the tunnel open: the operation was served anyway.
-                    Err(_) => Ok(Incoming::Closed),
-                }
-            })
-            .await?;
-            let request = match incoming {
-                Incoming::Closed | Incoming::Frame(Frame::Shutdown) => break,
-                Incoming::Frame(Frame::Update(_)) => continue,
-                Incoming::Frame(Frame::Ctap(request)) => request,
-            };
-            if matches!(request[0], CMD_MAKE_CREDENTIAL | CMD_GET_ASSERTION) {
-                tracing::warn!("hybrid: the browser asked for a second operation; refused");
-                self.send_ctap(vec![CTAP2_ERR_NOT_ALLOWED.0]).await?;
-                break;
-            }
-            self.answer_other(request).await?;
-        }
-        match served.status {
-            CTAP2_OK => Ok(served),
-            s if s == CTAP2_ERR_OPERATION_DENIED.0 => Err(HybridError::Declined),
-            s if s == CTAP2_ERR_USER_ACTION_TIMEOUT.0 => Err(HybridError::UserTimeout),
-            s if s == CTAP2_ERR_KEEPALIVE_CANCEL.0 && signals.is_cancelled() => {
-                Err(HybridError::Cancelled)
-            }
-            s => Err(HybridError::RequestFailed(s)),
-        }
-    }
-
-    /// getInfo and getNextAssertion go to the engine; everything else is refused.
-    async fn answer_other(&mut self, request: Vec<u8>) -> Result<(), HybridError> {
-        let response = match request[0] {
-            CMD_GET_INFO | CMD_GET_NEXT_ASSERTION => {
-                self.engine.handle(&request, self.signals).await
-            }
-            _ => vec![CTAP1_ERR_INVALID_COMMAND.0],
-        };
-        self.send_ctap(response).await
-    }
-
-    /// Runs the operation through the engine while reading the tunnel: the browser's
-    /// shutdown, close or another command cancels it (its prompt is withdrawn) and ends the
-    /// session; an update is ignored.
-    async fn operation(&mut self, request: Vec<u8>) -> Result<Served, HybridError> {
-        let operation = if request[0] == CMD_MAKE_CREDENTIAL {
-            Operation::MakeCredential
-        } else {
-            Operation::GetAssertion
-        };
-        let rp_id = rp_id_of(operation, &request[1..]).unwrap_or_default();
-        let (engine, signals) = (self.engine, self.signals);
-        let handling = engine.handle(&request, signals);
-        tokio::pin!(handling);
-        let response = loop {
-            tokio::select! {
-                response = &mut handling => break response,
-                message = self.tunnel.recv() => {
-                    let end = match message {
-                        Err(TunnelClientError::Closed) => HybridError::EndedDuringRequest,
-                        Err(e) => HybridError::Tunnel(e),
-                        Ok(sealed) => match self.crypter.decrypt(&sealed) {
-                            Err(e) => HybridError::Decrypt(e),
-                            Ok(plain) => match Frame::decode(&plain) {
-                                Ok(Frame::Update(_)) => continue,
-                                Ok(Frame::Shutdown) => HybridError::EndedDuringRequest,
-                                Ok(Frame::Ctap(_)) => HybridError::CommandDuringRequest,
-                                Err(e) => HybridError::Frame(e),
-                            },
-                        },
-                    };
-                    signals.cancel();
-                    // The engine withdraws its prompt and answers; the answer has no reader.
-                    let _ = handling.await;
-                    return Err(end);
-                }
-            }
-        };
-        let status = response
-            .first()
-            .copied()
-            .unwrap_or(CTAP1_ERR_INVALID_COMMAND.0);
-        self.send_ctap(response).await?;
-        Ok(Served {
-            operation,
-            rp_id,
-            status,
-        })
-    }
-}
-
-/// The rp id a request names (makeCredential key 2 `rp.id`, getAssertion key 1), for the
-/// record; the engine checks the request itself.
-fn rp_id_of(operation: Operation, params: &[u8]) -> Option<String> {
-    let mut map = MapReader::new(cbor::decode(params).ok()?).ok()?;
-    match operation {
-        Operation::GetAssertion => map.text(1i64).ok()?,
-        Operation::MakeCredential => {
-            let rp = map.take(2i64)?;
-            let Value::Map(entries) = rp else {
-                return None;
-            };
-            entries.into_iter().find_map(|(k, v)| match (k, v) {
-                (Value::Text(k), Value::Text(id)) if k == "id" => Some(id),
-                _ => None,
-            })
-        }
     }
 }
 

@@ -754,3 +754,34 @@ async fn get_info_after_the_answer_does_not_keep_the_session_open() {
     assert!(answered >= 1);
     assert!(running.task.await.unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn a_silent_assertion_is_refused_over_hybrid() {
+    let phone = phone().await;
+    let (credential_id, _) = register(&phone).await;
+    let browser = TestBrowser::new(RequestType::GetAssertion);
+    let mut running = phone.serve(browser.qr_text());
+    let mut session = phone.join(&browser, &mut running, Bend::None).await.unwrap();
+    let mut request = vec![0x02];
+    request.extend(cbor::encode(&Value::map([
+        (k(1), Value::from(RP)),
+        (k(2), Value::Bytes(CDH.to_vec())),
+        (
+            k(3),
+            Value::Array(vec![Value::map([
+                (Value::from("id"), Value::Bytes(credential_id)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (k(5), Value::map([(Value::from("up"), Value::Bool(false))])),
+    ])));
+    // CTAP2_ERR_UNSUPPORTED_OPTION, and no signature.
+    assert_eq!(session.request(&request).await.unwrap(), vec![0x2B]);
+    session.shutdown().await.unwrap();
+    assert_eq!(
+        running.task.await.unwrap().unwrap_err(),
+        HybridError::RequestFailed(0x2B)
+    );
+    // Only the registration prompted.
+    assert_eq!(phone.user.prompts().len(), 1);
+}

@@ -21,7 +21,9 @@
 //! - no message over `max_message` bytes: tungstenite refuses a frame from its length header
 //!   before buffering it, and the tunnel is closed;
 //! - at most `max_tunnels` tunnels (waiting or joined) at once; past it `/cable/new` answers 503;
-//! - a text message closes the tunnel (1003): hybrid carries only binary messages.
+//! - a text message closes the tunnel (1003): hybrid carries only binary messages;
+//! - a phone that sends before its browser has joined ends its tunnel (the browser speaks
+//!   first in hybrid's handshake, so such a message has no one to go to).
 //!
 //! Refusals: 400 for a malformed path or a client that does not offer `fido.cable` (or is not
 //! a WebSocket upgrade), 404 for an unknown tunnel or a routing id that does not match, 409 for

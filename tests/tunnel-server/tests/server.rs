@@ -263,3 +263,61 @@ async fn shutdown_closes_every_tunnel() {
     assert_eq!(recv(&mut browser).await, Err(TunnelClientError::Closed));
     assert_eq!(recv(&mut waiting).await, Err(TunnelClientError::Closed));
 }
+
+/// A browser written with tungstenite directly, which can misbehave; returns the close code
+/// the server answers `message` with, and checks the phone saw the tunnel closed instead.
+async fn close_code_for(limits: Limits, message: tokio_tungstenite::tungstenite::Message) -> u16 {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let server = Server::start(limits).await;
+    let (mut phone, routing_id) = server.phone(TUNNEL_ID).await.unwrap();
+    let url = server.connect_url(&common::hex(&routing_id), TUNNEL_ID);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("fido.cable"),
+    );
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut browser, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    browser.send(message).await.unwrap();
+    // Not forwarded: the phone sees the tunnel closed.
+    assert_eq!(recv(&mut phone).await, Err(TunnelClientError::Closed));
+    let close = tokio::time::timeout(Duration::from_secs(10), browser.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    server.stop().await;
+    match close {
+        Message::Close(Some(frame)) => u16::from(frame.code),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_text_message_from_a_client_ends_the_tunnel_with_1003() {
+    let text = tokio_tungstenite::tungstenite::Message::text("hello");
+    assert_eq!(close_code_for(Limits::default(), text).await, 1003);
+}
+
+#[tokio::test]
+async fn an_oversized_message_ends_the_tunnel_with_1009() {
+    let limits = Limits {
+        max_message: 100,
+        ..Limits::default()
+    };
+    let big = tokio_tungstenite::tungstenite::Message::binary(vec![0u8; 101]);
+    assert_eq!(close_code_for(limits, big).await, 1009);
+}
+
+#[tokio::test]
+async fn the_message_past_the_count_ends_the_tunnel_with_1008() {
+    let limits = Limits {
+        max_messages: 0,
+        ..Limits::default()
+    };
+    let one = tokio_tungstenite::tungstenite::Message::binary(vec![1u8]);
+    assert_eq!(close_code_for(limits, one).await, 1008);
+}
