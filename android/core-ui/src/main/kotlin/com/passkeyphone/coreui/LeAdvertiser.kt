@@ -7,7 +7,8 @@
 // Invariants: start returns only once the radio accepted the advert (or throws why not); an
 // advert whose start timed out or failed is stopped, so a late success cannot leave the phone
 // advertising; stop after stop, or without a start, does nothing. The service data is an
-// encrypted advert (nothing secret): it is copied to the radio, never logged.
+// encrypted advert (nothing secret): it is copied to the radio, never logged. start blocks its
+// caller (the core's thread) while Android answers on the main thread: never call it there.
 package com.passkeyphone.coreui
 
 import java.util.concurrent.CountDownLatch
