@@ -32,9 +32,9 @@ public enum PairingCodeProblem: Equatable, Sendable {
         case .damaged:
             return "This pairing code could not be read completely. Scan it again."
         case .browserSignInCode:
-            return "This is a browser's code for signing in with a phone's passkeys. iOS lets " +
-                "only its own passkeys answer it: scan it with the Camera app. To use this " +
-                "app's passkeys on that computer, pair it with the pairing tool."
+            return "This is a browser's code for signing in with a phone's passkeys. On " +
+                "iPhone only the system can answer it: scan it with the Camera app. To use " +
+                "this app's passkeys on that computer, pair it with the pairing tool."
         }
     }
 }
