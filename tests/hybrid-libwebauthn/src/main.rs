@@ -1,0 +1,460 @@
+//! A second independent browser side for issue 15's hybrid transport: libwebauthn 0.11.0 and
+//! its PXP crate pxp 0.1.0 (linux-credentials, from crates.io; LGPL-2.1-or-later, linked into
+//! this test binary only) register and sign in through the virtual phone.
+//!
+//! pxp is a real browser side with no test seams: it scans with btleplug 0.11 over BlueZ, and
+//! its tunnel client only dials `wss://{domain}/cable/connect/...` on port 443, the domain
+//! derived from the advert's server id (`cable.ua5v.com` for 0), trusting the system's roots
+//! (rustls-native-certs, which reads `SSL_CERT_FILE`). So `run.sh` runs this binary inside a
+//! private network and mount namespace where `/etc/hosts` maps the assigned domains to
+//! 127.0.0.1, port 443 is free, and `SSL_CERT_FILE` holds a CA made at run time; this binary
+//! puts a TLS front ([`tls_front`]) on 127.0.0.1:443 before the ws:// tunnel server. The phone
+//! reaches the same tunnel server directly (`--tunnel-url ws://... --allow-insecure-loopback`).
+//! The Bluetooth side is the hybrid-e2e suite's private bus and fake BlueZ (python-dbusmock's
+//! bluez5 template), included from `tests/hybrid-e2e/src` rather than written twice.
+//!
+//! What each peer could do in bad faith here: the browser (libwebauthn) only gets a credential
+//! when the phone's user approves (the declining case); the tunnel server and the TLS front see
+//! only the Noise handshake and ciphertext; the relying party ([`rp`]) accepts nothing it did
+//! not verify itself. Prints `N passed, N failed` and exits non-zero on any failure.
+
+#[path = "../../hybrid-e2e/src/bus.rs"]
+#[allow(dead_code)]
+mod bus;
+#[path = "../../hybrid-e2e/src/fake_bluez.rs"]
+#[allow(dead_code)]
+mod fake_bluez;
+#[path = "../../hybrid-e2e/src/paths.rs"]
+#[allow(dead_code)]
+mod paths;
+#[path = "../../hybrid-e2e/src/phone.rs"]
+#[allow(dead_code)]
+mod phone;
+#[path = "../../hybrid-e2e/src/process.rs"]
+#[allow(dead_code)]
+mod process;
+mod rp;
+mod tls_front;
+#[path = "../../hybrid-e2e/src/tunnels.rs"]
+#[allow(dead_code)]
+mod tunnels;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use libwebauthn::ops::webauthn::{
+    GetAssertionRequest, JsonFormat, MakeCredentialRequest, OriginValidation, RequestOrigin,
+    RequestSettings, WebAuthnIDLResponse as _,
+};
+use libwebauthn::transport::hybrid::known_devices::EphemeralDeviceInfoStore;
+use libwebauthn::transport::hybrid::qr_code_device::{
+    PxpQrCodeDevice, PxpTransports, QrCodeOperationHint,
+};
+use libwebauthn::transport::{Channel as _, ChannelSettings, Device as _};
+use libwebauthn::webauthn::{CtapError, WebAuthn as _, WebAuthnError};
+
+use fake_bluez::FakeBluez;
+use phone::{PhoneProcess, PhoneRun, UserAnswers};
+use rp::{Registered, RelyingParty};
+use tunnels::{TunnelKind, TunnelServer};
+
+const RP_ID: &str = "example.org";
+const ORIGIN: &str = "https://example.org";
+/// The user handle the relying party gives the account (base64url of "hybrid-libwebauthn-user").
+const USER_ID: &[u8] = b"hybrid-libwebauthn-user";
+/// Where the TLS front listens: the port pxp's `wss://` URLs imply (RFC 6455 §3).
+const FRONT: &str = "127.0.0.1:443";
+/// One ceremony, browser side, from the QR code to the response.
+const CEREMONY_LIMIT: Duration = Duration::from_secs(90);
+
+struct Args {
+    work_dir: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut work_dir, mut cert, mut key) = (None, None, None);
+    while let Some(arg) = args.next() {
+        let value = args.next().map(PathBuf::from);
+        match arg.as_str() {
+            "--work-dir" => work_dir = value,
+            "--tls-cert" => cert = value,
+            "--tls-key" => key = value,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let usage = "usage: hybrid-libwebauthn --work-dir DIR --tls-cert PEM --tls-key PEM";
+    Ok(Args {
+        work_dir: work_dir.ok_or(usage)?,
+        cert: cert.ok_or(usage)?,
+        key: key.ok_or(usage)?,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    // btleplug finds the private bus only through this variable, read when it connects.
+    // SAFETY: no other thread exists yet (the runtime is built below).
+    unsafe {
+        std::env::set_var(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            bus::bus_address_for(&args.work_dir),
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+/// The run's shared pieces: bus, fake BlueZ, tunnel server and the TLS front before it.
+struct Context {
+    bluez: Arc<FakeBluez>,
+    tunnel: TunnelServer,
+    phone_dir: PathBuf,
+    front: tokio::task::JoinHandle<()>,
+    _bus: bus::PrivateBus,
+}
+
+async fn start(args: &Args) -> Result<Context, String> {
+    let bus = bus::PrivateBus::start(&args.work_dir)?;
+    let bluez = Arc::new(FakeBluez::start(&bus)?);
+    let tunnel = TunnelServer::start(TunnelKind::CableBackend)?;
+    let backend: SocketAddr = tunnel
+        .base_url()
+        .trim_start_matches("ws://")
+        .parse()
+        .map_err(|e| format!("tunnel server address {}: {e}", tunnel.base_url()))?;
+    let front = FRONT.parse().map_err(|e| format!("{FRONT}: {e}"))?;
+    let front = tls_front::start(front, backend, &args.cert, &args.key).await?;
+    let phone_dir = args.work_dir.join("phone");
+    std::fs::create_dir_all(&phone_dir).map_err(|e| format!("{}: {e}", phone_dir.display()))?;
+    Ok(Context {
+        bluez,
+        tunnel,
+        phone_dir,
+        front,
+        _bus: bus,
+    })
+}
+
+async fn run(args: Args) -> ExitCode {
+    let ctx = match start(&args).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("setting up: {e}");
+            println!("0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut passed = 0;
+    let mut failed = 0;
+    let mut report = |name: &str, result: &Result<String, String>| match result {
+        Ok(detail) => {
+            passed += 1;
+            println!("ok   {name}: {detail}");
+        }
+        Err(e) => {
+            failed += 1;
+            println!("FAIL {name}: {e}");
+        }
+    };
+    let rp = RelyingParty {
+        rp_id: RP_ID.into(),
+        origin: ORIGIN.into(),
+    };
+
+    let registered = register(&ctx, &rp).await;
+    report(
+        "libwebauthn registers a passkey through the phone",
+        &registered.as_ref().map(|(r, detail)| {
+            format!("credential {}…, {detail}", &hex::encode(&r.credential_id)[..16])
+        })
+        .map_err(Clone::clone),
+    );
+    match &registered {
+        Ok((registered, _)) => {
+            report(
+                "libwebauthn signs in with it (discoverable, no allow list)",
+                &sign_in(&ctx, &rp, registered).await,
+            );
+        }
+        Err(_) => report(
+            "libwebauthn signs in with it (discoverable, no allow list)",
+            &Err("skipped: no passkey was registered".into()),
+        ),
+    }
+    report(
+        "the phone's user declines: libwebauthn gets operation denied, no credential",
+        &declined(&ctx).await,
+    );
+    report(
+        "the scan went through the fake BlueZ adapter",
+        &scanned(&ctx.bluez),
+    );
+
+    ctx.front.abort();
+    drop(ctx.tunnel);
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn settings() -> RequestSettings<'static> {
+    // A browser checks the origin against rp.id before calling the authenticator; that check
+    // is libwebauthn's, not the phone's, and needs a public suffix list: trusted here.
+    RequestSettings {
+        origin: OriginValidation::Trust,
+    }
+}
+
+fn origin() -> Result<RequestOrigin, String> {
+    ORIGIN
+        .try_into()
+        .map_err(|e| format!("origin {ORIGIN}: {e:?}"))
+}
+
+fn fresh_challenge() -> Vec<u8> {
+    // Distinct per ceremony; its secrecy is not what these tests are about.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut challenge = b"hybrid-libwebauthn-".to_vec();
+    challenge.extend_from_slice(&nanos.to_be_bytes());
+    challenge
+}
+
+/// Runs one ceremony: the QR device's text goes to a new phone process, the phone's adverts
+/// through the fake BlueZ, and `ceremony` on the libwebauthn channel; returns the ceremony's
+/// result and what the phone did.
+async fn with_phone<T, F>(
+    ctx: &Context,
+    hint: QrCodeOperationHint,
+    answers: UserAnswers,
+    ceremony: F,
+) -> Result<(Result<T, String>, PhoneRun), String>
+where
+    F: AsyncFnOnce(&mut libwebauthn::transport::hybrid::channel::HybridChannel) -> Result<T, String>,
+{
+    let store = Arc::new(EphemeralDeviceInfoStore::default());
+    let mut device =
+        PxpQrCodeDevice::new_persistent(hint, store.clone(), PxpTransports::CloudAssistedOnly)
+            .map_err(|e| format!("making the QR code: {e}"))?;
+    let qr = device.qr_code.to_string();
+    let phone = PhoneProcess::start(&ctx.phone_dir, &qr, &ctx.tunnel.base_url(), answers)?;
+    let bluez = ctx.bluez.clone();
+    let phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, CEREMONY_LIMIT));
+    let started = Instant::now();
+    let outcome = async {
+        let mut channel = device
+            .channel(ChannelSettings::default())
+            .await
+            .map_err(|e| format!("opening the hybrid channel: {e}"))?;
+        let result = tokio::time::timeout(CEREMONY_LIMIT, ceremony(&mut channel))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {CEREMONY_LIMIT:?}")));
+        // Shutdown to the phone, as Chromium sends after the response.
+        channel.close().await;
+        result
+    }
+    .await;
+    let run = phone
+        .await
+        .map_err(|e| format!("the phone's relay task: {e}"))??;
+    let linked = store.list_all().await.len();
+    eprintln!(
+        "  ceremony took {:?}; known devices stored from the phone's linking info: {linked}",
+        started.elapsed()
+    );
+    Ok((outcome, run))
+}
+
+fn expect_phone_ok(run: &PhoneRun) -> Result<(), String> {
+    if run.done != "hybrid done: OK" || !run.exit_ok {
+        return Err(format!(
+            "the phone said {:?} (exit ok: {})",
+            run.done, run.exit_ok
+        ));
+    }
+    Ok(())
+}
+
+async fn register(ctx: &Context, rp: &RelyingParty) -> Result<(Registered, String), String> {
+    let challenge = fresh_challenge();
+    let json = serde_json::json!({
+        "rp": {"id": RP_ID, "name": "Example Relying Party"},
+        "user": {
+            "id": URL_SAFE_NO_PAD.encode(USER_ID),
+            "name": "alice@example.org",
+            "displayName": "Alice"
+        },
+        "challenge": URL_SAFE_NO_PAD.encode(&challenge),
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "timeout": 60000,
+        "excludeCredentials": [],
+        "authenticatorSelection": {"residentKey": "required", "userVerification": "required"},
+        "attestation": "none"
+    })
+    .to_string();
+    let request = MakeCredentialRequest::prepare(&origin()?, &json, &settings())
+        .await
+        .map_err(|e| format!("libwebauthn refused the creation options: {e}"))?;
+    let (outcome, run) = with_phone(
+        ctx,
+        QrCodeOperationHint::MakeCredential,
+        UserAnswers::default(),
+        async |channel| {
+            let response = channel
+                .webauthn_make_credential(&request)
+                .await
+                .map_err(|e| format!("makeCredential: {e}"))?;
+            response
+                .to_json_string(&request, JsonFormat::Minified)
+                .map_err(|e| format!("serialising the registration: {e}"))
+        },
+    )
+    .await?;
+    let response_json = outcome?;
+    expect_phone_ok(&run)?;
+    let registered = rp.verify_registration(&response_json, &challenge, true)?;
+    Ok((
+        registered,
+        format!(
+            "verified by the relying party; phone advertised {}x",
+            run.reports
+        ),
+    ))
+}
+
+async fn sign_in(ctx: &Context, rp: &RelyingParty, registered: &Registered) -> Result<String, String> {
+    let challenge = fresh_challenge();
+    let json = serde_json::json!({
+        "challenge": URL_SAFE_NO_PAD.encode(&challenge),
+        "timeout": 60000,
+        "rpId": RP_ID,
+        "allowCredentials": [],
+        "userVerification": "required"
+    })
+    .to_string();
+    let request = GetAssertionRequest::prepare(&origin()?, &json, &settings())
+        .await
+        .map_err(|e| format!("libwebauthn refused the request options: {e}"))?;
+    let (outcome, run) = with_phone(
+        ctx,
+        QrCodeOperationHint::GetAssertionRequest,
+        UserAnswers::default(),
+        async |channel| {
+            let response = channel
+                .webauthn_get_assertion(&request)
+                .await
+                .map_err(|e| format!("getAssertion: {e}"))?;
+            let [assertion] = response.assertions.as_slice() else {
+                return Err(format!(
+                    "{} assertions, expected the one passkey",
+                    response.assertions.len()
+                ));
+            };
+            assertion
+                .to_json_string(&request, JsonFormat::Minified)
+                .map_err(|e| format!("serialising the assertion: {e}"))
+        },
+    )
+    .await?;
+    let response_json = outcome?;
+    expect_phone_ok(&run)?;
+    let count = rp.verify_assertion(&response_json, &challenge, registered, true)?;
+    let response: serde_json::Value =
+        serde_json::from_str(&response_json).map_err(|e| e.to_string())?;
+    let user_handle = response["response"]["userHandle"]
+        .as_str()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+    if user_handle.as_deref() != Some(USER_ID) {
+        return Err(format!(
+            "user handle {user_handle:?} is not the registered account's"
+        ));
+    }
+    Ok(format!(
+        "signature verified with the registered key, counter {count}, user handle matches"
+    ))
+}
+
+async fn declined(ctx: &Context) -> Result<String, String> {
+    let challenge = fresh_challenge();
+    let json = serde_json::json!({
+        "challenge": URL_SAFE_NO_PAD.encode(&challenge),
+        "timeout": 60000,
+        "rpId": RP_ID,
+        "allowCredentials": [],
+        "userVerification": "required"
+    })
+    .to_string();
+    let request = GetAssertionRequest::prepare(&origin()?, &json, &settings())
+        .await
+        .map_err(|e| format!("libwebauthn refused the request options: {e}"))?;
+    let answers = UserAnswers {
+        presence: "decline",
+        uv: "decline",
+    };
+    let (outcome, run) = with_phone(
+        ctx,
+        QrCodeOperationHint::GetAssertionRequest,
+        answers,
+        async |channel| match channel.webauthn_get_assertion(&request).await {
+            Ok(response) => Err(format!(
+                "got {} assertions although the user declined",
+                response.assertions.len()
+            )),
+            Err(WebAuthnError::Ctap(CtapError::OperationDenied)) => Ok(()),
+            Err(e) => Err(format!("expected operation denied, got: {e}")),
+        },
+    )
+    .await?;
+    outcome?;
+    if !run.done.starts_with("hybrid done: ERROR") || run.exit_ok {
+        return Err(format!(
+            "the phone said {:?} (exit ok: {}) after its user declined",
+            run.done, run.exit_ok
+        ));
+    }
+    Ok(format!("phone said {:?}", run.done))
+}
+
+fn scanned(bluez: &FakeBluez) -> Result<String, String> {
+    let calls = bluez.adapter_calls()?;
+    for needed in ["StartDiscovery"] {
+        if !calls.iter().any(|c| c == needed) {
+            return Err(format!("libwebauthn never called {needed}: {calls:?}"));
+        }
+    }
+    Ok(format!("adapter calls: {calls:?}"))
+}
+
