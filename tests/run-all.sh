@@ -49,6 +49,9 @@ else
   exit 1
 fi
 
+step "hybrid, second browser: libwebauthn/pxp (crates.io) registers and signs in through the virtual phone (wss in a private namespace)"
+tests/hybrid-libwebauthn/run.sh
+
 step "android target: the core with Bluetooth and its JNI entry type-check for aarch64-linux-android"
 # Only the target's standard library is fetched; the NDK is not needed to check (no linking),
 # and the C parts of the build scripts compile with the generic aarch64 cross compiler.

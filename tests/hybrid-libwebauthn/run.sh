@@ -39,6 +39,8 @@ if [ ! -x "$backend" ]; then
     cable-tunnel-server-backend@0.1.0
 fi
 export HYBRID_E2E_CABLE_BACKEND="$backend"
+# The relying party's own checks first (each rejects a response changed in one way).
+cargo test --locked -q --manifest-path "$here/Cargo.toml"
 cargo build --locked -q --manifest-path "$here/Cargo.toml"
 bin="$CARGO_TARGET_DIR/debug/hybrid-libwebauthn"
 

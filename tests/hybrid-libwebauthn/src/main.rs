@@ -71,6 +71,8 @@ const USER_ID: &[u8] = b"hybrid-libwebauthn-user";
 const FRONT: &str = "127.0.0.1:443";
 /// One ceremony, browser side, from the QR code to the response.
 const CEREMONY_LIMIT: Duration = Duration::from_secs(90);
+/// How long the browser may still run once the phone has ended.
+const PHONE_GONE_GRACE: Duration = Duration::from_secs(10);
 
 struct Args {
     work_dir: PathBuf,
@@ -132,46 +134,47 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
-/// The run's shared pieces: bus, fake BlueZ, tunnel server and the TLS front before it.
+/// One tunnel server with the TLS front before it, the fake BlueZ, and the phone's folder.
 struct Context {
     bluez: Arc<FakeBluez>,
     tunnel: TunnelServer,
     phone_dir: PathBuf,
-    front: tokio::task::JoinHandle<()>,
-    _bus: bus::PrivateBus,
 }
 
-async fn start(args: &Args) -> Result<Context, String> {
-    let bus = bus::PrivateBus::start(&args.work_dir)?;
-    let bluez = Arc::new(FakeBluez::start(&bus)?);
-    let tunnel = TunnelServer::start(TunnelKind::CableBackend)?;
+/// The TLS front's task, stopped (and port 443 freed) when dropped.
+struct Front(tokio::task::JoinHandle<()>);
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn start(
+    args: &Args,
+    bluez: &Arc<FakeBluez>,
+    kind: TunnelKind,
+) -> Result<(Context, Front), String> {
+    let tunnel = TunnelServer::start(kind)?;
     let backend: SocketAddr = tunnel
         .base_url()
         .trim_start_matches("ws://")
         .parse()
         .map_err(|e| format!("tunnel server address {}: {e}", tunnel.base_url()))?;
-    let front = FRONT.parse().map_err(|e| format!("{FRONT}: {e}"))?;
-    let front = tls_front::start(front, backend, &args.cert, &args.key).await?;
-    let phone_dir = args.work_dir.join("phone");
+    let listen = FRONT.parse().map_err(|e| format!("{FRONT}: {e}"))?;
+    let front = Front(tls_front::start(listen, backend, &args.cert, &args.key).await?);
+    // A phone per tunnel server, so each run registers its own passkey.
+    let phone_dir = args.work_dir.join(format!("phone-{}", kind.name()));
     std::fs::create_dir_all(&phone_dir).map_err(|e| format!("{}: {e}", phone_dir.display()))?;
-    Ok(Context {
-        bluez,
+    let ctx = Context {
+        bluez: bluez.clone(),
         tunnel,
         phone_dir,
-        front,
-        _bus: bus,
-    })
+    };
+    Ok((ctx, front))
 }
 
 async fn run(args: Args) -> ExitCode {
-    let ctx = match start(&args).await {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("setting up: {e}");
-            println!("0 passed, 1 failed");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut passed = 0;
     let mut failed = 0;
     let mut report = |name: &str, result: &Result<String, String>| match result {
@@ -184,42 +187,63 @@ async fn run(args: Args) -> ExitCode {
             println!("FAIL {name}: {e}");
         }
     };
+    let bluez = bus::PrivateBus::start(&args.work_dir)
+        .and_then(|bus| FakeBluez::start(&bus).map(|bluez| (bus, Arc::new(bluez))));
+    let (_bus, bluez) = match bluez {
+        Ok(started) => started,
+        Err(e) => {
+            report("starting the private bus and the fake BlueZ", &Err(e));
+            println!("{passed} passed, {failed} failed");
+            return ExitCode::FAILURE;
+        }
+    };
     let rp = RelyingParty {
         rp_id: RP_ID.into(),
         origin: ORIGIN.into(),
     };
-
-    let registered = register(&ctx, &rp).await;
-    report(
-        "libwebauthn registers a passkey through the phone",
-        &registered.as_ref().map(|(r, detail)| {
-            format!("credential {}…, {detail}", &hex::encode(&r.credential_id)[..16])
-        })
-        .map_err(Clone::clone),
-    );
-    match &registered {
-        Ok((registered, _)) => {
-            report(
-                "libwebauthn signs in with it (discoverable, no allow list)",
-                &sign_in(&ctx, &rp, registered).await,
-            );
-        }
-        Err(_) => report(
-            "libwebauthn signs in with it (discoverable, no allow list)",
-            &Err("skipped: no passkey was registered".into()),
-        ),
+    for &kind in TunnelKind::ALL {
+        let name = kind.name();
+        let (ctx, _front) = match start(&args, &bluez, kind).await {
+            Ok(started) => started,
+            Err(e) => {
+                report(&format!("{name}: starting it and the TLS front"), &Err(e));
+                continue;
+            }
+        };
+        let registered = register(&ctx, &rp).await;
+        report(
+            &format!("{name}: libwebauthn registers a passkey through the phone"),
+            &registered
+                .as_ref()
+                .map(|(r, detail)| {
+                    format!(
+                        "credential {}…, {detail}",
+                        &hex::encode(&r.credential_id)[..16]
+                    )
+                })
+                .map_err(Clone::clone),
+        );
+        let signed_in = match &registered {
+            Ok((registered, _)) => sign_in(&ctx, &rp, registered).await,
+            Err(_) => Err("skipped: no passkey was registered".into()),
+        };
+        report(
+            &format!("{name}: libwebauthn signs in with it (discoverable, no allow list)"),
+            &signed_in,
+        );
+        report(
+            &format!("{name}: the phone's user declines: operation denied, no assertion"),
+            &declined(&ctx).await,
+        );
+        report(
+            &format!("{name}: an advert for another QR code is ignored, nothing dialled"),
+            &foreign_advert(&ctx).await,
+        );
     }
     report(
-        "the phone's user declines: libwebauthn gets operation denied, no credential",
-        &declined(&ctx).await,
+        "libwebauthn scanned through the fake BlueZ adapter",
+        &scanned(&bluez),
     );
-    report(
-        "the scan went through the fake BlueZ adapter",
-        &scanned(&ctx.bluez),
-    );
-
-    ctx.front.abort();
-    drop(ctx.tunnel);
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
@@ -263,7 +287,9 @@ async fn with_phone<T, F>(
     ceremony: F,
 ) -> Result<(Result<T, String>, PhoneRun), String>
 where
-    F: AsyncFnOnce(&mut libwebauthn::transport::hybrid::channel::HybridChannel) -> Result<T, String>,
+    F: AsyncFnOnce(
+        &mut libwebauthn::transport::hybrid::channel::HybridChannel,
+    ) -> Result<T, String>,
 {
     let store = Arc::new(EphemeralDeviceInfoStore::default());
     let mut device =
@@ -272,9 +298,9 @@ where
     let qr = device.qr_code.to_string();
     let phone = PhoneProcess::start(&ctx.phone_dir, &qr, &ctx.tunnel.base_url(), answers)?;
     let bluez = ctx.bluez.clone();
-    let phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, CEREMONY_LIMIT));
+    let mut phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, CEREMONY_LIMIT));
     let started = Instant::now();
-    let outcome = async {
+    let ceremony = async {
         let mut channel = device
             .channel(ChannelSettings::default())
             .await
@@ -285,11 +311,22 @@ where
         // Shutdown to the phone, as Chromium sends after the response.
         channel.close().await;
         result
-    }
-    .await;
-    let run = phone
-        .await
-        .map_err(|e| format!("the phone's relay task: {e}"))??;
+    };
+    tokio::pin!(ceremony);
+    let (outcome, run) = tokio::select! {
+        outcome = &mut ceremony => (outcome, phone.await),
+        run = &mut phone => {
+            // The phone ended first (served, failed, or never started): the browser has its
+            // answer or the tunnel's close by then, or it would wait for nothing.
+            let outcome = tokio::time::timeout(PHONE_GONE_GRACE, &mut ceremony)
+                .await
+                .unwrap_or_else(|_| Err(format!(
+                    "libwebauthn was still waiting {PHONE_GONE_GRACE:?} after the phone ended"
+                )));
+            (outcome, run)
+        }
+    };
+    let run = run.map_err(|e| format!("the phone's relay task: {e}"))??;
     let linked = store.list_all().await.len();
     eprintln!(
         "  ceremony took {:?}; known devices stored from the phone's linking info: {linked}",
@@ -349,13 +386,17 @@ async fn register(ctx: &Context, rp: &RelyingParty) -> Result<(Registered, Strin
     Ok((
         registered,
         format!(
-            "verified by the relying party; phone advertised {}x",
+            "verified by the relying party; the radio reported the advert {}x",
             run.reports
         ),
     ))
 }
 
-async fn sign_in(ctx: &Context, rp: &RelyingParty, registered: &Registered) -> Result<String, String> {
+async fn sign_in(
+    ctx: &Context,
+    rp: &RelyingParty,
+    registered: &Registered,
+) -> Result<String, String> {
     let challenge = fresh_challenge();
     let json = serde_json::json!({
         "challenge": URL_SAFE_NO_PAD.encode(&challenge),
@@ -448,6 +489,65 @@ async fn declined(ctx: &Context) -> Result<String, String> {
     Ok(format!("phone said {:?}", run.done))
 }
 
+/// A phone that scanned another browser's QR code advertises under that code's secret: the
+/// waiting browser must fail to trial-decrypt it (HMAC over the EID key) and never dial a
+/// tunnel, however often the radio reports it.
+async fn foreign_advert(ctx: &Context) -> Result<String, String> {
+    use libwebauthn::transport::hybrid::channel::{HybridUxUpdate, PxpUpdate};
+    let hint = QrCodeOperationHint::GetAssertionRequest;
+    let transports = PxpTransports::CloudAssistedOnly;
+    let mut waiting = PxpQrCodeDevice::new_transient(hint, transports)
+        .map_err(|e| format!("making the QR code: {e}"))?;
+    let other = PxpQrCodeDevice::new_transient(hint, transports)
+        .map_err(|e| format!("making the other QR code: {e}"))?;
+    let phone = PhoneProcess::start(
+        &ctx.phone_dir,
+        &other.qr_code.to_string(),
+        &ctx.tunnel.base_url(),
+        UserAnswers::default(),
+    )?;
+    let channel = waiting
+        .channel(ChannelSettings::default())
+        .await
+        .map_err(|e| format!("opening the hybrid channel: {e}"))?;
+    let mut updates = channel.get_ux_update_receiver();
+    let bluez = ctx.bluez.clone();
+    // The phone advertises and waits for a browser that never comes; it is stopped after
+    // the window (its serve() then fails by design: no `hybrid done:` line in time).
+    let window = Duration::from_secs(6);
+    let phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, window));
+    let watched = tokio::time::timeout(window, async {
+        loop {
+            match updates.recv().await {
+                Ok(HybridUxUpdate::PxpUpdate(
+                    update @ (PxpUpdate::Connecting
+                    | PxpUpdate::Authenticating
+                    | PxpUpdate::Connected),
+                )) => return Err::<(), String>(format!("libwebauthn went on to {update:?}")),
+                Ok(_) => continue,
+                Err(e) => return Err(format!("the channel's updates ended: {e}")),
+            }
+        }
+    })
+    .await;
+    drop(channel);
+    let served = phone
+        .await
+        .map_err(|e| format!("the phone's relay task: {e}"))?;
+    if let Ok(Err(e)) = watched {
+        return Err(e);
+    }
+    match served {
+        Err(e) if e.contains("no line within") => {}
+        other => {
+            return Err(format!(
+                "the phone was expected to wait unserved, got {other:?}"
+            ));
+        }
+    }
+    Ok(format!("no connection attempt in {window:?} of adverts"))
+}
+
 fn scanned(bluez: &FakeBluez) -> Result<String, String> {
     let calls = bluez.adapter_calls()?;
     for needed in ["StartDiscovery"] {
@@ -457,4 +557,3 @@ fn scanned(bluez: &FakeBluez) -> Result<String, String> {
     }
     Ok(format!("adapter calls: {calls:?}"))
 }
-

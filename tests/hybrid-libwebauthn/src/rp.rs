@@ -89,7 +89,8 @@ impl RelyingParty {
         if require_uv && flags & FLAG_UV == 0 {
             return Err("user verified flag is not set".into());
         }
-        let count = u32::from_be_bytes([auth_data[33], auth_data[34], auth_data[35], auth_data[36]]);
+        let count =
+            u32::from_be_bytes([auth_data[33], auth_data[34], auth_data[35], auth_data[36]]);
         Ok((flags, count))
     }
 
@@ -173,8 +174,7 @@ impl RelyingParty {
         self.check_client_data(&client_data_json, "webauthn.get", challenge)?;
         let auth_data = b64(&inner["authenticatorData"], "authenticatorData")?;
         let (_, sign_count) = self.check_auth_data(&auth_data, require_uv)?;
-        if (sign_count != 0 || registered.sign_count != 0) && sign_count <= registered.sign_count
-        {
+        if (sign_count != 0 || registered.sign_count != 0) && sign_count <= registered.sign_count {
             return Err(format!(
                 "signature counter went from {} to {sign_count}",
                 registered.sign_count
@@ -221,4 +221,199 @@ fn cose_es256_key(cose: &[u8]) -> Result<VerifyingKey, String> {
     sec1.extend_from_slice(y);
     VerifyingKey::from_sec1_bytes(&sec1)
         .map_err(|_| "credential public key is not a point on P-256".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks above must reject what a relying party rejects; each case changes one thing
+    //! in an otherwise valid response, signed here with a fixed test key.
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer as _;
+    use std::collections::BTreeMap;
+
+    const CHALLENGE: &[u8] = b"challenge";
+    const CRED_ID: &[u8] = b"credential-id-16";
+
+    fn rp() -> RelyingParty {
+        RelyingParty {
+            rp_id: "example.org".into(),
+            origin: "https://example.org".into(),
+        }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32].into()).unwrap()
+    }
+
+    fn client_data(kind: &str, challenge: &[u8], origin: &str) -> String {
+        let challenge = URL_SAFE_NO_PAD.encode(challenge);
+        format!(r#"{{"type":"{kind}","challenge":"{challenge}","origin":"{origin}"}}"#)
+    }
+
+    fn auth_data(rp_id: &str, flags: u8, count: u32) -> Vec<u8> {
+        let mut data = Sha256::digest(rp_id.as_bytes()).to_vec();
+        data.push(flags);
+        data.extend_from_slice(&count.to_be_bytes());
+        data
+    }
+
+    fn registration(flags: u8, rp_id: &str, client_data_json: &str) -> String {
+        let point = key().verifying_key().to_encoded_point(false);
+        let mut cose = BTreeMap::new();
+        cose.insert(Value::Integer(1), Value::Integer(2));
+        cose.insert(Value::Integer(3), Value::Integer(-7));
+        cose.insert(Value::Integer(-1), Value::Integer(1));
+        cose.insert(
+            Value::Integer(-2),
+            Value::Bytes(point.x().unwrap().to_vec()),
+        );
+        cose.insert(
+            Value::Integer(-3),
+            Value::Bytes(point.y().unwrap().to_vec()),
+        );
+        let mut data = auth_data(rp_id, flags, 0);
+        data.extend_from_slice(&[0u8; 16]);
+        data.extend_from_slice(&(CRED_ID.len() as u16).to_be_bytes());
+        data.extend_from_slice(CRED_ID);
+        data.extend_from_slice(&serde_cbor::to_vec(&Value::Map(cose)).unwrap());
+        let mut attestation = BTreeMap::new();
+        attestation.insert(Value::Text("fmt".into()), Value::Text("none".into()));
+        attestation.insert(Value::Text("attStmt".into()), Value::Map(BTreeMap::new()));
+        attestation.insert(Value::Text("authData".into()), Value::Bytes(data));
+        serde_json::json!({
+            "type": "public-key",
+            "rawId": URL_SAFE_NO_PAD.encode(CRED_ID),
+            "response": {
+                "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data_json),
+                "attestationObject":
+                    URL_SAFE_NO_PAD.encode(serde_cbor::to_vec(&Value::Map(attestation)).unwrap()),
+            }
+        })
+        .to_string()
+    }
+
+    fn assertion(flags: u8, count: u32, tamper: bool) -> String {
+        let client_data_json = client_data("webauthn.get", CHALLENGE, "https://example.org");
+        let data = auth_data("example.org", flags, count);
+        let mut signed = data.clone();
+        signed.extend_from_slice(&Sha256::digest(client_data_json.as_bytes()));
+        let signature: Signature = key().sign(&signed);
+        let mut signature = signature.to_der().as_bytes().to_vec();
+        if tamper {
+            let last = signature.len() - 1;
+            signature[last] ^= 1;
+        }
+        serde_json::json!({
+            "rawId": URL_SAFE_NO_PAD.encode(CRED_ID),
+            "response": {
+                "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data_json),
+                "authenticatorData": URL_SAFE_NO_PAD.encode(data),
+                "signature": URL_SAFE_NO_PAD.encode(signature),
+            }
+        })
+        .to_string()
+    }
+
+    fn good_registration() -> String {
+        let cd = client_data("webauthn.create", CHALLENGE, "https://example.org");
+        registration(FLAG_UP | FLAG_UV | FLAG_AT, "example.org", &cd)
+    }
+
+    #[test]
+    fn a_valid_registration_and_sign_in_pass() {
+        let registered = rp()
+            .verify_registration(&good_registration(), CHALLENGE, true)
+            .unwrap();
+        assert_eq!(registered.credential_id, CRED_ID);
+        let count = rp()
+            .verify_assertion(
+                &assertion(FLAG_UP | FLAG_UV, 1, false),
+                CHALLENGE,
+                &registered,
+                true,
+            )
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn registration_checks_fail_by_name() {
+        let cases = [
+            (
+                registration(
+                    FLAG_UP | FLAG_UV | FLAG_AT,
+                    "example.org",
+                    &client_data("webauthn.create", b"other", "https://example.org"),
+                ),
+                "clientDataJSON challenge is not the one the relying party sent",
+            ),
+            (
+                registration(
+                    FLAG_UP | FLAG_UV | FLAG_AT,
+                    "example.org",
+                    &client_data("webauthn.create", CHALLENGE, "https://evil.example"),
+                ),
+                "clientDataJSON origin is \"https://evil.example\", expected https://example.org",
+            ),
+            (
+                registration(
+                    FLAG_UP | FLAG_UV | FLAG_AT,
+                    "evil.example",
+                    &client_data("webauthn.create", CHALLENGE, "https://example.org"),
+                ),
+                "rpIdHash is not SHA-256 of the relying party id",
+            ),
+            (
+                registration(
+                    FLAG_UP | FLAG_AT,
+                    "example.org",
+                    &client_data("webauthn.create", CHALLENGE, "https://example.org"),
+                ),
+                "user verified flag is not set",
+            ),
+        ];
+        for (response, expected) in cases {
+            assert_eq!(
+                rp().verify_registration(&response, CHALLENGE, true)
+                    .unwrap_err(),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn sign_in_checks_fail_by_name() {
+        let registered = rp()
+            .verify_registration(&good_registration(), CHALLENGE, true)
+            .unwrap();
+        let verify = |response: String, registered: &Registered| {
+            rp().verify_assertion(&response, CHALLENGE, registered, true)
+                .unwrap_err()
+        };
+        assert_eq!(
+            verify(assertion(FLAG_UP | FLAG_UV, 1, true), &registered),
+            "signature does not verify with the registered key"
+        );
+        assert_eq!(
+            verify(assertion(FLAG_UV, 1, false), &registered),
+            "user present flag is not set"
+        );
+        let seen = Registered {
+            sign_count: 5,
+            ..registered.clone()
+        };
+        assert_eq!(
+            verify(assertion(FLAG_UP | FLAG_UV, 5, false), &seen),
+            "signature counter went from 5 to 5"
+        );
+        let other = Registered {
+            credential_id: b"another".to_vec(),
+            ..registered
+        };
+        assert_eq!(
+            verify(assertion(FLAG_UP | FLAG_UV, 1, false), &other),
+            "sign-in used a credential the relying party did not register"
+        );
+    }
 }
