@@ -20,8 +20,9 @@
 //! - [`hex`]: the hex form of ids shown to people and logs.
 //! - [`testkit`] (tests only; the `testkit` feature): the scripted user, the key-protector
 //!   double and the fake clock that every test shares.
-//! - `hybrid` (tests only for now): CTAP 2.2 hybrid transport, the phone's side: the
-//!   `FIDO:/` QR codec, the keys and BLE advert, tunnel server domains.
+//! - [`hybrid`]: CTAP 2.2 hybrid transport, the phone's side: the `FIDO:/` QR codec, the keys
+//!   and BLE advert, tunnel server domains, the tunnel client, the Noise handshake and the
+//!   session `Authenticator::serve_hybrid` runs.
 //! - [`request`]: cancellation and keepalive signals between a transport and a request.
 //!
 //! What is public is a decision, listed in `tests/module_graph.rs`: the uniffi API (`api`,
@@ -62,11 +63,5 @@ pub mod platform;
 pub mod testkit;
 
 shared_with_the_pc_side!(ctap, link, obr);
-internal!(enroll, hex, request, secret, vault, workspace);
+internal!(enroll, hex, hybrid, request, secret, vault, workspace);
 
-// Hybrid transport (CTAP 2.2): its pure parts so far (QR codec, keys and advert, tunnel
-// domains). The phone does not use it yet, so the library the apps ship leaves it out rather
-// than warn about dead code; the tunnel client, the session and `Authenticator::serve_hybrid`
-// come next, and then it joins the line above.
-#[cfg(any(test, feature = "testkit"))]
-internal!(hybrid);

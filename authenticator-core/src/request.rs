@@ -2,7 +2,8 @@
 //! signals shared while it runs.
 //!
 //! [`Origin`] names the peer conversation a request belongs to (a CTAPHID channel, a link
-//! session of one paired PC, an on-behalf registration session, the app's own caller). State
+//! session of one paired PC, an on-behalf registration session, a hybrid session with a
+//! browser, the app's own caller). State
 //! that a request leaves for follow-up commands (getNextAssertion, credential-management
 //! enumerations) belongs to its origin, and the link's silent-assertion watch counts per PC.
 //! Invariants: an origin is made only by a constructor that allocates a fresh, never reused id,
@@ -43,6 +44,9 @@ pub enum OriginKind {
     OnBehalfRegistration,
     /// The app's own caller of `handle_ctap` (NFC, the app's own BLE, a test harness).
     App,
+    /// One hybrid (CTAP 2.2 §11.5) session with a browser that showed a `FIDO:/` QR code.
+    /// The engine answers its getInfo with the hybrid form (built-in UV, no PIN).
+    Hybrid,
 }
 
 /// The paired PC on the other end of a link session.
@@ -83,6 +87,11 @@ impl Origin {
     /// A new caller of the app's own CTAP entry point.
     pub fn app() -> Self {
         Self::fresh(OriginKind::App)
+    }
+
+    /// A new hybrid session with a browser.
+    pub fn hybrid() -> Self {
+        Self::fresh(OriginKind::Hybrid)
     }
 
     pub fn kind(&self) -> &OriginKind {

@@ -12,24 +12,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
-# The test's own system needs (tests/setup.sh installs the build's): the bus daemon, Debian's
-# dbusmock (its python3 has python3-dbus), and openssl's headers for the browser's TLS.
-need_apt=()
-command -v dbus-daemon >/dev/null 2>&1 || need_apt+=(dbus-daemon)
-/usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || need_apt+=(python3-dbusmock)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
-pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  echo "installing: ${need_apt[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+# System packages (the bus daemon, python3-dbusmock, libssl-dev among the build's): tests/setup.sh.
+source "$root/tests/setup.sh"
 
 # The phone and our tunnel server (no-ops after run-all's workspace build).
-(cd "$root" && cargo build --locked -q -p virtual-phone)
+(cd "$root" && cargo build --locked -q -p virtual-phone -p tunnel-server)
 # The second tunnel server, as published (its own Cargo.lock, --locked).
 tools="$CARGO_TARGET_DIR/hybrid-e2e-tools"
 if [ ! -x "$tools/bin/cable-tunnel-server-backend" ]; then

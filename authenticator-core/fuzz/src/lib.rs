@@ -10,6 +10,7 @@
 //! - [`link_keys`]: the fixed keys of the link targets.
 //! - [`qr`], [`frame`], [`handshake`], [`routing`], [`ble`]: the link targets (`qr_parse`,
 //!   `link_frame`, `link_handshake`, `relay_routing`, `ble_reassembly`).
+//! - [`hybrid`]: the hybrid targets (`hybrid_qr`, `hybrid_frames`).
 //! - [`seeds`]: the seed corpora, written by `cargo run --bin seeds`.
 
 pub mod ble;
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod frame;
 pub mod handshake;
 pub mod hid;
+pub mod hybrid;
 pub mod link_keys;
 pub mod qr;
 pub mod requests;

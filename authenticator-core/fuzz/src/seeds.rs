@@ -32,7 +32,9 @@ pub fn all() -> Vec<Seed> {
     for (name, bytes) in hid_sessions() {
         seeds.push(("ctaphid_reassembly", name.to_owned(), bytes));
     }
-    let link: [(&'static str, LinkSeeds); 5] = [
+    let link: [(&'static str, LinkSeeds); 7] = [
+        ("hybrid_qr", crate::hybrid::qr_seeds),
+        ("hybrid_frames", crate::hybrid::frame_seeds),
         ("qr_parse", crate::qr::seeds),
         ("link_frame", crate::frame::seeds),
         ("link_handshake", crate::handshake::seeds),

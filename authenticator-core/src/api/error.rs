@@ -65,6 +65,23 @@ pub enum AuthenticatorError {
     /// A bug in the core, caught at the boundary; the app may report it.
     #[error("{reason}")]
     Internal { reason: String },
+    /// The peer could not prove who it is (a hybrid browser that did not show the scanned
+    /// code, or a message altered on the way): nothing was served.
+    #[error("{reason}")]
+    HandshakeFailed { reason: String },
+    /// Something did not happen in time (no browser joined, no request came, the user did
+    /// not answer).
+    #[error("{reason}")]
+    TimedOut { reason: String },
+    /// The user said no.
+    #[error("{reason}")]
+    Declined { reason: String },
+    /// The operation was cancelled (by the app, the user, or the other side).
+    #[error("{reason}")]
+    Cancelled { reason: String },
+    /// Bluetooth could not be used (off, not available, permission not granted).
+    #[error("{reason}")]
+    Bluetooth { reason: String },
 }
 
 /// Shorthands for building errors from any message.

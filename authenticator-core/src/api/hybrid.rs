@@ -7,6 +7,15 @@
 //! Invariants: the advert bytes are the only thing the core hands the advertiser; they are
 //! encrypted under a key from the QR code, so the app never sees a secret. The core always calls
 //! `stop_advertising` once the browser has connected or the session ended, whatever the outcome.
+//! One hybrid session runs at a time; `cancel_hybrid`, or cancelling the `serve_hybrid` call
+//! itself, ends it. The session itself is `hybrid::session`.
+
+use std::sync::{Arc, Mutex};
+
+use super::{Authenticator, AuthenticatorError};
+use crate::hybrid::keys::ADVERT_LEN;
+use crate::hybrid::session::{self, HybridError};
+use crate::request::RequestSignals;
 
 /// Why the app could not advertise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
@@ -44,4 +53,155 @@ pub trait HybridAdvertiser: Send + Sync {
     ) -> Result<(), AdvertiserError>;
     /// Stops the advert started last; does nothing if none runs.
     fn stop_advertising(&self);
+}
+
+/// What a browser asked the phone for over hybrid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum HybridOperation {
+    /// makeCredential: a new passkey.
+    Register,
+    /// getAssertion: a sign-in.
+    SignIn,
+}
+
+/// What `serve_hybrid` served.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HybridServed {
+    pub operation: HybridOperation,
+    /// The relying party the browser named (the engine checked the request).
+    pub rp_id: String,
+}
+
+/// The app's advertiser as the session sees it.
+struct App(Arc<dyn HybridAdvertiser>);
+
+impl session::Advertiser for App {
+    fn start(&self, service_uuid16: u16, service_data: &[u8; ADVERT_LEN]) -> Result<(), String> {
+        self.0
+            .start_advertising(service_uuid16, service_data.to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    fn stop(&self) {
+        self.0.stop_advertising();
+    }
+}
+
+/// The running session's slot: cancelled if the caller stops waiting (a Kotlin coroutine
+/// cancelled, a Swift task cancelled) and emptied when `serve_hybrid` returns either way.
+struct Running<'a> {
+    slot: &'a Mutex<Option<RequestSignals>>,
+    signals: RequestSignals,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        // A session that ended has nothing left to cancel; one dropped mid-way ends now.
+        self.signals.cancel();
+        if let Ok(mut slot) = self.slot.lock() {
+            slot.take();
+        }
+    }
+}
+
+#[uniffi::export]
+impl Authenticator {
+    /// Serves the browser that shows the hybrid QR code `qr_text` (`FIDO:/...`, CTAP 2.2
+    /// §11.5): opens a tunnel at the phone's tunnel server (options), advertises over BLE
+    /// through `advertiser` until the browser joins, and answers one registration or sign-in,
+    /// asking the user as for any request (the phone's own user verification). Returns what
+    /// was served once the browser is done.
+    ///
+    /// Errors: `InvalidInput` (not a hybrid QR code, or an unusable tunnel server id),
+    /// `Unsupported` (built-in user verification is off), `InvalidState` (a session already
+    /// runs), `Bluetooth` (the advert could not start), `Network` (tunnel server unreachable,
+    /// tunnel lost, a message altered), `HandshakeFailed` (the browser is not the one that
+    /// showed the code), `TimedOut` (no browser, no request, or no answer from the user in
+    /// time), `Declined`, `Cancelled` (`cancel_hybrid`, the call cancelled, or the browser
+    /// gave up), `Refused` (the browser sent no request, or its request failed). The advert is
+    /// stopped in every case.
+    pub async fn serve_hybrid(
+        &self,
+        qr_text: String,
+        advertiser: Arc<dyn HybridAdvertiser>,
+    ) -> Result<HybridServed, AuthenticatorError> {
+        let signals = session::new_signals();
+        let _running = {
+            let mut slot = self
+                .hybrid
+                .lock()
+                .map_err(|_| AuthenticatorError::internal("the hybrid session slot is broken"))?;
+            if slot.is_some() {
+                return Err(AuthenticatorError::InvalidState {
+                    reason: "a hybrid session already runs; wait for it or cancel it".into(),
+                });
+            }
+            *slot = Some(signals.clone());
+            Running {
+                slot: &self.hybrid,
+                signals: signals.clone(),
+            }
+        };
+        let config = session::HybridConfig {
+            tunnel_server_id: self.options.hybrid_tunnel_server_id,
+            tunnel_url_override: self.options.hybrid_tunnel_url.clone(),
+            allow_insecure_loopback: self.options.allow_insecure_loopback,
+            timeouts: session::Timeouts::DEFAULT,
+        };
+        let engine = self.engine.clone();
+        let served = self
+            .run(async move {
+                let app = App(advertiser);
+                let served = session::serve(&qr_text, &config, &app, &engine, &signals).await;
+                engine.origin_ended(signals.origin()).await;
+                served.map_err(AuthenticatorError::from)
+            })
+            .await?;
+        tracing::info!(rp_id = %served.rp_id, "hybrid: served the browser");
+        Ok(HybridServed {
+            operation: match served.operation {
+                session::Operation::MakeCredential => HybridOperation::Register,
+                session::Operation::GetAssertion => HybridOperation::SignIn,
+            },
+            rp_id: served.rp_id,
+        })
+    }
+
+    /// Ends the running hybrid session, if any: its advert stops, a prompt is withdrawn, and
+    /// `serve_hybrid` fails with `Cancelled`.
+    pub fn cancel_hybrid(&self) {
+        if let Ok(slot) = self.hybrid.lock()
+            && let Some(signals) = slot.as_ref()
+        {
+            signals.cancel();
+        }
+    }
+}
+
+impl From<HybridError> for AuthenticatorError {
+    fn from(e: HybridError) -> Self {
+        let reason = e.to_string();
+        match e {
+            HybridError::Qr(_) | HybridError::TunnelServer(_) => Self::InvalidInput { reason },
+            HybridError::NoBuiltinUv => Self::Unsupported { reason },
+            HybridError::Advertise(_) => Self::Bluetooth { reason },
+            HybridError::Connect(_)
+            | HybridError::Tunnel(_)
+            | HybridError::TunnelClosed(_)
+            | HybridError::Decrypt(_)
+            | HybridError::Frame(_) => Self::Network { reason },
+            HybridError::Handshake(_) => Self::HandshakeFailed { reason },
+            HybridError::BrowserTimeout(_)
+            | HybridError::RequestTimeout(_)
+            | HybridError::UserTimeout => Self::TimedOut { reason },
+            HybridError::Declined => Self::Declined { reason },
+            HybridError::Cancelled | HybridError::EndedDuringRequest => Self::Cancelled { reason },
+            HybridError::NoRequest
+            | HybridError::CommandDuringRequest
+            | HybridError::RequestFailed(_) => Self::Refused { reason },
+            HybridError::Encrypt(_) | HybridError::GetInfo(_) | HybridError::Random => {
+                Self::Internal { reason }
+            }
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! The exported surface (uniffi): one long-lived [`Authenticator`] per process, opened on a data
 //! folder with the app's [`KeyProtector`] and [`UserInterface`], and an optional [`Logger`].
 //! Kotlin and Swift see exactly what is exported here and in the sibling files (activation,
-//! PIN, passkeys, pairing, the link service, OBR approvals, `handle_ctap` and the CTAP
-//! channels of the app's transports).
+//! PIN, passkeys, pairing, the link service, OBR approvals, `handle_ctap`, the CTAP
+//! channels of the app's transports, and hybrid sessions with browsers).
 //!
 //! Invariants: no panic crosses the boundary (async work runs on the object's own tokio
 //! runtime and a panic there, or in a sync call, becomes [`AuthenticatorError::Internal`]);
@@ -40,7 +40,7 @@ pub use approvals::{
 };
 pub use channel::{CtapChannel, CtapRequestState};
 pub use error::AuthenticatorError;
-pub use hybrid::{AdvertiserError, HybridAdvertiser};
+pub use hybrid::{AdvertiserError, HybridAdvertiser, HybridOperation, HybridServed};
 pub use link_service::{LinkObserver, LinkServiceEvent};
 pub use logger::{LogLevel, Logger, LoggerError};
 pub use pairing::PairedComputer;
@@ -89,6 +89,15 @@ pub struct AuthenticatorOptions {
     /// link service notices new pairings at this pace.
     #[uniffi(default = 25000)]
     pub relay_poll_wait_ms: u64,
+    /// The tunnel server `serve_hybrid` opens its tunnel at, by its CTAP 2.2 id (0 =
+    /// cable.ua5v.com, 1 = cable.auth.com, 256 and up hashed names); the advert names it.
+    #[uniffi(default = 0)]
+    pub hybrid_tunnel_server_id: u16,
+    /// Replaces `wss://{domain}` of the hybrid tunnel URL while the advert still names
+    /// `hybrid_tunnel_server_id`: a test tunnel server (`ws://` needs
+    /// `allow_insecure_loopback` and a loopback host). An app leaves it unset.
+    #[uniffi(default = None)]
+    pub hybrid_tunnel_url: Option<String>,
 }
 
 /// The product's options, with `device_name` as given.
@@ -104,6 +113,8 @@ pub fn default_options(device_name: String) -> AuthenticatorOptions {
         workspace_request_timeout_ms: duration_ms(DEFAULT_REQUEST_TIMEOUT),
         approval_answer_timeout_ms: duration_ms(DEFAULT_ANSWER_TIMEOUT),
         relay_poll_wait_ms: duration_ms(DEFAULT_POLL_WAIT),
+        hybrid_tunnel_server_id: 0,
+        hybrid_tunnel_url: None,
     }
 }
 
@@ -131,6 +142,8 @@ pub struct Authenticator {
     link: Mutex<Option<link_service::Running>>,
     /// Told of the progress of `decide_approval` sessions.
     approval_observer: Mutex<Option<Arc<dyn approvals::ApprovalObserver>>>,
+    /// The running `serve_hybrid` session's cancellation, if one runs.
+    hybrid: Mutex<Option<crate::request::RequestSignals>>,
 }
 
 #[uniffi::export]
@@ -250,6 +263,7 @@ impl Authenticator {
                 runtime: Some(runtime),
                 link: Mutex::new(None),
                 approval_observer: Mutex::new(None),
+                hybrid: Mutex::new(None),
             }))
         })
     }

@@ -1,6 +1,16 @@
 //! authenticatorGetInfo (CTAP 2.1 §6.4): what this authenticator supports and how it is set up.
 //!
 //! The limits advertised here are the ones the other commands enforce.
+//!
+//! Two forms: the ordinary one (every transport but hybrid), and the one a hybrid session
+//! (CTAP 2.2 §11.5) sends in its post-handshake message and answers getInfo with. A hybrid
+//! browser is told of the phone's built-in user verification and nothing of the client PIN
+//! (no `clientPin`, no `pinUvAuthToken`, no PIN/UV auth protocols, no PIN-bound extensions or
+//! settings), as Chromium's phone side does (`v2_authenticator.cc` `BuildGetInfoResponse`),
+//! so the browser sends one request with `uv` and no PIN exchange; the session refuses the
+//! PIN and management commands anyway. `transports` names every transport the authenticator
+//! can be reached over (CTAP 2.2 §6.4 key 0x09, values of WebAuthn's
+//! `AuthenticatorTransport`): USB (CTAPHID) and hybrid, in both forms.
 
 use super::auth_data::AAGUID;
 use super::cose::ALG_ES256;
@@ -37,8 +47,21 @@ fn text_array(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(*s)).collect())
 }
 
-/// Needs no volatile state, so it is answered without waiting for a request in progress.
-pub fn get_info(vault: &Vault, config: &EngineConfig) -> CtapResult<Value> {
+/// The transports of key 0x09 (WebAuthn `AuthenticatorTransport` values).
+pub const TRANSPORTS: [&str; 2] = ["usb", "hybrid"];
+
+/// Which form of the response to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// CTAPHID, the PC link, the app's channels, OBR sessions.
+    Ordinary,
+    /// A hybrid session: built-in UV only, nothing of the client PIN.
+    Hybrid,
+}
+
+/// The response in `form`. Needs no volatile state, so it is answered without waiting for a
+/// request in progress.
+pub fn get_info(vault: &Vault, config: &EngineConfig, form: Form) -> CtapResult<Value> {
     let pin = vault.pin_state().load()?;
     let always_uv = always_uv(vault)?;
     let stored = vault.credentials().count()?;
@@ -50,7 +73,7 @@ pub fn get_info(vault: &Vault, config: &EngineConfig) -> CtapResult<Value> {
         min_pin_length: pin.min_pin_length,
         remaining_discoverable_credentials: config.max_credentials.saturating_sub(stored),
     }
-    .into_value())
+    .into_value(form))
 }
 
 /// What getInfo reports that depends on how the phone is set up; the rest is constant.
@@ -66,7 +89,10 @@ struct Response {
 impl Response {
     /// The §6.4 map (versions 1, extensions 2, aaguid 3, options 4, maxMsgSize 5,
     /// pinUvAuthProtocols 6, ..., remainingDiscoverableCredentials 0x14).
-    fn into_value(self) -> Value {
+    fn into_value(self, form: Form) -> Value {
+        if form == Form::Hybrid {
+            return self.into_hybrid_value();
+        }
         let mut options = vec![
             ("rk", true),
             ("up", true),
@@ -107,7 +133,7 @@ impl Response {
             ),
             (key(0x07), Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
             (key(0x08), Value::Unsigned(MAX_CREDENTIAL_ID_LENGTH)),
-            (key(0x09), text_array(&["usb"])),
+            (key(0x09), text_array(&TRANSPORTS)),
             (
                 key(0x0A),
                 Value::Array(vec![Value::map([
@@ -124,6 +150,50 @@ impl Response {
                 Value::Unsigned(MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH as u64),
             ),
             (key(0x11), Value::Unsigned(3)),
+            (key(0x12), Value::Unsigned(UV_MODALITY)),
+            (
+                key(0x14),
+                Value::Unsigned(self.remaining_discoverable_credentials),
+            ),
+        ])
+    }
+
+    /// The hybrid form: what the ordinary form says minus everything of the client PIN
+    /// (clientPin, pinUvAuthToken, pinUvAuthProtocols 6, forcePINChange 0x0C, minPINLength
+    /// 0x0D, maxRPIDsForSetMinPINLength 0x10), of management over the tunnel (credMgmt,
+    /// authnrCfg, setMinPINLength, alwaysUv) and the extensions that need a PIN/UV auth
+    /// protocol's shared secret or a PIN (hmac-secret, minPinLength).
+    fn into_hybrid_value(self) -> Value {
+        let mut options = vec![("rk", true), ("up", true), ("plat", false)];
+        if self.builtin_uv {
+            options.push(("uv", true));
+        }
+        let options = Value::map(
+            options
+                .into_iter()
+                .map(|(name, on)| (Value::from(name), Value::Bool(on))),
+        );
+        Value::map([
+            (
+                key(0x01),
+                text_array(&["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"]),
+            ),
+            (key(0x02), text_array(&["credProtect", "credBlob"])),
+            (key(0x03), Value::from(AAGUID.to_vec())),
+            (key(0x04), options),
+            (key(0x05), Value::Unsigned(MAX_MSG_SIZE)),
+            (key(0x07), Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
+            (key(0x08), Value::Unsigned(MAX_CREDENTIAL_ID_LENGTH)),
+            (key(0x09), text_array(&TRANSPORTS)),
+            (
+                key(0x0A),
+                Value::Array(vec![Value::map([
+                    (Value::from("alg"), Value::int(ALG_ES256)),
+                    (Value::from("type"), Value::from("public-key")),
+                ])]),
+            ),
+            (key(0x0E), Value::Unsigned(FIRMWARE_VERSION)),
+            (key(0x0F), Value::Unsigned(MAX_CRED_BLOB_LENGTH as u64)),
             (key(0x12), Value::Unsigned(UV_MODALITY)),
             (
                 key(0x14),

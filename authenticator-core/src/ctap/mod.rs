@@ -216,6 +216,18 @@ impl CtapEngine {
         }
     }
 
+    /// The getInfo response a hybrid session puts in its post-handshake message (CBOR, no
+    /// status byte; CTAP 2.2 §11.5): the same the session's getInfo command answers.
+    pub fn hybrid_get_info(&self) -> CtapResult<Vec<u8>> {
+        get_info::get_info(&self.vault, &self.config, get_info::Form::Hybrid)
+            .map(|info| cbor::encode(&info))
+    }
+
+    /// Whether the phone offers its own user verification (hybrid needs it).
+    pub fn has_builtin_uv(&self) -> bool {
+        self.config.builtin_uv
+    }
+
     /// Answers one request from `signals.origin()`: `command || CBOR parameters` in,
     /// `status || CBOR` out.
     pub async fn handle(&self, request: &[u8], signals: &RequestSignals) -> Vec<u8> {
@@ -231,10 +243,13 @@ impl CtapEngine {
             if let Ok(mut state) = self.state.try_lock() {
                 state.follow_ups.before_command(origin, false, false);
             }
-            return respond(
-                no_params(params)
-                    .and_then(|()| get_info::get_info(&self.vault, &self.config).map(Some)),
-            );
+            let form = match origin.kind() {
+                crate::request::OriginKind::Hybrid => get_info::Form::Hybrid,
+                _ => get_info::Form::Ordinary,
+            };
+            return respond(no_params(params).and_then(|()| {
+                get_info::get_info(&self.vault, &self.config, form).map(Some)
+            }));
         }
         let mut state = self.state.lock().await;
         // State for follow-up commands lives only until any other command from the same

@@ -14,12 +14,15 @@
 
 use thiserror::Error;
 
-use crate::cbor::{self, FieldError, MapReader, Value};
+use crate::cbor::{self, Value};
+#[cfg(any(test, feature = "testkit"))]
+use crate::cbor::{FieldError, MapReader};
 
 /// Chromium `Crypter::Encrypt` `kPaddingGranularity`: a padded message is a multiple of 32
 /// bytes. Its last byte counts the zeros before it, so it is at most 31 and always fits a byte.
 pub const PADDING_GRANULARITY: usize = 32;
 
+#[cfg(any(test, feature = "testkit"))]
 /// Chromium `kPostHandshakeMsgPaddingGranularity` (`v2_handshake.h`): the granularity of the
 /// older padded-CBOR-map format ([`encode_padded_cbor_map`]), whose padding count is a
 /// little-endian `u16`.
@@ -70,6 +73,7 @@ pub fn unpad(padded: &[u8]) -> Result<&[u8], PaddingError> {
     Ok(message)
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Why a padded CBOR map (the older post-handshake format) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PaddedMapError {
@@ -85,6 +89,7 @@ pub enum PaddedMapError {
     NotAMap,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// The padded-map format Chromium wrote for the post-handshake message from M99 until it
 /// switched to plain CBOR (`EncodePaddedCBORMap`): the canonical map, zeros, and a
 /// little-endian `u16` counting the zeros, the whole a multiple of [`PADDED_MAP_GRANULARITY`].
@@ -100,6 +105,7 @@ pub fn encode_padded_cbor_map(map: &Value) -> Vec<u8> {
     out
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Reads [`encode_padded_cbor_map`]'s format (Chromium `DecodePaddedCBORMap16`; the older
 /// one-byte-count format `DecodePaddedCBORMap8` that Chromium also tries is not read).
 pub fn decode_padded_cbor_map(padded: &[u8]) -> Result<Value, PaddedMapError> {
@@ -125,6 +131,7 @@ pub fn decode_padded_cbor_map(padded: &[u8]) -> Result<Value, PaddedMapError> {
 /// which this authenticator does not offer).
 pub const FEATURE_CTAP: &str = "ctap";
 
+#[cfg(any(test, feature = "testkit"))]
 /// Why the post-handshake message was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PostHandshakeError {
@@ -171,6 +178,7 @@ impl PostHandshake {
         }
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     pub fn offers_ctap(&self) -> bool {
         self.features
             .as_ref()
@@ -194,6 +202,7 @@ impl PostHandshake {
         cbor::encode(&Value::map(entries))
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     /// Reads the message (strict canonical CBOR; unknown keys are ignored).
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, PostHandshakeError> {
         let mut map = MapReader::new(cbor::decode(bytes)?)?;

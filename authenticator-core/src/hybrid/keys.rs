@@ -11,15 +11,19 @@
 //! tag in constant time before decrypting, and refuses a nonzero reserved byte or a tunnel
 //! server id that names no domain, as Chromium does.
 
-use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
+#[cfg(any(test, feature = "testkit"))]
+use aes::cipher::BlockCipherDecrypt;
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes::Aes256;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+#[cfg(any(test, feature = "testkit"))]
 use thiserror::Error;
 use zeroize::Zeroizing;
 
 use super::qr::QR_SECRET_LEN;
+#[cfg(any(test, feature = "testkit"))]
 use super::tunnel;
 
 /// HKDF purposes (Chromium `DerivedValueType`).
@@ -37,6 +41,7 @@ const TAG_LEN: usize = ADVERT_LEN - EID_LEN;
 pub const NONCE_LEN: usize = 10;
 pub const ROUTING_ID_LEN: usize = 3;
 
+#[cfg(any(test, feature = "testkit"))]
 /// Why an advert was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum AdvertError {
@@ -98,6 +103,7 @@ impl QrKeys {
         advert
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     /// Reads an advert made with this QR secret (what the browser does).
     pub fn decrypt_advert(&self, advert: &[u8]) -> Result<Eid, AdvertError> {
         let advert: &[u8; ADVERT_LEN] = advert.try_into().map_err(|_| AdvertError::BadLength)?;
@@ -145,6 +151,7 @@ impl Eid {
         out
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     pub fn from_bytes(bytes: &[u8; EID_LEN]) -> Result<Self, AdvertError> {
         if bytes[0] != 0 {
             return Err(AdvertError::Reserved);

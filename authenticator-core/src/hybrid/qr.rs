@@ -58,6 +58,7 @@ pub enum QrError {
     BadKey6,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Writes `bytes` as digits (Chromium `qr::BytesToDigits`).
 pub fn bytes_to_digits(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(CHUNK_BYTES) * CHUNK_DIGITS);
@@ -114,6 +115,7 @@ pub enum RequestType {
 }
 
 impl RequestType {
+    #[cfg(any(test, feature = "testkit"))]
     pub fn as_str(self) -> &'static str {
         match self {
             RequestType::GetAssertion => "ga",
@@ -209,6 +211,7 @@ impl QrPayload {
         })
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     /// The CBOR payload, canonical. Keys 2 and 5 are always written (as Chrome and Safari
     /// do), so a payload that left them out re-encodes with them.
     pub fn to_cbor(&self) -> Vec<u8> {
@@ -232,6 +235,7 @@ impl QrPayload {
         cbor::encode(&Value::map(entries))
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     /// The `FIDO:/` text of this payload.
     pub fn to_text(&self) -> String {
         format!("{PREFIX}{}", bytes_to_digits(&self.to_cbor()))

@@ -60,6 +60,7 @@ pub fn new_tunnel_url(domain: &str, tunnel_id: &[u8; 16]) -> String {
     format!("wss://{domain}/cable/new/{}", hex_upper(tunnel_id))
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Where the browser joins it: `wss://DOMAIN/cable/connect/ROUTING_ID/TUNNEL_ID`.
 pub fn connect_url(domain: &str, routing_id: &[u8; 3], tunnel_id: &[u8; 16]) -> String {
     format!(

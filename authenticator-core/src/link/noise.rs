@@ -1,9 +1,20 @@
-//! The Noise handshakes of the link (proto/link.md §3): `Noise_IKpsk1_P256_AESGCM_SHA256` for
-//! the first pairing and `Noise_KKpsk0_P256_AESGCM_SHA256` for reconnects, following the Noise
-//! Protocol Framework revision 34 with the P-256 DH functions that proto/link.md defines.
+//! The Noise handshakes (Noise Protocol Framework revision 34 with the P-256 DH functions that
+//! proto/link.md §3.1 defines, which are also CTAP 2.2 hybrid's):
+//! - the link's (proto/link.md §3): `Noise_IKpsk1_P256_AESGCM_SHA256` for the first pairing and
+//!   `Noise_KKpsk0_P256_AESGCM_SHA256` for reconnects; the phone is the initiator in production
+//!   (the responder side serves the emulated pairing tool and the tests);
+//! - hybrid's (CTAP 2.2 "Hybrid transports", Chromium `device/fido/cable/v2_handshake.cc`):
+//!   `Noise_KNpsk0_P256_AESGCM_SHA256` after a QR scan (the browser initiates with the static
+//!   identity key whose compressed form the QR carries; the phone responds with no static key)
+//!   and `Noise_NKpsk0_P256_AESGCM_SHA256` for linked devices (the phone's static key is
+//!   known; not used yet).
 //!
-//! Only these two patterns exist here, and the phone is always the initiator in production
-//! (the responder side serves the emulated pairing tool and the tests).
+//! Each pattern has its own prologue (`Spec::prologue`): the link's product string, or
+//! Chromium's one byte for hybrid. Both hybrid protocol names are 31 bytes, so, as Noise §5.2
+//! says for names of at most HASHLEN, they are zero-padded rather than hashed (as Chromium and
+//! webauthn-rs do). Chromium's handshake nonce differs from Noise's layout, but every key in
+//! these handshakes seals at most once (n = 0, an all-zero nonce either way), so a standard
+//! Noise implementation interoperates (checked against `snow` in `hybrid/handshake_tests.rs`).
 //!
 //! Invariants: every private scalar, chaining key, cipher key and psk is wiped on drop and has
 //! no `Debug`; a peer public key is used only after it is checked to be a P-256 point (SEC1
@@ -73,7 +84,7 @@ impl From<RandomUnavailable> for NoiseError {
     }
 }
 
-/// The two handshake patterns of proto/link.md §3.3 and §3.4.
+/// The link's two handshake patterns (proto/link.md §3.3 and §3.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
     /// First pairing: the phone knows the PC's static key from the QR code.
@@ -83,10 +94,91 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    #[cfg(any(test, feature = "testkit"))]
     pub fn protocol_name(self) -> &'static str {
+        Spec::from(self).protocol_name()
+    }
+}
+
+/// Hybrid's two handshake patterns (CTAP 2.2 "Hybrid transports", Chromium
+/// `Noise::HandshakeType`). Kept apart from [`Pattern`] so the link's callers, which match on
+/// it, see only the link's patterns.
+///
+/// The hybrid items here are used by `crate::hybrid`, which is built only with tests and the
+/// test kit until its session ships; until then the shipped library does not use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
+pub enum HybridPattern {
+    /// After a QR scan: `-> s` pre-message; `-> psk, e`; `<- e, ee, se`. The responder (the
+    /// phone) has no static key.
+    KNpsk0,
+    /// For linked devices: `<- s` pre-message; `-> psk, e, es`; `<- e, ee`. The initiator (the
+    /// browser) has no static key.
+    NKpsk0,
+}
+
+#[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
+impl HybridPattern {
+    pub fn protocol_name(self) -> &'static str {
+        Spec::from(self).protocol_name()
+    }
+
+    /// Chromium's one-byte prologue: 0x01 for KNpsk0 (QR-initiated), 0x00 for NKpsk0.
+    pub fn prologue(self) -> &'static [u8] {
+        Spec::from(self).prologue()
+    }
+}
+
+/// Chromium `HandshakeInitiator::BuildInitialMessage`: prologue byte 1 for the QR-initiated
+/// (KNpsk0) handshake.
+const HYBRID_QR_PROLOGUE: &[u8] = &[1];
+/// Chromium: prologue byte 0 for the linked-device (NKpsk0) handshake.
+const HYBRID_LINKED_PROLOGUE: &[u8] = &[0];
+
+/// Every pattern this module runs, and what each one's tokens and keys are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spec {
+    IKpsk1,
+    KKpsk0,
+    KNpsk0,
+    NKpsk0,
+}
+
+impl From<Pattern> for Spec {
+    fn from(pattern: Pattern) -> Self {
+        match pattern {
+            Pattern::IKpsk1 => Self::IKpsk1,
+            Pattern::KKpsk0 => Self::KKpsk0,
+        }
+    }
+}
+
+impl From<HybridPattern> for Spec {
+    fn from(pattern: HybridPattern) -> Self {
+        match pattern {
+            HybridPattern::KNpsk0 => Self::KNpsk0,
+            HybridPattern::NKpsk0 => Self::NKpsk0,
+        }
+    }
+}
+
+impl Spec {
+    fn protocol_name(self) -> &'static str {
         match self {
             Self::IKpsk1 => "Noise_IKpsk1_P256_AESGCM_SHA256",
             Self::KKpsk0 => "Noise_KKpsk0_P256_AESGCM_SHA256",
+            Self::KNpsk0 => "Noise_KNpsk0_P256_AESGCM_SHA256",
+            Self::NKpsk0 => "Noise_NKpsk0_P256_AESGCM_SHA256",
+        }
+    }
+
+    /// The prologue both sides mix in first: the link's for its patterns, Chromium's single
+    /// byte for hybrid's.
+    fn prologue(self) -> &'static [u8] {
+        match self {
+            Self::IKpsk1 | Self::KKpsk0 => PROLOGUE,
+            Self::KNpsk0 => HYBRID_QR_PROLOGUE,
+            Self::NKpsk0 => HYBRID_LINKED_PROLOGUE,
         }
     }
 
@@ -95,6 +187,27 @@ impl Pattern {
         match self {
             Self::IKpsk1 => [&[E, Es, S, Ss, Psk], &[E, Ee, Se]],
             Self::KKpsk0 => [&[Psk, E, Es, Ss], &[E, Ee, Se]],
+            Self::KNpsk0 => [&[Psk, E], &[E, Ee, Se]],
+            Self::NKpsk0 => [&[Psk, E, Es], &[E, Ee]],
+        }
+    }
+
+    /// Whether `role` has a static key in this pattern.
+    fn has_static(self, role: Role) -> bool {
+        match (self, role) {
+            (Self::IKpsk1 | Self::KKpsk0, _) => true,
+            (Self::KNpsk0, Role::Initiator) | (Self::NKpsk0, Role::Responder) => true,
+            (Self::KNpsk0, Role::Responder) | (Self::NKpsk0, Role::Initiator) => false,
+        }
+    }
+
+    /// Whether `role`'s static key is a pre-message (known to the peer before message 1).
+    fn static_is_premessage(self, role: Role) -> bool {
+        match self {
+            Self::IKpsk1 => role == Role::Responder,
+            Self::KKpsk0 => true,
+            Self::KNpsk0 => role == Role::Initiator,
+            Self::NKpsk0 => role == Role::Responder,
         }
     }
 }
@@ -110,7 +223,8 @@ enum Token {
     Psk,
 }
 
-/// Which side of the handshake this is. The phone is the initiator.
+/// Which side of the handshake this is. The phone is the link's initiator and hybrid's
+/// responder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Initiator,
@@ -166,7 +280,7 @@ impl KeyPair {
     }
 }
 
-fn encode_uncompressed(key: &PublicKey) -> [u8; PUBLIC_KEY_LEN] {
+pub(crate) fn encode_uncompressed(key: &PublicKey) -> [u8; PUBLIC_KEY_LEN] {
     let point = key.as_affine();
     let x: [u8; 32] = point.x().into();
     let y: [u8; 32] = point.y().into();
@@ -319,12 +433,23 @@ pub struct HandshakeOutcome {
     pub remote_static: [u8; PUBLIC_KEY_LEN],
 }
 
-/// HandshakeState of Noise rev 34 §5.3 for the two link patterns.
+/// The keys of a finished handshake for a caller with its own transport. Wiped on drop; no
+/// `Debug`.
+#[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
+pub struct TransportKeys {
+    /// Seals what this side sends.
+    pub send: Zeroizing<[u8; 32]>,
+    /// Opens what the peer sends.
+    pub receive: Zeroizing<[u8; 32]>,
+    pub handshake_hash: [u8; HASH_LEN],
+}
+
+/// HandshakeState of Noise rev 34 §5.3 for the patterns above.
 pub struct HandshakeState {
     role: Role,
-    pattern: Pattern,
+    pattern: Spec,
     symmetric: SymmetricState,
-    s: KeyPair,
+    s: Option<KeyPair>,
     e: Option<KeyPair>,
     rs: Option<PublicKey>,
     re: Option<PublicKey>,
@@ -334,9 +459,9 @@ pub struct HandshakeState {
 }
 
 impl HandshakeState {
-    /// Initialize() of §5.3 with the link prologue. `remote_static` is the peer's SEC1
-    /// uncompressed key: required except for an IKpsk1 responder, which learns it from
-    /// message 1 (and refuses one given here).
+    /// Initialize() of §5.3 for a pattern where this side has a static key. `remote_static` is
+    /// the peer's SEC1 uncompressed key: required except where the peer sends it or has none
+    /// (an IKpsk1 responder learns it from message 1, and refuses one given here).
     pub fn new(
         pattern: Pattern,
         role: Role,
@@ -344,24 +469,58 @@ impl HandshakeState {
         remote_static: Option<&[u8]>,
         psk: &[u8; PSK_LEN],
     ) -> Result<Self, NoiseError> {
+        Self::initialize(pattern.into(), role, Some(local_static), remote_static, psk)
+    }
+
+    #[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
+    /// Initialize() of §5.3 for a hybrid pattern (see [`Self::initialize`] for the keys).
+    pub fn new_hybrid(
+        pattern: HybridPattern,
+        role: Role,
+        local_static: Option<KeyPair>,
+        remote_static: Option<&[u8]>,
+        psk: &[u8; PSK_LEN],
+    ) -> Result<Self, NoiseError> {
+        Self::initialize(pattern.into(), role, local_static, remote_static, psk)
+    }
+
+    /// Initialize() of §5.3 for any pattern, with the pattern's prologue. `local_static` is
+    /// required exactly when this side has a static key in the pattern (a KNpsk0 responder and
+    /// an NKpsk0 initiator have none); `remote_static` exactly when the peer's static key is a
+    /// pre-message. A key given where none belongs is refused, so a caller cannot believe it
+    /// authenticated something the pattern never checks.
+    fn initialize(
+        pattern: Spec,
+        role: Role,
+        local_static: Option<KeyPair>,
+        remote_static: Option<&[u8]>,
+        psk: &[u8; PSK_LEN],
+    ) -> Result<Self, NoiseError> {
+        let peer = match role {
+            Role::Initiator => Role::Responder,
+            Role::Responder => Role::Initiator,
+        };
+        if pattern.has_static(role) != local_static.is_some() {
+            return Err(NoiseError::InvalidPrivateKey);
+        }
         let rs = remote_static.map(parse_public_key).transpose()?;
-        let needs_rs = !(pattern == Pattern::IKpsk1 && role == Role::Responder);
-        if needs_rs != rs.is_some() {
+        if pattern.static_is_premessage(peer) != rs.is_some() {
             return Err(NoiseError::InvalidPublicKey);
         }
         let mut symmetric = SymmetricState::initialize(pattern.protocol_name());
-        symmetric.mix_hash(PROLOGUE);
+        symmetric.mix_hash(pattern.prologue());
         // Pre-messages (§7.1): the initiator's keys are hashed before the responder's.
-        let local_public = *local_static.public_key();
+        let local_public = local_static
+            .as_ref()
+            .filter(|_| pattern.static_is_premessage(role))
+            .map(|key| *key.public_key());
         let remote_public = rs.as_ref().map(encode_uncompressed);
-        let (initiator_pre, responder_pre) = match pattern {
-            Pattern::IKpsk1 => (false, true),
-            Pattern::KKpsk0 => (true, true),
-        };
         let (initiator_key, responder_key) = match role {
-            Role::Initiator => (Some(local_public), remote_public),
-            Role::Responder => (remote_public, Some(local_public)),
+            Role::Initiator => (local_public, remote_public),
+            Role::Responder => (remote_public, local_public),
         };
+        let initiator_pre = pattern.static_is_premessage(Role::Initiator);
+        let responder_pre = pattern.static_is_premessage(Role::Responder);
         if initiator_pre {
             let key = initiator_key.ok_or(NoiseError::InvalidPublicKey)?;
             symmetric.mix_hash(&key);
@@ -396,6 +555,11 @@ impl HandshakeState {
     pub(crate) fn split_keys(&self) -> ([u8; 32], [u8; 32]) {
         let (a, b) = self.symmetric.split();
         (*a, *b)
+    }
+
+    fn local_static(&self) -> Result<&KeyPair, NoiseError> {
+        // The constructor guarantees a static key wherever the pattern uses one.
+        self.s.as_ref().ok_or(NoiseError::OutOfOrder)
     }
 
     fn my_turn_to_write(&self) -> bool {
@@ -437,7 +601,7 @@ impl HandshakeState {
                     self.symmetric.mix_key(&public);
                 }
                 Token::S => {
-                    let public = *self.s.public_key();
+                    let public = *self.local_static()?.public_key();
                     let ciphertext = self.symmetric.encrypt_and_hash(&public)?;
                     out.extend_from_slice(&ciphertext);
                 }
@@ -516,12 +680,35 @@ impl HandshakeState {
         let initiator = self.role == Role::Initiator;
         Ok(match token {
             Token::Ee => e()?.dh(re()?),
-            Token::Ss => self.s.dh(rs()?),
+            Token::Ss => self.local_static()?.dh(rs()?),
             Token::Es if initiator => e()?.dh(rs()?),
-            Token::Es => self.s.dh(re()?),
-            Token::Se if initiator => self.s.dh(re()?),
+            Token::Es => self.local_static()?.dh(re()?),
+            Token::Se if initiator => self.local_static()?.dh(re()?),
             Token::Se => e()?.dh(rs()?),
             Token::E | Token::S | Token::Psk => return Err(missing),
+        })
+    }
+
+    /// Split() after the last message, as raw keys for a transport other than the link's
+    /// [`SecureChannel`] (hybrid's `Crypter`): this side's sending key, its receiving key, and
+    /// the handshake hash.
+    #[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
+    pub fn into_transport_keys(self) -> Result<TransportKeys, NoiseError> {
+        if self.failed {
+            return Err(NoiseError::Failed);
+        }
+        if !self.is_finished() {
+            return Err(NoiseError::OutOfOrder);
+        }
+        let (initiator_to_responder, responder_to_initiator) = self.symmetric.split();
+        let (send, receive) = match self.role {
+            Role::Initiator => (initiator_to_responder, responder_to_initiator),
+            Role::Responder => (responder_to_initiator, initiator_to_responder),
+        };
+        Ok(TransportKeys {
+            send,
+            receive,
+            handshake_hash: self.symmetric.h,
         })
     }
 

@@ -42,6 +42,11 @@ extension CoreFailure {
         case .NotFound(let reason): self.init(kind: .notFound, reason: reason)
         case .Unsupported(let reason): self.init(kind: .unsupported, reason: reason)
         case .Internal(let reason): self.init(kind: .internal, reason: reason)
+        case .HandshakeFailed(let reason): self.init(kind: .handshakeFailed, reason: reason)
+        case .TimedOut(let reason): self.init(kind: .timedOut, reason: reason)
+        case .Declined(let reason): self.init(kind: .declined, reason: reason)
+        case .Cancelled(let reason): self.init(kind: .cancelled, reason: reason)
+        case .Bluetooth(let reason): self.init(kind: .bluetooth, reason: reason)
         }
     }
 }

@@ -22,6 +22,11 @@ public struct CoreFailure: Error, Equatable, Sendable {
         case notFound
         case unsupported
         case `internal`
+        case handshakeFailed
+        case timedOut
+        case declined
+        case cancelled
+        case bluetooth
     }
 
     /// What the screen offers after showing the failure.
@@ -68,6 +73,11 @@ public struct CoreFailure: Error, Equatable, Sendable {
         case .notFound: return "Not found"
         case .unsupported: return "Not supported"
         case .internal: return "Something went wrong"
+        case .handshakeFailed: return "Couldn't connect securely"
+        case .timedOut: return "Took too long"
+        case .declined: return "Declined"
+        case .cancelled: return "Cancelled"
+        case .bluetooth: return "Bluetooth unavailable"
         }
     }
 
@@ -81,12 +91,14 @@ public struct CoreFailure: Error, Equatable, Sendable {
     public var recovery: Recovery {
         switch kind {
         case .invalidInput, .pinInvalid: return .correctInput
-        case .network, .storage, .keyStoreFailed: return .retry
+        case .network, .storage, .keyStoreFailed, .handshakeFailed, .timedOut, .cancelled,
+             .bluetooth:
+            return .retry
         case .keyTemporarilyUnavailable: return .retryAfterUnlock
         // Never a silent new vault key over an old vault: the user re-activates knowingly.
         case .keyPermanentlyLost, .vaultUnreadable: return .activateAgain
         case .notActivated, .invalidState, .pinBlocked, .refused, .notFound, .unsupported,
-             .internal:
+             .internal, .declined:
             return .noAction
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio_tungstenite::tungstenite::http::uri::Builder;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::cable::connect_cable_authenticator_with_tunnel_uri;
@@ -76,9 +76,21 @@ pub enum Outcome {
 }
 
 /// A ceremony in progress: the UI's events, and the task that ends with the phone's answer.
+/// When a test gives up early, `_guard` aborts the task (a scan would otherwise go on in the
+/// background of the next scenario).
 pub struct Running {
     pub ui: Receiver<UiEvent>,
     pub task: JoinHandle<Result<Outcome, WebauthnCError>>,
+    pub _guard: AbortOnDrop,
+}
+
+/// Aborts a task when dropped (no effect once it finished).
+pub struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Running {
@@ -132,5 +144,10 @@ pub fn start(origin: Url, ceremony: Ceremony, tunnel: Builder) -> Running {
                 .map(|r| Outcome::SignedIn(Box::new(r))),
         })
     });
-    Running { ui: rx, task }
+    let guard = AbortOnDrop(task.abort_handle());
+    Running {
+        ui: rx,
+        task,
+        _guard: guard,
+    }
 }

@@ -27,3 +27,10 @@ pub fn virtual_phone_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| target_dir().join("debug/virtual-phone"))
 }
+
+/// Our reference tunnel server (`cargo build -p tunnel-server` in the main workspace).
+pub fn tunnel_server_bin() -> PathBuf {
+    std::env::var_os("HYBRID_E2E_TUNNEL_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug/tunnel-server"))
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use authenticator_core::hybrid::keys::QrKeys;
 use authenticator_core::hybrid::qr::RequestType;
@@ -15,7 +15,7 @@ use crate::bus::PrivateBus;
 use crate::fake_bluez::FakeBluez;
 use crate::phone::{PhoneProcess, PhoneRun, UserAnswers};
 use crate::rp::RelyingParty;
-use crate::standin::{FIRST_HANDSHAKE_LEN, StandIn};
+use crate::standin::{FIRST_HANDSHAKE_LEN, StandIn, TunnelEvent};
 use crate::tunnels::{TunnelKind, TunnelServer};
 
 const QR_WAIT: Duration = Duration::from_secs(30);
@@ -140,6 +140,48 @@ pub async fn wrong_secret_ignored(ctx: &Context, kind: TunnelKind) -> Result<Str
     Ok(format!(
         "{}: advert under a wrong secret reported {reports}x, ignored",
         kind.name()
+    ))
+}
+
+/// Negative: the tunnel's lifetime runs out before the browser arrives. The phone's side is
+/// closed by the server, and the browser, arriving late with a valid advert, gets an error
+/// (not a hang, not someone else's tunnel).
+pub async fn tunnel_lifetime_expires(ctx: &Context, kind: TunnelKind) -> Result<String, String> {
+    let lifetime = Duration::from_secs(1);
+    let tunnel = TunnelServer::start_with_lifetime(kind, lifetime)?;
+    let rp = RelyingParty::new();
+    let (challenge, _) = rp.start_registration("late@hybrid.e2e.example")?;
+    let running = browser::start(
+        rp.origin(),
+        Ceremony::Register(challenge),
+        tunnel_override(&tunnel.base_url())?,
+    );
+    let qr = tokio::task::block_in_place(|| running.qr(QR_WAIT))?;
+    let opened = Instant::now();
+    let mut phone = StandIn::open(&qr, &tunnel.base_url()).await?;
+    // The server must close the phone's side once the lifetime is over, not before.
+    let why = match phone.next_event(lifetime + Duration::from_secs(5)).await? {
+        TunnelEvent::Closed(why) => why,
+        other => return Err(format!("the tunnel relayed {other:?} with no browser")),
+    };
+    let after = opened.elapsed();
+    check(after >= lifetime, || {
+        format!("the tunnel closed after {after:?}, before its lifetime")
+    })?;
+    let advert = ctx.bluez.advertise(&phone.advert)?;
+    let outcome = tokio::time::timeout(Duration::from_secs(30), running.task).await;
+    advert.stop()?;
+    phone.close().await;
+    let outcome = outcome
+        .map_err(|_| "the browser hung at an expired tunnel".to_string())?
+        .map_err(|e| format!("browser task: {e}"))?;
+    check(outcome.is_err(), || {
+        format!("the browser got {outcome:?} from an expired tunnel")
+    })?;
+    Ok(format!(
+        "{}: phone's side closed after {after:?} ({why}); the late browser got {:?}",
+        kind.name(),
+        outcome.err(),
     ))
 }
 

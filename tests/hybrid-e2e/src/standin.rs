@@ -20,6 +20,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 /// bytes, first byte 0x04) and the AES-GCM tag of the empty payload (16 bytes).
 pub const FIRST_HANDSHAKE_LEN: usize = 65 + 16;
 
+/// What the tunnel did next, seen from the phone's side.
+#[derive(Debug)]
+pub enum TunnelEvent {
+    Binary(Vec<u8>),
+    Closed(String),
+}
+
 pub struct StandIn {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub routing_id: [u8; 3],
@@ -70,14 +77,30 @@ impl StandIn {
 
     /// The first binary message the tunnel relays from the browser.
     pub async fn first_message(&mut self, limit: Duration) -> Result<Vec<u8>, String> {
+        match self.next_event(limit).await? {
+            TunnelEvent::Binary(b) => Ok(b),
+            TunnelEvent::Closed(why) => {
+                Err(format!("the tunnel closed before the browser spoke: {why}"))
+            }
+        }
+    }
+
+    /// The next thing the tunnel does: relay a message, or close (with the server's reason).
+    /// An error when nothing happens within `limit`, or for anything else.
+    pub async fn next_event(&mut self, limit: Duration) -> Result<TunnelEvent, String> {
         let next = tokio::time::timeout(limit, self.ws.next())
             .await
-            .map_err(|_| format!("no message from the browser within {limit:?}"))?;
+            .map_err(|_| format!("nothing from the tunnel within {limit:?}"))?;
         match next {
-            Some(Ok(Message::Binary(b))) => Ok(b.to_vec()),
+            Some(Ok(Message::Binary(b))) => Ok(TunnelEvent::Binary(b.to_vec())),
+            Some(Ok(Message::Close(frame))) => Ok(TunnelEvent::Closed(
+                frame
+                    .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                    .unwrap_or_default(),
+            )),
+            None => Ok(TunnelEvent::Closed("connection ended".into())),
             Some(Ok(other)) => Err(format!("unexpected tunnel message {other:?}")),
             Some(Err(e)) => Err(format!("tunnel: {e}")),
-            None => Err("the tunnel closed before the browser spoke".into()),
         }
     }
 

@@ -15,6 +15,7 @@ const CASE_LIMIT: Duration = Duration::from_secs(180);
 const CASES: &[&str] = &[
     "chain_to_tunnel",
     "wrong_secret_ignored",
+    "tunnel_lifetime_expires",
     "register_and_sign_in",
     "user_declines",
 ];
@@ -23,6 +24,7 @@ async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String,
     match name {
         "chain_to_tunnel" => scenario::chain_to_tunnel(ctx, kind).await,
         "wrong_secret_ignored" => scenario::wrong_secret_ignored(ctx, kind).await,
+        "tunnel_lifetime_expires" => scenario::tunnel_lifetime_expires(ctx, kind).await,
         "register_and_sign_in" => {
             let dir = phone_dir()?;
             let report = scenario::register_and_sign_in(ctx, kind, dir.path(), |_, _| {}).await?;

@@ -7,6 +7,7 @@
 mod demo;
 mod enrollment;
 mod hid_client;
+mod hybrid;
 mod link;
 mod link_processes;
 mod obr;
@@ -123,6 +124,29 @@ enum Command {
         /// The phone's name as the computer will show it.
         #[arg(long, default_value = "Virtual phone")]
         name: String,
+    },
+    /// Serves the browser showing the hybrid QR code (FIDO:/...): prints `hybrid advert HEX`
+    /// each time it advertises, then `hybrid done: OK` or `hybrid done: ERROR <reason>`.
+    Hybrid {
+        qr: String,
+        /// Replaces wss://{domain} of the tunnel server (a loopback test server).
+        #[arg(long, value_name = "URL")]
+        tunnel_url: Option<String>,
+        /// Accept a plain-ws tunnel server on a loopback address. Test setting only.
+        #[arg(long)]
+        allow_insecure_loopback: bool,
+        /// The tunnel server id the advert names (0 = cable.ua5v.com).
+        #[arg(long, default_value = "0", value_name = "ID")]
+        tunnel_server_id: u16,
+        /// How the scripted user answers presence prompts.
+        #[arg(long, value_enum, default_value = "approve")]
+        presence: Answer,
+        /// How the phone's built-in user verification answers.
+        #[arg(long, value_enum, default_value = "approve")]
+        uv: Answer,
+        /// How long the user has to answer a prompt, in milliseconds.
+        #[arg(long, default_value = "30000", value_name = "MS")]
+        user_timeout_ms: u64,
     },
     /// The computers this phone is paired with.
     Paired {
@@ -283,6 +307,28 @@ fn main() -> ExitCode {
             name,
         } => open(allow_insecure_loopback, &name)
             .and_then(|phone| runtime.block_on(link::pair(&phone, code))),
+        Command::Hybrid {
+            qr,
+            tunnel_url,
+            allow_insecure_loopback,
+            tunnel_server_id,
+            presence,
+            uv,
+            user_timeout_ms,
+        } => {
+            let options = authenticator_core::api::AuthenticatorOptions {
+                user_action_timeout_ms: user_timeout_ms,
+                hybrid_tunnel_server_id: tunnel_server_id,
+                hybrid_tunnel_url: tunnel_url,
+                ..settings(allow_insecure_loopback).options(phone::DEVICE_NAME)
+            };
+            let user = Arc::new(ScriptedUser {
+                presence,
+                verification: uv,
+            });
+            phone::open(&data_dir, user, options)
+                .and_then(|phone| runtime.block_on(hybrid::serve(&phone, qr)))
+        }
         Command::Paired {
             command: PairedCommand::List,
         } => open(false, phone::DEVICE_NAME).and_then(|phone| link::list(&phone)),

@@ -24,6 +24,11 @@ fun AuthenticatorException.toUserMessage(): UserMessage = when (this) {
     is AuthenticatorException.NotFound -> message("Not found", reason, retry = false)
     is AuthenticatorException.Unsupported -> message("Not supported", reason, retry = false)
     is AuthenticatorException.Internal -> message("Something went wrong", reason, retry = true)
+    is AuthenticatorException.HandshakeFailed -> message("Could not connect securely", reason, retry = true)
+    is AuthenticatorException.TimedOut -> message("Took too long", reason, retry = true)
+    is AuthenticatorException.Declined -> message("Declined", reason, retry = false)
+    is AuthenticatorException.Cancelled -> message("Cancelled", reason, retry = true)
+    is AuthenticatorException.Bluetooth -> message("Bluetooth unavailable", reason, retry = true)
 }
 
 private fun message(title: String, reason: String, retry: Boolean) = UserMessage(title, asSentence(reason), retry)
