@@ -9,19 +9,18 @@
 # can reach or be reached from the machine's network, and port 443 there is its own.
 #
 # Usage: tests/hybrid-libwebauthn/run.sh   (prints "N passed, N failed")
-# Overrides: HYBRID_E2E_VIRTUAL_PHONE, HYBRID_E2E_CABLE_BACKEND (binaries to use instead).
+# Overrides: HYBRID_E2E_VIRTUAL_PHONE, HYBRID_E2E_TUNNEL_SERVER, HYBRID_E2E_CABLE_BACKEND
+# (binaries to use instead, as in tests/hybrid-e2e).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$repo"
 source tests/setup.sh
 
-# hidapi (a libwebauthn dependency) links libudev; the fake BlueZ is dbus-daemon +
-# python3-dbusmock; openssl makes the CA; ip and unshare make the namespace.
+# tests/setup.sh installed the fake BlueZ's packages (dbus-daemon, python3-dbusmock). Here:
+# hidapi (a libwebauthn dependency) links libudev; openssl makes the CA; ip makes the namespace.
 need=()
 pkg-config --exists libudev 2>/dev/null || need+=(libudev-dev)
-command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
-/usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || need+=(python3-dbusmock)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ "${#need[@]}" -gt 0 ]; then
@@ -32,7 +31,8 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-[ -n "${HYBRID_E2E_VIRTUAL_PHONE:-}" ] || cargo build --locked -q -p virtual-phone
+# The phone and our tunnel server (no-ops after run-all's workspace build).
+cargo build --locked -q -p virtual-phone -p tunnel-server
 backend="${HYBRID_E2E_CABLE_BACKEND:-$CARGO_TARGET_DIR/hybrid-e2e-tools/bin/cable-tunnel-server-backend}"
 if [ ! -x "$backend" ]; then
   cargo install --locked -q --root "$CARGO_TARGET_DIR/hybrid-e2e-tools" \
