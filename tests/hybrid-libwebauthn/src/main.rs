@@ -231,6 +231,14 @@ async fn run(args: Args) -> ExitCode {
             &format!("{name}: libwebauthn signs in with it (discoverable, no allow list)"),
             &signed_in,
         );
+        let second = match &registered {
+            Ok((registered, _)) => second_operation(&ctx, &rp, registered).await,
+            Err(_) => Err("skipped: no passkey was registered".into()),
+        };
+        report(
+            &format!("{name}: a second operation on the same tunnel is not allowed"),
+            &second,
+        );
         report(
             &format!("{name}: the phone's user declines: operation denied, no assertion"),
             &declined(&ctx).await,
@@ -446,6 +454,58 @@ async fn sign_in(
     Ok(format!(
         "signature verified with the registered key, counter {count}, user handle matches"
     ))
+}
+
+/// The session serves one operation per QR scan: a second one on the same tunnel (a browser
+/// replaying the user's consent for another request) is refused with CTAP2_ERR_NOT_ALLOWED,
+/// while the first is a valid sign-in.
+async fn second_operation(
+    ctx: &Context,
+    rp: &RelyingParty,
+    registered: &Registered,
+) -> Result<String, String> {
+    let challenge = fresh_challenge();
+    let json = serde_json::json!({
+        "challenge": URL_SAFE_NO_PAD.encode(&challenge),
+        "timeout": 60000,
+        "rpId": RP_ID,
+        "allowCredentials": [],
+        "userVerification": "required"
+    })
+    .to_string();
+    let request = GetAssertionRequest::prepare(&origin()?, &json, &settings())
+        .await
+        .map_err(|e| format!("libwebauthn refused the request options: {e}"))?;
+    let (outcome, run) = with_phone(
+        ctx,
+        QrCodeOperationHint::GetAssertionRequest,
+        UserAnswers::default(),
+        async |channel| {
+            let first = channel
+                .webauthn_get_assertion(&request)
+                .await
+                .map_err(|e| format!("the first getAssertion: {e}"))?;
+            let [assertion] = first.assertions.as_slice() else {
+                return Err(format!("{} assertions", first.assertions.len()));
+            };
+            let json = assertion
+                .to_json_string(&request, JsonFormat::Minified)
+                .map_err(|e| format!("serialising the assertion: {e}"))?;
+            match channel.webauthn_get_assertion(&request).await {
+                Err(WebAuthnError::Ctap(CtapError::NotAllowed)) => Ok(json),
+                Ok(_) => Err("the phone served a second operation on one scan".into()),
+                Err(e) => Err(format!(
+                    "the second getAssertion: expected not allowed, got {e}"
+                )),
+            }
+        },
+    )
+    .await?;
+    let response_json = outcome?;
+    // It served the operation the user scanned for: that is a success on the phone.
+    expect_phone_ok(&run)?;
+    rp.verify_assertion(&response_json, &challenge, registered, true)?;
+    Ok("first verified, second refused, phone done: OK".into())
 }
 
 async fn declined(ctx: &Context) -> Result<String, String> {
