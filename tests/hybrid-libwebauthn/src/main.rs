@@ -228,7 +228,9 @@ async fn run(args: Args) -> ExitCode {
             Err(_) => Err("skipped: no passkey was registered".into()),
         };
         report(
-            &format!("{name}: libwebauthn signs in with it (discoverable, no allow list)"),
+            &format!(
+                "{name}: libwebauthn signs in with it (discoverable; QR key 6 as a CTAP 2.3 array)"
+            ),
             &signed_in,
         );
         let second = match &registered {
@@ -291,6 +293,7 @@ fn fresh_challenge() -> Vec<u8> {
 async fn with_phone<T, F>(
     ctx: &Context,
     hint: QrCodeOperationHint,
+    transports: PxpTransports,
     answers: UserAnswers,
     ceremony: F,
 ) -> Result<(Result<T, String>, PhoneRun), String>
@@ -300,9 +303,8 @@ where
     ) -> Result<T, String>,
 {
     let store = Arc::new(EphemeralDeviceInfoStore::default());
-    let mut device =
-        PxpQrCodeDevice::new_persistent(hint, store.clone(), PxpTransports::CloudAssistedOnly)
-            .map_err(|e| format!("making the QR code: {e}"))?;
+    let mut device = PxpQrCodeDevice::new_persistent(hint, store.clone(), transports)
+        .map_err(|e| format!("making the QR code: {e}"))?;
     let qr = device.qr_code.to_string();
     let phone = PhoneProcess::start(&ctx.phone_dir, &qr, &ctx.tunnel.base_url(), answers)?;
     let bluez = ctx.bluez.clone();
@@ -376,6 +378,7 @@ async fn register(ctx: &Context, rp: &RelyingParty) -> Result<(Registered, Strin
     let (outcome, run) = with_phone(
         ctx,
         QrCodeOperationHint::MakeCredential,
+        PxpTransports::CloudAssistedOnly,
         UserAnswers::default(),
         async |channel| {
             let response = channel
@@ -420,6 +423,9 @@ async fn sign_in(
     let (outcome, run) = with_phone(
         ctx,
         QrCodeOperationHint::GetAssertionRequest,
+        // QR key 6 = [0, 1] (WebSocket, BLE L2CAP), the CTAP 2.3 array form Chromium's
+        // boolean predates; the phone offers no L2CAP PSM, so pxp takes the tunnel.
+        PxpTransports::CloudAssistedOrLocal,
         UserAnswers::default(),
         async |channel| {
             let response = channel
@@ -479,6 +485,7 @@ async fn second_operation(
     let (outcome, run) = with_phone(
         ctx,
         QrCodeOperationHint::GetAssertionRequest,
+        PxpTransports::CloudAssistedOnly,
         UserAnswers::default(),
         async |channel| {
             let first = channel
@@ -528,6 +535,7 @@ async fn declined(ctx: &Context) -> Result<String, String> {
     let (outcome, run) = with_phone(
         ctx,
         QrCodeOperationHint::GetAssertionRequest,
+        PxpTransports::CloudAssistedOnly,
         answers,
         async |channel| match channel.webauthn_get_assertion(&request).await {
             Ok(response) => Err(format!(
