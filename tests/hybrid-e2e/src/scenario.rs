@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use authenticator_core::hybrid::keys::QrKeys;
 use authenticator_core::hybrid::qr::RequestType;
+use webauthn_authenticator_rs::error::CtapError;
 use webauthn_authenticator_rs::prelude::WebauthnCError;
 use webauthn_rs_core::proto::{AuthenticationResult, Credential};
 
@@ -330,16 +331,17 @@ pub async fn user_declines(
         |_| {},
     )
     .await?;
+    // CTAP 2.1 §6.1.2 step 11: a user who declines gets CTAP2_ERR_OPERATION_DENIED (0x27).
     let error = match outcome {
-        Err(WebauthnCError::Ctap(e)) => e,
+        Err(WebauthnCError::Ctap(e @ CtapError::Ctap2OperationDenied)) => e,
         other => {
             return Err(format!(
-                "the browser got {other:?}, expected the phone's CTAP error"
+                "the browser got {other:?}, expected CTAP2_ERR_OPERATION_DENIED from the phone"
             ));
         }
     };
     check(
-        run.done.starts_with("hybrid done: ERROR ") && !run.exit_ok,
+        run.done == "hybrid done: ERROR the user declined" && !run.exit_ok,
         || {
             format!(
                 "the phone said {:?} (exit ok {}) after the user declined",

@@ -29,10 +29,11 @@ async fn run_case(name: &str, ctx: &Context, kind: TunnelKind) -> Result<String,
             let dir = phone_dir()?;
             let report = scenario::register_and_sign_in(ctx, kind, dir.path(), |_, _| {}).await?;
             Ok(format!(
-                "{}: registered ({} adverts, {} reports), signed in ({} adverts), uv {}, counter {} -> {}",
+                "{}: registered ({} adverts, {} reports, attestation {:?}), signed in ({} adverts), uv {}, counter {} -> {}",
                 kind.name(),
                 report.register_run.adverts.len(),
                 report.register_run.reports,
+                report.credential.attestation_format,
                 report.sign_in_run.adverts.len(),
                 report.result.user_verified(),
                 report.credential.counter,
