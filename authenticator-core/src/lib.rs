@@ -64,4 +64,3 @@ pub mod testkit;
 
 shared_with_the_pc_side!(ctap, link, obr);
 internal!(enroll, hex, hybrid, request, secret, vault, workspace);
-

@@ -35,7 +35,13 @@ fn phone(data_dir: &std::path::Path, qr: &str, tunnel: &str, extra: &[&str]) -> 
         Command::new(env!("CARGO_BIN_EXE_virtual-phone"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["hybrid", qr, "--tunnel-url", tunnel, "--allow-insecure-loopback"])
+            .args([
+                "hybrid",
+                qr,
+                "--tunnel-url",
+                tunnel,
+                "--allow-insecure-loopback",
+            ])
             .args(extra),
         "virtual phone",
         Stderr::Collect,
@@ -49,7 +55,8 @@ fn advert(phone: &mut Process) -> Vec<u8> {
     let hex = line.strip_prefix("hybrid advert ").unwrap();
     assert_eq!(hex.len(), 40, "{hex}");
     assert!(
-        hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        hex.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{hex}"
     );
     (0..20)
@@ -174,7 +181,12 @@ fn a_declined_request_prints_the_error_and_fails() {
     let (_server, tunnel) = tunnel_server();
     let dir = tempfile::tempdir().unwrap();
     let browser = TestBrowser::new(RequestType::MakeCredential);
-    let mut phone = phone(dir.path(), &browser.qr_text(), &tunnel, &["--uv", "decline"]);
+    let mut phone = phone(
+        dir.path(),
+        &browser.qr_text(),
+        &tunnel,
+        &["--uv", "decline"],
+    );
     let response = browse(&mut phone, &browser, &tunnel, &make_credential());
     assert_eq!(response, vec![0x27], "CTAP2_ERR_OPERATION_DENIED");
     phone.expect_line("hybrid done: ERROR the user declined", WAIT);

@@ -1,0 +1,336 @@
+//! `Authenticator::serve_hybrid` and `cancel_hybrid` as the apps call them: the reference
+//! tunnel server on loopback, the core's test browser, the app's advertiser recorded. What
+//! the API adds to the session: the options (tunnel server, override URL), one session at a
+//! time, cancellation by `cancel_hybrid` or by dropping the call (a cancelled Kotlin
+//! coroutine), and each failure as its `AuthenticatorError` variant, the advert stopped.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authenticator_core::api::{
+    AdvertiserError, Authenticator, AuthenticatorError, AuthenticatorOptions, HybridAdvertiser,
+    HybridOperation, HybridServed, default_options,
+};
+use authenticator_core::cbor::{self, Value};
+use authenticator_core::hybrid::qr::RequestType;
+use authenticator_core::hybrid::session_browser::{Bend, TestBrowser};
+use authenticator_core::platform::SoftwareKeyProtector;
+use authenticator_core::testkit::ScriptedUser;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    Start(u16, usize),
+    Stop,
+}
+
+/// The app's advertiser: records each call and hands the advert to the test's browser.
+struct Radio {
+    calls: Mutex<Vec<Call>>,
+    adverts: mpsc::UnboundedSender<Vec<u8>>,
+    refuse: Option<AdvertiserError>,
+}
+
+impl HybridAdvertiser for Radio {
+    fn start_advertising(&self, uuid: u16, data: Vec<u8>) -> Result<(), AdvertiserError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(Call::Start(uuid, data.len()));
+        if let Some(e) = &self.refuse {
+            return Err(e.clone());
+        }
+        let _ = self.adverts.send(data);
+        Ok(())
+    }
+
+    fn stop_advertising(&self) {
+        self.calls.lock().unwrap().push(Call::Stop);
+    }
+}
+
+fn radio(refuse: Option<AdvertiserError>) -> (Arc<Radio>, mpsc::UnboundedReceiver<Vec<u8>>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Arc::new(Radio {
+            calls: Mutex::new(Vec::new()),
+            adverts: tx,
+            refuse,
+        }),
+        rx,
+    )
+}
+
+impl Radio {
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The advert started once (UUID 0xFFF9, 20 bytes), then stopped once.
+    fn started_and_stopped(&self) -> bool {
+        self.calls() == vec![Call::Start(0xFFF9, 20), Call::Stop]
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    server_url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn fixture() -> Fixture {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(tunnel_server::serve(
+        listener,
+        tunnel_server::Limits::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Fixture {
+        dir: tempfile::tempdir().unwrap(),
+        server_url: format!("ws://127.0.0.1:{port}"),
+        _stop: stop,
+    }
+}
+
+impl Fixture {
+    fn options(&self) -> AuthenticatorOptions {
+        AuthenticatorOptions {
+            allow_insecure_loopback: true,
+            hybrid_tunnel_url: Some(self.server_url.clone()),
+            ..default_options("test phone".into())
+        }
+    }
+
+    fn open(&self, options: AuthenticatorOptions) -> Arc<Authenticator> {
+        Authenticator::open(
+            self.dir.path().to_string_lossy().into_owned(),
+            Arc::new(SoftwareKeyProtector::new(
+                self.dir.path().join("device.key"),
+            )),
+            ScriptedUser::approving(),
+            None,
+            options,
+        )
+        .unwrap()
+    }
+}
+
+fn make_credential(rp: &str) -> Vec<u8> {
+    let k = Value::int;
+    let mut r = vec![0x01];
+    r.extend(cbor::encode(&Value::map([
+        (k(1), Value::Bytes(vec![9; 32])),
+        (k(2), Value::map([(Value::from("id"), Value::from(rp))])),
+        (
+            k(3),
+            Value::map([
+                (Value::from("id"), Value::Bytes(b"u".to_vec())),
+                (Value::from("name"), Value::from("carol")),
+            ]),
+        ),
+        (
+            k(4),
+            Value::Array(vec![Value::map([
+                (Value::from("alg"), Value::int(-7)),
+                (Value::from("type"), Value::from("public-key")),
+            ])]),
+        ),
+        (
+            k(7),
+            Value::map([
+                (Value::from("rk"), Value::Bool(true)),
+                (Value::from("uv"), Value::Bool(true)),
+            ]),
+        ),
+    ])));
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_hybrid_registers_for_a_browser_and_says_what_it_served() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, mut adverts) = radio(None);
+    let browser = TestBrowser::new(RequestType::MakeCredential);
+    let serving = tokio::spawn({
+        let (phone, radio, qr) = (phone.clone(), radio.clone(), browser.qr_text());
+        async move { phone.serve_hybrid(qr, radio).await }
+    });
+    let advert = adverts.recv().await.unwrap();
+    let mut session = browser
+        .connect(&advert, Some(&f.server_url), Bend::None)
+        .await
+        .unwrap();
+    assert_eq!(
+        session
+            .request(&make_credential("shop.example"))
+            .await
+            .unwrap()[0],
+        0
+    );
+    session.shutdown().await.unwrap();
+    assert_eq!(
+        serving.await.unwrap().unwrap(),
+        HybridServed {
+            operation: HybridOperation::Register,
+            rp_id: "shop.example".into()
+        }
+    );
+    assert!(radio.started_and_stopped(), "{:?}", radio.calls());
+    assert_eq!(phone.passkeys().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_with_another_secret_is_handshake_failed() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, mut adverts) = radio(None);
+    let browser = TestBrowser::new(RequestType::GetAssertion);
+    let serving = tokio::spawn({
+        let (phone, radio, qr) = (phone.clone(), radio.clone(), browser.qr_text());
+        async move { phone.serve_hybrid(qr, radio).await }
+    });
+    let advert = adverts.recv().await.unwrap();
+    assert!(
+        browser
+            .connect(&advert, Some(&f.server_url), Bend::WrongSecret)
+            .await
+            .is_err()
+    );
+    let err = serving.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, AuthenticatorError::HandshakeFailed { .. }),
+        "{err:?}"
+    );
+    assert!(radio.started_and_stopped());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_and_settings_are_refused_before_any_advert() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, _adverts) = radio(None);
+    assert_eq!(
+        phone
+            .serve_hybrid("PASSKEYPHONE:/123".into(), radio.clone())
+            .await
+            .unwrap_err(),
+        AuthenticatorError::InvalidInput {
+            reason: "this is not a usable hybrid QR code: the text does not start with FIDO:/"
+                .into()
+        }
+    );
+    drop(phone);
+    let qr = TestBrowser::new(RequestType::GetAssertion).qr_text();
+    let no_uv = f.open(AuthenticatorOptions {
+        builtin_user_verification: false,
+        ..f.options()
+    });
+    assert!(matches!(
+        no_uv.serve_hybrid(qr.clone(), radio.clone()).await,
+        Err(AuthenticatorError::Unsupported { .. })
+    ));
+    drop(no_uv);
+    let reserved = f.open(AuthenticatorOptions {
+        hybrid_tunnel_server_id: 7,
+        ..f.options()
+    });
+    assert_eq!(
+        reserved.serve_hybrid(qr, radio.clone()).await.unwrap_err(),
+        AuthenticatorError::InvalidInput {
+            reason: "the tunnel server is not usable: tunnel server id 7 is reserved and names \
+                     no domain"
+                .into()
+        }
+    );
+    assert!(radio.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_advertiser_that_cannot_advertise_is_a_bluetooth_error() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, _adverts) = radio(Some(AdvertiserError::PermissionDenied));
+    let qr = TestBrowser::new(RequestType::GetAssertion).qr_text();
+    assert_eq!(
+        phone.serve_hybrid(qr, radio.clone()).await.unwrap_err(),
+        AuthenticatorError::Bluetooth {
+            reason: "the app may not advertise over Bluetooth (permission not granted)".into()
+        }
+    );
+    assert!(radio.started_and_stopped());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_session_at_a_time_and_cancel_hybrid_ends_it() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, mut adverts) = radio(None);
+    let qr = TestBrowser::new(RequestType::GetAssertion).qr_text();
+    let first = tokio::spawn({
+        let (phone, radio, qr) = (phone.clone(), radio.clone(), qr.clone());
+        async move { phone.serve_hybrid(qr, radio).await }
+    });
+    adverts.recv().await.unwrap();
+    let (other, _) = self::radio(None);
+    assert!(matches!(
+        phone.serve_hybrid(qr.clone(), other.clone()).await,
+        Err(AuthenticatorError::InvalidState { .. })
+    ));
+    assert!(other.calls().is_empty());
+    phone.cancel_hybrid();
+    assert_eq!(
+        first.await.unwrap().unwrap_err(),
+        AuthenticatorError::Cancelled {
+            reason: "the session was cancelled".into()
+        }
+    );
+    assert!(radio.started_and_stopped());
+    // The slot is free again.
+    let (again, mut again_adverts) = self::radio(None);
+    let second = tokio::spawn({
+        let (phone, again) = (phone.clone(), again.clone());
+        async move { phone.serve_hybrid(qr, again).await }
+    });
+    again_adverts.recv().await.unwrap();
+    phone.cancel_hybrid();
+    assert!(matches!(
+        second.await.unwrap(),
+        Err(AuthenticatorError::Cancelled { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_call_ends_the_session_and_stops_the_advert() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, mut adverts) = radio(None);
+    let qr = TestBrowser::new(RequestType::GetAssertion).qr_text();
+    let call = tokio::spawn({
+        let (phone, radio, qr) = (phone.clone(), radio.clone(), qr.clone());
+        async move { phone.serve_hybrid(qr, radio).await }
+    });
+    adverts.recv().await.unwrap();
+    // As a cancelled coroutine: the future is dropped mid-wait.
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !radio.started_and_stopped() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(radio.started_and_stopped(), "{:?}", radio.calls());
+    // A new session may start at once.
+    let (again, mut again_adverts) = self::radio(None);
+    let second = tokio::spawn({
+        let (phone, again) = (phone.clone(), again.clone());
+        async move { phone.serve_hybrid(qr, again).await }
+    });
+    again_adverts.recv().await.unwrap();
+    phone.cancel_hybrid();
+    assert!(second.await.unwrap().is_err());
+}
