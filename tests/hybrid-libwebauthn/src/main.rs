@@ -13,10 +13,16 @@
 //! The Bluetooth side is the hybrid-e2e suite's private bus and fake BlueZ (python-dbusmock's
 //! bluez5 template), included from `tests/hybrid-e2e/src` rather than written twice.
 //!
+//! Per tunnel server (ours and `cable-tunnel-server-backend`): register (QR without key 6),
+//! sign in with that passkey (QR key 6 as the CTAP 2.3 array), a second operation on one
+//! tunnel, the user declining, and an advert made for another QR code.
+//!
 //! What each peer could do in bad faith here: the browser (libwebauthn) only gets a credential
-//! when the phone's user approves (the declining case); the tunnel server and the TLS front see
-//! only the Noise handshake and ciphertext; the relying party ([`rp`]) accepts nothing it did
-//! not verify itself. Prints `N passed, N failed` and exits non-zero on any failure.
+//! when the phone's user approves (the declining case), and one operation per scan (a second
+//! gets CTAP2_ERR_NOT_ALLOWED); a phone that scanned another browser's code cannot draw this
+//! browser into a tunnel; the tunnel server and the TLS front see only the Noise handshake and
+//! ciphertext; the relying party ([`rp`]) accepts nothing it did not verify itself. Prints
+//! `N passed, N failed` and exits non-zero on any failure.
 
 #[path = "../../hybrid-e2e/src/bus.rs"]
 #[allow(dead_code)]
