@@ -34,6 +34,9 @@ tests/e2e/run.sh
 step "hybrid end to end: webauthn-authenticator-rs as the browser through a fake BlueZ, both tunnel servers, the virtual phone"
 tests/hybrid-e2e/run.sh
 
+step "hybrid, second browser: libwebauthn/pxp (crates.io) registers and signs in through the virtual phone (wss in a private namespace)"
+tests/hybrid-libwebauthn/run.sh
+
 step "bindings, Python: the core in-process through its generated bindings (python-fido2, real workspace, relay, pairing tool)"
 tests/bindings/run.sh
 
