@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what it needs, builds once, then
 # runs the format and lint gates, the Rust tests, the python-fido2 conformance suite against the
-# virtual phone, the end-to-end scenarios, the Python and Kotlin tests through the generated
+# virtual phone, the end-to-end scenarios, the hybrid end to end (tests/hybrid-e2e: a browser
+# and a tunnel server no one here wrote), the Python and Kotlin tests through the generated
 # bindings, the Swift binding generation, and a type check of the core for Android.
 # Usage: tests/run-all.sh        (this is the README's test command; .ci/run calls it)
 set -euo pipefail
@@ -29,6 +30,12 @@ tests/conformance/run.sh
 
 step "end to end: workspace server, relay, pairing tool, virtual phone, python-fido2"
 tests/e2e/run.sh
+
+step "hybrid end to end: webauthn-authenticator-rs as the browser through a fake BlueZ, both tunnel servers, the virtual phone"
+tests/hybrid-e2e/run.sh
+
+step "hybrid, second browser: libwebauthn/pxp (crates.io) registers and signs in through the virtual phone (wss in a private namespace)"
+tests/hybrid-libwebauthn/run.sh
 
 step "bindings, Python: the core in-process through its generated bindings (python-fido2, real workspace, relay, pairing tool)"
 tests/bindings/run.sh

@@ -10,6 +10,12 @@ command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux
 # The vault rollback tests (authenticator-core/tests/vault_rollback.rs) edit a real vault file
 # with the SQLite command-line shell, as an attacker with file access would.
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# The hybrid end to end (tests/hybrid-e2e) and the demo's hybrid step: a private bus daemon,
+# Debian's dbusmock (the fake BlueZ; Debian's python3 has its python3-dbus), and openssl's
+# headers for the browser side's TLS (webauthn-authenticator-rs).
+command -v dbus-daemon >/dev/null 2>&1 || need_apt+=(dbus-daemon)
+/usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || need_apt+=(python3-dbusmock)
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""

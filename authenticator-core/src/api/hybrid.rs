@@ -75,10 +75,20 @@ pub struct HybridServed {
 /// The app's advertiser as the session sees it.
 struct App(Arc<dyn HybridAdvertiser>);
 
+#[async_trait::async_trait]
 impl session::Advertiser for App {
-    fn start(&self, service_uuid16: u16, service_data: &[u8; ADVERT_LEN]) -> Result<(), String> {
-        self.0
-            .start_advertising(service_uuid16, service_data.to_vec())
+    /// The app's `start_advertising` blocks until the radio answers (Android: up to seconds,
+    /// on its main thread), so it runs on tokio's blocking pool, not on a runtime worker.
+    async fn start(
+        &self,
+        service_uuid16: u16,
+        service_data: &[u8; ADVERT_LEN],
+    ) -> Result<(), String> {
+        let app = Arc::clone(&self.0);
+        let data = service_data.to_vec();
+        tokio::task::spawn_blocking(move || app.start_advertising(service_uuid16, data))
+            .await
+            .map_err(|_| "the app's advertiser failed".to_owned())?
             .map_err(|e| e.to_string())
     }
 

@@ -38,4 +38,6 @@ mod handshake_tests;
 #[cfg(test)]
 mod session_tests;
 #[cfg(test)]
+mod test_vectors;
+#[cfg(test)]
 mod tests;

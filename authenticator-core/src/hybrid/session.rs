@@ -121,9 +121,16 @@ impl HybridConfig {
 }
 
 /// The app's BLE advertiser as the session uses it; the API adapts the foreign trait. An error
-/// is a sentence for the user.
+/// is a sentence for the user. `start` may wait for the radio (Android answers on its main
+/// thread), so it is async and the API runs the app's blocking call off the runtime's workers;
+/// `stop` must return at once (it also runs from a drop).
+#[async_trait::async_trait]
 pub trait Advertiser: Send + Sync {
-    fn start(&self, service_uuid16: u16, service_data: &[u8; ADVERT_LEN]) -> Result<(), String>;
+    async fn start(
+        &self,
+        service_uuid16: u16,
+        service_data: &[u8; ADVERT_LEN],
+    ) -> Result<(), String>;
     fn stop(&self);
 }
 
@@ -283,6 +290,7 @@ pub async fn serve(
         };
         advertiser
             .start(SERVICE_UUID16, &keys.encrypt_advert(&eid))
+            .await
             .map_err(HybridError::Advertise)?;
         let first = or_cancel(
             signals,

@@ -41,8 +41,9 @@ struct Radio {
     fail: Option<String>,
 }
 
+#[async_trait::async_trait]
 impl Advertiser for Radio {
-    fn start(&self, uuid: u16, data: &[u8; ADVERT_LEN]) -> Result<(), String> {
+    async fn start(&self, uuid: u16, data: &[u8; ADVERT_LEN]) -> Result<(), String> {
         self.events
             .lock()
             .unwrap()

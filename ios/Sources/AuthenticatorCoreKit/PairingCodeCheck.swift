@@ -3,6 +3,9 @@
 // scanner keeps going past codes that are not ours instead of sending each to the core.
 // Only the shape is checked here (scheme, digits, group lengths, size); the core decodes,
 // validates the CBOR and the dates, and is the one that refuses a bad code.
+// A browser's `FIDO:/` code (hybrid sign-in, CTAP 2.2) is named as such: this app cannot
+// answer it on iOS (no BLE service data, see README "Hybrid sign-in"), so the user is told
+// where such a code belongs instead of "not a pairing code".
 
 /// Why a scanned text is not a pairing code.
 public enum PairingCodeProblem: Equatable, Sendable {
@@ -13,6 +16,8 @@ public enum PairingCodeProblem: Equatable, Sendable {
     case activationLink
     /// Our scheme, but the digits cannot be a pairing code: cut, or misread.
     case damaged
+    /// A browser's `FIDO:/` code for signing in with a phone's built-in passkeys.
+    case browserSignInCode
 
     public var message: String {
         switch self {
@@ -26,6 +31,10 @@ public enum PairingCodeProblem: Equatable, Sendable {
                 "activate the phone first."
         case .damaged:
             return "This pairing code could not be read completely. Scan it again."
+        case .browserSignInCode:
+            return "This is a browser's code for signing in with a phone's passkeys. On " +
+                "iPhone only the system can answer it: scan it with the Camera app. To use " +
+                "this app's passkeys on that computer, pair it with the pairing tool."
         }
     }
 }
@@ -47,6 +56,7 @@ public enum PairingCodeCheck {
         if trimmed.isEmpty { return .empty }
         // First: `passkeyphone://activate?...` starts like a pairing code.
         if IncomingLink.isActivationLink(trimmed) { return .activationLink }
+        if isBrowserSignInCode(trimmed) { return .browserSignInCode }
         let bytes = Array(trimmed.utf8)
         let head = String(decoding: bytes.prefix(prefix.utf8.count), as: UTF8.self)
         guard head.asciiLowercased() == prefix else { return .notAPairingCode }
@@ -58,5 +68,24 @@ public enum PairingCodeCheck {
             return .damaged
         }
         return nil
+    }
+
+    /// The hybrid scheme (CTAP 2.2 section 11.5; browsers write it in upper case).
+    static let browserPrefix = "fido:/"
+    /// The core's limit for a `FIDO:/` payload (`authenticator-core/src/hybrid/qr.rs`).
+    static let browserMaxDigits = 4096
+    /// A browser's code holds at least its 33-byte key and 16-byte secret (7 groups), so a
+    /// short `FIDO:/` text stays "not a pairing code".
+    static let browserMinDigits = 7 * groupDigits
+
+    /// True for text shaped like a browser's `FIDO:/` code, with the core's digit rules.
+    static func isBrowserSignInCode(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        let head = String(decoding: bytes.prefix(browserPrefix.utf8.count), as: UTF8.self)
+        guard head.asciiLowercased() == browserPrefix else { return false }
+        let digits = bytes.dropFirst(browserPrefix.utf8.count)
+        return digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            && (browserMinDigits...browserMaxDigits).contains(digits.count)
+            && lastGroupDigits.contains(digits.count % groupDigits)
     }
 }

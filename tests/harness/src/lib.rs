@@ -1,4 +1,5 @@
-//! Test-only: the one process spawner of the test harnesses. Starts a built binary of this
+//! Test-only: the one process spawner of the test harnesses, and ([`stop_signal`]) the stop
+//! request the servers it starts obey. Starts a built binary of this
 //! workspace as a child process, reads the lines it prints (the address it listens on, what
 //! it did), and kills it by its pid when dropped, so a failing test leaves nothing running.
 //!
@@ -12,6 +13,10 @@
 //! [`Process::sees_line`] look only at lines not read yet (the *next* pairing code, not an
 //! older one); [`Process::wait_for`] first looks at lines read but never claimed (a line the
 //! child printed while the caller waited for another).
+
+mod stop;
+
+pub use stop::stop_signal;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

@@ -402,6 +402,8 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
         (Some("malleate"), None) => malleated(&started.grant)?,
         _ => started.grant.clone(),
     };
+    // Installed before the tool says it started: a SIGTERM right after that line is not lost.
+    let signal = harness::stop_signal();
     eprintln!(
         "pairing-tool: OBR started for {} (security key {}, until {})",
         printable(&options.user),
@@ -445,7 +447,6 @@ pub async fn run(options: ObrOptions) -> Result<(), String> {
     let mut driver = tokio::spawn(drive(obr.clone(), door_client, door, scalar));
     let watcher = tokio::spawn(watch_refusal(obr.clone(), workspace.clone()));
     let mut driving = true;
-    let signal = quit_signal();
     tokio::pin!(serving, signal);
 
     let result = loop {
@@ -484,29 +485,6 @@ fn workspace_failure(what: &str, e: &WorkspaceError) -> String {
             printable(message)
         ),
         other => format!("cannot {what}: {}", printable(&other.to_string())),
-    }
-}
-
-/// SIGTERM or SIGINT.
-async fn quit_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

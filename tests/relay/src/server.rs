@@ -65,8 +65,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = harness::stop_signal();
     tokio::spawn(async move {
-        stop_signal().await;
+        stop.await;
         let _ = stop_tx.send(true);
     });
     let graceful = {
@@ -110,30 +111,4 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     sweeper.abort();
     log!("stopped");
     result
-}
-
-/// SIGTERM or ctrl-c (SIGINT). If a handler cannot be installed, that signal keeps its
-/// default action (the process ends), which is still an end.
-async fn stop_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }

@@ -62,12 +62,14 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Installed before the ready line: a SIGTERM right after it is not lost.
+        let stop = harness::stop_signal();
         let listener = tokio::net::TcpListener::bind(cli.listen).await?;
         let addr = listener.local_addr()?;
         let mut out = std::io::stdout();
         writeln!(out, "tunnel-server listening on {addr}")?;
         out.flush()?;
-        tunnel_server::serve(listener, limits, stop_signal()).await
+        tunnel_server::serve(listener, limits, stop).await
     });
     match result {
         Ok(()) => {
@@ -78,28 +80,5 @@ fn main() -> ExitCode {
             eprintln!("tunnel-server: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// SIGTERM or ctrl-c.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -15,6 +15,7 @@ import uniffi.authenticator_core.UserInterface
 class Fixture(
     val protector: TestProtector = TestProtector(),
     val ui: ScriptedUserInterface = ScriptedUserInterface(),
+    private val options: AuthenticatorOptions = OPTIONS,
 ) : AutoCloseable {
     val dir: File = Files.createTempDirectory("passkeyphone-test").toFile()
     val core: Authenticator = open()
@@ -23,7 +24,7 @@ class Fixture(
     fun open(
         protector: TestProtector = this.protector,
         userInterface: UserInterface = ui,
-        options: AuthenticatorOptions = OPTIONS,
+        options: AuthenticatorOptions = this.options,
     ): Authenticator = Authenticator.open(dir.path, protector, userInterface, null, options)
 
     override fun close() {

@@ -1,5 +1,6 @@
 // The Compose root: opening state of the vault, activation until the phone is enrolled, then the
-// four tabs (passkeys, computers, approvals, settings) and the PIN screen; prompts on top.
+// four tabs (passkeys, computers, approvals, settings), the PIN screen and the hybrid screen
+// (a browser's FIDO:/ code); prompts on top.
 package com.passkeyphone.app.ui
 
 import android.os.Build
@@ -71,6 +72,7 @@ private fun Main(model: MainViewModel, screens: Screens) {
         activation.step == ActivationState.Step.Loading -> Centered { CircularProgressIndicator() }
         !enrolled || destination == Destination.Activation -> ActivationScreen(model, screens.activation, enrolled)
         destination == Destination.Pin -> PinScreen(model, screens.pin, onDone = { model.go(Destination.Settings) })
+        destination == Destination.Hybrid -> HybridScreen(model, screens.hybrid)
         else -> Scaffold(bottomBar = { Tabs(destination, model::go) }) { padding ->
             Box(Modifier.padding(padding)) {
                 when (destination) {

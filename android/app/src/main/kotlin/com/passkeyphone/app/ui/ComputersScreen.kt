@@ -1,5 +1,6 @@
 // The computers paired with this phone: scan the QR code the pairing tool shows (ZXing's
-// embedded scanner, after the camera permission), and remove a computer.
+// embedded scanner, after the camera permission), and remove a computer. The same scanner
+// takes a browser's FIDO:/ code ("use a phone"): MainViewModel.scanned routes it to hybrid.
 package com.passkeyphone.app.ui
 
 import androidx.activity.compose.rememberLauncherForActivityResult
@@ -38,11 +39,11 @@ fun ComputersScreen(model: MainViewModel, state: PairingState) {
     LaunchedEffect(state) { state.load() }
 
     val scanner = rememberLauncherForActivityResult(ScanContract()) { result ->
-        result.contents?.let { text -> model.act { pairing.pair(text) } }
+        result.contents?.let(model::scanned)
     }
     val scanOptions = ScanOptions()
         .setDesiredBarcodeFormats(ScanOptions.QR_CODE)
-        .setPrompt("Scan the code your computer shows")
+        .setPrompt("Scan the code your computer or browser shows")
         .setBeepEnabled(false)
         .setOrientationLocked(false)
     val camera = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
@@ -61,6 +62,10 @@ fun ComputersScreen(model: MainViewModel, state: PairingState) {
         if (ui.computers.isEmpty() && !ui.busy) {
             Text("No computer is paired. Start the pairing tool on your computer and scan its code.", Modifier.padding(16.dp))
         }
+        Text(
+            "To sign in on any computer without pairing, choose \"use a phone\" in its browser and scan the code it shows.",
+            Modifier.padding(horizontal = 16.dp),
+        )
         LazyColumn {
             items(ui.computers, key = { it.id }) { computer ->
                 ListItem(

@@ -1,5 +1,6 @@
 // Which run-time permissions each feature needs on this Android version, and whether they are
-// granted: Bluetooth (nearby devices on 12+, location before), notifications (13+), camera.
+// granted: Bluetooth (nearby devices on 12+, location before), the hybrid advert (12+),
+// notifications (13+), camera.
 package com.passkeyphone.app.ui
 
 import android.Manifest
@@ -16,6 +17,14 @@ object Permissions {
             arrayOf(Manifest.permission.ACCESS_FINE_LOCATION)
         }
 
+    /** The hybrid advert; empty before Android 12, where BLUETOOTH_ADMIN (install time) covers it. */
+    val advertise: Array<String> =
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) {
+            arrayOf(Manifest.permission.BLUETOOTH_ADVERTISE)
+        } else {
+            emptyArray()
+        }
+
     /** Empty before Android 13, where notifications need no run-time permission. */
     val notifications: Array<String> =
         if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
@@ -27,6 +36,8 @@ object Permissions {
     const val CAMERA = Manifest.permission.CAMERA
 
     fun bluetoothGranted(context: Context) = bluetooth.all { granted(context, it) }
+
+    fun advertiseGranted(context: Context) = advertise.all { granted(context, it) }
 
     fun notificationsGranted(context: Context) = notifications.all { granted(context, it) }
 
