@@ -16,9 +16,9 @@
 //!   decompresses the QR key, reads message 1 and writes the reply: the whole phone side of
 //!   `Noise_KNpsk0_P256_AESGCM_SHA256` up to its `Crypter`.
 //! - `crypter_request`, `crypter_response`: the browser's `Crypter::encrypt` and the phone's
-//!   `decrypt` of a getAssertion request frame (allowList of one 64-byte credential id), and the
-//!   phone's `encrypt` and the browser's `decrypt` of a getAssertion answer frame (286 bytes:
-//!   credential, 37-byte authData, 72-byte signature).
+//!   `decrypt` of a getAssertion request frame (142 bytes: allowList of one 64-byte credential
+//!   id), and the phone's `encrypt` and the browser's `decrypt` of a getAssertion answer frame
+//!   (205 bytes: credential, 37-byte authData, 72-byte signature).
 //! - `symmetric_replica`: the handshake's non-ECC work redone with the same primitives (SHA-256,
 //!   HKDF-SHA-256, AES-256-GCM) as KNpsk0's responder does it (see [`symmetric_replica`]), to
 //!   show what the rest above the floor is made of.
