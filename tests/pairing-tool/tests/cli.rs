@@ -1,5 +1,6 @@
 //! The command line: usage errors exit 2 with a clear message; `status` and `unpair` without
-//! a pairing; a damaged pairing file is reported, never used.
+//! a pairing; a damaged pairing file is reported, never used; `serve --uhid`'s device errors
+//! say what to do; `serve` stops cleanly on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -200,4 +201,25 @@ fn uhid_device_errors_say_what_to_do() {
     let (code, _, stderr) = tool_command(&data, &["--relay", "https://relay.example", "serve"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--ctaphid <IP:PORT>"), "{stderr}");
+}
+
+/// `serve` stops on SIGTERM with exit 0 (with `--uhid` it removes its device first: the unit
+/// tests in `src/uhid/tests.rs` check the destroy; this checks the signal reaches it).
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = common::start_relay();
+    let mut tool = common::start_tool(dir.path(), &relay.url, &[]);
+    tool.next_code();
+    tool.proc.terminate().unwrap();
+    let status = tool
+        .proc
+        .wait_exit(std::time::Duration::from_secs(10))
+        .expect("the tool exits on SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", tool.proc.stderr());
+    assert!(
+        tool.proc.stderr().contains("pairing-tool: stopping\n"),
+        "{}",
+        tool.proc.stderr()
+    );
 }
