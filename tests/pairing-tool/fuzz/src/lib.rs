@@ -4,15 +4,15 @@
 //!
 //! Input: records, each a control byte and what it asks for:
 //! - bits 0-1, the event:
-//!   0. raw: a 2-byte length L (mod 4381), then L bytes, zero-padded to one 4380-byte event
-//!      (any type, any size field: what a buggy or future kernel could write);
-//!   1. an output report: a mutation byte (bit 0: another report type; bit 1: a nonzero report
-//!      id, the byte itself; bit 2: the size field from the next 2 bytes instead of 65), then
-//!      64 report bytes; bits 2-3 of the control byte put a channel id in the report as
-//!      written (0), the broadcast channel (1) or one the device allocated (2, 3), since ids
-//!      are random and the fuzzer could not guess them;
-//!   2. GET_REPORT or SET_REPORT (bit 2) with the next 4 bytes as its id;
-//!   3. a lifecycle event (START, STOP, OPEN, CLOSE by bits 2-3);
+//!   - 0, raw: a 2-byte length L (mod 4381), then L bytes, zero-padded to one 4380-byte event
+//!     (any type, any size field: what a buggy or future kernel could write);
+//!   - 1, an output report: a mutation byte (bit 0: another report type; bit 1: a nonzero
+//!     report id, the byte itself; bit 2: the size field from the next 2 bytes instead of 65),
+//!     then 64 report bytes; bits 2-3 of the control byte put a channel id in the report as
+//!     written (0), the broadcast channel (1) or one the device allocated (2, 3), since ids
+//!     are random and the fuzzer could not guess them;
+//!   - 2: GET_REPORT or SET_REPORT (bit 2) with the next 4 bytes as its id;
+//!   - 3: a lifecycle event (START, STOP, OPEN, CLOSE by bits 2-3);
 //! - bits 4-6: how far the fake clock moves first (0 to 10 s: the 3 s message timeout);
 //! - bit 7: afterwards, answer the CBOR request in flight (the request echoed, as a phone that
 //!   returns what it got would).
