@@ -513,3 +513,79 @@ async fn a_key_the_workspace_suspends_during_the_session_registers_nothing() {
     assert_eq!((answer, registration), (vec![OPERATION_DENIED], None));
     assert_eq!(s.vault.credentials().count().unwrap(), 0);
 }
+
+/// OBR offers EdDSA too (issue 16): the session serves the engine's getInfo and makeCredential,
+/// so an admin's client that prefers Ed25519 (an `ed25519-sk` key) gets an Ed25519 passkey; the
+/// receipt covers its authData, whose COSE key names alg -8, so the workspace sees which.
+#[tokio::test]
+async fn an_admin_client_preferring_eddsa_registers_an_ed25519_passkey() {
+    use cbor::Value;
+    use sha2::{Digest, Sha256};
+    let s = setup();
+    let session = accept(&s, &grant(&s, 1, 1).sign(&s.workspace), user(Answer::Yes))
+        .await
+        .unwrap();
+    let signals = RequestSignals::new(Origin::app());
+    let member = |v: &Value, k: i64| {
+        v.as_map()
+            .unwrap()
+            .iter()
+            .find(|(m, _)| m.as_int() == Some(k))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let (info, _) = session.handle(&[0x04], &signals).await;
+    let algorithms = member(&cbor::decode(&info[1..]).unwrap(), 0x0A);
+    let algorithms: Vec<Option<i64>> = algorithms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a.as_map()
+                .unwrap()
+                .iter()
+                .find_map(|(k, v)| (k.as_text() == Some("alg")).then(|| v.as_int()).flatten())
+        })
+        .collect();
+    assert_eq!(algorithms, [Some(-7), Some(-8)]);
+
+    let Value::Map(mut entries) = cbor::decode(&make_credential("crm.example")[1..]).unwrap()
+    else {
+        unreachable!()
+    };
+    let param = |alg: i64| {
+        Value::map([
+            (Value::from("alg"), Value::int(alg)),
+            (Value::from("type"), Value::from("public-key")),
+        ])
+    };
+    for (k, v) in entries.iter_mut() {
+        if k.as_int() == Some(4) {
+            *v = Value::Array(vec![param(-8), param(-7)]);
+        }
+    }
+    let mut request = vec![0x01];
+    request.extend(cbor::encode(&Value::map(entries)));
+    let (answer, registration) = session.handle(&request, &signals).await;
+    assert_eq!(answer[0], 0, "makeCredential failed: {answer:02x?}");
+    let auth_data = member(&cbor::decode(&answer[1..]).unwrap(), 2);
+    let device = SigningKey::from_slice(state::device_key(&s.vault).unwrap().expose()).unwrap();
+    let device_pub = device
+        .verifying_key()
+        .to_sec1_point(false)
+        .as_bytes()
+        .to_vec();
+    let receipt = Receipt::verify(&registration.unwrap().receipt, &device_pub).unwrap();
+    assert_eq!(
+        receipt.auth_data_hash,
+        <[u8; 32]>::from(Sha256::digest(auth_data.as_bytes().unwrap()))
+    );
+    let stored = s
+        .vault
+        .credentials()
+        .get(&receipt.credential_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.algorithm, stored.public_key.len()), (-8, 32));
+}

@@ -2,6 +2,11 @@
 //! generation (a random scalar and a point multiplication for its public key) while the client
 //! waits.
 //!
+//! Only ES256 keys are pooled. An Ed25519 key (EdDSA passkeys, `credential_key`) is made inline:
+//! its public key is one fixed-base multiplication on precomputed tables, cheaper than the
+//! P-256 keygen this pool hides (bench `ctap_eddsa`: `ed25519 keygen` against `p256 keygen`),
+//! and a pool of a second kind would hold more future private keys in memory for little gain.
+//!
 //! Invariants:
 //! - A key is handed out at most once: [`KeyPool::take`] moves it out of the pool under the
 //!   lock, and a [`CredentialKey`] can be neither cloned nor printed (no `Clone`, no `Debug`).
