@@ -7,8 +7,9 @@
 # Usage: tests/vm/boot.sh [options] GUEST_SCRIPT
 #   --bin PATH        a host executable, put at /usr/local/bin/NAME in the guest (debug info
 #                     stripped, to keep the initramfs small), with its ldd libraries
-#   --file PATH       a host file at the same path in the guest; an ELF file brings its ldd
-#                     libraries at their paths too, so dynamic glibc programs run unchanged
+#   --file PATH[:DEST]  a host file at the same path in the guest (or at DEST); an ELF file
+#                     brings its ldd libraries at their paths too, so dynamic glibc programs
+#                     run unchanged
 #   --module NAME     also load this kernel module (and its dependencies per modules.dep);
 #                     hid, hid-generic and uhid are always loaded
 #   --env NAME=VALUE  exported to the guest script
@@ -150,7 +151,9 @@ add_file() {
     done
   fi
 }
-for f in "${files[@]}"; do add_file "$f" "$f"; done
+for f in "${files[@]}"; do
+  if [[ "$f" == *:* ]]; then add_file "${f%%:*}" "${f#*:}"; else add_file "$f" "$f"; fi
+done
 for b in "${bins[@]}"; do
   add_file "$b" "/usr/local/bin/$(basename "$b")"
   # Debug builds carry ~100 MB of DWARF each; the guest needs none of it.
