@@ -7,9 +7,11 @@
 //! Module map: `store` (the data directory: static key, pairing record), `pairing` (codes and
 //! first pairings), `forward` (the CTAPHID handler that forwards requests to the phone, over
 //! sessions from a source), `obr` (OBR mode: grant, door, status, receipts), `workspace` (the
-//! workspace admin API calls of OBR mode).
+//! workspace admin API calls of OBR mode), `uhid` (`serve --uhid`: the phone as a FIDO HID
+//! device of the Linux kernel, served by the same handler as the socket).
 //!
-//! Output: stdout carries only the lines of README.md ("ctaphid listening on", "qr",
+//! Output: stdout carries only the lines of README.md ("ctaphid listening on", "uhid device
+//! ready:", "qr",
 //! "paired with", "pairing failed:"; in OBR mode "grant", "obr accepted", "obr refused:",
 //! "obr failed:", "obr ended:", "receipt", "bad receipt:"), each flushed; everything else
 //! goes to stderr. Exit codes: 0 done, 1 failure, 2 usage (bad flags, bad relay URL).
@@ -18,6 +20,7 @@ mod forward;
 mod obr;
 mod pairing;
 mod store;
+mod uhid;
 mod workspace;
 
 use std::io::Write;
@@ -70,11 +73,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show pairing codes, pair, and serve the paired phone on a CTAPHID socket until killed.
+    /// Show pairing codes, pair, and serve the paired phone on a CTAPHID socket and/or as a
+    /// FIDO HID device (Linux uhid) until stopped (SIGTERM, ctrl-c).
     Serve {
         /// Address of the CTAPHID socket, IP:PORT (port 0 picks a free one).
-        #[arg(long, value_name = "IP:PORT")]
-        ctaphid: SocketAddr,
+        #[arg(long, value_name = "IP:PORT", required_unless_present = "uhid")]
+        ctaphid: Option<SocketAddr>,
+        /// Create a FIDO HID device through the kernel's uhid (Linux): browsers, libfido2
+        /// and OpenSSH then find the phone as a USB security key.
+        #[arg(long)]
+        uhid: bool,
+        /// The uhid character device.
+        #[arg(long, value_name = "PATH", default_value = uhid::DEFAULT_PATH, requires = "uhid")]
+        uhid_path: PathBuf,
         /// Seconds a pairing code is honoured (proto/link.md §2.4 allows at most 60).
         #[arg(long, value_name = "SECS", default_value_t = QR_VALIDITY_SECS,
               value_parser = clap::value_parser!(u64).range(1..=60))]
@@ -205,6 +216,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Serve {
             ctaphid,
+            uhid,
+            uhid_path,
             qr_lifetime_secs,
             session_idle_secs,
         } => {
@@ -215,6 +228,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 config,
                 name: cli.name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
                 ctaphid,
+                uhid: uhid.then_some(uhid_path),
                 code_lifetime: Duration::from_secs(qr_lifetime_secs),
                 session_idle: Duration::from_secs(session_idle_secs),
             };
@@ -312,16 +326,30 @@ struct ServeOptions {
     relay: String,
     config: RelayConfig,
     name: String,
-    ctaphid: SocketAddr,
+    ctaphid: Option<SocketAddr>,
+    /// The uhid device's path when `--uhid` is on.
+    uhid: Option<PathBuf>,
     code_lifetime: Duration,
     session_idle: Duration,
 }
 
 async fn serve(options: ServeOptions) -> Result<(), String> {
+    // Opened first: a missing module or permission fails before anything is created or announced.
+    let device = match &options.uhid {
+        Some(path) => {
+            let file = uhid::open(path)?;
+            let reader = file
+                .try_clone()
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Some((reader, file))
+        }
+        None => None,
+    };
     let store = DataDir::create(&options.data_dir).map_err(|e| e.to_string())?;
     let key = store.load_or_create_key().map_err(|e| e.to_string())?;
     let scalar: Zeroizing<[u8; 32]> = key.scalar_bytes();
-    match store.load_pairing().map_err(|e| e.to_string())? {
+    let pairing = store.load_pairing().map_err(|e| e.to_string())?;
+    match &pairing {
         Some(pairing) => eprintln!(
             "pairing-tool: paired with {} (relay {})",
             pairing.display_name(),
@@ -337,14 +365,21 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(options.ctaphid)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", options.ctaphid))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    say(&format!("ctaphid listening on {local}"));
+    let listener = match options.ctaphid {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the listening address: {e}"))?;
+            say(&format!("ctaphid listening on {local}"));
+            Some(listener)
+        }
+        None => None,
+    };
 
+    // One handler for both transports: requests from the socket and the device take turns.
     let forwarder: Arc<dyn ctaphid::CtapHandler> = Arc::new(Forwarder::new(Arc::new(Paired::new(
         store.clone(),
         scalar.clone(),
@@ -358,10 +393,55 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         pc_name: Some(options.name),
         lifetime: options.code_lifetime,
     };
-    let pairing = tokio::spawn(pairer.run());
-    let result = accept(listener, forwarder).await;
-    pairing.abort();
+    let pairing_task = tokio::spawn(pairer.run());
+    let socket = async {
+        match listener {
+            Some(listener) => accept(listener, forwarder.clone()).await,
+            None => std::future::pending().await,
+        }
+    };
+    let device = async {
+        match device {
+            Some((reader, writer)) => {
+                let name = uhid::device_name(pairing.as_ref().map(|p| p.display_name()).as_deref());
+                let info = uhid::event::DeviceInfo {
+                    name: name.clone(),
+                    phys: "pairing-tool".to_owned(),
+                };
+                uhid::run(reader, writer, &info, forwarder.clone(), || {
+                    say(&format!("uhid device ready: {name}"));
+                })
+                .await
+            }
+            None => std::future::pending().await,
+        }
+    };
+    // Whichever ends first ends the others; the device's guard destroys it as it is dropped.
+    let result = tokio::select! {
+        result = socket => result,
+        result = device => result,
+        () = stop_signal() => Ok(()),
+    };
+    pairing_task.abort();
     result
+}
+
+/// SIGTERM or ctrl-c (SIGINT).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            eprintln!("pairing-tool: cannot watch for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    eprintln!("pairing-tool: stopping");
 }
 
 /// One CTAPHID session per TCP connection, as on the virtual phone's socket.
