@@ -26,7 +26,7 @@ url=$(wait_line /tmp/relay.out '^relay listening on ' 30 | sed 's/^relay listeni
 check "relay listens on loopback" test -n "$url"
 
 pairing-tool --data-dir /tmp/pc --relay "$url" --allow-insecure-loopback --name "VM PC" \
-  serve --ctaphid 127.0.0.1:0 ${TOOL_FLAGS:-} > /tmp/tool.out 2> /tmp/tool.err & pids="$pids $!"
+  serve --ctaphid 127.0.0.1:0 > /tmp/tool.out 2> /tmp/tool.err & toolpid=$!; pids="$pids $toolpid"
 addr=$(wait_line /tmp/tool.out '^ctaphid listening on ' 30 | sed 's/^ctaphid listening on //')
 code=$(wait_line /tmp/tool.out '^qr PASSKEYPHONE:/' 30 | sed 's/^qr //')
 check "pairing tool shows a pairing code" test -n "$code"
@@ -35,8 +35,9 @@ check "phone pairs with the code" timeout 60 virtual-phone --data-dir /tmp/phone
   --allow-insecure-loopback --name "VM phone" "$code"
 check "tool reports the pairing" wait_line /tmp/tool.out '^paired with VM phone$' 30
 
-virtual-phone --data-dir /tmp/phone serve --link --allow-insecure-loopback ${PHONE_FLAGS:-} \
-  > /tmp/phone.out 2> /tmp/phone.err & pids="$pids $!"
+# No built-in user verification: clients verify the user with the client PIN.
+virtual-phone --data-dir /tmp/phone serve --link --allow-insecure-loopback --no-builtin-uv \
+  > /tmp/phone.out 2> /tmp/phone.err & phonepid=$!; pids="$pids $phonepid"
 check "phone serves its link" wait_line /tmp/phone.out '^link service running$' 30
 
 # A CTAPHID exchange on the tool's socket (proto/ctaphid-socket.md: raw 64-byte reports):
@@ -74,9 +75,74 @@ getinfo_via_tool() {
 }
 check "getInfo through the tool's CTAPHID socket reaches the phone" getinfo_via_tool
 
-echo "== libfido2 on the kernel's HID stack"
-check "fido2-token -L runs" fido2-token -L
+echo "== the phone as a FIDO HID device: pairing-tool serve --uhid"
+# Restarted now that it is paired: the device is named after the paired phone.
+kill "$toolpid"; wait "$toolpid" 2>/dev/null
+check "fido2-token -L lists nothing before the device exists" sh -c '[ -z "$(fido2-token -L)" ]'
+pairing-tool --data-dir /tmp/pc --relay "$url" --allow-insecure-loopback --name "VM PC" \
+  serve --ctaphid 127.0.0.1:0 --uhid > /tmp/tool.out 2> /tmp/tool.err & toolpid=$!; pids="$pids $toolpid"
+check "the tool creates the uhid device, named after the phone" \
+  wait_line /tmp/tool.out '^uhid device ready: VM phone via pairing-tool$' 30
+hidraw_appears() { n=100; while [ ! -c /dev/hidraw0 ]; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done; }
+check "the kernel exposes /dev/hidraw0" hidraw_appears
+check "sysfs names the device after the phone" \
+  grep -q '^HID_NAME=VM phone via pairing-tool$' /sys/class/hidraw/hidraw0/device/uevent
+dev=/dev/hidraw0
+check "fido2-token -L lists the phone (USB bus, pid.codes test ids)" \
+  sh -c 'fido2-token -L | tee /dev/stderr | grep -q "^/dev/hidraw0: vendor=0x1209, product=0x0001"'
 cat /tmp/check.out
+check "fido2-token -I shows the phone's getInfo" sh -c "fido2-token -I $dev | grep -q FIDO_2_0"
+cat /tmp/check.out
+pin=246810
+check "fido2-token -S sets the client PIN" sh -c "printf '$pin\n$pin\n' | fido2-token -S $dev"
+check "getInfo now says clientPin is set" sh -c "fido2-token -I $dev | grep -q 'options:.* clientPin'"
+
+echo "== libfido2's fido2-cred / fido2-assert through /dev/hidraw0"
+cdh=$(head -c 32 /dev/urandom | base64)
+uid=$(head -c 16 /dev/urandom | base64)
+printf '%s\nvm.example\nalice\n%s\n' "$cdh" "$uid" > /tmp/cred.param
+check "fido2-cred -M registers (PIN, user verified)" \
+  sh -c "echo $pin | fido2-cred -M -v -i /tmp/cred.param -o /tmp/cred.out $dev es256"
+check "fido2-cred -V verifies the attestation" \
+  fido2-cred -V -v -i /tmp/cred.out -o /tmp/cred.pub es256
+head -n 1 /tmp/cred.pub > /tmp/cred.id; sed 1d /tmp/cred.pub > /tmp/cred.pem
+printf '%s\nvm.example\n%s\n' "$(head -c 32 /dev/urandom | base64)" "$(cat /tmp/cred.id)" > /tmp/assert.param
+check "fido2-assert -G signs in (PIN, user present and verified)" \
+  sh -c "echo $pin | fido2-assert -G -p -v -i /tmp/assert.param -o /tmp/assert.out $dev"
+check "fido2-assert -V verifies the signature with the registered key" \
+  fido2-assert -V -p -v -i /tmp/assert.out /tmp/cred.pem es256
+# The same check must refuse a signature over another challenge.
+sed '1s/.*/'"$(head -c 32 /dev/urandom | base64 | sed 's/[\/&]/\\&/g')"'/' /tmp/assert.out > /tmp/assert.bad
+expect_fail "fido2-assert -V refuses it for another challenge" 'verify|signature|FIDO_ERR' \
+  fido2-assert -V -p -v -i /tmp/assert.bad /tmp/cred.pem es256
+
+echo "== OpenSSH: resident security keys on the phone"
+printf '#!/bin/sh\necho %s\n' "$pin" > /tmp/askpass; chmod +x /tmp/askpass
+export SSH_ASKPASS=/tmp/askpass SSH_ASKPASS_REQUIRE=force SSH_SK_HELPER=/usr/lib/openssh/ssh-sk-helper
+echo "a file to sign" > /tmp/msg
+ssh_key_checks() { # TYPE
+  t=$1
+  check "ssh-keygen -t $t -O resident makes a key on the phone" \
+    ssh-keygen -q -t "$t" -O resident -O application=ssh:vm -N '' -f "/tmp/id_$t" -C "vm-$t"
+  check "ssh-keygen -Y sign signs a file with the $t key" \
+    sh -c "rm -f /tmp/msg.sig; ssh-keygen -Y sign -f /tmp/id_$t -n file /tmp/msg"
+  echo "vm@test $(cat /tmp/id_$t.pub)" > /tmp/allowed_$t
+  check "ssh-keygen -Y verify accepts the $t signature" \
+    sh -c "ssh-keygen -Y verify -f /tmp/allowed_$t -I vm@test -n file -s /tmp/msg.sig < /tmp/msg"
+  echo "another file" > /tmp/msg2
+  expect_fail "ssh-keygen -Y verify refuses it for another file" 'failed|invalid|incorrect' \
+    sh -c "ssh-keygen -Y verify -f /tmp/allowed_$t -I vm@test -n file -s /tmp/msg.sig < /tmp/msg2"
+}
+ssh_key_checks ecdsa-sk
+if fido2-token -I "$dev" | grep -q 'algorithms:.*eddsa'; then
+  ssh_key_checks ed25519-sk
+else
+  echo "skip - ed25519-sk: the phone does not offer EdDSA (COSE -8) yet"
+fi
+check "ssh-keygen -K downloads the resident keys again" \
+  sh -c 'mkdir -p /tmp/k && cd /tmp/k && ssh-keygen -K -N "" && ls /tmp/k | grep -q "^id_ecdsa_sk_rk_vm$"'
+check "the downloaded key is the one made before" \
+  sh -c 'cut -d" " -f2 /tmp/k/id_ecdsa_sk_rk_vm.pub | grep -qxF "$(cut -d" " -f2 /tmp/id_ecdsa-sk.pub)"'
 
 show_logs
 summary
