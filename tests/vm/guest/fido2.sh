@@ -40,47 +40,23 @@ virtual-phone --data-dir /tmp/phone serve --link --allow-insecure-loopback --no-
   > /tmp/phone.out 2> /tmp/phone.err & phonepid=$!; pids="$pids $phonepid"
 check "phone serves its link" wait_line /tmp/phone.out '^link service running$' 30
 
-# A CTAPHID exchange on the tool's socket (proto/ctaphid-socket.md: raw 64-byte reports):
-# INIT on the broadcast channel, then authenticatorGetInfo (CTAP 2.1 §6.4, command 0x04) on
-# the channel it gives, which the tool forwards over the relay to the phone.
-getinfo_via_tool() {
-  [ -n "$addr" ] || { echo "the tool has no CTAPHID socket"; return 1; }
-  host=${addr%:*} port=${addr##*:}
-  rm -f /tmp/hid.in; mkfifo /tmp/hid.in; : > /tmp/hid.out
-  timeout 60 nc "$host" "$port" < /tmp/hid.in > /tmp/hid.out & ncpid=$!
-  exec 3> /tmp/hid.in
-  { bytes ff ff ff ff 86 00 08 01 02 03 04 05 06 07 08; head -c 49 /dev/zero; } >&3
-  wait_size /tmp/hid.out 64 30 || { echo "no INIT response"; exec 3>&-; return 1; }
-  init=$(hex_at /tmp/hid.out 0 64)
-  case "$init" in ffffffff860011010203040506070800*|ffffffff8600110102030405060708*) ;;
-    *) echo "bad INIT response $init"; exec 3>&-; return 1 ;; esac
-  cid=$(echo "$init" | cut -c31-38)
-  { bytes $(echo "$cid" | sed 's/../& /g') 90 00 01 04; head -c 57 /dev/zero; } >&3
-  off=64
-  while :; do
-    wait_size /tmp/hid.out $((off + 64)) 60 || { echo "no getInfo response"; exec 3>&-; return 1; }
-    pkt=$(hex_at /tmp/hid.out "$off" 64)
-    off=$((off + 64))
-    # Keepalives (0xbb) may come first while the phone is reached.
-    [ "$(echo "$pkt" | cut -c9-10)" = bb ] && continue
-    break
-  done
-  exec 3>&-
-  kill "$ncpid" 2>/dev/null
-  echo "getInfo first packet: $pkt"
-  # cid, 0x90, length, status 0x00 (CTAP2_OK), then a CBOR map whose versions hold "FIDO_2_0".
-  [ "$(echo "$pkt" | cut -c1-10)" = "${cid}90" ] || return 1
-  [ "$(echo "$pkt" | cut -c15-16)" = 00 ] || return 1
-  echo "$pkt" | grep -q 4649444f5f325f30
+# A bare CTAPHID exchange on the tool's socket: getInfo is forwarded over the relay to the
+# phone, which answers CTAP2_OK (00) and a CBOR map whose versions hold "FIDO_2_0".
+getinfo_ok() {
+  r=$(ctaphid_getinfo "$@") || { echo "$r"; return 1; }
+  echo "$r"
+  cid=$(echo "$r" | cut -d' ' -f2) pkt=$(echo "$r" | cut -d' ' -f4)
+  [ "$(echo "$pkt" | cut -c1-10)" = "${cid}90" ] && [ "$(echo "$pkt" | cut -c15-16)" = 00 ] \
+    && echo "$pkt" | grep -q 4649444f5f325f30
 }
-check "getInfo through the tool's CTAPHID socket reaches the phone" getinfo_via_tool
+check "getInfo through the tool's CTAPHID socket reaches the phone" getinfo_ok tcp "$addr"
 
 echo "== the phone as a FIDO HID device: pairing-tool serve --uhid"
 # Restarted now that it is paired: the device is named after the paired phone.
 kill "$toolpid"; wait "$toolpid" 2>/dev/null
 check "fido2-token -L lists nothing before the device exists" sh -c '[ -z "$(fido2-token -L)" ]'
 pairing-tool --data-dir /tmp/pc --relay "$url" --allow-insecure-loopback --name "VM PC" \
-  serve --ctaphid 127.0.0.1:0 --uhid > /tmp/tool.out 2> /tmp/tool.err & toolpid=$!; pids="$pids $toolpid"
+  serve --ctaphid 127.0.0.1:0 --uhid --session-idle-secs 2 > /tmp/tool.out 2> /tmp/tool.err & toolpid=$!; pids="$pids $toolpid"
 check "the tool creates the uhid device, named after the phone" \
   wait_line /tmp/tool.out '^uhid device ready: VM phone via pairing-tool$' 30
 hidraw_appears() { n=100; while [ ! -c /dev/hidraw0 ]; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done; }
@@ -88,6 +64,7 @@ check "the kernel exposes /dev/hidraw0" hidraw_appears
 check "sysfs names the device after the phone" \
   grep -q '^HID_NAME=VM phone via pairing-tool$' /sys/class/hidraw/hidraw0/device/uevent
 dev=/dev/hidraw0
+check "getInfo as bare reports on /dev/hidraw0 reaches the phone" getinfo_ok hidraw /dev/hidraw0
 check "fido2-token -L lists the phone (USB bus, pid.codes test ids)" \
   sh -c 'fido2-token -L | tee /dev/stderr | grep -q "^/dev/hidraw0: vendor=0x1209, product=0x0001"'
 cat /tmp/check.out
@@ -143,6 +120,53 @@ check "ssh-keygen -K downloads the resident keys again" \
   sh -c 'mkdir -p /tmp/k && cd /tmp/k && ssh-keygen -K -N "" && ls /tmp/k | grep -q "^id_ecdsa_sk_rk_vm$"'
 check "the downloaded key is the one made before" \
   sh -c 'cut -d" " -f2 /tmp/k/id_ecdsa_sk_rk_vm.pub | grep -qxF "$(cut -d" " -f2 /tmp/id_ecdsa-sk.pub)"'
+
+echo "== the user declines on the phone, then the phone is unreachable"
+# The tool runs with --session-idle-secs 2: once the killed phone's session has idled out, the
+# next request knocks afresh (else the first one waits out 15 s of silence on the dead one).
+stop_phone() { kill "$phonepid"; wait "$phonepid" 2>/dev/null; sleep 3; }
+passkeys() { virtual-phone --data-dir /tmp/phone passkeys list | wc -l; }
+stop_phone
+before=$(passkeys)
+echo "passkeys on the phone: $before"
+virtual-phone --data-dir /tmp/phone serve --link --allow-insecure-loopback --no-builtin-uv \
+  --presence deny > /tmp/phone.out 2> /tmp/phone.err & phonepid=$!; pids="$pids $phonepid"
+check "the phone serves its link again (the user will decline)" \
+  wait_line /tmp/phone.out '^link service running$' 30
+printf '%s\nvm.example\nbob\n%s\n' "$cdh" "$uid" > /tmp/cred2.param
+expect_fail "declining reaches fido2-cred -M as operation denied" 'FIDO_ERR_OPERATION_DENIED' \
+  sh -c "echo $pin | fido2-cred -M -r -v -i /tmp/cred2.param $dev es256"
+expect_fail "declining reaches fido2-assert -G as operation denied" 'FIDO_ERR_OPERATION_DENIED' \
+  sh -c "echo $pin | fido2-assert -G -p -v -i /tmp/assert.param $dev"
+# OpenSSH 9.2's sk-usbhid reads CTAP2_ERR_OPERATION_DENIED as "PIN required" and retries
+# with the PIN until it gives up: that is what its user sees.
+expect_fail "declining reaches ssh-keygen, which gives up" 'Too many incorrect PINs' \
+  ssh-keygen -q -t ecdsa-sk -O resident -O application=ssh:declined -N '' -f /tmp/id_declined
+check "ssh-keygen wrote no key for the declined request" test ! -e /tmp/id_declined
+stop_phone
+check "nothing was stored when the user declined" test "$(passkeys)" -eq "$before"
+# Nobody answers the tool's knock: it answers CTAP1_ERR_TIMEOUT (0x05) after 10 s, "the phone
+# never got the request" (tests/pairing-tool/README.md).
+unreachable() {
+  r=$(ctaphid_getinfo hidraw /dev/hidraw0) || { echo "$r"; return 1; }
+  echo "$r"
+  cid=$(echo "$r" | cut -d' ' -f2) pkt=$(echo "$r" | cut -d' ' -f4)
+  [ "$(echo "$pkt" | cut -c1-16)" = "${cid}90000105" ]
+}
+check "an unreachable phone answers a request on /dev/hidraw0 with CTAP1_ERR_TIMEOUT (0x05)" unreachable
+# libfido2 opens the device with getInfo; when that fails it treats the device as a U2F key,
+# so a CTAP2-only request fails before it is sent.
+expect_fail "an unreachable phone fails fido2-cred -M -r" 'FIDO_ERR_UNSUPPORTED_OPTION' \
+  timeout 60 sh -c "echo $pin | fido2-cred -M -r -v -i /tmp/cred2.param $dev es256"
+cat /tmp/check.out
+check "nothing was stored while the phone was unreachable" test "$(passkeys)" -eq "$before"
+
+echo "== the device goes away with the tool"
+kill -TERM "$toolpid"
+tool_rc=0; wait "$toolpid" || tool_rc=$?
+check "the tool exits 0 on SIGTERM" test "$tool_rc" -eq 0
+check "/dev/hidraw0 is gone" sh -c 'n=50; while [ -e /dev/hidraw0 ]; do n=$((n-1)); [ $n -gt 0 ] || exit 1; sleep 0.1; done'
+check "fido2-token -L lists nothing again" sh -c '[ -z "$(fido2-token -L)" ]'
 
 show_logs
 summary

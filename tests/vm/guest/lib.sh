@@ -52,6 +52,52 @@ wait_size() {
   done
 }
 
+# ctaphid_getinfo tcp HOST:PORT | hidraw /dev/hidrawN: a bare CTAPHID exchange (CTAP 2.1
+# §11.2: 64-byte reports), INIT on the broadcast channel, then authenticatorGetInfo (0x04) on
+# the channel it gives. Prints the channel and the first reply packet that is not a
+# keepalive, as hex. On the TCP socket (proto/ctaphid-socket.md) reports are raw 64 bytes; on
+# hidraw each write is one report led by its report id (0), each read one 64-byte report.
+ctaphid_getinfo() {
+  kind=$1 target=$2 rc=1
+  : > /tmp/hid.out
+  if [ "$kind" = tcp ]; then
+    rm -f /tmp/hid.in; mkfifo /tmp/hid.in
+    timeout 90 nc "${target%:*}" "${target##*:}" < /tmp/hid.in > /tmp/hid.out & rdpid=$!
+    exec 3> /tmp/hid.in
+    prefix="" len=64
+  else
+    exec 3<> "$target"
+    timeout 90 cat <&3 > /tmp/hid.out & rdpid=$!
+    prefix=00 len=65
+  fi
+  { bytes $prefix ff ff ff ff 86 00 08 01 02 03 04 05 06 07 08; head -c 64 /dev/zero; } \
+    | head -c $len > /tmp/rep
+  cat /tmp/rep >&3
+  if wait_size /tmp/hid.out 64 30; then
+    init=$(hex_at /tmp/hid.out 0 64)
+    cid=$(echo "$init" | cut -c31-38)
+    if [ "$(echo "$init" | cut -c1-30)" != ffffffff8600110102030405060708 ]; then
+      echo "bad INIT reply $init"
+    else
+      { bytes $prefix $(echo "$cid" | sed 's/../& /g') 90 00 01 04; head -c 64 /dev/zero; } \
+        | head -c $len > /tmp/rep
+      cat /tmp/rep >&3
+      off=64
+      while wait_size /tmp/hid.out $((off + 64)) 60; do
+        pkt=$(hex_at /tmp/hid.out "$off" 64); off=$((off + 64))
+        [ "$(echo "$pkt" | cut -c9-10)" = bb ] && continue
+        echo "channel $cid reply $pkt"; rc=0; break
+      done
+      [ "$rc" = 0 ] || echo "no getInfo reply"
+    fi
+  else
+    echo "no INIT reply"
+  fi
+  exec 3>&-
+  kill "$rdpid" 2>/dev/null
+  return $rc
+}
+
 summary() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
