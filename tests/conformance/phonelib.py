@@ -590,6 +590,7 @@ def check_auth_data_encoding(auth_data: bytes) -> dict:
 # CTAP helpers shared by the tests
 # ---------------------------------------------------------------------------------------------
 ES256 = [{"type": "public-key", "alg": -7}]
+EDDSA = [{"type": "public-key", "alg": -8}]
 RP = {"id": "example.com", "name": "Example"}
 
 
@@ -640,13 +641,14 @@ def verify_assertion(public_key: dict, auth_data: bytes, client_data_hash: bytes
     CoseKey.parse(public_key).verify(bytes(auth_data) + client_data_hash, signature)
 
 
-def verify_packed_self(att) -> None:
+def verify_packed_self(att, alg: int = -7) -> None:
     """Checks a makeCredential response's packed self-attestation (WebAuthn §8.2): no x5c,
-    `alg` of the credential key, signature by the credential key."""
+    `alg` of the credential key (`alg`), signature by the credential key."""
     from fido2.attestation import PackedAttestation, AttestationType
     assert att.fmt == "packed", att.fmt
     assert set(att.att_stmt) == {"alg", "sig"}, att.att_stmt.keys()
-    assert att.att_stmt["alg"] == -7
+    assert att.att_stmt["alg"] == alg
+    assert att.auth_data.credential_data.public_key[3] == alg
     result = PackedAttestation().verify(att.att_stmt, att.auth_data, _last_cdh(att))
     assert result.attestation_type == AttestationType.SELF
 
@@ -657,9 +659,9 @@ def _last_cdh(att):
 
 def make_credential(ctap: Ctap2, rp: dict = RP, usr: dict | None = None, *, rk: bool = False,
                     uv: bool | None = None, exclude=None, extensions=None, token=None,
-                    protocol: int | None = None, label: str = "mc", **kw):
+                    protocol: int | None = None, label: str = "mc", algs=ES256, **kw):
     """makeCredential with sensible defaults; checks the response encoding. `token` (with
-    `protocol`) adds a pinUvAuthParam over the clientDataHash."""
+    `protocol`) adds a pinUvAuthParam over the clientDataHash; `algs` is pubKeyCredParams."""
     h = cdh(label)
     options = {}
     if rk:
@@ -669,7 +671,7 @@ def make_credential(ctap: Ctap2, rp: dict = RP, usr: dict | None = None, *, rk: 
     param = None
     if token is not None:
         param = pin_protocol(protocol).authenticate(token, h)
-    att = ctap.make_credential(h, rp, usr or user(1), ES256, exclude_list=exclude,
+    att = ctap.make_credential(h, rp, usr or user(1), algs, exclude_list=exclude,
                                extensions=extensions, options=options or None,
                                pin_uv_param=param, pin_uv_protocol=protocol if token else None,
                                **kw)

@@ -89,6 +89,24 @@ def test_register_and_authenticate_discoverable_with_user_verification(mode):
 
 
 
+def test_an_rp_that_prefers_eddsa_gets_an_ed25519_passkey(mode):
+    """A relying party listing EdDSA first (as OpenSSH's ed25519-sk does) gets an Ed25519
+    passkey; Fido2Server verifies the attestation and the assertions with python-fido2's
+    EdDSA. Its default list (ES256 first) still gets ES256."""
+    from fido2.cose import EdDSA, ES256
+    from fido2.webauthn import PublicKeyCredentialParameters
+    _, _, client, _ = mode
+    srv = server()
+    srv.allowed_algorithms = [PublicKeyCredentialParameters(type="public-key", alg=alg)
+                              for alg in (EdDSA.ALGORITHM, ES256.ALGORITHM)]
+    cred = register(client, srv).credential_data
+    assert isinstance(cred.public_key, EdDSA) and cred.public_key[3] == -8
+    for allow in (True, False):
+        ad, _ = authenticate(client, srv, [cred], allow=allow)
+        assert ad.is_user_verified()
+    assert register(client, server(), 2).credential_data.public_key[3] == -7
+
+
 def test_authenticate_with_allow_list_and_user_verification(mode):
     _, _, client, _ = mode
     srv = server()

@@ -6,8 +6,8 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import CredentialManagement
 from fido2.ctap2.pin import ClientPin
 
-from phonelib import (ERR, RP, client_pin, descriptor, get_assertion, make_credential,
-                      pin_protocol, rp_id_hash, user)
+from phonelib import (EDDSA, ERR, ES256, RP, client_pin, descriptor, get_assertion,
+                      make_credential, pin_protocol, rp_id_hash, user)
 
 P = ClientPin.PERMISSION
 R = CredentialManagement.RESULT
@@ -69,6 +69,24 @@ def test_enumerate_rps_and_credentials(setup, proto):
         assert c[R.PUBLIC_KEY] == cd.public_key
         assert c[R.CREDENTIAL_ID]["type"] == "public-key"
         assert c[R.CRED_PROTECT] == 1
+
+
+def test_an_eddsa_passkey_is_enumerated_with_its_okp_key(make_phone):
+    """Credential management returns the Ed25519 passkey's own COSE key (kty OKP, alg -8)
+    beside an ES256 one's."""
+    phone = make_phone("--no-builtin-uv")
+    ctap = phone.ctap2()
+    client_pin(ctap, 2).set_pin(PIN)
+    made = []
+    for n, algs in [(1, EDDSA), (2, ES256)]:
+        t = client_pin(ctap, 2).get_pin_token(PIN, P.MAKE_CREDENTIAL, RP["id"])
+        made.append(make_credential(ctap, RP, user(n), rk=True, token=t, protocol=2,
+                                    label=f"m{n}", algs=algs))
+    creds = credman(ctap, 2).enumerate_creds(rp_id_hash(RP["id"]))
+    by_id = {c[R.CREDENTIAL_ID]["id"]: c[R.PUBLIC_KEY] for c in creds}
+    keys = [m.auth_data.credential_data.public_key for m in made]
+    assert [by_id[m.auth_data.credential_data.credential_id] for m in made] == keys
+    assert [(k[1], k[3]) for k in keys] == [(1, -8), (2, -7)]
 
 
 def test_enumerate_rp_without_credentials_is_no_credentials(setup, proto):

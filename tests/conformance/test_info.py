@@ -31,6 +31,8 @@ def test_get_info_is_canonical_and_complete(phone):
     assert info[0x07] >= 1
     assert info[0x08] >= 16
     assert {"alg": -7, "type": "public-key"} in info[0x0A]
+    # ES256 then EdDSA (Ed25519), in that order (issue 16).
+    assert info[0x0A] == [{"alg": -7, "type": "public-key"}, {"alg": -8, "type": "public-key"}]
     assert info[0x0C] is False  # forcePINChange
     assert info[0x0D] >= 4  # minPINLength
     assert info[0x14] > 0  # remainingDiscoverableCredentials

@@ -4,7 +4,7 @@ as a relying party would: flags, counters, signatures, attestation, canonical au
 import pytest
 from fido2.ctap import CtapError
 
-from phonelib import (ERR, ES256, RP, cdh, check_signed_by, client_pin, descriptor,
+from phonelib import (EDDSA, ERR, ES256, RP, cdh, check_signed_by, client_pin, descriptor,
                       get_assertion, make_credential, raw_call, user, verify_packed_self)
 
 OTHER_RP = {"id": "other.example", "name": "Other"}
@@ -65,22 +65,49 @@ def test_up_false_in_make_credential_is_invalid_option(phone):
     assert e.value.code == ERR.INVALID_OPTION
 
 
+def pk(alg, kind="public-key"):
+    return {"type": kind, "alg": alg}
+
+
+# The first entry of pubKeyCredParams that is a public key of a supported alg wins (CTAP 2.1
+# §6.1.2 step 3); `expected` is its alg, or the error when there is none.
 @pytest.mark.parametrize("algs,expected", [
-    ([{"type": "public-key", "alg": -257}], ERR.UNSUPPORTED_ALGORITHM),
-    ([{"type": "public-key", "alg": -8}, {"type": "public-key", "alg": -35}],
-     ERR.UNSUPPORTED_ALGORITHM),
-    ([{"type": "not-a-key", "alg": -7}], ERR.UNSUPPORTED_ALGORITHM),
-    ([{"type": "public-key", "alg": -257}, {"type": "public-key", "alg": -7}], 0),
+    ([pk(-257)], ERR.UNSUPPORTED_ALGORITHM),
+    ([pk(-35), pk(-36)], ERR.UNSUPPORTED_ALGORITHM),
+    ([pk(-7, "not-a-key")], ERR.UNSUPPORTED_ALGORITHM),
+    ([pk(-8, "not-a-key")], ERR.UNSUPPORTED_ALGORITHM),
+    ([pk(-257), pk(-7)], -7),
+    ([pk(-8), pk(-7)], -8),
+    ([pk(-7), pk(-8)], -7),
+    ([pk(-8), pk(-35)], -8),
+    ([pk(-8, "not-a-key"), pk(-7)], -7),
 ])
 def test_algorithm_selection(phone, algs, expected):
     ctap = phone.ctap2()
     try:
         att = ctap.make_credential(cdh(), RP, user(1), algs)
-        status = 0
-        assert att.auth_data.credential_data.public_key[3] == -7
+        status = att.auth_data.credential_data.public_key[3]
     except CtapError as e:
         status = e.code
     assert status == expected
+
+
+def test_an_eddsa_passkey_is_okp_ed25519_self_attested_and_signs(phone):
+    """python-fido2's own EdDSA verifier checks the attestation and two assertions."""
+    from fido2.cose import CoseKey, EdDSA
+    ctap = phone.ctap2()
+    att = make_credential(ctap, algs=EDDSA)
+    key = att.auth_data.credential_data.public_key
+    assert dict(key) == {1: 1, 3: -8, -1: 6, -2: key[-2]} and len(key[-2]) == 32
+    assert isinstance(CoseKey.parse(key), EdDSA)
+    verify_packed_self(att, alg=-8)
+    cred = descriptor(att)
+    for label in ("ga1", "ga2"):
+        resp = get_assertion(ctap, allow=[cred], label=label)
+        assert len(resp.signature) == 64
+        check_signed_by(resp, att)
+    with pytest.raises(Exception):
+        EdDSA(key).verify(bytes(resp.auth_data) + b"\0" * 32, resp.signature)
 
 
 def test_pin_set_and_no_param_discoverable_is_puat_required(make_phone):

@@ -5,12 +5,10 @@
 //! when user verification really happened in this request; extension outputs and COSE keys are
 //! encoded canonically by the CBOR encoder.
 
-use p256::ecdsa::SigningKey;
-use p256::{FieldBytes, NistP256, NonZeroScalar};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
-use super::cose::ALG_ES256;
+use super::credential_key::CredentialSigner;
+use super::status::CtapResult;
 use crate::cbor::{Value, encode_into};
 
 pub const FLAG_UP: u8 = 0x01;
@@ -90,53 +88,25 @@ impl AuthData<'_> {
     }
 }
 
-/// A passkey's private scalar, ready to sign. Loading it costs no point multiplication (a
-/// `SigningKey` computes its public key on construction, which would double the cost of an
-/// assertion). Wiped on drop.
-pub struct CredentialSigner(Zeroizing<NonZeroScalar>);
-
-impl CredentialSigner {
-    /// None if `private_key` is not a valid P-256 scalar.
-    pub fn from_bytes(private_key: &[u8]) -> Option<Self> {
-        let bytes = FieldBytes::try_from(private_key).ok()?;
-        let scalar = Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(bytes))?;
-        Some(Self(Zeroizing::new(scalar)))
-    }
-
-    /// ES256 over `auth_data || client_data_hash` (the WebAuthn signature input), DER encoded,
-    /// with a deterministic nonce (RFC 6979).
-    pub fn sign(&self, auth_data: &[u8], client_data_hash: &[u8]) -> Vec<u8> {
-        let digest = Sha256::new()
-            .chain_update(auth_data)
-            .chain_update(client_data_hash)
-            .finalize();
-        let (signature, _) =
-            ecdsa::hazmat::sign_prehashed_rfc6979::<NistP256, Sha256>(&self.0, &digest, &[]);
-        signature.to_der().as_bytes().to_vec()
-    }
-}
-
-/// `(fmt, attStmt)` for makeCredential.
+/// `(fmt, attStmt)` for makeCredential. Packed self attestation (WebAuthn §8.2) is signed by
+/// the credential's own key and names its algorithm (-7 or -8).
 pub fn attestation_statement(
     format: AttestationFormat,
-    key: &SigningKey,
+    signer: &CredentialSigner,
     auth_data: &[u8],
     client_data_hash: &[u8],
-) -> (&'static str, Value) {
-    match format {
+) -> CtapResult<(&'static str, Value)> {
+    Ok(match format {
         AttestationFormat::None => ("none", Value::map([])),
-        AttestationFormat::PackedSelf => {
-            let signer = CredentialSigner(Zeroizing::new(*key.as_nonzero_scalar()));
-            (
-                "packed",
-                Value::map([
-                    (Value::from("alg"), Value::int(ALG_ES256)),
-                    (
-                        Value::from("sig"),
-                        Value::from(signer.sign(auth_data, client_data_hash)),
-                    ),
-                ]),
-            )
-        }
-    }
+        AttestationFormat::PackedSelf => (
+            "packed",
+            Value::map([
+                (Value::from("alg"), Value::int(signer.algorithm().cose())),
+                (
+                    Value::from("sig"),
+                    Value::from(signer.sign(auth_data, client_data_hash)?),
+                ),
+            ]),
+        ),
+    })
 }

@@ -11,7 +11,7 @@
 
 use super::auth_data::rp_id_hash;
 use super::client_pin::{protocol, verify_token};
-use super::cose::credential_public_key;
+use super::credential_key::credential_public_key;
 use super::follow_up::FollowUp;
 use super::params::{Descriptor, truncate_name};
 use super::status::*;
@@ -111,8 +111,10 @@ enum Response {
 }
 
 impl Response {
-    fn into_value(self) -> Value {
-        match self {
+    /// Fails only for a stored passkey whose public key this version cannot encode
+    /// (`credential_key`'s invariant).
+    fn into_value(self) -> CtapResult<Value> {
+        Ok(match self {
             Self::Metadata {
                 existing,
                 remaining,
@@ -128,13 +130,13 @@ impl Response {
                 Value::map(out)
             }
             Self::Credential { credential, total } => {
-                let mut out = credential_entry(&credential);
+                let mut out = credential_entry(&credential)?;
                 if let Some(total) = total {
                     out.push((key(0x09), Value::Unsigned(total)));
                 }
                 Value::map(out)
             }
-        }
+        })
     }
 }
 
@@ -198,7 +200,7 @@ pub async fn credential_management(
             return Ok(None);
         }
     };
-    Ok(Some(response.into_value()))
+    Ok(Some(response.into_value()?))
 }
 
 /// enumerateRPsBegin (§6.8.3): the first rp with the total; the rest wait for getNextRP.
@@ -350,7 +352,7 @@ fn rp_entry((id, name): (String, Option<String>)) -> Vec<(Value, Value)> {
     ]
 }
 
-fn credential_entry(c: &Credential) -> Vec<(Value, Value)> {
+fn credential_entry(c: &Credential) -> CtapResult<Vec<(Value, Value)>> {
     let mut user = vec![(Value::from("id"), Value::from(c.user_id.clone()))];
     if let Some(name) = &c.user_name {
         user.push((Value::from("name"), Value::from(name.as_str())));
@@ -358,12 +360,12 @@ fn credential_entry(c: &Credential) -> Vec<(Value, Value)> {
     if let Some(name) = &c.user_display_name {
         user.push((Value::from("displayName"), Value::from(name.as_str())));
     }
-    vec![
+    Ok(vec![
         (key(0x06), Value::map(user)),
         (key(0x07), Descriptor::to_value(&c.credential_id)),
-        (key(0x08), credential_public_key(&c.public_key)),
+        (key(0x08), credential_public_key(c.algorithm, &c.public_key)?),
         (key(0x0A), Value::Unsigned(u64::from(c.cred_protect))),
-    ]
+    ])
 }
 
 fn next_rp(cx: &mut Context<'_>) -> CtapResult<Value> {
@@ -371,7 +373,7 @@ fn next_rp(cx: &mut Context<'_>) -> CtapResult<Value> {
     match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Rps(rest)) if !rest.is_empty() => {
             let rp = rest.remove(0);
-            Ok(Response::Rp { rp, total: None }.into_value())
+            Response::Rp { rp, total: None }.into_value()
         }
         _ => Err(CTAP2_ERR_NOT_ALLOWED),
     }
@@ -382,11 +384,11 @@ fn next_credential(cx: &mut Context<'_>) -> CtapResult<Value> {
     match cx.state.follow_ups.enumeration(origin) {
         Some(Enumeration::Credentials(rest)) if !rest.is_empty() => {
             let credential = rest.remove(0);
-            Ok(Response::Credential {
+            Response::Credential {
                 credential,
                 total: None,
             }
-            .into_value())
+            .into_value()
         }
         _ => Err(CTAP2_ERR_NOT_ALLOWED),
     }

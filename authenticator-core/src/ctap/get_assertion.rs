@@ -16,7 +16,8 @@
 
 use tokio::time::{Duration, Instant};
 
-use super::auth_data::{AuthData, CredentialSigner, rp_id_hash};
+use super::auth_data::{AuthData, rp_id_hash};
+use super::credential_key::CredentialSigner;
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
 use super::extensions::{
     AssertionExtensions, CRED_PROTECT_UV_OPTIONAL_WITH_LIST, CRED_PROTECT_UV_REQUIRED,
@@ -381,8 +382,8 @@ fn assertion(
         .state
         .counters
         .next(&cx.engine.vault, &credential.credential_id)?;
-    let signer =
-        CredentialSigner::from_bytes(secrets.private_key.expose()).ok_or(CTAP1_ERR_OTHER)?;
+    // The passkey's own algorithm, as stored with it (ES256 or EdDSA).
+    let signer = CredentialSigner::load(credential.algorithm, secrets.private_key.expose())?;
     let extensions = pending.extensions.outputs(
         credential.cred_blob.as_deref(),
         &secrets,
@@ -397,7 +398,7 @@ fn assertion(
         extensions: Some(extensions),
     }
     .to_bytes();
-    let signature = signer.sign(&auth_data, &pending.client_data_hash);
+    let signature = signer.sign(&auth_data, &pending.client_data_hash)?;
     // The user handle identifies the account of a discoverable passkey; names only after UV
     // (§6.2.2 step 12: no personally identifying data without user verification).
     let user =

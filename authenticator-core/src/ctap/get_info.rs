@@ -13,7 +13,7 @@
 //! `AuthenticatorTransport`): USB (CTAPHID) and hybrid, in both forms.
 
 use super::auth_data::AAGUID;
-use super::cose::ALG_ES256;
+use super::credential_key::Algorithm;
 use super::status::CtapResult;
 use super::{EngineConfig, key};
 use crate::cbor::Value;
@@ -136,10 +136,7 @@ impl Response {
             (key(0x09), text_array(&TRANSPORTS)),
             (
                 key(0x0A),
-                Value::Array(vec![Value::map([
-                    (Value::from("alg"), Value::int(ALG_ES256)),
-                    (Value::from("type"), Value::from("public-key")),
-                ])]),
+                algorithms(),
             ),
             (key(0x0C), Value::Bool(self.force_pin_change)),
             (key(0x0D), Value::Unsigned(u64::from(self.min_pin_length))),
@@ -187,10 +184,7 @@ impl Response {
             (key(0x09), text_array(&TRANSPORTS)),
             (
                 key(0x0A),
-                Value::Array(vec![Value::map([
-                    (Value::from("alg"), Value::int(ALG_ES256)),
-                    (Value::from("type"), Value::from("public-key")),
-                ])]),
+                algorithms(),
             ),
             (key(0x0E), Value::Unsigned(FIRMWARE_VERSION)),
             (key(0x0F), Value::Unsigned(MAX_CRED_BLOB_LENGTH as u64)),
@@ -201,4 +195,20 @@ impl Response {
             ),
         ])
     }
+}
+
+/// `algorithms` (0x0A): every supported credential algorithm, ES256 first (CTAP 2.1 §6.4: in
+/// order of preference; clients that take the first get the most widely verified one).
+fn algorithms() -> Value {
+    Value::Array(
+        Algorithm::SUPPORTED
+            .iter()
+            .map(|alg| {
+                Value::map([
+                    (Value::from("alg"), Value::int(alg.cose())),
+                    (Value::from("type"), Value::from("public-key")),
+                ])
+            })
+            .collect(),
+    )
 }

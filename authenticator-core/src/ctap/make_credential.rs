@@ -5,10 +5,15 @@
 //! excludeList (presence is asked *before* CREDENTIAL_EXCLUDED so a site cannot probe
 //! silently), user presence, then creation. Every passkey is stored in the vault, discoverable
 //! or not, with a random 16-byte credential id; BE=0 and BS=0 (device-bound).
+//!
+//! The key's algorithm is the first entry of pubKeyCredParams whose type is "public-key" and
+//! whose alg this authenticator supports (§6.1.2 step 3): ES256 (-7, a key from the pool) or
+//! EdDSA (-8, made inline: see `credential_key`). The client chooses among supported
+//! algorithms only; an unknown or mistyped entry is skipped, a malformed one is an error.
 
 use super::auth_data::{AttestedCredential, AuthData, attestation_statement, rp_id_hash};
 use super::client_pin::{answer_zero_length_param, builtin_uv, protocol, verify_token};
-use super::cose::{ALG_ES256, credential_public_key};
+use super::credential_key::{Algorithm, CredentialSigner, NewCredentialKey, credential_public_key};
 use super::extensions::{
     CRED_PROTECT_UV_OPTIONAL, CRED_PROTECT_UV_REQUIRED, RegistrationExtensions,
 };
@@ -37,8 +42,8 @@ struct Request {
     user_id: Vec<u8>,
     user_name: Option<String>,
     user_display_name: Option<String>,
-    /// pubKeyCredParams offers ES256 (the only algorithm here).
-    es256_offered: bool,
+    /// The first supported algorithm pubKeyCredParams offers, if any.
+    algorithm: Option<Algorithm>,
     exclude_list: Vec<Descriptor>,
     extensions: RegistrationExtensions,
     options: Options,
@@ -77,7 +82,7 @@ impl Request {
         Ok(Self {
             extensions: RegistrationExtensions::parse(extensions.as_ref())?,
             options: Options::parse(options.as_ref())?,
-            es256_offered: check_algorithms(&algorithms)?,
+            algorithm: choose_algorithm(&algorithms)?,
             client_data_hash,
             rp_id,
             rp_name,
@@ -131,9 +136,9 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         None => None,
     };
     // §6.1.2 steps 3-5: what this authenticator supports.
-    if !request.es256_offered {
+    let Some(algorithm) = request.algorithm else {
         return Err(CTAP2_ERR_UNSUPPORTED_ALGORITHM);
-    }
+    };
     if request.enterprise_attestation.is_some() {
         return Err(CTAP1_ERR_INVALID_PARAMETER);
     }
@@ -158,7 +163,7 @@ pub async fn make_credential(cx: &mut Context<'_>, params: &[u8]) -> CtapResult<
         return Err(CTAP2_ERR_KEY_STORE_FULL);
     }
     // §6.1.2 steps 15-19: create and store the passkey, attest it.
-    let response = create(cx, &request, user.verified).await?;
+    let response = create(cx, &request, algorithm, user.verified).await?;
     if token_protocol.is_some() {
         cx.state.tokens.clear_user_flags();
         cx.state.tokens.retain_permissions(PERMISSION_LBW);
@@ -247,19 +252,20 @@ async fn check_exclude_list(
 
 /// Creates the passkey, stores it durably and attests it. Every passkey is stored, discoverable
 /// or not, with a random 16-byte credential id.
-async fn create(cx: &Context<'_>, request: &Request, user_verified: bool) -> CtapResult<Response> {
+async fn create(
+    cx: &Context<'_>,
+    request: &Request,
+    algorithm: Algorithm,
+    user_verified: bool,
+) -> CtapResult<Response> {
     let rp_id = &request.rp_id;
     let discoverable = request.options.rk.unwrap_or(false);
     let extensions = &request.extensions;
-    let CredentialKey {
+    let NewCredentialKey {
         private_key,
-        signing_key,
-    } = cx.engine.key_pool.take()?;
-    let public_key = signing_key
-        .verifying_key()
-        .to_sec1_point(false)
-        .as_bytes()
-        .to_vec();
+        public_key,
+        signer,
+    } = new_key(cx, algorithm)?;
     let credential_id = random_array::<CREDENTIAL_ID_LENGTH>()
         .map_err(|_| CTAP1_ERR_OTHER)?
         .to_vec();
@@ -272,7 +278,7 @@ async fn create(cx: &Context<'_>, request: &Request, user_verified: bool) -> Cta
         user_id: request.user_id.clone(),
         user_name: request.user_name.clone(),
         user_display_name: request.user_display_name.clone(),
-        algorithm: ALG_ES256,
+        algorithm: algorithm.cose(),
         public_key: public_key.clone(),
         discoverable,
         cred_protect,
@@ -310,7 +316,7 @@ async fn create(cx: &Context<'_>, request: &Request, user_verified: bool) -> Cta
         sign_count: 0,
         attested: Some(AttestedCredential {
             credential_id: &credential_id,
-            public_key: credential_public_key(&public_key),
+            public_key: credential_public_key(algorithm.cose(), &public_key)?,
         }),
         extensions: Some(extensions.outputs(cred_protect, min_pin_length)),
     }
@@ -325,14 +331,16 @@ async fn create(cx: &Context<'_>, request: &Request, user_verified: bool) -> Cta
     let signed = auth_data.clone();
     let client_data_hash = request.client_data_hash.clone();
     let attestation = tokio::task::spawn_blocking(move || {
-        attestation_statement(format, &signing_key, &signed, &client_data_hash)
+        attestation_statement(format, &signer, &signed, &client_data_hash)
     });
     cx.vault().credentials().insert(&credential, &secrets)?;
     // Now, not at the take: the refill's key generation then runs after this request's
     // signature instead of competing with it for the other core.
-    drop(cx.engine.key_pool.refill_in_background());
+    if algorithm == Algorithm::Es256 {
+        drop(cx.engine.key_pool.refill_in_background());
+    }
     // A JoinError means the signing task panicked or never ran (the runtime is shutting down).
-    let (fmt, att_stmt) = attestation.await.map_err(|_| CTAP1_ERR_OTHER)?;
+    let (fmt, att_stmt) = attestation.await.map_err(|_| CTAP1_ERR_OTHER)??;
     Ok(Response {
         fmt,
         auth_data,
@@ -340,17 +348,46 @@ async fn create(cx: &Context<'_>, request: &Request, user_verified: bool) -> Cta
     })
 }
 
-/// pubKeyCredParams: every entry must be a well-formed {alg, type}; true if ES256 is offered.
-fn check_algorithms(value: &Value) -> CtapResult<bool> {
+/// A fresh key of `algorithm`: ES256 keys come from the pool, Ed25519 ones are made now.
+fn new_key(cx: &Context<'_>, algorithm: Algorithm) -> CtapResult<NewCredentialKey> {
+    match algorithm {
+        Algorithm::Es256 => {
+            let CredentialKey {
+                private_key,
+                signing_key,
+            } = cx.engine.key_pool.take()?;
+            let public_key = signing_key
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec();
+            let signer = CredentialSigner::Es256(zeroize::Zeroizing::new(
+                *signing_key.as_nonzero_scalar(),
+            ));
+            Ok(NewCredentialKey {
+                private_key,
+                public_key,
+                signer,
+            })
+        }
+        Algorithm::EdDsa => NewCredentialKey::ed25519(),
+    }
+}
+
+/// pubKeyCredParams (§6.1.2 step 3): every entry must be a well-formed {alg, type}; the first
+/// with type "public-key" and a supported alg is chosen, in the client's order.
+fn choose_algorithm(value: &Value) -> CtapResult<Option<Algorithm>> {
     let items = value.as_array().ok_or(CTAP2_ERR_CBOR_UNEXPECTED_TYPE)?;
-    let mut es256 = false;
+    let mut chosen = None;
     for item in items {
         let mut m = MapReader::new(item.clone())?;
         let alg = m.required_int("alg")?;
         let kind = m.required_text("type")?;
-        es256 |= alg == ALG_ES256 && kind == "public-key";
+        if chosen.is_none() && kind == "public-key" {
+            chosen = Algorithm::from_cose(alg);
+        }
     }
-    Ok(es256)
+    Ok(chosen)
 }
 
 #[cfg(test)]
@@ -360,6 +397,7 @@ mod tests {
     use super::super::{CMD_MAKE_CREDENTIAL, CtapEngine, EngineConfig};
     use super::*;
     use crate::cbor::{self, Value};
+    use crate::ctap::credential_key::ALG_ES256;
     use crate::platform::SystemClock;
     use crate::request::{Origin, RequestSignals};
     use crate::testkit::{ScriptedUser, TestProtector};
@@ -423,13 +461,13 @@ mod tests {
         assert_eq!(request.user_id, vec![7u8; 16]);
         assert_eq!(request.user_name, None);
         assert_eq!(request.user_display_name.as_deref(), Some("Al"));
-        assert!(request.es256_offered);
+        assert_eq!(request.algorithm, Some(Algorithm::Es256));
         assert_eq!((request.options.rk, request.options.up), (Some(true), None));
         assert_eq!(request.pin_uv_auth_param, None);
         assert_eq!(request.pin_uv_auth_protocol, Some(2));
         assert!(request.exclude_list.is_empty());
         let rs256_only = Request::parse(&cbor::encode(&entries(-257))).unwrap();
-        assert!(!rs256_only.es256_offered);
+        assert_eq!(rs256_only.algorithm, None);
     }
 
     /// The insert runs beside the attestation signature: when it fails, the client gets the

@@ -12,7 +12,7 @@
 //! engine for a new link session.
 //!
 //! One file per command (`authenticator_config` is authenticatorConfig, §6.11); `cose`,
-//! `auth_data`, `pin_protocol`, `token_state`, `counters`, `prompts` (asking the user, with
+//! `credential_key` (the passkeys' algorithms, ES256 and EdDSA, and their signer), `auth_data`, `pin_protocol`, `token_state`, `counters`, `prompts` (asking the user, with
 //! the engine's timeout, cancel and keepalive rules), `extensions` and `key_pool` are the
 //! shared pieces. The engine's own settings are [`EngineConfig`], here.
 
@@ -21,6 +21,7 @@ mod auth_data;
 mod authenticator_config;
 mod client_pin;
 mod cose;
+mod credential_key;
 mod counters;
 mod credential_management;
 mod extensions;
@@ -399,3 +400,6 @@ impl crate::request::CtapHandler for CtapEngine {
         Box::pin(CtapEngine::origin_ended(self, origin))
     }
 }
+
+#[cfg(test)]
+mod algorithm_tests;

@@ -37,9 +37,11 @@ pub struct Credential {
     pub user_id: Vec<u8>,
     pub user_name: Option<String>,
     pub user_display_name: Option<String>,
-    /// COSE algorithm of the key (-7 for ES256).
+    /// COSE algorithm of the key: -7 (ES256) or -8 (EdDSA, Ed25519). Part of the sealed
+    /// metadata since v1 (every v1 record says -7), so EdDSA needed no schema migration; the
+    /// engine refuses a value it does not know (`ctap/credential_key.rs`).
     pub algorithm: i64,
-    /// SEC1 uncompressed public key.
+    /// ES256: the SEC1 uncompressed point (65 bytes); EdDSA: the RFC 8032 public key (32).
     #[serde(with = "serde_bytes")]
     pub public_key: Vec<u8>,
     /// Resident ("discoverable") credential.
@@ -74,7 +76,8 @@ impl std::fmt::Debug for Credential {
 /// A passkey's secrets. Wiped on drop; no `Debug`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CredentialSecrets {
-    /// The P-256 private scalar (32 bytes).
+    /// The private key of `Credential::algorithm`: the P-256 scalar or the Ed25519 seed (RFC
+    /// 8032 §5.1.5), 32 bytes each.
     pub private_key: SecretBytes,
     /// hmac-secret CredRandom for assertions with and without user verification.
     pub cred_random_with_uv: Option<SecretBytes>,

@@ -126,3 +126,78 @@ fn a_damaged_pairing_file_is_reported() {
     assert_eq!(code, 1);
     assert!(stderr.contains("readable by other users"), "{stderr}");
 }
+
+/// `serve --uhid`: a missing `/dev/uhid` names the module, a refused one the udev rule and
+/// group; both fail before anything is created or announced. `/proc/sys/kernel/osrelease`
+/// (mode 0444, which procfs enforces even for root) stands in for a device we may not open.
+#[test]
+fn uhid_device_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("no-uhid");
+    let missing = missing.to_str().unwrap();
+    let serve = |path: &str, socket: bool| {
+        let mut args = vec![
+            "--relay",
+            "http://127.0.0.1:9",
+            "--allow-insecure-loopback",
+            "serve",
+            "--uhid",
+            "--uhid-path",
+            path,
+        ];
+        if socket {
+            args.extend(["--ctaphid", "127.0.0.1:0"]);
+        }
+        tool_command(&data, &args)
+    };
+    for socket in [false, true] {
+        let (code, stdout, stderr) = serve(missing, socket);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert_eq!(
+            stderr,
+            format!(
+                "pairing-tool: cannot open {missing}: it does not exist. Load the kernel's uhid \
+                 module: `sudo modprobe uhid` (to load it at boot: `echo uhid | sudo tee \
+                 /etc/modules-load.d/uhid.conf`)\n"
+            )
+        );
+        let (code, stdout, stderr) = serve("/proc/sys/kernel/osrelease", socket);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(
+            stderr.starts_with(
+                "pairing-tool: cannot open /proc/sys/kernel/osrelease: permission denied. \
+                 Let group uhid use it: put the udev rule \
+                 `KERNEL==\"uhid\", GROUP=\"uhid\", MODE=\"0660\"` in \
+                 /etc/udev/rules.d/70-uhid.rules"
+            ),
+            "{stderr}"
+        );
+        assert!(stderr.contains("sudo usermod -aG uhid $USER"), "{stderr}");
+    }
+    assert!(!data.exists(), "nothing was created");
+
+    // `--uhid-path` is only for `--uhid`; `serve` needs a socket or the device.
+    let (code, _, stderr) = tool_command(
+        &data,
+        &[
+            "--relay",
+            "https://relay.example",
+            "serve",
+            "--ctaphid",
+            "127.0.0.1:0",
+            "--uhid-path",
+            "/dev/uhid",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("the following required arguments were not provided:\n  --uhid"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = tool_command(&data, &["--relay", "https://relay.example", "serve"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--ctaphid <IP:PORT>"), "{stderr}");
+}
