@@ -102,7 +102,7 @@ echo "a file to sign" > /tmp/msg
 ssh_key_checks() { # TYPE
   t=$1
   check "ssh-keygen -t $t -O resident makes a key on the phone" \
-    ssh-keygen -q -t "$t" -O resident -O application=ssh:vm -N '' -f "/tmp/id_$t" -C "vm-$t"
+    ssh-keygen -q -t "$t" -O resident -O application=ssh:vm -O user="vm-$t" -N '' -f "/tmp/id_$t" -C "vm-$t"
   check "ssh-keygen -Y sign signs a file with the $t key" \
     sh -c "rm -f /tmp/msg.sig; ssh-keygen -Y sign -f /tmp/id_$t -n file /tmp/msg"
   echo "vm@test $(cat /tmp/id_$t.pub)" > /tmp/allowed_$t
@@ -113,15 +113,15 @@ ssh_key_checks() { # TYPE
     sh -c "ssh-keygen -Y verify -f /tmp/allowed_$t -I vm@test -n file -s /tmp/msg.sig < /tmp/msg2"
 }
 ssh_key_checks ecdsa-sk
-if fido2-token -I "$dev" | grep -q 'algorithms:.*eddsa'; then
-  ssh_key_checks ed25519-sk
-else
-  echo "skip - ed25519-sk: the phone does not offer EdDSA (COSE -8) yet"
-fi
+check "getInfo lists EdDSA beside ES256" sh -c "fido2-token -I $dev | grep -q 'algorithms:.*es256.*eddsa'"
+ssh_key_checks ed25519-sk
 check "ssh-keygen -K downloads the resident keys again" \
-  sh -c 'mkdir -p /tmp/k && cd /tmp/k && ssh-keygen -K -N "" && ls /tmp/k | grep -q "^id_ecdsa_sk_rk_vm$"'
-check "the downloaded key is the one made before" \
-  sh -c 'cut -d" " -f2 /tmp/k/id_ecdsa_sk_rk_vm.pub | grep -qxF "$(cut -d" " -f2 /tmp/id_ecdsa-sk.pub)"'
+  sh -c 'mkdir -p /tmp/k && cd /tmp/k && ssh-keygen -K -N "" && ls /tmp/k'
+cat /tmp/check.out
+for t in ecdsa-sk ed25519-sk; do
+  check "the downloaded $t key is the one made before" \
+    sh -c "cut -d' ' -f2 /tmp/k/*.pub | grep -qxF \"\$(cut -d' ' -f2 /tmp/id_$t.pub)\""
+done
 
 section "the user declines on the phone, then the phone is unreachable"
 # The tool runs with --session-idle-secs 2: once the killed phone's session has idled out, the

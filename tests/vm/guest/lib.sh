@@ -2,25 +2,28 @@
 # Each check prints `ok - NAME` or `FAIL - NAME` with the command's output; `summary` prints
 # the `N passed, N failed` line and returns non-zero when anything failed.
 passed=0 failed=0
+# Seconds since boot, to tenths (each check's line ends with the time it took).
+now() { cut -d' ' -f1 /proc/uptime; }
+took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
 # check NAME COMMAND...: runs COMMAND (its output kept in /tmp/check.out) and counts it.
 check() {
-  name="$1"; shift
+  name="$1"; shift; t0=$(now)
   if "$@" > /tmp/check.out 2>&1; then
-    passed=$((passed + 1)); echo "ok - $name"
+    passed=$((passed + 1)); echo "ok - $name ($(took "$t0"))"
   else
-    failed=$((failed + 1)); echo "FAIL - $name"; sed 's/^/    | /' /tmp/check.out | tail -n 30
+    failed=$((failed + 1)); echo "FAIL - $name ($(took "$t0"))"; sed 's/^/    | /' /tmp/check.out | tail -n 30
   fi
 }
 
 # expect_fail NAME REGEX COMMAND...: passes when COMMAND fails and its output matches REGEX.
 expect_fail() {
-  name="$1" re="$2"; shift 2
+  name="$1" re="$2"; shift 2; t0=$(now)
   if "$@" > /tmp/check.out 2>&1; then
     failed=$((failed + 1)); echo "FAIL - $name (succeeded; expected a failure matching /$re/)"
     sed 's/^/    | /' /tmp/check.out | tail -n 30
   elif grep -qE "$re" /tmp/check.out; then
-    passed=$((passed + 1)); echo "ok - $name"
+    passed=$((passed + 1)); echo "ok - $name ($(took "$t0"))"
   else
     failed=$((failed + 1)); echo "FAIL - $name (failed, but not with /$re/)"
     sed 's/^/    | /' /tmp/check.out | tail -n 30
