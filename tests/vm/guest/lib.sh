@@ -69,6 +69,7 @@ ctaphid_getinfo() {
     exec 3> /tmp/hid.in
     prefix="" len=64
   else
+    [ -c "$target" ] || { echo "no hidraw device at $target"; return 1; }
     exec 3<> "$target"
     timeout 90 cat <&3 > /tmp/hid.out & rdpid=$!
     prefix=00 len=65
