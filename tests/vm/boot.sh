@@ -70,21 +70,21 @@ moddir="$cache/lib/modules/$kver"
 # Resolves NAME to its module path (relative to $moddir) through modules.dep, where a name's
 # '-' and '_' are the same (the kernel's rule).
 module_path() {
-  local want="${1//-/_}"
-  sed 's/:.*//' "$moddir/modules.dep" | while read -r p; do
-    local n="${p##*/}"; n="${n%.ko*}"
-    if [ "${n//-/_}" = "$want" ]; then echo "$p"; break; fi
-  done
+  awk -v want="${1//-/_}" '{ p = $1; sub(/:$/, "", p); n = p; sub(/.*\//, "", n);
+    sub(/\.ko.*/, "", n); gsub(/-/, "_", n); if (n == want) { print p; exit } }' "$moddir/modules.dep"
 }
-# Prints the modules to insmod for NAME, dependencies first, each once (per modules.dep).
+# Prints the modules to insmod for NAME, each after its dependencies (per modules.dep, followed
+# recursively: busybox's depmod does not promise an order within a line); callers skip repeats.
 module_order() {
-  local p deps d
+  local p
   p="$(module_path "$1")"
   [ -n "$p" ] || die "kernel $kver has no module $1"
-  deps="$(sed -n "s|^$p: *||p" "$moddir/modules.dep")"
-  # modules.dep lists every dependency, transitively, nearest first: load from the far end.
-  for d in $(echo "$deps" | tr ' ' '\n' | tac); do echo "$d"; done
-  echo "$p"
+  path_order "$p"
+}
+path_order() {
+  local d
+  for d in $(sed -n "s|^$1: *||p" "$moddir/modules.dep"); do path_order "$d"; done
+  echo "$1"
 }
 
 fetch_kernel() {
@@ -145,7 +145,7 @@ add_file() {
   cp -L "$src" "$root$dst"
   if [ "$(head -c 4 "$src" | od -An -c | tr -d ' ')" = "177ELF" ] && ldd "$src" >/dev/null 2>&1; then
     local lib
-    ldd "$src" | grep -q 'not found' && die "$src: a library is missing: $(ldd "$src" | grep 'not found')"
+    ldd "$src" | grep 'not found' >/dev/null && die "$src: a library is missing: $(ldd "$src" | grep 'not found')"
     for lib in $(ldd "$src" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^\s*\(\/[^ ]*\) (.*/\1/p'); do
       if [ ! -e "$root$lib" ]; then mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; fi
     done

@@ -8,7 +8,7 @@ set -euo pipefail
 need=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 # The static build: the guest has no libc of its own for busybox to use.
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx depmod \
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x depmod >/dev/null \
   && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v objcopy >/dev/null 2>&1 || need+=(binutils)
