@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh machine: installs what it needs, builds once, then
 # runs the format and lint gates, the Rust tests, the python-fido2 conformance suite against the
 # virtual phone, the end-to-end scenarios, the hybrid end to end (tests/hybrid-e2e: a browser
-# and a tunnel server no one here wrote), the Python and Kotlin tests through the generated
+# and a tunnel server no one here wrote), the VM test (a real kernel's uhid/hidraw under qemu
+# with libfido2 and OpenSSH as the clients), the Python and Kotlin tests through the generated
 # bindings, the Swift binding generation, and a type check of the core for Android.
 # Usage: tests/run-all.sh        (this is the README's test command; .ci/run calls it)
 set -euo pipefail
@@ -36,6 +37,10 @@ tests/hybrid-e2e/run.sh
 
 step "hybrid, second browser: libwebauthn/pxp (crates.io) registers and signs in through the virtual phone (wss in a private namespace)"
 tests/hybrid-libwebauthn/run.sh
+
+step "VM: a real Linux kernel under qemu (software emulation), the pairing tool's uhid device, libfido2 and OpenSSH"
+# Reuses the debug build above; prints its checks and `N passed, N failed` (tests/vm).
+tests/vm/run.sh
 
 step "bindings, Python: the core in-process through its generated bindings (python-fido2, real workspace, relay, pairing tool)"
 tests/bindings/run.sh

@@ -23,6 +23,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
+# The VM test (tests/vm): qemu, busybox-static, cpio, libfido2's tools, OpenSSH's client.
+"$(dirname "${BASH_SOURCE[0]}")/vm/install.sh"
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install the Rust toolchain (rustup) first" >&2
   exit 1
