@@ -8,24 +8,11 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 vm="$repo/tests/vm"
-bin() { # NAME ENVVAR
-  local b="${!2:-$repo/target/debug/$1}"
-  [ -x "$b" ] || { echo "vm: no $1 at $b (build it first)" >&2; exit 125; }
-  echo "$b"
-}
-clients=(/usr/bin/fido2-token /usr/bin/fido2-cred /usr/bin/fido2-assert /usr/bin/ssh-keygen
-         /usr/lib/openssh/ssh-sk-helper)
-"$vm/install.sh"
-args=(--bin "$(bin relay RELAY)" --bin "$(bin pairing-tool PAIRING_TOOL)"
-      --bin "$(bin virtual-phone VIRTUAL_PHONE)" --file "$vm/guest/lib.sh:/vm/lib.sh"
-      # rustls' platform verifier will not build an HTTP client without the system's roots,
-      # even for the plain-http loopback relay.
-      --file /etc/ssl/certs/ca-certificates.crt)
-for c in "${clients[@]}"; do args+=(--file "$c"); done
+. "$vm/payload.sh"   # vm_args: our binaries, lib.sh and the clients
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 set +e
-"$vm/boot.sh" "${args[@]}" "$@" "$vm/guest/fido2.sh" | tee "$out"
+"$vm/boot.sh" "${vm_args[@]}" "$@" "$vm/guest/fido2.sh" | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1 || true)"
