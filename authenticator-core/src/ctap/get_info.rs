@@ -43,6 +43,18 @@ pub fn always_uv(vault: &Vault) -> CtapResult<bool> {
         .unwrap_or(false))
 }
 
+/// `versions` (0x01), the same in both forms (FIDO_2_2 is not claimed: proto/hybrid.md).
+const VERSIONS: [&str; 3] = ["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"];
+
+/// `options` (0x04) as a map of names to booleans, in the order given.
+fn option_map(options: Vec<(&str, bool)>) -> Value {
+    Value::map(
+        options
+            .into_iter()
+            .map(|(name, on)| (Value::from(name), Value::Bool(on))),
+    )
+}
+
 fn text_array(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(*s)).collect())
 }
@@ -109,17 +121,10 @@ impl Response {
         if self.builtin_uv {
             options.push(("uv", true));
         }
-        let options = Value::map(
-            options
-                .into_iter()
-                .map(|(name, on)| (Value::from(name), Value::Bool(on))),
-        );
+        let options = option_map(options);
 
         Value::map([
-            (
-                key(0x01),
-                text_array(&["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"]),
-            ),
+            (key(0x01), text_array(&VERSIONS)),
             (
                 key(0x02),
                 text_array(&["credProtect", "hmac-secret", "credBlob", "minPinLength"]),
@@ -165,16 +170,9 @@ impl Response {
         if self.builtin_uv {
             options.push(("uv", true));
         }
-        let options = Value::map(
-            options
-                .into_iter()
-                .map(|(name, on)| (Value::from(name), Value::Bool(on))),
-        );
+        let options = option_map(options);
         Value::map([
-            (
-                key(0x01),
-                text_array(&["FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1"]),
-            ),
+            (key(0x01), text_array(&VERSIONS)),
             (key(0x02), text_array(&["credProtect", "credBlob"])),
             (key(0x03), Value::from(AAGUID.to_vec())),
             (key(0x04), options),

@@ -17,19 +17,15 @@ use super::crypter::Crypter;
 use super::frames::Frame;
 use super::session::{HybridError, Operation, Served, Timeouts, or_cancel};
 use crate::cbor::{self, MapReader, Value};
-use crate::ctap::CtapEngine;
+use crate::ctap::{
+    CMD_GET_ASSERTION, CMD_GET_INFO, CMD_GET_NEXT_ASSERTION, CMD_MAKE_CREDENTIAL, CtapEngine,
+};
 use crate::ctap::status::{
     CTAP1_ERR_INVALID_COMMAND, CTAP2_ERR_KEEPALIVE_CANCEL, CTAP2_ERR_NOT_ALLOWED,
     CTAP2_ERR_OPERATION_DENIED, CTAP2_ERR_UNSUPPORTED_OPTION, CTAP2_ERR_USER_ACTION_TIMEOUT,
     CTAP2_OK,
 };
 use crate::request::RequestSignals;
-
-/// CTAP command bytes a hybrid session serves (CTAP 2.1 §6).
-const CMD_MAKE_CREDENTIAL: u8 = 0x01;
-const CMD_GET_ASSERTION: u8 = 0x02;
-const CMD_GET_INFO: u8 = 0x04;
-const CMD_GET_NEXT_ASSERTION: u8 = 0x08;
 
 /// The established part of a session.
 pub(super) struct Session<'a> {
