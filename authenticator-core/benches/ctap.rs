@@ -45,7 +45,6 @@
 //! "file system floor" line next to its ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
@@ -67,7 +66,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Runtime;
 
 mod fixture;
-use fixture::pattern;
+use fixture::{Samples, median, pattern};
 
 /// Passkeys in the vault during the getAssertion benches (fillers + the bench's own two).
 const PASSKEYS: u64 = 10_000;
@@ -314,42 +313,6 @@ fn fixture(dir: tempfile::TempDir) -> Fixture {
     fx
 }
 
-/// `(iterations, elapsed)` of every call criterion made to each bench, in order.
-#[derive(Default)]
-struct Samples(BTreeMap<&'static str, Vec<(u64, Duration)>>);
-
-impl Samples {
-    fn record(&mut self, bench: &'static str, iters: u64, elapsed: Duration) -> Duration {
-        self.0.entry(bench).or_default().push((iters, elapsed));
-        elapsed
-    }
-
-    /// Median per-iteration time over the measurement samples (criterion calls the routine for
-    /// warm-up first, then once per sample: the last `SAMPLE_SIZE` calls are the samples).
-    fn median(&self, bench: &str) -> Option<f64> {
-        let all = self.0.get(bench)?;
-        let samples = &all[all.len().saturating_sub(SAMPLE_SIZE)..];
-        let mut per_iter: Vec<f64> = samples
-            .iter()
-            .map(|(iters, elapsed)| elapsed.as_secs_f64() / (*iters).max(1) as f64)
-            .collect();
-        Some(median(&mut per_iter))
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 /// The engine's signing path (`CredentialSigner::sign`), reproduced with the same calls.
 fn sign_prehashed(scalar: &NonZeroScalar, auth_data: &[u8], client_data_hash: &[u8]) -> Vec<u8> {
     let digest = Sha256::new()
@@ -469,8 +432,7 @@ fn report(samples: &Samples, fx: &Fixture) {
             None => println!("{GROUP}/{bench:<28} not run"),
         }
     }
-    if let Some(all) = samples.0.get(GA_ALLOW_LIST) {
-        let assertions: u64 = all.iter().map(|(iters, _)| iters).sum();
+    if let Some(assertions) = samples.iterations(GA_ALLOW_LIST) {
         let reserved = fx
             .vault()
             .credentials()
@@ -806,7 +768,7 @@ fn main() {
             .map(|m| m.len() / 1024)
             .unwrap_or(0),
     );
-    let mut samples = Samples::default();
+    let mut samples = Samples::new(SAMPLE_SIZE);
     run_benches(&mut criterion, &fx, &mut samples);
     criterion.final_summary();
     report(&samples, &fx);

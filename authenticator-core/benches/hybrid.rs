@@ -35,7 +35,6 @@
 //! median ratio is the verdict.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -54,6 +53,9 @@ use hkdf::Hkdf;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
+
+mod fixture;
+use fixture::{Samples, median, pattern};
 
 const GROUP: &str = "hybrid";
 const SAMPLE_SIZE: usize = 30;
@@ -75,62 +77,11 @@ const FLOOR_DH: f64 = 2.0;
 const FLOOR_VALIDATE: f64 = 1.0;
 const EXTRA_VALIDATE: f64 = 2.0;
 
-/// A deterministic byte stream (splitmix64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// Noise DH with the calls `link::noise` makes.
 fn ecdh(secret: &SecretKey, peer: &PublicKey) -> [u8; 32] {
     let scalar = secret.to_nonzero_scalar();
     let shared = (peer.to_projective() * scalar.as_ref()).to_affine();
     shared.x().into()
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-/// `(iterations, elapsed)` of every call criterion made to each bench, in order.
-#[derive(Default)]
-struct Samples(BTreeMap<&'static str, Vec<(u64, Duration)>>);
-
-impl Samples {
-    fn record(&mut self, bench: &'static str, iters: u64, elapsed: Duration) -> Duration {
-        self.0.entry(bench).or_default().push((iters, elapsed));
-        elapsed
-    }
-
-    /// Median per-iteration time over the measurement samples (the last `SAMPLE_SIZE` calls;
-    /// criterion's warm-up calls come first).
-    fn median(&self, bench: &str) -> Option<f64> {
-        let all = self.0.get(bench)?;
-        let samples = &all[all.len().saturating_sub(SAMPLE_SIZE)..];
-        let mut per_iter: Vec<f64> = samples
-            .iter()
-            .map(|(iters, elapsed)| elapsed.as_secs_f64() / (*iters).max(1) as f64)
-            .collect();
-        Some(median(&mut per_iter))
-    }
 }
 
 struct Fixture {
@@ -480,7 +431,7 @@ fn interleaved(fx: &Fixture) -> f64 {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let fx = fixture();
-    let mut samples = Samples::default();
+    let mut samples = Samples::new(SAMPLE_SIZE);
     run_benches(&mut criterion, &fx, &mut samples);
     criterion.final_summary();
     report(&samples, &fx);

@@ -53,6 +53,9 @@ use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{PublicKey, SecretKey};
 use tokio::runtime::Runtime;
 
+mod fixture;
+use fixture::{Samples, median, pattern};
+
 const GROUP: &str = "link";
 const SAMPLE_SIZE: usize = 40;
 
@@ -70,21 +73,6 @@ const SEAL_OPEN_7K: &str = "channel_seal_open_7k";
 const DH_PER_HANDSHAKE: f64 = 8.0;
 const KEYGEN_PER_HANDSHAKE: f64 = 2.0;
 const PARSES_PER_HANDSHAKE: f64 = 4.0;
-
-/// A deterministic byte stream (splitmix64).
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// A valid P-256 scalar derived from `seed`.
 fn scalar(seed: u64) -> [u8; 32] {
@@ -200,42 +188,6 @@ fn ecdh(secret: &SecretKey, peer: &PublicKey) -> [u8; 32] {
     let scalar = secret.to_nonzero_scalar();
     let shared = (peer.to_projective() * scalar.as_ref()).to_affine();
     shared.x().into()
-}
-
-/// `(iterations, elapsed)` of every call criterion made to each bench, in order.
-#[derive(Default)]
-struct Samples(BTreeMap<&'static str, Vec<(u64, Duration)>>);
-
-impl Samples {
-    fn record(&mut self, bench: &'static str, iters: u64, elapsed: Duration) -> Duration {
-        self.0.entry(bench).or_default().push((iters, elapsed));
-        elapsed
-    }
-
-    /// Median per-iteration time over the measurement samples (criterion calls the routine for
-    /// warm-up first, then once per sample: the last `SAMPLE_SIZE` calls are the samples).
-    fn median(&self, bench: &str) -> Option<f64> {
-        let all = self.0.get(bench)?;
-        let samples = &all[all.len().saturating_sub(SAMPLE_SIZE)..];
-        let mut per_iter: Vec<f64> = samples
-            .iter()
-            .map(|(iters, elapsed)| elapsed.as_secs_f64() / (*iters).max(1) as f64)
-            .collect();
-        Some(median(&mut per_iter))
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 struct Fixture {
@@ -674,7 +626,7 @@ fn breakdown(fx: &Fixture) {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let fx = fixture();
-    let mut samples = Samples::default();
+    let mut samples = Samples::new(SAMPLE_SIZE);
     run_benches(&mut criterion, &fx, &mut samples);
     criterion.final_summary();
     report(&samples, &fx);
