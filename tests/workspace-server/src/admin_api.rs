@@ -1,7 +1,7 @@
 //! The emulator-only admin endpoints under `/admin` (contract, "Admin endpoints"): users,
 //! CSV import, assigning a smartphone key, suspend/resume/revoke/delete, binding jobs,
 //! on-behalf registration (start, stop, list grants, the user's passkeys), the outbox and
-//! fault injection. No authentication: the server listens on loopback only.
+//! fault injection, the SCIM bearer token (issue/rotate, show). No authentication: the server listens on loopback only.
 
 use std::sync::Arc;
 
@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/obr/{grant_id}", axum::routing::delete(stop_obr))
         .route("/admin/outbox", get(outbox))
         .route("/admin/faults", post(arm_fault).delete(clear_faults))
+        .route("/admin/scim-token", post(rotate_scim_token).get(scim_token))
         .with_state(shared)
 }
 
@@ -76,7 +77,8 @@ async fn import_users(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer 
             }
             CsvLine::User(user) => {
                 let groups: Vec<String> = user.group.into_iter().collect();
-                match state.add_user(&user.email, &user.display_name, &groups) {
+                match state.add_user_from(&user.email, &user.display_name, &groups, "csv", now_ms())
+                {
                     Ok(_) => imported += 1,
                     Err(e) => skipped.push(json!({ "line": user.line, "reason": e.message })),
                 }
@@ -183,4 +185,16 @@ async fn arm_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> Answer {
     shared.lock().faults.clear();
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Issues a new SCIM bearer token; the previous one stops working at once.
+async fn rotate_scim_token(State(shared): State<Arc<Shared>>) -> Answer {
+    let token = shared.lock().rotate_scim_token()?;
+    Ok((StatusCode::CREATED, Json(json!({ "token": token }))).into_response())
+}
+
+/// The current SCIM token, `null` before the first one is issued.
+async fn scim_token(State(shared): State<Arc<Shared>>) -> Answer {
+    let token = shared.lock().scim_token()?;
+    Ok(Json(json!({ "token": token })).into_response())
 }

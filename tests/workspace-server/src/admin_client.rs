@@ -23,6 +23,21 @@ struct User {
     display_name: String,
     groups: Vec<String>,
     key: Option<Key>,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct Token {
+    token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +233,38 @@ impl Client {
             out.push_str(&format!("PIN email sent to {}\n", user.email));
         }
         Ok(out)
+    }
+
+    /// `users --directory`: where each user came from and what the directory says.
+    pub fn directory(&self) -> Result<String, String> {
+        let users: Vec<User> = self.json("GET", "/admin/users", None)?;
+        if users.is_empty() {
+            return Ok("no users\n".to_owned());
+        }
+        let mut rows = vec![row(&["EMAIL", "SOURCE", "EXTERNAL ID", "ACTIVE", "KEY"])];
+        for user in &users {
+            rows.push(row(&[
+                &user.email,
+                &user.source,
+                user.external_id.as_deref().unwrap_or("-"),
+                yes_no(user.active),
+                user.key.as_ref().map_or("none", |k| k.status.as_str()),
+            ]));
+        }
+        Ok(table(&rows))
+    }
+
+    /// `scim-token [--rotate]`: the bearer token SCIM clients (Entra ID) must send.
+    pub fn scim_token(&self, rotate: bool) -> Result<String, String> {
+        let token: Token = if rotate {
+            self.json("POST", "/admin/scim-token", None)?
+        } else {
+            self.json("GET", "/admin/scim-token", None)?
+        };
+        Ok(match token.token {
+            Some(t) => format!("{t}\n"),
+            None => "no SCIM token yet; run scim-token --rotate to issue one\n".to_owned(),
+        })
     }
 
     pub fn users(&self) -> Result<String, String> {

@@ -1,6 +1,7 @@
 //! `workspace-server`: the emulated workspace backend (DESIGN §6, `proto/workspace-api.yaml`).
 //!
-//! `serve` runs the server (phone API + admin API, in-memory state); every other subcommand
+//! `serve` runs the server (phone API + admin API + SCIM; users, groups and the SCIM token in
+//! SQLite, a file with `--db`, the rest in memory); every other subcommand
 //! is an admin CLI call to a running server given by `--server URL`.
 //!
 //! Module map:
@@ -10,6 +11,10 @@
 //!   other phone operations; `device_auth`: request signatures; `faults`: fault injection;
 //!   `obr`: on-behalf registration (start checks, issued grants, receipts, their views).
 //! - `outbox`: email texts; `csv_import`: CSV parsing; `random`, `clock`: codes, PINs, time.
+//! - `store`: the SQLite tables behind users, SCIM groups and settings.
+//! - `scim_api`: the `/scim/v2` endpoints; `scim_filter`: the filter and PATCH-path grammar;
+//!   `scim_patch`: PATCH operations on a resource's JSON; `scim_state`: SCIM resources <->
+//!   workspace users and groups; `scim_error`: RFC 7644 error bodies.
 //! - `admin_client`, `http_client`: the CLI side.
 
 mod activation;
@@ -26,8 +31,14 @@ mod obr;
 mod outbox;
 mod phone_api;
 mod random;
+mod scim_api;
+mod scim_error;
+mod scim_filter;
+mod scim_patch;
+mod scim_state;
 mod server;
 mod state;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +79,9 @@ enum Command {
         /// The cloud relay URL handed to phones at activation.
         #[arg(long, default_value = "https://relay.invalid")]
         relay_url: String,
+        /// SQLite file keeping users, groups and the SCIM token across restarts.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
     },
     /// Add a user (group "Everyone" unless --group is given).
     AddUser {
@@ -90,7 +104,16 @@ enum Command {
         force_change: bool,
     },
     /// List users with their security key status.
-    Users,
+    Users {
+        /// Show each user's directory source (admin, csv, scim), external id and active flag.
+        #[arg(long)]
+        directory: bool,
+    },
+    /// Show the SCIM bearer token; --rotate issues a new one (the old one stops working).
+    ScimToken {
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Show the emails the workspace has sent, oldest first.
     Outbox {
         #[arg(long, value_name = "EMAIL")]
@@ -151,12 +174,14 @@ fn main() -> ExitCode {
             name,
             link_ttl_secs,
             relay_url,
+            db,
         } => serve(server::ServeOptions {
             listen,
             allow_non_loopback,
             name,
             link_ttl_secs,
             relay_url,
+            db,
         }),
         command => match &cli.server {
             None => Err("admin commands need --server URL (the serve command prints it)".into()),
@@ -198,7 +223,9 @@ fn admin(client: &Client, command: Command) -> Result<(), String> {
             client_pin,
             force_change,
         } => client.assign(&email, client_pin, force_change)?,
-        Command::Users => client.users()?,
+        Command::Users { directory: false } => client.users()?,
+        Command::Users { directory: true } => client.directory()?,
+        Command::ScimToken { rotate } => client.scim_token(rotate)?,
         Command::Outbox { to } => client.outbox(to.as_deref())?,
         Command::Suspend { email } => client.key_action(&email, "suspend")?,
         Command::Resume { email } => client.key_action(&email, "resume")?,

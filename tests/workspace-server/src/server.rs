@@ -14,7 +14,8 @@ use axum::response::IntoResponse;
 
 use crate::error::ApiError;
 use crate::state::{Shared, State, WorkspaceConfig};
-use crate::{admin_api, phone_api};
+use crate::store::Store;
+use crate::{admin_api, phone_api, scim_api};
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -22,11 +23,14 @@ pub struct ServeOptions {
     pub name: String,
     pub link_ttl_secs: u64,
     pub relay_url: String,
+    /// SQLite file for users, groups and the SCIM token; in memory when absent.
+    pub db: Option<std::path::PathBuf>,
 }
 
 pub fn app(shared: Arc<Shared>) -> Router {
     phone_api::router(shared.clone())
-        .merge(admin_api::router(shared))
+        .merge(admin_api::router(shared.clone()))
+        .merge(scim_api::router(shared))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
         })
@@ -57,12 +61,16 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         _ => local,
     };
     let base_url = format!("http://{host}");
-    let state = State::new(WorkspaceConfig {
-        name: options.name,
-        relay_url: options.relay_url,
-        base_url: base_url.clone(),
-        link_ttl_ms: options.link_ttl_secs.saturating_mul(1000),
-    })
+    let store = Store::open(options.db.as_deref()).map_err(|e| e.message)?;
+    let state = State::new(
+        WorkspaceConfig {
+            name: options.name,
+            relay_url: options.relay_url,
+            base_url: base_url.clone(),
+            link_ttl_ms: options.link_ttl_secs.saturating_mul(1000),
+        },
+        store,
+    )
     .map_err(|e| e.message)?;
     let app = app(Arc::new(Shared::new(state)));
     let mut stdout = std::io::stdout();

@@ -1,5 +1,5 @@
-//! The workspace's whole in-memory state behind one `Mutex`: the workspace identity and its
-//! grant-signing key, users, assignments (with indexes by activation code and security key
+//! The workspace's whole state behind one `Mutex`: the workspace identity and its
+//! grant-signing key, users (and SCIM groups, written through to `store`'s SQLite), assignments (with indexes by activation code and security key
 //! id), on-behalf-registration grants with their receipts, the outbox and the armed faults.
 //! Admin operations live here; phone operations in `activation` (and `record_receipt` here).
 //!
@@ -29,6 +29,7 @@ use crate::obr::{
 };
 use crate::outbox::{self, ActivationLinks, Email, Recipient};
 use crate::random;
+use crate::store::{GroupRow, Store, UserRow};
 
 pub const DEFAULT_GROUP: &str = "Everyone";
 const MAX_TEXT: usize = 200;
@@ -54,6 +55,69 @@ pub struct User {
     pub display_name: String,
     pub groups: Vec<String>,
     pub current: Option<usize>,
+    /// Where the user came from and what the directory said about them (SCIM).
+    pub directory: Directory,
+}
+
+/// A user's directory fields: `source` is `admin`, `csv` or `scim`.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    pub source: &'static str,
+    pub external_id: Option<String>,
+    pub user_name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub active: bool,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+}
+
+pub fn source_name(text: &str) -> &'static str {
+    match text {
+        "csv" => "csv",
+        "scim" => "scim",
+        _ => "admin",
+    }
+}
+
+impl User {
+    pub fn row(&self) -> UserRow {
+        let d = &self.directory;
+        UserRow {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            groups: self.groups.clone(),
+            source: d.source.to_owned(),
+            external_id: d.external_id.clone(),
+            user_name: d.user_name.clone(),
+            given_name: d.given_name.clone(),
+            family_name: d.family_name.clone(),
+            active: d.active,
+            created_ms: d.created_ms,
+            modified_ms: d.modified_ms,
+        }
+    }
+
+    fn from_row(row: UserRow) -> Self {
+        Self {
+            directory: Directory {
+                source: source_name(&row.source),
+                external_id: row.external_id,
+                user_name: row.user_name,
+                given_name: row.given_name,
+                family_name: row.family_name,
+                active: row.active,
+                created_ms: row.created_ms,
+                modified_ms: row.modified_ms,
+            },
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            groups: row.groups,
+            current: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -63,11 +127,19 @@ pub struct UserView {
     pub display_name: String,
     pub groups: Vec<String>,
     pub key: Option<KeyView>,
+    /// `admin`, `csv` or `scim`.
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub active: bool,
 }
 
 pub struct State {
     pub workspace: Workspace,
-    users: Vec<User>,
+    pub store: Store,
+    pub users: Vec<User>,
+    /// SCIM groups (`scim_state`), in creation order.
+    pub scim_groups: Vec<GroupRow>,
     assignments: Vec<Assignment>,
     pub by_code: HashMap<String, usize>,
     pub by_key_id: HashMap<String, usize>,
@@ -109,14 +181,19 @@ impl Shared {
 }
 
 impl State {
-    pub fn new(config: WorkspaceConfig) -> Result<Self, ApiError> {
+    /// A workspace whose users and groups are the ones `store` holds.
+    pub fn new(config: WorkspaceConfig, store: Store) -> Result<Self, ApiError> {
+        let users = store.users()?.into_iter().map(User::from_row).collect();
+        let scim_groups = store.groups()?;
         Ok(Self {
             workspace: Workspace {
                 id: random::id("ws_")?,
                 config,
                 grant_key: new_signing_key()?,
             },
-            users: Vec::new(),
+            store,
+            users,
+            scim_groups,
             assignments: Vec::new(),
             by_code: HashMap::new(),
             by_key_id: HashMap::new(),
@@ -135,14 +212,14 @@ impl State {
         self.assignments.get_mut(index)
     }
 
-    fn user_index(&self, id: &str) -> Result<usize, ApiError> {
+    pub fn user_index(&self, id: &str) -> Result<usize, ApiError> {
         self.users
             .iter()
             .position(|u| u.id == id)
             .ok_or_else(ApiError::unknown_user)
     }
 
-    fn view(&self, user: &User) -> UserView {
+    pub fn view(&self, user: &User) -> UserView {
         UserView {
             id: user.id.clone(),
             email: user.email.clone(),
@@ -152,6 +229,9 @@ impl State {
                 .current
                 .and_then(|i| self.assignments.get(i))
                 .map(Assignment::key_view),
+            source: user.directory.source,
+            external_id: user.directory.external_id.clone(),
+            active: user.directory.active,
         }
     }
 
@@ -164,6 +244,18 @@ impl State {
         email: &str,
         display_name: &str,
         groups: &[String],
+    ) -> Result<UserView, ApiError> {
+        self.add_user_from(email, display_name, groups, "admin", 0)
+    }
+
+    /// `add_user` recording where the user came from (`admin`, `csv`, `scim`).
+    pub fn add_user_from(
+        &mut self,
+        email: &str,
+        display_name: &str,
+        groups: &[String],
+        source: &'static str,
+        now_ms: u64,
     ) -> Result<UserView, ApiError> {
         let email = normalize_email(email)?;
         let display_name = display_name.trim();
@@ -195,11 +287,22 @@ impl State {
         }
         let user = User {
             id: random::id("usr_")?,
+            directory: Directory {
+                source,
+                external_id: None,
+                user_name: email.clone(),
+                given_name: None,
+                family_name: None,
+                active: true,
+                created_ms: now_ms,
+                modified_ms: now_ms,
+            },
             email,
             display_name: display_name.to_owned(),
             groups: clean_groups,
             current: None,
         };
+        self.store.save_user(&user.row())?;
         let view = self.view(&user);
         self.users.push(user);
         Ok(view)
@@ -326,6 +429,13 @@ impl State {
             assignment.revoke(now_ms);
         }
         self.stop_running_grants(user_id, now_ms);
+        self.store.delete_user(user_id)?;
+        for group in &mut self.scim_groups {
+            if group.members.iter().any(|m| m == user_id) {
+                group.members.retain(|m| m != user_id);
+                self.store.save_group(group)?;
+            }
+        }
         self.users.remove(index);
         Ok(())
     }
