@@ -33,6 +33,9 @@ type Answer = Result<Response, ScimError>;
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/scim/v2/Users", any(users))
+        .route("/scim/v2/Users/.search", any(search_users))
+        .route("/scim/v2/Groups/.search", any(search_groups))
+        .route("/scim/v2/.search", any(search_all))
         .route("/scim/v2/Users/{id}", any(user))
         .route("/scim/v2/Groups", any(groups))
         .route("/scim/v2/Groups/{id}", any(group))
@@ -278,6 +281,74 @@ async fn group(
     }
 }
 
+pub const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// A `POST .../.search` body (RFC 7644 §3.4.3) as the query parameters a GET would carry.
+fn search_params(method: &Method, body: &Bytes) -> Result<HashMap<String, String>, ScimError> {
+    if method != Method::POST {
+        return Err(method_not_allowed(method));
+    }
+    let request = json_body(body)?;
+    let schemas = request.get("schemas").and_then(Value::as_array);
+    if !schemas.is_some_and(|s| s.iter().any(|s| s.as_str() == Some(SEARCH_SCHEMA))) {
+        return Err(ScimError::invalid_syntax(format!(
+            "a search body's schemas must be [\"{SEARCH_SCHEMA}\"]"
+        )));
+    }
+    let mut params = HashMap::new();
+    for (name, key) in [
+        ("filter", "filter"),
+        ("startIndex", "startindex"),
+        ("count", "count"),
+        ("attributes", "attributes"),
+        ("excludedAttributes", "excludedattributes"),
+    ] {
+        match request.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => {
+                params.insert(key.to_owned(), s.clone());
+            }
+            Some(Value::Number(n)) => {
+                params.insert(key.to_owned(), n.to_string());
+            }
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                params.insert(key.to_owned(), joined.join(","));
+            }
+            Some(other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "{name} cannot be {other}"
+                )));
+            }
+        }
+    }
+    Ok(params)
+}
+
+async fn search_users(State(shared): State<Arc<Shared>>, method: Method, body: Bytes) -> Answer {
+    let params = search_params(&method, &body)?;
+    let resources = shared.lock().scim_users();
+    list(&params, resources)
+}
+
+async fn search_groups(State(shared): State<Arc<Shared>>, method: Method, body: Bytes) -> Answer {
+    let params = search_params(&method, &body)?;
+    let resources = shared.lock().scim_group_list();
+    list(&params, resources)
+}
+
+/// The root search covers both resource types, users first.
+async fn search_all(State(shared): State<Arc<Shared>>, method: Method, body: Bytes) -> Answer {
+    let params = search_params(&method, &body)?;
+    let resources = {
+        let state = shared.lock();
+        let mut all = state.scim_users();
+        all.extend(state.scim_group_list());
+        all
+    };
+    list(&params, resources)
+}
+
 async fn unknown(uri: Uri) -> Answer {
     Err(ScimError::not_found(format!(
         "no SCIM endpoint {}",
@@ -332,7 +403,7 @@ fn resource_type_list(base: &str) -> Vec<Value> {
     [("User", "/Users", USER_SCHEMA), ("Group", "/Groups", GROUP_SCHEMA)]
         .into_iter()
         .map(|(name, endpoint, schema)| {
-            let mut r = json!({
+            json!({
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
                 "id": name,
                 "name": name,
@@ -340,16 +411,7 @@ fn resource_type_list(base: &str) -> Vec<Value> {
                 "description": format!("{name}s of the workspace"),
                 "schema": schema,
                 "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{name}") }
-            });
-            if name == "User"
-                && let Some(map) = r.as_object_mut()
-            {
-                map.insert(
-                    "schemaExtensions".into(),
-                    json!([{ "schema": scim_state::ENTERPRISE_SCHEMA, "required": false }]),
-                );
-            }
-            r
+            })
         })
         .collect()
 }
@@ -416,6 +478,18 @@ fn complex(name: &str, multi: bool, mutability: &str, subs: Vec<Value>) -> Value
     a
 }
 
+/// The workspace needs an address to mail the activation link to: `emails` is required.
+fn required(mut attribute: Value) -> Value {
+    attribute["required"] = true.into();
+    attribute
+}
+
+/// RFC 7643 §7: a reference attribute names the resource types it may point at.
+fn references(mut attribute: Value, resource_type: &str) -> Value {
+    attribute["referenceTypes"] = json!([resource_type]);
+    attribute
+}
+
 fn schema_list(base: &str) -> Vec<Value> {
     let s = |name: &str| attribute(name, "string", false, false, "readWrite", "none", false);
     let user = json!({
@@ -427,14 +501,14 @@ fn schema_list(base: &str) -> Vec<Value> {
             complex("name", false, "readWrite", vec![s("formatted"), s("familyName"), s("givenName")]),
             s("displayName"),
             attribute("active", "boolean", false, false, "readWrite", "none", false),
-            complex("emails", true, "readWrite", vec![
-                s("value"), s("type"),
+            required(complex("emails", true, "readWrite", vec![
+                required(s("value")), s("type"),
                 attribute("primary", "boolean", false, false, "readWrite", "none", false),
-            ]),
+            ])),
             complex("groups", true, "readOnly", vec![
                 attribute("value", "string", false, false, "readOnly", "none", true),
                 attribute("display", "string", false, false, "readOnly", "none", false),
-                attribute("$ref", "reference", false, false, "readOnly", "none", true),
+                references(attribute("$ref", "reference", false, false, "readOnly", "none", true), "Group"),
             ]),
         ],
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{USER_SCHEMA}") }
@@ -448,7 +522,7 @@ fn schema_list(base: &str) -> Vec<Value> {
             complex("members", true, "readWrite", vec![
                 attribute("value", "string", false, false, "immutable", "none", true),
                 attribute("display", "string", false, false, "readOnly", "none", false),
-                attribute("$ref", "reference", false, false, "immutable", "none", true),
+                references(attribute("$ref", "reference", false, false, "immutable", "none", true), "User"),
             ]),
         ],
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{GROUP_SCHEMA}") }

@@ -42,7 +42,9 @@ pub struct UserInput {
     pub display_name: String,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    pub formatted: Option<String>,
     pub email: String,
+    pub email_type: Option<String>,
     pub active: bool,
 }
 
@@ -136,7 +138,7 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
             )));
         }
     };
-    let mut addresses: Vec<(String, bool, bool)> = Vec::new();
+    let mut addresses: Vec<(String, bool, bool, Option<String>)> = Vec::new();
     for item in &emails {
         if !item.is_object() {
             return Err(ScimError::invalid_value(format!(
@@ -156,24 +158,28 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
                 )));
             }
         };
-        let work = text(item, "type")?.is_some_and(|t| t.eq_ignore_ascii_case("work"));
-        addresses.push((value, primary, work));
+        let kind = text(item, "type")?;
+        let work = kind
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("work"));
+        addresses.push((value, primary, work, kind));
     }
     let chosen = addresses
         .iter()
         .find(|a| a.1)
         .or_else(|| addresses.iter().find(|a| a.2))
         .or_else(|| addresses.first())
-        .map(|a| a.0.clone())
-        .or_else(|| user_name.contains('@').then(|| user_name.clone()))
+        .map(|a| (a.0.clone(), a.3.clone()))
+        .or_else(|| user_name.contains('@').then(|| (user_name.clone(), None)))
         .ok_or_else(|| {
             ScimError::invalid_value(
                 "a user needs an email: emails[type eq \"work\"].value, or an address as userName",
             )
         })?;
+    let (chosen, email_type) = chosen;
     let email = normalize_email(&chosen).map_err(ScimError::from)?;
     let display_name = text(body, "displayName")?
-        .or(formatted)
+        .or_else(|| formatted.clone())
         .or_else(|| {
             let joined = [given_name.as_deref(), family_name.as_deref()]
                 .into_iter()
@@ -189,7 +195,9 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
         display_name,
         given_name,
         family_name,
+        formatted,
         email,
+        email_type,
         active: active(body)?,
     })
 }
@@ -327,7 +335,9 @@ impl State {
         if let Some(f) = &d.family_name {
             name.insert("familyName".into(), f.clone().into());
         }
-        name.insert("formatted".into(), user.display_name.clone().into());
+        if let Some(f) = &d.formatted {
+            name.insert("formatted".into(), f.clone().into());
+        }
         let groups: Vec<Value> = self
             .scim_groups
             .iter()
@@ -338,9 +348,12 @@ impl State {
             "schemas": [USER_SCHEMA],
             "id": user.id,
             "userName": d.user_name,
-            "name": name,
             "displayName": user.display_name,
-            "emails": [{ "value": user.email, "type": "work", "primary": true }],
+            "emails": [{
+                "value": user.email,
+                "type": d.email_type.as_deref().unwrap_or("work"),
+                "primary": true
+            }],
             "active": d.active,
             "groups": groups,
             "meta": {
@@ -350,8 +363,13 @@ impl State {
                 "location": self.location("Users", &user.id),
             },
         });
-        if let (Some(e), Some(map)) = (&d.external_id, resource.as_object_mut()) {
-            map.insert("externalId".into(), e.clone().into());
+        if let Some(map) = resource.as_object_mut() {
+            if let Some(e) = &d.external_id {
+                map.insert("externalId".into(), e.clone().into());
+            }
+            if !name.is_empty() {
+                map.insert("name".into(), Value::Object(name));
+            }
         }
         resource
     }
@@ -360,14 +378,7 @@ impl State {
         let members: Vec<Value> = group
             .members
             .iter()
-            .map(|id| {
-                let display = self
-                    .users
-                    .iter()
-                    .find(|u| &u.id == id)
-                    .map(|u| u.display_name.clone());
-                json!({ "value": id, "display": display, "$ref": self.location("Users", id) })
-            })
+            .map(|id| json!({ "value": id, "$ref": self.location("Users", id) }))
             .collect();
         let mut resource = json!({
             "schemas": [GROUP_SCHEMA],
@@ -484,6 +495,8 @@ impl State {
         d.external_id = input.external_id;
         d.given_name = input.given_name;
         d.family_name = input.family_name;
+        d.formatted = input.formatted;
+        d.email_type = input.email_type;
         d.active = input.active;
         d.modified_ms = now_ms;
         let id = user.id.clone();

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS users (
     user_name TEXT NOT NULL,
     given_name TEXT,
     family_name TEXT,
+    formatted TEXT,
+    email_type TEXT,
     active INTEGER NOT NULL,
     created_ms INTEGER NOT NULL,
     modified_ms INTEGER NOT NULL
@@ -55,6 +57,10 @@ pub struct UserRow {
     pub user_name: String,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    /// `name.formatted` as the directory sent it.
+    pub formatted: Option<String>,
+    /// The email's `type` as the directory sent it (Entra: `work`).
+    pub email_type: Option<String>,
     pub active: bool,
     pub created_ms: u64,
     pub modified_ms: u64,
@@ -108,7 +114,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, email, display_name, groups, source, external_id, user_name, \
-                 given_name, family_name, active, created_ms, modified_ms FROM users ORDER BY seq",
+                 given_name, family_name, active, created_ms, modified_ms, formatted, email_type \
+                 FROM users ORDER BY seq",
             )
             .map_err(db_error)?;
         let rows = statement
@@ -126,6 +133,8 @@ impl Store {
                     active: r.get(9)?,
                     created_ms: u64::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
                     modified_ms: u64::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
+                    formatted: r.get(12)?,
+                    email_type: r.get(13)?,
                 })
             })
             .map_err(db_error)?;
@@ -136,11 +145,12 @@ impl Store {
         self.conn
             .execute(
                 "INSERT INTO users (id, email, display_name, groups, source, external_id, \
-                 user_name, given_name, family_name, active, created_ms, modified_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 user_name, given_name, family_name, active, created_ms, modified_ms, formatted, \
+                 email_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT(id) DO UPDATE SET email = ?2, display_name = ?3, groups = ?4, \
                  source = ?5, external_id = ?6, user_name = ?7, given_name = ?8, \
-                 family_name = ?9, active = ?10, created_ms = ?11, modified_ms = ?12",
+                 family_name = ?9, active = ?10, created_ms = ?11, modified_ms = ?12, \
+                 formatted = ?13, email_type = ?14",
                 params![
                     user.id,
                     user.email,
@@ -154,6 +164,8 @@ impl Store {
                     user.active,
                     to_i64(user.created_ms),
                     to_i64(user.modified_ms),
+                    user.formatted,
+                    user.email_type,
                 ],
             )
             .map(|_| ())
@@ -253,6 +265,8 @@ mod tests {
             user_name: email.into(),
             given_name: None,
             family_name: None,
+            formatted: None,
+            email_type: None,
             active: true,
             created_ms: 1,
             modified_ms: 1,
