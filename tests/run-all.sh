@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what it needs, builds once, then
 # runs the format and lint gates, the Rust tests, the python-fido2 conformance suite against the
-# virtual phone, the end-to-end scenarios, the hybrid end to end (tests/hybrid-e2e: a browser
+# virtual phone, the end-to-end scenarios, independent SCIM checkers against the workspace
+# server, the hybrid end to end (tests/hybrid-e2e: a browser
 # and a tunnel server no one here wrote), the VM test (a real kernel's uhid/hidraw under qemu
 # with libfido2 and OpenSSH as the clients), the Python and Kotlin tests through the generated
 # bindings, the Swift binding generation, and a type check of the core for Android.
@@ -31,6 +32,9 @@ tests/conformance/run.sh
 
 step "end to end: workspace server, relay, pairing tool, virtual phone, python-fido2"
 tests/e2e/run.sh
+
+step "SCIM: scim2-tester and schemathesis (proto/scim-openapi.yaml) against the workspace server"
+tests/scim/run.sh
 
 step "hybrid end to end: webauthn-authenticator-rs as the browser through a fake BlueZ, both tunnel servers, the virtual phone"
 tests/hybrid-e2e/run.sh

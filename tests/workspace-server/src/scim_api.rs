@@ -71,12 +71,20 @@ fn ok(status: StatusCode, body: &Value) -> Answer {
     Ok(scim_response(status, body))
 }
 
-fn method_not_allowed(method: &Method) -> ScimError {
-    ScimError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        None,
-        format!("{method} is not supported here"),
-    )
+const COLLECTION: &str = "GET, POST";
+const ITEM: &str = "GET, PUT, PATCH, DELETE";
+const READ: &str = "GET";
+const SEARCH: &str = "POST";
+
+fn method_not_allowed(method: &Method, allow: &'static str) -> ScimError {
+    ScimError {
+        allow: Some(allow),
+        ..ScimError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            format!("{method} is not supported here"),
+        )
+    }
 }
 
 fn json_body(body: &Bytes) -> Result<Value, ScimError> {
@@ -123,24 +131,27 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// `attributes` / `excludedAttributes` (RFC 7644 §3.9) on top-level attributes; `id` and
-/// `schemas` always stay.
+/// `schemas` always stay; an empty list is no list.
 fn project(resource: &mut Value, params: &HashMap<String, String>) {
     let names = |key: &str| -> Option<Vec<String>> {
-        params.get(key).map(|v| {
-            v.split(',')
-                .map(|a| {
-                    a.trim()
-                        .rsplit(':')
-                        .next()
-                        .unwrap_or("")
-                        .split('.')
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_lowercase()
-                })
-                .filter(|a| !a.is_empty())
-                .collect()
-        })
+        params
+            .get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(|a| {
+                        a.trim()
+                            .rsplit(':')
+                            .next()
+                            .unwrap_or("")
+                            .split('.')
+                            .next()
+                            .unwrap_or("")
+                            .to_ascii_lowercase()
+                    })
+                    .filter(|a| !a.is_empty())
+                    .collect::<Vec<String>>()
+            })
+            .filter(|names| !names.is_empty())
     };
     let Some(map) = resource.as_object_mut() else {
         return;
@@ -184,7 +195,7 @@ async fn users(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, body
             let resource = shared.lock().scim_create_user(input, now_ms())?;
             single(StatusCode::CREATED, resource, &params)
         }
-        other => Err(method_not_allowed(&other)),
+        other => Err(method_not_allowed(&other, COLLECTION)),
     }
 }
 
@@ -220,7 +231,7 @@ async fn user(
             shared.lock().scim_delete_user(&id, now_ms())?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        other => Err(method_not_allowed(&other)),
+        other => Err(method_not_allowed(&other, ITEM)),
     }
 }
 
@@ -241,7 +252,7 @@ async fn groups(
             let resource = shared.lock().scim_put_group(None, input, now_ms())?;
             single(StatusCode::CREATED, resource, &params)
         }
-        other => Err(method_not_allowed(&other)),
+        other => Err(method_not_allowed(&other, COLLECTION)),
     }
 }
 
@@ -277,7 +288,7 @@ async fn group(
             shared.lock().scim_delete_group(&id, now_ms())?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        other => Err(method_not_allowed(&other)),
+        other => Err(method_not_allowed(&other, ITEM)),
     }
 }
 
@@ -286,11 +297,13 @@ pub const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchReq
 /// A `POST .../.search` body (RFC 7644 §3.4.3) as the query parameters a GET would carry.
 fn search_params(method: &Method, body: &Bytes) -> Result<HashMap<String, String>, ScimError> {
     if method != Method::POST {
-        return Err(method_not_allowed(method));
+        return Err(method_not_allowed(method, SEARCH));
     }
     let request = json_body(body)?;
     let schemas = request.get("schemas").and_then(Value::as_array);
-    if !schemas.is_some_and(|s| s.iter().any(|s| s.as_str() == Some(SEARCH_SCHEMA))) {
+    let only_search = schemas
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s.as_str() == Some(SEARCH_SCHEMA)));
+    if !only_search {
         return Err(ScimError::invalid_syntax(format!(
             "a search body's schemas must be [\"{SEARCH_SCHEMA}\"]"
         )));
@@ -303,24 +316,39 @@ fn search_params(method: &Method, body: &Bytes) -> Result<HashMap<String, String
         ("attributes", "attributes"),
         ("excludedAttributes", "excludedattributes"),
     ] {
-        match request.get(name) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => {
-                params.insert(key.to_owned(), s.clone());
-            }
-            Some(Value::Number(n)) => {
-                params.insert(key.to_owned(), n.to_string());
-            }
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                params.insert(key.to_owned(), joined.join(","));
-            }
-            Some(other) => {
+        let list = key.ends_with("attributes");
+        let text = match (request.get(name), list) {
+            (None | Some(Value::Null), _) => continue,
+            (Some(Value::String(s)), false) if name == "filter" => s.clone(),
+            (Some(Value::Number(n)), false) if name != "filter" => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                // Beyond i64: as good as the largest (or smallest) count.
+                (None, Some(f)) if f.fract() == 0.0 => {
+                    (if f < 0.0 { i64::MIN } else { i64::MAX }).to_string()
+                }
+                _ => {
+                    return Err(ScimError::invalid_value(format!(
+                        "{name} must be an integer"
+                    )));
+                }
+            },
+            (Some(Value::Array(items)), true) if items.iter().all(Value::is_string) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            (Some(other), _) => {
+                let wanted = match (list, name) {
+                    (true, _) => "an array of strings",
+                    (false, "filter") => "a string",
+                    _ => "an integer",
+                };
                 return Err(ScimError::invalid_value(format!(
-                    "{name} cannot be {other}"
+                    "{name} must be {wanted}, not {other}"
                 )));
             }
-        }
+        };
+        params.insert(key.to_owned(), text);
     }
     Ok(params)
 }
@@ -360,7 +388,7 @@ fn get_only(method: &Method) -> Result<(), ScimError> {
     if method == Method::GET {
         Ok(())
     } else {
-        Err(method_not_allowed(method))
+        Err(method_not_allowed(method, READ))
     }
 }
 

@@ -18,6 +18,8 @@ pub struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
+    pub allow: Option<&'static str>,
 }
 
 impl ScimError {
@@ -30,6 +32,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            allow: None,
         }
     }
 
@@ -117,6 +120,11 @@ pub fn scim_response(status: StatusCode, body: &serde_json::Value) -> Response {
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
         let mut response = scim_response(self.status, &self.body());
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

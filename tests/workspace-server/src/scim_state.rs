@@ -45,6 +45,7 @@ pub struct UserInput {
     pub formatted: Option<String>,
     pub email: String,
     pub email_type: Option<String>,
+    pub email_primary: Option<bool>,
     pub active: bool,
 }
 
@@ -138,7 +139,7 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
             )));
         }
     };
-    let mut addresses: Vec<(String, bool, bool, Option<String>)> = Vec::new();
+    let mut addresses: Vec<(String, Option<bool>, bool, Option<String>)> = Vec::new();
     for item in &emails {
         if !item.is_object() {
             return Err(ScimError::invalid_value(format!(
@@ -149,9 +150,8 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
             continue;
         };
         let primary = match get_ci(item, "primary") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
             Some(other) => {
                 return Err(ScimError::invalid_value(format!(
                     "emails.primary must be a boolean, not {other}"
@@ -166,17 +166,21 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
     }
     let chosen = addresses
         .iter()
-        .find(|a| a.1)
+        .find(|a| a.1 == Some(true))
         .or_else(|| addresses.iter().find(|a| a.2))
         .or_else(|| addresses.first())
-        .map(|a| (a.0.clone(), a.3.clone()))
-        .or_else(|| user_name.contains('@').then(|| (user_name.clone(), None)))
+        .map(|a| (a.0.clone(), a.3.clone(), a.1))
+        .or_else(|| {
+            user_name
+                .contains('@')
+                .then(|| (user_name.clone(), None, None))
+        })
         .ok_or_else(|| {
             ScimError::invalid_value(
                 "a user needs an email: emails[type eq \"work\"].value, or an address as userName",
             )
         })?;
-    let (chosen, email_type) = chosen;
+    let (chosen, email_type, email_primary) = chosen;
     let email = normalize_email(&chosen).map_err(ScimError::from)?;
     let display_name = text(body, "displayName")?
         .or_else(|| formatted.clone())
@@ -198,6 +202,7 @@ pub fn parse_user(body: &Value) -> Result<UserInput, ScimError> {
         formatted,
         email,
         email_type,
+        email_primary,
         active: active(body)?,
     })
 }
@@ -235,6 +240,19 @@ pub fn parse_group(body: &Value) -> Result<GroupInput, ScimError> {
     })
 }
 
+/// A decimal integer, saturated to i64 (a huge count is as good as the maximum).
+fn saturating_integer(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<i64>().unwrap_or(if text.starts_with('-') {
+        i64::MIN
+    } else {
+        i64::MAX
+    }))
+}
+
 /// What a list request asked for (RFC 7644 §3.4.2).
 pub struct ListQuery {
     pub filter: Option<Filter>,
@@ -251,7 +269,7 @@ impl ListQuery {
     ) -> Result<Self, ScimError> {
         let number = |name: &str, text: Option<&str>, default: i64| -> Result<i64, ScimError> {
             text.map_or(Ok(default), |t| {
-                t.trim().parse::<i64>().map_err(|_| {
+                saturating_integer(t.trim()).ok_or_else(|| {
                     ScimError::invalid_value(format!("{name} must be an integer, not {t:?}"))
                 })
             })
@@ -344,16 +362,19 @@ impl State {
             .filter(|g| g.members.contains(&user.id))
             .map(|g| json!({ "value": g.id, "display": g.display_name, "$ref": self.location("Groups", &g.id) }))
             .collect();
+        let mut email = json!({
+            "value": user.email,
+            "type": d.email_type.as_deref().unwrap_or("work"),
+        });
+        if let Some(primary) = d.email_primary {
+            email["primary"] = primary.into();
+        }
         let mut resource = json!({
             "schemas": [USER_SCHEMA],
             "id": user.id,
             "userName": d.user_name,
             "displayName": user.display_name,
-            "emails": [{
-                "value": user.email,
-                "type": d.email_type.as_deref().unwrap_or("work"),
-                "primary": true
-            }],
+            "emails": [email],
             "active": d.active,
             "groups": groups,
             "meta": {
@@ -497,6 +518,7 @@ impl State {
         d.family_name = input.family_name;
         d.formatted = input.formatted;
         d.email_type = input.email_type;
+        d.email_primary = input.email_primary;
         d.active = input.active;
         d.modified_ms = now_ms;
         let id = user.id.clone();

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS users (
     family_name TEXT,
     formatted TEXT,
     email_type TEXT,
+    email_primary INTEGER,
     active INTEGER NOT NULL,
     created_ms INTEGER NOT NULL,
     modified_ms INTEGER NOT NULL
@@ -61,6 +62,8 @@ pub struct UserRow {
     pub formatted: Option<String>,
     /// The email's `type` as the directory sent it (Entra: `work`).
     pub email_type: Option<String>,
+    /// The email's `primary` as the directory sent it.
+    pub email_primary: Option<bool>,
     pub active: bool,
     pub created_ms: u64,
     pub modified_ms: u64,
@@ -114,8 +117,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, email, display_name, groups, source, external_id, user_name, \
-                 given_name, family_name, active, created_ms, modified_ms, formatted, email_type \
-                 FROM users ORDER BY seq",
+                 given_name, family_name, active, created_ms, modified_ms, formatted, email_type, \
+                 email_primary FROM users ORDER BY seq",
             )
             .map_err(db_error)?;
         let rows = statement
@@ -135,6 +138,7 @@ impl Store {
                     modified_ms: u64::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
                     formatted: r.get(12)?,
                     email_type: r.get(13)?,
+                    email_primary: r.get(14)?,
                 })
             })
             .map_err(db_error)?;
@@ -146,11 +150,12 @@ impl Store {
             .execute(
                 "INSERT INTO users (id, email, display_name, groups, source, external_id, \
                  user_name, given_name, family_name, active, created_ms, modified_ms, formatted, \
-                 email_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 email_type, email_primary) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                  ON CONFLICT(id) DO UPDATE SET email = ?2, display_name = ?3, groups = ?4, \
                  source = ?5, external_id = ?6, user_name = ?7, given_name = ?8, \
                  family_name = ?9, active = ?10, created_ms = ?11, modified_ms = ?12, \
-                 formatted = ?13, email_type = ?14",
+                 formatted = ?13, email_type = ?14, email_primary = ?15",
                 params![
                     user.id,
                     user.email,
@@ -166,6 +171,7 @@ impl Store {
                     to_i64(user.modified_ms),
                     user.formatted,
                     user.email_type,
+                    user.email_primary,
                 ],
             )
             .map(|_| ())
@@ -267,6 +273,7 @@ mod tests {
             family_name: None,
             formatted: None,
             email_type: None,
+            email_primary: None,
             active: true,
             created_ms: 1,
             modified_ms: 1,
