@@ -93,9 +93,11 @@ def run_schemathesis(url, token):
         "--seed", "2026",
         "--no-color",
     ]
-    outcome = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     log = REPO / "target/scim-schemathesis.log"
     log.parent.mkdir(exist_ok=True)
+    # schemathesis keeps a cache in its working directory: the build's, not the repo's.
+    outcome = subprocess.run(command, capture_output=True, text=True, timeout=1200,
+                             cwd=log.parent)
     log.write_text(outcome.stdout + outcome.stderr)
     # The failures (if any) and the summary; the whole report is in the log.
     text = outcome.stdout

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -392,19 +392,14 @@ fn get_only(method: &Method) -> Result<(), ScimError> {
     }
 }
 
-fn base(headers: &HeaderMap, shared: &Shared) -> String {
-    let _ = headers;
+fn base(shared: &Shared) -> String {
     format!("{}/scim/v2", shared.lock().workspace.config.base_url)
 }
 
 /// RFC 7643 §5.
-async fn service_provider_config(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Answer {
+async fn service_provider_config(State(shared): State<Arc<Shared>>, method: Method) -> Answer {
     get_only(&method)?;
-    let base = base(&headers, &shared);
+    let base = base(&shared);
     ok(
         StatusCode::OK,
         &json!({
@@ -454,26 +449,18 @@ fn list_of(items: Vec<Value>) -> Value {
     })
 }
 
-async fn resource_types(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Answer {
+async fn resource_types(State(shared): State<Arc<Shared>>, method: Method) -> Answer {
     get_only(&method)?;
-    ok(
-        StatusCode::OK,
-        &list_of(resource_type_list(&base(&headers, &shared))),
-    )
+    ok(StatusCode::OK, &list_of(resource_type_list(&base(&shared))))
 }
 
 async fn resource_type(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     method: Method,
-    headers: HeaderMap,
 ) -> Answer {
     get_only(&method)?;
-    resource_type_list(&base(&headers, &shared))
+    resource_type_list(&base(&shared))
         .into_iter()
         .find(|r| r["id"] == name.as_str())
         .map_or_else(
@@ -558,22 +545,18 @@ fn schema_list(base: &str) -> Vec<Value> {
     vec![user, group]
 }
 
-async fn schemas(State(shared): State<Arc<Shared>>, method: Method, headers: HeaderMap) -> Answer {
+async fn schemas(State(shared): State<Arc<Shared>>, method: Method) -> Answer {
     get_only(&method)?;
-    ok(
-        StatusCode::OK,
-        &list_of(schema_list(&base(&headers, &shared))),
-    )
+    ok(StatusCode::OK, &list_of(schema_list(&base(&shared))))
 }
 
 async fn schema(
     State(shared): State<Arc<Shared>>,
     Path(urn): Path<String>,
     method: Method,
-    headers: HeaderMap,
 ) -> Answer {
     get_only(&method)?;
-    schema_list(&base(&headers, &shared))
+    schema_list(&base(&shared))
         .into_iter()
         .find(|s| s["id"] == urn.as_str())
         .map_or_else(

@@ -624,10 +624,8 @@ impl State {
             let was = old_members.contains(&user.id);
             let is = group.members.contains(&user.id);
             let before = user.groups.clone();
-            if was {
-                if let Some(old) = &old_name {
-                    user.groups.retain(|g| g != old);
-                }
+            if was && let Some(old) = &old_name {
+                user.groups.retain(|g| g != old);
             }
             if is {
                 user.groups
