@@ -467,7 +467,6 @@ impl State {
             }
             Some(i) => {
                 self.check_user_unique(&input, Some(i))?;
-                self.users[i].directory.created_ms = now_ms;
                 self.write_user(i, input, now_ms)
             }
             None => {

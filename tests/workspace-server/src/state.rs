@@ -254,7 +254,7 @@ impl State {
         display_name: &str,
         groups: &[String],
     ) -> Result<UserView, ApiError> {
-        self.add_user_from(email, display_name, groups, "admin", 0)
+        self.add_user_from(email, display_name, groups, "admin", crate::clock::now_ms())
     }
 
     /// `add_user` recording where the user came from (`admin`, `csv`, `scim`).
