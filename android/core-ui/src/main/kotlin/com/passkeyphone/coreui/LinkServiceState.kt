@@ -5,7 +5,8 @@
 //
 // Invariants: a start the core refuses (already running, a library without Bluetooth, not
 // open) is Failed with the core's reason as a sentence, and the core runs nothing; events
-// arrive on the core's threads, so every change is one atomic update of the state. A paired
+// arrive on the core's threads, so every change is one atomic update of the state, and one
+// arriving after a stop posts nothing (a notification outliving its service). A paired
 // computer in bad faith can only pick its own name, which the lines show as given.
 package com.passkeyphone.coreui
 
@@ -23,33 +24,41 @@ class LinkServiceState(
     /** Called with the ongoing notification's new words after each change. */
     private val show: (Notice) -> Unit,
 ) : LinkObserver {
-    enum class Phase { Stopped, Starting, Waiting, Connected, Failed }
+    enum class Phase { Stopped, Waiting, Connected, Failed }
 
     data class Ui(val phase: Phase = Phase.Stopped, val text: String = STOPPED, val useBle: Boolean = false)
 
     private val state = MutableStateFlow(Ui())
     val ui: StateFlow<Ui> = state.asStateFlow()
 
-    /** The notification the service shows before the core answers (Android wants one at once). */
-    fun starting(): Notice = change { Ui(Phase.Starting, STARTING) }
-
-    /** Starts the core's service; false (and Failed, with the core's reason) if it refused. */
-    fun start(useBle: Boolean): Boolean = try {
-        core.startLinkService(useBle, this)
-        change { Ui(Phase.Waiting, waiting(useBle), useBle) }
-        true
-    } catch (e: AuthenticatorException) {
-        change { Ui(Phase.Failed, e.toUserMessage().detail, useBle) }
-        false
+    /**
+     * Starts the core's service; false (and Failed, with the core's reason) if it refused. The
+     * state is Waiting before the core is called: its first event can come before it returns.
+     */
+    fun start(useBle: Boolean): Boolean {
+        state.value = Ui(Phase.Waiting, waiting(useBle), useBle)
+        try {
+            core.startLinkService(useBle, this)
+        } catch (e: AuthenticatorException) {
+            change { Ui(Phase.Failed, e.toUserMessage().detail, useBle) }
+            return false
+        }
+        show(Notices.link(state.value.text))
+        return true
     }
 
+    /** Ends the core's service; nothing is shown (the ongoing notification goes with the service). */
     fun stop() {
         core.stopLinkService()
-        change { Ui() }
+        state.value = Ui()
     }
 
+    /** An event after a stop or a failed start (a late one from the core's threads) shows nothing. */
     override fun onLinkEvent(event: LinkServiceEvent) {
-        change { ui ->
+        var live = false
+        val ui = state.updateAndGet { ui ->
+            live = ui.phase == Phase.Waiting || ui.phase == Phase.Connected
+            if (!live) return@updateAndGet ui
             val phase = when (event) {
                 is LinkServiceEvent.Connected, is LinkServiceEvent.Served -> Phase.Connected
                 is LinkServiceEvent.Ended -> Phase.Waiting
@@ -57,15 +66,13 @@ class LinkServiceState(
             }
             ui.copy(phase = phase, text = describe(event))
         }
+        if (live) show(Notices.link(ui.text))
     }
 
-    private fun change(next: (Ui) -> Ui): Notice {
-        val notice = Notices.link(state.updateAndGet(next).text)
-        show(notice)
-        return notice
-    }
+    private fun change(next: (Ui) -> Ui) = show(Notices.link(state.updateAndGet(next).text))
 
     companion object {
+        /** The ongoing notification's line until the core answers (Android wants one at once). */
         const val STARTING = "Starting…"
         const val STOPPED = "Stopped"
 

@@ -68,9 +68,9 @@ class SettingsState(
         /** "StrongBox security chip" and the like, for the key protection line. */
         fun describe(info: KeyProtectionInfo): String {
             val mechanism = when (info.kind) {
-                "android-strongbox" -> "Android Keystore, StrongBox security chip"
-                "android-tee" -> "Android Keystore, trusted execution environment"
-                "android-software" -> "Android Keystore, software only"
+                WrappedKey.KIND_STRONGBOX -> "Android Keystore, StrongBox security chip"
+                WrappedKey.KIND_TEE -> "Android Keystore, trusted execution environment"
+                WrappedKey.KIND_SOFTWARE -> "Android Keystore, software only"
                 else -> info.kind
             }
             val hardware = if (info.hardwareBacked) "key kept in secure hardware" else "key not in secure hardware"

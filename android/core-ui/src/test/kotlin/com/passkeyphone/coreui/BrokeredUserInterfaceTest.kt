@@ -5,6 +5,7 @@
 package com.passkeyphone.coreui
 
 import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.filterNotNull
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
@@ -60,6 +61,8 @@ class BrokeredUserInterfaceTest {
         val run = register(visible = false, timeoutMs = 300u, answer = null)
         assertEquals("CTAP2_ERR_USER_ACTION_TIMEOUT", 0x2F, run.status)
         assertEquals("Create a passkey for crm.example as alice?", run.waitingWhileAsked?.text)
+        // The core's cancel reaches the waiting coroutine asynchronously (uniffi cancels its job).
+        runBlocking { withTimeout(5_000) { while (run.board.promptWaiting != null) delay(10) } }
         assertNull(run.board.promptWaiting)
         assertEquals(
             listOf("prompt Your computer is asking: Create a passkey for crm.example as alice?", "cancel prompt"),

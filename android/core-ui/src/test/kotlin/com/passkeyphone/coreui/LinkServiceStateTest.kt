@@ -1,7 +1,8 @@
 // The link service's state machine against the real core: a start runs the core's service and
 // says how the computers can reach the phone; a second start, or Bluetooth from a library
 // built without it, is refused in the core's words and changes nothing; each event of the
-// service is one line of the ongoing notification; stop ends the core's service.
+// service is one line of the ongoing notification; stop ends the core's service, and a late
+// event after it (or after a refused start) posts nothing.
 package com.passkeyphone.coreui
 
 import java.util.Collections
@@ -17,21 +18,21 @@ class LinkServiceStateTest {
     @Test
     fun aStartRunsTheCoresServiceAndStopEndsIt() = Fixture().use { f ->
         val link = LinkServiceState(f.core) { shown += it }
-        assertEquals(Notice("Ready for your computers", "Starting…"), link.starting())
-        assertEquals(LinkServiceState.Phase.Starting, link.ui.value.phase)
+        assertEquals(LinkServiceState.Phase.Stopped, link.ui.value.phase)
         assertTrue(link.start(useBle = false))
         assertTrue(f.core.linkServiceRunning())
         assertEquals(LinkServiceState.Phase.Waiting, link.ui.value.phase)
         assertEquals(
-            listOf(
-                Notice("Ready for your computers", "Starting…"),
-                Notice("Ready for your computers", "Waiting for your computers (relay)"),
-            ),
+            listOf(Notice("Ready for your computers", "Waiting for your computers (relay)")),
             shown,
         )
         link.stop()
         assertFalse(f.core.linkServiceRunning())
         assertEquals(LinkServiceState.Ui(), link.ui.value)
+        assertEquals("the notification goes with the service: nothing posted", 1, shown.size)
+        link.onLinkEvent(LinkServiceEvent.Connected("Office PC", "relay"))
+        assertEquals("a late event changes nothing", LinkServiceState.Ui(), link.ui.value)
+        assertEquals(1, shown.size)
     }
 
     @Test
@@ -58,6 +59,9 @@ class LinkServiceStateTest {
         )
         assertEquals(LinkServiceState.Phase.Failed, link.ui.value.phase)
         assertFalse(f.core.linkServiceRunning())
+        link.onLinkEvent(LinkServiceEvent.BluetoothUnavailable("no adapter"))
+        assertEquals(LinkServiceState.Phase.Failed, link.ui.value.phase)
+        assertEquals(1, shown.size)
     }
 
     @Test

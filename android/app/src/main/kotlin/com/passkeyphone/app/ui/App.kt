@@ -35,9 +35,11 @@ import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.res.painterResource
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import com.passkeyphone.app.CoreState
 import com.passkeyphone.app.R
 import com.passkeyphone.coreui.ActivationState
+import com.passkeyphone.coreui.CoreState
+import com.passkeyphone.coreui.Destination
+import com.passkeyphone.coreui.Screens
 
 @Composable
 fun App(model: MainViewModel) {
@@ -65,7 +67,7 @@ fun App(model: MainViewModel) {
 @Composable
 private fun Main(model: MainViewModel, screens: Screens) {
     val activation by screens.activation.ui.collectAsStateWithLifecycle()
-    val destination by model.destination.collectAsStateWithLifecycle()
+    val destination by model.flow.destination.collectAsStateWithLifecycle()
     LaunchedEffect(screens) { screens.activation.load() }
     val enrolled = activation.step == ActivationState.Step.Enrolled
     when {

@@ -20,7 +20,9 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.passkeyphone.app.NativeInit
+import com.passkeyphone.coreui.Destination
 import com.passkeyphone.coreui.SettingsState
+import com.passkeyphone.coreui.formatTime
 
 @Composable
 fun SettingsScreen(model: MainViewModel, state: SettingsState) {
