@@ -22,6 +22,7 @@ import android.security.keystore.StrongBoxUnavailableException
 import android.security.keystore.UserNotAuthenticatedException
 import androidx.core.content.edit
 import com.passkeyphone.coreui.AnchorFile
+import com.passkeyphone.coreui.KeystoreErrors
 import com.passkeyphone.coreui.WrappedKey
 import java.io.File
 import java.security.KeyStore
@@ -53,10 +54,7 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
 
     override fun unwrap(blob: ByteArray): ByteArray = translated {
         WrappedKey.check(blob)
-        val key = loadKey() ?: throw KeyProtectorException.PermanentlyLost(
-            "the Android Keystore holds no key for this vault (app data restored from another " +
-                "phone, or the key was removed)",
-        )
+        val key = loadKey() ?: throw KeystoreErrors.NO_KEY
         val cipher = Cipher.getInstance(TRANSFORMATION)
         cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(WrappedKey.TAG_BITS, blob, 1, WrappedKey.IV_LENGTH))
         cipher.doFinal(blob, WrappedKey.HEADER, blob.size - WrappedKey.HEADER)
@@ -139,18 +137,18 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
         throw classify(e)
     }
 
+    /** The causes in the exception's chain; which wins and its words are core-ui's. */
     private fun classify(e: Exception): KeyProtectorException {
-        val chain = generateSequence(e as Throwable) { it.cause }.take(8).toList()
-        return when {
-            chain.any { it is KeyPermanentlyInvalidatedException } ->
-                KeyProtectorException.PermanentlyLost("the Android Keystore invalidated the vault's key")
-            chain.any { it is UserNotAuthenticatedException } ->
-                KeyProtectorException.TemporarilyUnavailable("the phone is locked")
-            chain.any { it is AEADBadTagException } -> KeyProtectorException.WrongKey()
-            chain.any(::isTransientKeystoreFailure) ->
-                KeyProtectorException.TemporarilyUnavailable("the Android Keystore is not ready")
-            else -> KeyProtectorException.Failed("Android Keystore: ${e.javaClass.simpleName}")
-        }
+        val causes = generateSequence(e as Throwable) { it.cause }.take(8).mapNotNull { t ->
+            when {
+                t is KeyPermanentlyInvalidatedException -> KeystoreErrors.Cause.Invalidated
+                t is UserNotAuthenticatedException -> KeystoreErrors.Cause.Locked
+                t is AEADBadTagException -> KeystoreErrors.Cause.BadTag
+                isTransientKeystoreFailure(t) -> KeystoreErrors.Cause.NotReady
+                else -> null
+            }
+        }.toSet()
+        return KeystoreErrors.classify(causes, e.javaClass.simpleName)
     }
 
     private fun isTransientKeystoreFailure(t: Throwable): Boolean =

@@ -40,15 +40,14 @@ fun HybridScreen(model: MainViewModel, state: HybridState) {
 
     Column(Modifier.padding(16.dp)) {
         ScreenTitle("Sign in on a computer")
-        val running = ui.step != HybridState.Step.Idle && ui.step != HybridState.Step.Finished
-        if (running) {
+        if (ui.running) {
             LinearProgressIndicator(Modifier.fillMaxWidth())
             Text(HybridState.describe(ui.step), Modifier.padding(vertical = 16.dp))
             Button(onClick = state::cancel) { Text("Cancel") }
         }
         ui.served?.let { Text(HybridState.describe(it), Modifier.padding(vertical = 16.dp)) }
         ui.error?.let { ErrorCard(it) }
-        if (!running) {
+        if (!ui.running) {
             TextButton(onClick = {
                 state.reset()
                 model.go(Destination.Computers)
