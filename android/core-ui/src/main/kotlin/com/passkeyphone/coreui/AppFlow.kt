@@ -23,7 +23,25 @@ import uniffi.authenticator_core.Authenticator
 import uniffi.authenticator_core.HybridAdvertiser
 
 /** Where the user is: one of the tabs, or a screen over them. */
-enum class Destination { Activation, Passkeys, Computers, Approvals, Settings, Pin, Hybrid }
+enum class Destination {
+    Activation, Passkeys, Computers, Approvals, Settings, Pin, Hybrid;
+
+    companion object {
+        /** The bottom bar's tabs, in order, with their labels. */
+        val TABS = listOf(Passkeys to "Passkeys", Computers to "Computers", Approvals to "Approvals", Settings to "Settings")
+
+        /**
+         * What is on screen: nothing but a spinner while the enrollment loads, activation until
+         * the phone is enrolled (whatever was asked), then the screen asked for; a tab otherwise
+         * unknown is the passkeys tab. Null: the loading spinner.
+         */
+        fun shown(step: ActivationState.Step, asked: Destination): Destination? = when {
+            step == ActivationState.Step.Loading -> null
+            step != ActivationState.Step.Enrolled -> Activation
+            else -> asked
+        }
+    }
+}
 
 /** The state holders of every screen, over one open Authenticator. */
 class Screens(

@@ -48,6 +48,10 @@ class ApprovalsState(
     }
 
     companion object {
+        /** The list as shown: the request a notification pointed at ([focused]) first. */
+        fun ordered(pending: List<ApprovalRequest>, focused: String?): List<ApprovalRequest> =
+            pending.sortedByDescending { it.id == focused }
+
         /** What the last decision led to, in one line. */
         fun describe(outcome: ApprovalOutcome): String = when {
             outcome.refused != null -> "Declined (${outcome.refused})."

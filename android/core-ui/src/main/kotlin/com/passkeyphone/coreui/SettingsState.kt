@@ -61,6 +61,13 @@ class SettingsState(
     fun refreshRunning() = state.update { it.copy(linkServiceRunning = core.linkServiceRunning()) }
 
     companion object {
+        /** The link service's line. */
+        fun describeLink(running: Boolean): String = if (running) "Running" else "Stopped"
+
+        /** The Bluetooth line: a library without the JNI init (no BLE set up) says so. */
+        fun describeBluetooth(available: Boolean): String =
+            if (available) "Reach computers nearby without the internet" else "Not available in this build"
+
         /** One line of the audit log: its kind, then its facts in a stable order. */
         fun describe(record: AuditRecord): String =
             record.kind + record.details.toSortedMap().entries.joinToString("") { (k, v) -> " · $k: $v" }

@@ -2,7 +2,8 @@
 // code waits for the hybrid screen and is served once (the core refuses a bad one in words); a
 // damaged one is shown there without the core; any other scan goes to pairing, where the core
 // refuses it in words; a failed activation keeps the user on the activation screen with the
-// link consumed; a notification's approval is focused; nothing runs before the core is open.
+// link consumed; a notification's approval is focused; nothing runs before the core is open;
+// a phone not enrolled shows activation whatever was asked, an enrolled one the screen asked.
 package com.passkeyphone.coreui
 
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -103,5 +104,30 @@ class AppFlowTest {
         assertNull(flow.serveHybrid())
         assertEquals("kept for when the core is open", ScannedCodeTest.CHROME_QR, flow.pendingHybridCode.value)
         assertFalse(flow.destination.value == Destination.Passkeys)
+    }
+
+    @Test
+    fun aPhoneNotEnrolledShowsActivationWhateverWasAsked() = Fixture().use { f ->
+        runBlocking {
+            val screens = screens(f)
+            assertEquals("a spinner while loading", null, Destination.shown(screens.activation.ui.value.step, Destination.Passkeys))
+            screens.activation.load()
+            val step = screens.activation.ui.value.step
+            assertEquals(ActivationState.Step.NeedLink, step)
+            for (asked in Destination.entries) assertEquals("$asked", Destination.Activation, Destination.shown(step, asked))
+        }
+    }
+
+    @Test
+    fun anEnrolledPhoneShowsWhatWasAsked() {
+        for (asked in Destination.entries) assertEquals(asked, Destination.shown(ActivationState.Step.Enrolled, asked))
+        assertEquals(
+            listOf("Passkeys", "Computers", "Approvals", "Settings"),
+            Destination.TABS.map { it.second },
+        )
+        assertEquals(
+            listOf(Destination.Passkeys, Destination.Computers, Destination.Approvals, Destination.Settings),
+            Destination.TABS.map { it.first },
+        )
     }
 }

@@ -29,7 +29,7 @@ fun ApprovalsScreen(model: MainViewModel, state: ApprovalsState) {
     val ui by state.ui.collectAsStateWithLifecycle()
     val focused by model.flow.focusedApproval.collectAsStateWithLifecycle()
     LaunchedEffect(state) { state.load() }
-    val requests = ui.pending.sortedByDescending { it.id == focused }
+    val requests = ApprovalsState.ordered(ui.pending, focused)
 
     Column {
         ScreenTitle("Approvals")

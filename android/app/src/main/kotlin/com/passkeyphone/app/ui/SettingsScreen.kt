@@ -52,7 +52,7 @@ fun SettingsScreen(model: MainViewModel, state: SettingsState) {
         item {
             ListItem(
                 headlineContent = { Text("Serve my computers") },
-                supportingContent = { Text(if (ui.linkServiceRunning) "Running" else "Stopped") },
+                supportingContent = { Text(SettingsState.describeLink(ui.linkServiceRunning)) },
                 trailingContent = { Switch(checked = ui.linkServiceEnabled, onCheckedChange = model::setLinkService) },
             )
         }
@@ -60,7 +60,7 @@ fun SettingsScreen(model: MainViewModel, state: SettingsState) {
             ListItem(
                 headlineContent = { Text("Bluetooth") },
                 supportingContent = {
-                    Text(if (NativeInit.initialized) "Reach computers nearby without the internet" else "Not available in this build")
+                    Text(SettingsState.describeBluetooth(NativeInit.initialized))
                 },
                 trailingContent = {
                     Switch(
