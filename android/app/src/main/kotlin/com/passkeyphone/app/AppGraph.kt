@@ -1,111 +1,74 @@
-// The process-wide objects: the Authenticator (opened off the main thread, reopened on demand
-// when the key store was locked), the prompt queue, the app's own settings, and the one
-// workspace watcher (check_workspace long-polls) shared by the screen and the link service.
+// The process-wide objects: the Authenticator (core-ui's CoreHolder: opened off the main
+// thread, reopened on demand when the key store was locked), the prompt queue, the app's own
+// settings, and the one workspace watcher (core-ui's SharedWatcher) shared by the screen and
+// the link service. Only the Android pieces live here: the Context, the data folder, the
+// device's name, the Keystore protector, logcat and the notification manager.
 package com.passkeyphone.app
 
 import android.content.Context
 import android.os.Build
 import android.provider.Settings
 import android.util.Log
-import com.passkeyphone.app.platform.AppUserInterface
 import com.passkeyphone.app.platform.KeystoreKeyProtector
 import com.passkeyphone.app.platform.LogcatLogger
 import com.passkeyphone.app.platform.Notifications
 import com.passkeyphone.app.platform.PreferencesSettingsStore
+import com.passkeyphone.coreui.BrokeredUserInterface
+import com.passkeyphone.coreui.CoreHolder
+import com.passkeyphone.coreui.CoreState
+import com.passkeyphone.coreui.Notices
 import com.passkeyphone.coreui.PromptBroker
-import com.passkeyphone.coreui.UserMessage
+import com.passkeyphone.coreui.SharedWatcher
 import com.passkeyphone.coreui.WorkspaceWatcher
-import com.passkeyphone.coreui.toUserMessage
 import java.io.File
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asSharedFlow
-import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.flow.filter
-import kotlinx.coroutines.flow.first
-import kotlinx.coroutines.launch
 import uniffi.authenticator_core.Authenticator
-import uniffi.authenticator_core.AuthenticatorException
 import uniffi.authenticator_core.WorkspaceUpdate
 import uniffi.authenticator_core.defaultOptions
-
-sealed interface CoreState {
-    data object Opening : CoreState
-    data class Ready(val core: Authenticator) : CoreState
-    data class Failed(val message: UserMessage) : CoreState
-}
 
 class AppGraph(private val context: Context) {
     val prompts = PromptBroker()
     val settings = PreferencesSettingsStore(context)
+    val notices = Notifications.Board(context)
 
     /** True while an activity of the app is on screen (prompts then need no notification). */
     val appVisible = MutableStateFlow(false)
 
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO)
-    private val state = MutableStateFlow<CoreState>(CoreState.Opening)
-    val core: StateFlow<CoreState> = state.asStateFlow()
+    private val holder = CoreHolder(scope) {
+        Authenticator.open(
+            dataDir = dataDir().path,
+            keyProtector = KeystoreKeyProtector(context),
+            userInterface = BrokeredUserInterface(prompts, { appVisible.value }, notices),
+            logger = LogcatLogger(),
+            options = defaultOptions(deviceName()),
+        )
+    }
+    val core: StateFlow<CoreState> = holder.core
 
     private val updates = MutableSharedFlow<WorkspaceUpdate>(extraBufferCapacity = 8)
     val workspaceUpdates: SharedFlow<WorkspaceUpdate> = updates.asSharedFlow()
-    private var watchers = 0
-    private var watcher: Job? = null
 
-    /** Opens the vault; after a failure (say, the key store was locked) it can be called again. */
+    /** The screen (while visible) and the link service each hold it; one loop runs. */
+    val watcher = SharedWatcher(scope) { watchWorkspace() }
+
     fun open() {
-        if (state.value is CoreState.Ready) return
-        state.value = CoreState.Opening
-        scope.launch {
-            state.value = try {
-                CoreState.Ready(
-                    Authenticator.open(
-                        dataDir = dataDir().path,
-                        keyProtector = KeystoreKeyProtector(context),
-                        userInterface = AppUserInterface(context, prompts, appVisible),
-                        logger = LogcatLogger(),
-                        options = defaultOptions(deviceName()),
-                    ),
-                )
-            } catch (e: AuthenticatorException) {
-                CoreState.Failed(e.toUserMessage())
-            }
-        }
+        holder.open()
     }
 
-    /** The open Authenticator, waiting for it; null if opening failed. */
-    suspend fun awaitCore(): Authenticator? =
-        (state.filter { it !is CoreState.Opening }.first() as? CoreState.Ready)?.core
-
-    /** The screen (while visible) and the link service each hold the watcher; one runs. */
-    @Synchronized
-    fun holdWorkspaceWatcher() {
-        if (watchers++ == 0) watcher = scope.launch { watchWorkspace() }
-    }
-
-    @Synchronized
-    fun releaseWorkspaceWatcher() {
-        if (--watchers == 0) watcher?.cancel().also { watcher = null }
-    }
-
-    /** After activation: a watcher that stopped because the phone was not activated starts again. */
-    @Synchronized
-    fun restartWorkspaceWatcher() {
-        if (watchers == 0) return
-        watcher?.cancel()
-        watcher = scope.launch { watchWorkspace() }
-    }
+    suspend fun awaitCore(): Authenticator? = holder.awaitCore()
 
     private suspend fun watchWorkspace() {
         val core = awaitCore() ?: return
         val stop = WorkspaceWatcher(core).watch { update ->
-            if (!appVisible.value) update.newApprovals.forEach { Notifications.showApprovalRequest(context, it) }
-            update.stoppedApprovals.forEach { Notifications.cancelApprovalRequest(context, it) }
+            Notices.apply(update, appVisible.value, notices)
             updates.emit(update)
         }
         Log.i(TAG, "workspace watcher stopped: ${stop.javaClass.simpleName}")

@@ -50,4 +50,11 @@ class ActivationState(
     private fun show(enrollment: EnrollmentInfo) = state.update {
         it.copy(step = if (enrollment.waitingForPin) Step.NeedPin else Step.Enrolled, enrollment = enrollment)
     }
+
+    companion object {
+        /** "Alice (alice@example.com) at Example Corp: active" */
+        fun describe(enrollment: EnrollmentInfo): String =
+            "${enrollment.userDisplayName} (${enrollment.userEmail}) at ${enrollment.workspaceName}: " +
+                enrollment.status.name.lowercase()
+    }
 }

@@ -48,6 +48,17 @@ class ApprovalsState(
     }
 
     companion object {
+        /** The list as shown: the request a notification pointed at ([focused]) first. */
+        fun ordered(pending: List<ApprovalRequest>, focused: String?): List<ApprovalRequest> =
+            pending.sortedByDescending { it.id == focused }
+
+        /** What the last decision led to, in one line. */
+        fun describe(outcome: ApprovalOutcome): String = when {
+            outcome.refused != null -> "Declined (${outcome.refused})."
+            outcome.registeredRpIds.isEmpty() -> "Approved; nothing was registered (${outcome.ended})."
+            else -> "Registered at ${outcome.registeredRpIds.joinToString(", ")}."
+        }
+
         /** One line for a request: who asks, for which sites, how many passkeys at most. */
         fun summary(request: ApprovalRequest): String {
             val count = request.maxRegistrations.toInt()

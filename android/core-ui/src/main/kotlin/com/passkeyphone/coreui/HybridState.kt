@@ -44,7 +44,10 @@ class HybridState(
         val served: HybridServed? = null,
         val busy: Boolean = false,
         val error: UserMessage? = null,
-    )
+    ) {
+        /** A session runs: the screen shows its progress and Cancel. */
+        val running: Boolean get() = step != Step.Idle && step != Step.Finished
+    }
 
     override fun Ui.withStatus(busy: Boolean, error: UserMessage?) = copy(busy = busy, error = error)
 

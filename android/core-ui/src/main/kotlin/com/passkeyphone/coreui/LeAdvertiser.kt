@@ -26,6 +26,24 @@ sealed interface RadioAvailability {
 
     /** Bluetooth off, no adapter, no LE advertising: [reason] is said to the user. */
     data class Unavailable(val reason: String) : RadioAvailability
+
+    companion object {
+        val NO_ADAPTER = Unavailable("this phone has no Bluetooth")
+        val BLUETOOTH_OFF = Unavailable("Bluetooth is off; turn it on and scan again")
+        val NO_LE_ADVERTISING = Unavailable("this phone cannot send Bluetooth adverts")
+
+        /**
+         * What the platform's answers mean, in the order Android is asked: the permission
+         * (Android 12+), an adapter, Bluetooth on, LE advertising supported.
+         */
+        fun of(permitted: Boolean, hasAdapter: Boolean, enabled: Boolean, canAdvertise: Boolean): RadioAvailability = when {
+            !permitted -> PermissionDenied
+            !hasAdapter -> NO_ADAPTER
+            !enabled -> BLUETOOTH_OFF
+            !canAdvertise -> NO_LE_ADVERTISING
+            else -> Ready
+        }
+    }
 }
 
 /** The platform's calls, kept thin: Android implements it over BluetoothLeAdvertiser. */

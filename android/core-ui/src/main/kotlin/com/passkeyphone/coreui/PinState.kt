@@ -56,6 +56,16 @@ class PinState(
     }
 
     companion object {
+        /** The screen's title: a first PIN, or a change of the one set. */
+        fun title(status: PinStatus?): String = if (status?.isSet == true) "Change PIN" else "Set a PIN"
+
+        /** "At least 4 characters. 8 attempts left." and the forced change, if the policy asks. */
+        fun describe(status: PinStatus): String {
+            val attempts = if (status.isSet) " ${status.retriesLeft} attempts left." else ""
+            val change = if (status.mustChange) " Your PIN must be changed before its next use." else ""
+            return "At least ${status.minLength} characters.$attempts$change"
+        }
+
         val PINS_DIFFER = UserMessage(
             "PINs do not match",
             "The new PIN and its confirmation are different; type the same PIN twice.",

@@ -109,4 +109,13 @@ class PromptBroker {
     private fun publish() {
         published.value = pending.firstOrNull()?.prompt
     }
+
+    companion object {
+        /** The account chooser's title. */
+        fun chooseAccountTitle(rpId: String) = "Sign in to $rpId as"
+
+        /** One account in the chooser: its display name, else its user name, else its place. */
+        fun accountLabel(account: AccountOption, index: Int): String =
+            account.displayName ?: account.userName ?: "Account ${index + 1}"
+    }
 }

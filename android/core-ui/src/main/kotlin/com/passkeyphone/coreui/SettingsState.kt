@@ -61,6 +61,13 @@ class SettingsState(
     fun refreshRunning() = state.update { it.copy(linkServiceRunning = core.linkServiceRunning()) }
 
     companion object {
+        /** The link service's line. */
+        fun describeLink(running: Boolean): String = if (running) "Running" else "Stopped"
+
+        /** The Bluetooth line: a library without the JNI init (no BLE set up) says so. */
+        fun describeBluetooth(available: Boolean): String =
+            if (available) "Reach computers nearby without the internet" else "Not available in this build"
+
         /** One line of the audit log: its kind, then its facts in a stable order. */
         fun describe(record: AuditRecord): String =
             record.kind + record.details.toSortedMap().entries.joinToString("") { (k, v) -> " · $k: $v" }
@@ -68,9 +75,9 @@ class SettingsState(
         /** "StrongBox security chip" and the like, for the key protection line. */
         fun describe(info: KeyProtectionInfo): String {
             val mechanism = when (info.kind) {
-                "android-strongbox" -> "Android Keystore, StrongBox security chip"
-                "android-tee" -> "Android Keystore, trusted execution environment"
-                "android-software" -> "Android Keystore, software only"
+                WrappedKey.KIND_STRONGBOX -> "Android Keystore, StrongBox security chip"
+                WrappedKey.KIND_TEE -> "Android Keystore, trusted execution environment"
+                WrappedKey.KIND_SOFTWARE -> "Android Keystore, software only"
                 else -> info.kind
             }
             val hardware = if (info.hardwareBacked) "key kept in secure hardware" else "key not in secure hardware"

@@ -12,6 +12,7 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -48,6 +49,7 @@ class HybridStateTest {
                 val hybrid = HybridState(f.core, LeAdvertiser(radio), Dispatchers.IO)
                 val session = async(Dispatchers.IO) { hybrid.serve(ScannedCodeTest.CHROME_QR) }
                 withTimeout(20_000) { hybrid.ui.first { it.step == HybridState.Step.Advertising } }
+                assertTrue("a running session shows Cancel", hybrid.ui.value.running)
                 assertEquals("Keep the phone near the computer: it is looking for the phone over Bluetooth.",
                     HybridState.describe(hybrid.ui.value.step))
                 val request = tunnel.requests.single()
@@ -59,6 +61,7 @@ class HybridStateTest {
                 withTimeout(20_000) { session.await() }
                 assertEquals(HybridState.Step.Finished, hybrid.ui.value.step)
                 assertEquals("Cancelled", hybrid.ui.value.error?.title)
+                assertFalse("an ended one shows Done", hybrid.ui.value.running)
                 assertNull(hybrid.ui.value.served)
                 assertEquals("stop", radio.calls.last())
                 assertEquals(1, radio.calls.count { it == "stop" })
@@ -114,5 +117,45 @@ class HybridStateTest {
             "Registered a passkey at example.com.",
             HybridState.describe(HybridServed(HybridOperation.REGISTER, "example.com")),
         )
+    }
+
+    @Test
+    fun bluetoothOffIsSaidInWordsAndNothingIsAdvertised() = LoopbackTunnelServer().use { tunnel ->
+        fixture(tunnel).use { f ->
+            runBlocking {
+                val off = RadioAvailability.of(permitted = true, hasAdapter = true, enabled = false, canAdvertise = false)
+                assertEquals(RadioAvailability.BLUETOOTH_OFF, off)
+                val radio = ScriptedRadio(availability = off)
+                val hybrid = HybridState(f.core, LeAdvertiser(radio), Dispatchers.IO)
+                withTimeout(20_000) { hybrid.serve(ScannedCodeTest.CHROME_QR) }
+                assertEquals(
+                    UserMessage(
+                        "Bluetooth unavailable",
+                        "Bluetooth advertising is not available: Bluetooth is off; turn it on and scan again.",
+                        canRetry = true,
+                    ),
+                    hybrid.ui.value.error,
+                )
+                assertEquals(emptyList<String>(), radio.calls)
+            }
+        }
+    }
+
+    @Test
+    fun whatTheAdaptersStateMeans() {
+        assertEquals(RadioAvailability.PermissionDenied, RadioAvailability.of(false, true, true, true))
+        assertEquals(
+            RadioAvailability.Unavailable("this phone has no Bluetooth"),
+            RadioAvailability.of(true, hasAdapter = false, enabled = false, canAdvertise = false),
+        )
+        assertEquals(
+            RadioAvailability.Unavailable("Bluetooth is off; turn it on and scan again"),
+            RadioAvailability.of(true, hasAdapter = true, enabled = false, canAdvertise = true),
+        )
+        assertEquals(
+            RadioAvailability.Unavailable("this phone cannot send Bluetooth adverts"),
+            RadioAvailability.of(true, hasAdapter = true, enabled = true, canAdvertise = false),
+        )
+        assertEquals(RadioAvailability.Ready, RadioAvailability.of(true, true, true, true))
     }
 }

@@ -141,6 +141,8 @@ class PromptBrokerTest {
         val broker = PromptBroker()
         val (status, prompt) = register(f, broker, timeoutMs = 300u, answer = null)
         assertEquals("CTAP2_ERR_USER_ACTION_TIMEOUT", 0x2F, status)
+        // The core's cancel reaches the waiting coroutine asynchronously (uniffi cancels its job).
+        runBlocking { withTimeout(5_000) { broker.current.first { it == null } } }
         assertNull(broker.current.value)
         assertFalse(broker.answer(prompt.id, true))
     }

@@ -1,6 +1,7 @@
 // The link foreground service: keeps the app alive while it serves the paired computers over
-// the relay (and BLE when allowed), shows what the link does in its ongoing notification, and
-// holds the workspace watcher so administrators' requests arrive while the app is closed.
+// the relay (and BLE when allowed), and holds the workspace watcher so administrators' requests
+// arrive while the app is closed. What it says and when (starting, waiting, connected, the
+// core's refusal) is core-ui's LinkServiceState, host-tested; here are only the Android calls.
 package com.passkeyphone.app.link
 
 import android.content.Context
@@ -15,16 +16,12 @@ import androidx.lifecycle.lifecycleScope
 import com.passkeyphone.app.graph
 import com.passkeyphone.app.platform.Notifications
 import com.passkeyphone.app.ui.Permissions
-import com.passkeyphone.coreui.asSentence
-import com.passkeyphone.coreui.toUserMessage
+import com.passkeyphone.coreui.LinkServiceState
+import com.passkeyphone.coreui.Notices
 import kotlinx.coroutines.launch
-import uniffi.authenticator_core.Authenticator
-import uniffi.authenticator_core.AuthenticatorException
-import uniffi.authenticator_core.LinkObserver
-import uniffi.authenticator_core.LinkServiceEvent
 
 class LinkService : LifecycleService() {
-    private var core: Authenticator? = null
+    private var link: LinkServiceState? = null
     private var started = false
 
     override fun onStartCommand(intent: Intent?, flags: Int, startId: Int): Int {
@@ -34,8 +31,9 @@ class LinkService : LifecycleService() {
         } else {
             0
         }
+        val notice = link?.ui?.value?.let { Notices.link(it.text) } ?: Notices.link(LinkServiceState.STARTING)
         try {
-            ServiceCompat.startForeground(this, Notifications.LINK_ID, Notifications.linkNotification(this, "Starting…"), type)
+            ServiceCompat.startForeground(this, Notices.LINK_ID, Notifications.linkNotification(this, notice), type)
         } catch (e: RuntimeException) {
             // Android 12+ refuses a start from the background (ForegroundServiceStartNotAllowedException).
             Log.w(TAG, "cannot run in the foreground now: ${e.javaClass.simpleName}")
@@ -44,7 +42,7 @@ class LinkService : LifecycleService() {
         }
         if (!started) {
             started = true
-            graph.holdWorkspaceWatcher()
+            graph.watcher.hold()
             lifecycleScope.launch { serve() }
         }
         return START_STICKY
@@ -52,37 +50,18 @@ class LinkService : LifecycleService() {
 
     private suspend fun serve() {
         val core = graph.awaitCore() ?: return stopSelf()
-        this.core = core
+        val context = applicationContext
+        val state = LinkServiceState(core) { Notifications.updateLink(context, it) }
+        link = state
         val useBle = graph.settings.bleEnabled && Permissions.bluetoothGranted(this)
-        try {
-            // Quick (it only spawns the core's tasks), and on the main thread it cannot race onDestroy.
-            core.startLinkService(useBle, Observer(applicationContext))
-            Notifications.updateLink(this, if (useBle) "Waiting for your computers (relay and Bluetooth)" else "Waiting for your computers (relay)")
-        } catch (e: AuthenticatorException) {
-            Notifications.updateLink(this, e.toUserMessage().detail)
-            stopSelf()
-        }
+        // Quick (it only spawns the core's tasks), and on the main thread it cannot race onDestroy.
+        if (!state.start(useBle)) stopSelf()
     }
 
     override fun onDestroy() {
-        if (started) graph.releaseWorkspaceWatcher()
-        core?.stopLinkService()
+        if (started) graph.watcher.release()
+        link?.stop()
         super.onDestroy()
-    }
-
-    /** Turns the core's link events into the ongoing notification's text. */
-    private class Observer(private val context: Context) : LinkObserver {
-        override fun onLinkEvent(event: LinkServiceEvent) {
-            val text = when (event) {
-                is LinkServiceEvent.Connected -> "Connected to ${event.computer} (${event.transport})"
-                is LinkServiceEvent.Served -> "Answered ${event.computer}"
-                is LinkServiceEvent.Ended -> "Waiting for your computers"
-                is LinkServiceEvent.Refused -> "Refused a connection: ${asSentence(event.reason)}"
-                is LinkServiceEvent.RelayTrouble -> "Relay unreachable, retrying: ${asSentence(event.reason)}"
-                is LinkServiceEvent.BluetoothUnavailable -> "Bluetooth off, using the relay: ${asSentence(event.reason)}"
-            }
-            Notifications.updateLink(context, text)
-        }
     }
 
     companion object {

@@ -1,5 +1,6 @@
 // The hybrid advert's radio: BluetoothLeAdvertiser calls only. The rules (one advert at a
-// time, the bounded wait, the error words) are core-ui's LeAdvertiser, tested on the host.
+// time, the bounded wait, the error words, what the adapter's state means) are core-ui's
+// LeAdvertiser and RadioAvailability, tested on the host.
 //
 // The advert is what Chromium's phone side sends: legacy advertising (a browser's scanner need
 // not support extended adverts), not connectable, no name or TX power (the 20-byte service data
@@ -28,18 +29,15 @@ class BleAdvertRadio(private val context: Context) : AdvertRadio {
     private var currentAdvertiser: BluetoothLeAdvertiser? = null
 
     override fun availability(): RadioAvailability {
-        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S &&
-            !Permissions.granted(context, Manifest.permission.BLUETOOTH_ADVERTISE)
-        ) {
-            return RadioAvailability.PermissionDenied
-        }
-        val adapter = context.getSystemService(BluetoothManager::class.java)?.adapter
-            ?: return RadioAvailability.Unavailable("this phone has no Bluetooth")
-        if (!adapter.isEnabled) return RadioAvailability.Unavailable("Bluetooth is off; turn it on and scan again")
-        if (!adapter.isMultipleAdvertisementSupported) {
-            return RadioAvailability.Unavailable("this phone cannot send Bluetooth adverts")
-        }
-        return RadioAvailability.Ready
+        val permitted = Build.VERSION.SDK_INT < Build.VERSION_CODES.S ||
+            Permissions.granted(context, Manifest.permission.BLUETOOTH_ADVERTISE)
+        val adapter = if (permitted) context.getSystemService(BluetoothManager::class.java)?.adapter else null
+        return RadioAvailability.of(
+            permitted = permitted,
+            hasAdapter = adapter != null,
+            enabled = adapter?.isEnabled == true,
+            canAdvertise = adapter?.isMultipleAdvertisementSupported == true,
+        )
     }
 
     // availability() checked BLUETOOTH_ADVERTISE; a revoked permission throws SecurityException,

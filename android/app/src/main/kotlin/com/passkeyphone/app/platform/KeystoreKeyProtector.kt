@@ -7,6 +7,9 @@
 // noBackupFilesDir: never part of Auto Backup or device transfer, so a vault file restored from
 // a backup or copied back is older than the anchor and refused. It does not stop someone who can
 // write this app's private files directly (root): they can put back an old anchor too.
+//
+// The anchor file, the blob's layout and the kind shown in the settings are core-ui's
+// AnchorFile and WrappedKey (host-tested); here are the Keystore calls and their exceptions.
 package com.passkeyphone.app.platform
 
 import android.content.Context
@@ -18,9 +21,10 @@ import android.security.keystore.KeyProperties
 import android.security.keystore.StrongBoxUnavailableException
 import android.security.keystore.UserNotAuthenticatedException
 import androidx.core.content.edit
+import com.passkeyphone.coreui.AnchorFile
+import com.passkeyphone.coreui.KeystoreErrors
+import com.passkeyphone.coreui.WrappedKey
 import java.io.File
-import java.io.FileOutputStream
-import java.io.IOException
 import java.security.KeyStore
 import java.security.ProviderException
 import javax.crypto.AEADBadTagException
@@ -36,65 +40,35 @@ import uniffi.authenticator_core.KeyProtectorException
 class KeystoreKeyProtector(context: Context) : KeyProtector {
     private val prefs = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE)
     private val lock = Any()
-    private val anchorFile = File(context.noBackupFilesDir, ANCHOR_FILE)
+    private val anchor = AnchorFile(File(context.noBackupFilesDir, AnchorFile.NAME))
 
-    override fun loadAnchor(): ByteArray? = anchorIo("read") {
-        if (anchorFile.exists()) anchorFile.readBytes() else null
-    }
+    override fun loadAnchor(): ByteArray? = anchor.load()
 
-    /** Replaced atomically: a new file flushed to disk, then renamed over the old one. */
-    override fun storeAnchor(anchor: ByteArray): Boolean = anchorIo("write") {
-        synchronized(lock) {
-            val tmp = File(anchorFile.parentFile, "$ANCHOR_FILE.${System.nanoTime()}.tmp")
-            try {
-                FileOutputStream(tmp).use { out ->
-                    out.write(anchor)
-                    out.fd.sync()
-                }
-                if (!tmp.renameTo(anchorFile)) throw IOException("rename failed")
-            } finally {
-                tmp.delete()
-            }
-        }
-        true
-    }
-
-    private inline fun <T> anchorIo(doing: String, block: () -> T): T = try {
-        block()
-    } catch (e: IOException) {
-        throw KeyProtectorException.Failed("cannot $doing the vault's state anchor: ${e.javaClass.simpleName}")
-    }
+    override fun storeAnchor(anchor: ByteArray): Boolean = this.anchor.store(anchor)
 
     override fun wrap(secret: ByteArray): ByteArray = translated {
         val cipher = Cipher.getInstance(TRANSFORMATION)
         cipher.init(Cipher.ENCRYPT_MODE, loadKey() ?: createKey()) // the key store picks the IV
-        val iv = cipher.iv
-        check(iv.size == IV_LENGTH) { "unexpected IV length" }
-        byteArrayOf(FORMAT) + iv + cipher.doFinal(secret)
+        WrappedKey.seal(cipher.iv, cipher.doFinal(secret))
     }
 
     override fun unwrap(blob: ByteArray): ByteArray = translated {
-        if (blob.size < HEADER + TAG_BITS / 8 || blob[0] != FORMAT) {
-            throw KeyProtectorException.Failed("the wrapped vault key is not in this app's format")
-        }
-        val key = loadKey() ?: throw KeyProtectorException.PermanentlyLost(
-            "the Android Keystore holds no key for this vault (app data restored from another " +
-                "phone, or the key was removed)",
-        )
+        WrappedKey.check(blob)
+        val key = loadKey() ?: throw KeystoreErrors.NO_KEY
         val cipher = Cipher.getInstance(TRANSFORMATION)
-        cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(TAG_BITS, blob, 1, IV_LENGTH))
-        cipher.doFinal(blob, HEADER, blob.size - HEADER)
+        cipher.init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(WrappedKey.TAG_BITS, blob, 1, WrappedKey.IV_LENGTH))
+        cipher.doFinal(blob, WrappedKey.HEADER, blob.size - WrappedKey.HEADER)
     }
 
     override fun info(): KeyProtectionInfo {
         val keyInfo = runCatching { loadKey()?.let(::keyInfo) }.getOrNull()
-        val made = prefs.getString(PREF_KIND, null)
         val hardware = keyInfo?.let(::isHardwareBacked) ?: false
-        val kind = when {
-            keyInfo == null -> made ?: KIND_NONE
-            !hardware -> KIND_SOFTWARE
-            else -> made ?: kindOf(keyInfo)
-        }
+        val kind = WrappedKey.kind(
+            hasKey = keyInfo != null,
+            hardwareBacked = hardware,
+            made = prefs.getString(PREF_KIND, null),
+            strongBoxLevel = keyInfo?.let(::isStrongBoxLevel) ?: false,
+        )
         return KeyProtectionInfo(hardwareBacked = hardware, kind = kind)
     }
 
@@ -112,12 +86,12 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
 
     private fun generateRemembered(): SecretKey {
         val (key, kind) = try {
-            generate(strongBox = true) to KIND_STRONGBOX
+            generate(strongBox = true) to WrappedKey.KIND_STRONGBOX
         } catch (e: StrongBoxUnavailableException) {
-            generate(strongBox = false) to KIND_TEE
+            generate(strongBox = false) to WrappedKey.KIND_TEE
         } catch (e: ProviderException) {
             // Some StrongBox implementations fail this way instead; the TEE is still there.
-            generate(strongBox = false) to KIND_TEE
+            generate(strongBox = false) to WrappedKey.KIND_TEE
         }
         prefs.edit(commit = true) { putString(PREF_KIND, kind) }
         return key
@@ -150,13 +124,9 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
             info.isInsideSecureHardware
         }
 
-    /** Only when the note of what was made is gone: Android 12+ can tell StrongBox apart. */
-    private fun kindOf(info: KeyInfo): String =
-        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S && info.securityLevel == KeyProperties.SECURITY_LEVEL_STRONGBOX) {
-            KIND_STRONGBOX
-        } else {
-            KIND_TEE
-        }
+    /** Only Android 12+ can tell StrongBox apart (used when the note of what was made is gone). */
+    private fun isStrongBoxLevel(info: KeyInfo): Boolean =
+        Build.VERSION.SDK_INT >= Build.VERSION_CODES.S && info.securityLevel == KeyProperties.SECURITY_LEVEL_STRONGBOX
 
     /** Maps the key store's exceptions to the core's error kinds; no secret reaches a message. */
     private inline fun <T> translated(block: () -> T): T = try {
@@ -167,18 +137,18 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
         throw classify(e)
     }
 
+    /** The causes in the exception's chain; which wins and its words are core-ui's. */
     private fun classify(e: Exception): KeyProtectorException {
-        val chain = generateSequence(e as Throwable) { it.cause }.take(8).toList()
-        return when {
-            chain.any { it is KeyPermanentlyInvalidatedException } ->
-                KeyProtectorException.PermanentlyLost("the Android Keystore invalidated the vault's key")
-            chain.any { it is UserNotAuthenticatedException } ->
-                KeyProtectorException.TemporarilyUnavailable("the phone is locked")
-            chain.any { it is AEADBadTagException } -> KeyProtectorException.WrongKey()
-            chain.any(::isTransientKeystoreFailure) ->
-                KeyProtectorException.TemporarilyUnavailable("the Android Keystore is not ready")
-            else -> KeyProtectorException.Failed("Android Keystore: ${e.javaClass.simpleName}")
-        }
+        val causes = generateSequence(e as Throwable) { it.cause }.take(8).mapNotNull { t ->
+            when {
+                t is KeyPermanentlyInvalidatedException -> KeystoreErrors.Cause.Invalidated
+                t is UserNotAuthenticatedException -> KeystoreErrors.Cause.Locked
+                t is AEADBadTagException -> KeystoreErrors.Cause.BadTag
+                isTransientKeystoreFailure(t) -> KeystoreErrors.Cause.NotReady
+                else -> null
+            }
+        }.toSet()
+        return KeystoreErrors.classify(causes, e.javaClass.simpleName)
     }
 
     private fun isTransientKeystoreFailure(t: Throwable): Boolean =
@@ -190,16 +160,7 @@ class KeystoreKeyProtector(context: Context) : KeyProtector {
         const val ANDROID_KEYSTORE = "AndroidKeyStore"
         const val ALIAS = "passkeyphone.vault-key-wrap.v1"
         const val TRANSFORMATION = "AES/GCM/NoPadding"
-        const val FORMAT: Byte = 1
-        const val IV_LENGTH = 12
-        const val HEADER = 1 + IV_LENGTH
-        const val TAG_BITS = 128
         const val PREFS = "keystore_key_protector" // excluded from backup (res/xml)
         const val PREF_KIND = "kind"
-        const val ANCHOR_FILE = "vault-state-anchor" // in noBackupFilesDir: never backed up
-        const val KIND_STRONGBOX = "android-strongbox"
-        const val KIND_TEE = "android-tee"
-        const val KIND_SOFTWARE = "android-software"
-        const val KIND_NONE = "android-keystore (no key yet)"
     }
 }

@@ -1,6 +1,7 @@
-// Every notification of the app: channels, the core's notices (UserEvent), "open the app to
+// Every notification of the app on Android: channels, and core-ui's notices (their words and
+// ids are core-ui's Notices, host-tested) posted with their PendingIntents: "open the app to
 // answer" for a waiting prompt, administrators' approval requests (opening the approval
-// screen), and the link service's ongoing notification.
+// screen), the core's events, and the link service's ongoing notification.
 package com.passkeyphone.app.platform
 
 import android.Manifest
@@ -17,16 +18,11 @@ import androidx.core.app.NotificationManagerCompat
 import androidx.core.content.ContextCompat
 import com.passkeyphone.app.R
 import com.passkeyphone.app.ui.MainActivity
-import com.passkeyphone.coreui.ApprovalsState
-import uniffi.authenticator_core.ApprovalRequest
-import uniffi.authenticator_core.UserEvent
+import com.passkeyphone.coreui.Notice
+import com.passkeyphone.coreui.NoticeBoard
+import com.passkeyphone.coreui.Notices
 
 object Notifications {
-    const val LINK_ID = 1
-    private const val PROMPT_ID = 2
-    private const val EVENT_ID = 3
-    private const val APPROVAL_BASE_ID = 1000
-
     private const val PROMPTS = "prompts"
     private const val EVENTS = "events"
     private const val APPROVALS = "approvals"
@@ -44,73 +40,61 @@ object Notifications {
         )
     }
 
-    /** A request from a computer waits for the user while the app is not on screen. */
-    fun showPromptWaiting(context: Context, message: String) = post(
-        context,
-        PROMPT_ID,
-        builder(context, PROMPTS, "Your computer is asking", message)
-            .setPriority(NotificationCompat.PRIORITY_HIGH)
-            .setContentIntent(openApp(context, MainActivity.ACTION_ANSWER_PROMPT, null))
-            .setAutoCancel(true)
-            .build(),
-    )
+    /** core-ui's notices on the notification shade. */
+    class Board(context: Context) : NoticeBoard {
+        private val context = context.applicationContext
 
-    fun cancelPromptWaiting(context: Context) = NotificationManagerCompat.from(context).cancel(PROMPT_ID)
+        override fun showPromptWaiting(notice: Notice) = post(
+            context,
+            Notices.PROMPT_ID,
+            builder(context, PROMPTS, notice)
+                .setPriority(NotificationCompat.PRIORITY_HIGH)
+                .setContentIntent(openApp(context, MainActivity.ACTION_ANSWER_PROMPT, null))
+                .setAutoCancel(true)
+                .build(),
+        )
 
-    /** One notification per request, opening the approval screen on it. */
-    fun showApprovalRequest(context: Context, request: ApprovalRequest) = post(
-        context,
-        APPROVAL_BASE_ID + (request.id.hashCode() and 0xFFFF),
-        builder(context, APPROVALS, "Approve registration?", ApprovalsState.summary(request))
-            .setPriority(NotificationCompat.PRIORITY_HIGH)
-            .setContentIntent(openApp(context, MainActivity.ACTION_OPEN_APPROVAL, request.id))
-            .setAutoCancel(true)
-            .build(),
-    )
+        override fun cancelPromptWaiting() = NotificationManagerCompat.from(context).cancel(Notices.PROMPT_ID)
 
-    fun cancelApprovalRequest(context: Context, approvalId: String) =
-        NotificationManagerCompat.from(context).cancel(APPROVAL_BASE_ID + (approvalId.hashCode() and 0xFFFF))
+        override fun showEvent(notice: Notice) = post(
+            context,
+            Notices.EVENT_ID,
+            builder(context, EVENTS, notice)
+                .setContentIntent(openApp(context, Intent.ACTION_MAIN, null))
+                .setAutoCancel(true)
+                .build(),
+        )
 
-    fun showEvent(context: Context, event: UserEvent) = post(
-        context,
-        EVENT_ID,
-        builder(context, EVENTS, "Passkey Phone", describe(event))
-            .setContentIntent(openApp(context, Intent.ACTION_MAIN, null))
-            .setAutoCancel(true)
-            .build(),
-    )
+        /** One notification per request, opening the approval screen on it. */
+        override fun showApproval(approvalId: String, notice: Notice) = post(
+            context,
+            Notices.approvalNotificationId(approvalId),
+            builder(context, APPROVALS, notice)
+                .setPriority(NotificationCompat.PRIORITY_HIGH)
+                .setContentIntent(openApp(context, MainActivity.ACTION_OPEN_APPROVAL, approvalId))
+                .setAutoCancel(true)
+                .build(),
+        )
 
-    fun linkNotification(context: Context, text: String): Notification =
-        builder(context, LINK, "Ready for your computers", text)
+        override fun cancelApproval(approvalId: String) =
+            NotificationManagerCompat.from(context).cancel(Notices.approvalNotificationId(approvalId))
+    }
+
+    fun linkNotification(context: Context, notice: Notice): Notification =
+        builder(context, LINK, notice)
             .setOngoing(true)
             .setForegroundServiceBehavior(NotificationCompat.FOREGROUND_SERVICE_IMMEDIATE)
             .setContentIntent(openApp(context, Intent.ACTION_MAIN, null))
             .build()
 
-    fun updateLink(context: Context, text: String) = post(context, LINK_ID, linkNotification(context, text))
+    fun updateLink(context: Context, notice: Notice) = post(context, Notices.LINK_ID, linkNotification(context, notice))
 
-    fun describe(event: UserEvent): String = when (event) {
-        is UserEvent.PasskeyCreated -> "New passkey for ${account(event.userName)}${event.rpId}"
-        is UserEvent.SignedIn -> "Signed in to ${event.rpId}${event.userName?.let { " as $it" } ?: ""}"
-        is UserEvent.PasskeyDeleted -> "Passkey for ${account(event.userName)}${event.rpId} deleted"
-        is UserEvent.AuthenticatorReset -> "All passkeys and the PIN were erased"
-        is UserEvent.PinChanged -> "Your security key PIN was changed"
-        is UserEvent.RegisteredOnYourBehalf -> "${event.adminName} registered a passkey for you at ${event.rpId}"
-        is UserEvent.PinAuthBlocked -> "Too many wrong PINs: restart the app to try again"
-        is UserEvent.PinBlocked -> "The PIN is blocked: only a reset makes the security key usable again"
-        is UserEvent.SilentAssertionsFromComputer ->
-            "${event.computerName} had your phone sign ${event.count} times without asking you " +
-                "within ${event.windowMinutes} minutes: remove it if you do not trust it"
-    }
-
-    private fun account(userName: String?) = userName?.let { "$it at " } ?: ""
-
-    private fun builder(context: Context, channel: String, title: String, text: String) =
+    private fun builder(context: Context, channel: String, notice: Notice) =
         NotificationCompat.Builder(context, channel)
             .setSmallIcon(R.drawable.ic_key)
-            .setContentTitle(title)
-            .setContentText(text)
-            .setStyle(NotificationCompat.BigTextStyle().bigText(text))
+            .setContentTitle(notice.title)
+            .setContentText(notice.text)
+            .setStyle(NotificationCompat.BigTextStyle().bigText(notice.text))
 
     private fun openApp(context: Context, action: String, approvalId: String?): PendingIntent {
         val intent = Intent(context, MainActivity::class.java)

@@ -27,11 +27,12 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.passkeyphone.coreui.ActivationState
 import com.passkeyphone.coreui.ActivationState.Step
+import com.passkeyphone.coreui.Destination
 
 @Composable
 fun ActivationScreen(model: MainViewModel, state: ActivationState, enrolled: Boolean) {
     val ui by state.ui.collectAsStateWithLifecycle()
-    val opened by model.pendingLink.collectAsStateWithLifecycle()
+    val opened by model.flow.pendingLink.collectAsStateWithLifecycle()
     // The link text stays in memory only (it holds a one-time secret).
     var link by remember(opened) { mutableStateOf(opened.orEmpty()) }
     var pin by remember { mutableStateOf("") }
@@ -40,9 +41,7 @@ fun ActivationScreen(model: MainViewModel, state: ActivationState, enrolled: Boo
         ScreenTitle("Activate this phone")
         if (ui.busy) LinearProgressIndicator(Modifier.fillMaxWidth())
         ui.error?.let { ErrorCard(it, onDismiss = state::dismissError) }
-        ui.enrollment?.let { e ->
-            Text("${e.userDisplayName} (${e.userEmail}) at ${e.workspaceName}: ${e.status.name.lowercase()}")
-        }
+        ui.enrollment?.let { Text(ActivationState.describe(it)) }
         when (ui.step) {
             Step.NeedPin -> {
                 Text("Enter the PIN your administrator sent you. It becomes this security key's PIN.")
@@ -76,7 +75,7 @@ fun ActivationScreen(model: MainViewModel, state: ActivationState, enrolled: Boo
                     label = { Text("Activation link") },
                     modifier = Modifier.fillMaxWidth(),
                 )
-                Button(enabled = !ui.busy && link.isNotBlank(), onClick = { model.activate(link.trim()) }) {
+                Button(enabled = !ui.busy && link.isNotBlank(), onClick = { model.flow.activate(link.trim()) }) {
                     Text("Activate")
                 }
             }

@@ -35,9 +35,11 @@ import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.res.painterResource
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import com.passkeyphone.app.CoreState
 import com.passkeyphone.app.R
 import com.passkeyphone.coreui.ActivationState
+import com.passkeyphone.coreui.CoreState
+import com.passkeyphone.coreui.Destination
+import com.passkeyphone.coreui.Screens
 
 @Composable
 fun App(model: MainViewModel) {
@@ -65,17 +67,17 @@ fun App(model: MainViewModel) {
 @Composable
 private fun Main(model: MainViewModel, screens: Screens) {
     val activation by screens.activation.ui.collectAsStateWithLifecycle()
-    val destination by model.destination.collectAsStateWithLifecycle()
+    val destination by model.flow.destination.collectAsStateWithLifecycle()
     LaunchedEffect(screens) { screens.activation.load() }
     val enrolled = activation.step == ActivationState.Step.Enrolled
-    when {
-        activation.step == ActivationState.Step.Loading -> Centered { CircularProgressIndicator() }
-        !enrolled || destination == Destination.Activation -> ActivationScreen(model, screens.activation, enrolled)
-        destination == Destination.Pin -> PinScreen(model, screens.pin, onDone = { model.go(Destination.Settings) })
-        destination == Destination.Hybrid -> HybridScreen(model, screens.hybrid)
-        else -> Scaffold(bottomBar = { Tabs(destination, model::go) }) { padding ->
+    when (val shown = Destination.shown(activation.step, destination)) {
+        null -> Centered { CircularProgressIndicator() }
+        Destination.Activation -> ActivationScreen(model, screens.activation, enrolled)
+        Destination.Pin -> PinScreen(model, screens.pin, onDone = { model.go(Destination.Settings) })
+        Destination.Hybrid -> HybridScreen(model, screens.hybrid)
+        else -> Scaffold(bottomBar = { Tabs(shown, model::go) }) { padding ->
             Box(Modifier.padding(padding)) {
-                when (destination) {
+                when (shown) {
                     Destination.Computers -> ComputersScreen(model, screens.pairing)
                     Destination.Approvals -> ApprovalsScreen(model, screens.approvals)
                     Destination.Settings -> SettingsScreen(model, screens.settings)
@@ -89,12 +91,7 @@ private fun Main(model: MainViewModel, screens: Screens) {
 @Composable
 private fun Tabs(current: Destination, go: (Destination) -> Unit) {
     NavigationBar {
-        for ((tab, label) in listOf(
-            Destination.Passkeys to "Passkeys",
-            Destination.Computers to "Computers",
-            Destination.Approvals to "Approvals",
-            Destination.Settings to "Settings",
-        )) {
+        for ((tab, label) in Destination.TABS) {
             NavigationBarItem(
                 selected = current == tab,
                 onClick = { go(tab) },

@@ -22,26 +22,20 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.passkeyphone.coreui.ApprovalsState
+import com.passkeyphone.coreui.formatTime
 
 @Composable
 fun ApprovalsScreen(model: MainViewModel, state: ApprovalsState) {
     val ui by state.ui.collectAsStateWithLifecycle()
-    val focused by model.focusedApproval.collectAsStateWithLifecycle()
+    val focused by model.flow.focusedApproval.collectAsStateWithLifecycle()
     LaunchedEffect(state) { state.load() }
-    val requests = ui.pending.sortedByDescending { it.id == focused }
+    val requests = ApprovalsState.ordered(ui.pending, focused)
 
     Column {
         ScreenTitle("Approvals")
         if (ui.busy) LinearProgressIndicator(Modifier.fillMaxWidth())
         ui.error?.let { ErrorCard(it, onDismiss = state::dismissError) }
-        ui.lastOutcome?.let { outcome ->
-            val text = when {
-                outcome.refused != null -> "Declined (${outcome.refused})."
-                outcome.registeredRpIds.isEmpty() -> "Approved; nothing was registered (${outcome.ended})."
-                else -> "Registered at ${outcome.registeredRpIds.joinToString(", ")}."
-            }
-            Text(text, Modifier.padding(16.dp))
-        }
+        ui.lastOutcome?.let { Text(ApprovalsState.describe(it), Modifier.padding(16.dp)) }
         if (requests.isEmpty() && !ui.busy) Text("No requests from administrators.", Modifier.padding(16.dp))
         LazyColumn {
             items(requests, key = { it.id }) { request ->

@@ -1,4 +1,5 @@
-// Small pieces the screens share: the error card, a screen's title bar, and dates.
+// Small pieces the screens share: the error card and a screen's title bar (dates: core-ui's
+// formatTime).
 package com.passkeyphone.app.ui
 
 import androidx.compose.foundation.layout.Column
@@ -15,8 +16,6 @@ import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import com.passkeyphone.coreui.UserMessage
-import java.text.DateFormat
-import java.util.Date
 
 @Composable
 fun ErrorCard(message: UserMessage, onDismiss: (() -> Unit)? = null) {
@@ -39,7 +38,3 @@ fun ScreenTitle(title: String, action: (@Composable () -> Unit)? = null) {
         action?.invoke()
     }
 }
-
-/** Seconds since the Unix epoch, as a local date and time. */
-fun formatTime(unixSeconds: ULong): String =
-    DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT).format(Date(unixSeconds.toLong() * 1000))

@@ -29,6 +29,7 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.journeyapps.barcodescanner.ScanContract
 import com.journeyapps.barcodescanner.ScanOptions
 import com.passkeyphone.coreui.PairingState
+import com.passkeyphone.coreui.formatTime
 import uniffi.authenticator_core.PairedComputer
 
 @Composable
@@ -39,7 +40,7 @@ fun ComputersScreen(model: MainViewModel, state: PairingState) {
     LaunchedEffect(state) { state.load() }
 
     val scanner = rememberLauncherForActivityResult(ScanContract()) { result ->
-        result.contents?.let(model::scanned)
+        result.contents?.let(model.flow::scanned)
     }
     val scanOptions = ScanOptions()
         .setDesiredBarcodeFormats(ScanOptions.QR_CODE)

@@ -20,34 +20,34 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import com.passkeyphone.coreui.Destination
 import com.passkeyphone.coreui.HybridState
 
 @Composable
 fun HybridScreen(model: MainViewModel, state: HybridState) {
     val ui by state.ui.collectAsStateWithLifecycle()
-    val pending by model.pendingHybridCode.collectAsStateWithLifecycle()
+    val pending by model.flow.pendingHybridCode.collectAsStateWithLifecycle()
     val context = LocalContext.current
     // Serve whatever the user answered: without the permission the core's advertiser reports
     // PermissionDenied and the screen says so.
     val permission = rememberLauncherForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) {
-        model.serveHybrid()
+        model.flow.serveHybrid()
     }
     LaunchedEffect(pending) {
         if (pending == null) return@LaunchedEffect
-        if (Permissions.advertiseGranted(context)) model.serveHybrid() else permission.launch(Permissions.advertise)
+        if (Permissions.advertiseGranted(context)) model.flow.serveHybrid() else permission.launch(Permissions.advertise)
     }
 
     Column(Modifier.padding(16.dp)) {
         ScreenTitle("Sign in on a computer")
-        val running = ui.step != HybridState.Step.Idle && ui.step != HybridState.Step.Finished
-        if (running) {
+        if (ui.running) {
             LinearProgressIndicator(Modifier.fillMaxWidth())
             Text(HybridState.describe(ui.step), Modifier.padding(vertical = 16.dp))
             Button(onClick = state::cancel) { Text("Cancel") }
         }
         ui.served?.let { Text(HybridState.describe(it), Modifier.padding(vertical = 16.dp)) }
         ui.error?.let { ErrorCard(it) }
-        if (!running) {
+        if (!ui.running) {
             TextButton(onClick = {
                 state.reset()
                 model.go(Destination.Computers)

@@ -1,6 +1,7 @@
 // The one activity: shows the Compose app, takes activation links (deep link and App Link) and
-// notification taps, runs BiometricPrompt for the core's verify_user, and while it is on screen
-// tells the app so and keeps the workspace watcher going.
+// notification taps, runs BiometricPrompt for the core's verify_user (when to show and take
+// down the dialog and what its ending answers is core-ui's VerificationDialog), and while it is
+// on screen tells the app so and keeps the workspace watcher going.
 package com.passkeyphone.app.ui
 
 import android.content.Intent
@@ -10,9 +11,6 @@ import androidx.activity.compose.setContent
 import androidx.activity.enableEdgeToEdge
 import androidx.activity.viewModels
 import androidx.biometric.BiometricManager
-import androidx.biometric.BiometricManager.Authenticators.BIOMETRIC_STRONG
-import androidx.biometric.BiometricManager.Authenticators.BIOMETRIC_WEAK
-import androidx.biometric.BiometricManager.Authenticators.DEVICE_CREDENTIAL
 import androidx.biometric.BiometricPrompt
 import androidx.core.content.ContextCompat
 import androidx.fragment.app.FragmentActivity
@@ -21,33 +19,33 @@ import androidx.lifecycle.lifecycleScope
 import androidx.lifecycle.repeatOnLifecycle
 import com.passkeyphone.app.graph
 import com.passkeyphone.coreui.Prompt
+import com.passkeyphone.coreui.VerificationDialog
 import kotlinx.coroutines.launch
-import uniffi.authenticator_core.VerificationOutcome
 
 class MainActivity : FragmentActivity() {
     private val model: MainViewModel by viewModels()
     private lateinit var biometricPrompt: BiometricPrompt
 
-    /** The Verify prompt the system dialog is up for, if any. */
-    private var verifying: Long? = null
+    /** Which Verify prompt the system dialog is up for, and what its ending answers (core-ui). */
+    private lateinit var dialog: VerificationDialog
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         enableEdgeToEdge()
         // The system dialog outlives a rotation: remember which prompt it answers.
-        verifying = savedInstanceState?.getLong(STATE_VERIFYING)?.takeIf { it != 0L }
+        dialog = VerificationDialog(model.prompts, savedInstanceState?.getLong(STATE_VERIFYING)?.takeIf { it != 0L })
         biometricPrompt = BiometricPrompt(this, ContextCompat.getMainExecutor(this), VerifyCallback())
         setContent { App(model) }
         if (savedInstanceState == null) handle(intent)
         lifecycleScope.launch {
             repeatOnLifecycle(Lifecycle.State.STARTED) {
                 model.prompts.current.collect { prompt ->
-                    // The core gave up (timeout, request withdrawn): take the system dialog down.
-                    if (verifying != null && verifying != prompt?.id) {
-                        verifying = null
-                        biometricPrompt.cancelAuthentication()
+                    val step = dialog.onPrompt(prompt) {
+                        BiometricManager.from(this@MainActivity).canAuthenticate(allowed) == BiometricManager.BIOMETRIC_SUCCESS
                     }
-                    if (prompt is Prompt.Verify) verify(prompt)
+                    // The core gave up (timeout, request withdrawn): take the system dialog down.
+                    if (step.dismiss) biometricPrompt.cancelAuthentication()
+                    step.show?.let(::verify)
                 }
             }
         }
@@ -55,7 +53,7 @@ class MainActivity : FragmentActivity() {
 
     override fun onSaveInstanceState(outState: Bundle) {
         super.onSaveInstanceState(outState)
-        verifying?.let { outState.putLong(STATE_VERIFYING, it) }
+        dialog.verifying?.let { outState.putLong(STATE_VERIFYING, it) }
     }
 
     override fun onNewIntent(intent: Intent) {
@@ -66,12 +64,12 @@ class MainActivity : FragmentActivity() {
     override fun onStart() {
         super.onStart()
         graph.appVisible.value = true
-        graph.holdWorkspaceWatcher()
+        graph.watcher.hold()
         model.applyLinkSetting()
     }
 
     override fun onStop() {
-        graph.releaseWorkspaceWatcher()
+        graph.watcher.release()
         graph.appVisible.value = false
         super.onStop()
     }
@@ -79,27 +77,18 @@ class MainActivity : FragmentActivity() {
     /** Activation links and notification taps. The link is a secret: it is never logged. */
     private fun handle(intent: Intent) {
         when (intent.action) {
-            Intent.ACTION_VIEW -> intent.dataString?.let(model::openActivationLink)
-            ACTION_OPEN_APPROVAL -> model.openApproval(intent.getStringExtra(EXTRA_APPROVAL_ID))
+            Intent.ACTION_VIEW -> intent.dataString?.let(model.flow::openActivationLink)
+            ACTION_OPEN_APPROVAL -> model.flow.openApproval(intent.getStringExtra(EXTRA_APPROVAL_ID))
         }
     }
 
+    /** Biometrics or the screen lock; which biometrics depends on the Android version. */
+    private val allowed = VerificationDialog.allowedAuthenticators(Build.VERSION.SDK_INT)
+
     /** The core asked for user verification: the system's biometric or screen-lock dialog. */
     private fun verify(prompt: Prompt.Verify) {
-        if (verifying == prompt.id) return
-        val allowed = if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.R) {
-            BIOMETRIC_STRONG or DEVICE_CREDENTIAL
-        } else {
-            // Android 9 and 10 cannot combine strong biometrics with the screen lock.
-            BIOMETRIC_WEAK or DEVICE_CREDENTIAL
-        }
-        if (BiometricManager.from(this).canAuthenticate(allowed) != BiometricManager.BIOMETRIC_SUCCESS) {
-            model.prompts.unavailable(prompt.id, "this phone has no screen lock to verify you with")
-            return
-        }
-        verifying = prompt.id
         val info = BiometricPrompt.PromptInfo.Builder()
-            .setTitle("Verify it's you")
+            .setTitle(VerificationDialog.TITLE)
             .setSubtitle(prompt.prompt.message)
             .setAllowedAuthenticators(allowed)
             .setConfirmationRequired(true)
@@ -107,33 +96,12 @@ class MainActivity : FragmentActivity() {
         biometricPrompt.authenticate(info)
     }
 
+    /** A single failed try leaves the dialog up; the dialog's end is core-ui's to interpret. */
     private inner class VerifyCallback : BiometricPrompt.AuthenticationCallback() {
-        override fun onAuthenticationSucceeded(result: BiometricPrompt.AuthenticationResult) =
-            finish(VerificationOutcome.VERIFIED)
+        override fun onAuthenticationSucceeded(result: BiometricPrompt.AuthenticationResult) = dialog.onSucceeded()
 
-        /**
-         * A single failed try leaves the dialog up; the dialog ends here. The negative button and
-         * a user or system cancel are declines (no attempt spent); a lockout after failed tries is
-         * a failed verification; anything else means the phone could not verify now.
-         */
-        override fun onAuthenticationError(errorCode: Int, errString: CharSequence) = when (errorCode) {
-            BiometricPrompt.ERROR_NEGATIVE_BUTTON,
-            BiometricPrompt.ERROR_USER_CANCELED,
-            BiometricPrompt.ERROR_CANCELED,
-            -> finish(VerificationOutcome.DECLINED)
-            BiometricPrompt.ERROR_LOCKOUT,
-            BiometricPrompt.ERROR_LOCKOUT_PERMANENT,
-            -> finish(VerificationOutcome.FAILED)
-            else -> {
-                verifying?.let { model.prompts.unavailable(it, errString.toString()) }
-                verifying = null
-            }
-        }
-
-        private fun finish(outcome: VerificationOutcome) {
-            verifying?.let { model.prompts.answerVerification(it, outcome) }
-            verifying = null
-        }
+        override fun onAuthenticationError(errorCode: Int, errString: CharSequence) =
+            dialog.onError(errorCode, errString.toString())
     }
 
     companion object {

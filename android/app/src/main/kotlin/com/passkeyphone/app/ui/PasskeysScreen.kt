@@ -23,6 +23,7 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.passkeyphone.coreui.PasskeysState
+import com.passkeyphone.coreui.formatTime
 import uniffi.authenticator_core.Passkey
 
 @Composable

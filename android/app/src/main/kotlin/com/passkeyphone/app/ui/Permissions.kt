@@ -1,39 +1,21 @@
-// Which run-time permissions each feature needs on this Android version, and whether they are
-// granted: Bluetooth (nearby devices on 12+, location before), the hybrid advert (12+),
-// notifications (13+), camera.
+// Whether the run-time permissions each feature needs are granted. Which ones a feature needs
+// on this Android version is core-ui's RuntimePermissions (host-tested).
 package com.passkeyphone.app.ui
 
-import android.Manifest
 import android.content.Context
 import android.content.pm.PackageManager
 import android.os.Build
 import androidx.core.content.ContextCompat
+import com.passkeyphone.coreui.RuntimePermissions
 
 object Permissions {
-    val bluetooth: Array<String> =
-        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) {
-            arrayOf(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)
-        } else {
-            arrayOf(Manifest.permission.ACCESS_FINE_LOCATION)
-        }
+    val bluetooth: Array<String> = RuntimePermissions.bluetooth(Build.VERSION.SDK_INT).toTypedArray()
 
-    /** The hybrid advert; empty before Android 12, where BLUETOOTH_ADMIN (install time) covers it. */
-    val advertise: Array<String> =
-        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) {
-            arrayOf(Manifest.permission.BLUETOOTH_ADVERTISE)
-        } else {
-            emptyArray()
-        }
+    val advertise: Array<String> = RuntimePermissions.advertise(Build.VERSION.SDK_INT).toTypedArray()
 
-    /** Empty before Android 13, where notifications need no run-time permission. */
-    val notifications: Array<String> =
-        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
-            arrayOf(Manifest.permission.POST_NOTIFICATIONS)
-        } else {
-            emptyArray()
-        }
+    val notifications: Array<String> = RuntimePermissions.notifications(Build.VERSION.SDK_INT).toTypedArray()
 
-    const val CAMERA = Manifest.permission.CAMERA
+    const val CAMERA = RuntimePermissions.CAMERA
 
     fun bluetoothGranted(context: Context) = bluetooth.all { granted(context, it) }
 

@@ -41,13 +41,10 @@ fun PinScreen(model: MainViewModel, state: PinState, onDone: () -> Unit) {
     val status = ui.status
 
     Column(Modifier.fillMaxSize().padding(24.dp)) {
-        ScreenTitle(if (status?.isSet == true) "Change PIN" else "Set a PIN")
+        ScreenTitle(PinState.title(status))
         if (ui.busy) LinearProgressIndicator(Modifier.fillMaxWidth())
         ui.error?.let { ErrorCard(it, onDismiss = state::dismissError) }
-        status?.let {
-            Text("At least ${it.minLength} characters." + if (it.isSet) " ${it.retriesLeft} attempts left." else "")
-            if (it.mustChange) Text("Your PIN must be changed before its next use.")
-        }
+        status?.let { Text(PinState.describe(it)) }
         if (status?.isSet == true) PinField("Current PIN", current) { current = it }
         PinField("New PIN", new) { new = it }
         PinField("New PIN again", again) { again = it }

@@ -32,7 +32,7 @@ fun PromptHost(broker: PromptBroker) {
         )
         is Prompt.ChooseAccount -> AlertDialog(
             onDismissRequest = { broker.answerAccount(p.id, null) },
-            title = { Text("Sign in to ${p.rpId} as") },
+            title = { Text(PromptBroker.chooseAccountTitle(p.rpId)) },
             text = {
                 Column {
                     p.accounts.forEachIndexed { index, account ->
@@ -41,7 +41,7 @@ fun PromptHost(broker: PromptBroker) {
                                 .clickable { broker.answerAccount(p.id, index.toUInt()) }
                                 .padding(vertical = 12.dp),
                         ) {
-                            Text(account.displayName ?: account.userName ?: "Account ${index + 1}")
+                            Text(PromptBroker.accountLabel(account, index))
                             account.userName?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
                         }
                         HorizontalDivider()

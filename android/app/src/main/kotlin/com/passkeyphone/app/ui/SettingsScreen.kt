@@ -20,7 +20,9 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.passkeyphone.app.NativeInit
+import com.passkeyphone.coreui.Destination
 import com.passkeyphone.coreui.SettingsState
+import com.passkeyphone.coreui.formatTime
 
 @Composable
 fun SettingsScreen(model: MainViewModel, state: SettingsState) {
@@ -50,7 +52,7 @@ fun SettingsScreen(model: MainViewModel, state: SettingsState) {
         item {
             ListItem(
                 headlineContent = { Text("Serve my computers") },
-                supportingContent = { Text(if (ui.linkServiceRunning) "Running" else "Stopped") },
+                supportingContent = { Text(SettingsState.describeLink(ui.linkServiceRunning)) },
                 trailingContent = { Switch(checked = ui.linkServiceEnabled, onCheckedChange = model::setLinkService) },
             )
         }
@@ -58,7 +60,7 @@ fun SettingsScreen(model: MainViewModel, state: SettingsState) {
             ListItem(
                 headlineContent = { Text("Bluetooth") },
                 supportingContent = {
-                    Text(if (NativeInit.initialized) "Reach computers nearby without the internet" else "Not available in this build")
+                    Text(SettingsState.describeBluetooth(NativeInit.initialized))
                 },
                 trailingContent = {
                     Switch(
