@@ -12,7 +12,7 @@
 //! - Every session is its own request [`Origin`] naming its pairing and PC, so the engine's
 //!   follow-up state of one session is never served to another (another PC, or the same PC's
 //!   next session), and the silent-assertion watch counts per PC.
-//! - A request not answered at its first step is acknowledged with a keepalive at once (§5.7
+//! - A request not answered at its first step is acknowledged with a keepalive at once (§5.8
 //!   "Liveness"), and while it is processed the phone sends one at least every
 //!   [`KEEPALIVE_EVERY`]; a `cancel` from the PC cancels the request, which then answers
 //!   CTAP2_ERR_KEEPALIVE_CANCEL as over CTAPHID.
@@ -539,7 +539,7 @@ pub async fn drive_request<F: std::future::Future>(
     handling: F,
 ) -> Result<F::Output, String> {
     tokio::pin!(handling);
-    // §5.7 "Liveness": a request not answered at its first step is acknowledged at once, so a
+    // §5.8 "Liveness": a request not answered at its first step is acknowledged at once, so a
     // PC hears from a live phone within one relay round trip, whatever the request waits for.
     tokio::select! {
         biased;
@@ -668,6 +668,38 @@ mod tests {
             pc.recv().await.unwrap(),
             (MessageType::Keepalive, vec![STATUS_UP_NEEDED])
         );
+        pc.send(MessageType::Cancel, &[]).await.unwrap();
+        loop {
+            match pc.recv().await.unwrap() {
+                (MessageType::Keepalive, _) => continue,
+                other => {
+                    assert_eq!(other, (MessageType::Ctap, vec![0x2d]));
+                    break;
+                }
+            }
+        }
+        pc.close().await;
+        assert_eq!(served.await.unwrap(), Ok(()));
+    }
+
+    /// §5.8 "Liveness": a request that is not answered at its first step is acknowledged at
+    /// once, not at the first keepalive tick, so the PC hears from a live phone within one relay
+    /// round trip; one answered at once gets only its answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_not_answered_at_once_is_acknowledged_at_once() {
+        let (service, _dir) = service();
+        let (phone, pc) = sessions().await;
+        let served = tokio::spawn(async move { service.serve(&phone, "PC", None).await });
+        pc.send(MessageType::Ctap, &[0x04]).await.unwrap();
+        assert_eq!(
+            pc.recv().await.unwrap(),
+            (MessageType::Ctap, vec![0x00, 0xa0])
+        );
+        let sent = tokio::time::Instant::now();
+        pc.send(MessageType::Ctap, &[0x01, 0xa0]).await.unwrap();
+        let first = pc.recv().await.unwrap();
+        assert_eq!(first.0, MessageType::Keepalive);
+        assert!(sent.elapsed() < KEEPALIVE_EVERY, "{:?}", sent.elapsed());
         pc.send(MessageType::Cancel, &[]).await.unwrap();
         loop {
             match pc.recv().await.unwrap() {
