@@ -1,4 +1,4 @@
-"""Issue 18, "a dead phone is known at once" (proto/link.md §5.7 "Liveness"), with real
+"""Issue 18, "a dead phone is known at once" (proto/link.md §5.8 "Liveness"), with real
 processes on loopback: python-fido2 -> the pairing tool's CTAPHID socket -> the reference relay
 -> the virtual phone. A phone killed while idle is reported "phone unreachable"
 (CTAP1_ERR_TIMEOUT, 0x05) within 3 s, on its open session and on a new one; a phone behind a

@@ -16,7 +16,7 @@
 //!   source's [`SessionHooks`] as they come.
 //! - The status a client sees when the phone cannot answer tells whether the phone may have
 //!   received the request: [`NOT_DELIVERED`] (it did not) or [`BROKEN`] (it may have).
-//! - A dead phone is known within 3 s (§5.7 "Liveness"): a reused session whose phone does not
+//! - A dead phone is known within 3 s (§5.8 "Liveness"): a reused session whose phone does not
 //!   acknowledge a request within [`ACK_LIMIT`], or a knock not answered with a handshake
 //!   within [`KNOCK_ANSWER_LIMIT`], answers [`NOT_DELIVERED`] ("phone unreachable") without a
 //!   second attempt. A relay can delay or withhold frames and so make a live phone look dead
@@ -60,12 +60,12 @@ pub const CANCELLED: u8 = CTAP2_ERR_KEEPALIVE_CANCEL.0;
 
 /// §5.6: this long without any frame during a request means the phone is lost.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
-/// §5.7 "Liveness": a phone acknowledges every request with a keepalive before it acts on it;
+/// §5.8 "Liveness": a phone acknowledges every request with a keepalive before it acts on it;
 /// on a session that was idle, no frame within this long after the request was stored means
 /// the phone is unreachable (it never began the request). Twice a 1 s relay delay plus a
 /// margin, and short enough that the client hears of a dead phone within 3 s.
 pub const ACK_LIMIT: Duration = Duration::from_millis(2500);
-/// §5.7 "Liveness": a running phone's door wait is always armed, so the reconnect handshake
+/// §5.8 "Liveness": a running phone's door wait is always armed, so the reconnect handshake
 /// (knock answered, message 1 read, message 2 sent) ends within this long or the phone is
 /// unreachable; the session is then deleted, which withdraws the knock (§5.4).
 pub const KNOCK_ANSWER_LIMIT: Duration = Duration::from_millis(2500);
@@ -268,7 +268,7 @@ impl<S: SessionSource> Forwarder<S> {
                 }
             };
             // A fresh session's handshake just showed the phone alive; a reused one may have
-            // outlived its phone (§5.7 "Liveness").
+            // outlived its phone (§5.8 "Liveness").
             let ack_limit = if fresh { SILENCE_LIMIT } else { ACK_LIMIT };
             match exchange(session, &request, &signals, ack_limit).await {
                 Outcome::Answer(answer) => {
@@ -456,7 +456,7 @@ impl SessionSource for Paired {
 }
 
 /// Sends one request on `live` and waits for its answer, relaying keepalives and a cancel.
-/// The first frame after the request must come within `ack_limit` (§5.7 "Liveness"), every
+/// The first frame after the request must come within `ack_limit` (§5.8 "Liveness"), every
 /// later one within [`SILENCE_LIMIT`] of the one before.
 async fn exchange<T>(
     live: &mut Live<T>,
@@ -521,7 +521,9 @@ async fn exchange<T>(
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
-                if !acknowledged {
+                // Only the acknowledgement limit says "unreachable"; a fresh session's phone
+                // that goes silent may have acted on the request.
+                if !acknowledged && ack_limit < SILENCE_LIMIT {
                     return Outcome::Unreachable(format!(
                         "the phone did not acknowledge the request within {} ms (phone \
                          unreachable)",

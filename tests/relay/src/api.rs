@@ -416,7 +416,10 @@ mod slow {
     const MAX_KEPT: usize = 100_000;
 
     static DELAY_MS: AtomicU64 = AtomicU64::new(0);
-    static STORED_AT: Mutex<Option<HashMap<(Id, Dir, u64), Instant>>> = Mutex::new(None);
+    /// When each frame (session, direction, number) was stored.
+    type StoreTimes = HashMap<(Id, Dir, u64), Instant>;
+
+    static STORED_AT: Mutex<Option<StoreTimes>> = Mutex::new(None);
 
     pub(super) fn set(ms: u64) {
         DELAY_MS.store(ms, Ordering::SeqCst);
