@@ -428,6 +428,28 @@ def ble_vectors(pairing_secret, qr_secret):
     }
 
 
+def seal_script(script, keys, counters):
+    """Transport frames (section 4) for (direction, type, payload) steps; advances counters."""
+    frames = []
+    for direction, mtype, payload in script:
+        n = counters[direction]
+        padded = pad(bytes([mtype]) + payload)
+        assert len(padded) % PAD_BLOCK == 0
+        frame = AESGCM(keys[direction]).encrypt(nonce(n), padded, b"")
+        frames.append(
+            {
+                "direction": direction,
+                "counter": n,
+                "message_type": mtype,
+                "payload": h(payload),
+                "padded_plaintext": h(padded),
+                "frame": h(frame),
+            }
+        )
+        counters[direction] = n + 1
+    return frames
+
+
 def write_json(name, obj):
     with open(os.path.join(OUT_DIR, name), "w") as f:
         json.dump(obj, f, indent=2)
@@ -537,7 +559,6 @@ def main():
     write_json("noise_kkpsk0.json", kk)
 
     # --- Transport, with the IKpsk1 split keys ---
-    frames = []
     counters = {"initiator_to_responder": 0, "responder_to_initiator": 0}
     keys = {"initiator_to_responder": k1, "responder_to_initiator": k2}
     script = [
@@ -553,22 +574,7 @@ def main():
         ("responder_to_initiator", 5, fixed("t63", 63)),
         ("initiator_to_responder", 0, b""),
     ]
-    for direction, mtype, payload in script:
-        n = counters[direction]
-        padded = pad(bytes([mtype]) + payload)
-        assert len(padded) % PAD_BLOCK == 0
-        frame = AESGCM(keys[direction]).encrypt(nonce(n), padded, b"")
-        frames.append(
-            {
-                "direction": direction,
-                "counter": n,
-                "message_type": mtype,
-                "payload": h(payload),
-                "padded_plaintext": h(padded),
-                "frame": h(frame),
-            }
-        )
-        counters[direction] = n + 1
+    frames = seal_script(script, keys, counters)
     write_json(
         "transport.json",
         {
@@ -576,6 +582,32 @@ def main():
             "initiator_to_responder_key": h(k1),
             "responder_to_initiator_key": h(k2),
             "frames": frames,
+        },
+    )
+
+    # --- Liveness (section 5.8): a request on an idle session, the phone's acknowledgement
+    # (a keepalive sent before the request is acted on), a later keepalive, the answer; the
+    # limits the PC applies. Same keys, counters starting at 0. ---
+    liveness = [
+        ("responder_to_initiator", 1, b"\x02" + fixed("liveness request", 40)),
+        ("initiator_to_responder", 2, b"\x01"),
+        ("initiator_to_responder", 2, b"\x02"),
+        ("initiator_to_responder", 1, b"\x00" + fixed("liveness answer", 60)),
+    ]
+    write_json(
+        "liveness.json",
+        {
+            "description": "Liveness (proto/link.md section 5.8): request, acknowledgement, "
+            "keepalive, answer under the noise_ikpsk1.json split keys",
+            "initiator_to_responder_key": h(k1),
+            "responder_to_initiator_key": h(k2),
+            "ack_limit_ms": 2500,
+            "knock_answer_limit_ms": 2500,
+            "frames": seal_script(
+                liveness,
+                keys,
+                {"initiator_to_responder": 0, "responder_to_initiator": 0},
+            ),
         },
     )
 

@@ -98,6 +98,13 @@ class Relay(Process):
         with urllib.request.urlopen(req, timeout=10) as r:
             assert 200 <= r.status < 300, r.status
 
+    def delay(self, ms: int) -> None:
+        """Serve every frame stored from now on `ms` after it was stored (a slow network)."""
+        req = urllib.request.Request(self.url + "/v1/test/delay", method="POST",
+                                     data=str(ms).encode())
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 204, r.status
+
     def stats(self) -> dict:
         with urllib.request.urlopen(self.url + "/v1/test/stats", timeout=10) as r:
             return json.loads(r.read())

@@ -12,7 +12,8 @@
 //! - Every session is its own request [`Origin`] naming its pairing and PC, so the engine's
 //!   follow-up state of one session is never served to another (another PC, or the same PC's
 //!   next session), and the silent-assertion watch counts per PC.
-//! - While a request is processed the phone sends a keepalive at least every
+//! - A request not answered at its first step is acknowledged with a keepalive at once (§5.8
+//!   "Liveness"), and while it is processed the phone sends one at least every
 //!   [`KEEPALIVE_EVERY`]; a `cancel` from the PC cancels the request, which then answers
 //!   CTAP2_ERR_KEEPALIVE_CANCEL as over CTAPHID.
 
@@ -410,7 +411,9 @@ impl LinkService {
             Ok(c) => c,
             Err(e) => return Outcome::HandshakeFailed(e.to_string()),
         };
-        let _ = pairings.touch(&peer.pairing_id, self.clock.now_unix_seconds());
+        // "Last used" is written when the session ends: a durable write here would delay the
+        // PC's first request by an fsync (issue 18, first request after idle).
+        let started_at = self.clock.now_unix_seconds();
         self.emit(LinkEvent::SessionStarted {
             pc: peer.name.clone(),
             link: channel.link_kind(),
@@ -423,6 +426,7 @@ impl LinkService {
             Err(e) => e,
         };
         channel.close().await;
+        let _ = pairings.touch(&peer.pairing_id, started_at);
         Outcome::Ended(reason)
     }
 
@@ -535,6 +539,22 @@ pub async fn drive_request<F: std::future::Future>(
     handling: F,
 ) -> Result<F::Output, String> {
     tokio::pin!(handling);
+    // §5.8 "Liveness": a request not answered at its first step is acknowledged at once, so a
+    // PC hears from a live phone within one relay round trip, whatever the request waits for.
+    tokio::select! {
+        biased;
+        response = &mut handling => return Ok(response),
+        () = std::future::ready(()) => {}
+    }
+    let status = if signals.is_waiting_for_user() {
+        STATUS_UP_NEEDED
+    } else {
+        STATUS_PROCESSING
+    };
+    if let Err(e) = channel.send(MessageType::Keepalive, &[status]).await {
+        signals.cancel();
+        return Err(e.to_string());
+    }
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + KEEPALIVE_EVERY,
         KEEPALIVE_EVERY,
@@ -648,6 +668,38 @@ mod tests {
             pc.recv().await.unwrap(),
             (MessageType::Keepalive, vec![STATUS_UP_NEEDED])
         );
+        pc.send(MessageType::Cancel, &[]).await.unwrap();
+        loop {
+            match pc.recv().await.unwrap() {
+                (MessageType::Keepalive, _) => continue,
+                other => {
+                    assert_eq!(other, (MessageType::Ctap, vec![0x2d]));
+                    break;
+                }
+            }
+        }
+        pc.close().await;
+        assert_eq!(served.await.unwrap(), Ok(()));
+    }
+
+    /// §5.8 "Liveness": a request that is not answered at its first step is acknowledged at
+    /// once, not at the first keepalive tick, so the PC hears from a live phone within one relay
+    /// round trip; one answered at once gets only its answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_not_answered_at_once_is_acknowledged_at_once() {
+        let (service, _dir) = service();
+        let (phone, pc) = sessions().await;
+        let served = tokio::spawn(async move { service.serve(&phone, "PC", None).await });
+        pc.send(MessageType::Ctap, &[0x04]).await.unwrap();
+        assert_eq!(
+            pc.recv().await.unwrap(),
+            (MessageType::Ctap, vec![0x00, 0xa0])
+        );
+        let sent = tokio::time::Instant::now();
+        pc.send(MessageType::Ctap, &[0x01, 0xa0]).await.unwrap();
+        let first = pc.recv().await.unwrap();
+        assert_eq!(first.0, MessageType::Keepalive);
+        assert!(sent.elapsed() < KEEPALIVE_EVERY, "{:?}", sent.elapsed());
         pc.send(MessageType::Cancel, &[]).await.unwrap();
         loop {
             match pc.recv().await.unwrap() {

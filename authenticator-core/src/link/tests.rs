@@ -14,6 +14,7 @@ use super::*;
 const IK_JSON: &str = include_str!("../../../proto/vectors/noise_ikpsk1.json");
 const KK_JSON: &str = include_str!("../../../proto/vectors/noise_kkpsk0.json");
 const TRANSPORT_JSON: &str = include_str!("../../../proto/vectors/transport.json");
+const LIVENESS_JSON: &str = include_str!("../../../proto/vectors/liveness.json");
 const QR_JSON: &str = include_str!("../../../proto/vectors/qr.json");
 
 fn hex(s: &str) -> Vec<u8> {
@@ -115,7 +116,22 @@ fn kkpsk0_vector_is_reproduced() {
 
 #[test]
 fn transport_vector_is_reproduced() {
-    let v: Json = serde_json::from_str(TRANSPORT_JSON).unwrap();
+    check_frames_vector(TRANSPORT_JSON);
+}
+
+/// §5.8: the acknowledgement is a keepalive "processing" from the phone, sealed like any frame.
+#[test]
+fn liveness_vector_is_reproduced() {
+    check_frames_vector(LIVENESS_JSON);
+    let v: Json = serde_json::from_str(LIVENESS_JSON).unwrap();
+    let ack = &v["frames"][1];
+    assert_eq!(ack["direction"], "initiator_to_responder");
+    assert_eq!(ack["message_type"], u64::from(MessageType::Keepalive.to_byte()));
+    assert_eq!(field(ack, "payload"), vec![1]);
+}
+
+fn check_frames_vector(json: &str) {
+    let v: Json = serde_json::from_str(json).unwrap();
     let k1 = arr32(&field(&v, "initiator_to_responder_key"));
     let k2 = arr32(&field(&v, "responder_to_initiator_key"));
     let mut phone = SecureChannel::new(&k1, &k2);

@@ -16,6 +16,12 @@
 //!   source's [`SessionHooks`] as they come.
 //! - The status a client sees when the phone cannot answer tells whether the phone may have
 //!   received the request: [`NOT_DELIVERED`] (it did not) or [`BROKEN`] (it may have).
+//! - A dead phone is known within 3 s (§5.8 "Liveness"): a reused session whose phone does not
+//!   acknowledge a request within [`ACK_LIMIT`], or a knock not answered with a handshake
+//!   within [`KNOCK_ANSWER_LIMIT`], answers [`NOT_DELIVERED`] ("phone unreachable") without a
+//!   second attempt. A relay can delay or withhold frames and so make a live phone look dead
+//!   (the request is then not delivered, never half-done), but it cannot make a dead phone
+//!   look alive: the acknowledgement is a sealed frame.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,6 +60,15 @@ pub const CANCELLED: u8 = CTAP2_ERR_KEEPALIVE_CANCEL.0;
 
 /// §5.6: this long without any frame during a request means the phone is lost.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+/// §5.8 "Liveness": a phone acknowledges every request with a keepalive before it acts on it;
+/// on a session that was idle, no frame within this long after the request was stored means
+/// the phone is unreachable (it never began the request). Twice a 1 s relay delay plus a
+/// margin, and short enough that the client hears of a dead phone within 3 s.
+pub const ACK_LIMIT: Duration = Duration::from_millis(2500);
+/// §5.8 "Liveness": a running phone's door wait is always armed, so the reconnect handshake
+/// (knock answered, message 1 read, message 2 sent) ends within this long or the phone is
+/// unreachable; the session is then deleted, which withdraws the knock (§5.4).
+pub const KNOCK_ANSWER_LIMIT: Duration = Duration::from_millis(2500);
 /// §5.6: an idle session is ended by the PC after this long (shorter only in tests).
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Keepalive status "user presence needed" (CTAPHID_KEEPALIVE, CTAP 2.1 §11.2.9.1.7).
@@ -175,6 +190,9 @@ enum Outcome {
     Answer(Vec<u8>),
     /// The phone cannot have seen the request.
     NotDelivered(String),
+    /// The phone did not acknowledge the request within [`ACK_LIMIT`]: it never acted on it,
+    /// and a new session would not reach it either.
+    Unreachable(String),
     /// The session broke after the request was sent.
     Broken(String),
 }
@@ -249,7 +267,10 @@ impl<S: SessionSource> Forwarder<S> {
                     }
                 }
             };
-            match exchange(session, &request, &signals).await {
+            // A fresh session's handshake just showed the phone alive; a reused one may have
+            // outlived its phone (§5.8 "Liveness").
+            let ack_limit = if fresh { SILENCE_LIMIT } else { ACK_LIMIT };
+            match exchange(session, &request, &signals, ack_limit).await {
                 Outcome::Answer(answer) => {
                     session.last_used = Instant::now();
                     return answer;
@@ -263,6 +284,12 @@ impl<S: SessionSource> Forwarder<S> {
                         return vec![NOT_DELIVERED];
                     }
                     retried = true;
+                }
+                Outcome::Unreachable(reason) => {
+                    if let Some(old) = live.take() {
+                        self.end(old, &reason);
+                    }
+                    return vec![NOT_DELIVERED];
                 }
                 Outcome::Broken(reason) => {
                     if let Some(old) = live.take() {
@@ -369,9 +396,11 @@ impl SessionSource for Paired {
     /// A new session: create it at the pairing's relay, knock on the phone door, reconnect.
     async fn open(&self, tag: &PairingTag) -> Result<Arc<LinkSession>, String> {
         let pairing = &tag.0;
+        let started = Instant::now();
         let client =
             RelayClient::new(&pairing.relay_url, self.config).map_err(|e| e.to_string())?;
         let session = client.create_session().await.map_err(|e| e.to_string())?;
+        let created = Instant::now();
         // Deletes the relay session if this future is dropped (cancel) or fails.
         let mut cleanup = DeleteOnDrop {
             client: Some(client.clone()),
@@ -381,15 +410,32 @@ impl SessionSource for Paired {
             .knock(&phone_door(pairing.pairing_secret.as_slice()), &session)
             .await
             .map_err(|e| e.to_string())?;
+        let knocked = Instant::now();
         let key = KeyPair::from_scalar_bytes(&self.key).map_err(|e| e.to_string())?;
         let link = Box::new(client.link(session, SessionEnd::Pc));
-        let channel = pc_reconnect(link, key, &pairing.phone_static, &pairing.pairing_secret)
-            .await
-            .map_err(|e| format!("reconnect handshake: {e}"))?;
+        let channel = tokio::time::timeout(
+            KNOCK_ANSWER_LIMIT,
+            pc_reconnect(link, key, &pairing.phone_static, &pairing.pairing_secret),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "the phone did not answer the knock within {} ms (phone unreachable)",
+                KNOCK_ANSWER_LIMIT.as_millis()
+            )
+        })?
+        .map_err(|e| format!("reconnect handshake: {e}"))?;
         cleanup.client = None;
+        // The phases of an opening, for tests/bench/link_rtt.py (issue 18).
+        let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1e3;
+        let done = Instant::now();
         eprintln!(
-            "pairing-tool: connected to the phone (relay session {})",
-            hex(&session)
+            "pairing-tool: connected to the phone (relay session {}) in create {:.3} ms, \
+             knock {:.3} ms, handshake {:.3} ms",
+            hex(&session),
+            ms(started, created),
+            ms(created, knocked),
+            ms(knocked, done),
         );
         Ok(Arc::new(channel))
     }
@@ -410,7 +456,14 @@ impl SessionSource for Paired {
 }
 
 /// Sends one request on `live` and waits for its answer, relaying keepalives and a cancel.
-async fn exchange<T>(live: &mut Live<T>, request: &[u8], signals: &RequestSignals) -> Outcome {
+/// The first frame after the request must come within `ack_limit` (§5.8 "Liveness"), every
+/// later one within [`SILENCE_LIMIT`] of the one before.
+async fn exchange<T>(
+    live: &mut Live<T>,
+    request: &[u8],
+    signals: &RequestSignals,
+    ack_limit: Duration,
+) -> Outcome {
     // Whatever came while idle: a keepalive is harmless; anything else ends the session.
     loop {
         match live.frames.try_recv() {
@@ -430,12 +483,14 @@ async fn exchange<T>(live: &mut Live<T>, request: &[u8], signals: &RequestSignal
         live.in_flight = false;
         return Outcome::NotDelivered(format!("cannot send the request: {e}"));
     }
-    let mut deadline = Instant::now() + SILENCE_LIMIT;
+    let mut deadline = Instant::now() + ack_limit;
+    let mut acknowledged = false;
     let mut cancel_sent = false;
     loop {
         tokio::select! {
             frame = live.frames.recv() => {
                 deadline = Instant::now() + SILENCE_LIMIT;
+                acknowledged = true;
                 match frame {
                     Some(Ok((MessageType::Keepalive, status))) => {
                         signals.set_waiting_for_user(status.first() == Some(&STATUS_UP_NEEDED));
@@ -466,6 +521,15 @@ async fn exchange<T>(live: &mut Live<T>, request: &[u8], signals: &RequestSignal
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
+                // Only the acknowledgement limit says "unreachable"; a fresh session's phone
+                // that goes silent may have acted on the request.
+                if !acknowledged && ack_limit < SILENCE_LIMIT {
+                    return Outcome::Unreachable(format!(
+                        "the phone did not acknowledge the request within {} ms (phone \
+                         unreachable)",
+                        ack_limit.as_millis()
+                    ));
+                }
                 return Outcome::Broken(format!(
                     "no frame from the phone for {} s during a request",
                     SILENCE_LIMIT.as_secs()

@@ -1,5 +1,10 @@
 //! The HTTP endpoints of link.md §5.4, and the test routes of `--test-faults`.
 //!
+//! `--test-faults` also offers a slow relay (`POST /v1/test/delay`, body: milliseconds as
+//! decimal text): every frame stored after it is served no sooner than that long after it was
+//! stored, as over a slow network; frames are not held back behind each other, and nothing
+//! else changes. The store times live here, beside the relay's state, not in it.
+//!
 //! Long-polls never spin: a frame GET arms its direction's `Notify` before it looks at the
 //! queue (so a frame stored in between wakes it), a door GET registers its own `Notify` on
 //! every door it names before it looks; both then sleep until woken or until `wait_ms`.
@@ -7,7 +12,9 @@
 //! The log names requests by shortened ids, directions, numbers and sizes only; frame bytes
 //! and knock bodies never reach it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -51,7 +58,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
     if relay.test_mode {
         router = router
             .route("/v1/test/faults", post(arm_fault).delete(clear_faults))
-            .route("/v1/test/stats", get(stats));
+            .route("/v1/test/stats", get(stats))
+            .route("/v1/test/delay", post(set_delay));
     }
     router
         .fallback(|| async { RelayError::not_found("no such endpoint") })
@@ -249,7 +257,11 @@ async fn post_frame(
         return Err(RelayError::bad_request("a frame is 1..=65535 bytes"));
     }
     let len = frame.len();
-    let stored = relay.post_frame(id, dir, seq, frame, Instant::now());
+    let now = Instant::now();
+    let stored = relay.post_frame(id, dir, seq, frame, now);
+    if let Ok(Appended::Stored) = stored {
+        slow::stored(id, dir, seq, now);
+    }
     match &stored {
         Ok(Appended::Stored) => log!(
             "frame {} {} {seq}: {len} bytes stored",
@@ -324,6 +336,7 @@ async fn get_frame(
                         action.name()
                     ),
                 }
+                slow::hold(id, dir, seq).await;
                 let mut response = octets(frame.to_vec());
                 response
                     .headers_mut()
@@ -381,4 +394,62 @@ async fn clear_faults(State(relay): State<Arc<Relay>>) -> Response {
 
 async fn stats(State(relay): State<Arc<Relay>>) -> Response {
     axum::Json(relay.stats()).into_response()
+}
+
+async fn set_delay(body: Result<Bytes, BytesRejection>) -> Answer {
+    let body = body_of(body)?;
+    let ms = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .filter(|ms| *ms <= 60_000)
+        .ok_or_else(|| RelayError::bad_request("the body is a delay in ms, 0..=60000"))?;
+    slow::set(ms);
+    log!("frames are now served {ms} ms after they are stored");
+    Ok(no_content())
+}
+
+/// The slow relay of `POST /v1/test/delay` (test mode only; off while the delay is 0).
+mod slow {
+    use super::*;
+
+    /// At most this many store times are kept; beyond it they are forgotten (served at once).
+    const MAX_KEPT: usize = 100_000;
+
+    static DELAY_MS: AtomicU64 = AtomicU64::new(0);
+    /// When each frame (session, direction, number) was stored.
+    type StoreTimes = HashMap<(Id, Dir, u64), Instant>;
+
+    static STORED_AT: Mutex<Option<StoreTimes>> = Mutex::new(None);
+
+    pub(super) fn set(ms: u64) {
+        DELAY_MS.store(ms, Ordering::SeqCst);
+    }
+
+    pub(super) fn stored(id: Id, dir: Dir, seq: u64, at: Instant) {
+        if DELAY_MS.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut kept = STORED_AT.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = kept.get_or_insert_with(HashMap::new);
+        if kept.len() >= MAX_KEPT {
+            kept.clear();
+        }
+        kept.insert((id, dir, seq), at);
+    }
+
+    /// Waits until frame `seq` is due. Its store time is kept until then, so a GET that is
+    /// dropped while it waits leaves the next one the same wait.
+    pub(super) async fn hold(id: Id, dir: Dir, seq: u64) {
+        let delay = Duration::from_millis(DELAY_MS.load(Ordering::SeqCst));
+        let at = {
+            let kept = STORED_AT.lock().unwrap_or_else(|e| e.into_inner());
+            kept.as_ref().and_then(|k| k.get(&(id, dir, seq)).copied())
+        };
+        if let Some(at) = at {
+            tokio::time::sleep_until(at + delay).await;
+            if let Some(kept) = STORED_AT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                kept.remove(&(id, dir, seq));
+            }
+        }
+    }
 }

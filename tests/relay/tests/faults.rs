@@ -200,3 +200,48 @@ async fn bad_fault_requests() {
     assert_eq!(relay.post(&s, "up", 3, &frame(3)).await, 204);
     assert_eq!(relay.get(&s, "up", 3, 0).await.body, frame(3));
 }
+
+/// `POST /v1/test/delay` (issue 18, the slow relay of the liveness tests): every frame stored
+/// afterwards is served that long after it was stored, frames are not held behind each other,
+/// the earlier ones are not touched, and a bad body is refused.
+#[tokio::test]
+async fn the_slow_relay_serves_each_frame_its_delay_after_it_was_stored() {
+    let relay = Relay::start_with(&["--test-faults"]);
+    let s = relay.session().await;
+    assert_eq!(relay.post(&s, "up", 0, &frame(0)).await, 204);
+    let delay = |body: &str| {
+        relay.send(
+            common::http()
+                .post(relay.url("/v1/test/delay"))
+                .body(body.to_owned()),
+        )
+    };
+    for bad in ["", "-1", "1.5", "60001", "soon"] {
+        let got = delay(bad).await;
+        assert_eq!(got.status, 400, "{bad:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&got.body).trim(),
+            "the body is a delay in ms, 0..=60000"
+        );
+    }
+    assert_eq!(delay("600").await.status, 204);
+    // Stored before the delay: served at once.
+    let started = std::time::Instant::now();
+    assert_eq!(relay.get(&s, "up", 0, 1000).await.body, frame(0));
+    assert!(started.elapsed() < Duration::from_millis(400));
+    // Two frames stored together are both due 600 ms later, not 600 ms apart.
+    let started = std::time::Instant::now();
+    assert_eq!(relay.post(&s, "up", 1, &frame(1)).await, 204);
+    assert_eq!(relay.post(&s, "up", 2, &frame(2)).await, 204);
+    assert_eq!(relay.get(&s, "up", 1, 5000).await.body, frame(1));
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(relay.get(&s, "up", 2, 5000).await.body, frame(2));
+    let both = started.elapsed();
+    assert!(both < Duration::from_millis(1100), "{both:?}");
+    // Off again.
+    assert_eq!(delay("0").await.status, 204);
+    assert_eq!(relay.post(&s, "up", 3, &frame(3)).await, 204);
+    let started = std::time::Instant::now();
+    assert_eq!(relay.get(&s, "up", 3, 1000).await.body, frame(3));
+    assert!(started.elapsed() < Duration::from_millis(400));
+}
