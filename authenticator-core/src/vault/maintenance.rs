@@ -1,0 +1,212 @@
+//! What the vault keeps off the timed request path, and the idle hook that does it.
+//!
+//! - WAL checkpoints. SQLite's automatic checkpoint runs inside whichever commit crosses 1,000
+//!   WAL pages, so one registration in a few hundred paid for copying the log into the file.
+//!   The connection's WAL hook replaces it (SQLite runs one or the other, never both): the hook
+//!   only records how many frames the log holds, and [`Vault::maintain`] checkpoints when the
+//!   app is idle. A commit checkpoints only if the log passed [`WAL_REQUEST_PATH_LIMIT`] frames
+//!   (an app that never calls the idle hook): the log stays bounded, and that checkpoint is
+//!   counted as one on the request path.
+//! - The structural check of the file. Opening checks the whole file only while it is small
+//!   (at most [`OPEN_CHECK_MAX_PAGES`] pages) or when an earlier idle check marked it damaged;
+//!   otherwise it checks the small tables the open reads (the key, the head, the PIN state, the
+//!   settings, the pairings) and the whole file is checked once per open vault by
+//!   [`Vault::maintain`], on a read connection of its own so that requests do not wait for it.
+//!   Damage found then is reported as [`VaultError::DamageFound`] and marked by a file beside
+//!   the vault (`<name>-damaged`), so the next open checks the whole file and moves it aside as
+//!   it always did. A sealed record that was altered is caught when it is read, as before
+//!   (AES-GCM); what moves to idle time is only SQLite's structural check of the passkeys'
+//!   pages (a damaged page is also refused by SQLite whenever a request reads it).
+//! - The passkey count is cached (`credentials`) and primed here.
+//!
+//! Someone who can write the app's files can create the marker: it costs the next open one
+//! whole-file check and nothing else (a file that checks clean is kept and unmarked).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Setup, Vault, VaultError, describe_sqlite, is_unreadable};
+
+/// A file of at most this many pages (1 MiB at 4 KiB) is checked whole at open: the check's
+/// cost stays bounded by this size, however large the vault grows.
+pub const OPEN_CHECK_MAX_PAGES: i64 = 256;
+/// The WAL size (frames) at which a commit checkpoints after all: 16 times SQLite's default
+/// automatic checkpoint (1,000 pages, sqlite.org/wal.html#ckpt), 64 MiB at 4 KiB pages.
+pub const WAL_REQUEST_PATH_LIMIT: u64 = 16_000;
+/// The tables opening reads, checked at open whatever the file's size.
+const OPEN_TABLES: &[&str] = &[
+    "sqlite_schema",
+    "vault_meta",
+    "vault_head",
+    "pin_state",
+    "settings",
+    "pairings",
+];
+const DAMAGED_SUFFIX: &str = "-damaged";
+
+/// How many checkpoints this open vault ran, and where.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointCounts {
+    /// Inside a commit of a request (only past [`WAL_REQUEST_PATH_LIMIT`]).
+    pub on_request_path: u64,
+    /// From [`Vault::maintain`].
+    pub idle: u64,
+}
+
+/// What one [`Vault::maintain`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// WAL frames copied into the file.
+    pub checkpointed_frames: u64,
+    /// The whole file was checked by this call (once per open vault).
+    pub checked_whole_file: bool,
+    /// The number of stored passkeys (now cached for registrations).
+    pub passkeys: u64,
+}
+
+/// The WAL's state as the hook saw it, and the counters.
+#[derive(Default)]
+pub(super) struct Upkeep {
+    frames: Arc<AtomicU64>,
+    on_request_path: AtomicU64,
+    idle: AtomicU64,
+    checked_whole_file: AtomicBool,
+}
+
+impl Upkeep {
+    /// Replaces SQLite's automatic checkpoint on `conn` by a hook that only counts frames.
+    pub(super) fn install(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let frames = self.frames.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            frames.store(u64::try_from(pages).unwrap_or(0), Ordering::Relaxed);
+            Ok(())
+        }))
+    }
+}
+
+/// The marker an idle check leaves beside a damaged vault.
+pub(super) fn damaged_marker(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(DAMAGED_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The files set aside with a damaged vault, besides SQLite's own.
+pub(super) const SIDE_FILES: &[&str] = &["-wal", "-shm", DAMAGED_SUFFIX];
+
+/// The structural check at open (see the module header): whole for a small or marked file,
+/// the tables the open reads otherwise.
+pub(super) fn check_at_open(conn: &Connection, path: &Path) -> Result<(), Setup> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let marker = damaged_marker(path);
+    if pages <= OPEN_CHECK_MAX_PAGES || marker.exists() {
+        let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+        if verdict != "ok" {
+            return Err(Setup::Damaged(format!("integrity check failed: {verdict}")));
+        }
+        // Checked clean: a marker (stale, or put there from outside) has done its job.
+        let _ = std::fs::remove_file(&marker);
+        return Ok(());
+    }
+    for table in OPEN_TABLES {
+        let verdict: String =
+            conn.query_row(&format!("PRAGMA quick_check({table})"), [], |r| r.get(0))?;
+        if verdict != "ok" {
+            return Err(Setup::Damaged(format!("integrity check failed: {verdict}")));
+        }
+    }
+    Ok(())
+}
+
+/// Copies the WAL into the file without waiting for anyone (PASSIVE). Returns the frames
+/// copied, and records what the log holds after it.
+fn checkpoint(conn: &Connection, frames: &AtomicU64) -> Result<u64, VaultError> {
+    let (_busy, log, done): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let left = if done >= log { 0 } else { log - done };
+    frames.store(u64::try_from(left).unwrap_or(0), Ordering::Relaxed);
+    Ok(u64::try_from(done).unwrap_or(0))
+}
+
+impl Vault {
+    /// After a commit on the request path: checkpoints only if the log outgrew its bound.
+    pub(super) fn bound_wal(&self, conn: &Connection) {
+        if self.upkeep.frames.load(Ordering::Relaxed) <= WAL_REQUEST_PATH_LIMIT {
+            return;
+        }
+        match checkpoint(conn, &self.upkeep.frames) {
+            Ok(_) => {
+                self.upkeep.on_request_path.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => tracing::warn!(%error, "the vault's log was not checkpointed"),
+        }
+    }
+
+    /// The idle hook: checkpoints the WAL, checks the whole file once per open vault, and
+    /// primes the passkey count. Call it when no request is running (the API does, from
+    /// `Authenticator::run_idle_maintenance`); a request that comes meanwhile only waits for
+    /// the checkpoint, never for the whole-file check.
+    pub fn maintain(&self) -> Result<MaintenanceReport, VaultError> {
+        let checkpointed_frames = {
+            let conn = self.lock();
+            if self.upkeep.frames.load(Ordering::Relaxed) > 0 {
+                let done = checkpoint(&conn, &self.upkeep.frames)?;
+                self.upkeep.idle.fetch_add(1, Ordering::Relaxed);
+                done
+            } else {
+                0
+            }
+        };
+        let checked_whole_file = !self.upkeep.checked_whole_file.load(Ordering::Relaxed);
+        if checked_whole_file {
+            self.check_whole_file()?;
+            self.upkeep
+                .checked_whole_file
+                .store(true, Ordering::Relaxed);
+        }
+        Ok(MaintenanceReport {
+            checkpointed_frames,
+            checked_whole_file,
+            passkeys: self.credentials().count()?,
+        })
+    }
+
+    /// SQLite's structural check of the whole file, on a read connection of its own.
+    fn check_whole_file(&self) -> Result<(), VaultError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let verdict = Connection::open_with_flags(&self.path, flags).and_then(|conn| {
+            conn.busy_timeout(super::BUSY_TIMEOUT)?;
+            conn.query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0))
+        });
+        let reason = match verdict {
+            Ok(verdict) if verdict == "ok" => return Ok(()),
+            Ok(verdict) => format!("integrity check failed: {verdict}"),
+            Err(e) if is_unreadable(&e) => describe_sqlite(&e),
+            Err(e) => return Err(e.into()),
+        };
+        std::fs::write(damaged_marker(&self.path), reason.as_bytes())?;
+        tracing::error!("the vault file is damaged; it is moved aside at the next open");
+        Err(VaultError::DamageFound { reason })
+    }
+
+    /// The checkpoints this open vault ran, and where.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn checkpoint_counts(&self) -> CheckpointCounts {
+        CheckpointCounts {
+            on_request_path: self.upkeep.on_request_path.load(Ordering::Relaxed),
+            idle: self.upkeep.idle.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Frames in the WAL after the last commit or checkpoint of this connection.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn wal_frames(&self) -> u64 {
+        self.upkeep.frames.load(Ordering::Relaxed)
+    }
+}
