@@ -69,12 +69,25 @@ pub struct MaintenanceReport {
 }
 
 /// The WAL's state as the hook saw it, and the counters.
-#[derive(Default)]
 pub(super) struct Upkeep {
     frames: Arc<AtomicU64>,
+    /// [`WAL_REQUEST_PATH_LIMIT`]; lowered by a test to reach it with a few commits.
+    limit: u64,
     on_request_path: AtomicU64,
     idle: AtomicU64,
     checked_whole_file: AtomicBool,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Self {
+            frames: Arc::default(),
+            limit: WAL_REQUEST_PATH_LIMIT,
+            on_request_path: AtomicU64::new(0),
+            idle: AtomicU64::new(0),
+            checked_whole_file: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Upkeep {
@@ -137,7 +150,7 @@ fn checkpoint(conn: &Connection, frames: &AtomicU64) -> Result<u64, VaultError> 
 impl Vault {
     /// After a commit on the request path: checkpoints only if the log outgrew its bound.
     pub(super) fn bound_wal(&self, conn: &Connection) {
-        if self.upkeep.frames.load(Ordering::Relaxed) <= WAL_REQUEST_PATH_LIMIT {
+        if self.upkeep.frames.load(Ordering::Relaxed) <= self.upkeep.limit {
             return;
         }
         match checkpoint(conn, &self.upkeep.frames) {
@@ -208,5 +221,181 @@ impl Vault {
     #[cfg(any(test, feature = "testkit"))]
     pub fn wal_frames(&self) -> u64 {
         self.upkeep.frames.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::TestProtector;
+
+    const PAGE: usize = 4096;
+
+    /// A vault of well over [`OPEN_CHECK_MAX_PAGES`] pages, its passkey rows written straight
+    /// into the file (their contents do not matter to SQLite's structural check).
+    fn large_vault(dir: &Path, protector: &TestProtector) -> PathBuf {
+        let path = dir.join("vault.db");
+        drop(Vault::open(&path, protector).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)
+             INSERT INTO credentials (cred_handle, rp_handle, created_at, sign_count, metadata,
+                                      secrets, discoverable, created_seq)
+             SELECT randomblob(16), randomblob(16), i, 0, randomblob(300), randomblob(100), 0, i
+             FROM n;",
+        )
+        .unwrap();
+        drop(conn);
+        let pages = std::fs::metadata(&path).unwrap().len() / PAGE as u64;
+        assert!(pages > 2 * OPEN_CHECK_MAX_PAGES as u64, "{pages} pages");
+        path
+    }
+
+    /// Overwrites page `n` (0-based) of the closed file.
+    fn damage_page(path: &Path, n: usize) -> Vec<u8> {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[n * PAGE..(n + 1) * PAGE].fill(0xAA);
+        std::fs::write(path, &bytes).unwrap();
+        bytes
+    }
+
+    /// The open of a large vault does not read its passkeys' pages; the first idle run finds
+    /// the damage, marks the file, and the next open moves it aside as a damaged small file
+    /// always was.
+    #[test]
+    fn damage_in_a_large_file_is_found_by_the_idle_check_and_moved_aside_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let protector = TestProtector::plain();
+        let path = large_vault(dir.path(), &protector);
+        let pages = std::fs::metadata(&path).unwrap().len() as usize / PAGE;
+        let damaged = damage_page(&path, pages / 2);
+
+        let vault = Vault::open(&path, &protector).expect("the open reads only small tables");
+        let err = vault.maintain().unwrap_err();
+        let VaultError::DamageFound { reason } = &err else {
+            panic!("expected DamageFound, got {err:?}");
+        };
+        assert!(reason.starts_with("integrity check failed: "), "{reason}");
+        assert_eq!(
+            err.to_string(),
+            format!("the vault file is damaged ({reason}); it will be moved aside when it is opened next")
+        );
+        assert!(damaged_marker(&path).exists());
+        drop(vault);
+
+        let Err(VaultError::Corrupt { moved_to, .. }) = Vault::open(&path, &protector) else {
+            panic!("the marked file must be checked whole and moved aside");
+        };
+        assert_eq!(std::fs::read(&moved_to).unwrap(), damaged);
+        assert!(!damaged_marker(&path).exists());
+        assert!(damaged_marker(&moved_to).exists());
+        // A new, empty vault opens in its place.
+        assert_eq!(Vault::open(&path, &protector).unwrap().credentials().count().unwrap(), 0);
+    }
+
+    /// Damage in a table the open reads is still found at open, however large the file.
+    #[test]
+    fn damage_in_what_the_open_reads_is_found_at_open_in_a_large_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let protector = TestProtector::plain();
+        let path = large_vault(dir.path(), &protector);
+        // Page 1 (0-based) is the first table's root: vault_meta, made first.
+        damage_page(&path, 1);
+        assert!(matches!(
+            Vault::open(&path, &protector),
+            Err(VaultError::Corrupt { .. })
+        ));
+    }
+
+    /// A marker on a sound file (stale, or put there from outside) costs one whole-file check
+    /// and is removed; the vault is kept.
+    #[test]
+    fn a_marker_on_a_sound_file_costs_one_whole_check_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let protector = TestProtector::plain();
+        let path = large_vault(dir.path(), &protector);
+        std::fs::write(damaged_marker(&path), b"from outside").unwrap();
+        let vault = Vault::open(&path, &protector).unwrap();
+        assert!(!damaged_marker(&path).exists());
+        assert_eq!(vault.credentials().count().unwrap(), 4000);
+        let report = vault.maintain().unwrap();
+        assert!(report.checked_whole_file);
+        assert_eq!(report.passkeys, 4000);
+        // Once per open vault.
+        assert!(!vault.maintain().unwrap().checked_whole_file);
+    }
+
+    /// An app that never calls the idle hook still has a bounded log: the commit that finds
+    /// it past the bound checkpoints, and is counted as a checkpoint on the request path.
+    #[test]
+    fn a_log_past_its_bound_is_checkpointed_by_the_next_commit_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault = Vault::open(dir.path().join("vault.db"), &TestProtector::plain()).unwrap();
+        vault.upkeep.limit = 8;
+        let mut appended = 0;
+        while vault.checkpoint_counts().on_request_path == 0 && appended < 100 {
+            appended += 1;
+            vault.audit().append(appended, "test", Default::default()).unwrap();
+        }
+        assert_eq!(
+            vault.checkpoint_counts(),
+            CheckpointCounts {
+                on_request_path: 1,
+                idle: 0
+            }
+        );
+        assert_eq!(vault.wal_frames(), 0);
+    }
+
+    /// The cached count follows this vault's own inserts and deletes, and another
+    /// connection's (the app's extension) through `data_version`.
+    #[test]
+    fn the_cached_count_follows_this_and_another_connection() {
+        use crate::secret::SecretBytes;
+        use crate::vault::{Credential, CredentialSecrets};
+        let dir = tempfile::tempdir().unwrap();
+        let protector = TestProtector::plain();
+        let path = dir.path().join("vault.db");
+        let app = Vault::open(&path, &protector).unwrap();
+        let extension = Vault::open(&path, &protector).unwrap();
+        let passkey = |id: u8| {
+            (
+                Credential {
+                    credential_id: vec![id; 16],
+                    rp_id: "example.com".into(),
+                    rp_name: None,
+                    user_id: vec![id],
+                    user_name: None,
+                    user_display_name: None,
+                    algorithm: -7,
+                    public_key: vec![4; 65],
+                    discoverable: false,
+                    cred_protect: 1,
+                    cred_blob: None,
+                    created_at: 1,
+                    label: None,
+                    sign_count: 0,
+                },
+                CredentialSecrets {
+                    private_key: SecretBytes::new(vec![id; 32]),
+                    cred_random_with_uv: None,
+                    cred_random_without_uv: None,
+                },
+            )
+        };
+        assert_eq!(app.credentials().count().unwrap(), 0);
+        let (c, s) = passkey(1);
+        app.credentials().insert(&c, &s).unwrap();
+        assert_eq!(app.credentials().count().unwrap(), 1);
+        let (c, s) = passkey(2);
+        extension.credentials().insert(&c, &s).unwrap();
+        assert_eq!(app.credentials().count().unwrap(), 2);
+        assert!(app.credentials().delete(&[1; 16]).unwrap());
+        assert!(!app.credentials().delete(&[1; 16]).unwrap());
+        assert_eq!(app.credentials().count().unwrap(), 1);
+        assert_eq!(extension.credentials().count().unwrap(), 1);
+        assert_eq!(app.credentials().delete_all().unwrap(), 1);
+        assert_eq!(app.credentials().count().unwrap(), 0);
+        assert_eq!(extension.credentials().count().unwrap(), 0);
     }
 }

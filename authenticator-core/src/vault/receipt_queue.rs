@@ -105,3 +105,59 @@ impl<'v> ReceiptQueue<'v> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::TestProtector;
+
+    #[test]
+    fn the_queue_keeps_receipts_in_order_and_refuses_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path().join("vault.db"), &TestProtector::plain()).unwrap();
+        let queue = vault.receipt_queue();
+        for i in 0..MAX_QUEUED_RECEIPTS {
+            assert_eq!(
+                queue.push(7, &i.to_be_bytes()).unwrap(),
+                Some(i64::try_from(i).unwrap() + 1)
+            );
+        }
+        assert_eq!(queue.push(7, b"one too many").unwrap(), None);
+        assert_eq!(queue.len().unwrap(), MAX_QUEUED_RECEIPTS);
+        let pending = queue.pending().unwrap();
+        assert_eq!(pending.len() as u64, MAX_QUEUED_RECEIPTS);
+        assert_eq!(pending[0].receipt.as_ref().unwrap(), &0u64.to_be_bytes());
+        assert!(queue.remove(pending[0].seq).unwrap());
+        assert!(!queue.remove(pending[0].seq).unwrap());
+        assert_eq!(queue.push(7, b"room again").unwrap(), Some(257));
+    }
+
+    /// A row written from outside, or a sealed row moved to another `seq`, does not open.
+    #[test]
+    fn rows_not_written_by_the_app_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path().join("vault.db"), &TestProtector::plain()).unwrap();
+        let queue = vault.receipt_queue();
+        queue.push(7, b"genuine").unwrap();
+        vault
+            .read(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO receipt_queue (seq, queued_at, receipt) VALUES (5, 0, x'00112233');
+                     INSERT INTO receipt_queue (seq, queued_at, receipt)
+                         SELECT 6, 0, receipt FROM receipt_queue WHERE seq = 1;",
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let pending = queue.pending().unwrap();
+        let seen: Vec<(i64, bool)> = pending.iter().map(|r| (r.seq, r.receipt.is_ok())).collect();
+        assert_eq!(seen, [(1, true), (5, false), (6, false)]);
+        assert!(matches!(
+            pending[2].receipt,
+            Err(VaultError::RecordTampered {
+                table: "receipt_queue",
+                column: "receipt"
+            })
+        ));
+    }
+}
