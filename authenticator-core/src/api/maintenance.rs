@@ -67,3 +67,60 @@ impl Authenticator {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::default_options;
+    use crate::platform::SoftwareKeyProtector;
+    use crate::testkit::ScriptedUser;
+
+    fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    }
+
+    /// The hook checkpoints what the requests left in the log, checks the file once, and keeps
+    /// a receipt queued while there is no workspace to post it to.
+    #[test]
+    fn the_idle_hook_checkpoints_checks_once_and_keeps_receipts_without_a_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = Authenticator::open(
+            dir.path().to_string_lossy().into_owned(),
+            Arc::new(SoftwareKeyProtector::new(dir.path().join("device.key"))),
+            ScriptedUser::approving(),
+            None,
+            default_options("test phone".into()),
+        )
+        .unwrap();
+        assert!(phone.vault.wal_frames() > 0);
+        phone.vault.receipt_queue().push(1, b"a receipt").unwrap();
+
+        let first = block_on(phone.run_idle_maintenance()).unwrap();
+        assert!(first.checkpointed_pages > 0);
+        assert_eq!(
+            (first.checked_vault_file, first.receipts_posted, first.receipts_waiting),
+            (true, 0, 1)
+        );
+        assert_eq!(phone.vault.wal_frames(), 0);
+        assert_eq!(phone.vault.checkpoint_counts().idle, 1);
+
+        let second = block_on(phone.run_idle_maintenance()).unwrap();
+        assert_eq!(
+            second,
+            IdleMaintenance {
+                checkpointed_pages: 0,
+                checked_vault_file: false,
+                receipts_posted: 0,
+                receipts_dropped: 0,
+                receipts_waiting: 1,
+            }
+        );
+        assert_eq!(phone.vault.receipt_queue().len().unwrap(), 1);
+    }
+}
