@@ -1062,7 +1062,11 @@ async fn a_receipt_the_workspace_missed_is_posted_when_it_is_back_and_forged_row
     assert_eq!(kind, MessageType::Receipt);
     let outcome = phone.await.unwrap().unwrap();
     assert_eq!(outcome.receipts_posted, 0);
-    assert!(audit_kinds(&s.vault).iter().any(|k| k == "obr.receipt.unsent"));
+    assert!(
+        audit_kinds(&s.vault)
+            .iter()
+            .any(|k| k == "obr.receipt.unsent")
+    );
     assert_eq!(s.vault.receipt_queue().len().unwrap(), 1);
 
     // Someone who can write the app's files adds a row of their own and a copy of the
@@ -1077,7 +1081,8 @@ async fn a_receipt_the_workspace_missed_is_posted_when_it_is_back_and_forged_row
     drop(raw);
 
     // The workspace is back: the next events poll posts the queued receipt.
-    let (base, seen) = workspace_stub(serde_json::json!({"events": [], "next": 0}), String::new()).await;
+    let (base, seen) =
+        workspace_stub(serde_json::json!({"events": [], "next": 0}), String::new()).await;
     let mut enrollment = state::load(&s.vault).unwrap().unwrap();
     enrollment.api_base = base;
     state::store(&s.vault, &enrollment).unwrap();
@@ -1104,7 +1109,10 @@ async fn a_receipt_the_workspace_missed_is_posted_when_it_is_back_and_forged_row
         .filter(|r| r.0 == "POST" && r.1 == format!("/api/v1/devices/{KEY_ID}/obr-receipts"))
         .map(|r| serde_json::from_slice(&r.3).unwrap())
         .collect();
-    assert_eq!(posted, [serde_json::json!({"receipt": B64.encode(&receipt)})]);
+    assert_eq!(
+        posted,
+        [serde_json::json!({"receipt": B64.encode(&receipt)})]
+    );
     assert_eq!(s.vault.receipt_queue().len().unwrap(), 0);
     let dropped: Vec<String> = s
         .vault

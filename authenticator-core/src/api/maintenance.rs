@@ -104,7 +104,11 @@ mod tests {
         let first = block_on(phone.run_idle_maintenance()).unwrap();
         assert!(first.checkpointed_pages > 0);
         assert_eq!(
-            (first.checked_vault_file, first.receipts_posted, first.receipts_waiting),
+            (
+                first.checked_vault_file,
+                first.receipts_posted,
+                first.receipts_waiting
+            ),
             (true, 0, 1)
         );
         assert_eq!(phone.vault.wal_frames(), 0);

@@ -361,9 +361,8 @@ fn new_key(cx: &Context<'_>, algorithm: Algorithm) -> CtapResult<NewCredentialKe
                 .to_sec1_point(false)
                 .as_bytes()
                 .to_vec();
-            let signer = CredentialSigner::Es256(zeroize::Zeroizing::new(
-                *signing_key.as_nonzero_scalar(),
-            ));
+            let signer =
+                CredentialSigner::Es256(zeroize::Zeroizing::new(*signing_key.as_nonzero_scalar()));
             Ok(NewCredentialKey {
                 private_key,
                 public_key,

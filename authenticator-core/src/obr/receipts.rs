@@ -21,10 +21,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::grant::GRANT_ID_LEN;
+use super::receipt::Receipt;
 use super::refusals::{
     REFUSAL_REPORT_BUDGET, RefusalCode, RefusalReport, await_refusal_report, grant_id_b64,
 };
-use super::receipt::Receipt;
 use crate::vault::Vault;
 use crate::workspace::Connection;
 
@@ -111,15 +111,19 @@ pub async fn post_queued(vault: &Vault, now: u64, connection: &Connection) -> Qu
             return flush;
         }
     };
-    let device_key = crate::workspace::state::device_key(vault).ok().and_then(|scalar| {
-        p256::ecdsa::SigningKey::from_slice(scalar.expose())
-            .ok()
-            .map(|k| k.verifying_key().to_sec1_point(false).as_bytes().to_vec())
-    });
+    let device_key = crate::workspace::state::device_key(vault)
+        .ok()
+        .and_then(|scalar| {
+            p256::ecdsa::SigningKey::from_slice(scalar.expose())
+                .ok()
+                .map(|k| k.verifying_key().to_sec1_point(false).as_bytes().to_vec())
+        });
     let total = queued.len();
     for (done, row) in queued.into_iter().enumerate() {
         let checked = row.receipt.map_err(|e| e.to_string()).and_then(|receipt| {
-            let key = device_key.as_deref().ok_or("this phone has no device key")?;
+            let key = device_key
+                .as_deref()
+                .ok_or("this phone has no device key")?;
             Receipt::verify(&receipt, key).map_err(|e| e.to_string())?;
             Ok(receipt)
         });

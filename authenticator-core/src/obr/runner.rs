@@ -581,7 +581,12 @@ impl ObrRunner {
 
     /// Queues a receipt until it is posted (`vault::ReceiptQueue`). A full queue or a failed
     /// write is audited (`obr.receipt.not_queued`); the upload is tried all the same.
-    fn queue_receipt(&self, grant_id: &[u8; GRANT_ID_LEN], index: u8, receipt: &[u8]) -> Option<i64> {
+    fn queue_receipt(
+        &self,
+        grant_id: &[u8; GRANT_ID_LEN],
+        index: u8,
+        receipt: &[u8],
+    ) -> Option<i64> {
         let now = self.clock.now_unix_seconds();
         let reason = match self.vault.receipt_queue().push(now, receipt) {
             Ok(Some(seq)) => return Some(seq),

@@ -28,9 +28,7 @@ pub enum VaultError {
     /// Idle maintenance found the open file damaged (`maintenance`): it is marked, so the next
     /// open checks it whole and moves it aside as [`VaultError::Corrupt`]; until then the
     /// records that still read keep working.
-    #[error(
-        "the vault file is damaged ({reason}); it will be moved aside when it is opened next"
-    )]
+    #[error("the vault file is damaged ({reason}); it will be moved aside when it is opened next")]
     DamageFound { reason: String },
     /// The file is not a vault of ours (another app's database, random bytes); it was renamed
     /// to `moved_to`.

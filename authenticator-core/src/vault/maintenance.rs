@@ -278,7 +278,9 @@ mod tests {
         assert!(reason.starts_with("integrity check failed: "), "{reason}");
         assert_eq!(
             err.to_string(),
-            format!("the vault file is damaged ({reason}); it will be moved aside when it is opened next")
+            format!(
+                "the vault file is damaged ({reason}); it will be moved aside when it is opened next"
+            )
         );
         assert!(damaged_marker(&path).exists());
         drop(vault);
@@ -290,7 +292,14 @@ mod tests {
         assert!(!damaged_marker(&path).exists());
         assert!(damaged_marker(&moved_to).exists());
         // A new, empty vault opens in its place.
-        assert_eq!(Vault::open(&path, &protector).unwrap().credentials().count().unwrap(), 0);
+        assert_eq!(
+            Vault::open(&path, &protector)
+                .unwrap()
+                .credentials()
+                .count()
+                .unwrap(),
+            0
+        );
     }
 
     /// Damage in a table the open reads is still found at open, however large the file.
@@ -335,7 +344,10 @@ mod tests {
         let mut appended = 0;
         while vault.checkpoint_counts().on_request_path == 0 && appended < 100 {
             appended += 1;
-            vault.audit().append(appended, "test", Default::default()).unwrap();
+            vault
+                .audit()
+                .append(appended, "test", Default::default())
+                .unwrap();
         }
         assert_eq!(
             vault.checkpoint_counts(),

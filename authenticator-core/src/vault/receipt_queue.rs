@@ -55,7 +55,10 @@ impl<'v> ReceiptQueue<'v> {
                 return Ok(None);
             }
             let seq = last.saturating_add(1);
-            let sealed = self.vault.cipher().seal(field(&seq.to_be_bytes()), receipt)?;
+            let sealed = self
+                .vault
+                .cipher()
+                .seal(field(&seq.to_be_bytes()), receipt)?;
             tx.execute(
                 "INSERT INTO receipt_queue (seq, queued_at, receipt) VALUES (?1, ?2, ?3)",
                 params![seq, i64::try_from(now).unwrap_or(i64::MAX), sealed],
@@ -67,13 +70,13 @@ impl<'v> ReceiptQueue<'v> {
     /// Every queued row, oldest first; a row that does not open is returned as refused.
     pub fn pending(&self) -> Result<Vec<QueuedReceipt>, VaultError> {
         let rows = self.vault.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, receipt FROM receipt_queue ORDER BY seq LIMIT ?1",
-            )?;
+            let mut stmt = conn
+                .prepare_cached("SELECT seq, receipt FROM receipt_queue ORDER BY seq LIMIT ?1")?;
             let rows = stmt
-                .query_map([i64::try_from(MAX_QUEUED_RECEIPTS).unwrap_or(i64::MAX)], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
+                .query_map(
+                    [i64::try_from(MAX_QUEUED_RECEIPTS).unwrap_or(i64::MAX)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
                 .collect::<Result<Vec<(i64, Vec<u8>)>, _>>()?;
             Ok(rows)
         })?;
@@ -92,9 +95,8 @@ impl<'v> ReceiptQueue<'v> {
 
     /// Removes a row (posted, or refused); false if it was not there.
     pub fn remove(&self, seq: i64) -> Result<bool, VaultError> {
-        self.vault.read(|conn| {
-            Ok(conn.execute("DELETE FROM receipt_queue WHERE seq = ?1", [seq])? > 0)
-        })
+        self.vault
+            .read(|conn| Ok(conn.execute("DELETE FROM receipt_queue WHERE seq = ?1", [seq])? > 0))
     }
 
     /// Number of queued rows.
