@@ -1067,7 +1067,7 @@ async fn a_receipt_the_workspace_missed_is_posted_when_it_is_back_and_forged_row
             .iter()
             .any(|k| k == "obr.receipt.unsent")
     );
-    assert_eq!(s.vault.receipt_queue().len().unwrap(), 1);
+    assert_eq!(s.vault.receipt_queue().count().unwrap(), 1);
 
     // Someone who can write the app's files adds a row of their own and a copy of the
     // genuine sealed row under another sequence number.
@@ -1113,7 +1113,7 @@ async fn a_receipt_the_workspace_missed_is_posted_when_it_is_back_and_forged_row
         posted,
         [serde_json::json!({"receipt": B64.encode(&receipt)})]
     );
-    assert_eq!(s.vault.receipt_queue().len().unwrap(), 0);
+    assert_eq!(s.vault.receipt_queue().count().unwrap(), 0);
     let dropped: Vec<String> = s
         .vault
         .audit()

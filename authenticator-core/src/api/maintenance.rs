@@ -50,7 +50,7 @@ impl Authenticator {
                 receipts_dropped: 0,
                 receipts_waiting: 0,
             };
-            let queued = vault.receipt_queue().len()?;
+            let queued = vault.receipt_queue().count()?;
             if queued > 0 {
                 match Connection::enrolled(&vault, timeout) {
                     Ok(connection) => {
@@ -125,6 +125,6 @@ mod tests {
                 receipts_waiting: 1,
             }
         );
-        assert_eq!(phone.vault.receipt_queue().len().unwrap(), 1);
+        assert_eq!(phone.vault.receipt_queue().count().unwrap(), 1);
     }
 }

@@ -100,7 +100,7 @@ impl<'v> ReceiptQueue<'v> {
     }
 
     /// Number of queued rows.
-    pub fn len(&self) -> Result<u64, VaultError> {
+    pub fn count(&self) -> Result<u64, VaultError> {
         self.vault.read(|conn| {
             let n: i64 = conn.query_row("SELECT count(*) FROM receipt_queue", [], |r| r.get(0))?;
             Ok(u64::try_from(n).unwrap_or(0))
@@ -125,7 +125,7 @@ mod tests {
             );
         }
         assert_eq!(queue.push(7, b"one too many").unwrap(), None);
-        assert_eq!(queue.len().unwrap(), MAX_QUEUED_RECEIPTS);
+        assert_eq!(queue.count().unwrap(), MAX_QUEUED_RECEIPTS);
         let pending = queue.pending().unwrap();
         assert_eq!(pending.len() as u64, MAX_QUEUED_RECEIPTS);
         assert_eq!(pending[0].receipt.as_ref().unwrap(), &0u64.to_be_bytes());
