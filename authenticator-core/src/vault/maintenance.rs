@@ -302,6 +302,68 @@ mod tests {
         );
     }
 
+    /// A passkey whose sealed record was altered in a large file: the open (which no longer
+    /// reads every page) succeeds, and the record is refused when it is read, as before.
+    #[test]
+    fn an_altered_passkey_in_a_large_file_is_refused_when_it_is_read() {
+        use crate::secret::SecretBytes;
+        use crate::vault::{Credential, CredentialSecrets};
+        let dir = tempfile::tempdir().unwrap();
+        let protector = TestProtector::plain();
+        let path = large_vault(dir.path(), &protector);
+        let credential = Credential {
+            credential_id: vec![9; 16],
+            rp_id: "example.com".into(),
+            rp_name: None,
+            user_id: vec![9],
+            user_name: None,
+            user_display_name: None,
+            algorithm: -7,
+            public_key: vec![4; 65],
+            discoverable: false,
+            cred_protect: 1,
+            cred_blob: None,
+            created_at: 1,
+            label: None,
+            sign_count: 0,
+        };
+        let secrets = CredentialSecrets {
+            private_key: SecretBytes::new(vec![9; 32]),
+            cred_random_with_uv: None,
+            cred_random_without_uv: None,
+        };
+        Vault::open(&path, &protector)
+            .unwrap()
+            .credentials()
+            .insert(&credential, &secrets)
+            .unwrap();
+        let raw = Connection::open(&path).unwrap();
+        // Flips one bit of the newest row's sealed metadata.
+        let newest = "WHERE created_seq = (SELECT max(created_seq) FROM credentials)";
+        let mut metadata: Vec<u8> = raw
+            .query_row(
+                &format!("SELECT metadata FROM credentials {newest}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        *metadata.last_mut().unwrap() ^= 1;
+        raw.execute(
+            &format!("UPDATE credentials SET metadata = ?1 {newest}"),
+            [metadata],
+        )
+        .unwrap();
+        drop(raw);
+        let vault = Vault::open(&path, &protector).unwrap();
+        assert!(matches!(
+            vault.credentials().get(&[9; 16]),
+            Err(VaultError::RecordTampered {
+                table: "credentials",
+                column: "metadata"
+            })
+        ));
+    }
+
     /// Damage in a table the open reads is still found at open, however large the file.
     #[test]
     fn damage_in_what_the_open_reads_is_found_at_open_in_a_large_file() {
