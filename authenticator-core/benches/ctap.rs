@@ -33,7 +33,13 @@
 //!   between real registrations) and signs the attestation on a blocking thread while it makes
 //!   the durable insert, so the timed path is the checks, the insert and the hand-offs.
 //!
-//! Targets (issue): getAssertion median <= 1.5x the bare sign, makeCredential <= 3x.
+//! Targets: getAssertion median <= 1.5x the bare sign; makeCredential (issue 18) <= 1.25x the
+//! durable floor, the larger of the median bare sign and the median 4 KiB write + fdatasync in
+//! the vault's directory, the three interleaved call by call in the same rounds (`floor`): a
+//! registration must be durable before it is answered, so one flush is its physical floor.
+//! The app's idle hook (`Vault::maintain`: the WAL checkpoint) runs between registrations,
+//! outside the timed region, as the app runs it when idle; the report prints how many
+//! checkpoints ran inside a request (target 0).
 //! After criterion a plain report prints the ratios from the medians of this run's own samples
 //! (recorded by the benches themselves, so never from a stale earlier run), against both
 //! baselines (they are the same computation; a gap between them is load noise between benches).
@@ -406,6 +412,7 @@ fn run_benches(c: &mut Criterion, fx: &Fixture, samples: &mut Samples) {
                 timed += started.elapsed();
                 let id = created_id(&response);
                 assert!(fx.vault().credentials().delete(&id).unwrap());
+                idle(fx);
             }
             samples.record(MAKE_CREDENTIAL, iters, timed)
         })
@@ -455,11 +462,7 @@ fn report(samples: &Samples, fx: &Fixture) {
     // hazmat call, without DER); a gap between them is load noise between benches. The line
     // against the prehashed baseline is the engine's own signing path.
     let verdict = |ratio: f64, target: f64| if ratio <= target { "PASS" } else { "FAIL" };
-    for (bench, target) in [
-        (GA_ALLOW_LIST, 1.5),
-        (GA_DISCOVERABLE, 1.5),
-        (MAKE_CREDENTIAL, 3.0),
-    ] {
+    for (bench, target) in [(GA_ALLOW_LIST, 1.5), (GA_DISCOVERABLE, 1.5)] {
         let Some(m) = samples.median(bench) else {
             continue;
         };
@@ -526,6 +529,7 @@ fn interleaved(fx: &Fixture) {
                 .credentials()
                 .delete(&created_id(&response))
                 .unwrap();
+            idle(fx);
         }
         create.push(timed.as_secs_f64() / 8.0 / bare(64));
     }
@@ -536,12 +540,15 @@ fn interleaved(fx: &Fixture) {
     for (bench, ratios, target) in [
         (GA_ALLOW_LIST, &mut allow, 1.5),
         (GA_DISCOVERABLE, &mut discoverable, 1.5),
-        (MAKE_CREDENTIAL, &mut create, 3.0),
     ] {
         let ratio = median(ratios);
         let verdict = if ratio <= target { "PASS" } else { "FAIL" };
         println!("{bench} / bare sign = {ratio:.2}x (target <= {target}x) {verdict}");
     }
+    println!(
+        "{MAKE_CREDENTIAL} / bare sign = {:.2}x (no target: see the durable floor below)",
+        median(&mut create)
+    );
 }
 
 /// Median per-call time of `f` over `n` calls, timed one by one.
@@ -661,6 +668,7 @@ fn breakdown(fx: &Fixture) {
         let response = fx.handle(&mc);
         full.push(started.elapsed().as_secs_f64());
         credentials.delete(&created_id(&response)).unwrap();
+        idle(fx);
     }
     row("full makeCredential via handle", median(&mut full));
     row(
@@ -672,11 +680,22 @@ fn breakdown(fx: &Fixture) {
         }),
     );
     row(
-        "  credentials().count() over 10,000 rows",
+        "  credentials().count() (cached: what a registration pays now)",
         per_call(n, || {
             black_box(credentials.count().unwrap());
         }),
     );
+    let raw = rusqlite::Connection::open(fx.vault().path()).unwrap();
+    row(
+        "  count(*) over 10,000 rows (what every registration paid before)",
+        per_call(n, || {
+            let n: i64 = raw
+                .query_row("SELECT count(*) FROM credentials", [], |r| r.get(0))
+                .unwrap();
+            black_box(n);
+        }),
+    );
+    drop(raw);
     row(
         "  pin_state().load()",
         per_call(n, || {
@@ -739,6 +758,124 @@ fn breakdown(fx: &Fixture) {
         "  file system floor: 4 KiB write + fdatasync in the vault dir",
         fsync_floor(fx.vault().path().parent().unwrap(), n),
     );
+    // What one registration in a few hundred paid before: SQLite's automatic checkpoint at
+    // 1,000 WAL pages, inside the commit that crossed it. Timed here as the idle hook runs it.
+    let mut registrations = 0u32;
+    fx.vault().maintain().unwrap();
+    while fx.vault().wal_frames() < 1_000 {
+        let response = fx.handle(&mc);
+        credentials.delete(&created_id(&response)).unwrap();
+        registrations += 1;
+    }
+    let frames = fx.vault().wal_frames();
+    let started = Instant::now();
+    fx.vault().maintain().unwrap();
+    let checkpoint = started.elapsed().as_secs_f64();
+    row(
+        &format!(
+            "  WAL checkpoint of {frames} frames (before: inside 1 registration in {registrations})"
+        ),
+        checkpoint,
+    );
+    row(
+        "    amortized over those registrations",
+        checkpoint / f64::from(registrations.max(1)),
+    );
+}
+
+/// The app's idle hook, between registrations (never timed): copies the log into the file once
+/// it holds SQLite's usual checkpoint size.
+fn idle(fx: &Fixture) {
+    if fx.vault().wal_frames() >= 1_000 {
+        fx.vault().maintain().unwrap();
+    }
+}
+
+/// makeCredential against the durable floor (issue 18): a bare P-256 sign, a 4 KiB write +
+/// fdatasync in the vault's directory, and makeCredential, interleaved call by call in the
+/// same rounds so that load drifting on a shared machine hits all three alike. Ratio =
+/// makeCredential median / max(sign median, flush median), target <= 1.25x.
+fn floor(fx: &Fixture) {
+    const ROUNDS: usize = 25;
+    const PER_ROUND: usize = 8;
+    const TARGET: f64 = 1.25;
+    let key = fx
+        .vault()
+        .credentials()
+        .secrets(&fx.allow_list_id)
+        .unwrap()
+        .unwrap()
+        .private_key;
+    let key = SigningKey::from_slice(key.expose()).unwrap();
+    let mut signed = fx.assertion_auth_data.clone();
+    signed.extend_from_slice(&fx.client_data_hash);
+    let probe = fx.vault().path().parent().unwrap().join("floor-probe");
+    let mut file = std::fs::File::create(&probe).unwrap();
+    let block = [0x5Au8; 4096];
+    let request = make_credential_request("rp-123.example", 3, None);
+    let before = fx.vault().checkpoint_counts();
+    let (mut sign, mut flush, mut create, mut per_round) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (mut s, mut f, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..PER_ROUND {
+            let started = Instant::now();
+            let signature: Signature = key.sign(black_box(&signed));
+            s.push(started.elapsed().as_secs_f64());
+            black_box(signature);
+
+            let started = Instant::now();
+            file.write_all(&block).unwrap();
+            file.sync_data().unwrap();
+            f.push(started.elapsed().as_secs_f64());
+
+            let started = Instant::now();
+            let response = fx.handle(black_box(&request));
+            c.push(started.elapsed().as_secs_f64());
+            fx.vault()
+                .credentials()
+                .delete(&created_id(&response))
+                .unwrap();
+            idle(fx);
+        }
+        sign.extend_from_slice(&s);
+        flush.extend_from_slice(&f);
+        create.extend_from_slice(&c);
+        per_round.push(median(&mut c) / median(&mut s).max(median(&mut f)));
+    }
+    drop(file);
+    std::fs::remove_file(&probe).unwrap();
+    let (sign, flush, create) = (median(&mut sign), median(&mut flush), median(&mut create));
+    let floor = sign.max(flush);
+    let ratio = create / floor;
+    let after = fx.vault().checkpoint_counts();
+    println!();
+    println!(
+        "== makeCredential at the durable floor ({ROUNDS} rounds of {PER_ROUND}, interleaved) =="
+    );
+    println!(
+        "  bare P-256 sign                      median {:>12}",
+        micros(sign)
+    );
+    println!(
+        "  4 KiB write + fdatasync (vault dir)  median {:>12}",
+        micros(flush)
+    );
+    println!(
+        "  makeCredential                       median {:>12}",
+        micros(create)
+    );
+    println!(
+        "  median of the per-round ratios       {:.2}x",
+        median(&mut per_round)
+    );
+    println!(
+        "  checkpoints inside requests: {} (in idle hooks between registrations: {})",
+        after.on_request_path - before.on_request_path,
+        after.idle - before.idle
+    );
+    let verdict = if ratio <= TARGET { "PASS" } else { "FAIL" };
+    println!("{MAKE_CREDENTIAL} / durable floor = {ratio:.2}x (target <= {TARGET}x) {verdict}");
 }
 
 /// What one small durable write costs on this file system, without SQLite.
@@ -773,5 +910,6 @@ fn main() {
     criterion.final_summary();
     report(&samples, &fx);
     interleaved(&fx);
+    floor(&fx);
     breakdown(&fx);
 }

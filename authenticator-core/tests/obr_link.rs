@@ -583,8 +583,8 @@ async fn a_pending_grant_found_invalid_before_connecting_is_reported_but_a_stopp
 type Seen = (String, String, Vec<(String, String)>, Vec<u8>);
 
 /// A tiny HTTP/1.1 workspace: the events long-poll returns `events` once (then nothing);
-/// `obr-refusals` answers 204, or 404 `unknown_grant` for `unknown_grant_id`. Every request
-/// is recorded.
+/// `obr-refusals` answers 204, or 404 `unknown_grant` for `unknown_grant_id`; `obr-receipts`
+/// answers 201. Every request is recorded.
 async fn workspace_stub(
     events: serde_json::Value,
     unknown_grant_id: String,
@@ -637,6 +637,12 @@ async fn workspace_stub(
                     .to_string();
                 format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else if path.ends_with("/obr-receipts") {
+                let body = r#"{"grant_id":"AAAAAAAAAAAAAAAAAAAAAA","index":1,"registrations":1,"max_registrations":1}"#;
+                format!(
+                    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 )
             } else if path.ends_with("/obr-key") {
@@ -1016,4 +1022,118 @@ async fn an_old_vault_gets_an_obr_key_registers_it_signed_and_runs_obr_with_it()
     // Receipts are still signed by the device key.
     Receipt::verify(&receipt, &s.device_pub).unwrap();
     assert_eq!(phone.await.unwrap().unwrap().registrations.len(), 1);
+}
+
+/// A receipt sink whose workspace is unreachable: every post fails after its retries.
+struct Unreachable;
+
+#[async_trait]
+impl ReceiptSink for Unreachable {
+    async fn post(&self, _: Vec<u8>) -> Result<(), String> {
+        Err("the workspace could not be reached".into())
+    }
+}
+
+/// A receipt whose upload failed is queued in the vault, not only audited, and posted (the
+/// same bytes, signed by the phone) at the next successful contact with the workspace; rows
+/// the app did not write are dropped unposted.
+#[tokio::test]
+async fn a_receipt_the_workspace_missed_is_posted_when_it_is_back_and_forged_rows_never_are() {
+    use authenticator_core::enroll::Enroller;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let s = setup();
+    let (approval, bytes) = pending(&s, 40, 1);
+    let mut runner = runner(&s, true);
+    runner.receipts = Arc::new(Unreachable);
+    let (end, phone) = start(runner, approval);
+    let tool = tool(&s, end, 40).await;
+    tool.send(MessageType::ObrGrant, &bytes).await.unwrap();
+    assert_eq!(
+        next(&tool).await.unwrap(),
+        (MessageType::ObrStatus, b"accepted".to_vec())
+    );
+    tool.send(MessageType::Ctap, &make_credential("crm.example"))
+        .await
+        .unwrap();
+    assert_eq!(next(&tool).await.unwrap().1[0], 0);
+    let (kind, receipt) = next(&tool).await.unwrap();
+    assert_eq!(kind, MessageType::Receipt);
+    let outcome = phone.await.unwrap().unwrap();
+    assert_eq!(outcome.receipts_posted, 0);
+    assert!(
+        audit_kinds(&s.vault)
+            .iter()
+            .any(|k| k == "obr.receipt.unsent")
+    );
+    assert_eq!(s.vault.receipt_queue().count().unwrap(), 1);
+
+    // Someone who can write the app's files adds a row of their own and a copy of the
+    // genuine sealed row under another sequence number.
+    let raw = rusqlite::Connection::open(s.vault.path()).unwrap();
+    raw.execute_batch(
+        "INSERT INTO receipt_queue (seq, queued_at, receipt) VALUES (50, 0, x'd28443a10126a0');
+         INSERT INTO receipt_queue (seq, queued_at, receipt)
+             SELECT 51, 0, receipt FROM receipt_queue WHERE seq = 1;",
+    )
+    .unwrap();
+    drop(raw);
+
+    // The workspace is back: the next events poll posts the queued receipt.
+    let (base, seen) =
+        workspace_stub(serde_json::json!({"events": [], "next": 0}), String::new()).await;
+    let mut enrollment = state::load(&s.vault).unwrap().unwrap();
+    enrollment.api_base = base;
+    state::store(&s.vault, &enrollment).unwrap();
+    state::set_obr_key_registered(&s.vault, KEY_ID).unwrap();
+    let enroller = Enroller {
+        vault: &s.vault,
+        clock: &FakeClock::at(NOW),
+        device_name: "test",
+        request_timeout: Duration::from_secs(5),
+    };
+    let polled = poll_workspace(&enroller, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        (
+            polled.queued_receipts.posted,
+            polled.queued_receipts.dropped,
+            polled.queued_receipts.left
+        ),
+        (1, 2, 0)
+    );
+    let posted: Vec<serde_json::Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.0 == "POST" && r.1 == format!("/api/v1/devices/{KEY_ID}/obr-receipts"))
+        .map(|r| serde_json::from_slice(&r.3).unwrap())
+        .collect();
+    assert_eq!(
+        posted,
+        [serde_json::json!({"receipt": B64.encode(&receipt)})]
+    );
+    assert_eq!(s.vault.receipt_queue().count().unwrap(), 0);
+    let dropped: Vec<String> = s
+        .vault
+        .audit()
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "obr.receipt.dropped")
+        .map(|e| e.details["queued"].clone())
+        .collect();
+    assert_eq!(dropped, ["50", "51"]);
+
+    // Nothing is posted twice.
+    let polled = poll_workspace(&enroller, Duration::ZERO).await.unwrap();
+    assert_eq!(polled.queued_receipts.posted, 0);
+    assert_eq!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.1.ends_with("/obr-receipts"))
+            .count(),
+        1
+    );
 }

@@ -19,6 +19,7 @@ use crate::hex::encode as hex;
 use crate::obr::PendingApproval;
 use crate::obr::approvals::{self, Received};
 use crate::obr::grant::GRANT_ID_LEN;
+use crate::obr::receipts::{QueueFlush, post_queued};
 use crate::obr::refusals::{self, ObrRefusal};
 use crate::platform::SystemClock;
 use crate::vault::Vault;
@@ -127,6 +128,9 @@ pub struct Polled {
     /// `obr_request`s refused on arrival (but stopped ones), in event order, with how
     /// reporting them to the workspace went.
     pub obr_refused: Vec<ObrRefusal>,
+    /// What became of the receipts still queued from earlier sessions (`obr::receipts`):
+    /// posted now that the workspace answers.
+    pub queued_receipts: QueueFlush,
 }
 
 /// Waits up to `wait` for the workspace's next events and dispatches them: `obr_request`
@@ -175,7 +179,10 @@ pub async fn poll_workspace(
     }
     let (enrollment, connection) = enroller.apply_events(fetched).await?;
     refusals::report_all(vault, enroller.clock, &connection, &mut obr_refused).await;
+    // The workspace answered: the receipts it could not take earlier go now.
+    let queued_receipts = post_queued(vault, now, &connection).await;
     Ok(Polled {
+        queued_receipts,
         enrollment,
         obr_requests,
         obr_stopped,
@@ -277,6 +284,15 @@ impl Authenticator {
         let wait = Duration::from_secs(u64::from(wait_seconds.min(MAX_WORKSPACE_WAIT_SECS)));
         self.run(async move {
             let polled = poll_workspace(&enroller(&vault, &name, timeout), wait).await?;
+            let receipts = polled.queued_receipts;
+            if receipts != QueueFlush::default() {
+                tracing::info!(
+                    posted = receipts.posted,
+                    dropped = receipts.dropped,
+                    left = receipts.left,
+                    "queued obr receipts"
+                );
+            }
             Ok(WorkspaceUpdate {
                 enrollment: EnrollmentInfo::from(&polled.enrollment),
                 new_approvals: polled.obr_requests.iter().map(Into::into).collect(),

@@ -113,6 +113,7 @@ impl From<VaultError> for AuthenticatorError {
             VaultError::KeyLost { .. } => Self::KeyPermanentlyLost { reason },
             VaultError::WrongKey
             | VaultError::Corrupt { .. }
+            | VaultError::DamageFound { .. }
             | VaultError::NotAVault { .. }
             | VaultError::NewerSchema { .. }
             | VaultError::RecordTampered { .. }

@@ -361,9 +361,8 @@ fn new_key(cx: &Context<'_>, algorithm: Algorithm) -> CtapResult<NewCredentialKe
                 .to_sec1_point(false)
                 .as_bytes()
                 .to_vec();
-            let signer = CredentialSigner::Es256(zeroize::Zeroizing::new(
-                *signing_key.as_nonzero_scalar(),
-            ));
+            let signer =
+                CredentialSigner::Es256(zeroize::Zeroizing::new(*signing_key.as_nonzero_scalar()));
             Ok(NewCredentialKey {
                 private_key,
                 public_key,
@@ -508,5 +507,58 @@ mod tests {
             .await;
         assert_eq!(response[0], CTAP2_OK);
         assert_eq!(vault.credentials().count().unwrap(), 1);
+    }
+
+    /// SQLite's automatic checkpoint (1,000 WAL pages) used to run inside whichever
+    /// registration crossed it. Registrations well past that threshold run none; the idle hook
+    /// does, and empties the log.
+    #[tokio::test]
+    async fn a_checkpoint_never_runs_inside_a_registration() {
+        const SQLITE_AUTOCHECKPOINT_PAGES: u64 = 1_000;
+        let dir = tempfile::tempdir().unwrap();
+        let vault =
+            Arc::new(Vault::open(dir.path().join("vault.db"), &TestProtector::plain()).unwrap());
+        let engine = CtapEngine::new(
+            vault.clone(),
+            Arc::new(super::super::AlwaysServe),
+            ScriptedUser::approving(),
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+        )
+        .unwrap();
+        let mut registrations = 0;
+        while vault.wal_frames() <= SQLITE_AUTOCHECKPOINT_PAGES + 200 && registrations < 3_000 {
+            let response = engine
+                .handle(&request(), &RequestSignals::new(Origin::app()))
+                .await;
+            assert_eq!(response[0], CTAP2_OK);
+            registrations += 1;
+        }
+        assert!(
+            vault.wal_frames() > SQLITE_AUTOCHECKPOINT_PAGES,
+            "the log was emptied on the way: {} frames after {registrations} registrations",
+            vault.wal_frames()
+        );
+        assert_eq!(
+            vault.checkpoint_counts(),
+            crate::vault::CheckpointCounts {
+                on_request_path: 0,
+                idle: 0
+            }
+        );
+        let report = vault.maintain().unwrap();
+        assert!(report.checkpointed_frames > SQLITE_AUTOCHECKPOINT_PAGES);
+        assert_eq!(report.passkeys, registrations);
+        assert_eq!(vault.wal_frames(), 0);
+        assert_eq!(
+            vault.checkpoint_counts(),
+            crate::vault::CheckpointCounts {
+                on_request_path: 0,
+                idle: 1
+            }
+        );
+        // Nothing left to copy: the next idle run does no checkpoint.
+        assert_eq!(vault.maintain().unwrap().checkpointed_frames, 0);
+        assert_eq!(vault.checkpoint_counts().idle, 1);
     }
 }

@@ -579,6 +579,33 @@ impl ObrRunner {
         Ok(outcome)
     }
 
+    /// Queues a receipt until it is posted (`vault::ReceiptQueue`). A full queue or a failed
+    /// write is audited (`obr.receipt.not_queued`); the upload is tried all the same.
+    fn queue_receipt(
+        &self,
+        grant_id: &[u8; GRANT_ID_LEN],
+        index: u8,
+        receipt: &[u8],
+    ) -> Option<i64> {
+        let now = self.clock.now_unix_seconds();
+        let reason = match self.vault.receipt_queue().push(now, receipt) {
+            Ok(Some(seq)) => return Some(seq),
+            Ok(None) => "the queue of unsent receipts is full".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        audit(
+            &self.vault,
+            now,
+            "obr.receipt.not_queued",
+            &[
+                ("grant_id", hex(grant_id)),
+                ("index", index.to_string()),
+                ("reason", reason),
+            ],
+        );
+        None
+    }
+
     /// Serves the admin's client until the session ends.
     async fn serve(
         &self,
@@ -663,7 +690,19 @@ impl ObrRunner {
                             outcome.registrations.push((index, registration.rp_id));
                             let sink = self.receipts.clone();
                             let receipt = registration.receipt;
-                            uploads.spawn(async move { (index, sink.post(receipt).await) });
+                            // Queued first, removed once posted: a receipt whose upload fails
+                            // or never ends is posted at the workspace's next contact.
+                            let queued = self.queue_receipt(&grant_id, index, &receipt);
+                            let vault = self.vault.clone();
+                            uploads.spawn(async move {
+                                let posted = sink.post(receipt).await;
+                                if let (Ok(()), Some(seq)) = (&posted, queued)
+                                    && let Err(e) = vault.receipt_queue().remove(seq)
+                                {
+                                    tracing::warn!("a posted receipt stays queued: {e}");
+                                }
+                                (index, posted)
+                            });
                             if session.registered() >= max {
                                 return End::CountUsed;
                             }

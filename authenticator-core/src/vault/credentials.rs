@@ -126,7 +126,10 @@ impl<'v> Credentials<'v> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(created_seq), 0) + 1 FROM credentials))",
                 params![handle, rp_handle, created_at, credential.sign_count, metadata, sealed_secrets, credential.discoverable],
             ) {
-                Ok(_) => Ok(()),
+                Ok(_) => {
+                    self.adjust_count(|n| n.saturating_add(1));
+                    Ok(())
+                }
                 Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
                     Err(VaultError::DuplicateCredential)
                 }
@@ -256,12 +259,40 @@ impl<'v> Credentials<'v> {
             .transpose()
     }
 
-    /// Number of stored passkeys.
+    /// Number of stored passkeys. Counted once (a pass over the table) and then kept up to date
+    /// by this vault's own inserts and deletes; counted again when another connection (the
+    /// app's extension) committed since, as `PRAGMA data_version` tells.
     pub fn count(&self) -> Result<u64, VaultError> {
         self.vault.read(|conn| {
+            let version: i64 = conn
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            let mut cache = self.count_cache();
+            if let Some((at, n)) = *cache
+                && at == version
+            {
+                return Ok(n);
+            }
             let n: i64 = conn.query_row("SELECT count(*) FROM credentials", [], |r| r.get(0))?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            let n = u64::try_from(n).unwrap_or(0);
+            *cache = Some((version, n));
+            Ok(n)
         })
+    }
+
+    fn count_cache(&self) -> std::sync::MutexGuard<'_, Option<(i64, u64)>> {
+        self.vault
+            .count_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies one of this connection's own changes to the cached count (it does not move
+    /// `data_version`); called with the connection's lock held, right after the change.
+    fn adjust_count(&self, change: impl FnOnce(u64) -> u64) {
+        if let Some((_, n)) = self.count_cache().as_mut() {
+            *n = change(*n);
+        }
     }
 
     /// Replaces the user fields and rp name of a stored passkey (rename, updateUserInformation).
@@ -432,10 +463,14 @@ impl<'v> Credentials<'v> {
     pub fn delete(&self, credential_id: &[u8]) -> Result<bool, VaultError> {
         let handle = self.cred_handle(credential_id);
         self.vault.read(|conn| {
-            Ok(conn.execute(
+            let deleted = conn.execute(
                 "DELETE FROM credentials WHERE cred_handle = ?1",
                 [&handle[..]],
-            )? > 0)
+            )? > 0;
+            if deleted {
+                self.adjust_count(|n| n.saturating_sub(1));
+            }
+            Ok(deleted)
         })
     }
 
@@ -443,6 +478,7 @@ impl<'v> Credentials<'v> {
     pub fn delete_all(&self) -> Result<u64, VaultError> {
         self.vault.read(|conn| {
             let n = conn.execute("DELETE FROM credentials", [])?;
+            self.adjust_count(|_| 0);
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }

@@ -25,6 +25,11 @@ pub enum VaultError {
     /// created in its place.
     #[error("the vault file is corrupt ({reason}); it was moved aside to {}", moved_to.display())]
     Corrupt { reason: String, moved_to: PathBuf },
+    /// Idle maintenance found the open file damaged (`maintenance`): it is marked, so the next
+    /// open checks it whole and moves it aside as [`VaultError::Corrupt`]; until then the
+    /// records that still read keep working.
+    #[error("the vault file is damaged ({reason}); it will be moved aside when it is opened next")]
+    DamageFound { reason: String },
     /// The file is not a vault of ours (another app's database, random bytes); it was renamed
     /// to `moved_to`.
     #[error("the file is not a passkey vault ({reason}); it was moved aside to {}", moved_to.display())]

@@ -19,14 +19,17 @@
 //!   row, or a cut log, is refused as `Tampered` and never reset or moved aside. Opening checks
 //!   the head against the platform's monotonic anchor, if it keeps one, so a whole-file
 //!   rollback is `RolledBack`. Opening reads the head, the PIN state, the settings, the
-//!   pairings and the audit log's end: never a pass over the passkeys.
+//!   pairings and the audit log's end: never a pass over the passkeys. SQLite's structural
+//!   check of a large file, and WAL checkpoints, run from the idle hook (`maintenance`).
 
 mod audit;
 mod credentials;
 mod error;
 mod head;
+mod maintenance;
 mod pairings;
 mod pin_state;
+mod receipt_queue;
 mod record_crypto;
 mod schema;
 mod setting;
@@ -49,6 +52,10 @@ pub use credentials::{Credential, CredentialSecrets, Credentials, SignCountBlock
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use error::VaultError;
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
+pub use maintenance::{
+    CheckpointCounts, MaintenanceReport, OPEN_CHECK_MAX_PAGES, WAL_REQUEST_PATH_LIMIT,
+};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use pairings::{PairingRecord, PairingSecrets, Pairings};
 pub(crate) use pin_state::{
     AttemptError, PinMismatches, PinOutcome, PinRefused, install as install_pin, pin_code_points,
@@ -56,6 +63,8 @@ pub(crate) use pin_state::{
 };
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use pin_state::{DEFAULT_MIN_PIN_LENGTH, MAX_PIN_RETRIES, MAX_UV_RETRIES, PinState, PinStore};
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
+pub use receipt_queue::{MAX_QUEUED_RECEIPTS, QueuedReceipt, ReceiptQueue};
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
@@ -86,8 +95,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Vault {
     conn: Mutex<Connection>,
     cipher: RecordCipher,
-    /// For the benches' look at the file (size, its folder's flush cost).
-    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    /// For the idle whole-file check, and the benches' look at the file.
     path: PathBuf,
     /// The platform's monotonic anchor, advanced after each protected write (see `head`).
     anchor: Option<Arc<dyn KeyProtector>>,
@@ -95,6 +103,10 @@ pub struct Vault {
     /// (writes are serialized), so while the file's plain `generation` names it, it is the head
     /// and need not be decrypted again; a changed plain column makes it load anew.
     head_cache: Mutex<Option<Arc<head::Head>>>,
+    /// The WAL's size and the checkpoint counters (`maintenance`).
+    upkeep: maintenance::Upkeep,
+    /// The passkey count and the `data_version` it was counted at (`credentials`).
+    count_cache: Mutex<Option<(i64, u64)>>,
 }
 
 impl Vault {
@@ -156,7 +168,8 @@ impl Vault {
             FileKind::Vault { version } => Some(version),
             FileKind::Empty => None,
         };
-        match configure(&conn, version.is_some()) {
+        let upkeep = maintenance::Upkeep::default();
+        match configure(&conn, &path, version.is_some()) {
             Ok(()) => {}
             Err(Setup::Damaged(reason)) => {
                 drop(conn);
@@ -167,6 +180,7 @@ impl Vault {
             }
             Err(Setup::Failed(e)) => return Err(e.into()),
         }
+        upkeep.install(&mut conn)?;
         if version.is_none() {
             create(&mut conn, protector)?;
         }
@@ -208,6 +222,8 @@ impl Vault {
             path,
             anchor,
             head_cache: Mutex::new(None),
+            upkeep,
+            count_cache: Mutex::new(None),
         })
     }
 
@@ -233,6 +249,10 @@ impl Vault {
         Settings::new(self)
     }
 
+    pub fn receipt_queue(&self) -> ReceiptQueue<'_> {
+        ReceiptQueue::new(self)
+    }
+
     pub fn audit(&self) -> AuditLog<'_> {
         AuditLog::new(self)
     }
@@ -254,7 +274,10 @@ impl Vault {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, VaultError>,
     ) -> Result<R, VaultError> {
-        f(&self.lock())
+        let conn = self.lock();
+        let out = f(&conn);
+        self.bound_wal(&conn);
+        out
     }
 
     /// Runs `f` in an IMMEDIATE transaction and commits if it returns `Ok`.
@@ -266,6 +289,7 @@ impl Vault {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        self.bound_wal(&conn);
         Ok(out)
     }
 
@@ -322,6 +346,7 @@ impl Vault {
             let out = f(&tx, &mut head)?;
             let generation = head::store(&tx, &self.cipher, &mut head)?;
             tx.commit()?;
+            self.bound_wal(&conn);
             self.remember_head(Arc::new(head));
             (out, generation)
         };
@@ -455,8 +480,9 @@ impl From<rusqlite::Error> for Setup {
     }
 }
 
-/// Journal and durability settings, and a structural check of an existing file.
-fn configure(conn: &Connection, existing: bool) -> Result<(), Setup> {
+/// Journal and durability settings, and a structural check of an existing file (bounded:
+/// see `maintenance`).
+fn configure(conn: &Connection, path: &Path, existing: bool) -> Result<(), Setup> {
     let mode = switch_to_wal(conn)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Setup::Damaged(format!("journal mode stays {mode}")));
@@ -465,10 +491,7 @@ fn configure(conn: &Connection, existing: bool) -> Result<(), Setup> {
     // Deleted passkeys are overwritten, not left in free pages.
     conn.pragma_update(None, "secure_delete", "ON")?;
     if existing {
-        let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
-        if verdict != "ok" {
-            return Err(Setup::Damaged(format!("integrity check failed: {verdict}")));
-        }
+        maintenance::check_at_open(conn, path)?;
     }
     Ok(())
 }
@@ -587,7 +610,7 @@ fn describe_sqlite(e: &rusqlite::Error) -> String {
     }
 }
 
-/// Renames the file (and its WAL and shared-memory files) to `<name>.unreadable-<time>[-n]`,
+/// Renames the file (and its WAL, shared-memory and damage-marker files) to `<name>.unreadable-<time>[-n]`,
 /// so that nothing is lost and a new vault can be made in its place.
 fn set_aside(path: &Path) -> Result<PathBuf, VaultError> {
     let stamp = SystemTime::now()
@@ -611,7 +634,7 @@ fn set_aside(path: &Path) -> Result<PathBuf, VaultError> {
         n += 1;
     };
     fs::rename(path, &target)?;
-    for suffix in ["-wal", "-shm"] {
+    for suffix in maintenance::SIDE_FILES {
         let side = path.with_file_name(format!("{name}{suffix}"));
         if side.exists() {
             let moved = target.with_file_name(format!(
