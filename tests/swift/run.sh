@@ -19,6 +19,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 cache="${PASSKEYPHONE_SWIFT_CACHE:-$HOME/.cache/passkeyphone-swift}"
+# One run at a time per machine: the chroot is built, updated and mounted under this lock.
+mkdir -p "$cache"
+exec 9>"$cache/lock"
+flock 9
 t0=$SECONDS
 root="$(tests/swift/chroot.sh)"
 t1=$SECONDS
@@ -43,8 +47,6 @@ mkdir -p target/swift
 t2=$SECONDS
 
 # 3. The chroot's mounts, for this run only.
-exec 9>"$cache/lock"
-flock 9
 mounts=()
 cleanup() {
   local i
