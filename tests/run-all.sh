@@ -4,8 +4,9 @@
 # virtual phone, the end-to-end scenarios, independent SCIM checkers against the workspace
 # server, the hybrid end to end (tests/hybrid-e2e: a browser
 # and a tunnel server no one here wrote), the VM test (a real kernel's uhid/hidraw under qemu
-# with libfido2 and OpenSSH as the clients), the Python and Kotlin tests through the generated
-# bindings, the Swift binding generation, and a type check of the core for Android.
+# with libfido2 and OpenSSH as the clients), the Python, Kotlin and Swift tests through the
+# generated bindings (Swift: the iOS Kit and the bindings compiled and tested by Debian's Swift,
+# tests/swift), and a type check of the core for Android.
 # Usage: tests/run-all.sh        (this is the README's test command; .ci/run calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,18 +53,8 @@ tests/bindings/run.sh
 step "bindings, Kotlin: the Android app's state holders (android/core-ui) against the core on the host JVM"
 android/host-test.sh
 
-step "bindings, Swift: generate (the Swift package itself builds on macOS: .github/workflows/ios.yml)"
-out=target/bindings-swift
-rm -rf "$out"
-cargo build --locked -q -p authenticator-core --features bindgen --bin uniffi-bindgen
-if target/debug/uniffi-bindgen generate --no-format --config ios/uniffi-swift.toml \
-    --library target/debug/libauthenticator_core.so --language swift --out-dir "$out" >/dev/null \
-   && grep -q "public protocol KeyProtector" "$out/authenticator_core.swift"; then
-  echo "swift bindings: 1 passed, 0 failed"
-else
-  echo "swift bindings: 0 passed, 1 failed"
-  exit 1
-fi
+step "bindings, Swift: the iOS Kit's XCTests and the Swift bindings against the core (Debian's Swift in a cached chroot)"
+tests/swift/run.sh
 
 step "android target: the core with Bluetooth and its JNI entry type-check for aarch64-linux-android"
 # Only the target's standard library is fetched; the NDK is not needed to check (no linking),

@@ -1,6 +1,6 @@
 """Helpers for driving the core through its generated Python bindings: the asyncio loop the
 bindings run on, Python implementations of the foreign traits (KeyProtector, UserInterface,
-Logger, LinkObserver) that record what they were asked, a python-fido2 CtapDevice over
+CoreLogger, LinkObserver) that record what they were asked, a python-fido2 CtapDevice over
 `handle_ctap`, and the FIDO2 client/server round trips the scenarios share."""
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class ScriptedUI(ac.UserInterface):
             return [p for k, p in self.prompts if k == kind]
 
 
-class RecordingLogger(ac.Logger):
+class RecordingLogger(ac.CoreLogger):
     """Keeps every line; `fail`: an exception instance to raise after recording."""
 
     def __init__(self):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Drives the core through its generated Python bindings (the library in-process, with Python
-# implementations of KeyProtector, UserInterface, Logger and LinkObserver) against real
+# implementations of KeyProtector, UserInterface, CoreLogger and LinkObserver) against real
 # workspace-server, relay and pairing-tool processes and python-fido2.
 # Self-contained: builds the library, generates the bindings into target/bindings-py (build
 # output, never committed) with libauthenticator_core.so beside them, builds the helper

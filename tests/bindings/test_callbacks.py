@@ -1,5 +1,5 @@
 """Python callbacks that raise: a prompt that raises is answered with a CTAP error status and
-the authenticator keeps working; a raising notify or Logger never breaks the call that
+the authenticator keeps working; a raising notify or CoreLogger never breaks the call that
 triggered it."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_a_raising_logger_does_not_break_anything(make_phone):
     works(phone)
     phone.set_pin("135790")
     assert phone.pin_status().is_set
-    assert logger.lines, "the core logs through the Logger"
+    assert logger.lines, "the core logs through the CoreLogger"
     logger.fail = ac.LoggerError.Failed("typed")
     works(phone)
 

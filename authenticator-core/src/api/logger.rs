@@ -1,6 +1,8 @@
-//! The app's logger: the core's `tracing` events (debug and above) go to a foreign `Logger`
-//! (logcat, os_log). One forwarding subscriber is installed as the process's global default
-//! the first time a logger is given; the latest logger given receives the events.
+//! The app's logger: the core's `tracing` events (debug and above) go to a foreign
+//! `CoreLogger` (logcat, os_log). One forwarding subscriber is installed as the process's
+//! global default the first time a logger is given; the latest logger given receives the
+//! events. (Named `CoreLogger`, not `Logger`: Swift code importing the bindings beside `os`
+//! would otherwise see two `Logger` types.)
 //!
 //! Invariants: the core never puts secrets in events (see each module), and a logger that
 //! fails or throws is ignored: logging never changes an operation's result.
@@ -46,16 +48,16 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for LoggerError {
 
 /// Receives the core's log lines. Called from the core's threads; must not block for long.
 #[uniffi::export(foreign)]
-pub trait Logger: Send + Sync {
+pub trait CoreLogger: Send + Sync {
     /// One line: its level, the core module it comes from (`target`) and the text.
     fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), LoggerError>;
 }
 
-static LOGGER: RwLock<Option<Arc<dyn Logger>>> = RwLock::new(None);
+static LOGGER: RwLock<Option<Arc<dyn CoreLogger>>> = RwLock::new(None);
 static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 /// Makes `logger` the receiver of the core's events.
-pub(super) fn install(logger: Arc<dyn Logger>) {
+pub(super) fn install(logger: Arc<dyn CoreLogger>) {
     if let Ok(mut slot) = LOGGER.write() {
         *slot = Some(logger);
     }
@@ -63,7 +65,7 @@ pub(super) fn install(logger: Arc<dyn Logger>) {
     INSTALLED.get_or_init(|| tracing::subscriber::set_global_default(Forwarder).is_ok());
 }
 
-fn current() -> Option<Arc<dyn Logger>> {
+fn current() -> Option<Arc<dyn CoreLogger>> {
     LOGGER.read().ok().and_then(|slot| slot.clone())
 }
 
@@ -148,7 +150,7 @@ mod tests {
 
     struct Lines(Mutex<Vec<(LogLevel, String)>>);
 
-    impl Logger for Lines {
+    impl CoreLogger for Lines {
         fn log(&self, level: LogLevel, _: String, message: String) -> Result<(), LoggerError> {
             if let Ok(mut lines) = self.0.lock() {
                 lines.push((level, message));

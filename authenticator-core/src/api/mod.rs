@@ -1,5 +1,5 @@
 //! The exported surface (uniffi): one long-lived [`Authenticator`] per process, opened on a data
-//! folder with the app's [`KeyProtector`] and [`UserInterface`], and an optional [`Logger`].
+//! folder with the app's [`KeyProtector`] and [`UserInterface`], and an optional [`CoreLogger`].
 //! Kotlin and Swift see exactly what is exported here and in the sibling files (activation,
 //! PIN, passkeys, pairing, the link service, OBR approvals, `handle_ctap`, the CTAP
 //! channels of the app's transports, and hybrid sessions with browsers).
@@ -43,7 +43,7 @@ pub use channel::{CtapChannel, CtapRequestState};
 pub use error::AuthenticatorError;
 pub use hybrid::{AdvertiserError, HybridAdvertiser, HybridOperation, HybridServed};
 pub use link_service::{LinkObserver, LinkServiceEvent};
-pub use logger::{LogLevel, Logger, LoggerError};
+pub use logger::{CoreLogger, LogLevel, LoggerError};
 pub use maintenance::IdleMaintenance;
 pub use pairing::PairedComputer;
 pub use passkeys::Passkey;
@@ -163,7 +163,7 @@ impl Authenticator {
         data_dir: String,
         key_protector: Arc<dyn KeyProtector>,
         user_interface: Arc<dyn UserInterface>,
-        logger: Option<Arc<dyn Logger>>,
+        logger: Option<Arc<dyn CoreLogger>>,
         options: AuthenticatorOptions,
     ) -> Result<Arc<Self>, AuthenticatorError> {
         guard(move || {

@@ -1,18 +1,19 @@
 // The core's log lines to the unified logging system (os_log). The core promises that its
 // lines hold no secrets; they can still name sites and accounts, so the text is logged as
 // private (redacted in logs taken off the device) and only the core module is public.
-// The generated protocol is `Logger`, like the os type: both are qualified here.
+// The core's protocol is `CoreLogger` (the Rust trait's name), so it never clashes with
+// `os.Logger`.
 
 import Foundation
 import os
 
-public final class OSLogSink: AuthenticatorCore.Logger, @unchecked Sendable {
-    private let logger: os.Logger
+public final class OSLogSink: CoreLogger, @unchecked Sendable {
+    private let logger: Logger
 
     /// `subsystem` is the app's bundle id; the category tells the core's lines from the app's.
     public init(subsystem: String = Bundle.main.bundleIdentifier ?? "authenticator-core",
                 category: String = "core") {
-        logger = os.Logger(subsystem: subsystem, category: category)
+        logger = Logger(subsystem: subsystem, category: category)
     }
 
     public func log(level: LogLevel, target: String, message: String) throws {

@@ -70,7 +70,7 @@ public enum PasskeyLabel {
     /// Long enough for any sensible name, short enough for one line of the list.
     public static let maxCharacters = 64
 
-    public enum Problem: Equatable, Sendable {
+    public enum Problem: Error, Equatable, Sendable {
         case empty
         case tooLong
 

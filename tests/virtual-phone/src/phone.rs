@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use authenticator_core::api::{
-    Authenticator, AuthenticatorOptions, LogLevel, Logger, LoggerError, default_options,
+    Authenticator, AuthenticatorOptions, CoreLogger, LogLevel, LoggerError, default_options,
 };
 use authenticator_core::platform::{SoftwareKeyProtector, UserInterface};
 
@@ -36,7 +36,7 @@ pub fn say(line: &str) {
 /// The core's log lines (info and above), appended to a file: `LEVEL target: message`.
 struct FileLogger(PathBuf);
 
-impl Logger for FileLogger {
+impl CoreLogger for FileLogger {
     fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), LoggerError> {
         if matches!(level, LogLevel::Debug | LogLevel::Trace) {
             return Ok(());

@@ -1,6 +1,5 @@
-// The app's own log lines (os_log). Kept in a file that does not import AuthenticatorCore:
-// the bindings also declare a `Logger` (the core's log callback), and the two names would
-// clash. Nothing secret or personal is logged: no links, codes, PINs, names or sites.
+// The app's own log lines (os_log); the core's own lines go through OSLogSink. Nothing
+// secret or personal is logged: no links, codes, PINs, names or sites.
 
 import Foundation
 import os

@@ -1,7 +1,6 @@
 // The app's `UserInterface` for the core: presence confirmations and account choices go to
 // SwiftUI through the PromptCenter, user verification to LocalAuthentication, and notices
-// to notifications. Called on the core's threads; the core enforces the timeouts. (`os` is
-// imported for AppLog only: `Logger` alone would be ambiguous with the core's protocol.)
+// to notifications. Called on the core's threads; the core enforces the timeouts.
 
 import AuthenticatorCore
 import AuthenticatorCoreKit

@@ -4,9 +4,9 @@ package com.passkeyphone.app.platform
 
 import android.util.Log
 import uniffi.authenticator_core.LogLevel
-import uniffi.authenticator_core.Logger
+import uniffi.authenticator_core.CoreLogger
 
-class LogcatLogger : Logger {
+class LogcatLogger : CoreLogger {
     override fun log(level: LogLevel, target: String, message: String) {
         val priority = when (level) {
             LogLevel.ERROR -> Log.ERROR
