@@ -40,7 +40,7 @@ pub use approvals::{
 };
 pub use channel::{CtapChannel, CtapRequestState};
 pub use error::AuthenticatorError;
-pub use hybrid::{AdvertiserError, HybridAdvertiser, HybridOperation, HybridServed};
+pub use hybrid::{AdvertiserError, HybridAdvertiser, HybridOperation, HybridServed, LinkedBrowser};
 pub use link_service::{LinkObserver, LinkServiceEvent};
 pub use logger::{LogLevel, Logger, LoggerError};
 pub use pairing::PairedComputer;

@@ -172,7 +172,7 @@ impl Phone {
         let signals = new_signals();
         let task = tokio::spawn({
             let (engine, radio, signals) = (self.engine.clone(), radio.clone(), signals.clone());
-            async move { serve(&qr, &config, radio.as_ref(), &engine, &signals).await }
+            async move { serve(&qr, &config, radio.as_ref(), &engine, &signals, None).await }
         });
         Running {
             task,

@@ -25,6 +25,7 @@ mod audit;
 mod credentials;
 mod error;
 mod head;
+mod hybrid_links;
 mod pairings;
 mod pin_state;
 mod record_crypto;
@@ -48,6 +49,8 @@ pub use audit::{AuditEntry, AuditLog};
 pub use credentials::{Credential, CredentialSecrets, Credentials, SignCountBlock};
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use error::VaultError;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
+pub use hybrid_links::{HybridLink, HybridLinkSecrets, HybridLinks};
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use pairings::{PairingRecord, PairingSecrets, Pairings};
 pub(crate) use pin_state::{
@@ -223,6 +226,10 @@ impl Vault {
 
     pub fn pairings(&self) -> Pairings<'_> {
         Pairings::new(self)
+    }
+
+    pub fn hybrid_links(&self) -> HybridLinks<'_> {
+        HybridLinks::new(self)
     }
 
     pub fn pin_state(&self) -> PinStore<'_> {

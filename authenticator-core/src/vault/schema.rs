@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_creation_order.sql"),
     include_str!("migrations/003_state_head.sql"),
+    include_str!("migrations/005_hybrid_links.sql"),
 ];
 /// The first schema version with the sealed state head (`vault/head.rs`).
 pub(crate) const HEAD_VERSION: i64 = 3;
