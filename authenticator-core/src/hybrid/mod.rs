@@ -41,6 +41,10 @@ mod frames_tests;
 #[cfg(test)]
 mod handshake_tests;
 #[cfg(test)]
+mod linking_tests;
+#[cfg(test)]
+mod session_linked_tests;
+#[cfg(test)]
 mod session_tests;
 #[cfg(test)]
 mod test_vectors;
