@@ -54,6 +54,7 @@ pub const PROTOCOL: &str = "fido.cable";
 pub const ROUTING_ID_HEADER: &str = "X-caBLE-Routing-ID";
 /// The header of a linked browser's `/cable/contact/` request carrying its client payload
 /// (Chromium `kCableClientPayloadHeader`).
+#[cfg(any(test, feature = "testkit"))]
 pub const CLIENT_PAYLOAD_HEADER: &str = "X-caBLE-Client-Payload";
 /// The largest message either side accepts (Chromium `websocket_adapter.cc`
 /// `kMaxIncomingMessageSize`, 1 << 20: "far larger than any plausible CTAP2 message").

@@ -122,6 +122,7 @@ impl<'v> HybridLinks<'v> {
     }
 
     /// The identity key's scalar if one was made.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn identity(&self) -> Result<Option<SecretBytes>, VaultError> {
         let field = Field::new(IDENTITY_TABLE, "secrets", b"1");
         let sealed: Option<Vec<u8>> = self.vault.read_verified(|conn, head| {
