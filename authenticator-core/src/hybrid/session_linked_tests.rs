@@ -207,7 +207,7 @@ async fn a_linked_browser_with_a_wrong_link_secret_fails_the_handshake_and_gets_
 async fn an_unknown_link_id_gets_nothing_advertised() {
     let phone = phone().await;
     let (linked, _, _) = register_and_link(&phone).await;
-    let mut running = phone.serve_contact(linked.info.contact_id.clone());
+    let running = phone.serve_contact(linked.info.contact_id.clone());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let (mut tunnel, _) = linked
         .dial(&phone.server.base_url(), Operation::GetAssertion, Some([9; 8]))
@@ -227,7 +227,7 @@ async fn an_unlinked_browser_cannot_come_back() {
     let (linked, _, _) = register_and_link(&phone).await;
     assert!(phone.vault.hybrid_links().remove(&linked.info.link_id).unwrap());
     assert!(phone.vault.hybrid_links().get(&linked.info.link_id).unwrap().is_none());
-    let mut running = phone.serve_contact(linked.info.contact_id.clone());
+    let running = phone.serve_contact(linked.info.contact_id.clone());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let _dialled = linked
         .dial(&phone.server.base_url(), Operation::GetAssertion, None)
@@ -250,7 +250,7 @@ async fn a_link_is_served_only_at_its_own_contact() {
     assert_eq!(first.info.identity_public, second.info.identity_public);
     // The phone waits at the first link's contact; a payload naming the second link (valid
     // elsewhere) is refused.
-    let mut running = phone.serve_contact(first.info.contact_id.clone());
+    let running = phone.serve_contact(first.info.contact_id.clone());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let _dialled = first
         .dial(

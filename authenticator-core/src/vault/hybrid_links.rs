@@ -31,6 +31,44 @@ fn what() -> &'static str {
     "linked browser record"
 }
 
+const IDENTITY_WHAT: &str = "the phone's linking identity key";
+
+/// How an error names the record of a head key of this file, if it is one.
+pub(super) fn what_for_key(key: &str) -> Option<&'static str> {
+    if key == IDENTITY_KEY {
+        Some(IDENTITY_WHAT)
+    } else if key.starts_with(LINK_PREFIX) {
+        Some(what())
+    } else {
+        None
+    }
+}
+
+/// Opening the vault: checks every link row and the identity row against the head, and adds
+/// their keys to `seen` (the caller refuses a head key no row answers).
+pub(super) fn check_on_open(
+    conn: &rusqlite::Connection,
+    head: &Head,
+    seen: &mut std::collections::BTreeSet<String>,
+) -> Result<(), VaultError> {
+    let identity: Option<Vec<u8>> = conn
+        .query_row("SELECT secrets FROM hybrid_identity WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    head.check(IDENTITY_KEY, identity.as_deref(), IDENTITY_WHAT)?;
+    if identity.is_some() {
+        seen.insert(IDENTITY_KEY.to_owned());
+    }
+    let mut stmt = conn.prepare("SELECT link_id, metadata FROM hybrid_links")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, _>>()?;
+    for (id, metadata) in &rows {
+        check(head, id, Some(metadata))?;
+        seen.insert(link_key(id));
+    }
+    Ok(())
+}
+
 /// A linked browser, as the app lists it.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct HybridLink {
@@ -105,7 +143,7 @@ impl<'v> HybridLinks<'v> {
                     r.get(0)
                 })
                 .optional()?;
-            head.check(IDENTITY_KEY, row.as_deref(), "the phone's linking identity key")?;
+            head.check(IDENTITY_KEY, row.as_deref(), IDENTITY_WHAT)?;
             if let Some(row) = row {
                 return Ok(row);
             }
@@ -131,7 +169,7 @@ impl<'v> HybridLinks<'v> {
                     r.get(0)
                 })
                 .optional()?;
-            head.check(IDENTITY_KEY, row.as_deref(), "the phone's linking identity key")?;
+            head.check(IDENTITY_KEY, row.as_deref(), IDENTITY_WHAT)?;
             Ok(row)
         })?;
         sealed
@@ -256,5 +294,138 @@ impl<'v> HybridLinks<'v> {
             head.put(&link_key(link_id), None);
             Ok(conn.execute("DELETE FROM hybrid_links WHERE link_id = ?1", [link_id])? > 0)
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    //! What someone who can write the vault's file can do to links: nothing but be refused.
+    use super::*;
+    use crate::testkit::TestProtector;
+
+    fn link(id: u8) -> (HybridLink, HybridLinkSecrets) {
+        (
+            HybridLink {
+                link_id: vec![id; 8],
+                contact_id: vec![0xC0; 16],
+                name: "Work laptop".into(),
+                browser_public_key: vec![0x02; 33],
+                created_at: 10,
+                last_used_at: 10,
+            },
+            HybridLinkSecrets {
+                link_secret: SecretBytes::new(vec![0x5E; 32]),
+            },
+        )
+    }
+
+    fn raw(path: &std::path::Path, sql: &str) {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
+    fn tampered(result: Result<Vault, VaultError>) -> String {
+        match result {
+            Err(VaultError::Tampered { what }) => what,
+            Err(other) => panic!("expected Tampered, got {other}"),
+            Ok(_) => panic!("expected Tampered, the vault opened"),
+        }
+    }
+
+    #[test]
+    fn links_and_the_identity_survive_reopening_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let protector = TestProtector::sealing();
+        let vault = Vault::open(&path, &protector).unwrap();
+        let (record, secrets) = link(1);
+        vault.hybrid_links().insert(&record, &secrets).unwrap();
+        let identity = vault
+            .hybrid_links()
+            .identity_or_insert(|| Ok(SecretBytes::new(vec![0x11; 32])))
+            .unwrap();
+        // A second call keeps the first key.
+        let again = vault
+            .hybrid_links()
+            .identity_or_insert(|| Ok(SecretBytes::new(vec![0x22; 32])))
+            .unwrap();
+        assert!(identity == again);
+        drop(vault);
+        let vault = Vault::open(&path, &protector).unwrap();
+        let (read, read_secrets) = vault.hybrid_links().get(&[1; 8]).unwrap().unwrap();
+        assert_eq!(read, record);
+        assert_eq!(read_secrets.link_secret.expose(), &[0x5E; 32]);
+        assert_eq!(vault.hybrid_links().identity().unwrap().unwrap().expose(), &[0x11; 32]);
+        let shown = format!("{read:?}");
+        assert!(!shown.contains("Work laptop") && !shown.contains("192"), "{shown}");
+        // Nothing identifying is stored in the clear: the name is not in the file.
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(11).any(|w| w == b"Work laptop"));
+    }
+
+    #[test]
+    fn a_removed_link_put_back_from_an_old_copy_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let protector = TestProtector::sealing();
+        let vault = Vault::open(&path, &protector).unwrap();
+        let (record, secrets) = link(1);
+        vault.hybrid_links().insert(&record, &secrets).unwrap();
+        drop(vault);
+        raw(&path, "CREATE TABLE saved AS SELECT * FROM hybrid_links;");
+        let vault = Vault::open(&path, &protector).unwrap();
+        assert!(vault.hybrid_links().remove(&[1; 8]).unwrap());
+        assert!(!vault.hybrid_links().remove(&[1; 8]).unwrap());
+        drop(vault);
+        raw(&path, "INSERT INTO hybrid_links SELECT * FROM saved; DROP TABLE saved;");
+        assert_eq!(
+            tampered(Vault::open(&path, &protector)),
+            "linked browser record was added from outside the app"
+        );
+    }
+
+    #[test]
+    fn a_deleted_link_or_identity_row_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let protector = TestProtector::sealing();
+        let vault = Vault::open(&path, &protector).unwrap();
+        let (record, secrets) = link(1);
+        vault.hybrid_links().insert(&record, &secrets).unwrap();
+        vault
+            .hybrid_links()
+            .identity_or_insert(|| Ok(SecretBytes::new(vec![0x11; 32])))
+            .unwrap();
+        drop(vault);
+        raw(&path, "CREATE TABLE saved AS SELECT * FROM hybrid_identity; DELETE FROM hybrid_identity;");
+        assert_eq!(
+            tampered(Vault::open(&path, &protector)),
+            "the phone's linking identity key was deleted"
+        );
+        raw(&path, "INSERT INTO hybrid_identity SELECT * FROM saved; DELETE FROM hybrid_links;");
+        assert_eq!(
+            tampered(Vault::open(&path, &protector)),
+            "linked browser record was deleted"
+        );
+    }
+
+    #[test]
+    fn a_link_row_moved_to_another_link_id_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let protector = TestProtector::sealing();
+        let vault = Vault::open(&path, &protector).unwrap();
+        let (record, secrets) = link(1);
+        vault.hybrid_links().insert(&record, &secrets).unwrap();
+        drop(vault);
+        // The sealed fields name their row: under another id they are foreign.
+        raw(&path, "UPDATE hybrid_links SET link_id = x'0202020202020202';");
+        assert!(matches!(
+            Vault::open(&path, &protector),
+            Err(VaultError::Tampered { .. })
+        ));
     }
 }

@@ -391,6 +391,7 @@ fn verify_state(conn: &mut Connection, cipher: &RecordCipher) -> Result<u64, Vau
         head.check(&key, Some(metadata), "paired computer record")?;
         seen.insert(key);
     }
+    hybrid_links::check_on_open(&tx, &head, &mut seen)?;
     if let Some(missing) = head
         .records
         .keys()
@@ -399,7 +400,9 @@ fn verify_state(conn: &mut Connection, cipher: &RecordCipher) -> Result<u64, Vau
     {
         let what = match missing.strip_prefix("settings/") {
             Some(name) => settings::what(name),
-            None => "paired computer record".to_owned(),
+            None => hybrid_links::what_for_key(missing)
+                .unwrap_or("paired computer record")
+                .to_owned(),
         };
         return Err(VaultError::Tampered {
             what: format!("{what} was deleted"),
