@@ -17,7 +17,7 @@
 //! second prompt; CTAP 2.2 §11.5 sets no number). Every other command (clientPin, reset,
 //! credentialManagement, authenticatorConfig, selection, unknown) is answered
 //! CTAP1_ERR_INVALID_COMMAND: a browser that scanned nothing of the phone's must not manage
-//! it. Update frames are read and ignored (linking comes later). Nothing after the browser's
+//! it. Update frames from the browser are read and ignored. Nothing after the browser's
 //! shutdown is read: the tunnel is closed at once.
 //!
 //! Invariants:
@@ -39,7 +39,9 @@
 //! - **The tunnel server**: see only ciphertext and its sizes (32-byte padding); delay, drop,
 //!   reorder or forge messages, which ends the session with a decryption or timeout error; it
 //!   cannot read or alter a request or answer, and it never learns the QR secret.
-//! - **Whoever can write the app's files**: nothing here is stored; a session keeps no state.
+//! - **Whoever can write the app's files**: a QR session stores nothing but, with the user's
+//!   consent and the QR's request, a new link (see `session_linked.rs` for links and what
+//!   each peer can do with them); the browser cannot make the phone link without that consent.
 
 use std::time::Duration;
 
