@@ -213,13 +213,11 @@ impl Authenticator {
         id: Vec<u8>,
         advertiser: Arc<dyn HybridAdvertiser>,
     ) -> Result<HybridServed, AuthenticatorError> {
-        let (link, _) = self
-            .vault
-            .hybrid_links()
-            .get(&id)?
-            .ok_or_else(|| AuthenticatorError::InvalidInput {
+        let (link, _) = self.vault.hybrid_links().get(&id)?.ok_or_else(|| {
+            AuthenticatorError::InvalidInput {
                 reason: "no browser is linked with this id".into(),
-            })?;
+            }
+        })?;
         self.serve(
             Kind::Linked {
                 link_id: id,
@@ -319,7 +317,13 @@ impl Authenticator {
                         contact_id,
                     } => {
                         let served = session::serve_linked(
-                            &contact_id, &config, &app, &engine, &signals, &vault, now,
+                            &contact_id,
+                            &config,
+                            &app,
+                            &engine,
+                            &signals,
+                            &vault,
+                            now,
                         )
                         .await;
                         if matches!(served, Err(HybridError::UnknownLink)) {

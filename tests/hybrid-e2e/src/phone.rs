@@ -79,11 +79,7 @@ impl PhoneProcess {
             .arg(data_dir)
             .arg("hybrid")
             .args(hybrid_args)
-            .args([
-                "--tunnel-url",
-                tunnel_url,
-                "--allow-insecure-loopback",
-            ])
+            .args(["--tunnel-url", tunnel_url, "--allow-insecure-loopback"])
             .args(["--presence", answers.presence, "--uv", answers.uv])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -340,8 +340,12 @@ where
     if let Some(name) = link_as {
         hybrid_args.extend(["--link-as", name]);
     }
-    let phone =
-        PhoneProcess::start_with(&ctx.phone_dir, &hybrid_args, &ctx.tunnel.base_url(), answers)?;
+    let phone = PhoneProcess::start_with(
+        &ctx.phone_dir,
+        &hybrid_args,
+        &ctx.tunnel.base_url(),
+        answers,
+    )?;
     let bluez = ctx.bluez.clone();
     let mut phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, CEREMONY_LIMIT));
     let started = Instant::now();
@@ -372,8 +376,12 @@ where
         }
     };
     let run = run.map_err(|e| format!("the phone's relay task: {e}"))??;
-    let known: Vec<PxpKnownDeviceInfo> =
-        store.list_all().await.into_iter().map(|(_, info)| info).collect();
+    let known: Vec<PxpKnownDeviceInfo> = store
+        .list_all()
+        .await
+        .into_iter()
+        .map(|(_, info)| info)
+        .collect();
     eprintln!(
         "  ceremony took {:?}; known devices stored from the phone's linking info: {}",
         started.elapsed(),
@@ -719,9 +727,10 @@ async fn linked_sign_in(
                 .channel(ChannelSettings::default())
                 .await
                 .map_err(|e| format!("opening the hybrid channel: {e}"))?;
-            let result = tokio::time::timeout(CEREMONY_LIMIT, channel.webauthn_get_assertion(&request))
-                .await
-                .map_err(|_| format!("no answer within {CEREMONY_LIMIT:?}"))?;
+            let result =
+                tokio::time::timeout(CEREMONY_LIMIT, channel.webauthn_get_assertion(&request))
+                    .await
+                    .map_err(|_| format!("no answer within {CEREMONY_LIMIT:?}"))?;
             channel.close().await;
             match result {
                 Ok(response) => {

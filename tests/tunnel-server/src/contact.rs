@@ -54,7 +54,12 @@ pub(crate) struct Contacts {
 impl Contacts {
     /// Registers a phone at `contact`; false if one already waits there (and has not
     /// expired after `wait`).
-    fn listen(&self, contact: &str, wait: std::time::Duration, call: oneshot::Sender<Call>) -> bool {
+    fn listen(
+        &self,
+        contact: &str,
+        wait: std::time::Duration,
+        call: oneshot::Sender<Call>,
+    ) -> bool {
         let Ok(mut waiting) = self.waiting.lock() else {
             return false;
         };

@@ -15,7 +15,11 @@ const CONTACT: &str = "wMDAwMDAwMDAwMDAwMDAwA";
 const PAYLOAD: &str = "a301481d1d1d1d1d1d1d1d0250a0a1a2a3a4a5a6a7a8a9aaabacadaeaf03626761";
 
 async fn listen(server: &Server, contact: &str) -> Result<Tunnel, TunnelClientError> {
-    client::open_listen(&format!("ws://{}/cable/listen/{contact}", server.addr), true).await
+    client::open_listen(
+        &format!("ws://{}/cable/listen/{contact}", server.addr),
+        true,
+    )
+    .await
 }
 
 async fn dial(server: &Server, contact: &str, payload: &str) -> Result<Tunnel, TunnelClientError> {
@@ -49,7 +53,10 @@ async fn the_waiting_phone_gets_the_payload_then_both_legs_are_joined() {
     phone.close().await;
     assert_eq!(recv(&mut browser).await, Err(TunnelClientError::Closed));
     // The contact is free again once the tunnel ended: a second dial finds no phone.
-    assert_eq!(dial(&server, CONTACT, PAYLOAD).await.err(), Some(refused(404)));
+    assert_eq!(
+        dial(&server, CONTACT, PAYLOAD).await.err(),
+        Some(refused(404))
+    );
     server.stop().await;
 }
 
@@ -57,7 +64,10 @@ async fn the_waiting_phone_gets_the_payload_then_both_legs_are_joined() {
 async fn each_bad_call_is_refused_by_status() {
     let server = Server::start(Limits::default()).await;
     // No phone waits there.
-    assert_eq!(dial(&server, CONTACT, PAYLOAD).await.err(), Some(refused(404)));
+    assert_eq!(
+        dial(&server, CONTACT, PAYLOAD).await.err(),
+        Some(refused(404))
+    );
     let _phone = listen(&server, CONTACT).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // A second phone at the same contact.
@@ -68,8 +78,14 @@ async fn each_bad_call_is_refused_by_status() {
         dial(&server, CONTACT, &"a".repeat(1025)).await.err(),
         Some(refused(400))
     );
-    assert_eq!(dial(&server, "a.b", PAYLOAD).await.err(), Some(refused(400)));
-    assert_eq!(listen(&server, &"A".repeat(129)).await.err(), Some(refused(400)));
+    assert_eq!(
+        dial(&server, "a.b", PAYLOAD).await.err(),
+        Some(refused(400))
+    );
+    assert_eq!(
+        listen(&server, &"A".repeat(129)).await.err(),
+        Some(refused(400))
+    );
     // The refused calls did not take the phone: a good one still reaches it.
     assert!(dial(&server, CONTACT, PAYLOAD).await.is_ok());
     server.stop().await;
@@ -84,6 +100,9 @@ async fn a_phone_nobody_calls_is_closed_after_the_browser_wait() {
     .await;
     let mut phone = listen(&server, CONTACT).await.unwrap();
     assert_eq!(recv(&mut phone).await, Err(TunnelClientError::Closed));
-    assert_eq!(dial(&server, CONTACT, PAYLOAD).await.err(), Some(refused(404)));
+    assert_eq!(
+        dial(&server, CONTACT, PAYLOAD).await.err(),
+        Some(refused(404))
+    );
     server.stop().await;
 }

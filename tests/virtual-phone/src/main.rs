@@ -338,9 +338,7 @@ fn main() -> ExitCode {
                 verification: uv,
             });
             phone::open(&data_dir, user, options)
-                .and_then(|phone| {
-                    runtime.block_on(hybrid::serve(&phone, qr, link_as, linked))
-                })
+                .and_then(|phone| runtime.block_on(hybrid::serve(&phone, qr, link_as, linked)))
         }
         Command::Paired {
             command: PairedCommand::List,
