@@ -44,7 +44,7 @@ use authenticator_core::cbor::{self, Value};
 use authenticator_core::hybrid::crypter::Crypter;
 use authenticator_core::hybrid::frames::Frame;
 use authenticator_core::hybrid::handshake::{
-    BrowserHandshake, COMPRESSED_KEY_LEN, compressed_identity, respond,
+    BrowserHandshake, COMPRESSED_KEY_LEN, Responded, compressed_identity, respond,
 };
 use authenticator_core::hybrid::keys::PSK_LEN;
 use authenticator_core::link::noise::{KeyPair, parse_public_key};
@@ -140,7 +140,11 @@ fn fixture() -> Fixture {
     let psk: [u8; PSK_LEN] = pattern(3, PSK_LEN).try_into().unwrap();
     let (handshake, message1) = BrowserHandshake::start(&browser, &psk).unwrap();
     // The message is valid: the phone answers it and the browser accepts the answer.
-    let (reply, mut phone) = respond(&identity, &psk, &message1).unwrap();
+    let Responded {
+        reply,
+        crypter: mut phone,
+        ..
+    } = respond(&identity, &psk, &message1).unwrap();
     let mut browser_crypter = handshake.finish(&reply).unwrap();
     let sealed = phone.encrypt(b"\x04").unwrap();
     assert_eq!(
@@ -166,7 +170,11 @@ fn crypters(fx: &Fixture) -> (Crypter, Crypter) {
     let browser = KeyPair::from_scalar_bytes(&pattern(10, 32).try_into().unwrap()).unwrap();
     let identity = compressed_identity(&browser);
     let (handshake, message1) = BrowserHandshake::start(&browser, &fx.psk).unwrap();
-    let (reply, phone) = respond(&identity, &fx.psk, &message1).unwrap();
+    let Responded {
+        reply,
+        crypter: phone,
+        ..
+    } = respond(&identity, &fx.psk, &message1).unwrap();
     (handshake.finish(&reply).unwrap(), phone)
 }
 

@@ -3,6 +3,8 @@
 //! the API adds to the session: the options (tunnel server, override URL), one session at a
 //! time, cancellation by `cancel_hybrid` or by dropping the call (a cancelled Kotlin
 //! coroutine), and each failure as its `AuthenticatorError` variant, the advert stopped.
+//! Linking: consent only through `serve_hybrid_and_link`, the list, a reconnect through
+//! `serve_linked_browser`, and `unlink_browser`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -333,4 +335,131 @@ async fn dropping_the_call_ends_the_session_and_stops_the_advert() {
     again_adverts.recv().await.unwrap();
     phone.cancel_hybrid();
     assert!(second.await.unwrap().is_err());
+}
+
+/// Linking through the API: the app's consent (`serve_hybrid_and_link`), the list, a reconnect
+/// without a QR code (`serve_linked_browser`), and unlinking, after which the link is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linked_browser_is_listed_served_again_and_unlinked() {
+    use authenticator_core::hybrid::session::Operation;
+    use authenticator_core::hybrid::session_browser::LinkedTestBrowser;
+
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    assert!(phone.linked_browsers().unwrap().is_empty());
+    let (radio1, mut adverts) = radio(None);
+    let browser = TestBrowser::new(RequestType::MakeCredential).linking();
+    let serving = tokio::spawn({
+        let (phone, radio, qr) = (phone.clone(), radio1.clone(), browser.qr_text());
+        async move {
+            phone
+                .serve_hybrid_and_link(qr, "Work laptop".into(), radio)
+                .await
+        }
+    });
+    let advert = adverts.recv().await.unwrap();
+    let mut session = browser
+        .connect(&advert, Some(&f.server_url), Bend::None)
+        .await
+        .unwrap();
+    let info = session.recv_linking().await.unwrap();
+    assert_eq!(info.name, "test phone");
+    assert_eq!(
+        session
+            .request(&make_credential("shop.example"))
+            .await
+            .unwrap()[0],
+        0
+    );
+    session.shutdown().await.unwrap();
+    serving.await.unwrap().unwrap();
+    let listed = phone.linked_browsers().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "Work laptop");
+    assert_eq!(listed[0].id, info.link_id.to_vec());
+    assert!(listed[0].linked_at > 1_700_000_000);
+    assert_eq!(listed[0].last_used_at, listed[0].linked_at);
+
+    // The browser comes back without a QR code.
+    let linked = LinkedTestBrowser { info };
+    let (radio2, mut adverts) = radio(None);
+    let serving = tokio::spawn({
+        let (phone, radio, id) = (phone.clone(), radio2.clone(), listed[0].id.clone());
+        async move { phone.serve_linked_browser(id, radio).await }
+    });
+    let (tunnel, nonce) = loop {
+        // The phone may not hold its listening socket yet (404).
+        match linked
+            .dial(&f.server_url, Operation::MakeCredential, None)
+            .await
+        {
+            Ok(dialled) => break dialled,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let advert = adverts.recv().await.unwrap();
+    let mut session = linked
+        .finish(tunnel, &nonce, &advert, Bend::None)
+        .await
+        .unwrap();
+    assert_eq!(
+        session
+            .request(&make_credential("mail.example"))
+            .await
+            .unwrap()[0],
+        0
+    );
+    session.shutdown().await.unwrap();
+    assert_eq!(
+        serving.await.unwrap().unwrap(),
+        HybridServed {
+            operation: HybridOperation::Register,
+            rp_id: "mail.example".into()
+        }
+    );
+    assert!(radio2.started_and_stopped(), "{:?}", radio2.calls());
+    assert_eq!(phone.passkeys().unwrap().len(), 2);
+
+    // Unlinked: gone from the list, and the app can no longer serve it.
+    let id = listed[0].id.clone();
+    assert!(phone.unlink_browser(id.clone()).unwrap());
+    assert!(!phone.unlink_browser(id.clone()).unwrap());
+    assert!(phone.linked_browsers().unwrap().is_empty());
+    let (radio3, _adverts) = radio(None);
+    match phone.serve_linked_browser(id, radio3.clone()).await {
+        Err(AuthenticatorError::InvalidInput { reason }) => {
+            assert_eq!(reason, "no browser is linked with this id");
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    assert!(radio3.calls().is_empty());
+}
+
+/// `serve_hybrid` never links, even when the QR asks.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_hybrid_without_consent_links_nothing() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let (radio, mut adverts) = radio(None);
+    let browser = TestBrowser::new(RequestType::MakeCredential).linking();
+    let serving = tokio::spawn({
+        let (phone, radio, qr) = (phone.clone(), radio.clone(), browser.qr_text());
+        async move { phone.serve_hybrid(qr, radio).await }
+    });
+    let advert = adverts.recv().await.unwrap();
+    let mut session = browser
+        .connect(&advert, Some(&f.server_url), Bend::None)
+        .await
+        .unwrap();
+    // No update frame: the next frame is the answer.
+    assert_eq!(
+        session
+            .request(&make_credential("shop.example"))
+            .await
+            .unwrap()[0],
+        0
+    );
+    session.shutdown().await.unwrap();
+    serving.await.unwrap().unwrap();
+    assert!(phone.linked_browsers().unwrap().is_empty());
 }

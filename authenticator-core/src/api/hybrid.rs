@@ -9,6 +9,14 @@
 //! `stop_advertising` once the browser has connected or the session ended, whatever the outcome.
 //! One hybrid session runs at a time; `cancel_hybrid`, or cancelling the `serve_hybrid` call
 //! itself, ends it. The session itself is `hybrid::session`.
+//!
+//! Linking (state-assisted reconnect, `hybrid::session_linked`, whose header says what a
+//! linked browser, another browser, the tunnel server and someone who can write the vault can
+//! make the phone do): consent is per QR session, given by the app calling
+//! `serve_hybrid_and_link` with the name the user gave the browser after asking "Remember
+//! this computer?"; `serve_hybrid` never links. `linked_browsers` lists them (name, when
+//! linked, last used), `unlink_browser` erases one's secret, `serve_linked_browser` waits for
+//! one to call and serves it with the same prompts as a QR session.
 
 use std::sync::{Arc, Mutex};
 
@@ -114,13 +122,40 @@ impl Drop for Running<'_> {
     }
 }
 
+/// A browser linked to this phone (state-assisted hybrid), as the app lists it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LinkedBrowser {
+    /// The link's id: what `serve_linked_browser` and `unlink_browser` take.
+    pub id: Vec<u8>,
+    /// The name the user gave it when consenting to the link.
+    pub name: String,
+    /// Unix seconds.
+    pub linked_at: u64,
+    /// Unix seconds of its last reconnect (its linking, if none since).
+    pub last_used_at: u64,
+}
+
+/// Which session `serve` runs.
+enum Kind {
+    Qr {
+        qr_text: String,
+        /// The user's consent to link the browser, with the name they gave it.
+        link_as: Option<String>,
+    },
+    Linked {
+        link_id: Vec<u8>,
+        contact_id: Vec<u8>,
+    },
+}
+
 #[uniffi::export]
 impl Authenticator {
     /// Serves the browser that shows the hybrid QR code `qr_text` (`FIDO:/...`, CTAP 2.2
     /// §11.5): opens a tunnel at the phone's tunnel server (options), advertises over BLE
     /// through `advertiser` until the browser joins, and answers one registration or sign-in,
     /// asking the user as for any request (the phone's own user verification). Returns what
-    /// was served once the browser is done.
+    /// was served once the browser is done. Never links the browser (see
+    /// `serve_hybrid_and_link`).
     ///
     /// Errors: `InvalidInput` (not a hybrid QR code, or an unusable tunnel server id),
     /// `Unsupported` (built-in user verification is off), `InvalidState` (a session already
@@ -133,6 +168,107 @@ impl Authenticator {
     pub async fn serve_hybrid(
         &self,
         qr_text: String,
+        advertiser: Arc<dyn HybridAdvertiser>,
+    ) -> Result<HybridServed, AuthenticatorError> {
+        self.serve(
+            Kind::Qr {
+                qr_text,
+                link_as: None,
+            },
+            advertiser,
+        )
+        .await
+    }
+
+    /// As `serve_hybrid`, with the user's consent to link the browser: the app asked "Remember
+    /// this computer?" and the user said yes and named it `browser_name`. When the QR code
+    /// asks for state-assisted linking, the phone keeps a new link (listed by
+    /// `linked_browsers`) and gives the browser what it needs to come back without a QR code
+    /// (`serve_linked_browser`); a QR that does not ask links nothing. Errors as
+    /// `serve_hybrid`, and `Storage` if the link could not be stored.
+    pub async fn serve_hybrid_and_link(
+        &self,
+        qr_text: String,
+        browser_name: String,
+        advertiser: Arc<dyn HybridAdvertiser>,
+    ) -> Result<HybridServed, AuthenticatorError> {
+        self.serve(
+            Kind::Qr {
+                qr_text,
+                link_as: Some(browser_name),
+            },
+            advertiser,
+        )
+        .await
+    }
+
+    /// Waits (up to a minute) at the tunnel server for the linked browser `id` to call, then
+    /// serves it as a QR session: one registration or sign-in, the user asked each time (a
+    /// linked browser never signs without the user). Errors as `serve_hybrid`, plus
+    /// `InvalidInput` (no such linked browser), `Refused` (the caller named a link this
+    /// phone does not hold, or sent a malformed request), `HandshakeFailed` (the caller does
+    /// not hold the link's secret).
+    pub async fn serve_linked_browser(
+        &self,
+        id: Vec<u8>,
+        advertiser: Arc<dyn HybridAdvertiser>,
+    ) -> Result<HybridServed, AuthenticatorError> {
+        let (link, _) = self.vault.hybrid_links().get(&id)?.ok_or_else(|| {
+            AuthenticatorError::InvalidInput {
+                reason: "no browser is linked with this id".into(),
+            }
+        })?;
+        self.serve(
+            Kind::Linked {
+                link_id: id,
+                contact_id: link.contact_id,
+            },
+            advertiser,
+        )
+        .await
+    }
+
+    /// The browsers linked to this phone, most recently used first.
+    pub fn linked_browsers(&self) -> Result<Vec<LinkedBrowser>, AuthenticatorError> {
+        Ok(self
+            .vault
+            .hybrid_links()
+            .list()?
+            .into_iter()
+            .map(|l| LinkedBrowser {
+                id: l.link_id,
+                name: l.name,
+                linked_at: l.created_at,
+                last_used_at: l.last_used_at,
+            })
+            .collect())
+    }
+
+    /// Forgets the linked browser `id`: its secret is erased, so its next reconnect fails
+    /// (`Refused` on the phone, nothing advertised). Returns false if it was not linked.
+    pub fn unlink_browser(&self, id: Vec<u8>) -> Result<bool, AuthenticatorError> {
+        let removed = self.vault.hybrid_links().remove(&id)?;
+        if removed {
+            tracing::info!("hybrid: a linked browser was removed");
+        }
+        Ok(removed)
+    }
+
+    /// Ends the running hybrid session, if any: its advert stops, a prompt is withdrawn, and
+    /// `serve_hybrid` fails with `Cancelled`.
+    pub fn cancel_hybrid(&self) {
+        if let Ok(slot) = self.hybrid.lock()
+            && let Some(signals) = slot.as_ref()
+        {
+            signals.cancel();
+        }
+    }
+}
+
+impl Authenticator {
+    async fn serve(
+        &self,
+        kind: Kind,
         advertiser: Arc<dyn HybridAdvertiser>,
     ) -> Result<HybridServed, AuthenticatorError> {
         let signals = session::new_signals();
@@ -159,10 +295,47 @@ impl Authenticator {
             timeouts: session::Timeouts::DEFAULT,
         };
         let engine = self.engine.clone();
+        let vault = self.vault.clone();
+        let phone_name = self.options.device_name.clone();
+        let now = self.now();
         let served = self
             .run(async move {
                 let app = App(advertiser);
-                let served = session::serve(&qr_text, &config, &app, &engine, &signals).await;
+                let served = match kind {
+                    Kind::Qr { qr_text, link_as } => {
+                        let consent = link_as.map(|browser_name| session::LinkConsent {
+                            vault: &vault,
+                            browser_name,
+                            phone_name,
+                            now,
+                        });
+                        session::serve(&qr_text, &config, &app, &engine, &signals, consent.as_ref())
+                            .await
+                    }
+                    Kind::Linked {
+                        link_id,
+                        contact_id,
+                    } => {
+                        let served = session::serve_linked(
+                            &contact_id,
+                            &config,
+                            &app,
+                            &engine,
+                            &signals,
+                            &vault,
+                            now,
+                        )
+                        .await;
+                        if matches!(served, Err(HybridError::UnknownLink)) {
+                            // Named by the link the app served, never by the caller's payload.
+                            tracing::warn!(
+                                link = %crate::hex::encode(&link_id),
+                                "hybrid: a caller named a link this phone does not hold"
+                            );
+                        }
+                        served
+                    }
+                };
                 engine.origin_ended(signals.origin()).await;
                 // Errors name the step and the problem, never a key or the QR's content.
                 if let Err(e) = &served {
@@ -179,16 +352,6 @@ impl Authenticator {
             },
             rp_id: served.rp_id,
         })
-    }
-
-    /// Ends the running hybrid session, if any: its advert stops, a prompt is withdrawn, and
-    /// `serve_hybrid` fails with `Cancelled`.
-    pub fn cancel_hybrid(&self) {
-        if let Ok(slot) = self.hybrid.lock()
-            && let Some(signals) = slot.as_ref()
-        {
-            signals.cancel();
-        }
     }
 }
 
@@ -213,9 +376,12 @@ impl From<HybridError> for AuthenticatorError {
             HybridError::NoRequest
             | HybridError::CommandDuringRequest
             | HybridError::RequestFailed(_) => Self::Refused { reason },
-            HybridError::Encrypt(_) | HybridError::GetInfo(_) | HybridError::Random => {
-                Self::Internal { reason }
-            }
+            HybridError::ClientPayload(_) | HybridError::UnknownLink => Self::Refused { reason },
+            HybridError::LinkStore(_) => Self::Storage { reason },
+            HybridError::Encrypt(_)
+            | HybridError::GetInfo(_)
+            | HybridError::Random
+            | HybridError::Linking(_) => Self::Internal { reason },
         }
     }
 }

@@ -41,7 +41,7 @@ pub use approvals::{
 };
 pub use channel::{CtapChannel, CtapRequestState};
 pub use error::AuthenticatorError;
-pub use hybrid::{AdvertiserError, HybridAdvertiser, HybridOperation, HybridServed};
+pub use hybrid::{AdvertiserError, HybridAdvertiser, HybridOperation, HybridServed, LinkedBrowser};
 pub use link_service::{LinkObserver, LinkServiceEvent};
 pub use logger::{CoreLogger, LogLevel, LoggerError};
 pub use maintenance::IdleMaintenance;

@@ -52,6 +52,10 @@ pub const PROTOCOL: &str = "fido.cable";
 /// The header of a `/cable/new/` answer naming the tunnel's routing id (Chromium
 /// `kCableRoutingIdHeader`).
 pub const ROUTING_ID_HEADER: &str = "X-caBLE-Routing-ID";
+/// The header of a linked browser's `/cable/contact/` request carrying its client payload
+/// (Chromium `kCableClientPayloadHeader`).
+#[cfg(any(test, feature = "testkit"))]
+pub const CLIENT_PAYLOAD_HEADER: &str = "X-caBLE-Client-Payload";
 /// The largest message either side accepts (Chromium `websocket_adapter.cc`
 /// `kMaxIncomingMessageSize`, 1 << 20: "far larger than any plausible CTAP2 message").
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -118,9 +122,36 @@ pub async fn open_new_within(
     limit: Duration,
 ) -> Result<(Tunnel, [u8; 3]), TunnelClientError> {
     let target = check_url(url, allow_insecure_loopback)?;
-    let (tunnel, response) = open(url, &target, limit).await?;
+    let (tunnel, response) = open(url, &target, limit, None).await?;
     let routing_id = routing_id(&response, &target.host)?;
     Ok((tunnel, routing_id))
+}
+
+/// The phone's side of a linked browser's reconnect: holds `/cable/listen/{contact id}` (our
+/// tunnel server's extension, `proto/hybrid.md`) until a browser dials the contact; the
+/// server's first message is that browser's client payload, then it joins the two legs.
+pub async fn open_listen(
+    url: &str,
+    allow_insecure_loopback: bool,
+) -> Result<Tunnel, TunnelClientError> {
+    let target = check_url(url, allow_insecure_loopback)?;
+    Ok(open(url, &target, CONNECT_TIMEOUT, None).await?.0)
+}
+
+/// A linked browser (tests): dials `/cable/contact/{contact id}` with its client payload in
+/// the `X-caBLE-Client-Payload` header.
+#[cfg(any(test, feature = "testkit"))]
+pub async fn contact(
+    url: &str,
+    client_payload_hex: &str,
+    allow_insecure_loopback: bool,
+) -> Result<Tunnel, TunnelClientError> {
+    let target = check_url(url, allow_insecure_loopback)?;
+    let header = HeaderValue::from_str(client_payload_hex)
+        .map_err(|_| TunnelClientError::BadUrl("client payload is not a header value".into()))?;
+    Ok(open(url, &target, CONNECT_TIMEOUT, Some((CLIENT_PAYLOAD_HEADER, header)))
+        .await?
+        .0)
 }
 
 /// The browser's side (tests and the demo): joins `/cable/connect/{routing id}/{tunnel id}`.
@@ -137,7 +168,7 @@ pub async fn connect_within(
     limit: Duration,
 ) -> Result<Tunnel, TunnelClientError> {
     let target = check_url(url, allow_insecure_loopback)?;
-    Ok(open(url, &target, limit).await?.0)
+    Ok(open(url, &target, limit, None).await?.0)
 }
 
 impl Tunnel {
@@ -243,13 +274,17 @@ fn ws_config() -> WebSocketConfig {
 
 type Response = tokio_tungstenite::tungstenite::handshake::client::Response;
 
+/// An extra request header (a linked browser's client payload).
+type ExtraHeader = Option<(&'static str, HeaderValue)>;
+
 async fn open(
     url: &str,
     target: &Target,
     limit: Duration,
+    extra: ExtraHeader,
 ) -> Result<(Tunnel, Response), TunnelClientError> {
     let host = target.host.clone();
-    match tokio::time::timeout(limit, open_unbounded(url, target)).await {
+    match tokio::time::timeout(limit, open_unbounded(url, target, extra)).await {
         Ok(result) => result,
         Err(_) => Err(TunnelClientError::Timeout { host, after: limit }),
     }
@@ -258,6 +293,7 @@ async fn open(
 async fn open_unbounded(
     url: &str,
     target: &Target,
+    extra: ExtraHeader,
 ) -> Result<(Tunnel, Response), TunnelClientError> {
     let host = &target.host;
     let connect_error = |reason: String| TunnelClientError::Connect {
@@ -288,6 +324,9 @@ async fn open_unbounded(
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(PROTOCOL));
+    if let Some((name, value)) = extra {
+        request.headers_mut().insert(name, value);
+    }
     let (ws, response) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
             .await

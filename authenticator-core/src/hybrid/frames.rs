@@ -12,6 +12,8 @@
 //! Decoding refuses anything malformed with an error naming the problem, never the content;
 //! no input makes it panic (checked by generated malformed input in `tests.rs`).
 
+use std::fmt;
+
 use thiserror::Error;
 
 use crate::cbor::{self, Value};
@@ -264,8 +266,9 @@ pub enum FrameError {
 }
 
 /// A message after the post-handshake message, protocol v2.1 (CTAP 2.2 §11.5; Chromium
-/// `TunnelTransport`, state `kReady`): one type byte, then the payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `TunnelTransport`, state `kReady`): one type byte, then the payload. `Debug` shows an
+/// update's length only: the phone's update carries the link secret (`hybrid/linking.rs`).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Frame {
     /// Type 0: the browser is done; no payload (webauthn-rs `SHUTDOWN_COMMAND` sends none;
     /// Chromium ignores any, this refuses it so one frame has one reading).
@@ -278,6 +281,16 @@ pub enum Frame {
     /// `fido_tunnel_device.cc` `ProcessUpdate` requires the map and key 1's type). Kept as its
     /// bytes here until linking.
     Update(Vec<u8>),
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Frame::Shutdown => f.write_str("Shutdown"),
+            Frame::Ctap(p) => f.debug_tuple("Ctap").field(p).finish(),
+            Frame::Update(p) => write!(f, "Update({} bytes)", p.len()),
+        }
+    }
 }
 
 impl Frame {

@@ -471,3 +471,13 @@ fn unpads_webauthn_rs_sealed_messages() {
     assert_eq!(payload[0], 0x01, "authenticatorMakeCredential");
     assert!(cbor::decode(&payload[1..]).is_ok());
 }
+
+#[test]
+fn an_update_frame_debug_shows_its_length_not_its_bytes() {
+    // The phone's update carries the link secret (hybrid/linking.rs): a log line or a test
+    // failure that formats the frame must not print it.
+    let secret_like = vec![0xA1, 0x01, 0x41, 0x5A];
+    let shown = format!("{:?}", Frame::Update(secret_like));
+    assert_eq!(shown, "Update(4 bytes)");
+    assert_eq!(format!("{:?}", Frame::Shutdown), "Shutdown");
+}

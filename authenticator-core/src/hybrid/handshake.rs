@@ -25,11 +25,9 @@ use thiserror::Error;
 use super::crypter::Crypter;
 use super::keys::PSK_LEN;
 use crate::link::noise::{
-    HandshakeState, HybridPattern, NoiseError, PUBLIC_KEY_LEN, Role, encode_uncompressed,
-    parse_public_key,
+    HASH_LEN, HandshakeState, HybridPattern, KeyPair, NoiseError, PUBLIC_KEY_LEN, Role,
+    encode_uncompressed, parse_public_key,
 };
-#[cfg(any(test, feature = "testkit"))]
-use crate::link::noise::KeyPair;
 
 /// The AES-GCM tag of the empty payload.
 const TAG_LEN: usize = 16;
@@ -101,27 +99,69 @@ fn check_message(message: &[u8]) -> Result<(), HandshakeError> {
         .map_err(|_| HandshakeError::InvalidEphemeralKey)
 }
 
-/// The phone's side: reads the browser's first message, and returns the reply to send and
-/// the phone's [`Crypter`] (reading with Split()'s first key, writing with its second).
+/// What the phone's side of a finished handshake gives: the reply to send, the phone's
+/// [`Crypter`] (reading with Split()'s first key, writing with its second), and the
+/// handshake hash (Noise's final `h`, which the linking information's signature covers).
+pub struct Responded {
+    pub reply: Vec<u8>,
+    pub crypter: Crypter,
+    pub handshake_hash: [u8; HASH_LEN],
+}
+
+/// The phone's side of a QR-initiated session (KNpsk0, prologue 0x01): reads the browser's
+/// first message and answers it.
 pub fn respond(
     peer_identity: &[u8; COMPRESSED_KEY_LEN],
     psk: &[u8; PSK_LEN],
     initiator_message: &[u8],
-) -> Result<(Vec<u8>, Crypter), HandshakeError> {
+) -> Result<Responded, HandshakeError> {
     let identity = decompress_identity(peer_identity)?;
     check_message(initiator_message)?;
-    let mut state = HandshakeState::new_hybrid(
+    let state = HandshakeState::new_hybrid(
         HybridPattern::KNpsk0,
         Role::Responder,
         None,
         Some(&identity),
         psk,
     )?;
-    // The payload is empty: the length check above leaves room for the tag only.
+    finish_responder(state, initiator_message)
+}
+
+/// The phone's side of a linked browser's reconnect (`Noise_NKpsk0_P256_AESGCM_SHA256`,
+/// prologue 0x00; Chromium `RespondToHandshake` with an identity key): the browser knows the
+/// phone's identity public key from the linking information, the psk comes from the link
+/// secret. A browser without the link secret, or that took another identity key, gets
+/// [`HandshakeError::Authentication`].
+pub fn respond_linked(
+    identity: &KeyPair,
+    psk: &[u8; PSK_LEN],
+    initiator_message: &[u8],
+) -> Result<Responded, HandshakeError> {
+    check_message(initiator_message)?;
+    let identity = KeyPair::from_scalar_bytes(&identity.scalar_bytes())?;
+    let state = HandshakeState::new_hybrid(
+        HybridPattern::NKpsk0,
+        Role::Responder,
+        Some(identity),
+        None,
+        psk,
+    )?;
+    finish_responder(state, initiator_message)
+}
+
+fn finish_responder(
+    mut state: HandshakeState,
+    initiator_message: &[u8],
+) -> Result<Responded, HandshakeError> {
+    // The payload is empty: the length check leaves room for the tag only.
     state.read_message(initiator_message)?;
     let reply = state.write_message(&[])?;
     let keys = state.into_transport_keys()?;
-    Ok((reply, Crypter::new(&keys.receive, &keys.send)))
+    Ok(Responded {
+        reply,
+        crypter: Crypter::new(&keys.receive, &keys.send),
+        handshake_hash: keys.handshake_hash,
+    })
 }
 
 /// The SEC1 compressed form of `key`'s public key, as a browser puts it in the QR code.
@@ -158,11 +198,35 @@ impl BrowserHandshake {
     }
 
     /// Reads the phone's reply: the browser's [`Crypter`] (writing with Split()'s first key).
-    pub fn finish(mut self, responder_message: &[u8]) -> Result<Crypter, HandshakeError> {
+    pub fn finish(self, responder_message: &[u8]) -> Result<Crypter, HandshakeError> {
+        Ok(self.finish_with_hash(responder_message)?.0)
+    }
+
+    /// [`Self::finish`] and the handshake hash (to check the phone's linking signature).
+    pub fn finish_with_hash(
+        mut self,
+        responder_message: &[u8],
+    ) -> Result<(Crypter, [u8; HASH_LEN]), HandshakeError> {
         check_message(responder_message)?;
         self.state.read_message(responder_message)?;
         let keys = self.state.into_transport_keys()?;
-        Ok(Crypter::new(&keys.receive, &keys.send))
+        Ok((Crypter::new(&keys.receive, &keys.send), keys.handshake_hash))
+    }
+
+    /// A linked browser's reconnect: NKpsk0 initiator against the phone's identity public key.
+    pub fn start_linked(
+        phone_identity: &[u8; PUBLIC_KEY_LEN],
+        psk: &[u8; PSK_LEN],
+    ) -> Result<(Self, Vec<u8>), HandshakeError> {
+        let mut state = HandshakeState::new_hybrid(
+            HybridPattern::NKpsk0,
+            Role::Initiator,
+            None,
+            Some(phone_identity),
+            psk,
+        )?;
+        let message = state.write_message(&[])?;
+        Ok((Self { state }, message))
     }
 
     /// Uses `ephemeral` for the browser's `e`, for known-answer tests.

@@ -14,7 +14,7 @@ use super::crypter::Crypter;
 use super::frames::{pad, unpad};
 use super::handshake::{
     BrowserHandshake, COMPRESSED_KEY_LEN, HandshakeError, MESSAGE_LEN, compressed_identity,
-    decompress_identity, respond,
+    Responded, decompress_identity, respond,
 };
 use crate::link::noise::{HandshakeState, HybridPattern, KeyPair, NoiseError, Role};
 
@@ -74,7 +74,7 @@ fn phone_responds_to_snow_browser() {
     let n = browser.write_message(&[], &mut buf).expect("first message");
     assert_eq!(n, MESSAGE_LEN, "65-byte point and the empty payload's tag");
 
-    let (reply, mut phone) = respond(&compressed_identity(&identity), &PSK, &buf[..n]).expect("respond");
+    let Responded { reply, crypter: mut phone, .. } = respond(&compressed_identity(&identity), &PSK, &buf[..n]).expect("respond");
     assert_eq!(reply.len(), MESSAGE_LEN);
     let mut payload = [0u8; 64];
     let len = browser.read_message(&reply, &mut payload).expect("snow reads the reply");
@@ -106,7 +106,7 @@ fn our_browser_against_snow_phone() {
 fn our_two_sides_agree() {
     let identity = KeyPair::generate().expect("key");
     let (browser, first) = BrowserHandshake::start(&identity, &PSK).expect("start");
-    let (reply, mut phone) = respond(&compressed_identity(&identity), &PSK, &first).expect("respond");
+    let Responded { reply, crypter: mut phone, .. } = respond(&compressed_identity(&identity), &PSK, &first).expect("respond");
     let mut browser = browser.finish(&reply).expect("finish");
     let sealed = phone.encrypt(b"post-handshake").expect("encrypt");
     assert_eq!(browser.decrypt(&sealed).expect("decrypt").as_slice(), b"post-handshake");
@@ -319,7 +319,7 @@ fn browser_refuses_a_bad_reply() {
     let identity = key(7);
     let compressed = compressed_identity(&identity);
     let (browser, first) = BrowserHandshake::start(&identity, &PSK).expect("start");
-    let (mut reply, _) = respond(&compressed, &PSK, &first).expect("respond");
+    let Responded { mut reply, .. } = respond(&compressed, &PSK, &first).expect("respond");
     reply[70] ^= 0x80;
     assert_eq!(browser.finish(&reply).err(), Some(HandshakeError::Authentication));
     let (browser, _) = BrowserHandshake::start(&identity, &PSK).expect("start");

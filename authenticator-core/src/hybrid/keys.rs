@@ -27,9 +27,9 @@ use super::qr::QR_SECRET_LEN;
 use super::tunnel;
 
 /// HKDF purposes (Chromium `DerivedValueType`).
-const PURPOSE_EID_KEY: u32 = 1;
+pub(super) const PURPOSE_EID_KEY: u32 = 1;
 const PURPOSE_TUNNEL_ID: u32 = 2;
-const PURPOSE_PSK: u32 = 3;
+pub(super) const PURPOSE_PSK: u32 = 3;
 
 pub const EID_KEY_LEN: usize = 64;
 pub const TUNNEL_ID_LEN: usize = 16;
@@ -55,7 +55,7 @@ pub enum AdvertError {
     UnknownDomain,
 }
 
-fn derive<const N: usize>(secret: &[u8], salt: &[u8], purpose: u32) -> Zeroizing<[u8; N]> {
+pub(super) fn derive<const N: usize>(secret: &[u8], salt: &[u8], purpose: u32) -> Zeroizing<[u8; N]> {
     let mut out = Zeroizing::new([0u8; N]);
     // N is at most 64 here, far below HKDF-SHA-256's limit of 255 * 32 bytes.
     let _ = Hkdf::<Sha256>::new(Some(salt), secret).expand(&purpose.to_le_bytes(), out.as_mut());
@@ -91,38 +91,47 @@ impl QrKeys {
 
     /// The 20-byte advert of `eid`.
     pub fn encrypt_advert(&self, eid: &Eid) -> [u8; ADVERT_LEN] {
-        let key = self.eid_key();
-        let cipher = Aes256::new_from_slice(&key[..32])
-            .unwrap_or_else(|_| unreachable!("the first half of the EID key is 32 bytes"));
-        let mut block = aes::Block::from(eid.to_bytes());
-        cipher.encrypt_block(&mut block);
-        let mut advert = [0u8; ADVERT_LEN];
-        advert[..EID_LEN].copy_from_slice(&block);
-        let tag = hmac(&key[32..], &advert[..EID_LEN]);
-        advert[EID_LEN..].copy_from_slice(&tag[..TAG_LEN]);
-        advert
+        encrypt_eid(&self.eid_key(), eid)
     }
 
     #[cfg(any(test, feature = "testkit"))]
     /// Reads an advert made with this QR secret (what the browser does).
     pub fn decrypt_advert(&self, advert: &[u8]) -> Result<Eid, AdvertError> {
-        let advert: &[u8; ADVERT_LEN] = advert.try_into().map_err(|_| AdvertError::BadLength)?;
-        let key = self.eid_key();
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&key[32..])
-            
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-        mac.update(&advert[..EID_LEN]);
-        mac.verify_truncated_left(&advert[EID_LEN..])
-            .map_err(|_| AdvertError::BadTag)?;
-        let cipher = Aes256::new_from_slice(&key[..32])
-            .unwrap_or_else(|_| unreachable!("the first half of the EID key is 32 bytes"));
-        let mut block = aes::Block::default();
-        block.copy_from_slice(&advert[..EID_LEN]);
-        cipher.decrypt_block(&mut block);
-        let mut plain = [0u8; EID_LEN];
-        plain.copy_from_slice(&block);
-        Eid::from_bytes(&plain)
+        decrypt_eid(&self.eid_key(), advert)
     }
+}
+
+/// The 20-byte advert of `eid` under an EID key (the QR's, or a linked browser's:
+/// `hybrid::linking`).
+pub(super) fn encrypt_eid(key: &[u8; EID_KEY_LEN], eid: &Eid) -> [u8; ADVERT_LEN] {
+    let cipher = Aes256::new_from_slice(&key[..32])
+        .unwrap_or_else(|_| unreachable!("the first half of the EID key is 32 bytes"));
+    let mut block = aes::Block::from(eid.to_bytes());
+    cipher.encrypt_block(&mut block);
+    let mut advert = [0u8; ADVERT_LEN];
+    advert[..EID_LEN].copy_from_slice(&block);
+    let tag = hmac(&key[32..], &advert[..EID_LEN]);
+    advert[EID_LEN..].copy_from_slice(&tag[..TAG_LEN]);
+    advert
+}
+
+#[cfg(any(test, feature = "testkit"))]
+/// Reads an advert under an EID key (what the browser does).
+pub(super) fn decrypt_eid(key: &[u8; EID_KEY_LEN], advert: &[u8]) -> Result<Eid, AdvertError> {
+    let advert: &[u8; ADVERT_LEN] = advert.try_into().map_err(|_| AdvertError::BadLength)?;
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&key[32..])
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(&advert[..EID_LEN]);
+    mac.verify_truncated_left(&advert[EID_LEN..])
+        .map_err(|_| AdvertError::BadTag)?;
+    let cipher = Aes256::new_from_slice(&key[..32])
+        .unwrap_or_else(|_| unreachable!("the first half of the EID key is 32 bytes"));
+    let mut block = aes::Block::default();
+    block.copy_from_slice(&advert[..EID_LEN]);
+    cipher.decrypt_block(&mut block);
+    let mut plain = [0u8; EID_LEN];
+    plain.copy_from_slice(&block);
+    Eid::from_bytes(&plain)
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {

@@ -12,6 +12,9 @@
 //! - [`client`]: the tunnel client (WebSocket, subprotocol `fido.cable`);
 //! - [`handshake`]: the Noise KNpsk0 handshake with the browser (the phone responds);
 //! - [`crypter`]: the AES-256-GCM encryption of every message after it (v2.1 nonce, padding);
+//! - [`linking`]: state-assisted linking's formats and keys (update frame, client payload,
+//!   link-secret derivations), and [`session_linked`]: making a link after a consented QR
+//!   session and serving a linked browser that comes back without a QR code;
 //! - [`session`]: the phone's QR-initiated session (tunnel, advert, handshake, one CTAP
 //!   operation through the engine, shutdown), which `Authenticator::serve_hybrid` runs.
 
@@ -20,8 +23,10 @@ pub mod crypter;
 pub mod frames;
 pub mod handshake;
 pub mod keys;
+pub mod linking;
 pub mod qr;
 pub mod session;
+pub mod session_linked;
 #[cfg(any(test, feature = "testkit"))]
 pub mod session_browser;
 mod session_requests;
@@ -35,6 +40,10 @@ mod crypter_tests;
 mod frames_tests;
 #[cfg(test)]
 mod handshake_tests;
+#[cfg(test)]
+mod linking_tests;
+#[cfg(test)]
+mod session_linked_tests;
 #[cfg(test)]
 mod session_tests;
 #[cfg(test)]

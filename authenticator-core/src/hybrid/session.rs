@@ -17,7 +17,7 @@
 //! second prompt; CTAP 2.2 §11.5 sets no number). Every other command (clientPin, reset,
 //! credentialManagement, authenticatorConfig, selection, unknown) is answered
 //! CTAP1_ERR_INVALID_COMMAND: a browser that scanned nothing of the phone's must not manage
-//! it. Update frames are read and ignored (linking comes later). Nothing after the browser's
+//! it. Update frames from the browser are read and ignored. Nothing after the browser's
 //! shutdown is read: the tunnel is closed at once.
 //!
 //! Invariants:
@@ -39,7 +39,9 @@
 //! - **The tunnel server**: see only ciphertext and its sizes (32-byte padding); delay, drop,
 //!   reorder or forge messages, which ends the session with a decryption or timeout error; it
 //!   cannot read or alter a request or answer, and it never learns the QR secret.
-//! - **Whoever can write the app's files**: nothing here is stored; a session keeps no state.
+//! - **Whoever can write the app's files**: a QR session stores nothing but, with the user's
+//!   consent and the QR's request, a new link (see `session_linked.rs` for links and what
+//!   each peer can do with them); the browser cannot make the phone link without that consent.
 
 use std::time::Duration;
 
@@ -50,6 +52,8 @@ use super::crypter::CrypterError;
 use super::frames::{FrameError, PostHandshake};
 use super::handshake::{self, HandshakeError};
 use super::keys::{ADVERT_LEN, Eid, QrKeys};
+use super::linking::LinkError;
+pub use super::session_linked::{LinkConsent, serve_linked};
 use super::qr::{QrError, QrPayload};
 use super::session_requests::Session;
 use super::tunnel::{self, TunnelError};
@@ -108,7 +112,16 @@ impl HybridConfig {
     /// The tunnel URL the phone opens for `tunnel_id`.
     pub fn new_tunnel_url(&self, tunnel_id: &[u8; 16]) -> Result<String, HybridError> {
         let domain = tunnel::domain(self.tunnel_server_id)?;
-        let url = tunnel::new_tunnel_url(&domain, tunnel_id);
+        self.overridden(&domain, tunnel::new_tunnel_url(&domain, tunnel_id))
+    }
+
+    /// The URL where the phone waits for the linked browser of `contact_id`.
+    pub fn listen_url(&self, contact_id: &[u8]) -> Result<String, HybridError> {
+        let domain = tunnel::domain(self.tunnel_server_id)?;
+        self.overridden(&domain, tunnel::listen_url(&domain, contact_id))
+    }
+
+    fn overridden(&self, domain: &str, url: String) -> Result<String, HybridError> {
         Ok(match &self.tunnel_url_override {
             None => url,
             Some(base) => url.replacen(
@@ -197,6 +210,14 @@ pub enum HybridError {
     GetInfo(u8),
     #[error("the phone's random source failed")]
     Random,
+    #[error("the linked browser's request is malformed: {0}")]
+    ClientPayload(LinkError),
+    #[error("no browser is linked with this link id at this contact")]
+    UnknownLink,
+    #[error("the linked browsers could not be read or stored: {0}")]
+    LinkStore(String),
+    #[error("linking information could not be made: {0}")]
+    Linking(LinkError),
 }
 
 impl From<TunnelClientError> for HybridError {
@@ -209,13 +230,13 @@ impl From<TunnelClientError> for HybridError {
 }
 
 /// Stops the advert when dropped (the session's end, an error, or the future dropped).
-struct Advertising<'a> {
-    advertiser: &'a dyn Advertiser,
-    running: bool,
+pub(super) struct Advertising<'a> {
+    pub(super) advertiser: &'a dyn Advertiser,
+    pub(super) running: bool,
 }
 
 impl Advertising<'_> {
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         if std::mem::take(&mut self.running) {
             self.advertiser.stop();
         }
@@ -241,7 +262,7 @@ pub(super) async fn or_cancel<T>(
 }
 
 /// Bounds `step` by `limit`; `expired` is the error when it passes.
-async fn within<T>(
+pub(super) async fn within<T>(
     limit: Duration,
     expired: HybridError,
     step: impl Future<Output = Result<T, HybridError>>,
@@ -253,12 +274,18 @@ async fn within<T>(
 
 /// Serves the browser that shows `qr_text`. `signals` carries the session's cancellation and
 /// is the origin of its requests (make it with [`Origin::hybrid`]).
+///
+/// `link` is the user's consent to link this browser: when the QR code asks for
+/// state-assisted linking (key 4 true) the phone stores a new link and sends its linking
+/// information in an update frame after the post-handshake message; without it nothing is
+/// stored or sent, whatever the QR asks.
 pub async fn serve(
     qr_text: &str,
     config: &HybridConfig,
     advertiser: &dyn Advertiser,
     engine: &CtapEngine,
     signals: &RequestSignals,
+    link: Option<&LinkConsent<'_>>,
 ) -> Result<Served, HybridError> {
     let qr = QrPayload::parse(qr_text.trim())?;
     if !engine.has_builtin_uv() {
@@ -299,8 +326,11 @@ pub async fn serve(
             }),
         )
         .await?;
-        let (reply, crypter) = handshake::respond(&qr.peer_public_key, &psk, &first)
-            .map_err(HybridError::Handshake)?;
+        let handshake::Responded {
+            reply,
+            crypter,
+            handshake_hash,
+        } = handshake::respond(&qr.peer_public_key, &psk, &first).map_err(HybridError::Handshake)?;
         drop(psk);
         // The browser has found the phone: the advert has done its job.
         advert.stop();
@@ -313,6 +343,10 @@ pub async fn serve(
         };
         session.tunnel.send(&reply).await?;
         session.send(&PostHandshake::ctap(get_info).to_cbor()).await?;
+        if let (Some(true), Some(consent)) = (qr.supports_linking, link) {
+            let info = consent.create_link(&qr.peer_public_key, &handshake_hash)?;
+            session.send(&info.update_frame()).await?;
+        }
         session.run().await
     }
     .await;
@@ -321,7 +355,7 @@ pub async fn serve(
 }
 
 /// The next binary message; a close is `TunnelClosed(when)`.
-async fn recv(tunnel: &mut Tunnel, when: &'static str) -> Result<Vec<u8>, HybridError> {
+pub(super) async fn recv(tunnel: &mut Tunnel, when: &'static str) -> Result<Vec<u8>, HybridError> {
     match tunnel.recv().await {
         Ok(message) => Ok(message),
         Err(TunnelClientError::Closed) => Err(HybridError::TunnelClosed(when)),

@@ -9,15 +9,20 @@ use super::crypter::Crypter;
 use super::frames::{Frame, PostHandshake};
 use super::handshake::{BrowserHandshake, compressed_identity};
 use super::keys::{Eid, QrKeys};
+use super::linking::{ClientPayload, LINK_ID_LEN, LinkSecret, LinkingInfo};
 use super::qr::{QrPayload, RequestType};
+use super::session::Operation;
 use super::tunnel;
 use crate::link::noise::KeyPair;
+use zeroize::Zeroizing;
 
 /// A browser that shows one QR code.
 pub struct TestBrowser {
     identity: KeyPair,
     secret: [u8; 16],
     request_type: RequestType,
+    /// QR key 4: the browser asks for state-assisted linking.
+    supports_linking: bool,
 }
 
 /// How the browser bends the handshake (tests of a browser in bad faith).
@@ -38,7 +43,19 @@ impl TestBrowser {
             identity: KeyPair::generate().unwrap_or_else(|e| panic!("no key: {e}")),
             secret: crate::secret::random_array().unwrap_or_else(|_| panic!("no random")),
             request_type,
+            supports_linking: false,
         }
+    }
+
+    /// A browser whose QR asks for state-assisted linking (key 4 true).
+    pub fn linking(mut self) -> Self {
+        self.supports_linking = true;
+        self
+    }
+
+    /// The browser's QR identity key.
+    pub fn identity(&self) -> &KeyPair {
+        &self.identity
     }
 
     /// The QR code's text.
@@ -48,7 +65,7 @@ impl TestBrowser {
             secret: self.secret,
             known_domains: 2,
             timestamp: Some(1_760_000_000),
-            supports_linking: Some(false),
+            supports_linking: Some(self.supports_linking),
             request_type: self.request_type,
             key6: None,
         }
@@ -89,16 +106,80 @@ impl TestBrowser {
         }
         tunnel.send(&message).await.map_err(|e| e.to_string())?;
         let reply = tunnel.recv().await.map_err(|e| e.to_string())?;
-        let crypter = handshake.finish(&reply).map_err(|e| e.to_string())?;
-        let mut session = BrowserSession {
-            tunnel,
-            crypter,
-            post_handshake: None,
+        let (crypter, handshake_hash) =
+            handshake.finish_with_hash(&reply).map_err(|e| e.to_string())?;
+        BrowserSession::start(tunnel, crypter, handshake_hash).await
+    }
+}
+
+/// A browser that holds a phone's linking information and comes back without a QR code.
+pub struct LinkedTestBrowser {
+    pub info: LinkingInfo,
+}
+
+impl LinkedTestBrowser {
+    /// Dials the phone's contact (at `base_url` in place of `wss://{domain}`) with a fresh
+    /// client nonce, naming `link_id` (the browser's own, unless a test names another).
+    pub async fn dial(
+        &self,
+        base_url: &str,
+        hint: Operation,
+        link_id: Option<[u8; LINK_ID_LEN]>,
+    ) -> Result<(Tunnel, [u8; 16]), String> {
+        let nonce: [u8; 16] = crate::secret::random_array().map_err(|_| "no random")?;
+        let payload = ClientPayload {
+            link_id: link_id.unwrap_or(self.info.link_id),
+            client_nonce: nonce,
+            hint,
         };
-        let first = session.recv_plain().await?;
-        session.post_handshake =
-            Some(PostHandshake::from_cbor(&first).map_err(|e| e.to_string())?);
-        Ok(session)
+        let url = tunnel::contact_url("cable.ua5v.com", &self.info.contact_id).replacen(
+            "wss://cable.ua5v.com",
+            base_url.trim_end_matches('/'),
+            1,
+        );
+        let tunnel = client::contact(&url, &payload.to_hex(), true)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((tunnel, nonce))
+    }
+
+    /// Reads the phone's advert under the link secret and the nonce, and runs NKpsk0 against
+    /// the phone's identity key. `Bend::WrongSecret`: the browser holds another link secret,
+    /// so it cannot read the advert and guesses its plaintext.
+    pub async fn finish(
+        &self,
+        mut tunnel: Tunnel,
+        nonce: &[u8; 16],
+        advert: &[u8],
+        bend: Bend,
+    ) -> Result<BrowserSession, String> {
+        let psk = if bend == Bend::WrongSecret {
+            let mut other = *self.info.link_secret;
+            other[0] ^= 1;
+            let guess = Eid {
+                nonce: [0; 10],
+                routing_id: [0; 3],
+                tunnel_server_id: 0,
+            };
+            LinkSecret::new(Zeroizing::new(other)).psk(&guess)
+        } else {
+            let secret = LinkSecret::new(self.info.link_secret.clone());
+            let eid = secret
+                .decrypt_advert(nonce, advert)
+                .map_err(|e| e.to_string())?;
+            secret.psk(&eid)
+        };
+        let (handshake, mut message) = BrowserHandshake::start_linked(&self.info.identity_public, &psk)
+            .map_err(|e| e.to_string())?;
+        if bend == Bend::TamperedMessage {
+            let last = message.len() - 1;
+            message[last] ^= 0x40;
+        }
+        tunnel.send(&message).await.map_err(|e| e.to_string())?;
+        let reply = tunnel.recv().await.map_err(|e| e.to_string())?;
+        let (crypter, handshake_hash) =
+            handshake.finish_with_hash(&reply).map_err(|e| e.to_string())?;
+        BrowserSession::start(tunnel, crypter, handshake_hash).await
     }
 }
 
@@ -108,9 +189,32 @@ pub struct BrowserSession {
     crypter: Crypter,
     /// What the phone sent first.
     pub post_handshake: Option<PostHandshake>,
+    /// The Noise handshake hash (what the phone's linking signature covers).
+    pub handshake_hash: [u8; 32],
 }
 
 impl BrowserSession {
+    async fn start(tunnel: Tunnel, crypter: Crypter, handshake_hash: [u8; 32]) -> Result<Self, String> {
+        let mut session = BrowserSession {
+            tunnel,
+            crypter,
+            post_handshake: None,
+            handshake_hash,
+        };
+        let first = session.recv_plain().await?;
+        session.post_handshake =
+            Some(PostHandshake::from_cbor(&first).map_err(|e| e.to_string())?);
+        Ok(session)
+    }
+
+    /// The phone's linking information: the next frame must be an update carrying it.
+    pub async fn recv_linking(&mut self) -> Result<LinkingInfo, String> {
+        match self.recv().await? {
+            Frame::Update(payload) => LinkingInfo::from_update(&payload),
+            other => Err(format!("expected an update frame, got {other:?}")),
+        }
+    }
+
     async fn recv_plain(&mut self) -> Result<Vec<u8>, String> {
         let sealed = self.tunnel.recv().await.map_err(|e| e.to_string())?;
         let plain = self.crypter.decrypt(&sealed).map_err(|e| e.to_string())?;

@@ -24,18 +24,18 @@ use crate::request::{Origin, RequestSignals};
 use crate::testkit::{Answer, FakeClock, ScriptedUser, TestProtector};
 use crate::vault::Vault;
 
-const RP: &str = "example.com";
+pub(super) const RP: &str = "example.com";
 const CDH: [u8; 32] = [7; 32];
 
 /// What the advertiser was asked to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum AdvertEvent {
+pub(super) enum AdvertEvent {
     Start(u16, [u8; ADVERT_LEN]),
     Stop,
 }
 
 /// Records the advertiser's calls and hands each advert to the test (the browser's scan).
-struct Radio {
+pub(super) struct Radio {
     events: Mutex<Vec<AdvertEvent>>,
     adverts: mpsc::UnboundedSender<[u8; ADVERT_LEN]>,
     fail: Option<String>,
@@ -61,8 +61,18 @@ impl Advertiser for Radio {
 }
 
 impl Radio {
+    pub(super) fn new(fail: Option<String>) -> (Arc<Self>, mpsc::UnboundedReceiver<[u8; ADVERT_LEN]>) {
+        let (tx, adverts) = mpsc::unbounded_channel();
+        let radio = Arc::new(Radio {
+            events: Mutex::new(Vec::new()),
+            adverts: tx,
+            fail,
+        });
+        (radio, adverts)
+    }
+
     /// Exactly one advert started, for the hybrid UUID, and stopped once after it.
-    fn assert_started_and_stopped(&self) {
+    pub(super) fn assert_started_and_stopped(&self) {
         let events = self.events.lock().unwrap().clone();
         assert_eq!(events.len(), 2, "{events:?}");
         assert!(
@@ -72,13 +82,13 @@ impl Radio {
         assert_eq!(events[1], AdvertEvent::Stop);
     }
 
-    fn events(&self) -> Vec<AdvertEvent> {
+    pub(super) fn events(&self) -> Vec<AdvertEvent> {
         self.events.lock().unwrap().clone()
     }
 }
 
 /// The reference tunnel server on a loopback port, stopped when dropped.
-struct TunnelServer {
+pub(super) struct TunnelServer {
     port: u16,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -95,16 +105,17 @@ impl TunnelServer {
     }
 
     /// What replaces `wss://{domain}`.
-    fn base_url(&self) -> String {
+    pub(super) fn base_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
     }
 }
 
-struct Phone {
+pub(super) struct Phone {
     _dir: tempfile::TempDir,
-    engine: Arc<CtapEngine>,
-    user: Arc<ScriptedUser>,
-    server: TunnelServer,
+    pub(super) vault: Arc<Vault>,
+    pub(super) engine: Arc<CtapEngine>,
+    pub(super) user: Arc<ScriptedUser>,
+    pub(super) server: TunnelServer,
 }
 
 fn phone_with(server: TunnelServer) -> Phone {
@@ -112,7 +123,7 @@ fn phone_with(server: TunnelServer) -> Phone {
     let vault = Arc::new(Vault::open(dir.path().join("v.db"), &TestProtector::sealing()).unwrap());
     let user = ScriptedUser::approving();
     let engine = CtapEngine::new(
-        vault,
+        vault.clone(),
         Arc::new(AlwaysServe),
         user.clone(),
         Arc::new(FakeClock::at(1_800_000_000)),
@@ -124,32 +135,33 @@ fn phone_with(server: TunnelServer) -> Phone {
     .unwrap();
     Phone {
         _dir: dir,
+        vault,
         engine: Arc::new(engine),
         user,
         server,
     }
 }
 
-async fn phone() -> Phone {
+pub(super) async fn phone() -> Phone {
     phone_with(TunnelServer::start(tunnel_server::Limits::default()).await)
 }
 
 /// A session running in its own task.
-struct Running {
-    task: tokio::task::JoinHandle<Result<Served, HybridError>>,
-    radio: Arc<Radio>,
-    adverts: mpsc::UnboundedReceiver<[u8; ADVERT_LEN]>,
-    signals: RequestSignals,
+pub(super) struct Running {
+    pub(super) task: tokio::task::JoinHandle<Result<Served, HybridError>>,
+    pub(super) radio: Arc<Radio>,
+    pub(super) adverts: mpsc::UnboundedReceiver<[u8; ADVERT_LEN]>,
+    pub(super) signals: RequestSignals,
 }
 
-const SHORT: Timeouts = Timeouts {
+pub(super) const SHORT: Timeouts = Timeouts {
     browser: Duration::from_secs(2),
     request: Duration::from_secs(2),
     after_reply: Duration::from_secs(2),
 };
 
 impl Phone {
-    fn config(&self) -> HybridConfig {
+    pub(super) fn config(&self) -> HybridConfig {
         HybridConfig {
             tunnel_server_id: 0,
             tunnel_url_override: Some(self.server.base_url()),
@@ -158,21 +170,16 @@ impl Phone {
         }
     }
 
-    fn serve(&self, qr: String) -> Running {
+    pub(super) fn serve(&self, qr: String) -> Running {
         self.serve_with(qr, self.config(), None)
     }
 
     fn serve_with(&self, qr: String, config: HybridConfig, fail: Option<String>) -> Running {
-        let (tx, adverts) = mpsc::unbounded_channel();
-        let radio = Arc::new(Radio {
-            events: Mutex::new(Vec::new()),
-            adverts: tx,
-            fail,
-        });
+        let (radio, adverts) = Radio::new(fail);
         let signals = new_signals();
         let task = tokio::spawn({
             let (engine, radio, signals) = (self.engine.clone(), radio.clone(), signals.clone());
-            async move { serve(&qr, &config, radio.as_ref(), &engine, &signals).await }
+            async move { serve(&qr, &config, radio.as_ref(), &engine, &signals, None).await }
         });
         Running {
             task,
@@ -183,7 +190,7 @@ impl Phone {
     }
 
     /// The browser reads the advert and joins.
-    async fn join(
+    pub(super) async fn join(
         &self,
         browser: &TestBrowser,
         running: &mut Running,
@@ -200,7 +207,7 @@ fn k(n: i64) -> Value {
     Value::int(n)
 }
 
-fn make_credential(rp: &str) -> Vec<u8> {
+pub(super) fn make_credential(rp: &str) -> Vec<u8> {
     let mut request = vec![0x01];
     request.extend(cbor::encode(&Value::map([
         (k(1), Value::Bytes(CDH.to_vec())),
@@ -230,7 +237,7 @@ fn make_credential(rp: &str) -> Vec<u8> {
     request
 }
 
-fn get_assertion(rp: &str, credential_id: &[u8]) -> Vec<u8> {
+pub(super) fn get_assertion(rp: &str, credential_id: &[u8]) -> Vec<u8> {
     let mut request = vec![0x02];
     request.extend(cbor::encode(&Value::map([
         (k(1), Value::from(rp)),
@@ -254,7 +261,7 @@ fn response_map(response: &[u8]) -> MapReader {
 
 /// Checks a makeCredential answer as a relying party would (rp id hash, UP and UV, the
 /// attested key) and returns the credential id and its public key (SEC1 uncompressed).
-fn check_registration(response: &[u8]) -> (Vec<u8>, Vec<u8>) {
+pub(super) fn check_registration(response: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut map = response_map(response);
     let auth_data = map.required_bytes(2i64).unwrap();
     assert_eq!(auth_data[..32], Sha256::digest(RP.as_bytes())[..]);
@@ -270,7 +277,7 @@ fn check_registration(response: &[u8]) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Checks a getAssertion answer's signature over authData || clientDataHash with `public`.
-fn check_assertion(response: &[u8], public: &[u8]) {
+pub(super) fn check_assertion(response: &[u8], public: &[u8]) {
     let mut map = response_map(response);
     let auth_data = map.required_bytes(2i64).unwrap();
     let signature = map.required_bytes(3i64).unwrap();
@@ -286,7 +293,7 @@ fn check_assertion(response: &[u8], public: &[u8]) {
 }
 
 /// Registers a passkey at [`RP`] over hybrid; returns its id and public key.
-async fn register(phone: &Phone) -> (Vec<u8>, Vec<u8>) {
+pub(super) async fn register(phone: &Phone) -> (Vec<u8>, Vec<u8>) {
     let browser = TestBrowser::new(RequestType::MakeCredential);
     let mut running = phone.serve(browser.qr_text());
     let mut session = phone.join(&browser, &mut running, Bend::None).await.unwrap();

@@ -69,3 +69,21 @@ pub fn connect_url(domain: &str, routing_id: &[u8; 3], tunnel_id: &[u8; 16]) -> 
         hex_upper(tunnel_id)
     )
 }
+
+/// base64url without padding, as pxp and Chromium write a contact id in a URL.
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Where the phone waits for a linked browser: `wss://DOMAIN/cable/listen/CONTACT_ID` (our
+/// tunnel server's extension, `proto/hybrid.md`; Google's server pushes instead).
+pub fn listen_url(domain: &str, contact_id: &[u8]) -> String {
+    format!("wss://{domain}/cable/listen/{}", base64url(contact_id))
+}
+
+#[cfg(any(test, feature = "testkit"))]
+/// Where a linked browser dials the phone: `wss://DOMAIN/cable/contact/CONTACT_ID`.
+pub fn contact_url(domain: &str, contact_id: &[u8]) -> String {
+    format!("wss://{domain}/cable/contact/{}", base64url(contact_id))
+}

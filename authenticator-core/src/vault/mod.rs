@@ -26,6 +26,7 @@ mod audit;
 mod credentials;
 mod error;
 mod head;
+mod hybrid_links;
 mod maintenance;
 mod pairings;
 mod pin_state;
@@ -51,6 +52,8 @@ pub use audit::{AuditEntry, AuditLog};
 pub use credentials::{Credential, CredentialSecrets, Credentials, SignCountBlock};
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use error::VaultError;
+#[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
+pub use hybrid_links::{HybridLink, HybridLinkSecrets, HybridLinks};
 #[cfg_attr(not(feature = "testkit"), allow(unused_imports))]
 pub use maintenance::{
     CheckpointCounts, MaintenanceReport, OPEN_CHECK_MAX_PAGES, WAL_REQUEST_PATH_LIMIT,
@@ -241,6 +244,10 @@ impl Vault {
         Pairings::new(self)
     }
 
+    pub fn hybrid_links(&self) -> HybridLinks<'_> {
+        HybridLinks::new(self)
+    }
+
     pub fn pin_state(&self) -> PinStore<'_> {
         PinStore::new(self)
     }
@@ -409,6 +416,7 @@ fn verify_state(conn: &mut Connection, cipher: &RecordCipher) -> Result<u64, Vau
         head.check(&key, Some(metadata), "paired computer record")?;
         seen.insert(key);
     }
+    hybrid_links::check_on_open(&tx, &head, &mut seen)?;
     if let Some(missing) = head
         .records
         .keys()
@@ -417,7 +425,9 @@ fn verify_state(conn: &mut Connection, cipher: &RecordCipher) -> Result<u64, Vau
     {
         let what = match missing.strip_prefix("settings/") {
             Some(name) => settings::what(name),
-            None => "paired computer record".to_owned(),
+            None => hybrid_links::what_for_key(missing)
+                .unwrap_or("paired computer record")
+                .to_owned(),
         };
         return Err(VaultError::Tampered {
             what: format!("{what} was deleted"),

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_creation_order.sql"),
     include_str!("migrations/003_state_head.sql"),
     include_str!("migrations/004_receipt_queue.sql"),
+    include_str!("migrations/005_hybrid_links.sql"),
 ];
 /// The first schema version with the sealed state head (`vault/head.rs`).
 pub(crate) const HEAD_VERSION: i64 = 3;

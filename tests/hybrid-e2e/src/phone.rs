@@ -2,7 +2,9 @@
 //! `virtual-phone --data-dir DIR hybrid 'FIDO:/...' --tunnel-url URL --allow-insecure-loopback
 //! [--presence ...] [--uv ...]`. It prints `hybrid advert HEX` (the 20 advert bytes) each time
 //! it starts advertising and ends with `hybrid done: OK` or `hybrid done: ERROR <reason>`,
-//! exiting 0 only when it served. [`serve`] is the radio between it and the browser: each
+//! exiting 0 only when it served. With `--link-as NAME` the user consents to link the browser;
+//! `hybrid --linked` waits for a linked browser instead of a QR code ([`PhoneProcess::start_with`]).
+//! [`serve`] is the radio between it and the browser: each
 //! advert line becomes a new device in the fake BlueZ, reported until the phone is done.
 
 use std::path::Path;
@@ -12,6 +14,10 @@ use std::time::{Duration, Instant};
 use crate::fake_bluez::{Advert, FakeBluez};
 use crate::paths;
 use crate::process::{Lines, stop_child, wait_exit};
+
+/// The name the virtual phone gives itself (`virtual-phone`'s `DEVICE_NAME`): what a linked
+/// browser lists it as.
+pub const PHONE_NAME: &str = "virtual-phone";
 
 /// How the phone's scripted user answers (the values of `--presence` and `--uv`).
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +46,8 @@ pub struct PhoneRun {
     pub exit_ok: bool,
     /// How many times the fake radio reported its adverts.
     pub reports: u32,
+    /// Its `hybrid linked browsers: N` line, if it printed one.
+    pub linked_browsers: Option<usize>,
 }
 
 pub struct PhoneProcess {
@@ -54,17 +62,24 @@ impl PhoneProcess {
         tunnel_url: &str,
         answers: UserAnswers,
     ) -> Result<Self, String> {
+        Self::start_with(data_dir, &[qr], tunnel_url, answers)
+    }
+
+    /// The phone with `hybrid_args` after `hybrid` (the QR text and `--link-as NAME`, or
+    /// `--linked`).
+    pub fn start_with(
+        data_dir: &Path,
+        hybrid_args: &[&str],
+        tunnel_url: &str,
+        answers: UserAnswers,
+    ) -> Result<Self, String> {
         let bin = paths::virtual_phone_bin();
         let mut child = Command::new(&bin)
             .arg("--data-dir")
             .arg(data_dir)
-            .args([
-                "hybrid",
-                qr,
-                "--tunnel-url",
-                tunnel_url,
-                "--allow-insecure-loopback",
-            ])
+            .arg("hybrid")
+            .args(hybrid_args)
+            .args(["--tunnel-url", tunnel_url, "--allow-insecure-loopback"])
             .args(["--presence", answers.presence, "--uv", answers.uv])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -97,6 +112,7 @@ impl PhoneProcess {
         let mut adverts = Vec::new();
         let mut current: Option<Advert> = None;
         let mut reports = 0;
+        let mut linked_browsers = None;
         let done = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.lines.next(left) {
@@ -115,6 +131,8 @@ impl PhoneProcess {
                 }
                 current = Some(bluez.advertise(&bytes)?);
                 adverts.push(hex.to_owned());
+            } else if let Some(n) = line.strip_prefix("hybrid linked browsers: ") {
+                linked_browsers = n.parse().ok();
             } else if line.starts_with("hybrid done: ") {
                 break Some(line);
             }
@@ -131,6 +149,7 @@ impl PhoneProcess {
             done,
             exit_ok: status.success(),
             reports,
+            linked_browsers,
         })
     }
 }

@@ -28,6 +28,12 @@ impl TunnelKind {
     /// Every tunnel server a run goes through.
     pub const ALL: &'static [TunnelKind] = &[TunnelKind::Ours, TunnelKind::CableBackend];
 
+    /// Whether it has the `/cable/contact/` and `/cable/listen/` routes of state-assisted
+    /// reconnects (only ours; `proto/hybrid.md`).
+    pub fn has_contact_route(self) -> bool {
+        self == TunnelKind::Ours
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TunnelKind::Ours => "tunnel-server",

@@ -57,7 +57,9 @@ use libwebauthn::ops::webauthn::{
     GetAssertionRequest, JsonFormat, MakeCredentialRequest, OriginValidation, RequestOrigin,
     RequestSettings, WebAuthnIDLResponse as _,
 };
-use libwebauthn::transport::hybrid::known_devices::EphemeralDeviceInfoStore;
+use libwebauthn::transport::hybrid::known_devices::{
+    ClientPayloadHint, EphemeralDeviceInfoStore, PxpKnownDevice, PxpKnownDeviceInfo,
+};
 use libwebauthn::transport::hybrid::qr_code_device::{
     PxpQrCodeDevice, PxpTransports, QrCodeOperationHint,
 };
@@ -77,6 +79,10 @@ const USER_ID: &[u8] = b"hybrid-libwebauthn-user";
 const FRONT: &str = "127.0.0.1:443";
 /// One ceremony, browser side, from the QR code to the response.
 const CEREMONY_LIMIT: Duration = Duration::from_secs(90);
+/// The name the phone's user gives the linked browser.
+const LINKED_BROWSER_NAME: &str = "libwebauthn test browser";
+/// How long the linked browser retries dialling while the phone starts listening.
+const DIAL_RETRY: Duration = Duration::from_millis(500);
 /// How long the browser may still run once the phone has ended.
 const PHONE_GONE_GRACE: Duration = Duration::from_secs(10);
 
@@ -221,7 +227,7 @@ async fn run(args: Args) -> ExitCode {
             &format!("{name}: libwebauthn registers a passkey through the phone"),
             &registered
                 .as_ref()
-                .map(|(r, detail)| {
+                .map(|(r, detail, _)| {
                     format!(
                         "credential {}…, {detail}",
                         &hex::encode(&r.credential_id)[..16]
@@ -230,7 +236,7 @@ async fn run(args: Args) -> ExitCode {
                 .map_err(Clone::clone),
         );
         let signed_in = match &registered {
-            Ok((registered, _)) => sign_in(&ctx, &rp, registered).await,
+            Ok((registered, _, _)) => sign_in(&ctx, &rp, registered).await,
             Err(_) => Err("skipped: no passkey was registered".into()),
         };
         report(
@@ -240,13 +246,30 @@ async fn run(args: Args) -> ExitCode {
             &signed_in,
         );
         let second = match &registered {
-            Ok((registered, _)) => second_operation(&ctx, &rp, registered).await,
+            Ok((registered, _, _)) => second_operation(&ctx, &rp, registered).await,
             Err(_) => Err("skipped: no passkey was registered".into()),
         };
         report(
             &format!("{name}: a second operation on the same tunnel is not allowed"),
             &second,
         );
+        if kind.has_contact_route() {
+            let linked = match &registered {
+                Ok((registered, _, device)) => linked_sign_in(&ctx, &rp, registered, device).await,
+                Err(_) => Err("skipped: no passkey was registered".into()),
+            };
+            report(
+                &format!(
+                    "{name}: the linked libwebauthn signs in again without a QR code \
+                     (PxpKnownDevice through /cable/contact/)"
+                ),
+                &linked,
+            );
+        } else {
+            println!(
+                "skip {name}: state-assisted reconnect (this server has no /cable/contact/ route)"
+            );
+        }
         report(
             &format!("{name}: the phone's user declines: operation denied, no assertion"),
             &declined(&ctx).await,
@@ -301,8 +324,9 @@ async fn with_phone<T, F>(
     hint: QrCodeOperationHint,
     transports: PxpTransports,
     answers: UserAnswers,
+    link_as: Option<&str>,
     ceremony: F,
-) -> Result<(Result<T, String>, PhoneRun), String>
+) -> Result<(Result<T, String>, PhoneRun, Vec<PxpKnownDeviceInfo>), String>
 where
     F: AsyncFnOnce(
         &mut libwebauthn::transport::hybrid::channel::HybridChannel,
@@ -312,7 +336,16 @@ where
     let mut device = PxpQrCodeDevice::new_persistent(hint, store.clone(), transports)
         .map_err(|e| format!("making the QR code: {e}"))?;
     let qr = device.qr_code.to_string();
-    let phone = PhoneProcess::start(&ctx.phone_dir, &qr, &ctx.tunnel.base_url(), answers)?;
+    let mut hybrid_args = vec![qr.as_str()];
+    if let Some(name) = link_as {
+        hybrid_args.extend(["--link-as", name]);
+    }
+    let phone = PhoneProcess::start_with(
+        &ctx.phone_dir,
+        &hybrid_args,
+        &ctx.tunnel.base_url(),
+        answers,
+    )?;
     let bluez = ctx.bluez.clone();
     let mut phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, CEREMONY_LIMIT));
     let started = Instant::now();
@@ -343,12 +376,18 @@ where
         }
     };
     let run = run.map_err(|e| format!("the phone's relay task: {e}"))??;
-    let linked = store.list_all().await.len();
+    let known: Vec<PxpKnownDeviceInfo> = store
+        .list_all()
+        .await
+        .into_iter()
+        .map(|(_, info)| info)
+        .collect();
     eprintln!(
-        "  ceremony took {:?}; known devices stored from the phone's linking info: {linked}",
-        started.elapsed()
+        "  ceremony took {:?}; known devices stored from the phone's linking info: {}",
+        started.elapsed(),
+        known.len()
     );
-    Ok((outcome, run))
+    Ok((outcome, run, known))
 }
 
 fn expect_phone_ok(run: &PhoneRun) -> Result<(), String> {
@@ -361,7 +400,10 @@ fn expect_phone_ok(run: &PhoneRun) -> Result<(), String> {
     Ok(())
 }
 
-async fn register(ctx: &Context, rp: &RelyingParty) -> Result<(Registered, String), String> {
+async fn register(
+    ctx: &Context,
+    rp: &RelyingParty,
+) -> Result<(Registered, String, PxpKnownDeviceInfo), String> {
     let challenge = fresh_challenge();
     let json = serde_json::json!({
         "rp": {"id": RP_ID, "name": "Example Relying Party"},
@@ -381,11 +423,12 @@ async fn register(ctx: &Context, rp: &RelyingParty) -> Result<(Registered, Strin
     let request = MakeCredentialRequest::prepare(&origin()?, &json, &settings())
         .await
         .map_err(|e| format!("libwebauthn refused the creation options: {e}"))?;
-    let (outcome, run) = with_phone(
+    let (outcome, run, known) = with_phone(
         ctx,
         QrCodeOperationHint::MakeCredential,
         PxpTransports::CloudAssistedOnly,
         UserAnswers::default(),
+        Some(LINKED_BROWSER_NAME),
         async |channel| {
             let response = channel
                 .webauthn_make_credential(&request)
@@ -400,12 +443,28 @@ async fn register(ctx: &Context, rp: &RelyingParty) -> Result<(Registered, Strin
     let response_json = outcome?;
     expect_phone_ok(&run)?;
     let registered = rp.verify_registration(&response_json, &challenge, true)?;
+    // The QR came from `new_persistent` (key 4 true) and the phone's user consented to link:
+    // pxp checked the update frame's signature and stored the phone.
+    let [device] = known.as_slice() else {
+        return Err(format!(
+            "known devices stored from the phone's linking info: {}, expected 1",
+            known.len()
+        ));
+    };
+    if run.linked_browsers != Some(1) || device.name != phone::PHONE_NAME {
+        return Err(format!(
+            "the phone lists {:?} linked browsers, pxp stored the phone as {:?}",
+            run.linked_browsers, device.name
+        ));
+    }
     Ok((
         registered,
         format!(
-            "verified by the relying party; the radio reported the advert {}x",
-            run.reports
+            "verified by the relying party; the radio reported the advert {}x; \
+             known devices stored from the phone's linking info: 1 ({:?})",
+            run.reports, device.name
         ),
+        device.clone(),
     ))
 }
 
@@ -426,13 +485,14 @@ async fn sign_in(
     let request = GetAssertionRequest::prepare(&origin()?, &json, &settings())
         .await
         .map_err(|e| format!("libwebauthn refused the request options: {e}"))?;
-    let (outcome, run) = with_phone(
+    let (outcome, run, _) = with_phone(
         ctx,
         QrCodeOperationHint::GetAssertionRequest,
         // QR key 6 = [0, 1] (WebSocket, BLE L2CAP), the CTAP 2.3 array form Chromium's
         // boolean predates; the phone offers no L2CAP PSM, so pxp takes the tunnel.
         PxpTransports::CloudAssistedOrLocal,
         UserAnswers::default(),
+        None,
         async |channel| {
             let response = channel
                 .webauthn_get_assertion(&request)
@@ -488,11 +548,12 @@ async fn second_operation(
     let request = GetAssertionRequest::prepare(&origin()?, &json, &settings())
         .await
         .map_err(|e| format!("libwebauthn refused the request options: {e}"))?;
-    let (outcome, run) = with_phone(
+    let (outcome, run, _) = with_phone(
         ctx,
         QrCodeOperationHint::GetAssertionRequest,
         PxpTransports::CloudAssistedOnly,
         UserAnswers::default(),
+        None,
         async |channel| {
             let first = channel
                 .webauthn_get_assertion(&request)
@@ -538,11 +599,12 @@ async fn declined(ctx: &Context) -> Result<String, String> {
         presence: "decline",
         uv: "decline",
     };
-    let (outcome, run) = with_phone(
+    let (outcome, run, _) = with_phone(
         ctx,
         QrCodeOperationHint::GetAssertionRequest,
         PxpTransports::CloudAssistedOnly,
         answers,
+        None,
         async |channel| match channel.webauthn_get_assertion(&request).await {
             Ok(response) => Err(format!(
                 "got {} assertions although the user declined",
@@ -620,6 +682,95 @@ async fn foreign_advert(ctx: &Context) -> Result<String, String> {
         }
     }
     Ok(format!("no connection attempt in {window:?} of adverts"))
+}
+
+/// A linked browser comes back: pxp's known-device path dials `/cable/contact/{contact id}`
+/// with its client payload, reads the phone's advert under the link secret and runs NKpsk0
+/// against the phone's identity key; the phone (`hybrid --linked`) prompts its user and signs.
+async fn linked_sign_in(
+    ctx: &Context,
+    rp: &RelyingParty,
+    registered: &Registered,
+    device_info: &PxpKnownDeviceInfo,
+) -> Result<String, String> {
+    let challenge = fresh_challenge();
+    let json = serde_json::json!({
+        "challenge": URL_SAFE_NO_PAD.encode(&challenge),
+        "timeout": 60000,
+        "rpId": RP_ID,
+        "allowCredentials": [],
+        "userVerification": "required"
+    })
+    .to_string();
+    let request = GetAssertionRequest::prepare(&origin()?, &json, &settings())
+        .await
+        .map_err(|e| format!("libwebauthn refused the request options: {e}"))?;
+    let phone = PhoneProcess::start_with(
+        &ctx.phone_dir,
+        &["--linked"],
+        &ctx.tunnel.base_url(),
+        UserAnswers::default(),
+    )?;
+    let bluez = ctx.bluez.clone();
+    let mut phone = tokio::task::spawn_blocking(move || phone.serve(&bluez, CEREMONY_LIMIT));
+    let store = Arc::new(EphemeralDeviceInfoStore::default());
+    let ceremony = async {
+        let deadline = Instant::now() + CEREMONY_LIMIT;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut device =
+                PxpKnownDevice::new(ClientPayloadHint::GetAssertion, device_info, store.clone())
+                    .await
+                    .map_err(|e| format!("the known device: {e}"))?;
+            let mut channel = device
+                .channel(ChannelSettings::default())
+                .await
+                .map_err(|e| format!("opening the hybrid channel: {e}"))?;
+            let result =
+                tokio::time::timeout(CEREMONY_LIMIT, channel.webauthn_get_assertion(&request))
+                    .await
+                    .map_err(|_| format!("no answer within {CEREMONY_LIMIT:?}"))?;
+            channel.close().await;
+            match result {
+                Ok(response) => {
+                    let [assertion] = response.assertions.as_slice() else {
+                        return Err(format!("{} assertions", response.assertions.len()));
+                    };
+                    let json = assertion
+                        .to_json_string(&request, JsonFormat::Minified)
+                        .map_err(|e| format!("serialising the assertion: {e}"))?;
+                    return Ok((json, attempts));
+                }
+                // The phone may not hold its listening socket yet (the server answers 404).
+                Err(e) if Instant::now() < deadline && attempts < 20 => {
+                    eprintln!("  linked attempt {attempts}: {e}; retrying");
+                    tokio::time::sleep(DIAL_RETRY).await;
+                }
+                Err(e) => return Err(format!("getAssertion as a known device: {e}")),
+            }
+        }
+    };
+    tokio::pin!(ceremony);
+    let (outcome, run) = tokio::select! {
+        outcome = &mut ceremony => (outcome, phone.await),
+        run = &mut phone => {
+            let outcome = tokio::time::timeout(PHONE_GONE_GRACE, &mut ceremony)
+                .await
+                .unwrap_or_else(|_| Err("libwebauthn still waiting after the phone ended".into()));
+            (outcome, run)
+        }
+    };
+    let run = run.map_err(|e| format!("the phone's relay task: {e}"))??;
+    let (response_json, attempts) = outcome?;
+    expect_phone_ok(&run)?;
+    let count = rp.verify_assertion(&response_json, &challenge, registered, true)?;
+    if run.adverts.len() != 1 {
+        return Err(format!("the phone advertised {} times", run.adverts.len()));
+    }
+    Ok(format!(
+        "signature verified, counter {count}, dialled {attempts}x, one advert under the link secret"
+    ))
 }
 
 fn scanned(bluez: &FakeBluez) -> Result<String, String> {

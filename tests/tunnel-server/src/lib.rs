@@ -25,6 +25,12 @@
 //! - a phone that sends before its browser has joined ends its tunnel (the browser speaks
 //!   first in hybrid's handshake, so such a message has no one to go to).
 //!
+//! State-assisted reconnects (our extension, `proto/hybrid.md` and `contact.rs`): a phone
+//! holds `GET /cable/listen/{base64url contact id}`; a linked browser opens
+//! `GET /cable/contact/{base64url contact id}` with `X-caBLE-Client-Payload`; the server sends
+//! the payload to the phone as the first binary message, then joins the two legs as above,
+//! with the same limits.
+//!
 //! Refusals: 400 for a malformed path or a client that does not offer `fido.cable` (or is not
 //! a WebSocket upgrade), 404 for an unknown tunnel or a routing id that does not match, 409 for
 //! a tunnel id already in use, 503 when full or shutting down. Shutdown closes every tunnel
@@ -49,6 +55,9 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
+
+mod contact;
+pub use contact::CLIENT_PAYLOAD_HEADER;
 
 /// The WebSocket subprotocol of hybrid tunnels (Chromium `kCableWebSocketProtocol`).
 pub const PROTOCOL: &str = "fido.cable";
@@ -97,6 +106,8 @@ struct Shared {
     in_use: Mutex<HashMap<[u8; 16], ()>>,
     tunnels: AtomicUsize,
     shutdown: watch::Receiver<bool>,
+    /// Phones waiting at a contact id for a linked browser (`contact.rs`).
+    contacts: contact::Contacts,
 }
 
 /// Counts one tunnel while alive and frees its id on drop.
@@ -131,10 +142,13 @@ pub async fn serve(
         in_use: Mutex::new(HashMap::new()),
         tunnels: AtomicUsize::new(0),
         shutdown: stopped,
+        contacts: contact::Contacts::default(),
     });
     let app = Router::new()
         .route("/cable/new/{tunnel_id}", get(new_tunnel))
         .route("/cable/connect/{routing_id}/{tunnel_id}", get(connect))
+        .route("/cable/listen/{contact_id}", get(contact::listen))
+        .route("/cable/contact/{contact_id}", get(contact::contact))
         .fallback(|| async { StatusCode::BAD_REQUEST })
         .with_state(shared.clone());
     // No Nagle: the phone's handshake reply and post-handshake message go out back to back,
@@ -326,11 +340,10 @@ async fn run_tunnel(slot: Slot, mut phone: WebSocket, joined: oneshot::Receiver<
     let limits = slot.shared.limits;
     let mut shutdown = slot.shared.shutdown.clone();
     let start = tokio::time::Instant::now();
-    let expiry = start + limits.lifetime;
     let wait_end = start + limits.browser_wait.min(limits.lifetime);
 
     // Wait for the browser; the phone may only close meanwhile.
-    let mut browser = tokio::select! {
+    let browser = tokio::select! {
         b = joined => match b {
             Ok(b) => b,
             Err(_) => { let _ = phone.send(End::Policy("no browser").frame()).await; return; }
@@ -345,7 +358,21 @@ async fn run_tunnel(slot: Slot, mut phone: WebSocket, joined: oneshot::Receiver<
         }
         _ = wait_phone_gone(&mut phone) => return,
     };
+    forward(&slot.shared, phone, browser, start).await;
+    drop(slot);
+}
 
+/// Forwards binary messages between the two legs until one ends, the limits are reached or
+/// the server stops; the tunnel's lifetime counts from `start` (the phone's connection).
+async fn forward(
+    shared: &Shared,
+    mut phone: WebSocket,
+    mut browser: WebSocket,
+    start: tokio::time::Instant,
+) {
+    let limits = shared.limits;
+    let mut shutdown = shared.shutdown.clone();
+    let expiry = start + limits.lifetime;
     let mut count = 0u32;
     let end = loop {
         let (message, to_browser) = tokio::select! {
@@ -373,7 +400,6 @@ async fn run_tunnel(slot: Slot, mut phone: WebSocket, joined: oneshot::Receiver<
     };
     let frame = end.frame();
     let _ = tokio::join!(phone.send(frame.clone()), browser.send(frame));
-    drop(slot);
 }
 
 /// Completes when the phone closes or its connection fails while it waits (messages before

@@ -1,10 +1,15 @@
-//! `virtual-phone hybrid 'FIDO:/...'`: the phone scans a browser's hybrid QR code and serves it
-//! through the API's `serve_hybrid`, with an advertiser that prints instead of a radio.
+//! `virtual-phone hybrid 'FIDO:/...' [--link-as NAME]`: the phone scans a browser's hybrid QR
+//! code and serves it through the API's `serve_hybrid` (or, with the user's consent to link
+//! the browser, `serve_hybrid_and_link`), with an advertiser that prints instead of a radio.
+//! `virtual-phone hybrid --linked`: waits for the most recently used linked browser to call
+//! (`serve_linked_browser`), as a phone woken by that browser would.
 //!
 //! Pinned output (other teams' tests read it live, so each line is flushed at once): exactly
 //! one line `hybrid advert HEX` (the 20 advert bytes, lower-case hex) each time the core starts
 //! advertising, then `hybrid done: OK` or `hybrid done: ERROR <reason>`. The process exits 0
-//! only when the browser's request was served.
+//! only when the browser's request was served, after a line `hybrid linked browsers: N`
+//! (how many browsers the phone holds links for); with `--linked`, a line `hybrid waiting for a
+//! linked browser` before it starts waiting.
 
 use std::sync::Arc;
 
@@ -38,10 +43,33 @@ impl HybridAdvertiser for PrintingAdvertiser {
     fn stop_advertising(&self) {}
 }
 
-pub async fn serve(phone: &Authenticator, qr: String) -> Result<(), String> {
-    match phone.serve_hybrid(qr, Arc::new(PrintingAdvertiser)).await {
+pub async fn serve(
+    phone: &Authenticator,
+    qr: Option<String>,
+    link_as: Option<String>,
+    linked: bool,
+) -> Result<(), String> {
+    let radio = Arc::new(PrintingAdvertiser);
+    let served = match (qr, link_as, linked) {
+        (_, _, true) => {
+            let browsers = phone.linked_browsers().map_err(|e| e.to_string())?;
+            let Some(browser) = browsers.into_iter().next() else {
+                say("hybrid done: ERROR no browser is linked");
+                return Err("no browser is linked".into());
+            };
+            say("hybrid waiting for a linked browser");
+            phone.serve_linked_browser(browser.id, radio).await
+        }
+        (Some(qr), Some(name), false) => phone.serve_hybrid_and_link(qr, name, radio).await,
+        (Some(qr), None, false) => phone.serve_hybrid(qr, radio).await,
+        (None, _, false) => return Err("a QR code or --linked is needed".into()),
+    };
+    match served {
         Ok(served) => {
             eprintln!("hybrid: served {:?} at {}", served.operation, served.rp_id);
+            if let Ok(browsers) = phone.linked_browsers() {
+                say(&format!("hybrid linked browsers: {}", browsers.len()));
+            }
             say("hybrid done: OK");
             Ok(())
         }

@@ -128,7 +128,16 @@ enum Command {
     /// Serves the browser showing the hybrid QR code (FIDO:/...): prints `hybrid advert HEX`
     /// each time it advertises, then `hybrid done: OK` or `hybrid done: ERROR <reason>`.
     Hybrid {
-        qr: String,
+        /// The browser's `FIDO:/` QR text (not with `--linked`).
+        #[arg(required_unless_present = "linked", conflicts_with = "linked")]
+        qr: Option<String>,
+        /// The user consents to link the browser (when its QR asks for state-assisted
+        /// linking), naming it NAME.
+        #[arg(long, value_name = "NAME")]
+        link_as: Option<String>,
+        /// Instead of a QR code: wait for the most recently used linked browser to call.
+        #[arg(long, conflicts_with = "link_as")]
+        linked: bool,
         /// Replaces wss://{domain} of the tunnel server (a loopback test server).
         #[arg(long, value_name = "URL")]
         tunnel_url: Option<String>,
@@ -309,6 +318,8 @@ fn main() -> ExitCode {
             .and_then(|phone| runtime.block_on(link::pair(&phone, code))),
         Command::Hybrid {
             qr,
+            link_as,
+            linked,
             tunnel_url,
             allow_insecure_loopback,
             tunnel_server_id,
@@ -327,7 +338,7 @@ fn main() -> ExitCode {
                 verification: uv,
             });
             phone::open(&data_dir, user, options)
-                .and_then(|phone| runtime.block_on(hybrid::serve(&phone, qr)))
+                .and_then(|phone| runtime.block_on(hybrid::serve(&phone, qr, link_as, linked)))
         }
         Command::Paired {
             command: PairedCommand::List,
