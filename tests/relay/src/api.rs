@@ -25,7 +25,8 @@ use crate::error::RelayError;
 use crate::faults::FaultRequest;
 use crate::ids::{ID_LEN, Id};
 use crate::queue::{Appended, Dir};
-use crate::state::{Relay, SessionRef};
+use crate::state::SessionRef;
+use crate::store::Store;
 
 /// link.md §4.2 (Noise §3): no frame is longer.
 pub const MAX_FRAME: usize = 65_535;
@@ -36,7 +37,7 @@ pub const RELAY_SEQ: &str = "relay-seq";
 
 type Answer = Result<Response, RelayError>;
 
-pub fn router(relay: Arc<Relay>) -> Router {
+pub fn router(relay: Arc<dyn Store>) -> Router {
     let mut router = Router::new()
         .route(
             "/v1/sessions/{session}",
@@ -47,8 +48,10 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route(
             "/v1/sessions/{session}/{dir}/{seq}",
             post(post_frame).get(get_frame),
-        );
-    if relay.test_mode {
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if relay.test_mode() {
         router = router
             .route("/v1/test/faults", post(arm_fault).delete(clear_faults))
             .route("/v1/test/stats", get(stats));
@@ -130,6 +133,10 @@ fn parse_query(
     Ok(Query { doors, wait })
 }
 
+fn wait_ms(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+}
+
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
@@ -154,22 +161,28 @@ fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, RelayError> {
     })
 }
 
-async fn create_session(State(relay): State<Arc<Relay>>, Path(session): Path<String>) -> Answer {
+async fn create_session(
+    State(relay): State<Arc<dyn Store>>,
+    Path(session): Path<String>,
+) -> Answer {
     let id = session_id(&session)?;
-    relay.create_session(id, Instant::now())?;
+    relay.create_session(id).await?;
     log!("session {} created", id.short());
     Ok(StatusCode::CREATED.into_response())
 }
 
-async fn delete_session(State(relay): State<Arc<Relay>>, Path(session): Path<String>) -> Answer {
+async fn delete_session(
+    State(relay): State<Arc<dyn Store>>,
+    Path(session): Path<String>,
+) -> Answer {
     let id = session_id(&session)?;
-    relay.delete_session(id)?;
+    relay.delete_session(id).await?;
     log!("session {} deleted", id.short());
     Ok(no_content())
 }
 
 async fn knock(
-    State(relay): State<Arc<Relay>>,
+    State(relay): State<Arc<dyn Store>>,
     Path(door): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
@@ -178,7 +191,7 @@ async fn knock(
     let session = Id::from_bytes(&body).ok_or(RelayError::bad_request(
         "the knock body is a 16-byte session id",
     ))?;
-    relay.knock(door, session, Instant::now())?;
+    relay.knock(door, session).await?;
     log!(
         "knock on door {} for session {}",
         door.short(),
@@ -189,7 +202,7 @@ async fn knock(
 
 /// Unregisters a door long-poll however its request ends (answer, error, or a client gone).
 struct DoorWaiter<'a> {
-    relay: &'a Relay,
+    relay: &'a dyn Store,
     doors: &'a [Id],
     waiter: u64,
 }
@@ -200,24 +213,25 @@ impl Drop for DoorWaiter<'_> {
     }
 }
 
-async fn wait_for_knock(State(relay): State<Arc<Relay>>, RawQuery(query): RawQuery) -> Answer {
-    let query = parse_query(query.as_deref(), true, relay.limits.max_wait)?;
+async fn wait_for_knock(State(relay): State<Arc<dyn Store>>, RawQuery(query): RawQuery) -> Answer {
+    let query = parse_query(query.as_deref(), true, relay.limits().max_wait)?;
     let deadline = Instant::now() + query.wait;
     let notify = Arc::new(Notify::new());
     let registration = if query.wait.is_zero() {
         None
     } else {
         relay
-            .add_door_waiter(&query.doors, &notify)
+            .add_door_waiter(&query.doors, &notify, wait_ms(query.wait))
+            .await
             .map(|waiter| DoorWaiter {
-                relay: &relay,
+                relay: &*relay,
                 doors: &query.doors,
                 waiter,
             })
     };
     let waiting = registration.is_some();
     loop {
-        if let Some((door, session)) = relay.take_knock(&query.doors, Instant::now())? {
+        if let Some((door, session)) = relay.take_knock(&query.doors).await? {
             log!(
                 "knock on door {} delivered for session {}",
                 door.short(),
@@ -239,7 +253,7 @@ async fn wait_for_knock(State(relay): State<Arc<Relay>>, RawQuery(query): RawQue
 }
 
 async fn post_frame(
-    State(relay): State<Arc<Relay>>,
+    State(relay): State<Arc<dyn Store>>,
     Path((session, dir, seq)): Path<(String, String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
@@ -249,7 +263,7 @@ async fn post_frame(
         return Err(RelayError::bad_request("a frame is 1..=65535 bytes"));
     }
     let len = frame.len();
-    let stored = relay.post_frame(id, dir, seq, frame, Instant::now());
+    let stored = relay.post_frame(id, dir, seq, frame).await;
     match &stored {
         Ok(Appended::Stored) => log!(
             "frame {} {} {seq}: {len} bytes stored",
@@ -273,41 +287,45 @@ async fn post_frame(
 
 /// Ends a frame long-poll's hold on its session and its waiter slot, however it ends.
 struct OpenRequest<'a> {
-    relay: &'a Relay,
+    relay: &'a dyn Store,
     session: SessionRef,
-    waiting: bool,
+    waiter: Option<u64>,
 }
 
 impl Drop for OpenRequest<'_> {
     fn drop(&mut self) {
-        self.relay.close_request(&self.session, Instant::now());
-        if self.waiting {
-            self.relay.remove_frame_waiter();
+        self.relay.close_request(&self.session);
+        if let Some(waiter) = self.waiter {
+            self.relay.remove_frame_waiter(waiter);
         }
     }
 }
 
 async fn get_frame(
-    State(relay): State<Arc<Relay>>,
+    State(relay): State<Arc<dyn Store>>,
     Path((session, dir, seq)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
 ) -> Answer {
     let (id, dir, seq) = frame_path(&session, &dir, &seq)?;
-    let query = parse_query(query.as_deref(), false, relay.limits.max_wait)?;
+    let query = parse_query(query.as_deref(), false, relay.limits().max_wait)?;
     let deadline = Instant::now() + query.wait;
-    let session = relay.open_request(id, Instant::now())?;
-    let waiting = !query.wait.is_zero() && relay.add_frame_waiter();
+    let session = relay.open_request(id, wait_ms(query.wait)).await?;
+    let waiter = if query.wait.is_zero() {
+        None
+    } else {
+        relay.add_frame_waiter(wait_ms(query.wait)).await
+    };
     let open = OpenRequest {
-        relay: &relay,
+        relay: &*relay,
         session,
-        waiting,
+        waiter,
     };
     loop {
         // Armed before the look, so a frame stored in between still wakes this request.
         let notified = open.session.signal.of(dir).notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match relay.take_frame(&open.session, dir, seq) {
+        match relay.take_frame(&open.session, dir, seq).await {
             Ok(Some((frame, fault))) => {
                 match fault {
                     None => log!(
@@ -343,7 +361,7 @@ async fn get_frame(
                 return Err(e);
             }
         }
-        if !open.waiting || Instant::now() >= deadline {
+        if open.waiter.is_none() || Instant::now() >= deadline {
             return Ok(no_content());
         }
         tokio::select! {
@@ -353,13 +371,29 @@ async fn get_frame(
     }
 }
 
-async fn arm_fault(State(relay): State<Arc<Relay>>, body: Result<Bytes, BytesRejection>) -> Answer {
+/// Liveness: the process answers HTTP.
+async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Readiness: the store answers (Redis reachable), and the relay is not stopping.
+async fn readyz(State(relay): State<Arc<dyn Store>>) -> Answer {
+    relay.ready().await?;
+    Ok((StatusCode::OK, "ready\n").into_response())
+}
+
+async fn arm_fault(
+    State(relay): State<Arc<dyn Store>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
     let body = body_of(body)?;
     let request: FaultRequest = serde_json::from_slice(&body).map_err(|_| {
         RelayError::bad_request("the body is {\"session\", \"dir\", \"seq\", \"action\"}")
     })?;
     let session = request.session.as_deref().map(session_id).transpose()?;
-    let id = relay.arm_fault(session, request.dir, request.seq, request.action)?;
+    let id = relay
+        .arm_fault(session, request.dir, request.seq, request.action)
+        .await?;
     let target = session.map_or_else(
         || "the next session".to_owned(),
         |s| format!("session {}", s.short()),
@@ -373,12 +407,12 @@ async fn arm_fault(State(relay): State<Arc<Relay>>, body: Result<Bytes, BytesRej
     Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response())
 }
 
-async fn clear_faults(State(relay): State<Arc<Relay>>) -> Response {
-    relay.clear_faults();
+async fn clear_faults(State(relay): State<Arc<dyn Store>>) -> Response {
+    relay.clear_faults().await;
     log!("faults cleared");
     no_content()
 }
 
-async fn stats(State(relay): State<Arc<Relay>>) -> Response {
-    axum::Json(relay.stats()).into_response()
+async fn stats(State(relay): State<Arc<dyn Store>>) -> Answer {
+    Ok(axum::Json(relay.stats().await?).into_response())
 }

@@ -46,6 +46,11 @@ impl RelayError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// The shared store (Redis) does not answer; retry later (link.md, operations notes).
+    pub const fn store_unavailable() -> Self {
+        Self::unavailable("the relay's store is unavailable")
+    }
+
     pub const fn unknown_session() -> Self {
         Self::not_found("unknown, expired or closed session")
     }

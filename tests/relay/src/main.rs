@@ -21,8 +21,11 @@ mod error;
 mod faults;
 mod ids;
 mod queue;
+mod redis_lua;
+mod redis_store;
 mod server;
 mod state;
+mod store;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -75,6 +78,13 @@ enum Command {
         /// Enable `POST /v1/test/faults` and `GET /v1/test/stats` (never in production).
         #[arg(long)]
         test_faults: bool,
+        /// Keep the state in Redis (`redis://HOST:PORT/DB`), shared with every instance
+        /// started with the same URL and prefix; without it, in this process's memory.
+        #[arg(long)]
+        redis: Option<String>,
+        /// The prefix of every Redis key and channel (several relays may share one Redis).
+        #[arg(long, default_value = "relay")]
+        redis_prefix: String,
     },
 }
 
@@ -90,6 +100,8 @@ fn main() -> ExitCode {
         door_knocks,
         total_bytes,
         test_faults,
+        redis,
+        redis_prefix,
     } = Cli::parse().command;
     let max_sessions = to_usize(max_sessions);
     let door_knocks = to_usize(door_knocks);
@@ -111,6 +123,10 @@ fn main() -> ExitCode {
         listen,
         limits,
         test_faults,
+        redis: redis.map(|url| redis_store::RedisOptions {
+            url,
+            prefix: redis_prefix,
+        }),
     };
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
