@@ -50,7 +50,8 @@ pub fn router(relay: Arc<dyn Store>) -> Router {
             post(post_frame).get(get_frame),
         )
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
     if relay.test_mode() {
         router = router
             .route("/v1/test/faults", post(arm_fault).delete(clear_faults))
@@ -342,6 +343,7 @@ async fn get_frame(
                         action.name()
                     ),
                 }
+                crate::metrics::frame_relayed(dir, frame.len());
                 let mut response = octets(frame.to_vec());
                 response
                     .headers_mut()
@@ -380,6 +382,23 @@ async fn healthz() -> Response {
 async fn readyz(State(relay): State<Arc<dyn Store>>) -> Answer {
     relay.ready().await?;
     Ok((StatusCode::OK, "ready\n").into_response())
+}
+
+async fn metrics(State(relay): State<Arc<dyn Store>>) -> Response {
+    let sessions = relay
+        .stats()
+        .await
+        .ok()
+        .and_then(|stats| stats["sessions"].as_i64());
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::encode(sessions),
+    )
+        .into_response()
 }
 
 async fn arm_fault(

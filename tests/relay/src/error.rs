@@ -65,6 +65,7 @@ impl RelayError {
 
 impl IntoResponse for RelayError {
     fn into_response(self) -> Response {
+        crate::metrics::rejected(self.status, self.message);
         (
             self.status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -20,6 +20,7 @@ mod door;
 mod error;
 mod faults;
 mod ids;
+mod metrics;
 mod queue;
 mod redis_lua;
 mod redis_store;

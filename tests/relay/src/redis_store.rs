@@ -250,10 +250,10 @@ impl Inner {
             invocation.arg(*arg);
         }
         let mut conn = self.conn.clone();
-        invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| unavailable(&e))
+        let started = std::time::Instant::now();
+        let result = invocation.invoke_async(&mut conn).await;
+        crate::metrics::redis_round_trip(started.elapsed());
+        result.map_err(|e| unavailable(&e))
     }
 }
 

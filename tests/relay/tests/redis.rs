@@ -28,7 +28,10 @@ async fn a_long_poll_on_one_instance_wakes_when_another_stores() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(b.post(&s, "down", 0, b"from the pc").await, 204);
     let (got, took) = waiter.await.unwrap();
-    assert_eq!((got.status, got.body.as_slice()), (200, &b"from the pc"[..]));
+    assert_eq!(
+        (got.status, got.body.as_slice()),
+        (200, &b"from the pc"[..])
+    );
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // The same for a door GET and a knock.
@@ -98,14 +101,23 @@ async fn redis_away_gives_503_and_service_resumes_when_it_returns() {
 
     relay.redis.as_ref().unwrap().lock().unwrap().kill();
     for request in [
-        relay.http.put(relay.url(&format!("/v1/sessions/{}", new_id()))),
-        relay.http.post(relay.url(&format!("/v1/sessions/{s}/up/1"))).body("x"),
-        relay.http.get(relay.url(&format!("/v1/sessions/{s}/up/0?wait_ms=100"))),
+        relay
+            .http
+            .put(relay.url(&format!("/v1/sessions/{}", new_id()))),
+        relay
+            .http
+            .post(relay.url(&format!("/v1/sessions/{s}/up/1")))
+            .body("x"),
+        relay
+            .http
+            .get(relay.url(&format!("/v1/sessions/{s}/up/0?wait_ms=100"))),
         relay
             .http
             .post(relay.url(&format!("/v1/doors/{}/knock", new_id())))
             .body(unhex(&s)),
-        relay.http.get(relay.url(&format!("/v1/doors?door={}", new_id()))),
+        relay
+            .http
+            .get(relay.url(&format!("/v1/doors?door={}", new_id()))),
         relay.http.get(relay.url("/readyz")),
     ] {
         let got = relay.send(request).await;
