@@ -56,8 +56,8 @@ impl Door {
         before - self.knocks.len()
     }
 
-    pub fn any_knock(&self, mut test: impl FnMut(&Knock) -> bool) -> bool {
-        self.knocks.iter().any(|k| test(k))
+    pub fn any_knock(&self, test: impl FnMut(&Knock) -> bool) -> bool {
+        self.knocks.iter().any(test)
     }
 
     pub fn add_waiter(&mut self, waiter: u64, notify: Arc<Notify>) {
