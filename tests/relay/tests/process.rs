@@ -112,3 +112,47 @@ fn load_generator_runs_a_small_load() {
     assert!(stdout.contains("peak RSS (VmHWM)"), "{stdout}");
     assert!(stdout.contains("errors: 0"), "{stdout}");
 }
+
+#[test]
+fn load_generator_compares_memory_and_redis_behind_nginx() {
+    let output = Command::new(env!("CARGO_BIN_EXE_relay-load"))
+        .args(["--relay", env!("CARGO_BIN_EXE_relay")])
+        .args(["--compare-redis", "--instances", "3"])
+        .args([
+            "--sessions",
+            "20",
+            "--round-trips",
+            "3",
+            "--time-limit-secs",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // Both runs, each complete, then the comparison.
+    assert_eq!(stdout.matches("20 passed, 0 failed").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("round trips: 60 in").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("errors: 0").count(), 2, "{stdout}");
+    for i in 0..3 {
+        assert!(
+            stdout.contains(&format!("redis-mode relay {i}: ")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("redis-server: "), "{stdout}");
+    assert!(
+        stdout.contains("redis mode / in-memory CPU per round trip: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("peak RSS per instance < 100 MiB: met"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("40 passed, 0 failed"),
+        "{stdout}"
+    );
+}
