@@ -156,3 +156,35 @@ fn load_generator_compares_memory_and_redis_behind_nginx() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_without_frame_contents() {
+    let relay = Relay::start_with(&["--log-format", "json"]);
+    let s = relay.session().await;
+    let marker = b"PLAINTEXT-MARKER-json-log-check";
+    assert_eq!(relay.post(&s, "up", 0, marker).await, 204);
+    assert_eq!(relay.get(&s, "up", 0, 0).await.body, marker);
+    assert_eq!(relay.delete(&s).await, 204);
+    let (status, _, log) = relay.stop();
+    assert!(status.success());
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    let messages: Vec<&str> = records.iter().map(|r| r["msg"].as_str().unwrap()).collect();
+    assert!(
+        messages.contains(&format!("session {} created", &s[..8]).as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&format!("frame {} up 0: 31 bytes served", &s[..8]).as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["ts_ms"].as_u64().is_some() && r["pid"].as_u64().is_some())
+    );
+    assert!(!log.contains("PLAINTEXT"), "{log}");
+    assert!(!log.contains(&s), "{log}");
+}
