@@ -26,6 +26,13 @@
 //! What a client can make an instance do: only what link.md §5 allows any client: ids and
 //! frames are opaque values passed as script arguments (never spliced into script text or
 //! key patterns beyond the checked 32-hex-digit ids). The test faults stay per instance.
+//! Redis itself is trusted as the relay is: whoever controls it can drop, delay, reorder or
+//! alter frames and knocks, which the phone and the PC detect as they would from a
+//! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
+//!
+//! Cost: a frame GET takes up to five Redis steps (open, claim a waiter slot, take, and, in
+//! the background after the answer, touch and release the slot); merging them is the first
+//! thing to try if `relay-load --compare-redis` misses its CPU target.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
