@@ -202,13 +202,6 @@ touch(h, NOW + tonumber(ARGV[3]))
 return tonumber(inc)
 "#;
 
-/// ARGV: P, session, inc, idle_ms: a request of that incarnation ended now.
-const TOUCH: &str = r#"
-local h = ARGV[2]
-if redis.call('HGET', skey(h), 'inc') == ARGV[3] then touch(h, NOW + tonumber(ARGV[4])) end
-return 1
-"#;
-
 /// ARGV: P, session, inc, dir, seq, want_following
 /// → {frame} or {frame, following}, 0 not there yet, -1 unknown session, -2 dropped.
 const TAKE: &str = r#"
@@ -282,7 +275,6 @@ pub struct Scripts {
     pub take_knock: redis::Script,
     pub post: redis::Script,
     pub open: redis::Script,
-    pub touch: redis::Script,
     pub take: redis::Script,
     pub peek: redis::Script,
     pub add_waiter: redis::Script,
@@ -303,7 +295,6 @@ impl Scripts {
             take_knock: script(TAKE_KNOCK),
             post: script(POST),
             open: script(OPEN),
-            touch: script(TOUCH),
             take: script(TAKE),
             peek: script(PEEK),
             add_waiter: script(ADD_WAITER),

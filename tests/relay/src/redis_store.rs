@@ -30,9 +30,9 @@
 //! alter frames and knocks, which the phone and the PC detect as they would from a
 //! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
 //!
-//! Cost: a frame GET takes up to five Redis steps (open, claim a waiter slot, take, and, in
-//! the background after the answer, touch and release the slot); merging them is the first
-//! thing to try if `relay-load --compare-redis` misses its CPU target.
+//! Cost: a frame GET that waits takes four Redis steps (open, claim a waiter slot, take, and
+//! after the answer, in the background, release the slot); merging them is the first thing
+//! to try if `relay-load --compare-redis` misses its CPU target.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -459,30 +459,19 @@ impl Store for RedisStore {
         })
     }
 
+    /// Only local: `open_request` already kept the session for the request's whole wait plus
+    /// the idle time (a deadline only ever moves later), which is at least its end plus the
+    /// idle time, so a Redis step here would change nothing.
     fn close_request(&self, session: &SessionRef) {
-        let inner = self.inner.clone();
+        let mut local = self.inner.lock();
+        // The map's reference and the closing request's: nobody else uses it.
+        if local
+            .signals
+            .get(&session.id)
+            .is_some_and(|s| Arc::strong_count(s) <= 2)
         {
-            let mut local = inner.lock();
-            // The map's reference and the closing request's: nobody else uses it.
-            if local
-                .signals
-                .get(&session.id)
-                .is_some_and(|s| Arc::strong_count(s) <= 2)
-            {
-                local.signals.remove(&session.id);
-            }
+            local.signals.remove(&session.id);
         }
-        let (h, incarnation) = (hex(session.id.as_bytes()), session.instance);
-        // The idle time counts from now; a failure here only shortens nothing.
-        tokio::spawn(async move {
-            let idle = number(ms(inner.limits.session_idle));
-            let _: Result<i64, _> = inner
-                .run(
-                    &inner.scripts.touch,
-                    &[h.as_bytes(), &number(incarnation), &idle],
-                )
-                .await;
-        });
     }
 
     async fn take_frame(
