@@ -310,12 +310,7 @@ async fn get_frame(
     let (id, dir, seq) = frame_path(&session, &dir, &seq)?;
     let query = parse_query(query.as_deref(), false, relay.limits().max_wait)?;
     let deadline = Instant::now() + query.wait;
-    let session = relay.open_request(id, wait_ms(query.wait)).await?;
-    let waiter = if query.wait.is_zero() {
-        None
-    } else {
-        relay.add_frame_waiter(wait_ms(query.wait)).await
-    };
+    let (session, waiter) = relay.open_waiting_request(id, wait_ms(query.wait)).await?;
     let open = OpenRequest {
         relay: &*relay,
         session,

@@ -170,26 +170,27 @@ local h, d, seq, frame = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local max_frames, max_bytes, total, idle = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes')
 if not s[1] then return -1 end
-touch(h, NOW + idle)
+-- Every answer to a known session keeps it open; touched once, after any new frame hash
+-- exists, so its TTL is set too (one touch is six commands).
+local function done(r) touch(h, NOW + idle) return r end
 local base, nxt, bytes = num(s[2]), num(s[3]), num(s[4])
-if seq < base then return 2 end
+if seq < base then return done(2) end
 if seq < nxt then
-  if redis.call('HGET', fkey(h, d), ARGV[4]) == frame then return 2 end
-  return -2
+  if redis.call('HGET', fkey(h, d), ARGV[4]) == frame then return done(2) end
+  return done(-2)
 end
-if seq ~= nxt then return -3 end
-if nxt - base >= max_frames then return -4 end
-if bytes + #frame > max_bytes then return -5 end
-if num(redis.call('HGET', N, 'bytes')) + #frame > total then return -6 end
+if seq ~= nxt then return done(-3) end
+if nxt - base >= max_frames then return done(-4) end
+if bytes + #frame > max_bytes then return done(-5) end
+if num(redis.call('HGET', N, 'bytes')) + #frame > total then return done(-6) end
 redis.call('HSET', fkey(h, d), ARGV[4], frame)
 redis.call('HINCRBY', skey(h), d..'n', 1)
 redis.call('HINCRBY', skey(h), d..'bytes', #frame)
 count('bytes', #frame)
 count('frames', 1)
 count('frames_stored', 1)
-touch(h, NOW + idle)
 redis.call('PUBLISH', CH, 'f:'..h..':'..d)
-return 1
+return done(1)
 "#;
 
 /// ARGV: P, session, keep_ms → incarnation, or nil if unknown. The session stays open at
@@ -200,6 +201,20 @@ local inc = redis.call('HGET', skey(h), 'inc')
 if not inc then return false end
 touch(h, NOW + tonumber(ARGV[3]))
 return tonumber(inc)
+"#;
+
+/// `OPEN` and `ADD_WAITER` in one step (a frame GET that may wait; one Redis round trip
+/// fewer per GET). ARGV: P, session, keep_ms, member, wait_ms, max → {incarnation, 1 slot
+/// claimed / 0 too many long-polls}, or nil if the session is unknown (no slot claimed).
+const OPEN_WAIT: &str = r#"
+local h = ARGV[2]
+local inc = redis.call('HGET', skey(h), 'inc')
+if not inc then return false end
+touch(h, NOW + tonumber(ARGV[3]))
+redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
+if redis.call('ZCARD', W) >= tonumber(ARGV[6]) then return {tonumber(inc), 0} end
+redis.call('ZADD', W, NOW + tonumber(ARGV[5]), ARGV[4])
+return {tonumber(inc), 1}
 "#;
 
 /// ARGV: P, session, inc, dir, seq, want_following
@@ -275,6 +290,7 @@ pub struct Scripts {
     pub take_knock: redis::Script,
     pub post: redis::Script,
     pub open: redis::Script,
+    pub open_wait: redis::Script,
     pub take: redis::Script,
     pub peek: redis::Script,
     pub add_waiter: redis::Script,
@@ -295,6 +311,7 @@ impl Scripts {
             take_knock: script(TAKE_KNOCK),
             post: script(POST),
             open: script(OPEN),
+            open_wait: script(OPEN_WAIT),
             take: script(TAKE),
             peek: script(PEEK),
             add_waiter: script(ADD_WAITER),

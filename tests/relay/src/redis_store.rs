@@ -30,9 +30,10 @@
 //! alter frames and knocks, which the phone and the PC detect as they would from a
 //! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
 //!
-//! Cost: a frame GET that waits takes four Redis steps (open, claim a waiter slot, take, and
-//! after the answer, in the background, release the slot); merging them is the first thing
-//! to try if `relay-load --compare-redis` misses its CPU target.
+//! Cost: a frame GET that waits takes three Redis steps plus one per wake-up: open and claim
+//! a waiter slot (one script, `OPEN_WAIT`), take, and after the answer, in the background,
+//! release the slot; a POST is one script touching the session once. Measured with
+//! `relay-load --compare-redis` (tests/bench/README.md).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -457,6 +458,49 @@ impl Store for RedisStore {
             instance,
             signal,
         })
+    }
+
+    /// `OPEN_WAIT`: the open and the waiter slot in one script, one Redis round trip.
+    async fn open_waiting_request(
+        &self,
+        id: Id,
+        wait_ms: u64,
+    ) -> Result<(SessionRef, Option<u64>), RelayError> {
+        if wait_ms == 0 {
+            return Ok((self.open_request(id, 0).await?, None));
+        }
+        let inner = &self.inner;
+        inner.check_running()?;
+        let keep = wait_ms.saturating_add(ms(inner.limits.session_idle));
+        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
+        let member = format!("{}:{waiter}", inner.instance);
+        let answer: Option<(u64, i64)> = inner
+            .run(
+                &inner.scripts.open_wait,
+                &[
+                    hex(id.as_bytes()).as_bytes(),
+                    &number(keep),
+                    member.as_bytes(),
+                    &number(wait_ms.saturating_add(WAITER_SLACK_MS)),
+                    &number(inner.limits.max_waiters),
+                ],
+            )
+            .await?;
+        let (instance, claimed) = answer.ok_or_else(RelayError::unknown_session)?;
+        let mut local = inner.lock();
+        let signal = local.signals.entry(id).or_default().clone();
+        let waiter = (claimed == 1).then(|| {
+            local.waiters += 1;
+            waiter
+        });
+        Ok((
+            SessionRef {
+                id,
+                instance,
+                signal,
+            },
+            waiter,
+        ))
     }
 
     /// Only local: `open_request` already kept the session for the request's whole wait plus

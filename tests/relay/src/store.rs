@@ -74,6 +74,22 @@ pub trait Store: Send + Sync + 'static {
     /// session is not idle while it runs.
     async fn open_request(&self, id: Id, wait_ms: u64) -> Result<SessionRef, RelayError>;
 
+    /// `open_request`, then (when `wait_ms` > 0) `add_frame_waiter`: a frame GET's start.
+    /// A store may do both in one step (Redis: one script instead of two round trips).
+    async fn open_waiting_request(
+        &self,
+        id: Id,
+        wait_ms: u64,
+    ) -> Result<(SessionRef, Option<u64>), RelayError> {
+        let session = self.open_request(id, wait_ms).await?;
+        let waiter = if wait_ms == 0 {
+            None
+        } else {
+            self.add_frame_waiter(wait_ms).await
+        };
+        Ok((session, waiter))
+    }
+
     /// Ends what `open_request` started; called from `Drop`, so it must not wait.
     fn close_request(&self, session: &SessionRef);
 
