@@ -142,6 +142,20 @@ fn load_generator_compares_memory_and_redis_behind_nginx() {
         );
     }
     assert!(stdout.contains("redis-server: "), "{stdout}");
+    // nginx's master and its 4 workers, all gone once the tool has exited.
+    let nginx: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("nginx processes (stopped): "))
+        .expect("the nginx pids")
+        .split(' ')
+        .collect();
+    assert_eq!(nginx.len(), 5, "{stdout}");
+    for pid in nginx {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "nginx process {pid} outlived the tool"
+        );
+    }
     assert!(
         stdout.contains("redis mode / in-memory CPU per round trip: "),
         "{stdout}"

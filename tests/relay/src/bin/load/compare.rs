@@ -218,8 +218,9 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     let usages: Vec<Usage> = relays.iter().map(RelayProcess::usage).collect();
     let redis_usage = usage(redis.pid());
     // The master and its workers: CPU summed, peak RSS of the largest process.
+    let workers = children(proxy.pid());
     let nginx_usages: Vec<Usage> = std::iter::once(proxy.pid())
-        .chain(children(proxy.pid()))
+        .chain(workers.iter().copied())
         .map(usage)
         .collect();
     let nginx_usage = Usage {
@@ -231,9 +232,16 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     for relay in &mut relays {
         clean &= relay.stop();
     }
+    let proxy_pid = proxy.pid();
     drop(proxy);
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
+    // Printed after they were stopped, so a caller can check none is left.
+    let pids: Vec<String> = std::iter::once(proxy_pid)
+        .chain(workers)
+        .map(|p| p.to_string())
+        .collect();
+    println!("nginx processes (stopped): {}", pids.join(" "));
     let total = Usage {
         peak_kb: usages.iter().filter_map(|u| u.peak_kb).max(),
         rss_kb: usages.iter().filter_map(|u| u.rss_kb).max(),
