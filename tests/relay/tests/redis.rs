@@ -46,6 +46,43 @@ async fn a_long_poll_on_one_instance_wakes_when_another_stores() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// A frame GET claims its relay-wide long-poll slot in the same Redis step that opens the
+/// session (`OPEN_WAIT`): the slot counts while it waits and is released when it ends; a GET
+/// on an unknown session answers `404` and claims none.
+#[tokio::test]
+async fn a_waiting_get_holds_one_relay_wide_slot_until_it_ends() {
+    let (a, b) = pair(&["--test-faults"]);
+    let s = a.session().await;
+    let waiter = a.spawn_get(&format!("/v1/sessions/{s}/up/0?wait_ms=20000"));
+    let started = Instant::now();
+    while b.stats().await["waiters_relay_wide"] != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no slot claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.stats().await["waiters"], 1);
+    assert_eq!(b.post(&s, "up", 0, b"wake").await, 204);
+    let (got, _) = waiter.await.unwrap();
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"wake"[..]));
+    while b.stats().await["waiters_relay_wide"] != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "slot not released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.stats().await["waiters"], 0);
+
+    let unknown = a.get(&new_id(), "up", 0, 2_000).await;
+    assert_eq!(
+        (unknown.status, unknown.body.as_slice()),
+        (404, &b"unknown, expired or closed session\n"[..])
+    );
+    assert_eq!(a.stats().await["waiters_relay_wide"], 0);
+}
+
 #[tokio::test]
 async fn limits_hold_across_instances() {
     let (a, b) = pair(&["--max-sessions", "2", "--queue-frames", "2"]);
