@@ -28,6 +28,9 @@ cargo clippy --locked -p authenticator-core --features ble --all-targets -- -D w
 step "rust tests"
 cargo test --locked --workspace
 
+step "relay on Redis: the relay's whole suite again, each relay on a redis-server of its own"
+RELAY_TEST_STORE=redis cargo test --locked -p relay --tests
+
 step "conformance: python-fido2 against the virtual phone's CTAPHID socket"
 tests/conformance/run.sh
 

@@ -16,6 +16,10 @@ command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v dbus-daemon >/dev/null 2>&1 || need_apt+=(dbus-daemon)
 /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || need_apt+=(python3-dbusmock)
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
+# The relay's Redis store (tests/relay, RELAY_TEST_STORE=redis) and its multi-instance end
+# to end: Debian's Redis and nginx (the load balancer). Neither is started as a service here.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""

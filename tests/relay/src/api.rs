@@ -32,7 +32,8 @@ use crate::error::RelayError;
 use crate::faults::FaultRequest;
 use crate::ids::{ID_LEN, Id};
 use crate::queue::{Appended, Dir};
-use crate::state::{Relay, SessionRef};
+use crate::state::SessionRef;
+use crate::store::Store;
 
 /// link.md §4.2 (Noise §3): no frame is longer.
 pub const MAX_FRAME: usize = 65_535;
@@ -43,7 +44,7 @@ pub const RELAY_SEQ: &str = "relay-seq";
 
 type Answer = Result<Response, RelayError>;
 
-pub fn router(relay: Arc<Relay>) -> Router {
+pub fn router(relay: Arc<dyn Store>) -> Router {
     let mut router = Router::new()
         .route(
             "/v1/sessions/{session}",
@@ -54,8 +55,11 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route(
             "/v1/sessions/{session}/{dir}/{seq}",
             post(post_frame).get(get_frame),
-        );
-    if relay.test_mode {
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if relay.test_mode() {
         router = router
             .route("/v1/test/faults", post(arm_fault).delete(clear_faults))
             .route("/v1/test/stats", get(stats))
@@ -138,6 +142,10 @@ fn parse_query(
     Ok(Query { doors, wait })
 }
 
+fn wait_ms(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+}
+
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
@@ -162,22 +170,28 @@ fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, RelayError> {
     })
 }
 
-async fn create_session(State(relay): State<Arc<Relay>>, Path(session): Path<String>) -> Answer {
+async fn create_session(
+    State(relay): State<Arc<dyn Store>>,
+    Path(session): Path<String>,
+) -> Answer {
     let id = session_id(&session)?;
-    relay.create_session(id, Instant::now())?;
+    relay.create_session(id).await?;
     log!("session {} created", id.short());
     Ok(StatusCode::CREATED.into_response())
 }
 
-async fn delete_session(State(relay): State<Arc<Relay>>, Path(session): Path<String>) -> Answer {
+async fn delete_session(
+    State(relay): State<Arc<dyn Store>>,
+    Path(session): Path<String>,
+) -> Answer {
     let id = session_id(&session)?;
-    relay.delete_session(id)?;
+    relay.delete_session(id).await?;
     log!("session {} deleted", id.short());
     Ok(no_content())
 }
 
 async fn knock(
-    State(relay): State<Arc<Relay>>,
+    State(relay): State<Arc<dyn Store>>,
     Path(door): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
@@ -186,7 +200,7 @@ async fn knock(
     let session = Id::from_bytes(&body).ok_or(RelayError::bad_request(
         "the knock body is a 16-byte session id",
     ))?;
-    relay.knock(door, session, Instant::now())?;
+    relay.knock(door, session).await?;
     log!(
         "knock on door {} for session {}",
         door.short(),
@@ -197,7 +211,7 @@ async fn knock(
 
 /// Unregisters a door long-poll however its request ends (answer, error, or a client gone).
 struct DoorWaiter<'a> {
-    relay: &'a Relay,
+    relay: &'a dyn Store,
     doors: &'a [Id],
     waiter: u64,
 }
@@ -208,24 +222,25 @@ impl Drop for DoorWaiter<'_> {
     }
 }
 
-async fn wait_for_knock(State(relay): State<Arc<Relay>>, RawQuery(query): RawQuery) -> Answer {
-    let query = parse_query(query.as_deref(), true, relay.limits.max_wait)?;
+async fn wait_for_knock(State(relay): State<Arc<dyn Store>>, RawQuery(query): RawQuery) -> Answer {
+    let query = parse_query(query.as_deref(), true, relay.limits().max_wait)?;
     let deadline = Instant::now() + query.wait;
     let notify = Arc::new(Notify::new());
     let registration = if query.wait.is_zero() {
         None
     } else {
         relay
-            .add_door_waiter(&query.doors, &notify)
+            .add_door_waiter(&query.doors, &notify, wait_ms(query.wait))
+            .await
             .map(|waiter| DoorWaiter {
-                relay: &relay,
+                relay: &*relay,
                 doors: &query.doors,
                 waiter,
             })
     };
     let waiting = registration.is_some();
     loop {
-        if let Some((door, session)) = relay.take_knock(&query.doors, Instant::now())? {
+        if let Some((door, session)) = relay.take_knock(&query.doors).await? {
             log!(
                 "knock on door {} delivered for session {}",
                 door.short(),
@@ -247,7 +262,7 @@ async fn wait_for_knock(State(relay): State<Arc<Relay>>, RawQuery(query): RawQue
 }
 
 async fn post_frame(
-    State(relay): State<Arc<Relay>>,
+    State(relay): State<Arc<dyn Store>>,
     Path((session, dir, seq)): Path<(String, String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
@@ -258,7 +273,7 @@ async fn post_frame(
     }
     let len = frame.len();
     let now = Instant::now();
-    let stored = relay.post_frame(id, dir, seq, frame, now);
+    let stored = relay.post_frame(id, dir, seq, frame).await;
     if let Ok(Appended::Stored) = stored {
         slow::stored(id, dir, seq, now);
     }
@@ -285,41 +300,40 @@ async fn post_frame(
 
 /// Ends a frame long-poll's hold on its session and its waiter slot, however it ends.
 struct OpenRequest<'a> {
-    relay: &'a Relay,
+    relay: &'a dyn Store,
     session: SessionRef,
-    waiting: bool,
+    waiter: Option<u64>,
 }
 
 impl Drop for OpenRequest<'_> {
     fn drop(&mut self) {
-        self.relay.close_request(&self.session, Instant::now());
-        if self.waiting {
-            self.relay.remove_frame_waiter();
+        self.relay.close_request(&self.session);
+        if let Some(waiter) = self.waiter {
+            self.relay.remove_frame_waiter(waiter);
         }
     }
 }
 
 async fn get_frame(
-    State(relay): State<Arc<Relay>>,
+    State(relay): State<Arc<dyn Store>>,
     Path((session, dir, seq)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
 ) -> Answer {
     let (id, dir, seq) = frame_path(&session, &dir, &seq)?;
-    let query = parse_query(query.as_deref(), false, relay.limits.max_wait)?;
+    let query = parse_query(query.as_deref(), false, relay.limits().max_wait)?;
     let deadline = Instant::now() + query.wait;
-    let session = relay.open_request(id, Instant::now())?;
-    let waiting = !query.wait.is_zero() && relay.add_frame_waiter();
+    let (session, waiter) = relay.open_waiting_request(id, wait_ms(query.wait)).await?;
     let open = OpenRequest {
-        relay: &relay,
+        relay: &*relay,
         session,
-        waiting,
+        waiter,
     };
     loop {
         // Armed before the look, so a frame stored in between still wakes this request.
         let notified = open.session.signal.of(dir).notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match relay.take_frame(&open.session, dir, seq) {
+        match relay.take_frame(&open.session, dir, seq).await {
             Ok(Some((frame, fault))) => {
                 match fault {
                     None => log!(
@@ -337,6 +351,7 @@ async fn get_frame(
                     ),
                 }
                 slow::hold(id, dir, seq).await;
+                crate::metrics::frame_relayed(dir, frame.len());
                 let mut response = octets(frame.to_vec());
                 response
                     .headers_mut()
@@ -356,7 +371,7 @@ async fn get_frame(
                 return Err(e);
             }
         }
-        if !open.waiting || Instant::now() >= deadline {
+        if open.waiter.is_none() || Instant::now() >= deadline {
             return Ok(no_content());
         }
         tokio::select! {
@@ -366,13 +381,46 @@ async fn get_frame(
     }
 }
 
-async fn arm_fault(State(relay): State<Arc<Relay>>, body: Result<Bytes, BytesRejection>) -> Answer {
+/// Liveness: the process answers HTTP.
+async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Readiness: the store answers (Redis reachable), and the relay is not stopping.
+async fn readyz(State(relay): State<Arc<dyn Store>>) -> Answer {
+    relay.ready().await?;
+    Ok((StatusCode::OK, "ready\n").into_response())
+}
+
+async fn metrics(State(relay): State<Arc<dyn Store>>) -> Response {
+    let sessions = relay
+        .stats()
+        .await
+        .ok()
+        .and_then(|stats| stats["sessions"].as_i64());
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::encode(sessions),
+    )
+        .into_response()
+}
+
+async fn arm_fault(
+    State(relay): State<Arc<dyn Store>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
     let body = body_of(body)?;
     let request: FaultRequest = serde_json::from_slice(&body).map_err(|_| {
         RelayError::bad_request("the body is {\"session\", \"dir\", \"seq\", \"action\"}")
     })?;
     let session = request.session.as_deref().map(session_id).transpose()?;
-    let id = relay.arm_fault(session, request.dir, request.seq, request.action)?;
+    let id = relay
+        .arm_fault(session, request.dir, request.seq, request.action)
+        .await?;
     let target = session.map_or_else(
         || "the next session".to_owned(),
         |s| format!("session {}", s.short()),
@@ -386,14 +434,14 @@ async fn arm_fault(State(relay): State<Arc<Relay>>, body: Result<Bytes, BytesRej
     Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response())
 }
 
-async fn clear_faults(State(relay): State<Arc<Relay>>) -> Response {
-    relay.clear_faults();
+async fn clear_faults(State(relay): State<Arc<dyn Store>>) -> Response {
+    relay.clear_faults().await;
     log!("faults cleared");
     no_content()
 }
 
-async fn stats(State(relay): State<Arc<Relay>>) -> Response {
-    axum::Json(relay.stats()).into_response()
+async fn stats(State(relay): State<Arc<dyn Store>>) -> Answer {
+    Ok(axum::Json(relay.stats().await?).into_response())
 }
 
 async fn set_delay(body: Result<Bytes, BytesRejection>) -> Answer {

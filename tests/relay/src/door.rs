@@ -56,6 +56,10 @@ impl Door {
         before - self.knocks.len()
     }
 
+    pub fn any_knock(&self, test: impl FnMut(&Knock) -> bool) -> bool {
+        self.knocks.iter().any(test)
+    }
+
     pub fn add_waiter(&mut self, waiter: u64, notify: Arc<Notify>) {
         if !self.waiters.iter().any(|(id, _)| *id == waiter) {
             self.waiters.push((waiter, notify));

@@ -46,6 +46,11 @@ impl RelayError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// The shared store (Redis) does not answer; retry later (link.md, operations notes).
+    pub const fn store_unavailable() -> Self {
+        Self::unavailable("the relay's store is unavailable")
+    }
+
     pub const fn unknown_session() -> Self {
         Self::not_found("unknown, expired or closed session")
     }
@@ -60,6 +65,7 @@ impl RelayError {
 
 impl IntoResponse for RelayError {
     fn into_response(self) -> Response {
+        crate::metrics::rejected(self.status, self.message);
         (
             self.status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -20,9 +20,13 @@ mod door;
 mod error;
 mod faults;
 mod ids;
+mod metrics;
 mod queue;
+mod redis_lua;
+mod redis_store;
 mod server;
 mod state;
+mod store;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -75,6 +79,16 @@ enum Command {
         /// Enable `POST /v1/test/faults` and `GET /v1/test/stats` (never in production).
         #[arg(long)]
         test_faults: bool,
+        /// Keep the state in Redis (`redis://HOST:PORT/DB`), shared with every instance
+        /// started with the same URL and prefix; without it, in this process's memory.
+        #[arg(long)]
+        redis: Option<String>,
+        /// The prefix of every Redis key and channel (several relays may share one Redis).
+        #[arg(long, default_value = "relay")]
+        redis_prefix: String,
+        /// `json`: one JSON object per log line (time, pid, message), for log collectors.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
 }
 
@@ -90,7 +104,11 @@ fn main() -> ExitCode {
         door_knocks,
         total_bytes,
         test_faults,
+        redis,
+        redis_prefix,
+        log_format,
     } = Cli::parse().command;
+    let _ = LOG_FORMAT.set(log_format);
     let max_sessions = to_usize(max_sessions);
     let door_knocks = to_usize(door_knocks);
     let limits = Limits {
@@ -111,6 +129,10 @@ fn main() -> ExitCode {
         listen,
         limits,
         test_faults,
+        redis: redis.map(|url| redis_store::RedisOptions {
+            url,
+            prefix: redis_prefix,
+        }),
     };
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -130,7 +152,30 @@ fn to_usize(n: u32) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// Writes one log line to stderr; a closed stderr is no reason to fail a request.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Writes one log line to stderr; a closed stderr is no reason to fail a request. The
+/// message holds ids shortened, numbers and sizes only (see `log!`), in either format.
 pub fn write_log(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "relay: {line}");
+    let mut err = std::io::stderr().lock();
+    if LOG_FORMAT.get() == Some(&LogFormat::Json) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let record = serde_json::json!({
+            "ts_ms": u64::try_from(ms).unwrap_or(u64::MAX),
+            "pid": std::process::id(),
+            "component": "relay",
+            "msg": line.to_string(),
+        });
+        let _ = writeln!(err, "{record}");
+    } else {
+        let _ = writeln!(err, "relay: {line}");
+    }
 }

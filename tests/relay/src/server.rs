@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::api;
+use crate::redis_store::{RedisOptions, RedisStore};
 use crate::state::{self, Limits, Relay};
+use crate::store::Store;
 
 /// After a stop signal, how long open requests get to finish before the process exits.
 const GRACE: Duration = Duration::from_secs(3);
@@ -22,6 +23,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub limits: Limits,
     pub test_faults: bool,
+    /// `--redis URL`: share the state with other instances through Redis.
+    pub redis: Option<RedisOptions>,
 }
 
 /// Often enough that a session or knock outlives its limit by at most a quarter of it
@@ -49,7 +52,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         _ => local,
     };
     let period = sweep_period(&options.limits);
-    let relay = Arc::new(Relay::new(options.limits, options.test_faults));
+    let relay: Arc<dyn Store> = match options.redis {
+        None => Arc::new(Relay::new(options.limits, options.test_faults)),
+        Some(redis) => {
+            Arc::new(RedisStore::connect(redis, options.limits, options.test_faults).await?)
+        }
+    };
     let app = api::router(relay.clone());
 
     let sweeper = tokio::spawn({
@@ -59,7 +67,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                state::log_swept(&relay.sweep(Instant::now()));
+                match relay.sweep().await {
+                    Ok(swept) => state::log_swept(&swept),
+                    Err(e) => log!("sweep failed: {}", e.message),
+                }
             }
         }
     });
@@ -92,7 +103,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     log!(
-        "listening on {host}{}",
+        "listening on {host} with the {} store{}",
+        relay.kind(),
         if options.test_faults {
             " with test faults enabled"
         } else {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::body::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -22,6 +23,10 @@ use crate::error::RelayError;
 use crate::faults::{Action, Delivery, Faults, Target};
 use crate::ids::Id;
 use crate::queue::{Appended, Dir, FrameQueue, QueueLimits};
+use crate::store::Store;
+
+/// How many doors a session remembers having knocked on before it prunes the list.
+const KNOCKED_DOORS: usize = 16;
 
 /// link.md §5.4: the limits of the reference relay; the defaults are the spec's.
 #[derive(Debug, Clone)]
@@ -73,7 +78,7 @@ impl Signal {
         }
     }
 
-    fn wake_all(&self) {
+    pub fn wake_all(&self) {
         self.up.notify_waiters();
         self.down.notify_waiters();
     }
@@ -83,7 +88,7 @@ impl Signal {
 #[derive(Clone)]
 pub struct SessionRef {
     pub id: Id,
-    instance: u64,
+    pub instance: u64,
     pub signal: Arc<Signal>,
 }
 
@@ -95,6 +100,8 @@ struct Session {
     in_flight: u32,
     up: FrameQueue,
     down: FrameQueue,
+    /// The doors this session has knocked on, so its knocks are withdrawn when it closes.
+    knocked: Vec<Id>,
 }
 
 impl Session {
@@ -118,6 +125,7 @@ struct Counters {
     knocks_received: u64,
     knocks_delivered: u64,
     knocks_dropped: u64,
+    knocks_withdrawn: u64,
     frames_stored: u64,
     frames_served: u64,
 }
@@ -149,11 +157,22 @@ impl Inner {
             .ok_or_else(RelayError::unknown_session)
     }
 
+    /// Removes the session and withdraws the knocks it left on doors.
     fn remove_session(&mut self, id: Id) -> Option<Session> {
         let session = self.sessions.remove(&id)?;
         self.queued_bytes -= session.bytes();
         session.signal.wake_all();
         self.faults.forget(id);
+        for door in &session.knocked {
+            if let Some(entry) = self.doors.get_mut(door) {
+                let removed = entry.retain(|k| k.session != id || k.instance != session.instance);
+                self.pending_knocks -= removed;
+                self.counters.knocks_withdrawn += u64::try_from(removed).unwrap_or(0);
+                if entry.is_idle() {
+                    self.doors.remove(door);
+                }
+            }
+        }
         Some(session)
     }
 
@@ -239,6 +258,7 @@ impl Relay {
                 in_flight: 0,
                 up: FrameQueue::default(),
                 down: FrameQueue::default(),
+                knocked: Vec::new(),
             },
         );
         inner.counters.sessions_created += 1;
@@ -257,15 +277,29 @@ impl Relay {
     }
 
     pub fn knock(&self, door: Id, session: Id, now: Instant) -> Result<(), RelayError> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let instance = {
             let entry = inner
                 .sessions
                 .get_mut(&session)
                 .ok_or_else(RelayError::unknown_session)?;
             entry.last_request = now;
+            if !entry.knocked.contains(&door) {
+                // Bounded: past a few doors, forget those no longer holding its knocks.
+                if entry.knocked.len() >= KNOCKED_DOORS {
+                    let instance = entry.instance;
+                    entry.knocked.retain(|d| {
+                        inner.doors.get(d).is_some_and(|e| {
+                            e.any_knock(|k| k.session == session && k.instance == instance)
+                        })
+                    });
+                }
+                entry.knocked.push(door);
+            }
             entry.instance
         };
+        let mut inner = guard;
         inner.purge_door(door, now, self.limits.knock_ttl);
         let queued = inner.doors.get(&door).map_or(0, Door::knocks);
         if queued >= self.limits.door_knocks {
@@ -550,6 +584,7 @@ impl Relay {
             "knocks_received": c.knocks_received,
             "knocks_delivered": c.knocks_delivered,
             "knocks_dropped": c.knocks_dropped,
+            "knocks_withdrawn": c.knocks_withdrawn,
             "doors": inner.doors.len(),
             "door_waiters": inner.door_waiters,
             "waiters": inner.waiters,
@@ -560,6 +595,119 @@ impl Relay {
             "faults_armed": inner.faults.armed(),
             "faults_fired": inner.faults.fired(),
         })
+    }
+}
+
+/// The in-memory store: each step is the synchronous method above at the present time.
+#[async_trait]
+impl Store for Relay {
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn test_mode(&self) -> bool {
+        self.test_mode
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn create_session(&self, id: Id) -> Result<(), RelayError> {
+        Relay::create_session(self, id, Instant::now())
+    }
+
+    async fn delete_session(&self, id: Id) -> Result<(), RelayError> {
+        Relay::delete_session(self, id)
+    }
+
+    async fn knock(&self, door: Id, session: Id) -> Result<(), RelayError> {
+        Relay::knock(self, door, session, Instant::now())
+    }
+
+    async fn take_knock(&self, doors: &[Id]) -> Result<Option<(Id, Id)>, RelayError> {
+        Relay::take_knock(self, doors, Instant::now())
+    }
+
+    async fn add_door_waiter(
+        &self,
+        doors: &[Id],
+        notify: &Arc<Notify>,
+        _wait_ms: u64,
+    ) -> Option<u64> {
+        Relay::add_door_waiter(self, doors, notify)
+    }
+
+    fn remove_door_waiter(&self, doors: &[Id], waiter: u64) {
+        Relay::remove_door_waiter(self, doors, waiter);
+    }
+
+    async fn add_frame_waiter(&self, _wait_ms: u64) -> Option<u64> {
+        Relay::add_frame_waiter(self).then_some(0)
+    }
+
+    fn remove_frame_waiter(&self, _waiter: u64) {
+        Relay::remove_frame_waiter(self);
+    }
+
+    async fn post_frame(
+        &self,
+        id: Id,
+        dir: Dir,
+        seq: u64,
+        frame: Bytes,
+    ) -> Result<Appended, RelayError> {
+        Relay::post_frame(self, id, dir, seq, frame, Instant::now())
+    }
+
+    async fn open_request(&self, id: Id, _wait_ms: u64) -> Result<SessionRef, RelayError> {
+        Relay::open_request(self, id, Instant::now())
+    }
+
+    fn close_request(&self, session: &SessionRef) {
+        Relay::close_request(self, session, Instant::now());
+    }
+
+    async fn take_frame(
+        &self,
+        session: &SessionRef,
+        dir: Dir,
+        seq: u64,
+    ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
+        Relay::take_frame(self, session, dir, seq)
+    }
+
+    async fn arm_fault(
+        &self,
+        session: Option<Id>,
+        dir: Dir,
+        seq: u64,
+        action: Action,
+    ) -> Result<u64, RelayError> {
+        Relay::arm_fault(self, session, dir, seq, action)
+    }
+
+    async fn clear_faults(&self) {
+        Relay::clear_faults(self);
+    }
+
+    async fn sweep(&self) -> Result<Swept, RelayError> {
+        Ok(Relay::sweep(self, Instant::now()))
+    }
+
+    fn shut_down(&self) {
+        Relay::shut_down(self);
+    }
+
+    async fn ready(&self) -> Result<(), RelayError> {
+        if self.lock().shutting_down {
+            return Err(RelayError::unavailable("relay shutting down"));
+        }
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<Value, RelayError> {
+        Ok(Relay::stats(self))
     }
 }
 

@@ -135,3 +135,26 @@ async fn wait_is_clamped_to_max_wait() {
     assert!(waited >= Duration::from_millis(780), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+#[tokio::test]
+async fn a_deleted_session_withdraws_its_knocks_at_once() {
+    let relay = Relay::start_with(&["--door-knocks", "2", "--test-faults"]);
+    let (door, other) = (new_id(), new_id());
+    let (phone, gone) = (relay.session().await, relay.session().await);
+    assert_eq!(relay.knock(&door, &gone).await, 204);
+    assert_eq!(relay.knock(&door, &gone).await, 204);
+    assert_eq!(relay.knock(&other, &gone).await, 204);
+    assert_eq!(relay.knock(&door, &phone).await, 429);
+    assert_eq!(relay.delete(&gone).await, 204);
+    // Gone from the relay's count before any door GET or sweep looks at them.
+    let stats = relay.stats().await;
+    assert_eq!(
+        (stats["knocks"].as_u64(), stats["knocks_withdrawn"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(stats["doors"], 0);
+    // The door has room again, and its next knock is the live one.
+    assert_eq!(relay.knock(&door, &phone).await, 204);
+    let got = relay.doors(&[&door, &other], 0).await;
+    assert_eq!((got.status, got.body), (200, knock_body(&door, &phone)));
+}

@@ -112,3 +112,93 @@ fn load_generator_runs_a_small_load() {
     assert!(stdout.contains("peak RSS (VmHWM)"), "{stdout}");
     assert!(stdout.contains("errors: 0"), "{stdout}");
 }
+
+#[test]
+fn load_generator_compares_memory_and_redis_behind_nginx() {
+    let output = Command::new(env!("CARGO_BIN_EXE_relay-load"))
+        .args(["--relay", env!("CARGO_BIN_EXE_relay")])
+        .args(["--compare-redis", "--instances", "3"])
+        .args([
+            "--sessions",
+            "20",
+            "--round-trips",
+            "3",
+            "--time-limit-secs",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // Both runs, each complete, then the comparison.
+    assert_eq!(stdout.matches("20 passed, 0 failed").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("round trips: 60 in").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("errors: 0").count(), 2, "{stdout}");
+    for i in 0..3 {
+        assert!(
+            stdout.contains(&format!("redis-mode relay {i}: ")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("redis-server: "), "{stdout}");
+    // nginx's master and its 4 workers, all gone once the tool has exited.
+    let nginx: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("nginx processes (stopped): "))
+        .expect("the nginx pids")
+        .split(' ')
+        .collect();
+    assert_eq!(nginx.len(), 5, "{stdout}");
+    for pid in nginx {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "nginx process {pid} outlived the tool"
+        );
+    }
+    assert!(
+        stdout.contains("redis mode / in-memory CPU per round trip: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("peak RSS per instance < 100 MiB: met"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("40 passed, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_without_frame_contents() {
+    let relay = Relay::start_with(&["--log-format", "json"]);
+    let s = relay.session().await;
+    let marker = b"PLAINTEXT-MARKER-json-log-check";
+    assert_eq!(relay.post(&s, "up", 0, marker).await, 204);
+    assert_eq!(relay.get(&s, "up", 0, 0).await.body, marker);
+    assert_eq!(relay.delete(&s).await, 204);
+    let (status, _, log) = relay.stop();
+    assert!(status.success());
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    let messages: Vec<&str> = records.iter().map(|r| r["msg"].as_str().unwrap()).collect();
+    assert!(
+        messages.contains(&format!("session {} created", &s[..8]).as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&format!("frame {} up 0: 31 bytes served", &s[..8]).as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["ts_ms"].as_u64().is_some() && r["pid"].as_u64().is_some())
+    );
+    assert!(!log.contains("PLAINTEXT"), "{log}");
+    assert!(!log.contains(&s), "{log}");
+}

@@ -31,6 +31,16 @@
 //! the payload to the phone as the first binary message, then joins the two legs as above,
 //! with the same limits.
 //!
+//! Several instances (issue 19): the two legs of a tunnel must meet in one process, and the
+//! instance is encoded in the routing id, as the large tunnel services do: started with
+//! `--instance N`, a server makes the first byte of every routing id it hands out `N`, and
+//! the load balancer sends `/cable/connect/{routing id}/...` to instance `N` by that byte
+//! (`/cable/new` goes anywhere; sample nginx rules in the README). Chosen over routing the
+//! messages through Redis because the phone's leg is bound to its instance anyway (a
+//! WebSocket dies with its process), so shared state could not save a tunnel, while it would
+//! add a Redis round trip to every message and Redis load per byte; instances share nothing,
+//! so each one's limits bound its own memory. A browser sent to the wrong instance gets 404.
+//!
 //! Refusals: 400 for a malformed path or a client that does not offer `fido.cable` (or is not
 //! a WebSocket upgrade), 404 for an unknown tunnel or a routing id that does not match, 409 for
 //! a tunnel id already in use, 503 when full or shutting down. Shutdown closes every tunnel
@@ -101,6 +111,8 @@ struct Waiting {
 
 struct Shared {
     limits: Limits,
+    /// The first byte of every routing id (`--instance`), if several instances serve.
+    instance: Option<u8>,
     waiting: Mutex<HashMap<[u8; 16], Waiting>>,
     /// Tunnel ids whose phone is connected (waiting or joined).
     in_use: Mutex<HashMap<[u8; 16], ()>>,
@@ -135,9 +147,20 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_instance(listener, limits, None, shutdown).await
+}
+
+/// `serve` as instance `instance` of several: every routing id starts with that byte.
+pub async fn serve_instance(
+    listener: TcpListener,
+    limits: Limits,
+    instance: Option<u8>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
         limits,
+        instance,
         waiting: Mutex::new(HashMap::new()),
         in_use: Mutex::new(HashMap::new()),
         tunnels: AtomicUsize::new(0),
@@ -227,6 +250,9 @@ async fn new_tunnel(
     let mut routing_id = [0u8; 3];
     if getrandom::fill(&mut routing_id).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    if let Some(instance) = shared.instance {
+        routing_id[0] = instance;
     }
     let limits = shared.limits;
     let (join, joined) = oneshot::channel();

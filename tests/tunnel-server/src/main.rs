@@ -33,6 +33,10 @@ struct Cli {
     /// Tunnels at once.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_tunnels: u32,
+    /// This server's number among several behind one load balancer: the first byte of every
+    /// routing id, by which the balancer sends a browser to its phone's instance.
+    #[arg(long, value_parser = clap::value_parser!(u8))]
+    instance: Option<u8>,
 }
 
 fn main() -> ExitCode {
@@ -69,7 +73,7 @@ fn main() -> ExitCode {
         let mut out = std::io::stdout();
         writeln!(out, "tunnel-server listening on {addr}")?;
         out.flush()?;
-        tunnel_server::serve(listener, limits, stop).await
+        tunnel_server::serve_instance(listener, limits, cli.instance, stop).await
     });
     match result {
         Ok(()) => {

@@ -10,6 +10,13 @@
 //! `up` i, echoes the bytes reversed on `down` i; a round trip is timed from the phone's POST
 //! to the end of its GET. Phases are separated by barriers, so the round trips of all
 //! sessions overlap. Every request goes to 127.0.0.1 and the run is bounded in time.
+//!
+//! `--compare-redis` (issue 19) runs the same load twice in one run: against one in-memory
+//! relay, then through Debian's nginx (round-robin) to `--instances` relays sharing one
+//! Debian `redis-server` (all on loopback, ports picked at run time, stopped by pid). It
+//! prints each run's figures, CPU seconds per 1,000 round trips for every relay, for Redis
+//! and for nginx, peak RSS per instance, and the targets: Redis mode (relays + Redis) at most
+//! 2x the in-memory CPU per round trip, and each instance's peak RSS under 100 MiB.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -42,6 +49,12 @@ struct Cli {
     /// Give up (and count what is unfinished as failed) after this long.
     #[arg(long, default_value_t = 120)]
     time_limit_secs: u64,
+    /// Also run the load through nginx to `--instances` relays on one Redis, and compare.
+    #[arg(long)]
+    compare_redis: bool,
+    /// Relay instances behind nginx with `--compare-redis`.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    instances: u32,
 }
 
 fn main() -> ExitCode {
@@ -65,9 +78,14 @@ struct RelayProcess {
 
 impl RelayProcess {
     fn start(path: &PathBuf, sessions: u32) -> Result<Self, String> {
+        Self::start_with(path, sessions, &[])
+    }
+
+    fn start_with(path: &PathBuf, sessions: u32, extra: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(path)
             .args(["serve", "--listen", "127.0.0.1:0", "--test-faults"])
             .args(["--max-sessions", &sessions.max(10_000).to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -102,24 +120,8 @@ impl RelayProcess {
         self.child.id()
     }
 
-    /// A field of /proc/PID/status in kB (VmHWM: peak resident set).
-    fn status_kb(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-    }
-
-    /// CPU time of all the relay's threads so far (the first field of each schedstat).
-    fn cpu_time(&self) -> Option<Duration> {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
-        let mut nanos = 0u64;
-        for task in tasks.flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-        Some(Duration::from_nanos(nanos))
+    fn usage(&self) -> Usage {
+        usage(self.pid())
     }
 
     /// SIGTERM, then up to 5 s for a clean exit; whether it exited cleanly.
@@ -151,6 +153,34 @@ impl Drop for RelayProcess {
     }
 }
 
+/// A field of /proc/PID/status in kB (VmHWM: peak resident set).
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time of all the process's threads so far (the first field of each schedstat).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut nanos = 0u64;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(nanos))
+}
+
+fn usage(pid: u32) -> Usage {
+    Usage {
+        peak_kb: status_kb(pid, "VmHWM"),
+        rss_kb: status_kb(pid, "VmRSS"),
+        cpu: cpu_time(pid),
+    }
+}
+
 fn relay_path(cli: &Cli) -> Result<PathBuf, String> {
     if let Some(path) = &cli.relay {
         return Ok(path.clone());
@@ -177,14 +207,19 @@ fn open_files_limit() -> Option<u64> {
 fn run(cli: &Cli) -> Result<bool, String> {
     let path = relay_path(cli)?;
     let n = usize::try_from(cli.sessions).map_err(|_| "too many sessions")?;
-    // Every session has up to two requests open at once (one per end).
+    // Every session has up to two requests open at once (one per end), but the client pool
+    // opens a new connection when the last one is not back yet and keeps it: measured ~2.7
+    // connections per session, in this tool and in the in-memory relay (it inherits the limit).
     if let Some(limit) = open_files_limit() {
-        let needed = 2 * u64::from(cli.sessions) + 64;
+        let needed = 3 * u64::from(cli.sessions) + 64;
         if limit < needed {
             eprintln!(
                 "warning: open-file limit {limit} < {needed}: connections may fail (ulimit -n)"
             );
         }
+    }
+    if cli.compare_redis {
+        return compare::run(cli, &path, n);
     }
     let mut relay = RelayProcess::start(&path, cli.sessions)?;
     println!(
@@ -199,15 +234,14 @@ fn run(cli: &Cli) -> Result<bool, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let report = runtime.block_on(load(&relay.url, n, cli.round_trips, cli.time_limit_secs))?;
-    let usage = Usage {
-        peak_kb: relay.status_kb("VmHWM"),
-        rss_kb: relay.status_kb("VmRSS"),
-        cpu: relay.cpu_time(),
-    };
+    let usage = relay.usage();
     let clean_exit = relay.stop();
     report.print(&usage, clean_exit);
     Ok(report.failed == 0 && report.errors == 0 && clean_exit)
 }
+
+#[path = "load/compare.rs"]
+mod compare;
 
 struct Ctx {
     http: reqwest::Client,
@@ -576,6 +610,12 @@ async fn load(
         .map(|_| tokio::spawn(session(ctx.clone(), deadline)))
         .collect();
     let stat = |v: &Option<Value>, key: &str| v.as_ref().and_then(|v| v[key].as_u64()).unwrap_or(0);
+    // Behind a load balancer the stats come from any one instance: the relay-wide count of
+    // long-polls (Redis store) is the one that says every door GET waits.
+    let door_waiters_of = |v: &Option<Value>| match v.as_ref().map(|v| &v["waiters_relay_wide"]) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => stat(v, "door_waiters"),
+    };
 
     // Gate 1 → 2: every created session's PC is waiting on its door.
     ctx.barrier.wait().await;
@@ -583,7 +623,7 @@ async fn load(
     let mut door_waiters = 0;
     let wait_until = Instant::now() + Duration::from_secs(20);
     while Instant::now() < wait_until {
-        door_waiters = stat(&ctx.stats().await, "door_waiters");
+        door_waiters = door_waiters_of(&ctx.stats().await);
         if door_waiters >= created {
             break;
         }

@@ -1,6 +1,11 @@
 //! Shared harness for the relay's integration tests: the real `relay` binary on a free
 //! loopback port (the harness crate's spawner: killed on drop), its stderr log collected for inspection, and reqwest
 //! helpers for each endpoint of link.md §5.4.
+//!
+//! The store: in memory by default; with `RELAY_TEST_STORE=redis` every relay a test starts
+//! keeps its state in a Redis server of its own (Debian's `redis-server` on a loopback port
+//! picked at run time, killed by its pid with the test's relay), so the same suite checks
+//! both stores. `Relay::another_instance` starts a second relay on the same store.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, ExitStatus};
@@ -52,11 +57,75 @@ pub struct Got {
     pub body: Vec<u8>,
 }
 
-/// A running `relay serve`; killed when dropped.
+/// Whether this run's relays keep their state in Redis (`RELAY_TEST_STORE=redis`).
+pub fn on_redis() -> bool {
+    std::env::var("RELAY_TEST_STORE").is_ok_and(|v| v == "redis")
+}
+
+/// A free loopback port picked by the system (for servers that cannot report their own).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A `redis-server` of this test on 127.0.0.1, without persistence; killed when dropped.
+pub struct RedisServer {
+    process: Option<Process>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let mut server = Self {
+            process: None,
+            port: free_port(),
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (SIGKILL by pid): everything it held is lost.
+    pub fn kill(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub fn restart(&mut self) {
+        self.process = None;
+        let process = Process::spawn(
+            Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"]),
+            "redis-server",
+            Stderr::Collect,
+        )
+        .expect("redis-server (Debian package redis-server; tests/setup.sh installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.process = Some(process);
+    }
+}
+
+/// A running `relay serve`; killed when dropped (then its Redis, if it has one).
 pub struct Relay {
     process: Process,
     pub url: String,
     pub http: reqwest::Client,
+    /// The relay's own Redis (`RELAY_TEST_STORE=redis`), shared with `another_instance`s.
+    pub redis: Option<std::sync::Arc<std::sync::Mutex<RedisServer>>>,
+    /// The arguments it was started with (its limits), for `another_instance`.
+    args: Vec<String>,
 }
 
 impl Relay {
@@ -64,11 +133,43 @@ impl Relay {
         Self::start_with(&[])
     }
 
+    /// A relay on the store this run tests (see the module header).
     pub fn start_with(args: &[&str]) -> Self {
+        let redis =
+            on_redis().then(|| std::sync::Arc::new(std::sync::Mutex::new(RedisServer::start())));
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::start_on(redis, args)
+    }
+
+    /// A relay on Redis (whatever `RELAY_TEST_STORE` says).
+    pub fn start_on_redis(args: &[&str]) -> Self {
+        let redis = std::sync::Arc::new(std::sync::Mutex::new(RedisServer::start()));
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::start_on(Some(redis), args)
+    }
+
+    /// A second relay process on the same Redis and prefix with the same options: another
+    /// instance of the same relay (in-memory runs: `None`).
+    pub fn another_instance(&self) -> Option<Self> {
+        self.redis
+            .clone()
+            .map(|redis| Self::start_on(Some(redis), self.args.clone()))
+    }
+
+    fn start_on(
+        redis: Option<std::sync::Arc<std::sync::Mutex<RedisServer>>>,
+        args: Vec<String>,
+    ) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&args);
+        if let Some(redis) = &redis {
+            command.args(["--redis", &redis.lock().unwrap().url()]);
+            command.args(["--redis-prefix", "test"]);
+        }
         let (process, url) = Process::start_server(
-            Command::new(BIN)
-                .args(["serve", "--listen", "127.0.0.1:0"])
-                .args(args),
+            &mut command,
             "relay",
             Stderr::Collect,
             "relay listening on ",
@@ -79,6 +180,8 @@ impl Relay {
             process,
             url,
             http: http(),
+            redis,
+            args,
         }
     }
 

@@ -1,0 +1,293 @@
+//! `relay-load --compare-redis`: the same load against one in-memory relay and, through
+//! nginx round-robin, against several relays on one Redis, in one run (see the binary's
+//! header). Every process is this tool's child, on loopback, stopped by its pid.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{RelayProcess, Report, Usage, load, usage};
+
+/// Targets of issue 19.
+const CPU_RATIO_TARGET: f64 = 2.0;
+const RSS_TARGET_MIB: f64 = 100.0;
+
+/// A helper process (redis-server, nginx) killed by its pid when dropped.
+struct Helper {
+    child: Child,
+}
+
+impl Helper {
+    fn spawn(name: &'static str, command: &mut Command) -> Result<Self, String> {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {name} (tests/setup.sh installs it): {e}"))?;
+        Ok(Self { child })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// The pids of `pid`'s child processes (nginx's workers).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status();
+}
+
+impl Drop for Helper {
+    /// SIGTERM (nginx's master then stops its workers), up to 5 s, then SIGKILL for the
+    /// process and for any child it left behind, each by its pid.
+    fn drop(&mut self) {
+        let workers = children(self.pid());
+        signal(self.pid(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for worker in workers {
+            if std::fs::metadata(format!("/proc/{worker}")).is_ok() {
+                signal(worker, "KILL");
+            }
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn wait_listening(name: &str, port: u16) -> Result<(), String> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(format!("{name} did not listen on {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn redis_server() -> Result<(Helper, u16), String> {
+    let port = free_port()?;
+    let helper = Helper::spawn(
+        "redis-server",
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--maxclients", "50000"]),
+    )?;
+    wait_listening("redis-server", port)?;
+    Ok((helper, port))
+}
+
+/// nginx worker processes. At 10,000 sessions nginx holds ~20,000 client and ~20,000
+/// upstream connections; split over four workers (`reuseport`: the kernel spreads the
+/// clients evenly) each stays far below a 20,000 open-file limit, which one process cannot.
+const NGINX_WORKERS: usize = 4;
+/// Per worker: clients plus upstreams, with room for an uneven spread.
+const NGINX_WORKER_CONNECTIONS: usize = 16_000;
+
+/// nginx (a master and `NGINX_WORKERS` workers), round-robin over `relays`.
+fn nginx(dir: &Path, relays: &[&str]) -> Result<(Helper, u16), String> {
+    let port = free_port()?;
+    let servers: String = relays
+        .iter()
+        .map(|r| format!("        server {r};\n"))
+        .collect();
+    let conf = format!(
+        r#"
+daemon off;
+worker_processes {NGINX_WORKERS};
+pid {d}/nginx.pid;
+error_log {d}/error.log error;
+events {{ worker_connections {NGINX_WORKER_CONNECTIONS}; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream relays {{
+{servers}        keepalive 4096;
+    }}
+    server {{
+        listen 127.0.0.1:{port} backlog=65535 reuseport;
+        location / {{
+            proxy_pass http://relays;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 60s;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"#,
+        d = dir.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let helper = Helper::spawn(
+        "nginx",
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&path)
+            .arg("-p")
+            .arg(dir),
+    )?;
+    wait_listening("nginx", port)?;
+    Ok((helper, port))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn cpu_s(u: &Usage) -> f64 {
+    u.cpu.map_or(f64::NAN, |c| c.as_secs_f64())
+}
+
+fn mib(u: &Usage) -> f64 {
+    u.peak_kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0)
+}
+
+/// CPU seconds per 1,000 round trips.
+fn per_k(cpu: f64, report: &Report) -> f64 {
+    cpu * 1000.0 / (report.latencies.len().max(1) as f64)
+}
+
+pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
+    let rt = runtime()?;
+
+    println!("== in-memory: one relay");
+    let mut memory = RelayProcess::start(path, cli.sessions)?;
+    let mem_report = rt.block_on(load(&memory.url, n, cli.round_trips, cli.time_limit_secs))?;
+    let mem_usage = memory.usage();
+    let mem_clean = memory.stop();
+    mem_report.print(&mem_usage, mem_clean);
+
+    println!(
+        "== redis: {} relays on one redis-server, through nginx round-robin",
+        cli.instances
+    );
+    let (redis, redis_port) = redis_server()?;
+    let url = format!("redis://127.0.0.1:{redis_port}/");
+    let mut relays = Vec::new();
+    for _ in 0..cli.instances {
+        relays.push(RelayProcess::start_with(
+            path,
+            cli.sessions,
+            &["--redis", &url, "--redis-prefix", "load"],
+        )?);
+    }
+    let mut name = [0u8; 8];
+    getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("relay-load-nginx-{}", super::hex(&name)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let addresses: Vec<String> = relays
+        .iter()
+        .map(|r| r.url.trim_start_matches("http://").to_owned())
+        .collect();
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let (proxy, proxy_port) = nginx(&dir, &refs)?;
+    let front = format!("http://127.0.0.1:{proxy_port}");
+    let redis_report = rt.block_on(load(&front, n, cli.round_trips, cli.time_limit_secs))?;
+    let usages: Vec<Usage> = relays.iter().map(RelayProcess::usage).collect();
+    let redis_usage = usage(redis.pid());
+    // The master and its workers: CPU summed, peak RSS of the largest process.
+    let workers = children(proxy.pid());
+    let nginx_usages: Vec<Usage> = std::iter::once(proxy.pid())
+        .chain(workers.iter().copied())
+        .map(usage)
+        .collect();
+    let nginx_usage = Usage {
+        peak_kb: nginx_usages.iter().filter_map(|u| u.peak_kb).max(),
+        rss_kb: nginx_usages.iter().filter_map(|u| u.rss_kb).max(),
+        cpu: Some(nginx_usages.iter().filter_map(|u| u.cpu).sum()),
+    };
+    let mut clean = true;
+    for relay in &mut relays {
+        clean &= relay.stop();
+    }
+    let proxy_pid = proxy.pid();
+    drop(proxy);
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+    // Printed after they were stopped, so a caller can check none is left.
+    let pids: Vec<String> = std::iter::once(proxy_pid)
+        .chain(workers)
+        .map(|p| p.to_string())
+        .collect();
+    println!("nginx processes (stopped): {}", pids.join(" "));
+    let total = Usage {
+        peak_kb: usages.iter().filter_map(|u| u.peak_kb).max(),
+        rss_kb: usages.iter().filter_map(|u| u.rss_kb).max(),
+        cpu: Some(usages.iter().filter_map(|u| u.cpu).sum()),
+    };
+    redis_report.print(&total, clean);
+
+    println!("== comparison (CPU s per 1,000 round trips; peak RSS)");
+    let mem_cpu = per_k(cpu_s(&mem_usage), &mem_report);
+    println!(
+        "in-memory relay: {mem_cpu:.3} CPU s, {:.1} MiB",
+        mib(&mem_usage)
+    );
+    let mut relays_cpu = 0.0;
+    let mut rss_ok = mib(&mem_usage) < RSS_TARGET_MIB;
+    for (i, u) in usages.iter().enumerate() {
+        let cpu = per_k(cpu_s(u), &redis_report);
+        relays_cpu += cpu;
+        rss_ok &= mib(u) < RSS_TARGET_MIB;
+        println!("redis-mode relay {i}: {cpu:.3} CPU s, {:.1} MiB", mib(u));
+    }
+    let redis_cpu = per_k(cpu_s(&redis_usage), &redis_report);
+    println!(
+        "redis-server: {redis_cpu:.3} CPU s, {:.1} MiB",
+        mib(&redis_usage)
+    );
+    println!(
+        "nginx, {NGINX_WORKERS} workers (not counted below): {:.3} CPU s, {:.1} MiB (largest process)",
+        per_k(cpu_s(&nginx_usage), &redis_report),
+        mib(&nginx_usage)
+    );
+    let ratio = (relays_cpu + redis_cpu) / mem_cpu;
+    let cpu_ok = ratio <= CPU_RATIO_TARGET;
+    println!(
+        "redis mode / in-memory CPU per round trip: {ratio:.2}x (relays {:.2}x + redis {:.2}x); target <= {CPU_RATIO_TARGET}x: {}",
+        relays_cpu / mem_cpu,
+        redis_cpu / mem_cpu,
+        if cpu_ok { "met" } else { "NOT met" }
+    );
+    println!(
+        "peak RSS per instance < {RSS_TARGET_MIB} MiB: {}",
+        if rss_ok { "met" } else { "NOT met" }
+    );
+    let passed = mem_report.passed + redis_report.passed;
+    let failed = mem_report.failed + redis_report.failed;
+    let errors = mem_report.errors + redis_report.errors;
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0 && errors == 0 && mem_clean && clean)
+}

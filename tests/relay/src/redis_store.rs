@@ -1,0 +1,748 @@
+//! The Redis store (`relay serve --redis URL`): every instance started with the same URL and
+//! prefix serves every session, so a load balancer may send a session's requests anywhere
+//! and an instance may die mid-session.
+//!
+//! State: each operation is one Lua script (`redis_lua`), atomic in Redis, and its answer
+//! is written before the HTTP answer (an acknowledged POST is in Redis; a retry through
+//! another instance is recognised by its number, so the receiver gets it exactly once).
+//! Limits (sessions, queues, knocks, bytes, long-polls) are counted in Redis, relay-wide.
+//! Expiry: the sweeper of every instance runs the idempotent `sweep` script; each key also
+//! carries a Redis TTL, so Redis frees a session even when no instance is left.
+//!
+//! Wake-ups: pub/sub. A script that stores a frame, a knock or removes a session publishes
+//! one short message on `P:wake` in the same atomic step; every instance keeps one
+//! subscriber connection and wakes its own local waiters (the `Signal` of the session, the
+//! `Notify` of a door waiter). Chosen over streams or blocking reads because a long-poll
+//! then holds no Redis connection (10,000 waiting GETs cost one subscription per instance,
+//! not 10,000 blocked connections), and a lost message costs only latency: a waiter arms
+//! its `Notify` before it looks in Redis, and when the subscription breaks and comes back
+//! every local waiter is woken to look again.
+//!
+//! Failures: a Redis error or timeout answers `503` ("the relay's store is unavailable"),
+//! never a wrong `404`; the connection manager reconnects by itself, so service resumes
+//! when Redis does, without restarting the relay. Scripts are sent by hash and re-sent when
+//! a restarted Redis has forgotten them.
+//!
+//! What a client can make an instance do: only what link.md §5 allows any client: ids and
+//! frames are opaque values passed as script arguments (never spliced into script text or
+//! key patterns beyond the checked 32-hex-digit ids). The test faults stay per instance.
+//! Redis itself is trusted as the relay is: whoever controls it can drop, delay, reorder or
+//! alter frames and knocks, which the phone and the PC detect as they would from a
+//! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
+//!
+//! Cost: a frame GET that waits takes three Redis steps plus one per wake-up: open and claim
+//! a waiter slot (one script, `OPEN_WAIT`), take, and after the answer, in the background,
+//! release the slot; a POST is one script touching the session once. Measured with
+//! `relay-load --compare-redis` (tests/bench/README.md).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use futures_util::StreamExt;
+use redis::Value as Rv;
+use redis::aio::ConnectionManager;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::error::RelayError;
+use crate::faults::{Action, Delivery, Faults, Target};
+use crate::ids::{Id, hex};
+use crate::queue::{Appended, Dir};
+use crate::redis_lua::Scripts;
+use crate::state::{Limits, SessionRef, Signal, Swept};
+use crate::store::Store;
+
+/// How long one Redis call may take before the client gets `503`.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A long-poll's entry in the relay-wide waiter count outlives its wait by this much, in
+/// case the instance dies without removing it.
+const WAITER_SLACK_MS: u64 = 5_000;
+/// Sessions or knocks one sweep removes at most (the next sweep takes the rest).
+const SWEEP_BATCH: u32 = 500;
+
+pub struct RedisOptions {
+    pub url: String,
+    pub prefix: String,
+}
+
+#[derive(Default)]
+struct Local {
+    /// The sessions with a request running on this instance.
+    signals: HashMap<Id, Arc<Signal>>,
+    /// Door long-polls on this instance: door → (waiter, notify).
+    doors: HashMap<Id, Vec<(u64, Arc<Notify>)>>,
+    door_waiters: usize,
+    waiters: usize,
+    faults: Faults,
+}
+
+impl Local {
+    fn wake_everyone(&self) {
+        for signal in self.signals.values() {
+            signal.wake_all();
+        }
+        for waiters in self.doors.values() {
+            for (_, notify) in waiters {
+                notify.notify_one();
+            }
+        }
+    }
+}
+
+struct Inner {
+    limits: Limits,
+    test_mode: bool,
+    prefix: String,
+    /// This process's name in the relay-wide waiter set.
+    instance: String,
+    conn: ConnectionManager,
+    scripts: Scripts,
+    next_waiter: AtomicU64,
+    shutting_down: AtomicBool,
+    local: Mutex<Local>,
+}
+
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+fn unavailable(e: &redis::RedisError) -> RelayError {
+    // The error's kind only: a script error could quote its arguments.
+    log!("redis: {:?} error", e.kind());
+    RelayError::store_unavailable()
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn dir_key(dir: Dir) -> &'static str {
+    match dir {
+        Dir::Up => "u",
+        Dir::Down => "d",
+    }
+}
+
+fn parse_id(text: &[u8]) -> Option<Id> {
+    Id::parse_hex(std::str::from_utf8(text).ok()?)
+}
+
+impl RedisStore {
+    /// Connects lazily: the relay starts (and answers `503`, readiness false) while Redis is
+    /// away.
+    pub async fn connect(
+        options: RedisOptions,
+        limits: Limits,
+        test_mode: bool,
+    ) -> Result<Self, String> {
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(|e| format!("--redis: not a Redis URL ({:?})", e.kind()))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| format!("--redis: {:?}", e.kind()))?;
+        let mut name = [0u8; 8];
+        getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
+        let inner = Arc::new(Inner {
+            limits,
+            test_mode,
+            prefix: options.prefix,
+            instance: hex(&name),
+            conn,
+            scripts: Scripts::new(),
+            next_waiter: AtomicU64::new(0),
+            shutting_down: AtomicBool::new(false),
+            local: Mutex::new(Local::default()),
+        });
+        tokio::spawn(subscriber(client, Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+}
+
+/// Keeps one subscription to `P:wake` and wakes the local waiters it names; after a broken
+/// subscription, wakes every local waiter so each looks in Redis again.
+async fn subscriber(client: redis::Client, inner: std::sync::Weak<Inner>) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let Some(channel) = inner.upgrade().map(|i| format!("{}:wake", i.prefix)) else {
+            return;
+        };
+        let pubsub = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, pubsub).await {
+            Ok(Ok(pubsub)) => {
+                delay = Duration::from_millis(50);
+                if let Some(inner) = inner.upgrade() {
+                    inner.lock().wake_everyone();
+                }
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    let Some(inner) = inner.upgrade() else {
+                        return;
+                    };
+                    inner.wake(message.get_payload_bytes());
+                }
+                log!("redis: subscription lost; reconnecting");
+            }
+            Ok(Err(e)) => log!("redis: cannot subscribe ({:?})", e.kind()),
+            Err(_) => log!("redis: cannot subscribe (timeout)"),
+        }
+        if let Some(inner) = inner.upgrade() {
+            inner.lock().wake_everyone();
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_running(&self) -> Result<(), RelayError> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(RelayError::unavailable("relay shutting down"));
+        }
+        Ok(())
+    }
+
+    /// One wake-up message: `f:<session>:<u|d>`, `x:<session>` or `d:<door>`.
+    fn wake(&self, payload: &[u8]) {
+        let local = self.lock();
+        match payload {
+            [b'f', b':', rest @ ..] if rest.len() == 34 => {
+                let Some(id) = parse_id(&rest[..32]) else {
+                    return;
+                };
+                let dir = if rest[33] == b'u' { Dir::Up } else { Dir::Down };
+                if let Some(signal) = local.signals.get(&id) {
+                    signal.of(dir).notify_waiters();
+                }
+            }
+            [b'x', b':', rest @ ..] => {
+                if let Some(signal) = parse_id(rest).and_then(|id| local.signals.get(&id)) {
+                    signal.wake_all();
+                }
+            }
+            [b'd', b':', rest @ ..] => {
+                if let Some(waiters) = parse_id(rest).and_then(|door| local.doors.get(&door)) {
+                    for (_, notify) in waiters {
+                        notify.notify_one();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        args: &[&[u8]],
+    ) -> Result<T, RelayError> {
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(self.prefix.as_bytes());
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut conn = self.conn.clone();
+        let started = std::time::Instant::now();
+        let result = invocation.invoke_async(&mut conn).await;
+        crate::metrics::redis_round_trip(started.elapsed());
+        result.map_err(|e| unavailable(&e))
+    }
+}
+
+fn number(n: impl ToString) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    fn test_mode(&self) -> bool {
+        self.inner.test_mode
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn create_session(&self, id: Id) -> Result<(), RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let h = hex(id.as_bytes());
+        let answer: i64 = inner
+            .run(
+                &inner.scripts.create,
+                &[
+                    h.as_bytes(),
+                    &number(inner.limits.max_sessions),
+                    &number(ms(inner.limits.session_idle)),
+                ],
+            )
+            .await?;
+        match answer {
+            -1 => Err(RelayError::conflict("session exists")),
+            -2 => Err(RelayError::unavailable("relay full")),
+            _ => {
+                inner.lock().faults.bind_next(id);
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete_session(&self, id: Id) -> Result<(), RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let h = hex(id.as_bytes());
+        let deleted: i64 = inner.run(&inner.scripts.delete, &[h.as_bytes()]).await?;
+        inner.lock().faults.forget(id);
+        if deleted == 0 {
+            return Err(RelayError::unknown_session());
+        }
+        Ok(())
+    }
+
+    async fn knock(&self, door: Id, session: Id) -> Result<(), RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let limits = &inner.limits;
+        let answer: i64 = inner
+            .run(
+                &inner.scripts.knock,
+                &[
+                    hex(door.as_bytes()).as_bytes(),
+                    hex(session.as_bytes()).as_bytes(),
+                    &number(limits.door_knocks),
+                    &number(limits.max_knocks),
+                    &number(ms(limits.knock_ttl)),
+                    &number(ms(limits.session_idle)),
+                ],
+            )
+            .await?;
+        match answer {
+            -1 => Err(RelayError::unknown_session()),
+            -2 => Err(RelayError::queue_full("door queue full")),
+            -3 => Err(RelayError::queue_full("the relay's knock queue is full")),
+            _ => Ok(()),
+        }
+    }
+
+    async fn take_knock(&self, doors: &[Id]) -> Result<Option<(Id, Id)>, RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let ttl = number(ms(inner.limits.knock_ttl));
+        let names: Vec<String> = doors.iter().map(|d| hex(d.as_bytes())).collect();
+        let mut args: Vec<&[u8]> = vec![&ttl];
+        args.extend(names.iter().map(String::as_bytes));
+        let answer: Option<(Vec<u8>, Vec<u8>)> =
+            inner.run(&inner.scripts.take_knock, &args).await?;
+        Ok(answer.and_then(|(door, session)| Some((parse_id(&door)?, parse_id(&session)?))))
+    }
+
+    async fn add_door_waiter(
+        &self,
+        doors: &[Id],
+        notify: &Arc<Notify>,
+        wait_ms: u64,
+    ) -> Option<u64> {
+        let waiter = self.add_waiter(wait_ms).await?;
+        let mut local = self.inner.lock();
+        for door in doors {
+            local
+                .doors
+                .entry(*door)
+                .or_default()
+                .push((waiter, notify.clone()));
+        }
+        local.door_waiters += 1;
+        Some(waiter)
+    }
+
+    fn remove_door_waiter(&self, doors: &[Id], waiter: u64) {
+        {
+            let mut local = self.inner.lock();
+            for door in doors {
+                if let Some(waiters) = local.doors.get_mut(door) {
+                    waiters.retain(|(w, _)| *w != waiter);
+                    if waiters.is_empty() {
+                        local.doors.remove(door);
+                    }
+                }
+            }
+            local.door_waiters -= 1;
+        }
+        self.remove_waiter(waiter);
+    }
+
+    async fn add_frame_waiter(&self, wait_ms: u64) -> Option<u64> {
+        self.add_waiter(wait_ms).await
+    }
+
+    fn remove_frame_waiter(&self, waiter: u64) {
+        self.remove_waiter(waiter);
+    }
+
+    async fn post_frame(
+        &self,
+        id: Id,
+        dir: Dir,
+        seq: u64,
+        frame: Bytes,
+    ) -> Result<Appended, RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let limits = &inner.limits;
+        let answer: i64 = inner
+            .run(
+                &inner.scripts.post,
+                &[
+                    hex(id.as_bytes()).as_bytes(),
+                    dir_key(dir).as_bytes(),
+                    &number(seq),
+                    &frame,
+                    &number(limits.queue_frames),
+                    &number(limits.queue_bytes),
+                    &number(limits.total_bytes),
+                    &number(ms(limits.session_idle)),
+                ],
+            )
+            .await?;
+        match answer {
+            1 => {
+                inner.lock().faults.on_stored(id, dir, seq, &frame);
+                Ok(Appended::Stored)
+            }
+            2 => Ok(Appended::AlreadyStored),
+            -1 => Err(RelayError::unknown_session()),
+            -2 => Err(RelayError::conflict(
+                "other bytes are already stored under this number",
+            )),
+            -3 => Err(RelayError::conflict("seq is not the next frame number")),
+            -4 => Err(RelayError::queue_full("too many unacknowledged frames")),
+            -5 => Err(RelayError::queue_full("too many unacknowledged bytes")),
+            _ => Err(RelayError::queue_full("the relay's frame memory is full")),
+        }
+    }
+
+    async fn open_request(&self, id: Id, wait_ms: u64) -> Result<SessionRef, RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let keep = wait_ms.saturating_add(ms(inner.limits.session_idle));
+        let answer: Option<u64> = inner
+            .run(
+                &inner.scripts.open,
+                &[hex(id.as_bytes()).as_bytes(), &number(keep)],
+            )
+            .await?;
+        let instance = answer.ok_or_else(RelayError::unknown_session)?;
+        let signal = inner.lock().signals.entry(id).or_default().clone();
+        Ok(SessionRef {
+            id,
+            instance,
+            signal,
+        })
+    }
+
+    /// `OPEN_WAIT`: the open and the waiter slot in one script, one Redis round trip.
+    async fn open_waiting_request(
+        &self,
+        id: Id,
+        wait_ms: u64,
+    ) -> Result<(SessionRef, Option<u64>), RelayError> {
+        if wait_ms == 0 {
+            return Ok((self.open_request(id, 0).await?, None));
+        }
+        let inner = &self.inner;
+        inner.check_running()?;
+        let keep = wait_ms.saturating_add(ms(inner.limits.session_idle));
+        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
+        let member = format!("{}:{waiter}", inner.instance);
+        let answer: Option<(u64, i64)> = inner
+            .run(
+                &inner.scripts.open_wait,
+                &[
+                    hex(id.as_bytes()).as_bytes(),
+                    &number(keep),
+                    member.as_bytes(),
+                    &number(wait_ms.saturating_add(WAITER_SLACK_MS)),
+                    &number(inner.limits.max_waiters),
+                ],
+            )
+            .await?;
+        let (instance, claimed) = answer.ok_or_else(RelayError::unknown_session)?;
+        let mut local = inner.lock();
+        let signal = local.signals.entry(id).or_default().clone();
+        let waiter = (claimed == 1).then(|| {
+            local.waiters += 1;
+            waiter
+        });
+        Ok((
+            SessionRef {
+                id,
+                instance,
+                signal,
+            },
+            waiter,
+        ))
+    }
+
+    /// Only local: `open_request` already kept the session for the request's whole wait plus
+    /// the idle time (a deadline only ever moves later), which is at least its end plus the
+    /// idle time, so a Redis step here would change nothing.
+    fn close_request(&self, session: &SessionRef) {
+        let mut local = self.inner.lock();
+        // The map's reference and the closing request's: nobody else uses it.
+        if local
+            .signals
+            .get(&session.id)
+            .is_some_and(|s| Arc::strong_count(s) <= 2)
+        {
+            local.signals.remove(&session.id);
+        }
+    }
+
+    async fn take_frame(
+        &self,
+        session: &SessionRef,
+        dir: Dir,
+        seq: u64,
+    ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let want_following = inner.test_mode && inner.lock().faults.armed() > 0;
+        let answer: Rv = inner
+            .run(
+                &inner.scripts.take,
+                &[
+                    hex(session.id.as_bytes()).as_bytes(),
+                    &number(session.instance),
+                    dir_key(dir).as_bytes(),
+                    &number(seq),
+                    if want_following { b"1" } else { b"0" },
+                ],
+            )
+            .await?;
+        let (frame, following) = match answer {
+            Rv::Int(-1) => return Err(RelayError::unknown_session()),
+            Rv::Int(-2) => return Err(RelayError::gone()),
+            Rv::Array(items) => {
+                let mut items = items.into_iter().map(|v| match v {
+                    Rv::BulkString(bytes) => Some(Bytes::from(bytes)),
+                    _ => None,
+                });
+                let Some(Some(frame)) = items.next() else {
+                    return Err(RelayError::store_unavailable());
+                };
+                (frame, items.next().flatten())
+            }
+            _ => return Ok(None),
+        };
+        if !want_following {
+            return Ok(Some((frame, None)));
+        }
+        let delivery =
+            inner
+                .lock()
+                .faults
+                .on_deliver(session.id, dir, seq, &frame, following.as_ref())?;
+        match delivery {
+            Delivery::Genuine => Ok(Some((frame, None))),
+            Delivery::Replaced { bytes, action } => Ok(Some((bytes, Some(action)))),
+            Delivery::Hold => Ok(None),
+        }
+    }
+
+    async fn arm_fault(
+        &self,
+        session: Option<Id>,
+        dir: Dir,
+        seq: u64,
+        action: Action,
+    ) -> Result<u64, RelayError> {
+        let inner = &self.inner;
+        let (target, earlier) = match session {
+            None => (Target::NextSession, None),
+            Some(id) => {
+                let earlier = match seq.checked_sub(1) {
+                    None => None,
+                    Some(before) => {
+                        let answer: Rv = inner
+                            .run(
+                                &inner.scripts.peek,
+                                &[
+                                    hex(id.as_bytes()).as_bytes(),
+                                    dir_key(dir).as_bytes(),
+                                    &number(before),
+                                ],
+                            )
+                            .await?;
+                        match answer {
+                            Rv::Int(-1) => return Err(RelayError::unknown_session()),
+                            Rv::Int(_) => {
+                                return Err(RelayError::conflict(
+                                    "frame seq - 1 was already dropped",
+                                ));
+                            }
+                            Rv::Array(items) => items.into_iter().next().and_then(|v| match v {
+                                Rv::BulkString(bytes) => Some(Bytes::from(bytes)),
+                                _ => None,
+                            }),
+                            _ => None,
+                        }
+                    }
+                };
+                if seq == 0 {
+                    // Only the session's existence matters.
+                    let open: Option<u64> = inner
+                        .run(&inner.scripts.open, &[hex(id.as_bytes()).as_bytes(), b"0"])
+                        .await?;
+                    open.ok_or_else(RelayError::unknown_session)?;
+                }
+                (Target::Session(id), earlier)
+            }
+        };
+        inner.lock().faults.arm(target, dir, seq, action, earlier)
+    }
+
+    async fn clear_faults(&self) {
+        self.inner.lock().faults.clear();
+    }
+
+    async fn sweep(&self) -> Result<Swept, RelayError> {
+        let inner = &self.inner;
+        let answer: Vec<Rv> = inner
+            .run(
+                &inner.scripts.sweep,
+                &[&number(ms(inner.limits.knock_ttl)), &number(SWEEP_BATCH)],
+            )
+            .await?;
+        let mut items = answer.into_iter();
+        let knocks = match items.next() {
+            Some(Rv::Int(n)) => usize::try_from(n).unwrap_or(0),
+            _ => 0,
+        };
+        let sessions = items
+            .filter_map(|v| match v {
+                Rv::BulkString(bytes) => parse_id(&bytes),
+                _ => None,
+            })
+            .collect();
+        Ok(Swept { sessions, knocks })
+    }
+
+    fn shut_down(&self) {
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
+        self.inner.lock().wake_everyone();
+    }
+
+    async fn ready(&self) -> Result<(), RelayError> {
+        self.inner.check_running()?;
+        let mut conn = self.inner.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<Value, RelayError> {
+        let inner = &self.inner;
+        let answer: Vec<Rv> = inner.run(&inner.scripts.stats, &[]).await?;
+        let int = |v: &Rv| match v {
+            Rv::Int(n) => *n,
+            Rv::BulkString(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let mut counters: HashMap<String, i64> = HashMap::new();
+        for pair in answer.get(3..).unwrap_or(&[]).chunks_exact(2) {
+            if let Rv::BulkString(name) = &pair[0] {
+                counters.insert(String::from_utf8_lossy(name).into_owned(), int(&pair[1]));
+            }
+        }
+        let c = |name: &str| counters.get(name).copied().unwrap_or(0);
+        let at = |i: usize| answer.get(i).map_or(0, int);
+        let local = inner.lock();
+        Ok(json!({
+            "sessions": at(0),
+            "sessions_created": c("sessions_created"),
+            "sessions_deleted": c("sessions_deleted"),
+            "sessions_expired": c("sessions_expired"),
+            "knocks": at(1),
+            "knocks_received": c("knocks_received"),
+            "knocks_delivered": c("knocks_delivered"),
+            "knocks_dropped": c("knocks_dropped"),
+            "knocks_withdrawn": c("knocks_withdrawn"),
+            "doors": c("doors"),
+            "door_waiters": local.door_waiters,
+            "waiters": local.waiters,
+            "waiters_relay_wide": at(2),
+            "frames_stored": c("frames_stored"),
+            "frames_served": c("frames_served"),
+            "frames_queued": c("frames"),
+            "bytes_queued": c("bytes"),
+            "faults_armed": local.faults.armed(),
+            "faults_fired": local.faults.fired(),
+        }))
+    }
+}
+
+impl RedisStore {
+    /// Claims a long-poll slot relay-wide (`P:waiters`); `None` past the limit or when
+    /// Redis does not answer (the request then answers at once instead of waiting).
+    async fn add_waiter(&self, wait_ms: u64) -> Option<u64> {
+        let inner = &self.inner;
+        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
+        let member = format!("{}:{waiter}", inner.instance);
+        let added: i64 = inner
+            .run(
+                &inner.scripts.add_waiter,
+                &[
+                    member.as_bytes(),
+                    &number(wait_ms.saturating_add(WAITER_SLACK_MS)),
+                    &number(inner.limits.max_waiters),
+                ],
+            )
+            .await
+            .ok()?;
+        if added != 1 {
+            return None;
+        }
+        inner.lock().waiters += 1;
+        Some(waiter)
+    }
+
+    fn remove_waiter(&self, waiter: u64) {
+        let inner = self.inner.clone();
+        inner.lock().waiters -= 1;
+        tokio::spawn(async move {
+            let mut conn = inner.conn.clone();
+            let key = format!("{}:waiters", inner.prefix);
+            let member = format!("{}:{waiter}", inner.instance);
+            let _: Result<i64, _> = redis::cmd("ZREM")
+                .arg(key)
+                .arg(member)
+                .query_async(&mut conn)
+                .await;
+        });
+    }
+}
