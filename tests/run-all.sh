@@ -4,7 +4,8 @@
 # virtual phone, the end-to-end scenarios, the hybrid end to end (tests/hybrid-e2e: a browser
 # and a tunnel server no one here wrote), the VM test (a real kernel's uhid/hidraw under qemu
 # with libfido2 and OpenSSH as the clients), the Python and Kotlin tests through the generated
-# bindings, the Swift binding generation, and a type check of the core for Android.
+# bindings, the Swift binding generation, the core's unit tests as arm64 code under qemu-user,
+# and a type check of the core for Android.
 # Usage: tests/run-all.sh        (this is the README's test command; .ci/run calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,10 @@ else
   echo "swift bindings: 0 passed, 1 failed"
   exit 1
 fi
+
+step "arm64: the core's unit tests as aarch64 machine code under qemu-user (ring's assembly, SQLite, the vault, the engine)"
+# A second build of the core's dependencies, for aarch64-unknown-linux-gnu (target/aarch64-*).
+tests/arm64/run.sh
 
 step "android target: the core with Bluetooth and its JNI entry type-check for aarch64-linux-android"
 # Only the target's standard library is fetched; the NDK is not needed to check (no linking),
