@@ -13,6 +13,9 @@
 #                glibc cross gcc and bionic's libraries are stand-ins (empty liblog/libunwind
 #                archives in this script's cache; the unwinder's own code, ~100 KB in the NDK's
 #                libunwind.a, is missing from the figure, the unwind tables are in it).
+# Each is built as the cdylib alone (`cargo rustc --crate-type cdylib`), as the apps load it: built
+# together with the crate's other types (lib, staticlib; what `cargo build` makes) the same
+# cdylib is ~1 MB larger, since LTO then keeps every Rust-public item of the crate.
 # For each: the stripped size (a stripped copy of the build: strip --strip-all, what the release
 # profile's `strip = "symbols"` makes), its gzip -9 size (what a download costs), the largest
 # sections, that unwinding is kept (.eh_frame present), and `cargo bloat --crates` on the same,
@@ -99,7 +102,8 @@ measure() {
   fi
   echo "sections over 64 KiB (stripped):"
   size -A "$out/$name.so" | awk '$1 ~ /^\./ && $2 > 65536 {printf "  %-20s %8d KiB\n", $1, $2 / 1024}'
-  echo "cargo bloat --crates (share of .text, unstripped build):"
+  # cargo bloat builds with `cargo build` (all crate types), so its figures are of that larger build.
+  echo "cargo bloat --crates (share of .text; cargo build's unstripped build, all crate types):"
   cargo bloat --locked --release -p authenticator-core --lib --crates -n 15 "$@" 2>/dev/null \
     | sed 's/^/  /'
 }
@@ -110,7 +114,7 @@ for which in "${want[@]}"; do
   case $which in
     host)
       export RUSTFLAGS="-C link-arg=-Wl,-z,pack-relative-relocs"
-      cargo build --locked -q --release -p authenticator-core --lib
+      cargo rustc --locked -q --release -p authenticator-core --lib --crate-type cdylib
       measure host "$CARGO_TARGET_DIR/release/libauthenticator_core.so" strip
       unset RUSTFLAGS
       ;;
@@ -120,7 +124,7 @@ for which in "${want[@]}"; do
       export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$lld_flags"
       export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
       export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-      cargo build --locked -q --release --target $t -p authenticator-core --lib
+      cargo rustc --locked -q --release --target $t -p authenticator-core --lib --crate-type cdylib
       measure arm64 "$CARGO_TARGET_DIR/$t/release/libauthenticator_core.so" \
         aarch64-linux-gnu-strip --target $t
       ;;
@@ -130,7 +134,8 @@ for which in "${want[@]}"; do
       export CARGO_TARGET_AARCH64_LINUX_ANDROID_RUSTFLAGS="$lld_flags -L native=$stubs"
       export CC_aarch64_linux_android=aarch64-linux-gnu-gcc
       export AR_aarch64_linux_android=aarch64-linux-gnu-ar
-      cargo build --locked -q --release --target $t -p authenticator-core --lib --features ble
+      cargo rustc --locked -q --release --target $t -p authenticator-core --lib --crate-type cdylib \
+        --features ble
       measure android "$CARGO_TARGET_DIR/$t/release/libauthenticator_core.so" \
         aarch64-linux-gnu-strip --target $t --features ble
       ;;
