@@ -6,7 +6,8 @@
 # and a tunnel server no one here wrote), the VM test (a real kernel's uhid/hidraw under qemu
 # with libfido2 and OpenSSH as the clients), the Python, Kotlin and Swift tests through the
 # generated bindings (Swift: the iOS Kit and the bindings compiled and tested by Debian's Swift,
-# tests/swift), and a type check of the core for Android.
+# tests/swift), the core's unit tests as arm64 code under qemu-user, and a type check of the
+# core for Android.
 # Usage: tests/run-all.sh        (this is the README's test command; .ci/run calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,10 @@ android/host-test.sh
 
 step "bindings, Swift: the iOS Kit's XCTests and the Swift bindings against the core (Debian's Swift in a cached chroot)"
 tests/swift/run.sh
+
+step "arm64: the core's unit tests as aarch64 machine code under qemu-user (ring's assembly, SQLite, the vault, the engine)"
+# A second build of the core's dependencies, for aarch64-unknown-linux-gnu (target/aarch64-*).
+tests/arm64/run.sh
 
 step "android target: the core with Bluetooth and its JNI entry type-check for aarch64-linux-android"
 # Only the target's standard library is fetched; the NDK is not needed to check (no linking),
