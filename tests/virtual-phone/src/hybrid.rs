@@ -7,9 +7,11 @@
 //! Pinned output (other teams' tests read it live, so each line is flushed at once): exactly
 //! one line `hybrid advert HEX` (the 20 advert bytes, lower-case hex) each time the core starts
 //! advertising, then `hybrid done: OK` or `hybrid done: ERROR <reason>`. The process exits 0
-//! only when the browser's request was served, after a line `hybrid linked browsers: N`
-//! (how many browsers the phone holds links for); with `--linked`, a line `hybrid waiting for a
-//! linked browser` before it starts waiting.
+//! only when the browser's request was served. The linking modes add lines, and only they
+//! (the plain QR command's output stays as pinned): with `--link-as` or `--linked`, a line
+//! `hybrid linked browsers: N` (how many browsers the phone holds links for) before the
+//! `hybrid done: OK`; with `--linked`, a line `hybrid waiting for a linked browser` before it
+//! starts waiting.
 
 use std::sync::Arc;
 
@@ -50,6 +52,7 @@ pub async fn serve(
     linked: bool,
 ) -> Result<(), String> {
     let radio = Arc::new(PrintingAdvertiser);
+    let linking = link_as.is_some() || linked;
     let served = match (qr, link_as, linked) {
         (_, _, true) => {
             let browsers = phone.linked_browsers().map_err(|e| e.to_string())?;
@@ -67,7 +70,7 @@ pub async fn serve(
     match served {
         Ok(served) => {
             eprintln!("hybrid: served {:?} at {}", served.operation, served.rp_id);
-            if let Ok(browsers) = phone.linked_browsers() {
+            if let (true, Ok(browsers)) = (linking, phone.linked_browsers()) {
                 say(&format!("hybrid linked browsers: {}", browsers.len()));
             }
             say("hybrid done: OK");
