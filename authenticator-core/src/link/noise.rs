@@ -562,6 +562,7 @@ impl HandshakeState {
     /// hash are the same bytes as without it. Issue 18: the link's responder (the PC) calls it
     /// while it waits for the phone's first message, which takes 2 of its 4 DH and its key
     /// generation off the reconnect's critical path.
+    #[cfg_attr(not(any(test, feature = "pc")), allow(dead_code))]
     pub fn precompute(&mut self) -> Result<(), NoiseError> {
         if self.failed {
             return Err(NoiseError::Failed);
