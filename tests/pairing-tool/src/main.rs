@@ -8,7 +8,8 @@
 //! first pairings), `forward` (the CTAPHID handler that forwards requests to the phone, over
 //! sessions from a source), `obr` (OBR mode: grant, door, status, receipts), `workspace` (the
 //! workspace admin API calls of OBR mode), `uhid` (`serve --uhid`: the phone as a FIDO HID
-//! device of the Linux kernel, served by the same handler as the socket).
+//! device of the Linux kernel, served by the same handler as the socket), `floor` (the hidden
+//! `floor` command: the reconnect's curve operations timed, for the link bench).
 //!
 //! Output: stdout carries only the lines of README.md ("ctaphid listening on", "uhid device
 //! ready:", "qr",
