@@ -231,7 +231,11 @@ pub enum Role {
     Responder,
 }
 
-/// A P-256 key pair (static or ephemeral). The scalar is wiped on drop; no `Debug`.
+/// A P-256 key pair (static or ephemeral). The scalar is wiped on drop (every clone's too); no
+/// `Debug`. `Clone` lets a long-lived holder (the pairing tool's static key) hand a copy to
+/// each handshake instead of deriving the public key again per session (issue 18); an
+/// ephemeral key is never cloned (`write_message` makes or takes it for one handshake).
+#[derive(Clone)]
 pub struct KeyPair {
     secret: SecretKey,
     public: [u8; PUBLIC_KEY_LEN],
@@ -456,6 +460,11 @@ pub struct HandshakeState {
     psk: Zeroizing<[u8; PSK_LEN]>,
     next_message: usize,
     failed: bool,
+    /// DH results computed ahead by [`Self::precompute`], each used once by its token.
+    ready: Vec<(Token, Zeroizing<[u8; DH_LEN]>)>,
+    /// P-256 DH operations done so far, for tests of [`Self::precompute`].
+    #[cfg(test)]
+    dh_count: usize,
 }
 
 impl HandshakeState {
@@ -540,7 +549,55 @@ impl HandshakeState {
             psk: Zeroizing::new(*psk),
             next_message: 0,
             failed: false,
+            ready: Vec::new(),
+            #[cfg(test)]
+            dh_count: 0,
         })
+    }
+
+    /// Does now the work of the rest of the handshake that needs nothing from the peer: makes
+    /// this side's ephemeral key (if it still sends one) and computes every DH whose two keys
+    /// are known (`ss`; with `e` made and the peer's static a pre-message, a responder's `se`
+    /// and an initiator's `es`). The tokens then use these results, so the messages, keys and
+    /// hash are the same bytes as without it. Issue 18: the link's responder (the PC) calls it
+    /// while it waits for the phone's first message, which takes 2 of its 4 DH and its key
+    /// generation off the reconnect's critical path.
+    #[cfg_attr(not(any(test, feature = "pc")), allow(dead_code))]
+    pub fn precompute(&mut self) -> Result<(), NoiseError> {
+        if self.failed {
+            return Err(NoiseError::Failed);
+        }
+        let messages = self.pattern.messages();
+        let initiator = self.role == Role::Initiator;
+        let mine = move |index: usize| (index == 0) == initiator;
+        let remaining = self.next_message.min(2)..2;
+        if self.e.is_none()
+            && remaining
+                .clone()
+                .any(|i| mine(i) && messages[i].contains(&Token::E))
+        {
+            self.e = Some(KeyPair::generate()?);
+        }
+        for i in remaining {
+            for token in messages[i] {
+                if !matches!(token, Token::Ee | Token::Es | Token::Se | Token::Ss)
+                    || self.ready.iter().any(|(done, _)| done == token)
+                {
+                    continue;
+                }
+                // A DH whose keys are not all known yet is left for its token.
+                if let Ok(shared) = self.compute_dh(*token) {
+                    self.ready.push((*token, shared));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// P-256 DH operations done so far (those of [`Self::precompute`] included).
+    #[cfg(test)]
+    pub(crate) fn dh_count(&self) -> usize {
+        self.dh_count
     }
 
     /// Uses `ephemeral` instead of a fresh key for this side's `e`, for known-answer tests.
@@ -672,7 +729,24 @@ impl HandshakeState {
         Ok(SecretBytes::new(std::mem::take(&mut *payload)))
     }
 
-    fn dh(&self, token: Token) -> Result<Zeroizing<[u8; DH_LEN]>, NoiseError> {
+    /// The DH of `token`: computed ahead by [`Self::precompute`], or now.
+    fn dh(&mut self, token: Token) -> Result<Zeroizing<[u8; DH_LEN]>, NoiseError> {
+        if let Some(index) = self.ready.iter().position(|(done, _)| *done == token) {
+            return Ok(self.ready.swap_remove(index).1);
+        }
+        self.compute_dh(token)
+    }
+
+    fn compute_dh(&mut self, token: Token) -> Result<Zeroizing<[u8; DH_LEN]>, NoiseError> {
+        let shared = self.shared(token)?;
+        #[cfg(test)]
+        {
+            self.dh_count += 1;
+        }
+        Ok(shared)
+    }
+
+    fn shared(&self, token: Token) -> Result<Zeroizing<[u8; DH_LEN]>, NoiseError> {
         let missing = NoiseError::OutOfOrder;
         let e = || self.e.as_ref().ok_or(missing);
         let re = || self.re.as_ref().ok_or(missing);

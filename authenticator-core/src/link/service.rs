@@ -75,11 +75,14 @@ pub struct LinkService {
 enum Outcome {
     /// The reconnect handshake failed; the transport's session should be torn down.
     HandshakeFailed(String),
+    /// The pairing was removed before the handshake: nothing was said to the peer.
+    Removed,
     /// The session ran and ended for this reason.
     Ended(String),
 }
 
 /// A pairing as the service needs it to answer a knock.
+#[derive(Clone)]
 struct Peer {
     pairing_id: Vec<u8>,
     name: String,
@@ -215,7 +218,11 @@ impl LinkService {
                         let link = Box::new(BleLink::new(connection));
                         match service.peer(&door) {
                             Some(peer) => {
-                                service.session(link, peer).await;
+                                if let Outcome::Removed = service.session(link, peer).await {
+                                    service.emit(LinkEvent::Refused {
+                                        reason: "BLE connection to no current pairing".into(),
+                                    });
+                                }
                             }
                             None => {
                                 link.close().await;
@@ -276,9 +283,12 @@ impl LinkService {
                     .or_default()
                     .push(*door);
             }
-            for (relay, mut doors) in by_relay {
-                doors.sort_unstable();
-                for (group, chunk) in doors.chunks(super::relay::MAX_DOORS_PER_WAIT).enumerate() {
+            for (relay, mut relay_doors) in by_relay {
+                relay_doors.sort_unstable();
+                for (group, chunk) in relay_doors
+                    .chunks(super::relay::MAX_DOORS_PER_WAIT)
+                    .enumerate()
+                {
                     let key = (relay.clone(), group);
                     if waiting.contains(&key) {
                         continue;
@@ -301,11 +311,18 @@ impl LinkService {
                     };
                     let delay = backoff.get(&relay).copied().unwrap_or_default();
                     let chunk = chunk.to_vec();
+                    // The wait keeps its doors' pairings, so answering a knock does not read
+                    // the whole pairing list again (issue 18: it delayed the handshake);
+                    // `session_inner` still checks the one pairing against the vault.
+                    let peers: HashMap<RelayId, Peer> = chunk
+                        .iter()
+                        .filter_map(|door| doors.get(door).map(|peer| (*door, peer.clone())))
+                        .collect();
                     waiting.insert(key.clone());
                     waits.spawn(async move {
                         tokio::time::sleep(delay).await;
                         let result = client.wait_for_knock(&chunk).await;
-                        (key, client, result)
+                        (key, client, result, peers)
                     });
                 }
             }
@@ -317,7 +334,7 @@ impl LinkService {
             let Some(joined) = waits.join_next().await else {
                 continue;
             };
-            let Ok((key, client, result)) = joined else {
+            let Ok((key, client, result, mut peers)) = joined else {
                 // A wait task panicked: forget every wait and re-arm them all.
                 waits.abort_all();
                 waiting.clear();
@@ -329,7 +346,8 @@ impl LinkService {
                 Ok(Some((door, session))) => {
                     backoff.remove(&relay);
                     let service = self.clone();
-                    sessions.spawn(async move { service.answer(client, door, session).await });
+                    let peer = peers.remove(&door);
+                    sessions.spawn(async move { service.answer(client, door, session, peer).await });
                 }
                 Ok(None) => {
                     backoff.remove(&relay);
@@ -348,30 +366,41 @@ impl LinkService {
         }
     }
 
-    /// Answers one knock: checks the pairing, reconnects, serves the session.
-    async fn answer(&self, client: RelayClient, door: RelayId, session: RelayId) {
-        let Some(peer) = self.peer(&door) else {
-            let _ = client.delete_session(&session).await;
-            self.emit(LinkEvent::Refused {
-                reason: format!(
-                    "knock on door {} of no current pairing (removed PC?)",
-                    hex(&door)
-                ),
-            });
-            return;
+    /// Answers one knock on `door` (`peer`: its pairing when the wait was armed): checks the
+    /// pairing against the vault, reconnects, serves the session.
+    async fn answer(&self, client: RelayClient, door: RelayId, session: RelayId, peer: Option<Peer>) {
+        let outcome = match peer {
+            Some(peer) => {
+                let link = Box::new(client.link(session, SessionEnd::Phone));
+                self.session(link, peer).await
+            }
+            None => Outcome::Removed,
         };
-        let link = Box::new(client.link(session, SessionEnd::Phone));
-        if let Outcome::HandshakeFailed(_) = self.session(link, peer).await {
-            let _ = client.delete_session(&session).await;
+        match outcome {
+            Outcome::Removed => {
+                let _ = client.delete_session(&session).await;
+                self.emit(LinkEvent::Refused {
+                    reason: format!(
+                        "knock on door {} of no current pairing (removed PC?)",
+                        hex(&door)
+                    ),
+                });
+            }
+            Outcome::HandshakeFailed(_) => {
+                let _ = client.delete_session(&session).await;
+            }
+            Outcome::Ended(_) => {}
         }
     }
 
-    /// Reconnects with `peer` over `link` (KKpsk0, phone as initiator) and serves it.
+    /// Reconnects with `peer` over `link` (KKpsk0, phone as initiator) and serves it. A
+    /// removed pairing is left to the caller to report (nothing started).
     async fn session(&self, link: Box<dyn Link>, peer: Peer) -> Outcome {
         let outcome = self.session_inner(link, &peer).await;
         let reason = match &outcome {
             Outcome::HandshakeFailed(r) => format!("handshake: {r}"),
             Outcome::Ended(r) => r.clone(),
+            Outcome::Removed => return outcome,
         };
         self.emit(LinkEvent::SessionEnded {
             pc: peer.name,
@@ -387,9 +416,13 @@ impl LinkService {
             pairings.secrets(&peer.pairing_id),
         ) {
             (Ok(Some(r)), Ok(Some(s))) => (r, s),
-            _ => {
+            (Ok(None), _) | (_, Ok(None)) => {
                 link.close().await;
-                return Outcome::HandshakeFailed("the pairing was removed".into());
+                return Outcome::Removed;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                link.close().await;
+                return Outcome::HandshakeFailed(format!("cannot read the pairing: {e}"));
             }
         };
         let key = secrets
@@ -863,5 +896,33 @@ mod tests {
                 .is_err()
         );
         scanning.abort();
+    }
+
+    /// A knock answered with the pairing list the wait was armed with (issue 18) is still
+    /// checked against the vault at once: a pairing removed meanwhile gets no handshake and no
+    /// session (the caller refuses it and deletes the relay session), and the PC's handshake
+    /// fails on the closed link.
+    #[tokio::test]
+    async fn a_knock_for_a_pairing_removed_after_the_wait_was_armed_is_not_served() {
+        let (service, _dir) = service();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let service = service.with_events(tx);
+        let (a, b) = memory_pair();
+        let pc = KeyPair::generate().unwrap();
+        let phone_pub = *KeyPair::generate().unwrap().public_key();
+        let pc_task = tokio::spawn(async move {
+            pc_reconnect(Box::new(b), pc, &phone_pub, &[4u8; 32]).await
+        });
+        let peer = Peer {
+            pairing_id: vec![7; 16],
+            name: "Removed PC".into(),
+            relay_url: "https://relay.invalid".into(),
+        };
+        assert!(matches!(
+            service.session(Box::new(a), peer).await,
+            Outcome::Removed
+        ));
+        assert!(pc_task.await.unwrap().is_err());
+        assert!(events.try_recv().is_err(), "no session was started or ended");
     }
 }

@@ -36,8 +36,9 @@ fn key(json: &Json, name: &str) -> KeyPair {
     KeyPair::from_scalar_bytes(&arr32(&field(json, name))).unwrap()
 }
 
-/// Runs a vector's handshake with its fixed keys and checks every byte.
-fn check_handshake_vector(text: &str, pattern: Pattern) -> Json {
+/// Runs a vector's handshake with its fixed keys and checks every byte; with `ahead`, both
+/// sides first do the work that needs nothing from the peer (`HandshakeState::precompute`).
+fn check_handshake_vector(text: &str, pattern: Pattern, ahead: bool) -> Json {
     let v: Json = serde_json::from_str(text).unwrap();
     assert_eq!(v["protocol_name"], pattern.protocol_name());
     assert_eq!(field(&v, "prologue"), PROLOGUE);
@@ -62,6 +63,10 @@ fn check_handshake_vector(text: &str, pattern: Pattern) -> Json {
     let mut responder =
         HandshakeState::new(pattern, Role::Responder, pc, responder_rs, &psk).unwrap();
     responder.inject_ephemeral(key(&v, "responder_ephemeral_private"));
+    if ahead {
+        initiator.precompute().unwrap();
+        responder.precompute().unwrap();
+    }
 
     let messages = v["messages"].as_array().unwrap();
     let (m1, m2) = (&messages[0], &messages[1]);
@@ -102,7 +107,7 @@ fn check_handshake_vector(text: &str, pattern: Pattern) -> Json {
 
 #[test]
 fn ikpsk1_vector_is_reproduced() {
-    let v = check_handshake_vector(IK_JSON, Pattern::IKpsk1);
+    let v = check_handshake_vector(IK_JSON, Pattern::IKpsk1, false);
     // The psk is the one the QR code's secret gives.
     let qr: Json = serde_json::from_str(QR_JSON).unwrap();
     assert_eq!(field(&v, "qr_secret"), field(&qr["pairing"], "qr_secret"));
@@ -111,7 +116,42 @@ fn ikpsk1_vector_is_reproduced() {
 
 #[test]
 fn kkpsk0_vector_is_reproduced() {
-    check_handshake_vector(KK_JSON, Pattern::KKpsk0);
+    check_handshake_vector(KK_JSON, Pattern::KKpsk0, false);
+}
+
+/// Work done ahead changes no byte of either handshake.
+#[test]
+fn vectors_are_reproduced_with_the_work_done_ahead() {
+    check_handshake_vector(IK_JSON, Pattern::IKpsk1, true);
+    check_handshake_vector(KK_JSON, Pattern::KKpsk0, true);
+}
+
+/// Issue 18: a KKpsk0 responder that precomputes while it waits for message 1 has only `es`
+/// and `ee` (2 of its 4 DH) left once message 1 arrives, and the keys agree.
+#[test]
+fn precompute_leaves_only_the_dh_that_need_the_peers_ephemeral() {
+    let phone = KeyPair::generate().unwrap();
+    let pc = KeyPair::generate().unwrap();
+    let (phone_public, pc_public) = (*phone.public_key(), *pc.public_key());
+    let psk = [7u8; 32];
+    let mut initiator =
+        HandshakeState::new(Pattern::KKpsk0, Role::Initiator, phone, Some(&pc_public), &psk)
+            .unwrap();
+    let mut responder =
+        HandshakeState::new(Pattern::KKpsk0, Role::Responder, pc, Some(&phone_public), &psk)
+            .unwrap();
+    responder.precompute().unwrap();
+    assert_eq!(responder.dh_count(), 2, "se and ss");
+    let msg1 = initiator.write_message(&[]).unwrap();
+    let before = responder.dh_count();
+    responder.read_message(&msg1).unwrap();
+    let msg2 = responder.write_message(&[]).unwrap();
+    assert_eq!(responder.dh_count() - before, 2, "es and ee after message 1");
+    initiator.read_message(&msg2).unwrap();
+    assert_eq!(initiator.split_keys(), responder.split_keys());
+    // Precomputing twice or after the handshake does nothing more.
+    responder.precompute().unwrap();
+    assert_eq!(responder.dh_count(), 4);
 }
 
 #[test]

@@ -43,7 +43,6 @@ use authenticator_core::link::session::{LinkSession, SessionError, pc_reconnect}
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use zeroize::Zeroizing;
 
 use crate::store::{DataDir, Pairing};
 
@@ -341,19 +340,16 @@ impl<S: SessionSource> Forwarder<S> {
 /// on the pairing's phone door (§5.5 "Reconnect").
 pub struct Paired {
     store: DataDir,
-    key: Zeroizing<[u8; 32]>,
+    /// The PC's static key, derived once: a copy goes to each opening's handshake, so an
+    /// opening does not pay a P-256 base-point multiplication for it (issue 18).
+    key: KeyPair,
     config: RelayConfig,
     idle_limit: Duration,
 }
 
 impl Paired {
     /// `idle_limit`: [`IDLE_LIMIT`] except in tests.
-    pub fn new(
-        store: DataDir,
-        key: Zeroizing<[u8; 32]>,
-        config: RelayConfig,
-        idle_limit: Duration,
-    ) -> Self {
+    pub fn new(store: DataDir, key: KeyPair, config: RelayConfig, idle_limit: Duration) -> Self {
         Self {
             store,
             key,
@@ -411,11 +407,15 @@ impl SessionSource for Paired {
             .await
             .map_err(|e| e.to_string())?;
         let knocked = Instant::now();
-        let key = KeyPair::from_scalar_bytes(&self.key).map_err(|e| e.to_string())?;
         let link = Box::new(client.link(session, SessionEnd::Pc));
         let channel = tokio::time::timeout(
             KNOCK_ANSWER_LIMIT,
-            pc_reconnect(link, key, &pairing.phone_static, &pairing.pairing_secret),
+            pc_reconnect(
+                link,
+                self.key.clone(),
+                &pairing.phone_static,
+                &pairing.pairing_secret,
+            ),
         )
         .await
         .map_err(|_| {

@@ -8,7 +8,8 @@
 //! first pairings), `forward` (the CTAPHID handler that forwards requests to the phone, over
 //! sessions from a source), `obr` (OBR mode: grant, door, status, receipts), `workspace` (the
 //! workspace admin API calls of OBR mode), `uhid` (`serve --uhid`: the phone as a FIDO HID
-//! device of the Linux kernel, served by the same handler as the socket).
+//! device of the Linux kernel, served by the same handler as the socket), `floor` (the hidden
+//! `floor` command: the reconnect's curve operations timed, for the link bench).
 //!
 //! Output: stdout carries only the lines of README.md ("ctaphid listening on", "uhid device
 //! ready:", "qr",
@@ -16,6 +17,7 @@
 //! "obr failed:", "obr ended:", "receipt", "bad receipt:"), each flushed; everything else
 //! goes to stderr. Exit codes: 0 done, 1 failure, 2 usage (bad flags, bad relay URL).
 
+mod floor;
 mod forward;
 mod obr;
 mod pairing;
@@ -148,6 +150,13 @@ enum Command {
     Status,
     /// Forget the paired phone.
     Unpair,
+    /// Test command (tests/bench/link_rtt.py): time ROUNDS P-256 ECDH, key generations and
+    /// KKpsk0 handshakes in this process and print their medians on a `floor:` line.
+    #[command(hide = true)]
+    Floor {
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rounds: u32,
+    },
 }
 
 /// A failure and the exit code it gets.
@@ -175,6 +184,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Status => status(&cli.data_dir),
         Command::Unpair => unpair(&cli.data_dir),
+        Command::Floor { rounds } => floor::run(rounds).map_err(Failure::Runtime),
         Command::Obr {
             workspace,
             user,
@@ -382,7 +392,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     // One handler for both transports: requests from the socket and the device take turns.
     let forwarder: Arc<dyn ctaphid::CtapHandler> = Arc::new(Forwarder::new(Arc::new(Paired::new(
         store.clone(),
-        scalar.clone(),
+        key,
         options.config,
         options.session_idle,
     ))));

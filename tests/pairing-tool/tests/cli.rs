@@ -223,3 +223,25 @@ fn serve_stops_cleanly_on_sigterm() {
         tool.proc.stderr()
     );
 }
+
+/// The hidden `floor` command (tests/bench/link_rtt.py): one `floor:` line with three positive
+/// medians, nothing written to the data directory; 0 rounds is a usage error.
+#[test]
+fn floor_prints_the_medians_of_the_curve_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, stdout, stderr) = tool_command(&data, &["floor", "--rounds", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stdout.lines().next().unwrap();
+    assert!(line.starts_with("floor: p256 ecdh "), "{line}");
+    assert!(line.ends_with(" ms (medians of 3 rounds)"), "{line}");
+    let values: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert_eq!(values.len(), 4, "{line}");
+    assert!(values[..3].iter().all(|v| *v > 0.0), "{line}");
+    assert!(!data.exists(), "floor touched the data directory");
+    let (code, _, stderr) = tool_command(&data, &["floor", "--rounds", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -76,6 +76,8 @@ pub async fn pc_reconnect(
         Some(phone_static),
         pairing_secret,
     )?;
+    // While the phone answers the knock: e, se and ss need nothing from it (issue 18).
+    state.precompute()?;
     let first = recv_handshake(link.as_ref()).await?;
     let payload = state.read_message(&first)?;
     let map = payload_map(payload.expose())?;

@@ -319,7 +319,7 @@ async fn keepalives_busy_and_cancel_reach_the_host_as_on_the_socket() {
 async fn not_paired_and_phone_unreachable_reach_the_host_through_the_device() {
     let dir = tempfile::tempdir().unwrap();
     let store = DataDir::create(dir.path()).unwrap();
-    let key = store.load_or_create_key().unwrap().scalar_bytes();
+    let key = store.load_or_create_key().unwrap();
     let config = RelayConfig {
         allow_insecure_loopback: true,
         ..RelayConfig::default()
