@@ -1,7 +1,7 @@
 // The app's root state: opens the core (waiting for the first unlock if it must), owns the
 // screens' view models, routes incoming links, polls the workspace while the app is in the
-// foreground, and turns workspace events into notifications. One per process, like the
-// core's Authenticator.
+// foreground, runs the core's idle upkeep in the background, and turns workspace events into
+// notifications. One per process, like the core's Authenticator.
 
 import AuthenticatorCore
 import AuthenticatorCoreKit
@@ -54,6 +54,9 @@ final class AppModel: ObservableObject {
     let notifications = AppNotifications()
 
     private var core: Authenticator?
+    /// The core's idle upkeep (WAL checkpoint, vault check), run when the app goes to the
+    /// background; made once the core is open.
+    private var upkeep: IdleUpkeep?
     private var openTask: Task<Void, Never>?
     private var pollTask: Task<Void, Never>?
     /// A link or decision that arrived before the core was open (the link is a secret: held
@@ -144,6 +147,7 @@ final class AppModel: ObservableObject {
 
     private func opened(_ core: Authenticator) {
         self.core = core
+        upkeep = IdleUpkeep { await core.idleUpkeep() }
         // A vault that cannot say whether it is activated shows the activation screen; the
         // core refuses a second activation, so nothing is lost.
         let info: EnrollmentInfo? = try? core.enrollment()
@@ -223,6 +227,7 @@ final class AppModel: ObservableObject {
             stopPolling()
             // Nobody can tap "Allow" now; the core gets a clear "no" instead of a timeout.
             prompts.declineAll()
+            if let upkeep { Task { await upkeep.schedule() } }
         default:
             break
         }

@@ -127,6 +127,21 @@ extension AuditRow {
     }
 }
 
+extension IdleReport {
+    public init(_ done: IdleMaintenance) {
+        self.init(checkpointedPages: done.checkpointedPages,
+                  checkedVaultFile: done.checkedVaultFile, receiptsPosted: done.receiptsPosted,
+                  receiptsDropped: done.receiptsDropped, receiptsWaiting: done.receiptsWaiting)
+    }
+}
+
+extension Authenticator {
+    /// The core's idle upkeep as the Kit's `IdleUpkeep` runs it.
+    public func idleUpkeep() async -> Result<IdleReport, CoreFailure> {
+        await coreResultAsync { IdleReport(try await runIdleMaintenance()) }
+    }
+}
+
 extension PromptOperation {
     public init(_ operation: UserOperation) {
         switch operation {

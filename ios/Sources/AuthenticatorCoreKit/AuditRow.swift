@@ -30,6 +30,8 @@ public struct AuditRow: Identifiable, Equatable, Sendable {
         "obr.registration": "Passkey registered by administrator",
         "obr.session.ended": "Administrator session ended",
         "obr.receipt.unsent": "Receipt not delivered yet",
+        "obr.receipt.dropped": "Receipt discarded unsent",
+        "obr.receipt.not_queued": "Receipt could not be kept for delivery",
         "obr.refusal.reported": "Refusal reported to the workspace",
         "obr.refusal.unreported": "Refusal not reported yet",
         "obr.refused": "Administrator registration refused",

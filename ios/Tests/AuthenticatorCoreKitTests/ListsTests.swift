@@ -67,4 +67,11 @@ final class ListsTests: XCTestCase {
         XCTAssertEqual(rows[1].detailLines, ["admin: Bob", "rp id: crm.example"])
         XCTAssertEqual(AuditRow.newestFirst(rows).map(\.id), [2, 1])
     }
+
+    func testReceiptQueueAuditKindsHaveTitles() {
+        let dropped = AuditRow(seq: 3, at: 300, kind: "obr.receipt.dropped", details: [:])
+        let notQueued = AuditRow(seq: 4, at: 400, kind: "obr.receipt.not_queued", details: [:])
+        XCTAssertEqual(dropped.title, "Receipt discarded unsent")
+        XCTAssertEqual(notQueued.title, "Receipt could not be kept for delivery")
+    }
 }

@@ -31,8 +31,8 @@
 //!
 //! Why a bench target of `tests/virtual-phone`: the CTAPHID server and client are modules of
 //! the virtual phone's binary (no library), so this file includes them with `#[path]` (and the
-//! modules `serve.rs` reaches: enrollment, link, obr, phone, pin_client, scripted_ui) instead of
-//! a second CTAPHID server or client. `serve::run` takes an address and prints the one it
+//! modules `serve.rs` reaches: enrollment, link, obr, phone, pin_client, scripted_ui, upkeep)
+//! instead of a second CTAPHID server or client. `serve::run` takes an address and prints the one it
 //! bound, so the bench picks a free loopback port first.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,6 +60,9 @@ mod scripted_ui;
 #[allow(dead_code)]
 #[path = "../src/serve.rs"]
 mod serve;
+#[allow(dead_code)]
+#[path = "../src/upkeep.rs"]
+mod upkeep;
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};

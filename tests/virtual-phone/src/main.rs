@@ -16,6 +16,7 @@ mod pin_client;
 mod relying_party;
 mod scripted_ui;
 mod serve;
+mod upkeep;
 mod workspace_process;
 
 use std::path::PathBuf;

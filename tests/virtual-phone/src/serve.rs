@@ -7,7 +7,8 @@
 //! Each CTAPHID channel is one of the API's `CtapChannel`s: the core's CTAPHID framing
 //! (`ctaphid::serve`) calls [`Channels`], which runs each request on its channel's
 //! conversation, passes CANCEL on, mirrors the channel's request state for keepalives, and
-//! closes the channel when the connection ends.
+//! closes the channel when the connection ends. The requests' activity drives the idle
+//! upkeep (`upkeep`), which runs the core's idle maintenance when the socket is quiet.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +20,8 @@ use std::time::Duration;
 use authenticator_core::api::{Authenticator, CtapChannel, CtapRequestState};
 use authenticator_core::ctaphid::{self, CtapHandler, Origin, RequestSignals};
 use tokio::net::TcpListener;
+
+use crate::upkeep::Upkeep;
 
 /// How often a running request's state is copied for the keepalives (sent every 80 ms).
 const STATE_POLL: Duration = Duration::from_millis(5);
@@ -38,7 +41,9 @@ pub async fn run(
             if link {
                 crate::link::start(&phone, false)?;
             }
-            listen(phone, &address).await
+            let upkeep = Arc::new(Upkeep::default());
+            tokio::spawn(upkeep.clone().watch(phone.clone()));
+            listen(phone, &address, upkeep).await
         }
         None => {
             crate::link::start(&phone, true)?;
@@ -47,7 +52,11 @@ pub async fn run(
     }
 }
 
-async fn listen(phone: Arc<Authenticator>, address: &str) -> Result<(), String> {
+async fn listen(
+    phone: Arc<Authenticator>,
+    address: &str,
+    upkeep: Arc<Upkeep>,
+) -> Result<(), String> {
     let listener = TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
@@ -68,6 +77,7 @@ async fn listen(phone: Arc<Authenticator>, address: &str) -> Result<(), String> 
         let channels = Arc::new(Channels {
             phone: phone.clone(),
             open: Mutex::new(HashMap::new()),
+            upkeep: upkeep.clone(),
         });
         tokio::spawn(async move {
             if let Err(e) = ctaphid::serve(stream, channels).await {
@@ -81,6 +91,7 @@ async fn listen(phone: Arc<Authenticator>, address: &str) -> Result<(), String> 
 struct Channels {
     phone: Arc<Authenticator>,
     open: Mutex<HashMap<Origin, Arc<CtapChannel>>>,
+    upkeep: Arc<Upkeep>,
 }
 
 impl Channels {
@@ -102,6 +113,7 @@ impl Channels {
     }
 
     async fn handle(&self, request: Vec<u8>, signals: RequestSignals) -> Vec<u8> {
+        let _busy = self.upkeep.begin();
         let channel = match self.channel(signals.origin()) {
             Ok(channel) => channel,
             Err(e) => {

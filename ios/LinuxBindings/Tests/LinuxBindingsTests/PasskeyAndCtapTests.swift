@@ -3,7 +3,8 @@
 // missing one and a bad name), a user who says no gets OPERATION_DENIED and no passkey; a
 // channel's request is cancelled by the app (the Swift prompt is withdrawn, the client gets
 // KEEPALIVE_CANCEL) or by the core's timeout (USER_ACTION_TIMEOUT); a malformed pairing code
-// is refused from an async call; an ended channel refuses further requests.
+// is refused from an async call; an ended channel refuses further requests; after
+// registrations the Kit's idle upkeep checkpoints the vault's log and checks its file, once.
 
 import AuthenticatorCore
 import AuthenticatorCoreKit
@@ -53,6 +54,26 @@ final class PasskeyAndCtapTests: CoreTestCase {
                        .NotFound(reason: "no passkey has this id"))
         XCTAssertEqual(coreError { try core.renamePasskey(passkeyId: row.id, name: "Home") },
                        .NotFound(reason: "no passkey has this id"))
+    }
+
+    func testTheIdleUpkeepCheckpointsAndChecksTheVaultOnce() async throws {
+        let core = try open(ui: SwiftUserInterface(.yes))
+        for id in UInt8(1)...3 {
+            let answer = await core.handleCtap(request: Ctap.register(userName: alice, userId: [id]))
+            XCTAssertEqual(answer.first, Ctap.ok)
+        }
+        let upkeep = IdleUpkeep(delayNanoseconds: 1_000_000) { await core.idleUpkeep() }
+        await upkeep.schedule().value
+        guard case .success(let first)? = await upkeep.outcome else {
+            return XCTFail("no run recorded")
+        }
+        XCTAssertGreaterThan(first.checkpointedPages, 0)
+        XCTAssertTrue(first.checkedVaultFile)
+        await upkeep.schedule().value
+        let second = await upkeep.outcome
+        XCTAssertEqual(second, .success(IdleReport(checkpointedPages: 0, checkedVaultFile: false,
+                                                   receiptsPosted: 0, receiptsDropped: 0,
+                                                   receiptsWaiting: 0)))
     }
 
     func testAUserWhoSaysNoGetsOperationDeniedAndNoPasskey() async throws {

@@ -1,7 +1,7 @@
 // The process-wide objects: the Authenticator (core-ui's CoreHolder: opened off the main
 // thread, reopened on demand when the key store was locked), the prompt queue, the app's own
-// settings, and the one workspace watcher (core-ui's SharedWatcher) shared by the screen and
-// the link service. Only the Android pieces live here: the Context, the data folder, the
+// settings, the core's idle upkeep (core-ui's IdleUpkeep), and the one workspace watcher
+// (core-ui's SharedWatcher) shared by the screen and the link service. Only the Android pieces live here: the Context, the data folder, the
 // device's name, the Keystore protector, logcat and the notification manager.
 package com.passkeyphone.app
 
@@ -16,6 +16,7 @@ import com.passkeyphone.app.platform.PreferencesSettingsStore
 import com.passkeyphone.coreui.BrokeredUserInterface
 import com.passkeyphone.coreui.CoreHolder
 import com.passkeyphone.coreui.CoreState
+import com.passkeyphone.coreui.IdleUpkeep
 import com.passkeyphone.coreui.Notices
 import com.passkeyphone.coreui.PromptBroker
 import com.passkeyphone.coreui.SharedWatcher
@@ -58,6 +59,9 @@ class AppGraph(private val context: Context) {
 
     /** The screen (while visible) and the link service each hold it; one loop runs. */
     val watcher = SharedWatcher(scope) { watchWorkspace() }
+
+    /** The core's idle upkeep, scheduled when the app leaves the screen (MainActivity.onStop). */
+    val upkeep = IdleUpkeep(scope, { holder.awaitCore()?.runIdleMaintenance() })
 
     fun open() {
         holder.open()

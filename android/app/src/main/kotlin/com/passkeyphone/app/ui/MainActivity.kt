@@ -71,6 +71,7 @@ class MainActivity : FragmentActivity() {
     override fun onStop() {
         graph.watcher.release()
         graph.appVisible.value = false
+        graph.upkeep.schedule()
         super.onStop()
     }
 
