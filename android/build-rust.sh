@@ -32,11 +32,24 @@ fi
 
 # 1. The native libraries. 16 KB pages: Android 15 devices may use them (Play requires it).
 # Packed relative relocations (RELR, Android 9+ = our minSdk 28) shrink the library ~6%.
+# The cdylib alone (`cargo rustc --crate-type cdylib`): `cargo build` also makes the crate's lib
+# and staticlib in the same rustc run, and then fat LTO keeps every Rust-public item of the crate,
+# ~1 MB more in the .so (tests/bench/README.md, lib_size.sh). cargo-ndk passes the subcommand and
+# its arguments to cargo as they are (adding --target); the .so is copied into jniLibs/<abi>/ here
+# rather than with cargo-ndk's -o, which copies only artifacts whose crate types name cdylib.
 echo "building the core for Android (release, --features ble)"
 rm -rf "$jni"
-RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384 -C link-arg=-Wl,--pack-dyn-relocs=android+relr" \
-  cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform 28 -o "$jni" \
-  build --locked --release -p authenticator-core --features ble
+target_dir=${CARGO_TARGET_DIR:-target}
+for abi_triple in arm64-v8a:aarch64-linux-android armeabi-v7a:armv7-linux-androideabi \
+  x86_64:x86_64-linux-android; do
+  abi=${abi_triple%%:*}
+  triple=${abi_triple#*:}
+  RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384 -C link-arg=-Wl,--pack-dyn-relocs=android+relr" \
+    cargo ndk -t "$abi" --platform 28 \
+    rustc --locked --release -p authenticator-core --lib --crate-type cdylib --features ble
+  mkdir -p "$jni/$abi"
+  cp "$target_dir/$triple/release/libauthenticator_core.so" "$jni/$abi/"
+done
 
 # 2. The bindings, from the host debug build (the release build is stripped of uniffi's metadata).
 echo "generating the Kotlin bindings"

@@ -24,7 +24,8 @@
 # printed against the same figures for reference.
 # Builds in its own target folder (target/size) so the everyday builds are not disturbed;
 # cargo-bloat is installed into ~/.cache/passkeyphone-size when missing. Not run by run-all.
-# Usage: tests/bench/lib_size.sh [host|arm64|android ...]     (default: all three)
+# Usage: [LIB_SIZE_BLOAT=0] tests/bench/lib_size.sh [host|arm64|android ...]   (default: all three;
+#        LIB_SIZE_BLOAT=0: sizes only, without the second build cargo bloat makes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=target/size
@@ -103,6 +104,8 @@ measure() {
   echo "sections over 64 KiB (stripped):"
   size -A "$out/$name.so" | awk '$1 ~ /^\./ && $2 > 65536 {printf "  %-20s %8d KiB\n", $1, $2 / 1024}'
   # cargo bloat builds with `cargo build` (all crate types), so its figures are of that larger build.
+  # LIB_SIZE_BLOAT=0 skips it: it is a second full build.
+  if [ "${LIB_SIZE_BLOAT:-1}" = 0 ]; then return; fi
   echo "cargo bloat --crates (share of .text; cargo build's unstripped build, all crate types):"
   cargo bloat --locked --release -p authenticator-core --lib --crates -n 15 "$@" 2>/dev/null \
     | sed 's/^/  /'
