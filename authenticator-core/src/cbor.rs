@@ -17,6 +17,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Deepest nesting of arrays and maps that `decode` accepts. CTAP 2.1 §8 caps messages at 4
 /// levels and requires authenticators to support at least 4; the slack costs nothing and keeps
@@ -224,6 +225,63 @@ pub fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     encode_into(value, &mut out);
     out
+}
+
+/// `value` in CTAP2 canonical form, for values that hold a secret: the buffer is allocated once at
+/// its final size (no reallocation leaves a partial copy in freed memory) and zeroized on drop.
+/// Pair it with a `Zeroizing<Value>` so the tree's own copy is wiped too.
+pub fn encode_secret(value: &Value) -> Zeroizing<Vec<u8>> {
+    let len = encoded_len(value);
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
+    encode_into(value, &mut out);
+    debug_assert_eq!(out.len(), len, "encoded_len disagrees with encode_into");
+    out
+}
+
+/// The exact length of `encode(value)`, without encoding it.
+pub fn encoded_len(value: &Value) -> usize {
+    fn head(argument: u64) -> usize {
+        match argument {
+            0..=23 => 1,
+            24..=0xff => 2,
+            0x100..=0xffff => 3,
+            0x1_0000..=0xffff_ffff => 5,
+            _ => 9,
+        }
+    }
+    match value {
+        Value::Unsigned(n) | Value::Negative(n) => head(*n),
+        Value::Bytes(bytes) => head(len_u64(bytes.len())) + bytes.len(),
+        Value::Text(text) => head(len_u64(text.len())) + text.len(),
+        Value::Array(items) => {
+            head(len_u64(items.len())) + items.iter().map(encoded_len).sum::<usize>()
+        }
+        Value::Map(entries) => {
+            head(len_u64(entries.len()))
+                + entries
+                    .iter()
+                    .map(|(k, v)| encoded_len(k) + encoded_len(v))
+                    .sum::<usize>()
+        }
+        Value::Bool(_) | Value::Null => 1,
+    }
+}
+
+/// Wipes every byte and text string in the tree (a `Zeroizing<Value>` does it on drop). Integers,
+/// booleans and the tree's shape are not secret and stay.
+impl Zeroize for Value {
+    fn zeroize(&mut self) {
+        match self {
+            Value::Bytes(bytes) => bytes.zeroize(),
+            Value::Text(text) => text.zeroize(),
+            Value::Array(items) => items.iter_mut().for_each(Zeroize::zeroize),
+            Value::Map(entries) => entries.iter_mut().for_each(|(key, value)| {
+                key.zeroize();
+                value.zeroize();
+            }),
+            Value::Unsigned(_) | Value::Negative(_) | Value::Bool(_) | Value::Null => {}
+        }
+    }
 }
 
 /// Appends `value` in CTAP2 canonical form to `out`. Map entries are sorted here, whatever their
@@ -1243,5 +1301,65 @@ mod tests {
         assert_eq!(r.take(1), None);
         assert_eq!(r.take("1"), Some(Value::int(5)));
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn encode_secret_matches_encode_in_one_allocation_of_the_exact_size() {
+        // Every head width (1, 2, 3, 5 and 9 bytes), nested arrays and maps, text and bytes.
+        let values = [
+            Value::int(0),
+            Value::int(23),
+            Value::int(24),
+            Value::int(255),
+            Value::int(256),
+            Value::int(65_535),
+            Value::int(65_536),
+            Value::Unsigned(u64::from(u32::MAX)),
+            Value::Unsigned(u64::from(u32::MAX) + 1),
+            Value::Negative(u64::MAX),
+            Value::Bytes(vec![7; 300]),
+            text("caf\u{e9}"),
+            Value::Array(vec![
+                Value::Null,
+                Value::Bool(true),
+                Value::Bytes(vec![1; 24]),
+            ]),
+            Value::map([
+                (Value::int(3), Value::Bytes(vec![9; 32])),
+                (
+                    Value::int(1),
+                    Value::map([(text("k"), Value::Array(vec![Value::int(-500)]))]),
+                ),
+            ]),
+        ];
+        for value in &values {
+            let secret = encode_secret(value);
+            assert_eq!(*secret, encode(value), "{value:?}");
+            assert_eq!(encoded_len(value), secret.len(), "{value:?}");
+            assert_eq!(
+                secret.capacity(),
+                secret.len(),
+                "grew while encoding {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeroize_wipes_every_string_in_the_tree() {
+        let mut value = Value::map([
+            (Value::int(1), Value::Bytes(vec![0xaa; 32])),
+            (
+                text("name"),
+                Value::Array(vec![text("secret"), Value::int(7)]),
+            ),
+        ]);
+        value.zeroize();
+        assert_eq!(
+            value,
+            Value::map([
+                (Value::int(1), Value::Bytes(Vec::new())),
+                (text(""), Value::Array(vec![text(""), Value::int(7)])),
+            ])
+        );
     }
 }

@@ -64,6 +64,15 @@ fn radio(refuse: Option<AdvertiserError>) -> (Arc<Radio>, mpsc::UnboundedReceive
     )
 }
 
+/// The next advert the phone started, or a failure naming the wait (never a hang: a session that
+/// ended before advertising drops nothing, since the test holds the radio and its sender).
+async fn next_advert(adverts: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
+    tokio::time::timeout(Duration::from_secs(30), adverts.recv())
+        .await
+        .expect("the phone did not advertise within 30 s")
+        .expect("the radio was dropped before the phone advertised")
+}
+
 impl Radio {
     fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
@@ -163,7 +172,7 @@ async fn serve_hybrid_registers_for_a_browser_and_says_what_it_served() {
         let (phone, radio, qr) = (phone.clone(), radio.clone(), browser.qr_text());
         async move { phone.serve_hybrid(qr, radio).await }
     });
-    let advert = adverts.recv().await.unwrap();
+    let advert = next_advert(&mut adverts).await;
     let mut session = browser
         .connect(&advert, Some(&f.server_url), Bend::None)
         .await
@@ -197,7 +206,7 @@ async fn a_browser_with_another_secret_is_handshake_failed() {
         let (phone, radio, qr) = (phone.clone(), radio.clone(), browser.qr_text());
         async move { phone.serve_hybrid(qr, radio).await }
     });
-    let advert = adverts.recv().await.unwrap();
+    let advert = next_advert(&mut adverts).await;
     assert!(
         browser
             .connect(&advert, Some(&f.server_url), Bend::WrongSecret)
@@ -278,7 +287,7 @@ async fn one_session_at_a_time_and_cancel_hybrid_ends_it() {
         let (phone, radio, qr) = (phone.clone(), radio.clone(), qr.clone());
         async move { phone.serve_hybrid(qr, radio).await }
     });
-    adverts.recv().await.unwrap();
+    next_advert(&mut adverts).await;
     let (other, _) = self::radio(None);
     assert!(matches!(
         phone.serve_hybrid(qr.clone(), other.clone()).await,
@@ -293,13 +302,16 @@ async fn one_session_at_a_time_and_cancel_hybrid_ends_it() {
         }
     );
     assert!(radio.started_and_stopped());
-    // The slot is free again.
+    // The slot is free again. A new code, as a browser shows for each attempt: the tunnel server
+    // refuses a second connection for a tunnel id it still holds (409), and under load it may
+    // hold the cancelled session's for a moment after the phone closed it.
+    let qr = TestBrowser::new(RequestType::GetAssertion).qr_text();
     let (again, mut again_adverts) = self::radio(None);
     let second = tokio::spawn({
         let (phone, again) = (phone.clone(), again.clone());
         async move { phone.serve_hybrid(qr, again).await }
     });
-    again_adverts.recv().await.unwrap();
+    next_advert(&mut again_adverts).await;
     phone.cancel_hybrid();
     assert!(matches!(
         second.await.unwrap(),
@@ -317,7 +329,7 @@ async fn dropping_the_call_ends_the_session_and_stops_the_advert() {
         let (phone, radio, qr) = (phone.clone(), radio.clone(), qr.clone());
         async move { phone.serve_hybrid(qr, radio).await }
     });
-    adverts.recv().await.unwrap();
+    next_advert(&mut adverts).await;
     // As a cancelled coroutine: the future is dropped mid-wait.
     call.abort();
     assert!(call.await.unwrap_err().is_cancelled());
@@ -326,15 +338,65 @@ async fn dropping_the_call_ends_the_session_and_stops_the_advert() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(radio.started_and_stopped(), "{:?}", radio.calls());
-    // A new session may start at once.
+    // A new session may start at once (with a new code: see the test above).
+    let qr = TestBrowser::new(RequestType::GetAssertion).qr_text();
     let (again, mut again_adverts) = self::radio(None);
     let second = tokio::spawn({
         let (phone, again) = (phone.clone(), again.clone());
         async move { phone.serve_hybrid(qr, again).await }
     });
-    again_adverts.recv().await.unwrap();
+    next_advert(&mut again_adverts).await;
     phone.cancel_hybrid();
     assert!(second.await.unwrap().is_err());
+}
+
+/// The name the user gives a linked browser is checked before anything starts: no tunnel, no
+/// advert, no link.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linked_browser_name_out_of_bounds_is_refused_before_anything_starts() {
+    let f = fixture().await;
+    let phone = f.open(f.options());
+    let qr = TestBrowser::new(RequestType::MakeCredential)
+        .linking()
+        .qr_text();
+    let expected = AuthenticatorError::InvalidInput {
+        reason: "a linked browser's name must have 1 to 64 characters, without control characters"
+            .into(),
+    };
+    for name in [
+        "".to_owned(),
+        "   ".to_owned(),
+        "x".repeat(65),
+        "Work\nlaptop".to_owned(),
+    ] {
+        let (radio, _adverts) = radio(None);
+        assert_eq!(
+            phone
+                .serve_hybrid_and_link(qr.clone(), name.clone(), radio.clone())
+                .await
+                .unwrap_err(),
+            expected,
+            "{name:?}"
+        );
+        assert!(radio.calls().is_empty(), "{name:?}");
+    }
+    assert!(phone.linked_browsers().unwrap().is_empty());
+    // 64 characters (not bytes) is within the bound: the session starts and advertises.
+    let (radio, mut adverts) = radio(None);
+    let serving = tokio::spawn({
+        let (phone, radio) = (phone.clone(), radio.clone());
+        async move {
+            phone
+                .serve_hybrid_and_link(qr, "\u{e9}".repeat(64), radio)
+                .await
+        }
+    });
+    next_advert(&mut adverts).await;
+    phone.cancel_hybrid();
+    assert!(matches!(
+        serving.await.unwrap(),
+        Err(AuthenticatorError::Cancelled { .. })
+    ));
 }
 
 /// Linking through the API: the app's consent (`serve_hybrid_and_link`), the list, a reconnect
@@ -357,7 +419,7 @@ async fn a_linked_browser_is_listed_served_again_and_unlinked() {
                 .await
         }
     });
-    let advert = adverts.recv().await.unwrap();
+    let advert = next_advert(&mut adverts).await;
     let mut session = browser
         .connect(&advert, Some(&f.server_url), Bend::None)
         .await
@@ -397,7 +459,7 @@ async fn a_linked_browser_is_listed_served_again_and_unlinked() {
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    let advert = adverts.recv().await.unwrap();
+    let advert = next_advert(&mut adverts).await;
     let mut session = linked
         .finish(tunnel, &nonce, &advert, Bend::None)
         .await
@@ -446,7 +508,7 @@ async fn serve_hybrid_without_consent_links_nothing() {
         let (phone, radio, qr) = (phone.clone(), radio.clone(), browser.qr_text());
         async move { phone.serve_hybrid(qr, radio).await }
     });
-    let advert = adverts.recv().await.unwrap();
+    let advert = next_advert(&mut adverts).await;
     let mut session = browser
         .connect(&advert, Some(&f.server_url), Bend::None)
         .await

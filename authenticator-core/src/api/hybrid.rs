@@ -47,6 +47,10 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for AdvertiserError {
     }
 }
 
+/// The longest name the user can give a linked browser, in characters (as passkeys and the
+/// device name).
+pub const MAX_BROWSER_NAME: usize = 64;
+
 /// The app's BLE advertiser (Android: `BluetoothLeAdvertiser`). One advert at a time: a call to
 /// `start_advertising` replaces any advert this object started before.
 #[uniffi::export(with_foreign)]
@@ -185,17 +189,28 @@ impl Authenticator {
     /// asks for state-assisted linking, the phone keeps a new link (listed by
     /// `linked_browsers`) and gives the browser what it needs to come back without a QR code
     /// (`serve_linked_browser`); a QR that does not ask links nothing. Errors as
-    /// `serve_hybrid`, and `Storage` if the link could not be stored.
+    /// `serve_hybrid`, `InvalidInput` for a name that is empty, longer than
+    /// `MAX_BROWSER_NAME` characters or holds control characters (checked before anything
+    /// starts), and `Storage` if the link could not be stored.
     pub async fn serve_hybrid_and_link(
         &self,
         qr_text: String,
         browser_name: String,
         advertiser: Arc<dyn HybridAdvertiser>,
     ) -> Result<HybridServed, AuthenticatorError> {
+        let browser_name = browser_name.trim();
+        if browser_name.is_empty()
+            || browser_name.chars().count() > MAX_BROWSER_NAME
+            || browser_name.chars().any(char::is_control)
+        {
+            return Err(AuthenticatorError::invalid(format!(
+                "a linked browser's name must have 1 to {MAX_BROWSER_NAME} characters, without control characters"
+            )));
+        }
         self.serve(
             Kind::Qr {
                 qr_text,
-                link_as: Some(browser_name),
+                link_as: Some(browser_name.to_owned()),
             },
             advertiser,
         )

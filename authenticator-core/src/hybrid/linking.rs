@@ -110,15 +110,19 @@ impl LinkingInfo {
     /// The whole update frame: type byte 2, then `{1: {1..6}}`. Zeroized on drop (it holds the
     /// link secret).
     pub fn update_frame(&self) -> Zeroizing<Vec<u8>> {
-        let info = Value::map([
-            (Value::int(1), Value::from(&self.contact_id[..])),
-            (Value::int(2), Value::from(&self.link_id[..])),
-            (Value::int(3), Value::from(&self.link_secret[..])),
-            (Value::int(4), Value::from(&self.identity_public[..])),
-            (Value::int(5), Value::from(self.name.as_str())),
-            (Value::int(6), Value::from(&self.signature[..])),
-        ]);
-        let payload = Zeroizing::new(cbor::encode(&Value::map([(Value::int(1), info)])));
+        // The tree holds a copy of the link secret: wiped on drop, like the encoding.
+        let tree = Zeroizing::new(Value::map([(
+            Value::int(1),
+            Value::map([
+                (Value::int(1), Value::from(&self.contact_id[..])),
+                (Value::int(2), Value::from(&self.link_id[..])),
+                (Value::int(3), Value::from(&self.link_secret[..])),
+                (Value::int(4), Value::from(&self.identity_public[..])),
+                (Value::int(5), Value::from(self.name.as_str())),
+                (Value::int(6), Value::from(&self.signature[..])),
+            ]),
+        )]));
+        let payload = cbor::encode_secret(&tree);
         // Built in place at its final size: no reallocation or temporary `Frame` leaves an
         // unzeroized copy of the link secret behind.
         let mut frame = Zeroizing::new(Vec::with_capacity(1 + payload.len()));
