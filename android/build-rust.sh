@@ -2,7 +2,8 @@
 # Builds everything the Android app needs from the Rust side, on a machine with the Android NDK:
 #  1. the core for arm64-v8a, armeabi-v7a and x86_64 (release, with BLE) into app/src/main/jniLibs;
 #  2. its Kotlin bindings, generated with the host uniffi-bindgen from the host build, into
-#     core-ui/build/generated/uniffi (the core-ui module compiles them; the app gets them from it);
+#     core-ui/build/generated/uniffi (the core-ui module compiles them; the app gets them from it),
+#     and the host tunnel-server (target/debug) that core-ui's linking tests start;
 #  3. btleplug's Java half, copied from the crate Cargo.lock picks into
 #     btleplug-java/build/generated/btleplug-java.
 # Nothing it writes is committed. Needs: rustup, cargo-ndk (`cargo install cargo-ndk`),
@@ -55,6 +56,8 @@ done
 echo "generating the Kotlin bindings"
 cargo build --locked -q -p authenticator-core
 cargo build --locked -q -p authenticator-core --features bindgen --bin uniffi-bindgen
+# The reference tunnel server next to the host library, for core-ui's linking tests (:core-ui:test).
+cargo build --locked -q -p tunnel-server
 rm -rf "$bindings"
 target/debug/uniffi-bindgen generate --no-format --config $android/uniffi.toml \
   --library target/debug/libauthenticator_core.so --language kotlin --out-dir "$bindings"

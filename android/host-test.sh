@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Host tests of the Android app's pure-Kotlin layer (android/core-ui) against the REAL core
 # library: installs what it needs (JNA, JUnit 4 from apt; kotlinc from npm, cached in
-# target/kotlinc), builds the core and generates its Kotlin bindings, compiles bindings +
-# core-ui + tests into one jar with kotlinc-jvm, runs them with JUnitCore.
+# target/kotlinc), builds the core, its Kotlin bindings and the reference tunnel server (for
+# the linking tests), compiles bindings + core-ui + tests into one jar with kotlinc-jvm, runs
+# them with JUnitCore.
 # Prints one last line `kotlin: N passed, N failed`; exits non-zero on any failure.
 # Usage: android/host-test.sh   (from any folder)
 set -euo pipefail
@@ -46,6 +47,8 @@ fi
 # 2. The core library and its Kotlin bindings (the same settings as the app's, android/uniffi.toml).
 cargo build --locked -q -p authenticator-core
 cargo build --locked -q -p authenticator-core --features bindgen --bin uniffi-bindgen
+# The reference tunnel server, which the linking tests start on 127.0.0.1 (TunnelServerProcess).
+cargo build --locked -q -p tunnel-server
 rm -rf "$bindings"
 target/debug/uniffi-bindgen generate --no-format --config android/uniffi.toml \
   --library target/debug/libauthenticator_core.so --language kotlin --out-dir "$bindings" >/dev/null

@@ -1,8 +1,9 @@
 // Where the user is in the app and what the activity's actions do, over the screens' state
 // holders: the tabs and the screens over them, an activation link opened from outside, the
 // approval a notification pointed at, and the route of a scanned QR code (a browser's `FIDO:/`
-// code waits for the hybrid screen, which serves it once; a damaged one is shown there without
-// the core; any other text goes to pairing). The activity's view model keeps only the Android
+// code waits for the hybrid screen, which serves it once the user has said whether to remember
+// the computer; a damaged one is shown there without the core; any other text goes to
+// pairing). A session that linked a browser refreshes the linked browsers list. The activity's view model keeps only the Android
 // glue (its scope, the link service's start and stop).
 //
 // Invariants: nothing runs before the core is open (no Screens yet); a waiting `FIDO:/` code
@@ -54,6 +55,7 @@ class Screens(
     val pin = PinState(core, dispatcher)
     val passkeys = PasskeysState(core, dispatcher)
     val pairing = PairingState(core, dispatcher)
+    val linkedBrowsers = LinkedBrowsersState(core, dispatcher)
     val approvals = ApprovalsState(core, dispatcher)
     val settings = SettingsState(core, store, dispatcher)
     val hybrid = HybridState(core, advertiser, dispatcher)
@@ -119,11 +121,25 @@ class AppFlow(
         is ScannedCode.Pairing -> act { pairing.pair(code.text) }
     }
 
-    /** Serves the waiting FIDO:/ code once (the screen calls it after the permission request). */
+    /**
+     * Serves the waiting FIDO:/ code once, with the user's answer to "Remember this computer?"
+     * (the screen calls it after that answer and the permission request; before the answer
+     * nothing runs and the code keeps waiting).
+     */
     fun serveHybrid(): Job? {
-        if (screens.value == null) return null
+        val open = screens.value ?: return null
+        if (open.hybrid.ui.value.consent == null) return null
         val code = hybridCode.getAndUpdate { null } ?: return null
-        return act { hybrid.serve(code) }
+        return act {
+            hybrid.serve(code)
+            if (hybrid.ui.value.linked != null) linkedBrowsers.load()
+        }
+    }
+
+    /** The user left the hybrid screen without answering: the waiting code is forgotten. */
+    fun discardHybridCode() {
+        hybridCode.value = null
+        screens.value?.hybrid?.reset()
     }
 
     /** The link leaves memory once used; an enrolled phone goes on to its passkeys. */

@@ -1,7 +1,7 @@
 // Where the user goes and what the activity's actions do, against the real core: a browser's
-// code waits for the hybrid screen and is served once (the core refuses a bad one in words); a
-// damaged one is shown there without the core; any other scan goes to pairing, where the core
-// refuses it in words; a failed activation keeps the user on the activation screen with the
+// code waits for the hybrid screen and the user's answer to "Remember this computer?", and is
+// served once (the core refuses a bad one in words); a damaged one is shown there without the
+// core; any other scan goes to pairing, where the core refuses it in words; a failed activation keeps the user on the activation screen with the
 // link consumed; a notification's approval is focused; nothing runs before the core is open;
 // a phone not enrolled shows activation whatever was asked, an enrolled one the screen asked.
 package com.passkeyphone.coreui
@@ -31,11 +31,29 @@ class AppFlowTest {
             assertEquals(Destination.Hybrid, flow.destination.value)
             assertEquals("FIDO:/000", flow.pendingHybridCode.value)
             assertNull("the hybrid screen has not served it yet", screens.hybrid.ui.value.error)
+            assertNull("not before the user said whether to remember the computer", flow.serveHybrid())
+            assertEquals("FIDO:/000", flow.pendingHybridCode.value)
+            screens.hybrid.consent(null)
             flow.serveHybrid()!!.join()
             assertNull("served once, then forgotten", flow.pendingHybridCode.value)
             assertEquals("Check what you entered", screens.hybrid.ui.value.error?.title)
             assertEquals(HybridState.Step.Finished, screens.hybrid.ui.value.step)
             assertNull("nothing waits any more", flow.serveHybrid())
+        }
+    }
+
+    @Test
+    fun aCodeLeftUnansweredIsForgotten() = Fixture().use { f ->
+        runBlocking {
+            val screens = screens(f)
+            val flow = AppFlow(this, MutableStateFlow(screens))
+            assertNull(flow.scanned(ScannedCodeTest.CHROME_QR))
+            flow.discardHybridCode()
+            assertNull(flow.pendingHybridCode.value)
+            screens.hybrid.consent("Office PC")
+            flow.discardHybridCode()
+            assertNull("the answer went with the code", screens.hybrid.ui.value.consent)
+            assertNull("nothing to serve", flow.serveHybrid())
         }
     }
 

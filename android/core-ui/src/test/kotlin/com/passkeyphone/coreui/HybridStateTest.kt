@@ -3,7 +3,8 @@
 // the radio; with a loopback tunnel server the core opens `/cable/new/...`, the radio gets the
 // 20-byte advert for 0xFFF9 and the screen says "advertising"; Cancel ends the session with
 // the advert stopped; a radio without permission or a refusing tunnel server end it with the
-// core's error in words; the outcome lines.
+// core's error in words; the outcome lines; the answer to "Remember this computer?" (a name
+// the app refuses never reaches the core; linking itself: LinkedBrowsersStateTest).
 package com.passkeyphone.coreui
 
 import kotlinx.coroutines.Dispatchers
@@ -108,6 +109,26 @@ class HybridStateTest {
         assertEquals(HybridState.Step.Finished, hybrid.ui.value.step)
         hybrid.reset()
         assertEquals(HybridState.Ui(), hybrid.ui.value)
+    }
+
+    @Test
+    fun aNameForTheLinkIsCheckedBeforeTheCore() = fixture(null).use { f ->
+        val hybrid = HybridState(f.core, LeAdvertiser(ScriptedRadio()), Fixture.direct)
+        hybrid.consent("   ")
+        assertEquals(
+            UserMessage("Check what you entered", "Give the computer a name, or choose Not this time.", canRetry = true),
+            hybrid.ui.value.error,
+        )
+        assertNull("no answer recorded", hybrid.ui.value.consent)
+        hybrid.consent("x".repeat(65))
+        assertEquals("The name is longer than 64 characters.", hybrid.ui.value.error?.detail)
+        assertNull(hybrid.ui.value.consent)
+        hybrid.consent(" Office PC ")
+        assertEquals(HybridState.Consent("Office PC"), hybrid.ui.value.consent)
+        assertNull("a good answer clears the error", hybrid.ui.value.error)
+        hybrid.consent(null)
+        assertEquals(HybridState.Consent(null), hybrid.ui.value.consent)
+        assertEquals(emptyList<Any>(), f.core.linkedBrowsers())
     }
 
     @Test

@@ -1,6 +1,7 @@
 // The computers paired with this phone: scan the QR code the pairing tool shows (ZXing's
 // embedded scanner, after the camera permission), and remove a computer. The same scanner
 // takes a browser's FIDO:/ code ("use a phone"): MainViewModel.scanned routes it to hybrid.
+// Below them, the browsers linked by such sign-ins (LinkedBrowsersSection).
 package com.passkeyphone.app.ui
 
 import androidx.activity.compose.rememberLauncherForActivityResult
@@ -28,16 +29,19 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.journeyapps.barcodescanner.ScanContract
 import com.journeyapps.barcodescanner.ScanOptions
+import com.passkeyphone.coreui.LinkedBrowsersState
 import com.passkeyphone.coreui.PairingState
 import com.passkeyphone.coreui.formatTime
 import uniffi.authenticator_core.PairedComputer
 
 @Composable
-fun ComputersScreen(model: MainViewModel, state: PairingState) {
+fun ComputersScreen(model: MainViewModel, state: PairingState, linked: LinkedBrowsersState) {
     val ui by state.ui.collectAsStateWithLifecycle()
+    val linkedUi by linked.ui.collectAsStateWithLifecycle()
     val context = LocalContext.current
     var removing by remember { mutableStateOf<PairedComputer?>(null) }
     LaunchedEffect(state) { state.load() }
+    LaunchedEffect(linked) { linked.load() }
 
     val scanner = rememberLauncherForActivityResult(ScanContract()) { result ->
         result.contents?.let(model.flow::scanned)
@@ -57,7 +61,7 @@ fun ComputersScreen(model: MainViewModel, state: PairingState) {
                 if (Permissions.granted(context, Permissions.CAMERA)) scanner.launch(scanOptions) else camera.launch(Permissions.CAMERA)
             }) { Text("Pair") }
         }
-        if (ui.busy) LinearProgressIndicator(Modifier.fillMaxWidth())
+        if (ui.busy || linkedUi.busy) LinearProgressIndicator(Modifier.fillMaxWidth())
         ui.error?.let { ErrorCard(it, onDismiss = state::dismissError) }
         ui.justPaired?.let { Text("Paired with ${it.name}.", Modifier.padding(16.dp)) }
         if (ui.computers.isEmpty() && !ui.busy) {
@@ -75,8 +79,10 @@ fun ComputersScreen(model: MainViewModel, state: PairingState) {
                     trailingContent = { TextButton(onClick = { removing = computer }) { Text("Remove") } },
                 )
             }
+            linkedBrowsers(linkedUi, linked)
         }
     }
+    ConfirmUnlink(model, linkedUi, linked)
 
     removing?.let { computer ->
         AlertDialog(
