@@ -1,8 +1,8 @@
 // "Sign in from this computer" against the real core and the real tunnel server: a browser
 // first links through the app's QR flow (TestBrowser), then comes back without a QR code
 // (LinkedTestBrowser: the contact route, the advert under the link secret, NKpsk0) while the
-// row's state waits for it. A sign-in succeeds and the row's "last used" moves; a wrong link
-// secret ends with the core's handshake error; Cancel while waiting ends with the Cancelled
+// row's state waits for it. A sign-in succeeds and the row's "last used" moves, also when the
+// user declines (said as Declined); a wrong link secret ends with the core's handshake error; Cancel while waiting ends with the Cancelled
 // text and frees the core; a removed link is Not found and nothing waits at its contact; a QR
 // session and a linked one exclude each other with the core's InvalidState text, each way.
 package com.passkeyphone.coreui
@@ -27,6 +27,7 @@ import org.junit.Test
 import uniffi.authenticator_core.HybridOperation
 import uniffi.authenticator_core.HybridServed
 import uniffi.authenticator_core.LinkedBrowser
+import uniffi.authenticator_core.VerificationOutcome
 
 class LinkedSignInStateTest {
     private class MapStore : SettingsStore {
@@ -118,6 +119,29 @@ class LinkedSignInStateTest {
 
         app.signIn.reset()
         assertEquals(LinkedSignInState.Ui(), app.signIn.ui.value)
+    }
+
+    @Test
+    fun aDeclinedSignInIsSaidAndTheReconnectStillCountsAsAUse() = run { app ->
+        val (held, row) = link(app)
+        while (System.currentTimeMillis() / 1000 <= row.linkedAt.toLong()) Thread.sleep(20)
+        app.f.ui.allowPresence = false
+        app.f.ui.verification = VerificationOutcome.DECLINED
+        val job = app.flow.act { linkedSignIn.signIn(row) }!!
+        app.waitFor(LinkedSignInState.Step.Waiting)
+        val answer = withContext(Dispatchers.IO) {
+            val browser = LinkedTestBrowser(held)
+            val session = browser.connect(browser.dial(app.tunnel.url), app.adverts)
+            runCatching { session.request(Fixture.getAssertion("example.com"))[0].toInt() }
+        }
+        withTimeout(20_000) { job.join() }
+        assertTrue("the browser got no assertion: $answer", answer.getOrNull() != 0)
+        val ui = app.signIn.ui.value
+        assertNull(ui.served)
+        assertEquals(UserMessage("Declined", "The user declined.", canRetry = false), ui.error)
+        // The browser proved it holds the link before the user said no: "last used" moves.
+        val listed = app.screens.linkedBrowsers.ui.value.browsers.single()
+        assertTrue("${listed.lastUsedAt} > ${listed.linkedAt}", listed.lastUsedAt > listed.linkedAt)
     }
 
     @Test
