@@ -59,6 +59,7 @@ class Screens(
     val approvals = ApprovalsState(core, dispatcher)
     val settings = SettingsState(core, store, dispatcher)
     val hybrid = HybridState(core, advertiser, dispatcher)
+    val linkedSignIn = LinkedSignInState(core, advertiser, linkedBrowsers, dispatcher)
 }
 
 class AppFlow(

@@ -69,18 +69,12 @@ class HybridState(
 
     override fun Ui.withStatus(busy: Boolean, error: UserMessage?) = copy(busy = busy, error = error)
 
-    /** Reports the advert's start and stop to the screen, then does what [advertiser] does. */
-    private val observed = object : HybridAdvertiser {
-        override fun startAdvertising(serviceUuid16: UShort, serviceData: ByteArray) {
-            advertiser.startAdvertising(serviceUuid16, serviceData)
-            state.update { if (it.step == Step.Connecting) it.copy(step = Step.Advertising) else it }
-        }
-
-        override fun stopAdvertising() {
-            advertiser.stopAdvertising()
-            state.update { if (it.step == Step.Advertising) it.copy(step = Step.Connected) else it }
-        }
-    }
+    /** Does what [advertiser] does, then reports the advert's start and stop to the screen. */
+    private val observed = ReportingAdvertiser(
+        advertiser,
+        onStarted = { state.update { if (it.step == Step.Connecting) it.copy(step = Step.Advertising) else it } },
+        onStopped = { state.update { if (it.step == Step.Advertising) it.copy(step = Step.Connected) else it } },
+    )
 
     /**
      * The user's answer for the waiting code: [linkAs] is the name they gave the computer

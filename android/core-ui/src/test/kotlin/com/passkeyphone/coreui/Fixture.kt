@@ -60,6 +60,13 @@ class Fixture(
             return byteArrayOf(MAKE_CREDENTIAL) + Cbor.encode(params)
         }
 
+        const val GET_ASSERTION: Byte = 0x02
+
+        /** authenticatorGetAssertion of a discoverable passkey at [rpId], verified by the phone. */
+        fun getAssertion(rpId: String): ByteArray = byteArrayOf(GET_ASSERTION) + Cbor.encode(
+            mapOf(1 to rpId, 2 to sha256("client data for a sign-in at $rpId".toByteArray()), 5 to mapOf("uv" to true)),
+        )
+
         /** The credential id inside a successful makeCredential response, base64url. */
         fun credentialId(response: ByteArray): String {
             require(response[0] == 0.toByte()) { "CTAP status ${response[0]}" }

@@ -52,8 +52,17 @@ class TestBrowser(private val asksToLink: Boolean) {
         ),
     )
 
-    /** The phone's linking information, as a browser stores it. */
-    class LinkingInfo(val contactId: ByteArray, val linkId: ByteArray, val name: String)
+    /**
+     * The phone's linking information, as a browser stores it: what LinkedTestBrowser needs to
+     * come back ([phoneIdentity] uncompressed, 65 bytes).
+     */
+    class LinkingInfo(
+        val contactId: ByteArray,
+        val linkId: ByteArray,
+        val linkSecret: ByteArray,
+        val phoneIdentity: ByteArray,
+        val name: String,
+    )
 
     /** Reads [advert], joins the tunnel at [tunnelUrl] (ws://host:port) and runs the handshake. */
     fun connect(advert: ByteArray, tunnelUrl: String): Session {
@@ -71,7 +80,7 @@ class TestBrowser(private val asksToLink: Boolean) {
         val psk = hkdf(secret, eid, purpose(3), 32)
         val tunnel = Tunnel("$tunnelUrl/cable/connect/${hex(routingId)}/${hex(tunnelId)}")
 
-        val noise = Noise()
+        val noise = Noise("Noise_KNpsk0_P256_AESGCM_SHA256")
         noise.mixHash(byteArrayOf(1))
         noise.mixHash(uncompressed(identity.public as ECPublicKey))
         noise.mixKeyAndHash(psk)
@@ -91,10 +100,20 @@ class TestBrowser(private val asksToLink: Boolean) {
         noise.mixKey(dh(identity.private, phoneEphemeral))
         noise.decryptAndHash(reply.copyOfRange(65, 81))
         val (write, read) = noise.split()
-        return Session(tunnel, write, read, noise.h.copyOf())
+        return Session(tunnel, write, read, noise.h.copyOf(), identity.private)
     }
 
-    inner class Session(private val tunnel: Tunnel, writeKey: ByteArray, readKey: ByteArray, private val handshakeHash: ByteArray) {
+    /**
+     * The browser's end of an established session. [identity]: the QR identity key, which
+     * checks linking information; null for a linked browser's reconnect (no new link then).
+     */
+    class Session(
+        private val tunnel: Tunnel,
+        writeKey: ByteArray,
+        readKey: ByteArray,
+        private val handshakeHash: ByteArray,
+        private val identity: PrivateKey?,
+    ) {
         private val writer = Direction(writeKey)
         private val reader = Direction(readKey)
 
@@ -125,17 +144,18 @@ class TestBrowser(private val asksToLink: Boolean) {
 
         private fun readLinking(payload: ByteArray): LinkingInfo {
             val info = (CborReader(payload).read() as Map<*, *>)[1L] as Map<*, *>
+            val identity = checkNotNull(identity) { "linking information in a linked browser's reconnect" }
             val phoneIdentity = publicKey(info[4L] as ByteArray)
             // HMAC-SHA-256 keyed with x(ECDH(phone identity, QR identity)) over the handshake hash.
-            val expected = hmac(dh(identity.private, phoneIdentity), handshakeHash)
+            val expected = hmac(dh(identity, phoneIdentity), handshakeHash)
             check(expected.contentEquals(info[6L] as ByteArray)) { "the linking information's signature does not verify" }
             check((info[3L] as ByteArray).size == 32) { "a link secret is 32 bytes" }
-            return LinkingInfo(info[1L] as ByteArray, info[2L] as ByteArray, info[5L] as String)
+            return LinkingInfo(info[1L] as ByteArray, info[2L] as ByteArray, info[3L] as ByteArray, info[4L] as ByteArray, info[5L] as String)
         }
     }
 
     /** One direction of the v2.1 tunnel encryption: AES-256-GCM, nonce 8 zero bytes + big-endian counter, padded to 32. */
-    private class Direction(private val key: ByteArray) {
+    internal class Direction(private val key: ByteArray) {
         private var counter = 0
 
         fun seal(plain: ByteArray): ByteArray {
@@ -154,8 +174,9 @@ class TestBrowser(private val asksToLink: Boolean) {
     }
 
     /** Noise's SymmetricState (rev 34 §5.2) with SHA-256 and AES-GCM; every key seals once here. */
-    private class Noise {
-        var h = "Noise_KNpsk0_P256_AESGCM_SHA256".toByteArray().copyOf(32)
+    internal class Noise(protocolName: String) {
+        // Names of at most 32 bytes are padded with zeros (both hybrid patterns' are 31).
+        var h = protocolName.toByteArray().copyOf(32)
         private var ck = h.copyOf()
         private var k: ByteArray? = null
 
@@ -189,10 +210,11 @@ class TestBrowser(private val asksToLink: Boolean) {
         }
     }
 
-    /** A WebSocket with subprotocol fido.cable; each binary message whole. */
-    class Tunnel(url: String) {
+    /** A WebSocket with subprotocol fido.cable (and [headers]); each binary message whole. */
+    class Tunnel(url: String, headers: Map<String, String> = emptyMap()) {
         private val messages = LinkedBlockingQueue<Any>()
         private val socket: WebSocket = HttpClient.newHttpClient().newWebSocketBuilder()
+            .apply { headers.forEach { (name, value) -> header(name, value) } }
             .subprotocols("fido.cable")
             .buildAsync(URI(url), object : WebSocket.Listener {
                 private val partial = ByteArrayOutputStream()
@@ -244,7 +266,7 @@ class TestBrowser(private val asksToLink: Boolean) {
             value.toString().padStart(width, '0')
         }
 
-        private fun p256(): KeyPair =
+        internal fun p256(): KeyPair =
             KeyPairGenerator.getInstance("EC").apply { initialize(ECGenParameterSpec("secp256r1")) }.generateKeyPair()
 
         private fun coordinate(n: BigInteger): ByteArray {
@@ -255,10 +277,10 @@ class TestBrowser(private val asksToLink: Boolean) {
         private fun compressed(key: ECPublicKey): ByteArray =
             byteArrayOf(if (key.w.affineY.testBit(0)) 3 else 2) + coordinate(key.w.affineX)
 
-        private fun uncompressed(key: ECPublicKey): ByteArray =
+        internal fun uncompressed(key: ECPublicKey): ByteArray =
             byteArrayOf(4) + coordinate(key.w.affineX) + coordinate(key.w.affineY)
 
-        private fun publicKey(sec1: ByteArray): PublicKey {
+        internal fun publicKey(sec1: ByteArray): PublicKey {
             require(sec1.size == 65 && sec1[0] == 4.toByte()) { "not an uncompressed P-256 point" }
             val params = (p256().public as ECPublicKey).params
             val point = ECPoint(BigInteger(1, sec1.copyOfRange(1, 33)), BigInteger(1, sec1.copyOfRange(33, 65)))
@@ -266,10 +288,10 @@ class TestBrowser(private val asksToLink: Boolean) {
         }
 
         /** The x coordinate of the shared point. */
-        private fun dh(mine: PrivateKey, theirs: PublicKey): ByteArray =
+        internal fun dh(mine: PrivateKey, theirs: PublicKey): ByteArray =
             KeyAgreement.getInstance("ECDH").run { init(mine); doPhase(theirs, true); generateSecret() }
 
-        private fun hmac(key: ByteArray, data: ByteArray): ByteArray =
+        internal fun hmac(key: ByteArray, data: ByteArray): ByteArray =
             Mac.getInstance("HmacSHA256").run { init(SecretKeySpec(key, "HmacSHA256")); doFinal(data) }
 
         /** RFC 5869 HKDF-SHA-256; an empty salt is 32 zero bytes (the JDK refuses an empty HMAC key). */
@@ -286,15 +308,15 @@ class TestBrowser(private val asksToLink: Boolean) {
         }
 
         /** The hybrid key derivations' info: the purpose as a little-endian u32. */
-        private fun purpose(n: Int) = byteArrayOf(n.toByte(), 0, 0, 0)
+        internal fun purpose(n: Int) = byteArrayOf(n.toByte(), 0, 0, 0)
 
-        private fun gcm(mode: Int, key: ByteArray, nonce: ByteArray, ad: ByteArray, data: ByteArray): ByteArray =
+        internal fun gcm(mode: Int, key: ByteArray, nonce: ByteArray, ad: ByteArray, data: ByteArray): ByteArray =
             Cipher.getInstance("AES/GCM/NoPadding").run {
                 init(mode, SecretKeySpec(key, "AES"), GCMParameterSpec(128, nonce))
                 updateAAD(ad)
                 doFinal(data)
             }
 
-        private fun hex(bytes: ByteArray) = bytes.joinToString("") { "%02X".format(it) }
+        internal fun hex(bytes: ByteArray) = bytes.joinToString("") { "%02X".format(it) }
     }
 }

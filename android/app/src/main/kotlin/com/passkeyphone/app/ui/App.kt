@@ -78,7 +78,7 @@ private fun Main(model: MainViewModel, screens: Screens) {
         else -> Scaffold(bottomBar = { Tabs(shown, model::go) }) { padding ->
             Box(Modifier.padding(padding)) {
                 when (shown) {
-                    Destination.Computers -> ComputersScreen(model, screens.pairing, screens.linkedBrowsers)
+                    Destination.Computers -> ComputersScreen(model, screens.pairing, screens.linkedBrowsers, screens.linkedSignIn)
                     Destination.Approvals -> ApprovalsScreen(model, screens.approvals)
                     Destination.Settings -> SettingsScreen(model, screens.settings)
                     else -> PasskeysScreen(model, screens.passkeys)

@@ -1,7 +1,8 @@
 // The computers paired with this phone: scan the QR code the pairing tool shows (ZXing's
 // embedded scanner, after the camera permission), and remove a computer. The same scanner
 // takes a browser's FIDO:/ code ("use a phone"): MainViewModel.scanned routes it to hybrid.
-// Below them, the browsers linked by such sign-ins (LinkedBrowsersSection).
+// Below them, the browsers linked by such sign-ins (LinkedBrowsersSection), each with "Sign in
+// from this computer" (after the advertise permission, as the hybrid screen asks it).
 package com.passkeyphone.app.ui
 
 import androidx.activity.compose.rememberLauncherForActivityResult
@@ -30,14 +31,17 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.journeyapps.barcodescanner.ScanContract
 import com.journeyapps.barcodescanner.ScanOptions
 import com.passkeyphone.coreui.LinkedBrowsersState
+import com.passkeyphone.coreui.LinkedSignInState
 import com.passkeyphone.coreui.PairingState
 import com.passkeyphone.coreui.formatTime
+import uniffi.authenticator_core.LinkedBrowser
 import uniffi.authenticator_core.PairedComputer
 
 @Composable
-fun ComputersScreen(model: MainViewModel, state: PairingState, linked: LinkedBrowsersState) {
+fun ComputersScreen(model: MainViewModel, state: PairingState, linked: LinkedBrowsersState, signIn: LinkedSignInState) {
     val ui by state.ui.collectAsStateWithLifecycle()
     val linkedUi by linked.ui.collectAsStateWithLifecycle()
+    val signInUi by signIn.ui.collectAsStateWithLifecycle()
     val context = LocalContext.current
     var removing by remember { mutableStateOf<PairedComputer?>(null) }
     LaunchedEffect(state) { state.load() }
@@ -53,6 +57,21 @@ fun ComputersScreen(model: MainViewModel, state: PairingState, linked: LinkedBro
         .setOrientationLocked(false)
     val camera = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
         if (granted) scanner.launch(scanOptions)
+    }
+    // Waits whatever the user answered: without the permission the core's advertiser reports
+    // PermissionDenied once the browser calls, and the row says so.
+    var waitFor by remember { mutableStateOf<LinkedBrowser?>(null) }
+    val advertise = rememberLauncherForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) {
+        waitFor?.let { browser -> model.act { linkedSignIn.signIn(browser) } }
+        waitFor = null
+    }
+    val startSignIn: (LinkedBrowser) -> Unit = { browser ->
+        if (Permissions.advertiseGranted(context)) {
+            model.act { linkedSignIn.signIn(browser) }
+        } else {
+            waitFor = browser
+            advertise.launch(Permissions.advertise)
+        }
     }
 
     Column {
@@ -79,7 +98,7 @@ fun ComputersScreen(model: MainViewModel, state: PairingState, linked: LinkedBro
                     trailingContent = { TextButton(onClick = { removing = computer }) { Text("Remove") } },
                 )
             }
-            linkedBrowsers(linkedUi, linked)
+            linkedBrowsers(linkedUi, linked, signInUi, signIn, startSignIn)
         }
     }
     ConfirmUnlink(model, linkedUi, linked)
