@@ -382,7 +382,9 @@ impl From<HybridError> for AuthenticatorError {
             | HybridError::TunnelClosed(_)
             | HybridError::Decrypt(_)
             | HybridError::Frame(_) => Self::Network { reason },
-            HybridError::Handshake(_) => Self::HandshakeFailed { reason },
+            HybridError::Handshake(_) | HybridError::LinkedHandshake(_) => {
+                Self::HandshakeFailed { reason }
+            }
             HybridError::BrowserTimeout(_)
             | HybridError::RequestTimeout(_)
             | HybridError::UserTimeout => Self::TimedOut { reason },

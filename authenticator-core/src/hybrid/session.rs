@@ -180,6 +180,8 @@ pub enum HybridError {
     BrowserTimeout(u64),
     #[error("the browser's handshake failed (not the browser that showed this QR code?): {0}")]
     Handshake(HandshakeError),
+    #[error("the linked browser's handshake failed (it does not hold this link's secret?): {0}")]
+    LinkedHandshake(HandshakeError),
     #[error("a message from the browser could not be decrypted: {0}")]
     Decrypt(CrypterError),
     #[error("a message to the browser could not be encrypted: {0}")]

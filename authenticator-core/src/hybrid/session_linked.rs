@@ -202,7 +202,7 @@ pub async fn serve_linked(
         )
         .await?;
         let responded = handshake::respond_linked(&identity, &psk, &first)
-            .map_err(HybridError::Handshake)?;
+            .map_err(HybridError::LinkedHandshake)?;
         drop(psk);
         advert.stop();
         // A display hint only; a failure to record it does not fail the session.

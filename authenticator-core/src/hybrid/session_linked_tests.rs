@@ -196,7 +196,7 @@ async fn a_linked_browser_with_a_wrong_link_secret_fails_the_handshake_and_gets_
     assert!(err.contains("closed"), "{err}");
     assert_eq!(
         running.task.await.unwrap().unwrap_err(),
-        HybridError::Handshake(HandshakeError::Authentication)
+        HybridError::LinkedHandshake(HandshakeError::Authentication)
     );
     running.radio.assert_started_and_stopped();
     // Only the registration prompted.

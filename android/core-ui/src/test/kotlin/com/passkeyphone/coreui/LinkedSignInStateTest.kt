@@ -162,7 +162,7 @@ class LinkedSignInStateTest {
         assertEquals(
             UserMessage(
                 "Could not connect securely",
-                "The browser's handshake failed (not the browser that showed this QR code?): handshake message " +
+                "The linked browser's handshake failed (it does not hold this link's secret?): handshake message " +
                     "failed authentication (wrong QR secret, wrong identity key, or altered message).",
                 canRetry = true,
             ),
