@@ -37,6 +37,10 @@ use clap::{Parser, Subcommand};
 
 use state::Limits;
 
+/// See Cargo.toml: per-thread caches, and less memory per connection than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The reference cloud relay of proto/link.md §5 (tests and development).
 #[derive(Parser)]
 #[command(name = "relay", version)]

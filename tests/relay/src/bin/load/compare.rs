@@ -159,6 +159,28 @@ http {{
     Ok((helper, port))
 }
 
+/// `INFO commandstats`: (command, calls, microseconds), commands in lower case; empty if
+/// Redis does not answer (the figures are then missing, nothing else).
+fn command_stats(url: &str) -> Vec<(String, u64, u64)> {
+    let info: Option<String> = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .and_then(|mut c| redis::cmd("INFO").arg("commandstats").query(&mut c))
+        .ok();
+    info.unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+            };
+            Some((name.to_owned(), field("calls")?, field("usec")?))
+        })
+        .collect()
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -179,12 +201,12 @@ fn per_k(cpu: f64, report: &Report) -> f64 {
     cpu * 1000.0 / (report.latencies.len().max(1) as f64)
 }
 
-pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
+pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let rt = runtime()?;
 
     println!("== in-memory: one relay");
     let mut memory = RelayProcess::start(path, cli.sessions)?;
-    let mem_report = rt.block_on(load(&memory.url, n, cli.round_trips, cli.time_limit_secs))?;
+    let mem_report = rt.block_on(load(&memory.url, &[("relay", memory.pid())], cli))?;
     let mem_usage = memory.usage();
     let mem_clean = memory.stop();
     mem_report.print(&mem_usage, mem_clean);
@@ -214,9 +236,13 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let (proxy, proxy_port) = nginx(&dir, &refs)?;
     let front = format!("http://127.0.0.1:{proxy_port}");
-    let redis_report = rt.block_on(load(&front, n, cli.round_trips, cli.time_limit_secs))?;
+    let mut watch: Vec<(&'static str, u32)> =
+        relays.iter().map(|r| ("relay", r.pid())).collect();
+    watch.push(("redis-server", redis.pid()));
+    let redis_report = rt.block_on(load(&front, &watch, cli))?;
     let usages: Vec<Usage> = relays.iter().map(RelayProcess::usage).collect();
     let redis_usage = usage(redis.pid());
+    let commands = command_stats(&url);
     // The master and its workers: CPU summed, peak RSS of the largest process.
     let workers = children(proxy.pid());
     let nginx_usages: Vec<Usage> = std::iter::once(proxy.pid())
@@ -267,6 +293,22 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     println!(
         "redis-server: {redis_cpu:.3} CPU s, {:.1} MiB",
         mib(&redis_usage)
+    );
+    let round_trips = redis_report.latencies.len().max(1) as f64;
+    let (calls, usec) = commands
+        .iter()
+        .filter(|(name, _, _)| name.starts_with("eval"))
+        .fold((0, 0), |(c, u), (_, calls, usec)| (c + calls, u + usec));
+    let published: u64 = commands
+        .iter()
+        .filter(|(name, _, _)| name == "publish")
+        .map(|(_, calls, _)| calls)
+        .sum();
+    println!(
+        "redis-server commands (INFO commandstats, whole run): {:.2} scripts per round trip at {:.1} us each, {:.2} PUBLISH per round trip",
+        calls as f64 / round_trips,
+        usec as f64 / (calls.max(1) as f64),
+        published as f64 / round_trips
     );
     println!(
         "nginx, {NGINX_WORKERS} workers (not counted below): {:.3} CPU s, {:.1} MiB (largest process)",
