@@ -15,16 +15,19 @@
 //! - `P:waiters` sorted set: `instance:waiter` → end of that long-poll; its live size is the
 //!   relay-wide number of long-polls (a dead instance's entries lapse at their end).
 //! - `P:n` hash: relay-wide counters (`bytes`, `frames`, `doors`, and the stats).
-//! - channels: `P:wake:<instance>` carries `f:<session>:<d>` (a frame stored) and
-//!   `x:<session>` (session gone) to the instances named in `<d>w` only; `P:wake`, which
-//!   every instance hears, carries `d:<door>` (a knock) and the wakes of a `*` session.
-//!   Published inside the step that made the change.
+//! - channels: `P:wake:<instance>` carries `g:<session>:<d>:<inc>:<seq>:<frame>` (frame
+//!   `seq` stored, with its bytes) and `x:<session>` (session gone) to the instances named
+//!   in `<d>w` only; `P:wake`, which every instance hears, carries `d:<door>` (a knock) and
+//!   the wakes of a `*` session. Published inside the step that made the change.
 //!
 //! Wake addressing: a frame GET that finds nothing writes its instance into `<d>w` in the
 //! same step (it has armed its local wake before), and the step that stores the next frame
 //! in `<d>` publishes to exactly those instances and clears the list. So no wake is lost
 //! (whoever looked before the store is named; whoever looks after it finds the frame), each
 //! instance hears only the wakes of its own waiters, and a stale name costs one message.
+//! The wake carries the frame, so a GET woken for the frame it waits for answers without
+//! another step (the bytes under a number never change: a different body is a `409`);
+//! a GET woken for another number looks again (`TAKE`), which names it again.
 //!
 //! Invariants: `P:n bytes`/`frames` are the sums over all sessions' frame hashes; every
 //! knock in a door list is in `P:knocks` and the reverse; a session's keys expire (Redis
@@ -100,8 +103,9 @@ local function take(h, d, seq, field, base, nxt, bytes, want_following)
   return {frame}
 end
 -- Claims a long-poll slot until `until_ms`: 1, or 0 when the relay has `max` already.
+-- Lapsed slots (of a dead instance) are pruned by the sweep, so they count here for at
+-- most a sweep period after their end.
 local function claim(member, until_ms, max)
-  redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
   if redis.call('ZCARD', W) >= max then return 0 end
   redis.call('ZADD', W, until_ms, member)
   return 1
@@ -244,17 +248,22 @@ end
 if seq ~= nxt then return -3 end
 if nxt - base >= max_frames then return -4 end
 if bytes + #frame > max_bytes then return -5 end
-if num(redis.call('HGET', N, 'bytes')) + #frame > total then return -6 end
+-- Counted first and taken back when over: one step instead of a read and a count.
+if redis.call('HINCRBY', N, 'bytes', #frame) > total then
+  redis.call('HINCRBY', N, 'bytes', -#frame)
+  return -6
+end
 redis.call('HSET', fkey(h, d), ARGV[4], frame)
 -- An empty queue has no hash: this one is new and needs the session's expiry.
 if nxt == base then redis.call('PEXPIREAT', fkey(h, d), x) end
-if s[6] then
+if s[6] and s[6] ~= '' then
   redis.call('HSET', skey(h), d..'n', nxt + 1, d..'bytes', bytes + #frame, d..'w', '')
-  wake(s[6], 'f:'..h..':'..d)
+  -- Counted as served: it goes to the waiting GETs with the wake.
+  count('frames_served', 1)
+  wake(s[6], 'g:'..h..':'..d..':'..s[1]..':'..ARGV[4]..':'..frame)
 else
   redis.call('HSET', skey(h), d..'n', nxt + 1, d..'bytes', bytes + #frame)
 end
-count('bytes', #frame)
 count('frames', 1)
 count('frames_stored', 1)
 return 1
@@ -331,8 +340,10 @@ const ADD_WAITER: &str = r#"
 return claim(ARGV[2], NOW + tonumber(ARGV[3]), tonumber(ARGV[4]))
 "#;
 
-/// ARGV: P, knock_ttl_ms, limit → {knocks removed, sessions expired...}.
+/// ARGV: P, knock_ttl_ms, limit → {knocks removed, sessions expired...}. Also prunes the
+/// lapsed long-poll slots of instances that died.
 const SWEEP: &str = r#"
+redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
 local knocks = expire_knocks(tonumber(ARGV[2]), tonumber(ARGV[3]))
 local gone = expire_sessions(tonumber(ARGV[3]))
 local out = {knocks}

@@ -85,6 +85,11 @@ struct Local {
     waiters: usize,
     /// Long-poll slots that a `TAKE` already released in Redis (with the frame it found).
     released: HashSet<u64>,
+    /// Slots to release in Redis, in one `ZREM` by the `releaser` task.
+    to_release: Vec<u64>,
+    /// The last frame a wake brought per session and direction: (incarnation, number,
+    /// bytes); kept while the session has a request on this instance.
+    parcels: HashMap<(Id, Dir), (u64, u64, Bytes)>,
     faults: Faults,
 }
 
@@ -112,6 +117,8 @@ struct Inner {
     next_waiter: AtomicU64,
     shutting_down: AtomicBool,
     local: Mutex<Local>,
+    /// Tells the `releaser` task that `Local::to_release` has slots.
+    release: Arc<Notify>,
 }
 
 pub struct RedisStore {
@@ -137,6 +144,21 @@ fn dir_key(dir: Dir) -> &'static str {
 
 fn parse_id(text: &[u8]) -> Option<Id> {
     Id::parse_hex(std::str::from_utf8(text).ok()?)
+}
+
+/// `<session>:<u|d>:<inc>:<seq>:<frame>` of a `g:` wake.
+fn parse_parcel(text: &[u8]) -> Option<(Id, Dir, u64, u64, &[u8])> {
+    let mut parts = text.splitn(5, |b| *b == b':');
+    let id = parse_id(parts.next()?)?;
+    let dir = match parts.next()? {
+        b"u" => Dir::Up,
+        b"d" => Dir::Down,
+        _ => return None,
+    };
+    let mut int = || std::str::from_utf8(parts.next()?).ok()?.parse().ok();
+    let inc = int()?;
+    let seq = int()?;
+    Some((id, dir, inc, seq, parts.next()?))
 }
 
 /// A found frame from a script's answer: `[frame]` or `[frame, following]`.
@@ -180,9 +202,35 @@ impl RedisStore {
             next_waiter: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             local: Mutex::new(Local::default()),
+            release: Arc::new(Notify::new()),
         });
         tokio::spawn(subscriber(client, Arc::downgrade(&inner)));
+        tokio::spawn(releaser(inner.release.clone(), Arc::downgrade(&inner)));
         Ok(Self { inner })
+    }
+}
+
+/// Releases ended long-polls' slots in Redis, gathered for a moment into one `ZREM` (a slot
+/// released late only counts a little longer; one Redis step instead of one per GET).
+async fn releaser(release: Arc<Notify>, inner: std::sync::Weak<Inner>) {
+    loop {
+        release.notified().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let waiters = std::mem::take(&mut inner.lock().to_release);
+        if waiters.is_empty() {
+            continue;
+        }
+        let mut command = redis::cmd("ZREM");
+        command.arg(format!("{}:waiters", inner.prefix));
+        for waiter in waiters {
+            command.arg(inner.member(waiter));
+        }
+        let mut conn = inner.conn.clone();
+        // Lost when Redis is away: the slots then lapse at their end (the sweep prunes them).
+        let _: Result<i64, _> = command.query_async(&mut conn).await;
     }
 }
 
@@ -276,18 +324,22 @@ impl Inner {
         }
     }
 
-    /// One wake-up message: `f:<session>:<u|d>`, `x:<session>` or `d:<door>`.
+    /// One wake-up message: `g:<session>:<u|d>:<inc>:<seq>:<frame>`, `x:<session>` or
+    /// `d:<door>`.
     fn wake(&self, payload: &[u8]) {
-        let local = self.lock();
+        let mut local = self.lock();
         match payload {
-            [b'f', b':', rest @ ..] if rest.len() == 34 => {
-                let Some(id) = parse_id(&rest[..32]) else {
+            [b'g', b':', rest @ ..] => {
+                let Some((id, dir, inc, seq, frame)) = parse_parcel(rest) else {
                     return;
                 };
-                let dir = if rest[33] == b'u' { Dir::Up } else { Dir::Down };
-                if let Some(signal) = local.signals.get(&id) {
-                    signal.wake(dir);
-                }
+                let Some(signal) = local.signals.get(&id).cloned() else {
+                    return;
+                };
+                local
+                    .parcels
+                    .insert((id, dir), (inc, seq, Bytes::copy_from_slice(frame)));
+                signal.wake(dir);
             }
             [b'x', b':', rest @ ..] => {
                 if let Some(signal) = parse_id(rest).and_then(|id| local.signals.get(&id)) {
@@ -530,6 +582,8 @@ impl Store for RedisStore {
             .is_some_and(|s| Arc::strong_count(s) <= 2)
         {
             local.signals.remove(&session.id);
+            local.parcels.remove(&(session.id, Dir::Up));
+            local.parcels.remove(&(session.id, Dir::Down));
         }
     }
 
@@ -543,6 +597,15 @@ impl Store for RedisStore {
         let inner = &self.inner;
         inner.check_running()?;
         let want_following = inner.want_following();
+        if !want_following {
+            // The frame came with the wake: no Redis step (its slot is released later).
+            let parcel = inner.lock().parcels.get(&(session.id, dir)).cloned();
+            if let Some((inc, number, frame)) = parcel {
+                if inc == session.instance && number == seq {
+                    return Ok(Some((frame, None)));
+                }
+            }
+        }
         let member = waiter.map(|w| inner.member(w)).unwrap_or_default();
         let answer: Rv = inner
             .run(
@@ -826,23 +889,15 @@ impl RedisStore {
     }
 
     fn remove_waiter(&self, waiter: u64) {
-        let inner = self.inner.clone();
-        {
-            let mut local = inner.lock();
-            local.waiters -= 1;
-            if local.released.remove(&waiter) {
-                return;
-            }
+        let inner = &self.inner;
+        let mut local = inner.lock();
+        local.waiters -= 1;
+        if local.released.remove(&waiter) {
+            return;
         }
-        tokio::spawn(async move {
-            let mut conn = inner.conn.clone();
-            let key = format!("{}:waiters", inner.prefix);
-            let member = inner.member(waiter);
-            let _: Result<i64, _> = redis::cmd("ZREM")
-                .arg(key)
-                .arg(member)
-                .query_async(&mut conn)
-                .await;
-        });
+        local.to_release.push(waiter);
+        if local.to_release.len() == 1 {
+            inner.release.notify_one();
+        }
     }
 }
