@@ -1,6 +1,13 @@
-//! The Lua steps of the Redis store (`redis_store`), one script per operation of link.md §5.4.
-//! Redis runs a script atomically, so each step sees and leaves the invariants below whole,
-//! whichever instance runs it. Time is Redis's own (`TIME`), one clock for every instance.
+//! The Lua steps of the Redis store (`redis_store`), one function per operation of link.md
+//! §5.4, in one Redis function library (`FUNCTION LOAD`, Redis 7). Redis runs a function
+//! atomically, so each step sees and leaves the invariants below whole, whichever instance
+//! runs it. Time is Redis's own (`TIME`), one clock for every instance.
+//!
+//! A library rather than `EVALSHA` scripts: the shared helpers are defined once, when Redis
+//! loads the library, instead of on every call (a script re-runs its whole prelude, a dozen
+//! closures, each time). The library's name carries a hash of its code, so relays of
+//! different versions on one Redis never replace each other's functions; an instance loads
+//! it when Redis answers that a function is missing (first use, or Redis restarted).
 //!
 //! Keys under the prefix `P` (ARGV[1] of every script):
 //! - `P:s:<session>` hash: `inc` (incarnation), `x` (when its keys expire, ms), and per
@@ -37,13 +44,17 @@
 //! renewed, so most steps renew no TTL. Numbers above 2^53 lose precision in Lua; they can
 //! never be the next number, so they are refused as "not the next frame number", as before.
 
-/// Shared helpers, prepended to every script.
+/// Shared helpers, defined once when the library loads. `begin` sets the call's prefix and
+/// time (every function starts with it; a function runs alone, so they cannot mix).
 const PRELUDE: &str = r#"
-local P = ARGV[1]
-local T = redis.call('TIME')
-local NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
-local SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+local P, NOW, SESS, KN, N, CH, W
 local GRACE = 60000
+local function begin(a)
+  P = a[1]
+  local T = redis.call('TIME')
+  NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
+  SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+end
 local function skey(h) return P..':s:'..h end
 local function fkey(h, d) return P..':f:'..h..':'..d end
 local function kkey(h) return P..':k:'..h end
@@ -358,40 +369,76 @@ for _, v in ipairs(redis.call('HGETALL', N)) do out[#out + 1] = v end
 return out
 "#;
 
-pub struct Scripts {
-    pub create: redis::Script,
-    pub delete: redis::Script,
-    pub knock: redis::Script,
-    pub take_knock: redis::Script,
-    pub post: redis::Script,
-    pub open: redis::Script,
-    pub start_get: redis::Script,
-    pub take: redis::Script,
-    pub peek: redis::Script,
-    pub add_waiter: redis::Script,
-    pub sweep: redis::Script,
-    pub stats: redis::Script,
+/// One function of the library: what `FCALL` names.
+pub struct Step {
+    pub name: String,
 }
 
-fn script(body: &str) -> redis::Script {
-    redis::Script::new(&format!("{PRELUDE}{body}"))
+/// The library's code and its functions.
+pub struct Scripts {
+    pub library: String,
+    pub create: Step,
+    pub delete: Step,
+    pub knock: Step,
+    pub take_knock: Step,
+    pub post: Step,
+    pub open: Step,
+    pub start_get: Step,
+    pub take: Step,
+    pub peek: Step,
+    pub add_waiter: Step,
+    pub sweep: Step,
+    pub stats: Step,
+}
+
+const STEPS: [(&str, &str); 12] = [
+    ("create", CREATE),
+    ("delete", DELETE),
+    ("knock", KNOCK),
+    ("take_knock", TAKE_KNOCK),
+    ("post", POST),
+    ("open", OPEN),
+    ("start_get", START_GET),
+    ("take", TAKE),
+    ("peek", PEEK),
+    ("add_waiter", ADD_WAITER),
+    ("sweep", SWEEP),
+    ("stats", STATS),
+];
+
+/// FNV-1a, 64 bits: names the library after its code (not a security property).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Scripts {
     pub fn new() -> Self {
+        let mut code = format!("#!lua name=@LIB@\n{PRELUDE}");
+        for (name, body) in STEPS {
+            code.push_str(&format!(
+                "redis.register_function('@LIB@_{name}', function(KEYS, ARGV)\nbegin(ARGV)\n{body}\nend)\n"
+            ));
+        }
+        let library = format!("relay_{:016x}", fnv1a(&code));
+        let step = |name: &str| Step {
+            name: format!("{library}_{name}"),
+        };
         Self {
-            create: script(CREATE),
-            delete: script(DELETE),
-            knock: script(KNOCK),
-            take_knock: script(TAKE_KNOCK),
-            post: script(POST),
-            open: script(OPEN),
-            start_get: script(START_GET),
-            take: script(TAKE),
-            peek: script(PEEK),
-            add_waiter: script(ADD_WAITER),
-            sweep: script(SWEEP),
-            stats: script(STATS),
+            create: step("create"),
+            delete: step("delete"),
+            knock: step("knock"),
+            take_knock: step("take_knock"),
+            post: step("post"),
+            open: step("open"),
+            start_get: step("start_get"),
+            take: step("take"),
+            peek: step("peek"),
+            add_waiter: step("add_waiter"),
+            sweep: step("sweep"),
+            stats: step("stats"),
+            library: code.replace("@LIB@", &library),
         }
     }
 }

@@ -24,8 +24,8 @@
 //!
 //! Failures: a Redis error or timeout answers `503` ("the relay's store is unavailable"),
 //! never a wrong `404`; the connection manager reconnects by itself, so service resumes
-//! when Redis does, without restarting the relay. Scripts are sent by hash and re-sent when
-//! a restarted Redis has forgotten them.
+//! when Redis does, without restarting the relay. The steps are one function library
+//! (`redis_lua`), loaded again when a restarted Redis has forgotten it.
 //!
 //! What a client can make an instance do: only what link.md §5 allows any client: ids and
 //! frames are opaque values passed as script arguments (never spliced into script text or
@@ -57,7 +57,7 @@ use crate::error::RelayError;
 use crate::faults::{Action, Delivery, Faults, Target};
 use crate::ids::{Id, hex};
 use crate::queue::{Appended, Dir};
-use crate::redis_lua::Scripts;
+use crate::redis_lua::{Scripts, Step};
 use crate::state::{Limits, SessionRef, Signal, Swept};
 use crate::store::{FrameGet, Store};
 
@@ -357,22 +357,42 @@ impl Inner {
         }
     }
 
+    /// One step: `FCALL`, and when Redis does not have the library (first use, or Redis
+    /// restarted) `FUNCTION LOAD` and the call again.
     async fn run<T: redis::FromRedisValue>(
         &self,
-        script: &redis::Script,
+        step: &Step,
         args: &[&[u8]],
     ) -> Result<T, RelayError> {
-        let mut invocation = script.prepare_invoke();
-        invocation.arg(self.prefix.as_bytes());
+        let mut call = redis::cmd("FCALL");
+        call.arg(&step.name).arg(0).arg(self.prefix.as_bytes());
         for arg in args {
-            invocation.arg(*arg);
+            call.arg(*arg);
         }
         let mut conn = self.conn.clone();
         let started = std::time::Instant::now();
-        let result = invocation.invoke_async(&mut conn).await;
+        let mut result = call.query_async(&mut conn).await;
+        if result.as_ref().is_err_and(function_missing) {
+            let loaded: Result<String, _> = redis::cmd("FUNCTION")
+                .arg("LOAD")
+                .arg("REPLACE")
+                .arg(&self.scripts.library)
+                .query_async(&mut conn)
+                .await;
+            result = match loaded {
+                Ok(_) => call.query_async(&mut conn).await,
+                Err(e) => Err(e),
+            };
+        }
         crate::metrics::redis_round_trip(started.elapsed());
         result.map_err(|e| unavailable(&e))
     }
+}
+
+/// Redis's answer to an `FCALL` of a function it does not have.
+fn function_missing(e: &redis::RedisError) -> bool {
+    e.detail()
+        .is_some_and(|d| d.starts_with("Function not found"))
 }
 
 fn number(n: impl ToString) -> Vec<u8> {

@@ -297,7 +297,7 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let round_trips = redis_report.latencies.len().max(1) as f64;
     let calls: u64 = commands
         .iter()
-        .filter(|(name, _)| name.starts_with("eval"))
+        .filter(|(name, _)| name.starts_with("eval") || name.starts_with("fcall"))
         .map(|(_, calls)| calls)
         .sum();
     let published: u64 = commands
@@ -306,7 +306,7 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
         .map(|(_, calls)| calls)
         .sum();
     println!(
-        "redis-server commands (INFO commandstats, whole run): {:.2} scripts and {:.2} PUBLISH per round trip",
+        "redis-server commands (INFO commandstats, whole run): {:.2} Lua steps (FCALL or EVALSHA) and {:.2} PUBLISH per round trip",
         calls as f64 / round_trips,
         published as f64 / round_trips
     );
