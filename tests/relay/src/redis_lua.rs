@@ -94,12 +94,19 @@ end
 local function take(h, d, seq, field, base, nxt, bytes, want_following)
   local fk = fkey(h, d)
   local freed, n = 0, 0
-  while base < seq and base < nxt do
-    local f = tostring(base)
-    freed = freed + redis.call('HSTRLEN', fk, f)
-    redis.call('HDEL', fk, f)
-    base = base + 1
-    n = n + 1
+  if seq >= nxt and base < nxt then
+    -- Every stored frame is acknowledged (the usual case: a GET for the next number acks
+    -- the one before): the queue empties, its bytes are all freed.
+    redis.call('DEL', fk)
+    freed, n, base = bytes, nxt - base, nxt
+  else
+    while base < seq and base < nxt do
+      local f = tostring(base)
+      freed = freed + redis.call('HSTRLEN', fk, f)
+      redis.call('HDEL', fk, f)
+      base = base + 1
+      n = n + 1
+    end
   end
   if n > 0 then
     redis.call('HSET', skey(h), d..'b', base, d..'bytes', bytes - freed)
@@ -107,6 +114,8 @@ local function take(h, d, seq, field, base, nxt, bytes, want_following)
     count('frames', -n)
   end
   if seq < base then return -2 end
+  -- Number `nxt` and above are not stored yet.
+  if seq >= nxt then return false end
   local frame = redis.call('HGET', fk, field)
   if not frame then return false end
   count('frames_served', 1)

@@ -76,6 +76,9 @@ struct Cli {
     /// Also run the load through nginx to `--instances` relays on one Redis, and compare.
     #[arg(long)]
     compare_redis: bool,
+    /// `--threads` of every relay started (both loads alike); default: the relay's own.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    relay_threads: Option<u16>,
     /// Relay instances behind nginx with `--compare-redis`.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     instances: u32,
@@ -101,14 +104,16 @@ struct RelayProcess {
 }
 
 impl RelayProcess {
-    fn start(path: &PathBuf, sessions: u32) -> Result<Self, String> {
-        Self::start_with(path, sessions, &[])
+    fn start(path: &PathBuf, cli: &Cli) -> Result<Self, String> {
+        Self::start_with(path, cli, &[])
     }
 
-    fn start_with(path: &PathBuf, sessions: u32, extra: &[&str]) -> Result<Self, String> {
+    fn start_with(path: &PathBuf, cli: &Cli, extra: &[&str]) -> Result<Self, String> {
+        let threads = cli.relay_threads.map(|t| t.to_string());
         let mut child = Command::new(path)
             .args(["serve", "--listen", "127.0.0.1:0", "--test-faults"])
-            .args(["--max-sessions", &sessions.max(10_000).to_string()])
+            .args(["--max-sessions", &cli.sessions.max(10_000).to_string()])
+            .args(threads.iter().flat_map(|t| ["--threads", t.as_str()]))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -248,7 +253,7 @@ fn run(cli: &Cli) -> Result<bool, String> {
     if cli.compare_redis {
         return compare::run(cli, &path);
     }
-    let mut relay = RelayProcess::start(&path, cli.sessions)?;
+    let mut relay = RelayProcess::start(&path, cli)?;
     println!(
         "relay-load: {} sessions x {} round trips, {} active at once, against {} (relay pid {})",
         cli.sessions,

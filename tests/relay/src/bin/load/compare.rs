@@ -205,7 +205,7 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let rt = runtime()?;
 
     println!("== in-memory: one relay");
-    let mut memory = RelayProcess::start(path, cli.sessions)?;
+    let mut memory = RelayProcess::start(path, cli)?;
     let mem_report = rt.block_on(load(&memory.url, &[("relay", memory.pid())], cli))?;
     let mem_usage = memory.usage();
     let mem_clean = memory.stop();
@@ -221,7 +221,7 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     for _ in 0..cli.instances {
         relays.push(RelayProcess::start_with(
             path,
-            cli.sessions,
+            cli,
             &["--redis", &url, "--redis-prefix", "load"],
         )?);
     }
@@ -282,7 +282,9 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
         mib(&mem_usage)
     );
     let mut relays_cpu = 0.0;
-    let mut rss_ok = mib(&mem_usage) < RSS_TARGET_MIB;
+    // The target is per instance of the scaled-out relay; the in-memory relay is one process
+    // holding every connection, shown for comparison.
+    let mut rss_ok = true;
     for (i, u) in usages.iter().enumerate() {
         let cpu = per_k(cpu_s(u), &redis_report);
         relays_cpu += cpu;
@@ -324,8 +326,10 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
         if cpu_ok { "met" } else { "NOT met" }
     );
     println!(
-        "peak RSS per instance < {RSS_TARGET_MIB} MiB: {}",
-        if rss_ok { "met" } else { "NOT met" }
+        "peak RSS per redis-mode instance < {RSS_TARGET_MIB} MiB: {} (the in-memory relay, all {} sessions in one process: {:.1} MiB)",
+        if rss_ok { "met" } else { "NOT met" },
+        cli.sessions,
+        mib(&mem_usage)
     );
     let passed = mem_report.passed + redis_report.passed;
     let failed = mem_report.failed + redis_report.failed;
