@@ -9,7 +9,7 @@
 //! different versions on one Redis never replace each other's functions; an instance loads
 //! it when Redis answers that a function is missing (first use, or Redis restarted).
 //!
-//! Keys under the prefix `P` (ARGV[1] of every script):
+//! Keys under the prefix `P` (ARGV[1] of every function):
 //! - `P:s:<session>` hash: `inc` (incarnation), `x` (when its keys expire, ms), and per
 //!   direction `u`/`d`: `<d>b` (base: the first unacknowledged number), `<d>n` (next number),
 //!   `<d>bytes` (bytes held), `<d>w` (the instances whose GET found nothing there since the

@@ -2,14 +2,14 @@
 //! prefix serves every session, so a load balancer may send a session's requests anywhere
 //! and an instance may die mid-session.
 //!
-//! State: each operation is one Lua script (`redis_lua`), atomic in Redis, and its answer
+//! State: each operation is one Lua function (`redis_lua`), atomic in Redis, and its answer
 //! is written before the HTTP answer (an acknowledged POST is in Redis; a retry through
 //! another instance is recognised by its number, so the receiver gets it exactly once).
 //! Limits (sessions, queues, knocks, bytes, long-polls) are counted in Redis, relay-wide.
-//! Expiry: the sweeper of every instance runs the idempotent `sweep` script; each key also
+//! Expiry: the sweeper of every instance runs the idempotent `sweep` step; each key also
 //! carries a Redis TTL, so Redis frees a session even when no instance is left.
 //!
-//! Wake-ups: pub/sub. A script that stores a frame, a knock or removes a session publishes
+//! Wake-ups: pub/sub. A step that stores a frame, a knock or removes a session publishes
 //! one short message in the same atomic step; every instance keeps one subscriber
 //! connection, on its own channel `P:wake:<instance>` and on `P:wake`, and wakes its own
 //! local waiters (the `Signal` of the session, the `Notify` of a door waiter). Frame and
@@ -28,17 +28,17 @@
 //! (`redis_lua`), loaded again when a restarted Redis has forgotten it.
 //!
 //! What a client can make an instance do: only what link.md §5 allows any client: ids and
-//! frames are opaque values passed as script arguments (never spliced into script text or
+//! frames are opaque values passed as function arguments (never spliced into Lua text or
 //! key patterns beyond the checked 32-hex-digit ids). The test faults stay per instance.
 //! Redis itself is trusted as the relay is: whoever controls it can drop, delay, reorder or
 //! alter frames and knocks, which the phone and the PC detect as they would from a
 //! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
 //!
-//! Cost: a frame GET is one Redis step when its frame is there (`START_GET`: open, look) and
-//! two when it waits (`START_GET` also claims the long-poll slot; the look after the wake,
-//! `TAKE`, releases it); one more per wake that finds nothing, and a background `ZREM` when
-//! it ends without a frame. A POST is one script, which renews the session's TTLs only
-//! about once a minute. Measured with `relay-load --compare-redis` (tests/bench/README.md).
+//! Cost: a frame GET is one Redis step (`START_GET`: open, look, and when it will wait, the
+//! long-poll slot), whether its frame is there or comes with the wake; one more (`TAKE`) per
+//! wake that brought another number; its slot is released in a batched `ZREM` after it
+//! ends. A POST is one step, which renews the session's TTLs only about once a minute.
+//! Measured with `relay-load --compare-redis` (tests/bench/README.md).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -724,10 +724,9 @@ impl Store for RedisStore {
         let found = match items.get(2) {
             Some(Rv::Int(-2)) => Err(RelayError::gone()),
             Some(Rv::Int(_)) => Ok(None),
-            _ => frame_of(items.into_iter().skip(2).collect())
-                .and_then(|(frame, following)| {
-                    inner.deliver(id, dir, seq, frame, following, want_following)
-                }),
+            _ => frame_of(items.into_iter().skip(2).collect()).and_then(|(frame, following)| {
+                inner.deliver(id, dir, seq, frame, following, want_following)
+            }),
         };
         match found {
             Ok(frame) => Ok(FrameGet {

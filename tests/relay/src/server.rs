@@ -158,10 +158,8 @@ async fn serve_http(
             },
             () = &mut stop => break,
         };
-        let connection = builder.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(app.clone()),
-        );
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             // A connection's end (the peer gone, a malformed request) is not the relay's.

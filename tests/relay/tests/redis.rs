@@ -78,7 +78,10 @@ async fn a_waiting_get_holds_one_relay_wide_slot_until_it_ends() {
 
     assert_eq!(b.post(&s, "up", 1, b"there").await, 204);
     let at_once = a.get(&s, "up", 1, 20_000).await;
-    assert_eq!((at_once.status, at_once.body.as_slice()), (200, &b"there"[..]));
+    assert_eq!(
+        (at_once.status, at_once.body.as_slice()),
+        (200, &b"there"[..])
+    );
     assert_eq!(b.stats().await["waiters_relay_wide"], 0);
     assert_eq!(a.stats().await["waiters"], 0);
 
@@ -105,7 +108,11 @@ async fn addressed_wakes_reach_a_get_woken_before_and_a_closed_session() {
     assert_eq!(b.post(&s, "up", 1, b"this one").await, 204);
     let (got, _) = waiter.await.unwrap();
     assert_eq!((got.status, got.body.as_slice()), (200, &b"this one"[..]));
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     let waiter = a.spawn_get(&format!("/v1/sessions/{s}/down/0?wait_ms=20000"));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -116,7 +123,11 @@ async fn addressed_wakes_reach_a_get_woken_before_and_a_closed_session() {
         (got.status, got.body.as_slice()),
         (404, &b"unknown, expired or closed session\n"[..])
     );
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

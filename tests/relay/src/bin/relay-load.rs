@@ -235,7 +235,9 @@ fn open_files_limit() -> Option<u64> {
 
 /// `--active`, or all sessions up to 2,000.
 fn active(cli: &Cli) -> u32 {
-    cli.active.unwrap_or(cli.sessions.min(2_000)).min(cli.sessions)
+    cli.active
+        .unwrap_or(cli.sessions.min(2_000))
+        .min(cli.sessions)
 }
 
 fn run(cli: &Cli) -> Result<bool, String> {
@@ -548,7 +550,12 @@ async fn phone_end(ctx: &Ctx, phone: &mut End, s: &str) -> Option<Vec<Duration>>
 /// The PC, on its one connection: waits on its door for the knock, then always has one
 /// long-poll waiting for the phone's next frame (`up` i), echoing each reversed on `down` i;
 /// after the last, its wait on `up` M must end with `404` when the phone closes the session.
-async fn pc_end(ctx: Arc<Ctx>, session: [u8; 16], door: [u8; 16], paired: oneshot::Sender<()>) -> bool {
+async fn pc_end(
+    ctx: Arc<Ctx>,
+    session: [u8; 16],
+    door: [u8; 16],
+    paired: oneshot::Sender<()>,
+) -> bool {
     let Some(mut pc) = ctx.end() else {
         return false;
     };

@@ -236,8 +236,7 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let (proxy, proxy_port) = nginx(&dir, &refs)?;
     let front = format!("http://127.0.0.1:{proxy_port}");
-    let mut watch: Vec<(&'static str, u32)> =
-        relays.iter().map(|r| ("relay", r.pid())).collect();
+    let mut watch: Vec<(&'static str, u32)> = relays.iter().map(|r| ("relay", r.pid())).collect();
     watch.push(("redis-server", redis.pid()));
     let redis_report = rt.block_on(load(&front, &watch, cli))?;
     let usages: Vec<Usage> = relays.iter().map(RelayProcess::usage).collect();

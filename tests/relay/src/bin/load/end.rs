@@ -68,7 +68,12 @@ impl End {
     }
 
     /// One request on this end's connection (opened if it has none or the peer closed it).
-    pub async fn send(&mut self, method: Method, path: &str, body: &[u8]) -> Result<Answer, String> {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Answer, String> {
         let ready = match self.conn.as_mut() {
             Some(conn) => conn.ready().await.is_ok(),
             None => false,
