@@ -620,10 +620,11 @@ impl Store for RedisStore {
         if !want_following {
             // The frame came with the wake: no Redis step (its slot is released later).
             let parcel = inner.lock().parcels.get(&(session.id, dir)).cloned();
-            if let Some((inc, number, frame)) = parcel {
-                if inc == session.instance && number == seq {
-                    return Ok(Some((frame, None)));
-                }
+            if let Some((inc, number, frame)) = parcel
+                && inc == session.instance
+                && number == seq
+            {
+                return Ok(Some((frame, None)));
             }
         }
         let member = waiter.map(|w| inner.member(w)).unwrap_or_default();
@@ -647,11 +648,9 @@ impl Store for RedisStore {
             Rv::Array(items) => frame_of(items)?,
             _ => return Ok(None),
         };
-        if !want_following {
-            if let Some(waiter) = waiter {
-                // The script released the slot with the frame.
-                inner.lock().released.insert(waiter);
-            }
+        if !want_following && let Some(waiter) = waiter {
+            // The step released the slot with the frame.
+            inner.lock().released.insert(waiter);
         }
         inner.deliver(session.id, dir, seq, frame, following, want_following)
     }
