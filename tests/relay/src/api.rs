@@ -322,62 +322,74 @@ async fn get_frame(
     let (id, dir, seq) = frame_path(&session, &dir, &seq)?;
     let query = parse_query(query.as_deref(), false, relay.limits().max_wait)?;
     let deadline = Instant::now() + query.wait;
-    let (session, waiter) = relay.open_waiting_request(id, wait_ms(query.wait)).await?;
+    let start = relay
+        .start_frame_get(id, dir, seq, wait_ms(query.wait))
+        .await
+        .inspect_err(|e| log_refused(id, dir, seq, e))?;
     let open = OpenRequest {
         relay: &*relay,
-        session,
-        waiter,
+        session: start.session,
+        waiter: start.waiter,
     };
+    let mut found = start.frame;
+    let mut seen = start.seen;
     loop {
-        // Armed before the look, so a frame stored in between still wakes this request.
-        let notified = open.session.signal.of(dir).notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match relay.take_frame(&open.session, dir, seq).await {
-            Ok(Some((frame, fault))) => {
-                match fault {
-                    None => log!(
-                        "frame {} {} {seq}: {} bytes served",
-                        id.short(),
-                        dir.name(),
-                        frame.len()
-                    ),
-                    Some(action) => log!(
-                        "frame {} {} {seq}: {} bytes served with fault {}",
-                        id.short(),
-                        dir.name(),
-                        frame.len(),
-                        action.name()
-                    ),
-                }
-                slow::hold(id, dir, seq).await;
-                crate::metrics::frame_relayed(dir, frame.len());
-                let mut response = octets(frame.to_vec());
-                response
-                    .headers_mut()
-                    .insert(RELAY_SEQ, HeaderValue::from(seq));
-                return Ok(response);
+        if let Some((frame, fault)) = found.take() {
+            match fault {
+                None => log!(
+                    "frame {} {} {seq}: {} bytes served",
+                    id.short(),
+                    dir.name(),
+                    frame.len()
+                ),
+                Some(action) => log!(
+                    "frame {} {} {seq}: {} bytes served with fault {}",
+                    id.short(),
+                    dir.name(),
+                    frame.len(),
+                    action.name()
+                ),
             }
-            Ok(None) => {}
-            Err(e) => {
-                if e.status != StatusCode::SERVICE_UNAVAILABLE {
-                    log!(
-                        "frame {} {} {seq}: {}",
-                        id.short(),
-                        dir.name(),
-                        e.status.as_u16()
-                    );
-                }
-                return Err(e);
-            }
+            slow::hold(id, dir, seq).await;
+            crate::metrics::frame_relayed(dir, frame.len());
+            let mut response = octets(frame.to_vec());
+            response
+                .headers_mut()
+                .insert(RELAY_SEQ, HeaderValue::from(seq));
+            return Ok(response);
         }
         if open.waiter.is_none() || Instant::now() >= deadline {
             return Ok(no_content());
         }
-        tokio::select! {
-            () = &mut notified => {}
-            () = tokio::time::sleep_until(deadline) => {}
+        // Armed, then the wake count compared with the one read before the last look: a
+        // frame stored after that look has woken it or changed the count.
+        let signal = &open.session.signal;
+        let notified = signal.of(dir).notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if signal.wakes(dir) == seen {
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
         }
+        seen = signal.wakes(dir);
+        found = relay
+            .take_frame(&open.session, dir, seq, open.waiter)
+            .await
+            .inspect_err(|e| log_refused(id, dir, seq, e))?;
+    }
+}
+
+/// A frame GET's error, logged unless it is the store's `503` (logged by the store).
+fn log_refused(id: Id, dir: Dir, seq: u64, e: &RelayError) {
+    if e.status != StatusCode::SERVICE_UNAVAILABLE {
+        log!(
+            "frame {} {} {seq}: {}",
+            id.short(),
+            dir.name(),
+            e.status.as_u16()
+        );
     }
 }
 

@@ -1,10 +1,19 @@
-//! The Lua steps of the Redis store (`redis_store`), one script per operation of link.md §5.4.
-//! Redis runs a script atomically, so each step sees and leaves the invariants below whole,
-//! whichever instance runs it. Time is Redis's own (`TIME`), one clock for every instance.
+//! The Lua steps of the Redis store (`redis_store`), one function per operation of link.md
+//! §5.4, in one Redis function library (`FUNCTION LOAD`, Redis 7). Redis runs a function
+//! atomically, so each step sees and leaves the invariants below whole, whichever instance
+//! runs it. Time is Redis's own (`TIME`), one clock for every instance.
 //!
-//! Keys under the prefix `P` (ARGV[1] of every script):
-//! - `P:s:<session>` hash: `inc` (incarnation), and per direction `u`/`d`: `<d>b` (base: the
-//!   first unacknowledged number), `<d>n` (next number), `<d>bytes` (bytes held).
+//! A library rather than `EVALSHA` scripts: the shared helpers are defined once, when Redis
+//! loads the library, instead of on every call (a script re-runs its whole prelude, a dozen
+//! closures, each time). The library's name carries a hash of its code, so relays of
+//! different versions on one Redis never replace each other's functions; an instance loads
+//! it when Redis answers that a function is missing (first use, or Redis restarted).
+//!
+//! Keys under the prefix `P` (ARGV[1] of every function):
+//! - `P:s:<session>` hash: `inc` (incarnation), `x` (when its keys expire, ms), and per
+//!   direction `u`/`d`: `<d>b` (base: the first unacknowledged number), `<d>n` (next number),
+//!   `<d>bytes` (bytes held), `<d>w` (the instances whose GET found nothing there since the
+//!   last frame stored: names joined by `,`, or `*` for "too many, tell everyone").
 //! - `P:f:<session>:<d>` hash: number → frame bytes, exactly `base..next`.
 //! - `P:k:<session>` set: doors the session knocked on (to withdraw its knocks).
 //! - `P:d:<door>` list: knocks `order:session:inc`, oldest first.
@@ -13,23 +22,39 @@
 //! - `P:waiters` sorted set: `instance:waiter` → end of that long-poll; its live size is the
 //!   relay-wide number of long-polls (a dead instance's entries lapse at their end).
 //! - `P:n` hash: relay-wide counters (`bytes`, `frames`, `doors`, and the stats).
-//! - channel `P:wake`: `f:<session>:<d>` (a frame stored), `x:<session>` (session gone),
-//!   `d:<door>` (a knock), published inside the step that made the change.
+//! - channels: `P:wake:<instance>` carries `g:<session>:<d>:<inc>:<seq>:<frame>` (frame
+//!   `seq` stored, with its bytes) and `x:<session>` (session gone) to the instances named
+//!   in `<d>w` only; `P:wake`, which every instance hears, carries `d:<door>` (a knock) and
+//!   the wakes of a `*` session. Published inside the step that made the change.
+//!
+//! Wake addressing: a frame GET that finds nothing writes its instance into `<d>w` in the
+//! same step (it has armed its local wake before), and the step that stores the next frame
+//! in `<d>` publishes to exactly those instances and clears the list. So no wake is lost
+//! (whoever looked before the store is named; whoever looks after it finds the frame), each
+//! instance hears only the wakes of its own waiters, and a stale name costs one message.
+//! The wake carries the frame, so a GET woken for the frame it waits for answers without
+//! another step (the bytes under a number never change: a different body is a `409`);
+//! a GET woken for another number looks again (`TAKE`), which names it again.
 //!
 //! Invariants: `P:n bytes`/`frames` are the sums over all sessions' frame hashes; every
-//! knock in a door list is in `P:knocks` and the reverse; a session's keys carry a Redis TTL
-//! of its deadline plus `GRACE`, so Redis frees them by itself even if no instance is left
-//! to sweep (the sweep, on every instance, normally removes them first and keeps the
-//! counters exact). Numbers above 2^53 lose precision in Lua; they can never be the next
-//! number, so they are refused as "not the next frame number", as before.
+//! knock in a door list is in `P:knocks` and the reverse; a session's keys expire (Redis
+//! TTL) at `x`, and `x` is at least its deadline plus `GRACE`, so Redis frees them by itself
+//! even if no instance is left to sweep (the sweep, on every instance, normally removes them
+//! first and keeps the counters exact). `x` moves a further `GRACE` ahead when it is
+//! renewed, so most steps renew no TTL. Numbers above 2^53 lose precision in Lua; they can
+//! never be the next number, so they are refused as "not the next frame number", as before.
 
-/// Shared helpers, prepended to every script.
+/// Shared helpers, defined once when the library loads. `begin` sets the call's prefix and
+/// time (every function starts with it; a function runs alone, so they cannot mix).
 const PRELUDE: &str = r#"
-local P = ARGV[1]
-local T = redis.call('TIME')
-local NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
-local SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+local P, NOW, SESS, KN, N, CH, W
 local GRACE = 60000
+local function begin(a)
+  P = a[1]
+  local T = redis.call('TIME')
+  NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
+  SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+end
 local function skey(h) return P..':s:'..h end
 local function fkey(h, d) return P..':f:'..h..':'..d end
 local function kkey(h) return P..':k:'..h end
@@ -37,13 +62,73 @@ local function dkey(door) return P..':d:'..door end
 local function num(v) return tonumber(v) or 0 end
 -- Lua's -0 is spelled "-0", which HINCRBY refuses; a zero change is no change anyway.
 local function count(name, by) if by ~= 0 then redis.call('HINCRBY', N, name, by) end end
-local function touch(h, deadline)
+-- Keeps session h open until at least `deadline`; `x` is the session's key expiry as read
+-- from its hash (nil for none). Returns the expiry now in force.
+local function touch(h, deadline, x)
   redis.call('ZADD', SESS, 'GT', deadline, h)
-  local d = num(redis.call('ZSCORE', SESS, h))
-  local ttl = math.max(d - NOW, 0) + GRACE
+  x = num(x)
+  if x >= deadline + GRACE then return x end
+  x = deadline + 2 * GRACE
+  redis.call('HSET', skey(h), 'x', x)
   for _, k in ipairs({skey(h), fkey(h, 'u'), fkey(h, 'd'), kkey(h)}) do
-    redis.call('PEXPIRE', k, ttl)
+    redis.call('PEXPIREAT', k, x)
   end
+  return x
+end
+-- Publishes msg to the instances of a `<d>w` list.
+local function wake(names, msg)
+  if not names or names == '' then return end
+  if names == '*' then redis.call('PUBLISH', CH, msg) return end
+  for inst in string.gmatch(names, '[^,]+') do redis.call('PUBLISH', CH..':'..inst, msg) end
+end
+-- Names instance `inst` in h's `<d>w` (`names`: its value as read); at most 8 names, then `*`.
+local function register(h, d, names, inst)
+  if names == '*' then return end
+  names = names or ''
+  if string.find(names, inst, 1, true) then return end
+  if #names >= 8 * (#inst + 1) then names = '*' else names = names..inst..',' end
+  redis.call('HSET', skey(h), d..'w', names)
+end
+-- Acknowledges h's frames in d before seq (base, nxt, bytes: as read) and looks for seq:
+-- -2 dropped, false not there, or {frame} / {frame, following} (want_following '1').
+local function take(h, d, seq, field, base, nxt, bytes, want_following)
+  local fk = fkey(h, d)
+  local freed, n = 0, 0
+  if seq >= nxt and base < nxt then
+    -- Every stored frame is acknowledged (the usual case: a GET for the next number acks
+    -- the one before): the queue empties, its bytes are all freed.
+    redis.call('DEL', fk)
+    freed, n, base = bytes, nxt - base, nxt
+  else
+    while base < seq and base < nxt do
+      local f = tostring(base)
+      freed = freed + redis.call('HSTRLEN', fk, f)
+      redis.call('HDEL', fk, f)
+      base = base + 1
+      n = n + 1
+    end
+  end
+  if n > 0 then
+    redis.call('HSET', skey(h), d..'b', base, d..'bytes', bytes - freed)
+    count('bytes', -freed)
+    count('frames', -n)
+  end
+  if seq < base then return -2 end
+  -- Number `nxt` and above are not stored yet.
+  if seq >= nxt then return false end
+  local frame = redis.call('HGET', fk, field)
+  if not frame then return false end
+  count('frames_served', 1)
+  if want_following == '1' then return {frame, redis.call('HGET', fk, tostring(seq + 1))} end
+  return {frame}
+end
+-- Claims a long-poll slot until `until_ms`: 1, or 0 when the relay has `max` already.
+-- Lapsed slots (of a dead instance) are pruned by the sweep, so they count here for at
+-- most a sweep period after their end.
+local function claim(member, until_ms, max)
+  if redis.call('ZCARD', W) >= max then return 0 end
+  redis.call('ZADD', W, until_ms, member)
+  return 1
 end
 local function parse_knock(e)
   local order, h, inc = string.match(e, '^(%d+):(%x+):(%d+)$')
@@ -67,13 +152,15 @@ local function withdraw(h)
   if n > 0 then count('knocks_withdrawn', n) end
 end
 local function remove_session(h)
-  local s = redis.call('HMGET', skey(h), 'ub', 'un', 'ubytes', 'db', 'dn', 'dbytes')
+  local s = redis.call('HMGET', skey(h), 'ub', 'un', 'ubytes', 'db', 'dn', 'dbytes', 'uw', 'dw')
   count('bytes', -(num(s[3]) + num(s[6])))
   count('frames', -((num(s[2]) - num(s[1])) + (num(s[5]) - num(s[4]))))
   withdraw(h)
   redis.call('DEL', skey(h), fkey(h, 'u'), fkey(h, 'd'))
   redis.call('ZREM', SESS, h)
-  redis.call('PUBLISH', CH, 'x:'..h)
+  -- Every GET waiting on h looked and found nothing, so it is named in uw or dw.
+  wake(s[7], 'x:'..h)
+  if s[8] ~= s[7] then wake(s[8], 'x:'..h) end
 end
 local function expire_sessions(limit)
   local gone = redis.call('ZRANGEBYSCORE', SESS, '-inf', NOW, 'LIMIT', 0, limit)
@@ -101,8 +188,7 @@ if redis.call('EXISTS', skey(h)) == 1 then return -1 end
 if redis.call('ZCARD', SESS) >= max then return -2 end
 local inc = redis.call('HINCRBY', N, 'incarnations', 1)
 redis.call('HSET', skey(h), 'inc', inc, 'ub', 0, 'un', 0, 'ubytes', 0, 'db', 0, 'dn', 0, 'dbytes', 0)
-redis.call('ZADD', SESS, NOW + idle, h)
-touch(h, NOW + idle)
+touch(h, NOW + idle, nil)
 count('sessions_created', 1)
 return inc
 "#;
@@ -122,9 +208,10 @@ const KNOCK: &str = r#"
 local door, h = ARGV[2], ARGV[3]
 local per_door, max, ttl, idle = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 expire_knocks(ttl, 100)
-local inc = redis.call('HGET', skey(h), 'inc')
+local s = redis.call('HMGET', skey(h), 'inc', 'x')
+local inc = s[1]
 if not inc then return -1 end
-touch(h, NOW + idle)
+local x = touch(h, NOW + idle, s[2])
 if redis.call('LLEN', dkey(door)) >= per_door then return -2 end
 if redis.call('ZCARD', KN) >= max then return -3 end
 local e = redis.call('HINCRBY', N, 'knock_order', 1)..':'..h..':'..inc
@@ -132,7 +219,7 @@ if redis.call('RPUSH', dkey(door), e) == 1 then count('doors', 1) end
 redis.call('PEXPIRE', dkey(door), ttl + GRACE)
 redis.call('ZADD', KN, NOW, door..'|'..e)
 redis.call('SADD', kkey(h), door)
-touch(h, NOW + idle)
+redis.call('PEXPIREAT', kkey(h), x)
 count('knocks_received', 1)
 redis.call('PUBLISH', CH, 'd:'..door)
 return 1
@@ -168,84 +255,93 @@ end
 const POST: &str = r#"
 local h, d, seq, frame = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local max_frames, max_bytes, total, idle = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes')
+local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 'x', d..'w')
 if not s[1] then return -1 end
--- Every answer to a known session keeps it open; touched once, after any new frame hash
--- exists, so its TTL is set too (one touch is six commands).
-local function done(r) touch(h, NOW + idle) return r end
+-- Every answer to a known session keeps it open.
+local x = touch(h, NOW + idle, s[5])
 local base, nxt, bytes = num(s[2]), num(s[3]), num(s[4])
-if seq < base then return done(2) end
+if seq < base then return 2 end
 if seq < nxt then
-  if redis.call('HGET', fkey(h, d), ARGV[4]) == frame then return done(2) end
-  return done(-2)
+  if redis.call('HGET', fkey(h, d), ARGV[4]) == frame then return 2 end
+  return -2
 end
-if seq ~= nxt then return done(-3) end
-if nxt - base >= max_frames then return done(-4) end
-if bytes + #frame > max_bytes then return done(-5) end
-if num(redis.call('HGET', N, 'bytes')) + #frame > total then return done(-6) end
+if seq ~= nxt then return -3 end
+if nxt - base >= max_frames then return -4 end
+if bytes + #frame > max_bytes then return -5 end
+-- Counted first and taken back when over: one step instead of a read and a count.
+if redis.call('HINCRBY', N, 'bytes', #frame) > total then
+  redis.call('HINCRBY', N, 'bytes', -#frame)
+  return -6
+end
 redis.call('HSET', fkey(h, d), ARGV[4], frame)
-redis.call('HINCRBY', skey(h), d..'n', 1)
-redis.call('HINCRBY', skey(h), d..'bytes', #frame)
-count('bytes', #frame)
+-- An empty queue has no hash: this one is new and needs the session's expiry.
+if nxt == base then redis.call('PEXPIREAT', fkey(h, d), x) end
+if s[6] and s[6] ~= '' then
+  redis.call('HSET', skey(h), d..'n', nxt + 1, d..'bytes', bytes + #frame, d..'w', '')
+  -- Counted as served: it goes to the waiting GETs with the wake.
+  count('frames_served', 1)
+  wake(s[6], 'g:'..h..':'..d..':'..s[1]..':'..ARGV[4]..':'..frame)
+else
+  redis.call('HSET', skey(h), d..'n', nxt + 1, d..'bytes', bytes + #frame)
+end
 count('frames', 1)
 count('frames_stored', 1)
-redis.call('PUBLISH', CH, 'f:'..h..':'..d)
-return done(1)
+return 1
 "#;
 
 /// ARGV: P, session, keep_ms → incarnation, or nil if unknown. The session stays open at
 /// least `keep_ms` (the request's wait plus the idle time).
 const OPEN: &str = r#"
 local h = ARGV[2]
-local inc = redis.call('HGET', skey(h), 'inc')
-if not inc then return false end
-touch(h, NOW + tonumber(ARGV[3]))
-return tonumber(inc)
+local s = redis.call('HMGET', skey(h), 'inc', 'x')
+if not s[1] then return false end
+touch(h, NOW + tonumber(ARGV[3]), s[2])
+return tonumber(s[1])
 "#;
 
-/// `OPEN` and `ADD_WAITER` in one step (a frame GET that may wait; one Redis round trip
-/// fewer per GET). ARGV: P, session, keep_ms, member, wait_ms, max → {incarnation, 1 slot
-/// claimed / 0 too many long-polls}, or nil if the session is unknown (no slot claimed).
-const OPEN_WAIT: &str = r#"
-local h = ARGV[2]
-local inc = redis.call('HGET', skey(h), 'inc')
-if not inc then return false end
-touch(h, NOW + tonumber(ARGV[3]))
-redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
-if redis.call('ZCARD', W) >= tonumber(ARGV[6]) then return {tonumber(inc), 0} end
-redis.call('ZADD', W, NOW + tonumber(ARGV[5]), ARGV[4])
-return {tonumber(inc), 1}
+/// A frame GET's first step: `OPEN`, the first look (`take`) and, when the GET will wait
+/// (nothing there, or test faults armed that may hold the frame), a long-poll slot and this
+/// instance's name in `<d>w`. ARGV: P, session, keep_ms, dir, seq, want_following, member,
+/// slot_ms (how long the slot is held; 0: the GET does not wait), max_waiters, instance
+/// → {incarnation, 1 slot claimed / 0 none, -2 dropped / 0 not there / frame[, following]},
+/// or nil if the session is unknown (nothing claimed).
+const START_GET: &str = r#"
+local h, d, seq = ARGV[2], ARGV[4], tonumber(ARGV[5])
+local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 'x', d..'w')
+if not s[1] then return false end
+local inc = tonumber(s[1])
+touch(h, NOW + tonumber(ARGV[3]), s[5])
+local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
+if got == -2 then return {inc, 0, -2} end
+local claimed = 0
+if ARGV[8] ~= '0' and (not got or ARGV[6] == '1') then
+  claimed = claim(ARGV[7], NOW + tonumber(ARGV[8]), tonumber(ARGV[9]))
+  if claimed == 1 then register(h, d, s[6], ARGV[10]) end
+end
+if not got then return {inc, claimed, 0} end
+local out = {inc, claimed}
+for _, v in ipairs(got) do out[#out + 1] = v end
+return out
 "#;
 
-/// ARGV: P, session, inc, dir, seq, want_following
-/// → {frame} or {frame, following}, 0 not there yet, -1 unknown session, -2 dropped.
+/// A look after a wake. ARGV: P, session, inc, dir, seq, want_following, member ('' when
+/// the GET holds no slot), instance
+/// → {frame} or {frame, following}, 0 not there yet (instance named in `<d>w`), -1 unknown
+/// session, -2 dropped. A frame found without test faults releases the slot in this step.
 const TAKE: &str = r#"
 local h, inc, d, seq = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n')
+local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', d..'w')
 if s[1] ~= inc then return -1 end
-local base, nxt = num(s[2]), num(s[3])
-local freed, n = 0, 0
-while base < seq and base < nxt do
-  local field = tostring(base)
-  freed = freed + redis.call('HSTRLEN', fkey(h, d), field)
-  redis.call('HDEL', fkey(h, d), field)
-  base = base + 1
-  n = n + 1
+local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
+if got == -2 then return -2 end
+if not got or ARGV[6] == '1' then
+  -- Waits again (or may be held by a test fault): the next frame stored must wake it.
+  register(h, d, s[5], ARGV[8])
+  if not got then return 0 end
+elseif ARGV[7] ~= '' then
+  redis.call('ZREM', W, ARGV[7])
 end
-if n > 0 then
-  redis.call('HSET', skey(h), d..'b', base)
-  redis.call('HINCRBY', skey(h), d..'bytes', -freed)
-  count('bytes', -freed)
-  count('frames', -n)
-end
-if seq < base then return -2 end
-local frame = redis.call('HGET', fkey(h, d), ARGV[5])
-if not frame then return 0 end
-count('frames_served', 1)
-if ARGV[6] == '1' then
-  return {frame, redis.call('HGET', fkey(h, d), tostring(seq + 1))}
-end
-return {frame}
+return got
 "#;
 
 /// ARGV: P, session, dir, seq → {frame} or {} (not stored yet), -1 unknown, -2 dropped.
@@ -261,14 +357,13 @@ return {}
 
 /// ARGV: P, member, wait_ms, max → 1 registered, 0 too many long-polls relay-wide.
 const ADD_WAITER: &str = r#"
-redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
-if redis.call('ZCARD', W) >= tonumber(ARGV[4]) then return 0 end
-redis.call('ZADD', W, NOW + tonumber(ARGV[3]), ARGV[2])
-return 1
+return claim(ARGV[2], NOW + tonumber(ARGV[3]), tonumber(ARGV[4]))
 "#;
 
-/// ARGV: P, knock_ttl_ms, limit → {knocks removed, sessions expired...}.
+/// ARGV: P, knock_ttl_ms, limit → {knocks removed, sessions expired...}. Also prunes the
+/// lapsed long-poll slots of instances that died.
 const SWEEP: &str = r#"
+redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
 local knocks = expire_knocks(tonumber(ARGV[2]), tonumber(ARGV[3]))
 local gone = expire_sessions(tonumber(ARGV[3]))
 local out = {knocks}
@@ -283,40 +378,76 @@ for _, v in ipairs(redis.call('HGETALL', N)) do out[#out + 1] = v end
 return out
 "#;
 
-pub struct Scripts {
-    pub create: redis::Script,
-    pub delete: redis::Script,
-    pub knock: redis::Script,
-    pub take_knock: redis::Script,
-    pub post: redis::Script,
-    pub open: redis::Script,
-    pub open_wait: redis::Script,
-    pub take: redis::Script,
-    pub peek: redis::Script,
-    pub add_waiter: redis::Script,
-    pub sweep: redis::Script,
-    pub stats: redis::Script,
+/// One function of the library: what `FCALL` names.
+pub struct Step {
+    pub name: String,
 }
 
-fn script(body: &str) -> redis::Script {
-    redis::Script::new(&format!("{PRELUDE}{body}"))
+/// The library's code and its functions.
+pub struct Scripts {
+    pub library: String,
+    pub create: Step,
+    pub delete: Step,
+    pub knock: Step,
+    pub take_knock: Step,
+    pub post: Step,
+    pub open: Step,
+    pub start_get: Step,
+    pub take: Step,
+    pub peek: Step,
+    pub add_waiter: Step,
+    pub sweep: Step,
+    pub stats: Step,
+}
+
+const STEPS: [(&str, &str); 12] = [
+    ("create", CREATE),
+    ("delete", DELETE),
+    ("knock", KNOCK),
+    ("take_knock", TAKE_KNOCK),
+    ("post", POST),
+    ("open", OPEN),
+    ("start_get", START_GET),
+    ("take", TAKE),
+    ("peek", PEEK),
+    ("add_waiter", ADD_WAITER),
+    ("sweep", SWEEP),
+    ("stats", STATS),
+];
+
+/// FNV-1a, 64 bits: names the library after its code (not a security property).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Scripts {
     pub fn new() -> Self {
+        let mut code = format!("#!lua name=@LIB@\n{PRELUDE}");
+        for (name, body) in STEPS {
+            code.push_str(&format!(
+                "redis.register_function('@LIB@_{name}', function(KEYS, ARGV)\nbegin(ARGV)\n{body}\nend)\n"
+            ));
+        }
+        let library = format!("relay_{:016x}", fnv1a(&code));
+        let step = |name: &str| Step {
+            name: format!("{library}_{name}"),
+        };
         Self {
-            create: script(CREATE),
-            delete: script(DELETE),
-            knock: script(KNOCK),
-            take_knock: script(TAKE_KNOCK),
-            post: script(POST),
-            open: script(OPEN),
-            open_wait: script(OPEN_WAIT),
-            take: script(TAKE),
-            peek: script(PEEK),
-            add_waiter: script(ADD_WAITER),
-            sweep: script(SWEEP),
-            stats: script(STATS),
+            create: step("create"),
+            delete: step("delete"),
+            knock: step("knock"),
+            take_knock: step("take_knock"),
+            post: step("post"),
+            open: step("open"),
+            start_get: step("start_get"),
+            take: step("take"),
+            peek: step("peek"),
+            add_waiter: step("add_waiter"),
+            sweep: step("sweep"),
+            stats: step("stats"),
+            library: code.replace("@LIB@", &library),
         }
     }
 }

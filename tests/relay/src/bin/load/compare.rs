@@ -159,6 +159,28 @@ http {{
     Ok((helper, port))
 }
 
+/// `INFO commandstats`: (command, calls), commands in lower case; empty if Redis does not
+/// answer (the figures are then missing, nothing else).
+fn command_stats(url: &str) -> Vec<(String, u64)> {
+    let info: Option<String> = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .and_then(|mut c| redis::cmd("INFO").arg("commandstats").query(&mut c))
+        .ok();
+    info.unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+            };
+            Some((name.to_owned(), field("calls")?))
+        })
+        .collect()
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -179,12 +201,12 @@ fn per_k(cpu: f64, report: &Report) -> f64 {
     cpu * 1000.0 / (report.latencies.len().max(1) as f64)
 }
 
-pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
+pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let rt = runtime()?;
 
     println!("== in-memory: one relay");
-    let mut memory = RelayProcess::start(path, cli.sessions)?;
-    let mem_report = rt.block_on(load(&memory.url, n, cli.round_trips, cli.time_limit_secs))?;
+    let mut memory = RelayProcess::start(path, cli)?;
+    let mem_report = rt.block_on(load(&memory.url, &[("relay", memory.pid())], cli))?;
     let mem_usage = memory.usage();
     let mem_clean = memory.stop();
     mem_report.print(&mem_usage, mem_clean);
@@ -199,7 +221,7 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     for _ in 0..cli.instances {
         relays.push(RelayProcess::start_with(
             path,
-            cli.sessions,
+            cli,
             &["--redis", &url, "--redis-prefix", "load"],
         )?);
     }
@@ -214,9 +236,12 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let (proxy, proxy_port) = nginx(&dir, &refs)?;
     let front = format!("http://127.0.0.1:{proxy_port}");
-    let redis_report = rt.block_on(load(&front, n, cli.round_trips, cli.time_limit_secs))?;
+    let mut watch: Vec<(&'static str, u32)> = relays.iter().map(|r| ("relay", r.pid())).collect();
+    watch.push(("redis-server", redis.pid()));
+    let redis_report = rt.block_on(load(&front, &watch, cli))?;
     let usages: Vec<Usage> = relays.iter().map(RelayProcess::usage).collect();
     let redis_usage = usage(redis.pid());
+    let commands = command_stats(&url);
     // The master and its workers: CPU summed, peak RSS of the largest process.
     let workers = children(proxy.pid());
     let nginx_usages: Vec<Usage> = std::iter::once(proxy.pid())
@@ -256,7 +281,9 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
         mib(&mem_usage)
     );
     let mut relays_cpu = 0.0;
-    let mut rss_ok = mib(&mem_usage) < RSS_TARGET_MIB;
+    // The target is per instance of the scaled-out relay; the in-memory relay is one process
+    // holding every connection, shown for comparison.
+    let mut rss_ok = true;
     for (i, u) in usages.iter().enumerate() {
         let cpu = per_k(cpu_s(u), &redis_report);
         relays_cpu += cpu;
@@ -267,6 +294,22 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
     println!(
         "redis-server: {redis_cpu:.3} CPU s, {:.1} MiB",
         mib(&redis_usage)
+    );
+    let round_trips = redis_report.latencies.len().max(1) as f64;
+    let calls: u64 = commands
+        .iter()
+        .filter(|(name, _)| name.starts_with("eval") || name.starts_with("fcall"))
+        .map(|(_, calls)| calls)
+        .sum();
+    let published: u64 = commands
+        .iter()
+        .filter(|(name, _)| name == "publish")
+        .map(|(_, calls)| calls)
+        .sum();
+    println!(
+        "redis-server commands (INFO commandstats, whole run): {:.2} Lua steps (FCALL or EVALSHA) and {:.2} PUBLISH per round trip",
+        calls as f64 / round_trips,
+        published as f64 / round_trips
     );
     println!(
         "nginx, {NGINX_WORKERS} workers (not counted below): {:.3} CPU s, {:.1} MiB (largest process)",
@@ -282,8 +325,10 @@ pub fn run(cli: &super::Cli, path: &PathBuf, n: usize) -> Result<bool, String> {
         if cpu_ok { "met" } else { "NOT met" }
     );
     println!(
-        "peak RSS per instance < {RSS_TARGET_MIB} MiB: {}",
-        if rss_ok { "met" } else { "NOT met" }
+        "peak RSS per redis-mode instance < {RSS_TARGET_MIB} MiB: {} (the in-memory relay, all {} sessions in one process: {:.1} MiB)",
+        if rss_ok { "met" } else { "NOT met" },
+        cli.sessions,
+        mib(&mem_usage)
     );
     let passed = mem_report.passed + redis_report.passed;
     let failed = mem_report.failed + redis_report.failed;
