@@ -21,6 +21,7 @@ HUGE = "x" * MB
 ODD = "\u202e\ufeffe\u0301\U0001f600\U0010ffff\u0000?"  # RTL override, BOM, combining, astral
 SURROGATE = "\ud800"  # not encodable as UTF-8: the generated code refuses it before the call
 STRINGS = ["", " ", HUGE, "\x00", "\n", ODD, SURROGATE, "é" * 200]
+BYTES = [b"", b"\x00", b"\x00" * 16, b"\xff" * 64, b"\xff" * MB]
 
 # Inputs the generated Python code itself refuses before crossing the boundary (a lone
 # surrogate is not UTF-8; numbers outside the Rust type's range).
@@ -94,7 +95,14 @@ TABLE: dict[str, list[tuple]] = {
     "serve_hybrid": [(s, RaisingAdvertiser()) for s in STRINGS + [
         "FIDO:/", "fido:/" + "1" * 4000, "FIDO:/" + "9" * MB, "FIDO:/" + "0" * 17 * 5,
         "FIDO:/" + "\u0661" * 17]],
+    "serve_hybrid_and_link": [(q, n, RaisingAdvertiser())
+                              for q in ("", "FIDO:/", "FIDO:/" + "9" * MB, HUGE)
+                              for n in STRINGS + ["My computer", "x" * 65]],
+    "serve_linked_browser": [(b, RaisingAdvertiser()) for b in BYTES],
+    "linked_browsers": [()],
+    "unlink_browser": [(b,) for b in BYTES],
     "cancel_hybrid": [()],
+    "run_idle_maintenance": [()],
     "set_approval_observer": [(None,), (RaisingApprovalObserver(),)],
     "set_pin": [(s,) for s in STRINGS + ["1" * 63, "1" * 64, "\U0001f600" * 4]],
     "start_link_service": [(True, None), (False, RaisingObserver()), (False, None)],
