@@ -481,12 +481,9 @@ fn report(samples: &Samples, fx: &Fixture) {
     }
 }
 
-/// A cross-check of the ratios that does not depend on the machine's load staying the same
-/// from one criterion bench to the next (the load can drift on a shared 2-core box): rounds
-/// that alternate the bare sign with each engine request, and the median of the per-round
-/// ratios. A getAssertion round has 256 requests: exactly two counter-block flushes.
-fn interleaved(fx: &Fixture) {
-    const ROUNDS: usize = 25;
+/// The allowList passkey's key and the bytes an assertion signs (authenticator data, then the
+/// client data hash): the bare sign every ratio is taken against.
+fn bare_signer(fx: &Fixture) -> (SigningKey, Vec<u8>) {
     let key = fx
         .vault()
         .credentials()
@@ -497,6 +494,16 @@ fn interleaved(fx: &Fixture) {
     let key = SigningKey::from_slice(key.expose()).unwrap();
     let mut signed = fx.assertion_auth_data.clone();
     signed.extend_from_slice(&fx.client_data_hash);
+    (key, signed)
+}
+
+/// A cross-check of the ratios that does not depend on the machine's load staying the same
+/// from one criterion bench to the next (the load can drift on a shared 2-core box): rounds
+/// that alternate the bare sign with each engine request, and the median of the per-round
+/// ratios. A getAssertion round has 256 requests: exactly two counter-block flushes.
+fn interleaved(fx: &Fixture) {
+    const ROUNDS: usize = 25;
+    let (key, signed) = bare_signer(fx);
     let bare = |n: u32| {
         let started = Instant::now();
         for _ in 0..n {
@@ -799,16 +806,7 @@ fn floor(fx: &Fixture) {
     const ROUNDS: usize = 25;
     const PER_ROUND: usize = 8;
     const TARGET: f64 = 1.25;
-    let key = fx
-        .vault()
-        .credentials()
-        .secrets(&fx.allow_list_id)
-        .unwrap()
-        .unwrap()
-        .private_key;
-    let key = SigningKey::from_slice(key.expose()).unwrap();
-    let mut signed = fx.assertion_auth_data.clone();
-    signed.extend_from_slice(&fx.client_data_hash);
+    let (key, signed) = bare_signer(fx);
     let probe = fx.vault().path().parent().unwrap().join("floor-probe");
     let mut file = std::fs::File::create(&probe).unwrap();
     let block = [0x5Au8; 4096];

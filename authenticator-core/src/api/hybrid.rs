@@ -198,15 +198,11 @@ impl Authenticator {
         browser_name: String,
         advertiser: Arc<dyn HybridAdvertiser>,
     ) -> Result<HybridServed, AuthenticatorError> {
-        let browser_name = browser_name.trim();
-        if browser_name.is_empty()
-            || browser_name.chars().count() > MAX_BROWSER_NAME
-            || browser_name.chars().any(char::is_control)
-        {
+        let Some(browser_name) = super::user_given_name(&browser_name, MAX_BROWSER_NAME) else {
             return Err(AuthenticatorError::invalid(format!(
                 "a linked browser's name must have 1 to {MAX_BROWSER_NAME} characters, without control characters"
             )));
-        }
+        };
         self.serve(
             Kind::Qr {
                 qr_text,

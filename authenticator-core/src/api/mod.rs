@@ -175,11 +175,7 @@ impl Authenticator {
                     "the data folder must be a path to a folder of the app's",
                 ));
             }
-            let device_name = options.device_name.trim();
-            if device_name.is_empty()
-                || device_name.chars().count() > 64
-                || device_name.chars().any(char::is_control)
-            {
+            if user_given_name(&options.device_name, 64).is_none() {
                 return Err(AuthenticatorError::invalid(
                     "the device name must have 1 to 64 characters, without control characters",
                 ));
@@ -336,6 +332,14 @@ fn guard<T>(call: impl FnOnce() -> Result<T, AuthenticatorError>) -> Result<T, A
 }
 
 /// Parses an id shown to the app in hex; `what` names it in the error.
+/// A name the user gives (the device, a linked browser), trimmed, if it has 1 to `max`
+/// characters and no control characters.
+fn user_given_name(name: &str, max: usize) -> Option<&str> {
+    let name = name.trim();
+    (!name.is_empty() && name.chars().count() <= max && !name.chars().any(char::is_control))
+        .then_some(name)
+}
+
 fn parse_hex(text: &str, what: &str) -> Result<Vec<u8>, AuthenticatorError> {
     crate::hex::decode(text)
         .filter(|bytes| bytes.len() <= 64)

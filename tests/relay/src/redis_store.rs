@@ -727,21 +727,7 @@ impl Store for RedisStore {
                 inner.deliver(id, dir, seq, frame, following, want_following)
             }),
         };
-        match found {
-            Ok(frame) => Ok(FrameGet {
-                session,
-                waiter,
-                frame,
-                seen,
-            }),
-            Err(e) => {
-                self.close_request(&session);
-                if let Some(waiter) = waiter {
-                    self.remove_waiter(waiter);
-                }
-                Err(e)
-            }
-        }
+        self.frame_get(session, waiter, seen, found)
     }
 
     async fn arm_fault(

@@ -127,7 +127,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<FrameGet, RelayError> {
         let (session, waiter) = self.open_waiting_request(id, wait_ms).await?;
         let seen = session.signal.wakes(dir);
-        match self.take_frame(&session, dir, seq, waiter).await {
+        let found = self.take_frame(&session, dir, seq, waiter).await;
+        self.frame_get(session, waiter, seen, found)
+    }
+
+    /// The end of every store's `start_frame_get`: the GET with what its first look found, or
+    /// on an error the request closed and its long-poll slot released, so nothing stays open.
+    fn frame_get(
+        &self,
+        session: SessionRef,
+        waiter: Option<u64>,
+        seen: u64,
+        found: Result<Option<(Bytes, Option<Action>)>, RelayError>,
+    ) -> Result<FrameGet, RelayError> {
+        match found {
             Ok(frame) => Ok(FrameGet {
                 session,
                 waiter,
