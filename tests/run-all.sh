@@ -15,6 +15,11 @@ source tests/setup.sh
 
 step() { printf '\n== %s\n' "$*"; }
 
+# One build from scratch: incremental caches would only add gigabytes (CI's disk is shared
+# with the per-machine caches), not speed. Say how much room there is before building.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+echo "disk: $(df -Pk . | awk 'NR==2 {printf "%.1f GB free", $4/1048576}') for the build in $(pwd)/target"
+
 step "format"
 cargo fmt --all -- --check
 
