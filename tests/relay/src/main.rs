@@ -7,6 +7,8 @@
 //! - `queue`: one direction's numbered frames; `door`: one door's knocks and waiters.
 //! - `faults`: the adversarial test mode (`--test-faults`).
 //! - `ids`: 16-byte ids and their one hex spelling; `error`: the non-success answers.
+//! - `store`: the interface of the two stores; `redis_store` and `redis_lua`: the Redis one.
+//! - `floor`: the hidden `--floor-redis` mode, the floor of a Redis-backed relay.
 
 /// One line on stderr. Callers pass ids, numbers and sizes only, never frame bytes.
 macro_rules! log {
@@ -19,6 +21,7 @@ mod api;
 mod door;
 mod error;
 mod faults;
+mod floor;
 mod ids;
 mod metrics;
 mod queue;
@@ -90,6 +93,10 @@ enum Command {
         /// The prefix of every Redis key and channel (several relays may share one Redis).
         #[arg(long, default_value = "relay")]
         redis_prefix: String,
+        /// Measurement only (`relay-load --compare-redis`): the in-memory store, plus one
+        /// no-op Redis step per request on this Redis (floor.rs).
+        #[arg(long, hide = true, conflicts_with = "redis")]
+        floor_redis: Option<String>,
         /// `json`: one JSON object per log line (time, pid, message), for log collectors.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -114,6 +121,7 @@ fn main() -> ExitCode {
         test_faults,
         redis,
         redis_prefix,
+        floor_redis,
         log_format,
         threads,
     } = Cli::parse().command;
@@ -139,6 +147,10 @@ fn main() -> ExitCode {
         limits,
         test_faults,
         redis: redis.map(|url| redis_store::RedisOptions {
+            url,
+            prefix: redis_prefix.clone(),
+        }),
+        floor_redis: floor_redis.map(|url| redis_store::RedisOptions {
             url,
             prefix: redis_prefix,
         }),

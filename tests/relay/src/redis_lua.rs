@@ -10,22 +10,30 @@
 //! it when Redis answers that a function is missing (first use, or Redis restarted).
 //!
 //! Keys under the prefix `P` (ARGV[1] of every function):
-//! - `P:s:<session>` hash: `inc` (incarnation), `x` (when its keys expire, ms), and per
-//!   direction `u`/`d`: `<d>b` (base: the first unacknowledged number), `<d>n` (next number),
-//!   `<d>bytes` (bytes held), `<d>w` (the instances whose GET found nothing there since the
-//!   last frame stored: names joined by `,`, or `*` for "too many, tell everyone").
-//! - `P:f:<session>:<d>` hash: number → frame bytes, exactly `base..next`.
+//! - `P:s:<session>` hash: `inc` (incarnation), `t` (its idle deadline as written in
+//!   `P:sessions`, ms), `x` (when its keys expire, ms), and per direction `u`/`d`: `<d>b`
+//!   (base: the first unacknowledged number), `<d>n` (next number), `<d>bytes` (bytes held),
+//!   `<d>w` (the instances whose GET found nothing there since the last frame stored: names
+//!   joined by `,`, or `*` for "too many, tell everyone"), and the frames `<d>:<number>` →
+//!   bytes, exactly `base..next`. One hash per session: a step reads what it needs with one
+//!   `HMGET` and writes all it changed with one `HSET` (`put`, `finish`), frames included.
 //! - `P:k:<session>` set: doors the session knocked on (to withdraw its knocks).
 //! - `P:d:<door>` list: knocks `order:session:inc`, oldest first.
 //! - `P:sessions` sorted set: session → idle deadline (ms); its size is the open sessions.
 //! - `P:knocks` sorted set: `door|knock` → time knocked; its size is the pending knocks.
 //! - `P:waiters` sorted set: `instance:waiter` → end of that long-poll; its live size is the
 //!   relay-wide number of long-polls (a dead instance's entries lapse at their end).
-//! - `P:n` hash: relay-wide counters (`bytes`, `frames`, `doors`, and the stats).
+//! - `P:n` hash: relay-wide counters: `bytes` (held in all queues), `doors`, the stats, and
+//!   the frames as one count per step: `stored` (stored, nobody waiting), `stored_woke`
+//!   (stored and sent with its wake: stored and served at once), `served` (found by a
+//!   look), `removed` (acknowledged, or gone with their session); frames queued are
+//!   `stored + stored_woke - removed`.
 //! - channels: `P:wake:<instance>` carries `g:<session>:<d>:<inc>:<seq>:<frame>` (frame
 //!   `seq` stored, with its bytes) and `x:<session>` (session gone) to the instances named
 //!   in `<d>w` only; `P:wake`, which every instance hears, carries `d:<door>` (a knock) and
-//!   the wakes of a `*` session. Published inside the step that made the change.
+//!   the wakes of a `*` session. Published inside the step that made the change, never to
+//!   the instance that ran the step: `POST` tells its caller instead, which wakes its own
+//!   GETs (a third of the wakes behind a round-robin over three instances).
 //!
 //! Wake addressing: a frame GET that finds nothing writes its instance into `<d>w` in the
 //! same step (it has armed its local wake before), and the step that stores the next frame
@@ -36,50 +44,88 @@
 //! another step (the bytes under a number never change: a different body is a `409`);
 //! a GET woken for another number looks again (`TAKE`), which names it again.
 //!
-//! Invariants: `P:n bytes`/`frames` are the sums over all sessions' frame hashes; every
-//! knock in a door list is in `P:knocks` and the reverse; a session's keys expire (Redis
-//! TTL) at `x`, and `x` is at least its deadline plus `GRACE`, so Redis frees them by itself
-//! even if no instance is left to sweep (the sweep, on every instance, normally removes them
+//! Invariants: `P:n bytes` and the frames queued are the sums over all sessions' queues;
+//! every knock in a door list is in `P:knocks` and the reverse; a session's idle deadline
+//! in `P:sessions` is `t`, at least what its last step asked and at most an eighth of that
+//! (and at most a second) later, so a busy session writes it about once a second; its keys
+//! expire (Redis TTL) at `x`, at least `t` plus `GRACE`, so Redis frees them by itself even
+//! if no instance is left to sweep (the sweep, on every instance, normally removes them
 //! first and keeps the counters exact). `x` moves a further `GRACE` ahead when it is
 //! renewed, so most steps renew no TTL. Numbers above 2^53 lose precision in Lua; they can
 //! never be the next number, so they are refused as "not the next frame number", as before.
+//! The key layout is part of the library's version: relays whose layouts differ must not
+//! share a prefix (give a new version its own `--redis-prefix`, or drain the old first).
 
 /// Shared helpers, defined once when the library loads. `begin` sets the call's prefix and
-/// time (every function starts with it; a function runs alone, so they cannot mix).
+/// time and empties the step's pending session writes; `finish` makes them (every function
+/// but `noop` is wrapped in both; a function runs alone, so they cannot mix).
 const PRELUDE: &str = r#"
 local P, NOW, SESS, KN, N, CH, W
+local PH, PSET, PX
 local GRACE = 60000
 local function begin(a)
-  P = a[1]
+  if a[1] ~= P then
+    P = a[1]
+    SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+  end
   local T = redis.call('TIME')
   NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
-  SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+  PH, PSET, PX = nil, {}, nil
 end
 local function skey(h) return P..':s:'..h end
-local function fkey(h, d) return P..':f:'..h..':'..d end
 local function kkey(h) return P..':k:'..h end
 local function dkey(door) return P..':d:'..door end
+-- Frame `seq` of direction d, a field of the session's hash.
+local function frame_field(d, seq) return d..':'..seq end
 local function num(v) return tonumber(v) or 0 end
 -- Lua's -0 is spelled "-0", which HINCRBY refuses; a zero change is no change anyway.
 local function count(name, by) if by ~= 0 then redis.call('HINCRBY', N, name, by) end end
--- Keeps session h open until at least `deadline`; `x` is the session's key expiry as read
--- from its hash (nil for none). Returns the expiry now in force.
-local function touch(h, deadline, x)
-  redis.call('ZADD', SESS, 'GT', deadline, h)
-  x = num(x)
-  if x >= deadline + GRACE then return x end
-  x = deadline + 2 * GRACE
-  redis.call('HSET', skey(h), 'x', x)
-  for _, k in ipairs({skey(h), fkey(h, 'u'), fkey(h, 'd'), kkey(h)}) do
-    redis.call('PEXPIREAT', k, x)
+-- Field writes to session h, made by one HSET when the step ends (a step writes one session).
+local function put(h, ...)
+  PH = h
+  for _, v in ipairs({...}) do PSET[#PSET + 1] = v end
+end
+local function finish()
+  if not PH then return end
+  redis.call('HSET', skey(PH), unpack(PSET))
+  if PX then
+    redis.call('PEXPIREAT', skey(PH), PX)
+    redis.call('PEXPIREAT', kkey(PH), PX)
   end
+end
+-- HDEL of many fields, in slices that fit Lua's stack.
+local function hdel(key, fields)
+  for i = 1, #fields, 1000 do
+    redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields)))
+  end
+end
+-- Keeps session h open until at least `deadline`; `t` and `x` are its idle deadline and
+-- key expiry as read from its hash (nil for none). A deadline already covered writes
+-- nothing; a later one is written a little ahead (an eighth of what the step keeps, at most
+-- a second), so a busy session renews it about once a second, not on every step. Returns
+-- the expiry in force.
+local function touch(h, deadline, t, x)
+  t, x = num(t), num(x)
+  if deadline <= t then return x end
+  t = deadline + math.min(math.floor((deadline - NOW) / 8), 1000)
+  redis.call('ZADD', SESS, 'GT', t, h)
+  put(h, 't', t)
+  if x >= t + GRACE then return x end
+  x = t + 2 * GRACE
+  put(h, 'x', x)
+  PX = x
   return x
 end
--- Publishes msg to the instances of a `<d>w` list.
-local function wake(names, msg)
-  if not names or names == '' then return end
-  if names == '*' then redis.call('PUBLISH', CH, msg) return end
-  for inst in string.gmatch(names, '[^,]+') do redis.call('PUBLISH', CH..':'..inst, msg) end
+-- Publishes msg to the instances of a `<d>w` list but `me`; true when `me` is named (its
+-- caller wakes its own waiters without a message).
+local function wake(names, msg, me)
+  if not names or names == '' then return false end
+  if names == '*' then redis.call('PUBLISH', CH, msg) return false end
+  local mine = false
+  for inst in string.gmatch(names, '[^,]+') do
+    if inst == me then mine = true else redis.call('PUBLISH', CH..':'..inst, msg) end
+  end
+  return mine
 end
 -- Names instance `inst` in h's `<d>w` (`names`: its value as read); at most 8 names, then `*`.
 local function register(h, d, names, inst)
@@ -87,39 +133,45 @@ local function register(h, d, names, inst)
   names = names or ''
   if string.find(names, inst, 1, true) then return end
   if #names >= 8 * (#inst + 1) then names = '*' else names = names..inst..',' end
-  redis.call('HSET', skey(h), d..'w', names)
+  put(h, d..'w', names)
 end
 -- Acknowledges h's frames in d before seq (base, nxt, bytes: as read) and looks for seq:
 -- -2 dropped, false not there, or {frame} / {frame, following} (want_following '1').
 local function take(h, d, seq, field, base, nxt, bytes, want_following)
-  local fk = fkey(h, d)
-  local freed, n = 0, 0
+  local sk = skey(h)
+  local freed, gone, frame, looked = 0, {}, nil, false
   if seq >= nxt and base < nxt then
     -- Every stored frame is acknowledged (the usual case: a GET for the next number acks
-    -- the one before): the queue empties, its bytes are all freed.
-    redis.call('DEL', fk)
-    freed, n, base = bytes, nxt - base, nxt
-  else
-    while base < seq and base < nxt do
-      local f = tostring(base)
-      freed = freed + redis.call('HSTRLEN', fk, f)
-      redis.call('HDEL', fk, f)
-      base = base + 1
-      n = n + 1
+    -- the one before): their bytes are all freed.
+    for i = base, nxt - 1 do gone[#gone + 1] = frame_field(d, i) end
+    freed, base = bytes, nxt
+  elseif base < seq and seq < nxt then
+    -- Frame seq is read anyway; when it is the last one held, the bytes freed are all but
+    -- its own (no length read per acknowledged frame).
+    frame, looked = redis.call('HGET', sk, frame_field(d, field)), true
+    for i = base, seq - 1 do gone[#gone + 1] = frame_field(d, i) end
+    if frame and nxt == seq + 1 then
+      freed = bytes - #frame
+    else
+      for _, f in ipairs(gone) do freed = freed + redis.call('HSTRLEN', sk, f) end
     end
+    base = seq
   end
-  if n > 0 then
-    redis.call('HSET', skey(h), d..'b', base, d..'bytes', bytes - freed)
+  if #gone > 0 then
+    hdel(sk, gone)
+    put(h, d..'b', base, d..'bytes', bytes - freed)
     count('bytes', -freed)
-    count('frames', -n)
+    count('removed', #gone)
   end
   if seq < base then return -2 end
   -- Number `nxt` and above are not stored yet.
   if seq >= nxt then return false end
-  local frame = redis.call('HGET', fk, field)
+  if not looked then frame = redis.call('HGET', sk, frame_field(d, field)) end
   if not frame then return false end
-  count('frames_served', 1)
-  if want_following == '1' then return {frame, redis.call('HGET', fk, tostring(seq + 1))} end
+  count('served', 1)
+  if want_following == '1' then
+    return {frame, redis.call('HGET', sk, frame_field(d, seq + 1))}
+  end
   return {frame}
 end
 -- Claims a long-poll slot until `until_ms`: 1, or 0 when the relay has `max` already.
@@ -154,9 +206,9 @@ end
 local function remove_session(h)
   local s = redis.call('HMGET', skey(h), 'ub', 'un', 'ubytes', 'db', 'dn', 'dbytes', 'uw', 'dw')
   count('bytes', -(num(s[3]) + num(s[6])))
-  count('frames', -((num(s[2]) - num(s[1])) + (num(s[5]) - num(s[4]))))
+  count('removed', (num(s[2]) - num(s[1])) + (num(s[5]) - num(s[4])))
   withdraw(h)
-  redis.call('DEL', skey(h), fkey(h, 'u'), fkey(h, 'd'))
+  redis.call('DEL', skey(h))
   redis.call('ZREM', SESS, h)
   -- Every GET waiting on h looked and found nothing, so it is named in uw or dw.
   wake(s[7], 'x:'..h)
@@ -187,8 +239,8 @@ expire_sessions(100)
 if redis.call('EXISTS', skey(h)) == 1 then return -1 end
 if redis.call('ZCARD', SESS) >= max then return -2 end
 local inc = redis.call('HINCRBY', N, 'incarnations', 1)
-redis.call('HSET', skey(h), 'inc', inc, 'ub', 0, 'un', 0, 'ubytes', 0, 'db', 0, 'dn', 0, 'dbytes', 0)
-touch(h, NOW + idle, nil)
+put(h, 'inc', inc, 'ub', 0, 'un', 0, 'ubytes', 0, 'db', 0, 'dn', 0, 'dbytes', 0)
+touch(h, NOW + idle, nil, nil)
 count('sessions_created', 1)
 return inc
 "#;
@@ -208,10 +260,10 @@ const KNOCK: &str = r#"
 local door, h = ARGV[2], ARGV[3]
 local per_door, max, ttl, idle = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 expire_knocks(ttl, 100)
-local s = redis.call('HMGET', skey(h), 'inc', 'x')
+local s = redis.call('HMGET', skey(h), 'inc', 't', 'x')
 local inc = s[1]
 if not inc then return -1 end
-local x = touch(h, NOW + idle, s[2])
+local x = touch(h, NOW + idle, s[2], s[3])
 if redis.call('LLEN', dkey(door)) >= per_door then return -2 end
 if redis.call('ZCARD', KN) >= max then return -3 end
 local e = redis.call('HINCRBY', N, 'knock_order', 1)..':'..h..':'..inc
@@ -249,20 +301,23 @@ while true do
 end
 "#;
 
-/// ARGV: P, session, dir, seq, frame, queue_frames, queue_bytes, total_bytes, idle_ms
-/// → 1 stored, 2 a retry, -1 unknown session, -2 other bytes under seq, -3 not the next
-/// number, -4 too many frames, -5 too many bytes, -6 relay's bytes full.
+/// ARGV: P, session, dir, seq, frame, queue_frames, queue_bytes, total_bytes, idle_ms,
+/// instance → 1 stored, {1, incarnation} stored and a GET of this instance waits for it
+/// (the caller wakes it: no message to itself), 2 a retry, -1 unknown session, -2 other
+/// bytes under seq, -3 not the next number, -4 too many frames, -5 too many bytes, -6
+/// relay's bytes full.
 const POST: &str = r#"
 local h, d, seq, frame = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local max_frames, max_bytes, total, idle = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 'x', d..'w')
+local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 't', 'x', d..'w')
 if not s[1] then return -1 end
 -- Every answer to a known session keeps it open.
-local x = touch(h, NOW + idle, s[5])
+touch(h, NOW + idle, s[5], s[6])
 local base, nxt, bytes = num(s[2]), num(s[3]), num(s[4])
+local field = frame_field(d, ARGV[4])
 if seq < base then return 2 end
 if seq < nxt then
-  if redis.call('HGET', fkey(h, d), ARGV[4]) == frame then return 2 end
+  if redis.call('HGET', skey(h), field) == frame then return 2 end
   return -2
 end
 if seq ~= nxt then return -3 end
@@ -273,19 +328,17 @@ if redis.call('HINCRBY', N, 'bytes', #frame) > total then
   redis.call('HINCRBY', N, 'bytes', -#frame)
   return -6
 end
-redis.call('HSET', fkey(h, d), ARGV[4], frame)
--- An empty queue has no hash: this one is new and needs the session's expiry.
-if nxt == base then redis.call('PEXPIREAT', fkey(h, d), x) end
-if s[6] and s[6] ~= '' then
-  redis.call('HSET', skey(h), d..'n', nxt + 1, d..'bytes', bytes + #frame, d..'w', '')
-  -- Counted as served: it goes to the waiting GETs with the wake.
-  count('frames_served', 1)
-  wake(s[6], 'g:'..h..':'..d..':'..s[1]..':'..ARGV[4]..':'..frame)
-else
-  redis.call('HSET', skey(h), d..'n', nxt + 1, d..'bytes', bytes + #frame)
+put(h, field, frame, d..'n', nxt + 1, d..'bytes', bytes + #frame)
+if s[7] and s[7] ~= '' then
+  put(h, d..'w', '')
+  -- Stored and served at once: it goes to the waiting GETs with the wake.
+  count('stored_woke', 1)
+  if wake(s[7], 'g:'..h..':'..d..':'..s[1]..':'..ARGV[4]..':'..frame, ARGV[10]) then
+    return {1, tonumber(s[1])}
+  end
+  return 1
 end
-count('frames', 1)
-count('frames_stored', 1)
+count('stored', 1)
 return 1
 "#;
 
@@ -293,9 +346,9 @@ return 1
 /// least `keep_ms` (the request's wait plus the idle time).
 const OPEN: &str = r#"
 local h = ARGV[2]
-local s = redis.call('HMGET', skey(h), 'inc', 'x')
+local s = redis.call('HMGET', skey(h), 'inc', 't', 'x')
 if not s[1] then return false end
-touch(h, NOW + tonumber(ARGV[3]), s[2])
+touch(h, NOW + tonumber(ARGV[3]), s[2], s[3])
 return tonumber(s[1])
 "#;
 
@@ -307,16 +360,16 @@ return tonumber(s[1])
 /// or nil if the session is unknown (nothing claimed).
 const START_GET: &str = r#"
 local h, d, seq = ARGV[2], ARGV[4], tonumber(ARGV[5])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 'x', d..'w')
+local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 't', 'x', d..'w')
 if not s[1] then return false end
 local inc = tonumber(s[1])
-touch(h, NOW + tonumber(ARGV[3]), s[5])
+touch(h, NOW + tonumber(ARGV[3]), s[5], s[6])
 local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
 if got == -2 then return {inc, 0, -2} end
 local claimed = 0
 if ARGV[8] ~= '0' and (not got or ARGV[6] == '1') then
   claimed = claim(ARGV[7], NOW + tonumber(ARGV[8]), tonumber(ARGV[9]))
-  if claimed == 1 then register(h, d, s[6], ARGV[10]) end
+  if claimed == 1 then register(h, d, s[7], ARGV[10]) end
 end
 if not got then return {inc, claimed, 0} end
 local out = {inc, claimed}
@@ -350,7 +403,7 @@ local h, d, seq = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local s = redis.call('HMGET', skey(h), 'inc', d..'b')
 if not s[1] then return -1 end
 if seq < num(s[2]) then return -2 end
-local frame = redis.call('HGET', fkey(h, d), ARGV[4])
+local frame = redis.call('HGET', skey(h), frame_field(d, ARGV[4]))
 if frame then return {frame} end
 return {}
 "#;
@@ -378,6 +431,11 @@ for _, v in ipairs(redis.call('HGETALL', N)) do out[#out + 1] = v end
 return out
 "#;
 
+/// The smallest step there is: no key, no clock, no write (ARGV ignored). Not a relay
+/// operation: `relay redis-floor` calls it to measure what one Redis round trip costs on
+/// the relay's own client path (`relay_load`'s floor phase).
+const NOOP: &str = "return 1";
+
 /// One function of the library: what `FCALL` names.
 pub struct Step {
     pub name: String,
@@ -398,6 +456,7 @@ pub struct Scripts {
     pub add_waiter: Step,
     pub sweep: Step,
     pub stats: Step,
+    pub noop: Step,
 }
 
 const STEPS: [(&str, &str); 12] = [
@@ -425,11 +484,18 @@ fn fnv1a(text: &str) -> u64 {
 impl Scripts {
     pub fn new() -> Self {
         let mut code = format!("#!lua name=@LIB@\n{PRELUDE}");
+        // Each body once as a local function (no closure made per call), then registered
+        // between `begin` and `finish`.
         for (name, body) in STEPS {
             code.push_str(&format!(
-                "redis.register_function('@LIB@_{name}', function(KEYS, ARGV)\nbegin(ARGV)\n{body}\nend)\n"
+                "local function step_{name}(ARGV)\n{body}\nend\n\
+                 redis.register_function('@LIB@_{name}', function(KEYS, ARGV)\n\
+                 begin(ARGV)\nlocal r = step_{name}(ARGV)\nfinish()\nreturn r\nend)\n"
             ));
         }
+        code.push_str(&format!(
+            "redis.register_function('@LIB@_noop', function(KEYS, ARGV) {NOOP} end)\n"
+        ));
         let library = format!("relay_{:016x}", fnv1a(&code));
         let step = |name: &str| Step {
             name: format!("{library}_{name}"),
@@ -447,6 +513,7 @@ impl Scripts {
             add_waiter: step("add_waiter"),
             sweep: step("sweep"),
             stats: step("stats"),
+            noop: step("noop"),
             library: code.replace("@LIB@", &library),
         }
     }

@@ -37,8 +37,10 @@
 //! Cost: a frame GET is one Redis step (`START_GET`: open, look, and when it will wait, the
 //! long-poll slot), whether its frame is there or comes with the wake; one more (`TAKE`) per
 //! wake that brought another number; its slot is released in a batched `ZREM` after it
-//! ends. A POST is one step, which renews the session's TTLs only about once a minute.
-//! Measured with `relay-load --compare-redis` (tests/bench/README.md).
+//! ends. A POST is one step, which renews the session's idle deadline about once a second
+//! and its TTLs about once a minute, and wakes a GET of its own instance without a message.
+//! Measured with `relay-load --compare-redis` (tests/bench/README.md), beside the floor of
+//! any Redis-backed relay (one no-op step per request, `floor`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -94,6 +96,16 @@ struct Local {
 }
 
 impl Local {
+    /// Frame `seq` of the session's incarnation `inc` was stored: the GETs of this instance
+    /// waiting on it wake and find the frame here (none waiting: nothing kept).
+    fn parcel(&mut self, id: Id, dir: Dir, inc: u64, seq: u64, frame: impl FnOnce() -> Bytes) {
+        let Some(signal) = self.signals.get(&id).cloned() else {
+            return;
+        };
+        self.parcels.insert((id, dir), (inc, seq, frame()));
+        signal.wake(dir);
+    }
+
     fn wake_everyone(&self) {
         for signal in self.signals.values() {
             signal.wake_all();
@@ -106,8 +118,30 @@ impl Local {
     }
 }
 
+/// The limits as the steps take them (decimal text), encoded once.
+struct EncodedLimits {
+    queue_frames: Vec<u8>,
+    queue_bytes: Vec<u8>,
+    total_bytes: Vec<u8>,
+    idle_ms: Vec<u8>,
+    max_waiters: Vec<u8>,
+}
+
+impl EncodedLimits {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            queue_frames: number(limits.queue_frames),
+            queue_bytes: number(limits.queue_bytes),
+            total_bytes: number(limits.total_bytes),
+            idle_ms: number(ms(limits.session_idle)),
+            max_waiters: number(limits.max_waiters),
+        }
+    }
+}
+
 struct Inner {
     limits: Limits,
+    encoded: EncodedLimits,
     test_mode: bool,
     prefix: String,
     /// This process's name in the relay-wide waiter set.
@@ -193,6 +227,7 @@ impl RedisStore {
         let mut name = [0u8; 8];
         getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
         let inner = Arc::new(Inner {
+            encoded: EncodedLimits::new(&limits),
             limits,
             test_mode,
             prefix: options.prefix,
@@ -330,16 +365,9 @@ impl Inner {
         let mut local = self.lock();
         match payload {
             [b'g', b':', rest @ ..] => {
-                let Some((id, dir, inc, seq, frame)) = parse_parcel(rest) else {
-                    return;
-                };
-                let Some(signal) = local.signals.get(&id).cloned() else {
-                    return;
-                };
-                local
-                    .parcels
-                    .insert((id, dir), (inc, seq, Bytes::copy_from_slice(frame)));
-                signal.wake(dir);
+                if let Some((id, dir, inc, seq, frame)) = parse_parcel(rest) {
+                    local.parcel(id, dir, inc, seq, || Bytes::copy_from_slice(frame));
+                }
             }
             [b'x', b':', rest @ ..] => {
                 if let Some(signal) = parse_id(rest).and_then(|id| local.signals.get(&id)) {
@@ -538,8 +566,8 @@ impl Store for RedisStore {
     ) -> Result<Appended, RelayError> {
         let inner = &self.inner;
         inner.check_running()?;
-        let limits = &inner.limits;
-        let answer: i64 = inner
+        let limits = &inner.encoded;
+        let answer: Rv = inner
             .run(
                 &inner.scripts.post,
                 &[
@@ -547,13 +575,31 @@ impl Store for RedisStore {
                     dir_key(dir).as_bytes(),
                     &number(seq),
                     &frame,
-                    &number(limits.queue_frames),
-                    &number(limits.queue_bytes),
-                    &number(limits.total_bytes),
-                    &number(ms(limits.session_idle)),
+                    &limits.queue_frames,
+                    &limits.queue_bytes,
+                    &limits.total_bytes,
+                    &limits.idle_ms,
+                    inner.instance.as_bytes(),
                 ],
             )
             .await?;
+        let answer = match answer {
+            Rv::Int(n) => n,
+            // Stored, and a GET of this instance waits for it: woken here, not by a message.
+            Rv::Array(items) => {
+                let inc = match items.get(1) {
+                    Some(Rv::Int(inc)) => u64::try_from(*inc).ok(),
+                    _ => None,
+                };
+                let mut local = inner.lock();
+                if let Some(inc) = inc {
+                    local.parcel(id, dir, inc, seq, || frame.clone());
+                }
+                local.faults.on_stored(id, dir, seq, &frame);
+                return Ok(Appended::Stored);
+            }
+            _ => return Err(RelayError::store_unavailable()),
+        };
         match answer {
             1 => {
                 inner.lock().faults.on_stored(id, dir, seq, &frame);
@@ -693,7 +739,7 @@ impl Store for RedisStore {
                     if want_following { b"1" } else { b"0" },
                     inner.member(waiter).as_bytes(),
                     &number(slot_ms),
-                    &number(inner.limits.max_waiters),
+                    &inner.encoded.max_waiters,
                     inner.instance.as_bytes(),
                 ],
             )
@@ -857,9 +903,9 @@ impl Store for RedisStore {
             "door_waiters": local.door_waiters,
             "waiters": local.waiters,
             "waiters_relay_wide": at(2),
-            "frames_stored": c("frames_stored"),
-            "frames_served": c("frames_served"),
-            "frames_queued": c("frames"),
+            "frames_stored": c("stored") + c("stored_woke"),
+            "frames_served": c("served") + c("stored_woke"),
+            "frames_queued": c("stored") + c("stored_woke") - c("removed"),
             "bytes_queued": c("bytes"),
             "faults_armed": local.faults.armed(),
             "faults_fired": local.faults.fired(),
@@ -868,6 +914,14 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
+    /// One `noop` step (`redis_lua`) on the path every step takes (`Inner::run`): what one
+    /// Redis round trip costs, for `relay redis-floor`.
+    pub async fn floor_step(&self) -> Result<(), RelayError> {
+        let inner = &self.inner;
+        let _: i64 = inner.run(&inner.scripts.noop, &[]).await?;
+        Ok(())
+    }
+
     /// Claims a long-poll slot relay-wide (`P:waiters`); `None` past the limit or when
     /// Redis does not answer (the request then answers at once instead of waiting).
     async fn add_waiter(&self, wait_ms: u64) -> Option<u64> {

@@ -34,6 +34,8 @@ pub struct ServeOptions {
     pub test_faults: bool,
     /// `--redis URL`: share the state with other instances through Redis.
     pub redis: Option<RedisOptions>,
+    /// `--floor-redis URL`: in memory, plus one no-op Redis step per request (floor.rs).
+    pub floor_redis: Option<RedisOptions>,
 }
 
 /// Often enough that a session or knock outlives its limit by at most a quarter of it
@@ -67,7 +69,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
             Arc::new(RedisStore::connect(redis, options.limits, options.test_faults).await?)
         }
     };
-    let app = api::router(relay.clone());
+    let mut app = api::router(relay.clone());
+    if let Some(floor) = options.floor_redis {
+        let store = RedisStore::connect(floor, Limits::default(), false).await?;
+        app = crate::floor::layer(app, Arc::new(store));
+    }
 
     let sweeper = tokio::spawn({
         let relay = relay.clone();

@@ -138,10 +138,10 @@ fn load_generator_compares_memory_and_redis_behind_nginx() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    // Both runs, each complete, then the comparison.
-    assert_eq!(stdout.matches("20 passed, 0 failed").count(), 2, "{stdout}");
-    assert_eq!(stdout.matches("round trips: 60 in").count(), 2, "{stdout}");
-    assert_eq!(stdout.matches("errors: 0").count(), 2, "{stdout}");
+    // The three runs (in memory, the floor, Redis mode), each complete, then the comparison.
+    assert_eq!(stdout.matches("20 passed, 0 failed").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("round trips: 60 in").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("errors: 0").count(), 3, "{stdout}");
     for i in 0..3 {
         assert!(
             stdout.contains(&format!("redis-mode relay {i}: ")),
@@ -167,13 +167,22 @@ fn load_generator_compares_memory_and_redis_behind_nginx() {
         stdout.contains("redis mode / in-memory CPU per round trip: "),
         "{stdout}"
     );
+    // The floor made one no-op Redis step per request: 4 per round trip, plus the opening
+    // and closing requests and the tool's stats requests (all 20 sessions at once here).
+    let floor = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("floor (in-memory relay + one no-op FCALL per request, "))
+        .expect("the floor line");
+    let steps: f64 = floor.split(' ').next().unwrap().parse().unwrap();
+    assert!((4.0..8.0).contains(&steps), "{stdout}");
+    assert!(stdout.contains("redis mode / floor: "), "{stdout}");
     assert!(
         stdout.contains("peak RSS per redis-mode instance < 100 MiB: met"),
         "{stdout}"
     );
     assert_eq!(
         stdout.lines().last(),
-        Some("40 passed, 0 failed"),
+        Some("60 passed, 0 failed"),
         "{stdout}"
     );
 }

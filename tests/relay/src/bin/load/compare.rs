@@ -212,6 +212,28 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     mem_report.print(&mem_usage, mem_clean);
 
     println!(
+        "== floor: one in-memory relay plus one no-op Redis step per request, on its own redis-server"
+    );
+    let (floor_redis, floor_port) = redis_server()?;
+    let floor_url = format!("redis://127.0.0.1:{floor_port}/");
+    let mut floor = RelayProcess::start_with(
+        path,
+        cli,
+        &["--floor-redis", &floor_url, "--redis-prefix", "floor"],
+    )?;
+    let floor_report = rt.block_on(load(
+        &floor.url,
+        &[("relay", floor.pid()), ("redis-server", floor_redis.pid())],
+        cli,
+    ))?;
+    let floor_usage = floor.usage();
+    let floor_redis_usage = usage(floor_redis.pid());
+    let floor_commands = command_stats(&floor_url);
+    let floor_clean = floor.stop();
+    drop(floor_redis);
+    floor_report.print(&floor_usage, floor_clean);
+
+    println!(
         "== redis: {} relays on one redis-server, through nginx round-robin",
         cli.instances
     );
@@ -311,6 +333,13 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
         calls as f64 / round_trips,
         published as f64 / round_trips
     );
+    // Every command a client sent and every command a step ran, per round trip.
+    let per_rt: Vec<String> = commands
+        .iter()
+        .filter(|(_, calls)| *calls as f64 / round_trips >= 0.005)
+        .map(|(name, calls)| format!("{name} {:.2}", *calls as f64 / round_trips))
+        .collect();
+    println!("  all, per round trip: {}", per_rt.join(", "));
     println!(
         "nginx, {NGINX_WORKERS} workers (not counted below): {:.3} CPU s, {:.1} MiB (largest process)",
         per_k(cpu_s(&nginx_usage), &redis_report),
@@ -324,15 +353,36 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
         redis_cpu / mem_cpu,
         if cpu_ok { "met" } else { "NOT met" }
     );
+    // The floor: the in-memory relay plus one no-op Redis round trip per request.
+    let floor_relay = per_k(cpu_s(&floor_usage), &floor_report);
+    let floor_redis = per_k(cpu_s(&floor_redis_usage), &floor_report);
+    let floor_cpu = floor_relay + floor_redis;
+    let floor_steps: u64 = floor_commands
+        .iter()
+        .filter(|(name, _)| name.starts_with("fcall"))
+        .map(|(_, calls)| calls)
+        .sum();
+    println!(
+        "floor (in-memory relay + one no-op FCALL per request, {:.2} per round trip): relay {floor_relay:.3} + redis-server {floor_redis:.3} = {floor_cpu:.3} CPU s, {:.2}x the in-memory relay; its Redis round trips alone cost {:.3}",
+        floor_steps as f64 / floor_report.latencies.len().max(1) as f64,
+        floor_cpu / mem_cpu,
+        floor_cpu - mem_cpu
+    );
+    println!(
+        "redis mode / floor: {:.2}x; over the floor the real steps add relays {:.3}, redis {:.3} CPU s per 1,000 round trips",
+        (relays_cpu + redis_cpu) / floor_cpu,
+        relays_cpu - floor_relay,
+        redis_cpu - floor_redis
+    );
     println!(
         "peak RSS per redis-mode instance < {RSS_TARGET_MIB} MiB: {} (the in-memory relay, all {} sessions in one process: {:.1} MiB)",
         if rss_ok { "met" } else { "NOT met" },
         cli.sessions,
         mib(&mem_usage)
     );
-    let passed = mem_report.passed + redis_report.passed;
-    let failed = mem_report.failed + redis_report.failed;
-    let errors = mem_report.errors + redis_report.errors;
+    let passed = mem_report.passed + floor_report.passed + redis_report.passed;
+    let failed = mem_report.failed + floor_report.failed + redis_report.failed;
+    let errors = mem_report.errors + floor_report.errors + redis_report.errors;
     println!("{passed} passed, {failed} failed");
-    Ok(failed == 0 && errors == 0 && mem_clean && clean)
+    Ok(failed == 0 && errors == 0 && mem_clean && floor_clean && clean)
 }
