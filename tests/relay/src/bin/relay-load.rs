@@ -29,12 +29,16 @@
 //!
 //! Every request goes to 127.0.0.1 and the run is bounded in time.
 //!
-//! `--compare-redis` (issue 19) runs the same load twice in one run: against one in-memory
-//! relay, then through Debian's nginx (round-robin) to `--instances` relays sharing one
-//! Debian `redis-server` (all on loopback, ports picked at run time, stopped by pid). It
-//! prints each run's figures, CPU seconds per 1,000 round trips for every relay, for Redis
-//! and for nginx, peak RSS per instance, and the targets: Redis mode (relays + Redis) at most
-//! 2x the in-memory CPU per round trip, and each instance's peak RSS under 100 MiB.
+//! `--compare-redis` (issue 19) runs the same load three times in one run: against one
+//! in-memory relay; against the floor of a Redis-backed relay (one in-memory relay that also
+//! takes one no-op Redis step per request on the Redis store's client path, with its own
+//! `redis-server`: the relay's floor.rs); then through Debian's nginx (round-robin) to
+//! `--instances` relays sharing one Debian `redis-server` (all on loopback, ports picked at
+//! run time, stopped by pid). It prints each run's figures, CPU seconds per 1,000 round trips
+//! for every relay, for Redis and for nginx, peak RSS per instance, the Redis commands per
+//! round trip, and the targets: Redis mode (relays + Redis) at most 2x the in-memory CPU per
+//! round trip, and each instance's peak RSS under 100 MiB; beside them, Redis mode over the
+//! floor.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -79,6 +83,10 @@ struct Cli {
     /// `--threads` of every relay started (both loads alike); default: the relay's own.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     relay_threads: Option<u16>,
+    /// The relay binary of `--compare-redis`'s floor load (default: `--relay`'s), so an older
+    /// relay without `--floor-redis` can be compared in the same run.
+    #[arg(long, hide = true)]
+    floor_relay: Option<PathBuf>,
     /// Relay instances behind nginx with `--compare-redis`.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     instances: u32,
