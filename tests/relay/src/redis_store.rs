@@ -118,6 +118,27 @@ impl Local {
     }
 }
 
+/// Held by a POST while its step runs: if the POST ends without the step's answer (Redis
+/// timed out, or the request was dropped), the step may have stored the frame for a GET of
+/// this instance and, naming this instance, sent it no wake; so its GETs on the session are
+/// woken to look again (a look that finds nothing names them again).
+struct WakeIfUnanswered<'a> {
+    inner: &'a Inner,
+    id: Id,
+    dir: Dir,
+    armed: bool,
+}
+
+impl Drop for WakeIfUnanswered<'_> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Some(signal) = self.inner.lock().signals.get(&self.id)
+        {
+            signal.wake(self.dir);
+        }
+    }
+}
+
 /// The limits as the steps take them (decimal text), encoded once.
 struct EncodedLimits {
     queue_frames: Vec<u8>,
@@ -567,6 +588,12 @@ impl Store for RedisStore {
         let inner = &self.inner;
         inner.check_running()?;
         let limits = &inner.encoded;
+        let mut unanswered = WakeIfUnanswered {
+            inner,
+            id,
+            dir,
+            armed: true,
+        };
         let answer: Rv = inner
             .run(
                 &inner.scripts.post,
@@ -583,6 +610,7 @@ impl Store for RedisStore {
                 ],
             )
             .await?;
+        unanswered.armed = false;
         let answer = match answer {
             Rv::Int(n) => n,
             // Stored, and a GET of this instance waits for it: woken here, not by a message.

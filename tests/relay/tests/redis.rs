@@ -248,3 +248,36 @@ async fn a_bad_redis_url_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--redis: not a Redis URL"), "{stderr}");
 }
+
+/// A POST wakes a GET of its own instance itself, without a message through Redis; when the
+/// POST ends without its step's answer (here Redis holds the step past the relay's 2 s
+/// timeout, and the POST answers `503`), the step still runs later and may store the frame,
+/// so that GET is woken to look again: it gets the frame then, not after its whole wait.
+#[tokio::test]
+async fn a_get_is_woken_when_a_post_on_its_instance_ends_without_an_answer() {
+    let relay = Relay::start_on_redis(&["--test-faults"]);
+    let s = relay.session().await;
+    let waiter = relay.spawn_get(&format!("/v1/sessions/{s}/up/0?wait_ms=20000"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = relay.redis.as_ref().unwrap().lock().unwrap().url();
+    let mut admin = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // Functions count as writes: the POST's step waits 3 s, past the relay's 2 s timeout.
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("WRITE")
+        .query(&mut admin)
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(relay.post(&s, "up", 0, b"late").await, 503);
+    let (got, _) = waiter.await.unwrap();
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"late"[..]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    // The frame was stored after all: the client's retry is recognised.
+    assert_eq!(relay.post(&s, "up", 0, b"late").await, 204);
+    assert_eq!(relay.stats().await["frames_stored"], 1);
+}
