@@ -63,4 +63,4 @@ pub mod platform;
 pub mod testkit;
 
 shared_with_the_pc_side!(ctap, link, obr);
-internal!(enroll, hex, hybrid, request, secret, vault, workspace);
+internal!(enroll, hex, http, hybrid, request, secret, vault, workspace);
