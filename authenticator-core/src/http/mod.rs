@@ -134,10 +134,13 @@ pub struct Request<'a> {
     pub timeout: Duration,
 }
 
+/// Idle connections per origin, each with the time it became idle.
+type IdlePool = HashMap<Origin, Vec<(Conn, Instant)>>;
+
 /// An HTTP client: a pool of idle connections per origin. Clones share the pool.
 #[derive(Clone, Default)]
 pub struct Client {
-    idle: Arc<Mutex<HashMap<Origin, Vec<(Conn, Instant)>>>>,
+    idle: Arc<Mutex<IdlePool>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -342,10 +345,11 @@ impl Response {
         if self.state != BodyState::Done {
             return;
         }
-        if let Some(conn) = self.body.take() {
-            if self.keep_alive && conn.is_drained() {
-                self.pool.0.put_idle(&self.pool.1, conn);
-            }
+        if let Some(conn) = self.body.take()
+            && self.keep_alive
+            && conn.is_drained()
+        {
+            self.pool.0.put_idle(&self.pool.1, conn);
         }
     }
 }

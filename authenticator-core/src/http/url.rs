@@ -158,9 +158,13 @@ fn check_host(host: &str) -> Result<(), UrlError> {
     // The WHATWG parser reads a host whose last label is a number as IPv4 (also in octal or
     // hex, or with fewer than four parts); only the dotted-decimal form is its own normal form.
     let last = labels.last().copied().unwrap_or("");
+    // (WHATWG "ends in a number": all digits, or `0x` and hex digits, possibly none.)
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"));
     let numeric = !last.is_empty()
         && (last.bytes().all(|b| b.is_ascii_digit())
-            || last.len() >= 2 && last[..2].eq_ignore_ascii_case("0x"));
+            || hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())));
     if numeric {
         let ip: Ipv4Addr = host
             .parse()
@@ -251,6 +255,9 @@ mod tests {
         assert!(Url::parse("http://localhost").unwrap().is_loopback());
         assert!(!Url::parse("http://127.0.0.1.example.com").unwrap().is_loopback());
         assert!(Url::parse("https://r.example/a/%41b/.well-known/x;y=1,2@:").is_ok());
+        // Not numbers to the WHATWG parser, so domains.
+        assert!(Url::parse("https://0x0x").is_ok());
+        assert!(Url::parse("https://1.0xg").is_ok());
     }
 
     #[test]
@@ -276,9 +283,13 @@ mod tests {
             ("https://r..example", NotAUrl("an empty label in the host")),
             ("https://r.example.", NotAUrl("an empty label in the host")),
             ("https://r!.example", NotAUrl("a host character other than a-z, 0-9, - and _")),
+            // Found by a differential run against the `url` crate: a byte slice inside `ß`.
+            ("https://~ß", NotAUrl("a host character other than a-z, 0-9, - and _")),
+            ("https://bücher.example", NotAUrl("a host character other than a-z, 0-9, - and _")),
             ("https://xn--bcher-kva.example", NotAUrl("an internationalised host name")),
             ("https://127.1", NotNormal("an IPv4 address not in dotted-decimal form")),
             ("https://0x7f.0.0.1", NotNormal("an IPv4 address not in dotted-decimal form")),
+            ("https://a.0x", NotNormal("an IPv4 address not in dotted-decimal form")),
             ("https://1.2.3.0x4", NotNormal("an IPv4 address not in dotted-decimal form")),
             ("https://example.123", NotNormal("an IPv4 address not in dotted-decimal form")),
             ("https://[::1", NotAUrl("unclosed IPv6 address")),
