@@ -14,8 +14,9 @@
 //! link's and the relay URL's checks). No redirects are followed, nothing is decompressed. Every
 //! request has one deadline covering connect, send, head and body. Idle connections are kept
 //! per origin for [`IDLE_TIMEOUT`] and reused; a request that finds its reused connection closed
-//! by the server before any answer is sent once more on a new connection. Errors name no URL,
-//! header value or body.
+//! by the server before any answer is sent once more on a new connection. No proxy: the
+//! `HTTPS_PROXY`-style variables reqwest read are ignored (phones have none; the platforms'
+//! own proxy settings were never read either). Errors name no URL, header value or body.
 
 pub mod status;
 pub mod tls;
