@@ -531,12 +531,12 @@ fn breakdown(fx: &Fixture) {
         }),
     );
     // The pairing tool builds one relay client per session it opens, and the phone's link
-    // service one per door wait (every poll, and after every knock); each has its own
-    // connection pool, so its first request also opens a new connection. Building one is
-    // mostly reqwest's rustls-platform-verifier loading and parsing the system CA store (on
-    // Linux; run with SSL_CERT_FILE pointing at a one-certificate file to see the rest).
+    // service one per door wait (every poll, and after every knock). All share the process's
+    // HTTP client (`http::Client::shared`: one pool of idle connections, and the TLS
+    // configuration, whose platform verifier loads the system CA store, built once on the
+    // first https connection), so building one only checks and splits the URL.
     row(
-        "RelayClient::new (reqwest + rustls, loads the CA store; no I/O)",
+        "RelayClient::new (checks the URL, shares the process's HTTP client; no I/O)",
         per_call(50, || {
             let config = RelayConfig {
                 allow_insecure_loopback: true,

@@ -18,6 +18,8 @@
 //!   with the admin's tool, and the phone's receipt.
 //! - [`api`]: the exported surface the apps call through uniffi (`Authenticator`).
 //! - [`hex`]: the hex form of ids shown to people and logs.
+//! - [`http`]: the core's HTTP/1.1 client for the workspace API and the relays: one strict URL
+//!   grammar, TLS with the platform verifier, bodies read under the caller's limit.
 //! - [`testkit`] (tests only; the `testkit` feature): the scripted user, the key-protector
 //!   double and the fake clock that every test shares.
 //! - [`hybrid`]: CTAP 2.2 hybrid transport, the phone's side: the `FIDO:/` QR codec, the keys
@@ -63,4 +65,4 @@ pub mod platform;
 pub mod testkit;
 
 shared_with_the_pc_side!(ctap, link, obr);
-internal!(enroll, hex, hybrid, request, secret, vault, workspace);
+internal!(enroll, hex, http, hybrid, request, secret, vault, workspace);

@@ -4,10 +4,10 @@
 //! `/cable/connect/{routing id}/{tunnel id}` one and forwards binary messages between them.
 //!
 //! Crate: `tokio-tungstenite` with only its `handshake` feature. TCP and TLS are done here,
-//! with `tokio-rustls` over the rustls (ring) the core already links for reqwest, verified by
-//! `rustls-platform-verifier` (the verifier reqwest's rustls backend already uses: the
-//! platform's trust store, on Android through the JNI start-up in `api/android.rs`); so no
-//! second trust store and no bundled roots enter the shipped library. Axum's WebSocket also
+//! with `tokio-rustls` and the TLS configuration of the core's HTTP client (`crate::http::tls`:
+//! rustls with ring, verified by `rustls-platform-verifier`, the platform's trust store, on
+//! Android through the JNI start-up in `api/android.rs`); so no second trust store and no
+//! bundled roots enter the shipped library. URLs are read by `crate::http::url`'s grammar. Axum's WebSocket also
 //! builds on tokio-tungstenite, so the tunnel server in `tests/` shares the one implementation.
 //!
 //! What the phone checks, as Chromium's `WebSocketAdapter` does:
@@ -31,12 +31,9 @@
 //! message, or see the tunnel fail with one of the errors below. Errors name the server's host
 //! but never the URL's path, which holds the tunnel id (derived from the QR secret).
 
-use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use reqwest::Url;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -46,6 +43,8 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError, SubPro
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::http::{self, Url, UrlError};
 
 /// The WebSocket subprotocol of hybrid tunnels (Chromium `kCableWebSocketProtocol`).
 pub const PROTOCOL: &str = "fido.cable";
@@ -227,22 +226,15 @@ struct Target {
 /// password, query or fragment. Errors never quote the path (it holds the tunnel id).
 fn check_url(url: &str, allow_insecure_loopback: bool) -> Result<Target, TunnelClientError> {
     let bad = |why: &str| TunnelClientError::BadUrl(why.to_owned());
-    let parsed = Url::parse(url).map_err(|_| bad("not a URL"))?;
-    if parsed.query().is_some()
-        || parsed.fragment().is_some()
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
-        return Err(bad("must not have a query, fragment, user or password"));
-    }
-    let host = parsed
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| bad("no host"))?
-        .to_owned();
-    let tls = match parsed.scheme() {
+    let parsed = Url::parse(url).map_err(|e| match e {
+        UrlError::Extras => bad("must not have a query, fragment, user or password"),
+        UrlError::NotAUrl("no host") => bad("no host"),
+        UrlError::NotAUrl(_) => bad("not a URL"),
+        UrlError::NotNormal(why) => TunnelClientError::BadUrl(format!("not in normal form ({why})")),
+    })?;
+    let tls = match parsed.scheme {
         "wss" => true,
-        "ws" if allow_insecure_loopback && is_loopback(&host) => false,
+        "ws" if allow_insecure_loopback && parsed.is_loopback() => false,
         "ws" => {
             return Err(bad(
                 "plain ws is refused (only a loopback test server may use it)",
@@ -250,18 +242,12 @@ fn check_url(url: &str, allow_insecure_loopback: bool) -> Result<Target, TunnelC
         }
         _ => return Err(bad("the scheme must be wss")),
     };
-    let port = parsed
-        .port_or_known_default()
-        .ok_or_else(|| bad("no port"))?;
-    Ok(Target { host, port, tls })
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
+    let port = parsed.port_or_default().ok_or_else(|| bad("no port"))?;
+    Ok(Target {
+        host: parsed.host.to_owned(),
+        port,
+        tls,
+    })
 }
 
 /// The WebSocket limits: whole messages and single frames both at [`MAX_MESSAGE`], so a
@@ -308,7 +294,7 @@ async fn open_unbounded(
     let stream: Box<dyn Io> = if target.tls {
         let name = rustls::pki_types::ServerName::try_from(bare.to_owned())
             .map_err(|_| connect_error("not a valid TLS server name".into()))?;
-        let connector = tokio_rustls::TlsConnector::from(tls_config().map_err(&connect_error)?);
+        let connector = tokio_rustls::TlsConnector::from(http::tls::config().map_err(&connect_error)?);
         Box::new(
             connector
                 .connect(name, tcp)
@@ -342,22 +328,6 @@ async fn open_unbounded(
         return Err(TunnelClientError::NoSubprotocol { host: host.clone() });
     }
     Ok((Tunnel { ws }, response))
-}
-
-/// The TLS set-up shared by all tunnels: rustls with ring and the platform verifier.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if let Some(config) = CONFIG.get() {
-        return Ok(config.clone());
-    }
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .with_no_client_auth();
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
 }
 
 /// The routing id of a `/cable/new/` answer: exactly one header, 6 hex digits.

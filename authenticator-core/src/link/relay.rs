@@ -11,17 +11,15 @@
 //! one (chunked) is read chunk by chunk and refused as soon as it passes the limit, so a
 //! hostile relay cannot make this side allocate more than one frame (65535 bytes) per request.
 
-use std::net::IpAddr;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
 use super::transport::{Link, LinkError, MAX_LINK_MESSAGE};
 use crate::cbor::{self, MapReader};
+use crate::http::{self, Origin, Request, Url, UrlError, status};
 use crate::secret::random_array;
 
 /// Length of door and session ids.
@@ -32,8 +30,6 @@ pub type RelayId = [u8; ID_LEN];
 pub const MAX_RELAY_URL: usize = 200;
 /// How long one long-poll asks the relay to wait (the relay clamps it to its own limit).
 pub const DEFAULT_POLL_WAIT: Duration = Duration::from_secs(25);
-/// Connection set-up limit for one request.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts for one POST before a transport error is reported.
 const SEND_ATTEMPTS: u32 = 4;
 /// How many doors one wait may name (§5.4).
@@ -117,49 +113,23 @@ pub fn check_relay_url(url: &str, config: &RelayConfig) -> Result<(), LinkError>
     if url.ends_with('/') {
         return Err(bad("must not end with '/'".into()));
     }
-    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not a URL ({e})")))?;
-    if parsed.query().is_some()
-        || parsed.fragment().is_some()
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
-        return Err(bad(
-            "must not have a query, fragment, user or password".into()
-        ));
-    }
-    // The text must be the URL's own normal form (the parser adds a `/` for an empty path):
-    // what is stored is then exactly the address requests go to (found by fuzzing).
-    let normal = parsed.as_str();
-    let normal = if parsed.path() == "/" {
-        normal.strip_suffix('/').unwrap_or(normal)
-    } else {
-        normal
-    };
-    if normal != url {
-        return Err(bad(
+    let parsed = Url::parse(url).map_err(|e| match e {
+        UrlError::NotAUrl(why) => bad(format!("not a URL ({why})")),
+        UrlError::Extras => bad("must not have a query, fragment, user or password".into()),
+        // The text must be the URL's own normal form: what is stored is then exactly the
+        // address requests go to (found by fuzzing).
+        UrlError::NotNormal(why) => bad(format!(
             "must be written in normal form (lower-case scheme and host, no default port, \
-             no spaces or dot segments)"
-                .into(),
-        ));
-    }
-    match parsed.scheme() {
+             no spaces or dot segments): {why}"
+        )),
+    })?;
+    match parsed.scheme {
         "https" => Ok(()),
-        "http" if config.allow_insecure_loopback && is_loopback(&parsed) => Ok(()),
+        "http" if config.allow_insecure_loopback && parsed.is_loopback() => Ok(()),
         "http" => Err(bad(
             "plain http is refused (only a loopback test relay may use it)".into(),
         )),
         other => Err(bad(format!("unsupported scheme {other:?}"))),
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -179,25 +149,6 @@ pub fn phone_door(pairing_secret: &[u8]) -> RelayId {
 
 pub fn hex(id: &RelayId) -> String {
     crate::hex::encode(id)
-}
-
-static SHARED_HTTP: OnceLock<reqwest::Client> = OnceLock::new();
-
-/// The process-wide HTTP client for relays. Time limits are set per request.
-fn shared_http() -> Result<reqwest::Client, LinkError> {
-    if let Some(client) = SHARED_HTTP.get() {
-        return Ok(client.clone());
-    }
-    // Installing the provider twice is harmless; the first one stays.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .tls_backend_rustls()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .map_err(|e| LinkError::Transport(format!("cannot set up HTTPS: {e}")))?;
-    Ok(SHARED_HTTP.get_or_init(|| client).clone())
 }
 
 /// Which end of a session this side is: the phone sends `up`, the PC sends `down` (§5.2).
@@ -228,7 +179,10 @@ impl SessionEnd {
 /// A client for one relay.
 #[derive(Clone)]
 pub struct RelayClient {
-    http: reqwest::Client,
+    http: http::Client,
+    origin: Origin,
+    /// The relay URL's path, prefixed to every request's.
+    prefix: String,
     base: String,
     config: RelayConfig,
 }
@@ -247,8 +201,13 @@ impl RelayClient {
     /// once): building one costs milliseconds.
     pub fn new(base_url: &str, config: RelayConfig) -> Result<Self, LinkError> {
         check_relay_url(base_url, &config)?;
+        let url = Url::parse(base_url).map_err(|e| LinkError::Protocol(format!("relay URL: {e}")))?;
+        let origin =
+            Origin::of(&url).map_err(|e| LinkError::Protocol(format!("relay URL: {e}")))?;
         Ok(Self {
-            http: shared_http()?,
+            http: http::Client::shared(),
+            origin,
+            prefix: url.path.to_owned(),
             base: base_url.to_owned(),
             config,
         })
@@ -264,40 +223,45 @@ impl RelayClient {
         &self.base
     }
 
+    /// Sends one request to the relay (`path` after the relay URL's own path).
+    async fn request(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<http::Response, LinkError> {
+        let target = format!("{}{path}", self.prefix);
+        let request = Request {
+            method,
+            target: &target,
+            headers: &[],
+            body,
+            timeout: self.request_timeout(),
+        };
+        self.http.send(&self.origin, &request).await.map_err(net)
+    }
+
     /// Creates a session with a fresh id.
     pub async fn create_session(&self) -> Result<RelayId, LinkError> {
         let session = new_id()?;
-        let url = format!("{}/v1/sessions/{}", self.base, hex(&session));
-        let response = self
-            .http
-            .put(url)
-            .timeout(self.request_timeout())
-            .send()
-            .await
-            .map_err(net)?;
+        let url = format!("/v1/sessions/{}", hex(&session));
+        let response = self.request("PUT", &url, &[]).await?;
         match response.status() {
-            StatusCode::CREATED => Ok(session),
-            status => Err(unexpected("creating a session", status, response).await),
+            status::CREATED => Ok(session),
+            other => Err(unexpected("creating a session", other, response).await),
         }
     }
 
     /// Tells whoever waits on `door` that `session` waits for them.
     pub async fn knock(&self, door: &RelayId, session: &RelayId) -> Result<(), LinkError> {
-        let url = format!("{}/v1/doors/{}/knock", self.base, hex(door));
-        let response = self
-            .http
-            .post(url)
-            .timeout(self.request_timeout())
-            .body(session.to_vec())
-            .send()
-            .await
-            .map_err(net)?;
+        let url = format!("/v1/doors/{}/knock", hex(door));
+        let response = self.request("POST", &url, session).await?;
         match response.status() {
-            StatusCode::NO_CONTENT => Ok(()),
-            StatusCode::NOT_FOUND => Err(LinkError::Closed(
+            status::NO_CONTENT => Ok(()),
+            status::NOT_FOUND => Err(LinkError::Closed(
                 "the relay no longer knows the session".into(),
             )),
-            status => Err(unexpected("knocking", status, response).await),
+            other => Err(unexpected("knocking", other, response).await),
         }
     }
 
@@ -312,23 +276,17 @@ impl RelayClient {
                 doors.len()
             )));
         }
-        let mut url = format!("{}/v1/doors?", self.base);
+        let mut url = "/v1/doors?".to_owned();
         for door in doors {
             url.push_str("door=");
             url.push_str(&hex(door));
             url.push('&');
         }
         url.push_str(&format!("wait_ms={}", self.config.poll_wait.as_millis()));
-        let response = self
-            .http
-            .get(url)
-            .timeout(self.request_timeout())
-            .send()
-            .await
-            .map_err(net)?;
+        let response = self.request("GET", &url, &[]).await?;
         match response.status() {
-            StatusCode::NO_CONTENT => Ok(None),
-            StatusCode::OK => {
+            status::NO_CONTENT => Ok(None),
+            status::OK => {
                 let body = read_bounded(response, KNOCK_LEN, "a knock").await?;
                 if body.len() != KNOCK_LEN {
                     return Err(LinkError::Protocol(format!(
@@ -347,23 +305,17 @@ impl RelayClient {
                 }
                 Ok(Some((door, session)))
             }
-            status => Err(unexpected("waiting for a knock", status, response).await),
+            other => Err(unexpected("waiting for a knock", other, response).await),
         }
     }
 
     /// Closes a session (best effort: an unknown session is already closed).
     pub async fn delete_session(&self, session: &RelayId) -> Result<(), LinkError> {
-        let url = format!("{}/v1/sessions/{}", self.base, hex(session));
-        let response = self
-            .http
-            .delete(url)
-            .timeout(self.request_timeout())
-            .send()
-            .await
-            .map_err(net)?;
+        let url = format!("/v1/sessions/{}", hex(session));
+        let response = self.request("DELETE", &url, &[]).await?;
         match response.status() {
-            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(()),
-            status => Err(unexpected("closing the session", status, response).await),
+            status::NO_CONTENT | status::NOT_FOUND => Ok(()),
+            other => Err(unexpected("closing the session", other, response).await),
         }
     }
 
@@ -406,11 +358,7 @@ impl RelayLink {
     }
 
     fn frame_url(&self, dir: &str, seq: u64) -> String {
-        format!(
-            "{}/v1/sessions/{}/{dir}/{seq}",
-            self.client.base,
-            hex(&self.session)
-        )
+        format!("/v1/sessions/{}/{dir}/{seq}", hex(&self.session))
     }
 
     fn check_open(&self) -> Result<(), LinkError> {
@@ -437,43 +385,35 @@ impl Link for RelayLink {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            let response = match self
-                .client
-                .http
-                .post(&url)
-                .timeout(self.client.request_timeout())
-                .body(message.to_vec())
-                .send()
-                .await
-            {
+            let response = match self.client.request("POST", &url, message).await {
                 Ok(response) => response,
                 Err(e) => {
                     // Safe to retry: the relay stores a repeated POST of the same bytes once.
-                    last_error = net(e);
+                    last_error = e;
                     continue;
                 }
             };
             match response.status() {
-                StatusCode::NO_CONTENT => {
+                status::NO_CONTENT => {
                     *seq += 1;
                     return Ok(());
                 }
-                StatusCode::TOO_MANY_REQUESTS => {
+                status::TOO_MANY_REQUESTS => {
                     last_error = LinkError::Transport("the relay's queue is full".into());
                 }
-                StatusCode::NOT_FOUND => {
+                status::NOT_FOUND => {
                     return Err(LinkError::Closed(
                         "the relay closed the session (peer left or it expired)".into(),
                     ));
                 }
-                StatusCode::PAYLOAD_TOO_LARGE => return Err(LinkError::TooLong(message.len())),
-                StatusCode::CONFLICT => {
+                status::PAYLOAD_TOO_LARGE => return Err(LinkError::TooLong(message.len())),
+                status::CONFLICT => {
                     return Err(LinkError::Protocol(format!(
                         "the relay refused frame {} of this direction",
                         *seq
                     )));
                 }
-                status => return Err(unexpected("sending", status, response).await),
+                other => return Err(unexpected("sending", other, response).await),
             }
         }
         Err(last_error)
@@ -488,21 +428,12 @@ impl Link for RelayLink {
                 self.frame_url(self.end.recv_dir(), *seq),
                 self.client.config.poll_wait.as_millis()
             );
-            let response = self
-                .client
-                .http
-                .get(url)
-                .timeout(self.client.request_timeout())
-                .send()
-                .await
-                .map_err(net)?;
+            let response = self.client.request("GET", &url, &[]).await?;
             match response.status() {
-                StatusCode::NO_CONTENT => continue,
-                StatusCode::OK => {
+                status::NO_CONTENT => continue,
+                status::OK => {
                     let labelled = response
-                        .headers()
-                        .get("relay-seq")
-                        .and_then(|v| v.to_str().ok())
+                        .header("relay-seq")
                         .and_then(|v| v.parse::<u64>().ok());
                     if labelled != Some(*seq) {
                         return Err(LinkError::Protocol(format!(
@@ -520,18 +451,18 @@ impl Link for RelayLink {
                     *seq += 1;
                     return Ok(body);
                 }
-                StatusCode::NOT_FOUND => {
+                status::NOT_FOUND => {
                     return Err(LinkError::Closed(
                         "the relay closed the session (peer left or it expired)".into(),
                     ));
                 }
-                StatusCode::GONE => {
+                status::GONE => {
                     return Err(LinkError::Protocol(format!(
                         "the relay dropped frame {} before it was read",
                         *seq
                     )));
                 }
-                status => return Err(unexpected("receiving", status, response).await),
+                other => return Err(unexpected("receiving", other, response).await),
             }
         }
     }
@@ -551,13 +482,13 @@ impl Link for RelayLink {
     }
 }
 
-fn net(e: reqwest::Error) -> LinkError {
+fn net(e: http::Error) -> LinkError {
     if e.is_timeout() {
         LinkError::Timeout("the relay did not answer in time".into())
     } else if e.is_connect() {
         LinkError::Transport("cannot reach the relay".into())
     } else {
-        LinkError::Transport(format!("relay request failed: {}", e.without_url()))
+        LinkError::Transport(format!("relay request failed: {e}"))
     }
 }
 
@@ -565,18 +496,16 @@ fn net(e: reqwest::Error) -> LinkError {
 /// announced Content-Length is refused before anything is read; a longer stream is refused
 /// once it passes `limit`, and the connection is dropped rather than drained.
 async fn read_bounded(
-    mut response: reqwest::Response,
+    mut response: http::Response,
     limit: usize,
     what: &str,
 ) -> Result<Vec<u8>, LinkError> {
-    let announced = response.content_length();
-    if let Some(len) = announced.filter(|&len| len > limit as u64) {
+    if let Some(len) = response.content_length().filter(|&len| len > limit as u64) {
         return Err(LinkError::Protocol(format!(
             "the relay announced {what} of {len} bytes; at most {limit} are allowed"
         )));
     }
-    let capacity = announced.map_or(0, |len| usize::try_from(len).unwrap_or(limit));
-    let mut body = Vec::with_capacity(capacity.min(limit));
+    let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(net)? {
         if chunk.len() > limit - body.len() {
             return Err(LinkError::Protocol(format!(
@@ -590,7 +519,7 @@ async fn read_bounded(
 
 /// At most the first `limit` bytes of `response`'s body (an error body, quoted in an error);
 /// the rest is never read.
-async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+async fn read_prefix(mut response: http::Response, limit: usize) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < limit {
         match response.chunk().await {
@@ -604,7 +533,7 @@ async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
     body
 }
 
-async fn unexpected(what: &str, status: StatusCode, response: reqwest::Response) -> LinkError {
+async fn unexpected(what: &str, status: u16, response: http::Response) -> LinkError {
     let text = String::from_utf8_lossy(&read_prefix(response, MAX_ERROR_BODY).await).into_owned();
     let line: String = text
         .lines()
@@ -613,6 +542,7 @@ async fn unexpected(what: &str, status: StatusCode, response: reqwest::Response)
         .chars()
         .take(120)
         .collect();
+    let status = http::status::with_reason(status);
     LinkError::Transport(format!("relay answered {status} when {what}: {line}"))
 }
 

@@ -1,12 +1,12 @@
-//! The workspace API client (`proto/workspace-api.yaml`): reqwest over rustls with the ring
-//! provider, JSON bodies, every call after redeem signed with the device identity key. The
+//! The workspace API client (`proto/workspace-api.yaml`): the core's HTTP client (`crate::http`,
+//! rustls with the ring provider), JSON bodies, every call after redeem signed with the device identity key. The
 //! endpoints and their typed answers; the events' wire form (`Event`) is typed once more by
 //! `super::events`.
 //!
 //! Invariants: network failures, timeouts and 5xx answers are retried with exponential backoff
 //! (redeem is idempotent for the same device, so a retry after a lost answer is safe); 4xx
 //! answers map to the contract's error codes and are never retried. Nothing here logs a code,
-//! a PIN proof or a key.
+//! a PIN proof or a key. An answer is read up to [`MAX_ANSWER`] bytes, no further.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::error::WorkspaceError;
+use crate::http::{self, Origin, Request, Url};
 
 /// Attempts for a retryable failure, and the first pause (doubled each time).
 const ATTEMPTS: u32 = 4;
@@ -27,10 +28,14 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Long-polls wait this much longer than the server's own wait.
 const LONG_POLL_MARGIN: Duration = Duration::from_secs(10);
+/// The longest answer read (an events page is a few KiB; the contract sets no larger body).
+pub const MAX_ANSWER: usize = 1 << 20;
 
 pub struct WorkspaceClient {
-    http: reqwest::Client,
-    base: String,
+    http: http::Client,
+    origin: Origin,
+    /// The base URL's path, prefixed to every request's.
+    prefix: String,
     timeout: Duration,
 }
 
@@ -191,20 +196,17 @@ struct ErrorBody {
 impl WorkspaceClient {
     /// A client for the workspace at `base`; each request may take up to `timeout`.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, WorkspaceError> {
-        // Installing the provider twice is harmless; the first one stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .timeout(timeout + LONG_POLL_MARGIN + Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let base = base.trim_end_matches('/');
+        let url = Url::parse(base)
+            .and_then(|url| Ok((Origin::of(&url)?, url.path)))
             .map_err(|e| WorkspaceError::Network {
-                reason: format!("cannot set up HTTPS: {e}"),
-            })?;
+                reason: format!("the workspace address is not usable: {e}"),
+            });
+        let (origin, prefix) = url?;
         Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
+            http: http::Client::shared(),
+            origin,
+            prefix: prefix.to_owned(),
             timeout,
         })
     }
@@ -384,16 +386,9 @@ impl WorkspaceClient {
         device: Option<&DeviceIdentity>,
         timeout: Duration,
     ) -> Result<T, WorkspaceError> {
-        let url = format!("{}{path}", self.base);
-        let mut request = match method {
-            "POST" => self.http.post(&url),
-            _ => self.http.get(&url),
-        }
-        .timeout(timeout)
-        .header("content-type", "application/json");
-        if !body.is_empty() {
-            request = request.body(body.to_owned());
-        }
+        let target = format!("{}{path}", self.prefix);
+        let mut headers = vec![("content-type", "application/json")];
+        let signed_headers;
         if let Some(device) = device {
             let timestamp = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -401,14 +396,27 @@ impl WorkspaceClient {
                 .unwrap_or(0);
             let signed = signing_input(method, path, timestamp, body.as_bytes());
             let signature: DerSignature = device.key.sign(signed.as_bytes());
-            request = request
-                .header("x-security-key-id", device.security_key_id.as_str())
-                .header("x-timestamp", timestamp.to_string())
-                .header("x-signature", B64.encode(signature.as_bytes()));
+            signed_headers = [timestamp.to_string(), B64.encode(signature.as_bytes())];
+            headers.extend([
+                ("x-security-key-id", device.security_key_id.as_str()),
+                ("x-timestamp", signed_headers[0].as_str()),
+                ("x-signature", signed_headers[1].as_str()),
+            ]);
         }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let request = Request {
+            method: if method == "POST" { "POST" } else { "GET" },
+            target: &target,
+            headers: &headers,
+            body: body.as_bytes(),
+            timeout,
+        };
+        let response = self
+            .http
+            .send(&self.origin, &request)
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let bytes = response.body(MAX_ANSWER).await.map_err(transport_error)?;
         if (200..300).contains(&status) {
             // A 204 (or any empty success) reads as JSON `null`.
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
@@ -453,35 +461,17 @@ pub fn signing_input(method: &str, path: &str, timestamp: u64, body: &[u8]) -> S
 
 /// Tells a TLS failure from other transport failures (both retryable by the user, but a TLS
 /// error usually means a wrong or intercepted server, so it gets its own message).
-fn transport_error(error: reqwest::Error) -> WorkspaceError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(e) = source {
-        if let Some(tls) = find_rustls(e) {
-            return WorkspaceError::Tls {
-                reason: tls.to_string(),
-            };
+fn transport_error(error: http::Error) -> WorkspaceError {
+    let reason = match error {
+        http::Error::Tls(reason) => return WorkspaceError::Tls { reason },
+        http::Error::TooLarge(limit) => {
+            return WorkspaceError::UnexpectedResponse(format!("an answer over {limit} bytes"));
         }
-        source = e.source();
-    }
-    let reason = if error.is_timeout() {
-        "the request timed out".to_owned()
-    } else if error.is_connect() {
-        "the connection failed".to_owned()
-    } else {
-        error.to_string()
+        http::Error::Timeout => "the request timed out".to_owned(),
+        http::Error::Connect(_) => "the connection failed".to_owned(),
+        other => other.to_string(),
     };
     WorkspaceError::Network { reason }
-}
-
-/// The rustls error inside `e`, looking through `io::Error` wrappers (whose `source()` skips
-/// the error they wrap, and which hyper nests).
-fn find_rustls<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    loop {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        e = e.downcast_ref::<std::io::Error>()?.get_ref()?;
-    }
 }
 
 /// b64url without padding, as the contract uses.
