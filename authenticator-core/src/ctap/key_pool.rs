@@ -15,9 +15,9 @@
 //! - Pooled keys are made exactly like inline ones ([`CredentialKey::generate`], the system
 //!   CSPRNG); an empty pool is never an error: `take` then makes the key inline.
 //! - At most `capacity` keys, and at most one refill at a time, on tokio's blocking threads. The
-//!   caller chooses when and where to refill: makeCredential does it on the blocking thread
-//!   that made its attestation signature, once the signature is handed over, so the refill
-//!   does not compete with that signature for the phone's other core and wakes no thread.
+//!   caller chooses when to refill: makeCredential does it after its durable insert, by which
+//!   time the attestation signature it makes beside the insert is done, so the refill does not
+//!   compete with that signature for the phone's other core.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -94,8 +94,16 @@ impl KeyPool {
     /// under way. Outside a tokio runtime it does nothing (`take` makes keys inline). The
     /// handle is for tests; dropping it leaves the refill running.
     pub fn refill_in_background(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.claim_refill() {
-            return None;
+        loop {
+            if self.keys().len() >= self.capacity || self.refilling.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            if self.keys().len() < self.capacity {
+                break;
+            }
+            // A refill filled the pool between the check and the swap, and ended: there is
+            // nothing to do, so let go of the flag and look again (a take may come meanwhile).
+            self.refilling.store(false, Ordering::Release);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             self.refilling.store(false, Ordering::Release);
@@ -104,31 +112,6 @@ impl KeyPool {
         // Weak: a refill does not keep a dropped engine's pool (and its keys) alive.
         let pool = Arc::downgrade(self);
         Some(runtime.spawn_blocking(move || fill(&pool)))
-    }
-
-    /// Tops the pool up on the calling thread, unless it is full or a refill is already under
-    /// way: for a thread that may block and is already running (makeCredential's signing
-    /// thread, once its signature is delivered), so that no other thread has to be woken.
-    pub fn refill_here(self: &Arc<Self>) {
-        if self.claim_refill() {
-            fill(&Arc::downgrade(self));
-        }
-    }
-
-    /// Sets `refilling` if the pool needs keys and no refill is under way; true if this caller
-    /// now owns the refill (and must run [`fill`]).
-    fn claim_refill(&self) -> bool {
-        loop {
-            if self.keys().len() >= self.capacity || self.refilling.swap(true, Ordering::AcqRel) {
-                return false;
-            }
-            if self.keys().len() < self.capacity {
-                return true;
-            }
-            // A refill filled the pool between the check and the swap, and ended: there is
-            // nothing to do, so let go of the flag and look again (a take may come meanwhile).
-            self.refilling.store(false, Ordering::Release);
-        }
     }
 
     #[cfg(test)]
@@ -265,21 +248,6 @@ mod tests {
         assert!(pool.refill_in_background().is_none());
         pool.take().unwrap();
         pool.refill_in_background().unwrap().await.unwrap();
-        assert_eq!(pool.len(), CAPACITY);
-    }
-
-    #[test]
-    fn a_refill_here_tops_the_pool_up_unless_one_is_under_way() {
-        let pool = Arc::new(KeyPool::new(CAPACITY));
-        pool.refilling.store(true, Ordering::Release);
-        pool.refill_here();
-        assert_eq!(pool.len(), 0, "another refill owns the pool");
-        pool.refilling.store(false, Ordering::Release);
-        pool.refill_here();
-        assert_eq!(pool.len(), CAPACITY);
-        assert!(!pool.refilling.load(Ordering::Acquire));
-        pool.take().unwrap();
-        pool.refill_here();
         assert_eq!(pool.len(), CAPACITY);
     }
 

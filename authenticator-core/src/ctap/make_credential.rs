@@ -325,31 +325,21 @@ async fn create(
     // The attestation signature does not depend on the insert, so it is made on a blocking
     // thread while this one stores the passkey durably (mostly a wait for the disk's flush).
     // The insert stays here so that the flush's completion wakes this request directly, not a
-    // helper that then has to wake it. The same helper then refills the key pool, after it has
-    // handed the signature over: the refill's key generation does not compete with this
-    // signature, and no second thread is woken on the request's path. The response is returned
-    // only when both succeeded; a failed insert fails the request as it always did (the
-    // signature is then dropped).
+    // helper that then has to wake it. The response is returned only when both succeeded; a
+    // failed insert fails the request as it always did (the signature is then dropped).
     let format = cx.config().attestation;
     let signed = auth_data.clone();
     let client_data_hash = request.client_data_hash.clone();
-    let pool = (algorithm == Algorithm::Es256).then(|| cx.engine.key_pool.clone());
-    let (deliver, attestation) = tokio::sync::oneshot::channel();
-    drop(tokio::task::spawn_blocking(move || {
-        // A closed receiver means the request already failed: the refill still runs.
-        let _ = deliver.send(attestation_statement(
-            format,
-            &signer,
-            &signed,
-            &client_data_hash,
-        ));
-        if let Some(pool) = pool {
-            pool.refill_here();
-        }
-    }));
+    let attestation = tokio::task::spawn_blocking(move || {
+        attestation_statement(format, &signer, &signed, &client_data_hash)
+    });
     cx.vault().credentials().insert(&credential, &secrets)?;
-    // A closed channel means the signing task panicked or never ran (the runtime is shutting
-    // down).
+    // Now, not at the take: the refill's key generation then runs after this request's
+    // signature instead of competing with it for the other core.
+    if algorithm == Algorithm::Es256 {
+        drop(cx.engine.key_pool.refill_in_background());
+    }
+    // A JoinError means the signing task panicked or never ran (the runtime is shutting down).
     let (fmt, att_stmt) = attestation.await.map_err(|_| CTAP1_ERR_OTHER)??;
     Ok(Response {
         fmt,
