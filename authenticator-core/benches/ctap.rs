@@ -814,6 +814,9 @@ fn floor(fx: &Fixture) {
     let before = fx.vault().checkpoint_counts();
     let (mut sign, mut flush, mut create, mut per_round) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // WAL frames each registration's commit appended (the WAL hook's count; the idle hook
+    // checkpoints only between registrations, so the difference is this request's alone).
+    let mut frames = Vec::new();
     for _ in 0..ROUNDS {
         let (mut s, mut f, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..PER_ROUND {
@@ -827,9 +830,11 @@ fn floor(fx: &Fixture) {
             file.sync_data().unwrap();
             f.push(started.elapsed().as_secs_f64());
 
+            let wal_before = fx.vault().wal_frames();
             let started = Instant::now();
             let response = fx.handle(black_box(&request));
             c.push(started.elapsed().as_secs_f64());
+            frames.push(fx.vault().wal_frames().saturating_sub(wal_before));
             fx.vault()
                 .credentials()
                 .delete(&created_id(&response))
@@ -866,6 +871,13 @@ fn floor(fx: &Fixture) {
     println!(
         "  median of the per-round ratios       {:.2}x",
         median(&mut per_round)
+    );
+    frames.sort_unstable();
+    println!(
+        "  WAL frames per registration          median {}, mean {:.2}, max {}",
+        frames[frames.len() / 2],
+        frames.iter().sum::<u64>() as f64 / frames.len() as f64,
+        frames[frames.len() - 1]
     );
     println!(
         "  checkpoints inside requests: {} (in idle hooks between registrations: {})",

@@ -1,7 +1,7 @@
 //! The vault as its users see it: round trips of every record type, the key hierarchy (wrong
 //! key vs. damaged file), tamper detection, damaged and foreign files set aside, newer schemas
-//! refused untouched, no identifying data in the clear, and vaults made by the v1 code still
-//! opening.
+//! refused untouched, no identifying data in the clear, and vaults made by the v1 and v5 code
+//! still opening.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -779,4 +779,145 @@ fn passkeys_made_within_one_second_are_listed_newest_first() {
         .map(|c| c.credential_id[0])
         .collect();
     assert_eq!(order, (0..20u8).rev().collect::<Vec<_>>());
+}
+
+// --- The frozen v5 vault (the schema before registrations stopped writing a creation-order
+// index) ----------------------------------------------------------------------------------
+
+const FIXTURE_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vault-v5");
+/// The second at which the v5 fixture made three passkeys of `RP` (order within a second).
+const SAME_SECOND: u64 = 1_700_000_100;
+const OTHER_RP: &str = "other-shop.example";
+
+/// What the v5 fixture holds: one passkey of `RP` from an earlier second, three of `RP` made
+/// within `SAME_SECOND` (in the order 0, 1, 2), one of `OTHER_RP` in that second, a counter
+/// block, a PIN and a setting (both bound to the state head).
+fn fill_v5_fixture(v: &Vault) {
+    let c = v.credentials();
+    c.insert(&credential(CRED_ID, RP, USER, 1_700_000_000), &secrets(7))
+        .unwrap();
+    for i in 0..3u8 {
+        c.insert(&credential(&[i; 16], RP, USER, SAME_SECOND), &secrets(i))
+            .unwrap();
+    }
+    c.insert(
+        &credential(b"other-shop-1", OTHER_RP, USER, SAME_SECOND),
+        &secrets(9),
+    )
+    .unwrap();
+    c.advance_sign_count_by(CRED_ID, 41).unwrap();
+    v.pin_state()
+        .update(|p| {
+            p.pin_hash = Some(SecretBytes::new(vec![0xab; 16]));
+            p.pin_retries = 6;
+        })
+        .unwrap();
+    v.settings().set(Setting::AlwaysUv, &true).unwrap();
+}
+
+/// Regenerates the v5 fixture. It was written by the schema-5 code (commit b8d9ec6); run it
+/// again only to freeze a new fixture, from a checkout of the schema it is meant to freeze:
+/// `cargo test -p authenticator-core --test vault -- --ignored write_v5_fixture`
+#[test]
+#[ignore = "writes tests/fixtures/vault-v5; run by hand only when freezing a schema"]
+fn write_v5_fixture() {
+    let dir = Path::new(FIXTURE_V5);
+    fs::create_dir_all(dir).unwrap();
+    let _ = fs::remove_file(dir.join("vault.db"));
+    let _ = fs::remove_file(dir.join("device.key"));
+    {
+        let v = Vault::open(
+            dir.join("vault.db"),
+            &SoftwareKeyProtector::new(dir.join("device.key")),
+        )
+        .unwrap();
+        fill_v5_fixture(&v);
+    }
+    // The anchor is the platform's, not the file's: the test anchors its copy afresh.
+    for entry in fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        let name = name.to_string_lossy();
+        if name != "vault.db" && name != "device.key" {
+            fs::remove_file(dir.join(name.as_ref())).unwrap();
+        }
+    }
+}
+
+/// A vault of the previous schema (5: rows keyed by `cred_handle`, a `credentials_by_seq`
+/// index) opens, migrates to rows in creation order, keeps its passkeys' order and records,
+/// refuses a duplicate, and orders a passkey made after the upgrade within the same second as
+/// the newest.
+#[test]
+fn a_vault_written_by_the_v5_code_migrates_and_keeps_its_order() {
+    let s = Setup::new();
+    for name in ["vault.db", "device.key"] {
+        fs::copy(Path::new(FIXTURE_V5).join(name), s.dir.path().join(name)).unwrap();
+    }
+    let version = |db: &Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&s.db()), 5, "the fixture is a schema-5 vault");
+    let v = s.open().unwrap();
+    assert_eq!(version(&s.db()), SCHEMA_VERSION);
+    let indexes: Vec<String> = {
+        let conn = rusqlite::Connection::open(s.db()).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'credentials'
+                 AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(indexes, ["credentials_by_handle", "credentials_by_rp"]);
+
+    let ids = |list: Vec<Credential>| -> Vec<Vec<u8>> {
+        list.into_iter().map(|c| c.credential_id).collect()
+    };
+    let older = vec![[2u8; 16].to_vec(), [1; 16].to_vec(), [0; 16].to_vec()];
+    let mut expected = older.clone();
+    expected.push(CRED_ID.to_vec());
+    assert_eq!(ids(v.credentials().for_rp(RP).unwrap()), expected);
+    assert_eq!(
+        v.credentials().get(CRED_ID).unwrap().unwrap().sign_count,
+        41
+    );
+    assert_eq!(v.pin_state().load().unwrap().pin_retries, 6);
+    assert_eq!(
+        v.settings().get::<bool>(Setting::AlwaysUv).unwrap(),
+        Some(true)
+    );
+
+    // Made after the upgrade, in the same second: the newest of its site.
+    v.credentials()
+        .insert(
+            &credential(b"after-upgrade", RP, USER, SAME_SECOND),
+            &secrets(3),
+        )
+        .unwrap();
+    let mut expected = vec![b"after-upgrade".to_vec()];
+    expected.extend(older);
+    expected.push(CRED_ID.to_vec());
+    assert_eq!(ids(v.credentials().for_rp(RP).unwrap()), expected);
+    assert!(matches!(
+        v.credentials().insert(
+            &credential(&[1; 16], RP, USER, SAME_SECOND + 1),
+            &secrets(4)
+        ),
+        Err(VaultError::DuplicateCredential)
+    ));
+    assert_eq!(v.credentials().count().unwrap(), 6);
+    assert_eq!(
+        ids(v.credentials().for_rp(OTHER_RP).unwrap()),
+        vec![b"other-shop-1".to_vec()]
+    );
+    drop(v);
+    // And it opens again as an up-to-date vault.
+    assert_eq!(s.open().unwrap().credentials().list().unwrap().len(), 6);
 }

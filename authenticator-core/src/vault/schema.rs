@@ -4,7 +4,8 @@
 //! Migrations run in order inside one IMMEDIATE transaction, so a crash leaves either the old or
 //! the new version. A file whose version is newer than `CURRENT_VERSION` is refused before
 //! anything is written. Released migration files are frozen; tests open a vault made by the
-//! v1 code (`tests/fixtures/vault-v1`) to prove old vaults still open and migrate.
+//! v1 code (`tests/fixtures/vault-v1`) and by the v5 code (`tests/fixtures/vault-v5`) to prove
+//! old vaults still open and migrate.
 //! `vault_meta` is read before migrating (to check the key), so it must keep its v1 shape.
 
 use rusqlite::{Connection, Transaction};
@@ -21,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_state_head.sql"),
     include_str!("migrations/004_receipt_queue.sql"),
     include_str!("migrations/005_hybrid_links.sql"),
+    include_str!("migrations/006_creation_order_rowid.sql"),
 ];
 /// The first schema version with the sealed state head (`vault/head.rs`).
 pub(crate) const HEAD_VERSION: i64 = 3;
