@@ -670,15 +670,30 @@ fn fill_v1_fixture(v: &Vault) {
 #[test]
 #[ignore = "writes tests/fixtures/vault-v1; run by hand only when freezing a schema"]
 fn write_v1_fixture() {
-    let dir = Path::new(FIXTURE);
+    freeze_fixture(Path::new(FIXTURE), fill_v1_fixture);
+}
+
+/// Writes a fixture afresh in `dir`: a new vault filled by `fill`, and only its file and device
+/// key kept (the anchor is the platform's, not the file's: each test anchors its copy afresh).
+fn freeze_fixture(dir: &Path, fill: fn(&Vault)) {
+    fs::create_dir_all(dir).unwrap();
     let _ = fs::remove_file(dir.join("vault.db"));
     let _ = fs::remove_file(dir.join("device.key"));
-    let v = Vault::open(
-        dir.join("vault.db"),
-        &SoftwareKeyProtector::new(dir.join("device.key")),
-    )
-    .unwrap();
-    fill_v1_fixture(&v);
+    {
+        let v = Vault::open(
+            dir.join("vault.db"),
+            &SoftwareKeyProtector::new(dir.join("device.key")),
+        )
+        .unwrap();
+        fill(&v);
+    }
+    for entry in fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        let name = name.to_string_lossy();
+        if name != "vault.db" && name != "device.key" {
+            fs::remove_file(dir.join(name.as_ref())).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -821,26 +836,7 @@ fn fill_v5_fixture(v: &Vault) {
 #[test]
 #[ignore = "writes tests/fixtures/vault-v5; run by hand only when freezing a schema"]
 fn write_v5_fixture() {
-    let dir = Path::new(FIXTURE_V5);
-    fs::create_dir_all(dir).unwrap();
-    let _ = fs::remove_file(dir.join("vault.db"));
-    let _ = fs::remove_file(dir.join("device.key"));
-    {
-        let v = Vault::open(
-            dir.join("vault.db"),
-            &SoftwareKeyProtector::new(dir.join("device.key")),
-        )
-        .unwrap();
-        fill_v5_fixture(&v);
-    }
-    // The anchor is the platform's, not the file's: the test anchors its copy afresh.
-    for entry in fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name();
-        let name = name.to_string_lossy();
-        if name != "vault.db" && name != "device.key" {
-            fs::remove_file(dir.join(name.as_ref())).unwrap();
-        }
-    }
+    freeze_fixture(Path::new(FIXTURE_V5), fill_v5_fixture);
 }
 
 /// A vault of the previous schema (5: rows keyed by `cred_handle`, a `credentials_by_seq`
