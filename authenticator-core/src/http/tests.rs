@@ -188,6 +188,27 @@ async fn informational_answers_are_skipped_and_chunk_extensions_and_trailers_rea
 }
 
 #[tokio::test]
+async fn endless_informational_answers_are_refused_after_8() {
+    static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let answer = ANSWER.get_or_init(|| {
+        let mut answer = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(9);
+        answer.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        answer
+    });
+    let server = scripted(vec![(answer.as_slice(), Then::Hang)]).await;
+    assert_eq!(
+        fetch(&server, &Client::default()).await,
+        malformed("more than 8 informational (1xx) answers")
+    );
+    // Eight are skipped.
+    let eight = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(8);
+    let answer: &'static [u8] = [eight, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()]
+        .concat()
+        .leak();
+    assert_eq!(one_answer(answer).await, Ok(b"ok".to_vec()));
+}
+
+#[tokio::test]
 async fn an_oversized_head_is_refused_at_16_kib() {
     static HEAD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let head = HEAD.get_or_init(|| {

@@ -20,6 +20,8 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_LINE: usize = 1024;
 /// The largest body piece handed out at once.
 pub const PIECE: usize = 16 * 1024;
+/// The most informational (1xx) answers skipped before the final one.
+pub const MAX_INFORMATIONAL: usize = 8;
 
 /// The byte stream under HTTP: TLS over TCP, or plain TCP to a loopback test server.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
@@ -96,10 +98,10 @@ impl Conn {
 
     /// Reads more into the buffer; `false` at the end of the stream.
     async fn fill(&mut self) -> Result<bool, Error> {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
+        // Only unread bytes are kept, so the buffer stays as small as the limits on what is
+        // unread (a head, a line, a piece), however long the server goes on.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
         let mut chunk = [0u8; 8192];
         let n = self.io.read(&mut chunk).await.map_err(Error::from_io)?;
         self.buf.extend_from_slice(&chunk[..n]);
@@ -110,9 +112,10 @@ impl Conn {
         &self.buf[self.pos..]
     }
 
-    /// Reads a response head; informational (1xx) answers before it are skipped.
+    /// Reads a response head; up to [`MAX_INFORMATIONAL`] informational (1xx) answers before it
+/// are skipped.
     pub async fn read_head(&mut self) -> Result<Head, Error> {
-        loop {
+        for _ in 0..=MAX_INFORMATIONAL {
             let head = self.read_one_head().await?;
             if !(100..200).contains(&head.status) {
                 return Ok(head);
@@ -121,6 +124,9 @@ impl Conn {
                 return Err(malformed("the server switched protocols"));
             }
         }
+        Err(malformed(format!(
+            "more than {MAX_INFORMATIONAL} informational (1xx) answers"
+        )))
     }
 
     async fn read_one_head(&mut self) -> Result<Head, Error> {
