@@ -496,7 +496,7 @@ fn net(e: http::Error) -> LinkError {
 /// announced Content-Length is refused before anything is read; a longer stream is refused
 /// once it passes `limit`, and the connection is dropped rather than drained.
 async fn read_bounded(
-    mut response: http::Response,
+    response: http::Response,
     limit: usize,
     what: &str,
 ) -> Result<Vec<u8>, LinkError> {
@@ -505,16 +505,12 @@ async fn read_bounded(
             "the relay announced {what} of {len} bytes; at most {limit} are allowed"
         )));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(net)? {
-        if chunk.len() > limit - body.len() {
-            return Err(LinkError::Protocol(format!(
-                "the relay sent {what} of more than {limit} bytes; reading stopped there"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    response.body(limit).await.map_err(|e| match e {
+        http::Error::TooLarge(_) => LinkError::Protocol(format!(
+            "the relay sent {what} of more than {limit} bytes; reading stopped there"
+        )),
+        e => net(e),
+    })
 }
 
 /// At most the first `limit` bytes of `response`'s body (an error body, quoted in an error);
