@@ -406,7 +406,7 @@ async fn readyz(State(relay): State<Arc<dyn Store>>) -> Answer {
 
 async fn metrics(State(relay): State<Arc<dyn Store>>) -> Response {
     let sessions = relay
-        .stats()
+        .stats(false)
         .await
         .ok()
         .and_then(|stats| stats["sessions"].as_i64());
@@ -452,8 +452,18 @@ async fn clear_faults(State(relay): State<Arc<dyn Store>>) -> Response {
     no_content()
 }
 
-async fn stats(State(relay): State<Arc<dyn Store>>) -> Answer {
-    Ok(axum::Json(relay.stats().await?).into_response())
+/// `?frames=0` leaves out the frame counts (see `Store::stats`).
+async fn stats(State(relay): State<Arc<dyn Store>>, RawQuery(query): RawQuery) -> Answer {
+    let frames = match query.as_deref() {
+        None | Some("frames=1") => true,
+        Some("frames=0") => false,
+        Some(_) => {
+            return Err(RelayError::bad_request(
+                "the only query is frames=0 or frames=1",
+            ));
+        }
+    };
+    Ok(axum::Json(relay.stats(frames).await?).into_response())
 }
 
 async fn set_delay(body: Result<Bytes, BytesRejection>) -> Answer {

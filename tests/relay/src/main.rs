@@ -80,6 +80,10 @@ enum Command {
         /// Pending knocks per door; past it a knock answers 429.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
         door_knocks: u32,
+        /// Long-polls (frame and door GETs) waiting at once, relay-wide; past it a GET
+        /// answers at once instead of waiting. Default: 4 per session plus 1,024.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_waiters: Option<u32>,
         /// Frame bytes held by all sessions together; past it POST answers 429.
         #[arg(long, default_value_t = 512 << 20, value_parser = clap::value_parser!(u64).range(1..))]
         total_bytes: u64,
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         queue_frames,
         queue_bytes,
         door_knocks,
+        max_waiters,
         total_bytes,
         test_faults,
         redis,
@@ -140,7 +145,10 @@ fn main() -> ExitCode {
         max_knocks: max_sessions.saturating_mul(door_knocks),
         total_bytes: usize::try_from(total_bytes).unwrap_or(usize::MAX),
         // Each session has at most a few long-polls going (its two ends, a retry).
-        max_waiters: max_sessions.saturating_mul(4).saturating_add(1024),
+        max_waiters: max_waiters.map_or_else(
+            || max_sessions.saturating_mul(4).saturating_add(1024),
+            to_usize,
+        ),
     };
     let options = server::ServeOptions {
         listen,
@@ -187,8 +195,11 @@ static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 /// Writes one log line to stderr; a closed stderr is no reason to fail a request. The
 /// message holds ids shortened, numbers and sizes only (see `log!`), in either format.
+/// The line is formatted first and written whole: stderr is unbuffered, so `writeln!` on it
+/// made one `write` per piece of the format (about a dozen per line).
 pub fn write_log(line: std::fmt::Arguments<'_>) {
-    let mut err = std::io::stderr().lock();
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(128);
     if LOG_FORMAT.get() == Some(&LogFormat::Json) {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -199,8 +210,9 @@ pub fn write_log(line: std::fmt::Arguments<'_>) {
             "component": "relay",
             "msg": line.to_string(),
         });
-        let _ = writeln!(err, "{record}");
+        let _ = writeln!(text, "{record}");
     } else {
-        let _ = writeln!(err, "relay: {line}");
+        let _ = writeln!(text, "relay: {line}");
     }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -1,7 +1,10 @@
 //! The Lua steps of the Redis store (`redis_store`), one function per operation of link.md
 //! §5.4, in one Redis function library (`FUNCTION LOAD`, Redis 7). Redis runs a function
 //! atomically, so each step sees and leaves the invariants below whole, whichever instance
-//! runs it. Time is Redis's own (`TIME`), one clock for every instance.
+//! runs it. Time is the calling instance's wall clock in ms, the last argument of every
+//! step (instances keep their clocks in step, as NTP does, to well under a second; every
+//! deadline here is seconds long, and an idle deadline only ever moves later). Redis's own
+//! `TIME` was one more command per step, and the steps' cost is mostly per command.
 //!
 //! A library rather than `EVALSHA` scripts: the shared helpers are defined once, when Redis
 //! loads the library, instead of on every call (a script re-runs its whole prelude, a dozen
@@ -21,13 +24,16 @@
 //! - `P:d:<door>` list: knocks `order:session:inc`, oldest first.
 //! - `P:sessions` sorted set: session → idle deadline (ms); its size is the open sessions.
 //! - `P:knocks` sorted set: `door|knock` → time knocked; its size is the pending knocks.
-//! - `P:waiters` sorted set: `instance:waiter` → end of that long-poll; its live size is the
-//!   relay-wide number of long-polls (a dead instance's entries lapse at their end).
-//! - `P:n` hash: relay-wide counters: `bytes` (held in all queues), `doors`, the stats, and
-//!   the frames as one count per step: `stored` (stored, nobody waiting), `stored_woke`
-//!   (stored and sent with its wake: stored and served at once), `served` (found by a
-//!   look), `removed` (acknowledged, or gone with their session); frames queued are
-//!   `stored + stored_woke - removed`.
+//! - `P:lease` hash: instance → long-poll slots granted to it; `P:lease_end` sorted set:
+//!   instance → when that grant lapses unless renewed; `P:lease_used` hash: instance → its
+//!   long-polls at its last renewal (stats only). The grants never sum past the relay-wide
+//!   limit, and an instance lets at most its grant wait at once, so the limit holds across
+//!   instances; a dead instance's grant lapses with its end (`LEASE`).
+//! - `P:n` hash: relay-wide counters: `bytes` (held in all queues, the relay-wide budget),
+//!   `doors`, the sessions' and knocks' stats, and `stored_gone` (frames stored by removed
+//!   sessions). A session's frames stored are its next numbers (`un + dn`) and its frames
+//!   queued `un - ub + dn - db`, so the frame stats are sums over the sessions (`STATS`,
+//!   when asked for them) and no step counts frames.
 //! - channels: `P:wake:<instance>` carries `g:<session>:<d>:<inc>:<seq>:<frame>` (frame
 //!   `seq` stored, with its bytes) and `x:<session>` (session gone) to the instances named
 //!   in `<d>w` only; `P:wake`, which every instance hears, carries `d:<door>` (a knock) and
@@ -60,19 +66,32 @@
 /// time and empties the step's pending session writes; `finish` makes them (every function
 /// but `noop` is wrapped in both; a function runs alone, so they cannot mix).
 const PRELUDE: &str = r#"
-local P, NOW, SESS, KN, N, CH, W
-local PH, PSET, PX
+local P, NOW, SESS, KN, N, CH, LH, LE, LU
+local SK_H, SK
+-- The step's pending session writes: session PH, fields and values PSET[1..PN] (the table
+-- is reused; entries past PN are stale), key expiry PX.
+local PH, PSET, PN, PX = nil, {}, 0, nil
 local GRACE = 60000
+-- A direction's field names, made once: F[d].b, .n, .bytes, .w.
+local F = {
+  u = {b = 'ub', n = 'un', bytes = 'ubytes', w = 'uw'},
+  d = {b = 'db', n = 'dn', bytes = 'dbytes', w = 'dw'},
+}
 local function begin(a)
   if a[1] ~= P then
     P = a[1]
-    SESS, KN, N, CH, W = P..':sessions', P..':knocks', P..':n', P..':wake', P..':waiters'
+    SESS, KN, N, CH = P..':sessions', P..':knocks', P..':n', P..':wake'
+    LH, LE, LU = P..':lease', P..':lease_end', P..':lease_used'
+    SK = nil
   end
-  local T = redis.call('TIME')
-  NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
-  PH, PSET, PX = nil, {}, nil
+  NOW = tonumber(a[#a])
+  PH, PN, PX = nil, 0, nil
 end
-local function skey(h) return P..':s:'..h end
+-- The session's key, kept for the session a step last named (a step names one or two).
+local function skey(h)
+  if h ~= SK_H or not SK then SK_H, SK = h, P..':s:'..h end
+  return SK
+end
 local function kkey(h) return P..':k:'..h end
 local function dkey(door) return P..':d:'..door end
 -- Frame `seq` of direction d, a field of the session's hash.
@@ -81,13 +100,14 @@ local function num(v) return tonumber(v) or 0 end
 -- Lua's -0 is spelled "-0", which HINCRBY refuses; a zero change is no change anyway.
 local function count(name, by) if by ~= 0 then redis.call('HINCRBY', N, name, by) end end
 -- Field writes to session h, made by one HSET when the step ends (a step writes one session).
-local function put(h, ...)
+local function put(h, k, v)
   PH = h
-  for _, v in ipairs({...}) do PSET[#PSET + 1] = v end
+  PSET[PN + 1], PSET[PN + 2] = k, v
+  PN = PN + 2
 end
 local function finish()
   if not PH then return end
-  redis.call('HSET', skey(PH), unpack(PSET))
+  redis.call('HSET', skey(PH), unpack(PSET, 1, PN))
   if PX then
     redis.call('PEXPIREAT', skey(PH), PX)
     redis.call('PEXPIREAT', kkey(PH), PX)
@@ -133,7 +153,7 @@ local function register(h, d, names, inst)
   names = names or ''
   if string.find(names, inst, 1, true) then return end
   if #names >= 8 * (#inst + 1) then names = '*' else names = names..inst..',' end
-  put(h, d..'w', names)
+  put(h, F[d].w, names)
 end
 -- Acknowledges h's frames in d before seq (base, nxt, bytes: as read) and looks for seq:
 -- -2 dropped, false not there, or {frame} / {frame, following} (want_following '1').
@@ -159,28 +179,19 @@ local function take(h, d, seq, field, base, nxt, bytes, want_following)
   end
   if #gone > 0 then
     hdel(sk, gone)
-    put(h, d..'b', base, d..'bytes', bytes - freed)
+    put(h, F[d].b, base)
+    put(h, F[d].bytes, bytes - freed)
     count('bytes', -freed)
-    count('removed', #gone)
   end
   if seq < base then return -2 end
   -- Number `nxt` and above are not stored yet.
   if seq >= nxt then return false end
   if not looked then frame = redis.call('HGET', sk, frame_field(d, field)) end
   if not frame then return false end
-  count('served', 1)
   if want_following == '1' then
     return {frame, redis.call('HGET', sk, frame_field(d, seq + 1))}
   end
   return {frame}
-end
--- Claims a long-poll slot until `until_ms`: 1, or 0 when the relay has `max` already.
--- Lapsed slots (of a dead instance) are pruned by the sweep, so they count here for at
--- most a sweep period after their end.
-local function claim(member, until_ms, max)
-  if redis.call('ZCARD', W) >= max then return 0 end
-  redis.call('ZADD', W, until_ms, member)
-  return 1
 end
 local function parse_knock(e)
   local order, h, inc = string.match(e, '^(%d+):(%x+):(%d+)$')
@@ -206,7 +217,7 @@ end
 local function remove_session(h)
   local s = redis.call('HMGET', skey(h), 'ub', 'un', 'ubytes', 'db', 'dn', 'dbytes', 'uw', 'dw')
   count('bytes', -(num(s[3]) + num(s[6])))
-  count('removed', (num(s[2]) - num(s[1])) + (num(s[5]) - num(s[4])))
+  count('stored_gone', num(s[2]) + num(s[5]))
   withdraw(h)
   redis.call('DEL', skey(h))
   redis.call('ZREM', SESS, h)
@@ -239,7 +250,8 @@ expire_sessions(100)
 if redis.call('EXISTS', skey(h)) == 1 then return -1 end
 if redis.call('ZCARD', SESS) >= max then return -2 end
 local inc = redis.call('HINCRBY', N, 'incarnations', 1)
-put(h, 'inc', inc, 'ub', 0, 'un', 0, 'ubytes', 0, 'db', 0, 'dn', 0, 'dbytes', 0)
+put(h, 'inc', inc)
+for _, f in ipairs({'ub', 'un', 'ubytes', 'db', 'dn', 'dbytes'}) do put(h, f, 0) end
 touch(h, NOW + idle, nil, nil)
 count('sessions_created', 1)
 return inc
@@ -277,12 +289,12 @@ redis.call('PUBLISH', CH, 'd:'..door)
 return 1
 "#;
 
-/// ARGV: P, ttl_ms, doors... → {door, session} of the oldest live knock, or nil.
+/// ARGV: P, ttl_ms, doors..., now → {door, session} of the oldest live knock, or nil.
 const TAKE_KNOCK: &str = r#"
 expire_knocks(tonumber(ARGV[2]), 100)
 while true do
   local best, best_order = nil, nil
-  for i = 3, #ARGV do
+  for i = 3, #ARGV - 1 do
     local e = redis.call('LINDEX', dkey(ARGV[i]), 0)
     if e then
       local order = parse_knock(e)
@@ -309,7 +321,8 @@ end
 const POST: &str = r#"
 local h, d, seq, frame = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local max_frames, max_bytes, total, idle = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 't', 'x', d..'w')
+local f = F[d]
+local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, 't', 'x', f.w)
 if not s[1] then return -1 end
 -- Every answer to a known session keeps it open.
 touch(h, NOW + idle, s[5], s[6])
@@ -328,17 +341,17 @@ if redis.call('HINCRBY', N, 'bytes', #frame) > total then
   redis.call('HINCRBY', N, 'bytes', -#frame)
   return -6
 end
-put(h, field, frame, d..'n', nxt + 1, d..'bytes', bytes + #frame)
+put(h, field, frame)
+put(h, f.n, nxt + 1)
+put(h, f.bytes, bytes + #frame)
 if s[7] and s[7] ~= '' then
-  put(h, d..'w', '')
-  -- Stored and served at once: it goes to the waiting GETs with the wake.
-  count('stored_woke', 1)
+  put(h, f.w, '')
+  -- It goes to the waiting GETs with the wake.
   if wake(s[7], 'g:'..h..':'..d..':'..s[1]..':'..ARGV[4]..':'..frame, ARGV[10]) then
     return {1, tonumber(s[1])}
   end
   return 1
 end
-count('stored', 1)
 return 1
 "#;
 
@@ -353,54 +366,49 @@ return tonumber(s[1])
 "#;
 
 /// A frame GET's first step: `OPEN`, the first look (`take`) and, when the GET will wait
-/// (nothing there, or test faults armed that may hold the frame), a long-poll slot and this
-/// instance's name in `<d>w`. ARGV: P, session, keep_ms, dir, seq, want_following, member,
-/// slot_ms (how long the slot is held; 0: the GET does not wait), max_waiters, instance
-/// → {incarnation, 1 slot claimed / 0 none, -2 dropped / 0 not there / frame[, following]},
-/// or nil if the session is unknown (nothing claimed).
+/// (it holds a long-poll slot of its instance's lease, and found nothing, or test faults
+/// are armed that may hold the frame), this instance's name in `<d>w`. ARGV: P, session,
+/// keep_ms, dir, seq, want_following, waits ('1': the GET holds a slot), instance, now
+/// → {incarnation, -2 dropped / 0 not there / frame[, following]}, or nil if the session is
+/// unknown.
 const START_GET: &str = r#"
 local h, d, seq = ARGV[2], ARGV[4], tonumber(ARGV[5])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', 't', 'x', d..'w')
+local f = F[d]
+local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, 't', 'x', f.w)
 if not s[1] then return false end
 local inc = tonumber(s[1])
 touch(h, NOW + tonumber(ARGV[3]), s[5], s[6])
 local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
-if got == -2 then return {inc, 0, -2} end
-local claimed = 0
-if ARGV[8] ~= '0' and (not got or ARGV[6] == '1') then
-  claimed = claim(ARGV[7], NOW + tonumber(ARGV[8]), tonumber(ARGV[9]))
-  if claimed == 1 then register(h, d, s[7], ARGV[10]) end
-end
-if not got then return {inc, claimed, 0} end
-local out = {inc, claimed}
+if got == -2 then return {inc, -2} end
+if ARGV[7] == '1' and (not got or ARGV[6] == '1') then register(h, d, s[7], ARGV[8]) end
+if not got then return {inc, 0} end
+local out = {inc}
 for _, v in ipairs(got) do out[#out + 1] = v end
 return out
 "#;
 
-/// A look after a wake. ARGV: P, session, inc, dir, seq, want_following, member ('' when
-/// the GET holds no slot), instance
+/// A look after a wake. ARGV: P, session, inc, dir, seq, want_following, instance, now
 /// → {frame} or {frame, following}, 0 not there yet (instance named in `<d>w`), -1 unknown
-/// session, -2 dropped. A frame found without test faults releases the slot in this step.
+/// session, -2 dropped.
 const TAKE: &str = r#"
 local h, inc, d, seq = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b', d..'n', d..'bytes', d..'w')
+local f = F[d]
+local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, f.w)
 if s[1] ~= inc then return -1 end
 local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
 if got == -2 then return -2 end
 if not got or ARGV[6] == '1' then
   -- Waits again (or may be held by a test fault): the next frame stored must wake it.
-  register(h, d, s[5], ARGV[8])
+  register(h, d, s[5], ARGV[7])
   if not got then return 0 end
-elseif ARGV[7] ~= '' then
-  redis.call('ZREM', W, ARGV[7])
 end
 return got
 "#;
 
-/// ARGV: P, session, dir, seq → {frame} or {} (not stored yet), -1 unknown, -2 dropped.
+/// ARGV: P, session, dir, seq, now → {frame} or {} (not stored yet), -1 unknown, -2 dropped.
 const PEEK: &str = r#"
 local h, d, seq = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local s = redis.call('HMGET', skey(h), 'inc', d..'b')
+local s = redis.call('HMGET', skey(h), 'inc', F[d].b)
 if not s[1] then return -1 end
 if seq < num(s[2]) then return -2 end
 local frame = redis.call('HGET', skey(h), frame_field(d, ARGV[4]))
@@ -408,15 +416,31 @@ if frame then return {frame} end
 return {}
 "#;
 
-/// ARGV: P, member, wait_ms, max → 1 registered, 0 too many long-polls relay-wide.
-const ADD_WAITER: &str = r#"
-return claim(ARGV[2], NOW + tonumber(ARGV[3]), tonumber(ARGV[4]))
+/// Renews the calling instance's long-poll lease: grants it up to `want` slots, as many as
+/// the relay-wide limit leaves beside the other instances' live grants, until `until_ms`.
+/// Lapsed grants (of instances that died or lost Redis) are dropped first.
+/// ARGV: P, instance, want, used (its long-polls now), max, until_ms, now → slots granted.
+const LEASE: &str = r#"
+local inst, want, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', LE, '-inf', NOW)) do
+  redis.call('HDEL', LH, dead)
+  redis.call('HDEL', LU, dead)
+  redis.call('ZREM', LE, dead)
+end
+local others = 0
+local all = redis.call('HGETALL', LH)
+for i = 1, #all, 2 do
+  if all[i] ~= inst then others = others + tonumber(all[i + 1]) end
+end
+local grant = math.max(0, math.min(want, max - others))
+redis.call('HSET', LH, inst, grant)
+redis.call('HSET', LU, inst, ARGV[4])
+redis.call('ZADD', LE, ARGV[6], inst)
+return grant
 "#;
 
-/// ARGV: P, knock_ttl_ms, limit → {knocks removed, sessions expired...}. Also prunes the
-/// lapsed long-poll slots of instances that died.
+/// ARGV: P, knock_ttl_ms, limit, now → {knocks removed, sessions expired...}.
 const SWEEP: &str = r#"
-redis.call('ZREMRANGEBYSCORE', W, '-inf', NOW)
 local knocks = expire_knocks(tonumber(ARGV[2]), tonumber(ARGV[3]))
 local gone = expire_sessions(tonumber(ARGV[3]))
 local out = {knocks}
@@ -424,9 +448,23 @@ for _, h in ipairs(gone) do out[#out + 1] = h end
 return out
 "#;
 
-/// ARGV: P → {sessions, knocks, waiters, counter name, value, ...}.
+/// ARGV: P, frames ('1': sum the sessions' frames, one read per open session), now
+/// → {sessions, knocks, long-polls (the live leases' last reports), frames stored by the
+/// open sessions, frames queued, counter name, value, ...}.
 const STATS: &str = r#"
-local out = {redis.call('ZCARD', SESS), redis.call('ZCARD', KN), redis.call('ZCOUNT', W, NOW, '+inf')}
+local polls = 0
+for _, inst in ipairs(redis.call('ZRANGEBYSCORE', LE, NOW, '+inf')) do
+  polls = polls + num(redis.call('HGET', LU, inst))
+end
+local stored, queued = 0, 0
+if ARGV[2] == '1' then
+  for _, h in ipairs(redis.call('ZRANGE', SESS, 0, -1)) do
+    local s = redis.call('HMGET', skey(h), 'ub', 'un', 'db', 'dn')
+    stored = stored + num(s[2]) + num(s[4])
+    queued = queued + num(s[2]) - num(s[1]) + num(s[4]) - num(s[3])
+  end
+end
+local out = {redis.call('ZCARD', SESS), redis.call('ZCARD', KN), polls, stored, queued}
 for _, v in ipairs(redis.call('HGETALL', N)) do out[#out + 1] = v end
 return out
 "#;
@@ -453,7 +491,7 @@ pub struct Scripts {
     pub start_get: Step,
     pub take: Step,
     pub peek: Step,
-    pub add_waiter: Step,
+    pub lease: Step,
     pub sweep: Step,
     pub stats: Step,
     pub noop: Step,
@@ -469,7 +507,7 @@ const STEPS: [(&str, &str); 12] = [
     ("start_get", START_GET),
     ("take", TAKE),
     ("peek", PEEK),
-    ("add_waiter", ADD_WAITER),
+    ("lease", LEASE),
     ("sweep", SWEEP),
     ("stats", STATS),
 ];
@@ -510,7 +548,7 @@ impl Scripts {
             start_get: step("start_get"),
             take: step("take"),
             peek: step("peek"),
-            add_waiter: step("add_waiter"),
+            lease: step("lease"),
             sweep: step("sweep"),
             stats: step("stats"),
             noop: step("noop"),

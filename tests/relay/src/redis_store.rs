@@ -34,18 +34,30 @@
 //! alter frames and knocks, which the phone and the PC detect as they would from a
 //! malicious relay (Noise, link.md §4.1; sequence numbers, §5.3), and it never sees a key.
 //!
-//! Cost: a frame GET is one Redis step (`START_GET`: open, look, and when it will wait, the
-//! long-poll slot), whether its frame is there or comes with the wake; one more (`TAKE`) per
-//! wake that brought another number; its slot is released in a batched `ZREM` after it
-//! ends. A POST is one step, which renews the session's idle deadline about once a second
-//! and its TTLs about once a minute, and wakes a GET of its own instance without a message.
-//! Measured with `relay-load --compare-redis` (tests/bench/README.md), beside the floor of
-//! any Redis-backed relay (one no-op step per request, `floor`).
+//! Long-poll slots: the relay-wide limit is held by leases. Each instance holds a grant of
+//! slots in Redis (`LEASE`: the grants never sum past the limit) and lets at most that many
+//! long-polls wait; a GET or door GET takes a slot locally and gives it back when it ends,
+//! and only asks Redis when its instance's grant is used up. The grant keeps some slots
+//! spare (an eighth of those in use plus 16, at most 1/64 of the limit, none under a limit
+//! of 64) and is renewed by the sweeper every period, which gives spare slots back; a grant
+//! not renewed lapses after `LEASE_MS` (an instance that died or lost Redis), here 2 s
+//! before it lapses in Redis. So slots cost no Redis step per GET, the limit holds across
+//! instances, and an instance may refuse a slot while others hold spare ones (at most 1/64
+//! of the limit each).
+//!
+//! Cost: a frame GET is one Redis step (`START_GET`: open, look, and when it will wait, its
+//! instance's name in the session), whether its frame is there or comes with the wake; one
+//! more (`TAKE`) per wake that brought another number. A POST is one step, which renews the
+//! session's idle deadline about once a second and its TTLs about once a minute, and wakes
+//! a GET of its own instance without a message. No step counts frames (the stats add up
+//! the sessions' numbers when asked). Measured with `relay-load --compare-redis`
+//! (tests/bench/README.md), beside the floor of any Redis-backed relay (one no-op step per
+//! request, `floor`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -66,9 +78,12 @@ use crate::store::{FrameGet, Store};
 /// How long one Redis call may take before the client gets `503`.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// A long-poll's entry in the relay-wide waiter count outlives its wait by this much, in
-/// case the instance dies without removing it.
-const WAITER_SLACK_MS: u64 = 5_000;
+/// How long an instance's long-poll lease holds unless renewed (the sweeper renews it every
+/// period, at most a second): a dead instance's slots return to the others within this.
+const LEASE_MS: u64 = 10_000;
+/// A lease is used only while this much of it is left, so a grant whose renewal failed
+/// (Redis away) lapses here before it lapses in Redis.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
 /// Sessions or knocks one sweep removes at most (the next sweep takes the rest).
 const SWEEP_BATCH: u32 = 500;
 
@@ -84,11 +99,14 @@ struct Local {
     /// Door long-polls on this instance: door → (waiter, notify).
     doors: HashMap<Id, Vec<(u64, Arc<Notify>)>>,
     door_waiters: usize,
+    /// Long-polls (frame and door) waiting on this instance: at most `granted`.
     waiters: usize,
-    /// Long-poll slots that a `TAKE` already released in Redis (with the frame it found).
-    released: HashSet<u64>,
-    /// Slots to release in Redis, in one `ZREM` by the `releaser` task.
-    to_release: Vec<u64>,
+    /// Long-poll slots this instance's lease holds relay-wide (`LEASE`), usable until
+    /// `lease_until`.
+    granted: usize,
+    lease_until: Option<Instant>,
+    /// Frames this instance served (`frames_served` of its stats).
+    served: u64,
     /// The last frame a wake brought per session and direction: (incarnation, number,
     /// bytes); kept while the session has a request on this instance.
     parcels: HashMap<(Id, Dir), (u64, u64, Bytes)>,
@@ -145,7 +163,6 @@ struct EncodedLimits {
     queue_bytes: Vec<u8>,
     total_bytes: Vec<u8>,
     idle_ms: Vec<u8>,
-    max_waiters: Vec<u8>,
 }
 
 impl EncodedLimits {
@@ -155,7 +172,6 @@ impl EncodedLimits {
             queue_bytes: number(limits.queue_bytes),
             total_bytes: number(limits.total_bytes),
             idle_ms: number(ms(limits.session_idle)),
-            max_waiters: number(limits.max_waiters),
         }
     }
 }
@@ -172,8 +188,8 @@ struct Inner {
     next_waiter: AtomicU64,
     shutting_down: AtomicBool,
     local: Mutex<Local>,
-    /// Tells the `releaser` task that `Local::to_release` has slots.
-    release: Arc<Notify>,
+    /// One lease renewal at a time, so grants are applied in the order Redis made them.
+    leasing: tokio::sync::Mutex<()>,
 }
 
 pub struct RedisStore {
@@ -188,6 +204,11 @@ fn unavailable(e: &redis::RedisError) -> RelayError {
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The steps' clock (`redis_lua`): this instance's wall clock, in ms since the epoch.
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms)
 }
 
 fn dir_key(dir: Dir) -> &'static str {
@@ -258,35 +279,10 @@ impl RedisStore {
             next_waiter: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             local: Mutex::new(Local::default()),
-            release: Arc::new(Notify::new()),
+            leasing: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(subscriber(client, Arc::downgrade(&inner)));
-        tokio::spawn(releaser(inner.release.clone(), Arc::downgrade(&inner)));
         Ok(Self { inner })
-    }
-}
-
-/// Releases ended long-polls' slots in Redis, gathered for a moment into one `ZREM` (a slot
-/// released late only counts a little longer; one Redis step instead of one per GET).
-async fn releaser(release: Arc<Notify>, inner: std::sync::Weak<Inner>) {
-    loop {
-        release.notified().await;
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let waiters = std::mem::take(&mut inner.lock().to_release);
-        if waiters.is_empty() {
-            continue;
-        }
-        let mut command = redis::cmd("ZREM");
-        command.arg(format!("{}:waiters", inner.prefix));
-        for waiter in waiters {
-            command.arg(inner.member(waiter));
-        }
-        let mut conn = inner.conn.clone();
-        // Lost when Redis is away: the slots then lapse at their end (the sweep prunes them).
-        let _: Result<i64, _> = command.query_async(&mut conn).await;
     }
 }
 
@@ -343,11 +339,6 @@ impl Inner {
             return Err(RelayError::unavailable("relay shutting down"));
         }
         Ok(())
-    }
-
-    /// The waiter's name in the relay-wide set `P:waiters`.
-    fn member(&self, waiter: u64) -> String {
-        format!("{}:{waiter}", self.instance)
     }
 
     /// Test faults are armed: a look also fetches the following frame, and the GET keeps its
@@ -418,6 +409,7 @@ impl Inner {
         for arg in args {
             call.arg(*arg);
         }
+        call.arg(now_ms());
         let mut conn = self.conn.clone();
         let started = std::time::Instant::now();
         let mut result = call.query_async(&mut conn).await;
@@ -541,7 +533,8 @@ impl Store for RedisStore {
         notify: &Arc<Notify>,
         wait_ms: u64,
     ) -> Option<u64> {
-        let waiter = self.add_waiter(wait_ms).await?;
+        let _ = wait_ms;
+        let waiter = self.add_waiter().await?;
         let mut local = self.inner.lock();
         for door in doors {
             local
@@ -570,8 +563,8 @@ impl Store for RedisStore {
         self.remove_waiter(waiter);
     }
 
-    async fn add_frame_waiter(&self, wait_ms: u64) -> Option<u64> {
-        self.add_waiter(wait_ms).await
+    async fn add_frame_waiter(&self, _wait_ms: u64) -> Option<u64> {
+        self.add_waiter().await
     }
 
     fn remove_frame_waiter(&self, waiter: u64) {
@@ -686,13 +679,13 @@ impl Store for RedisStore {
         session: &SessionRef,
         dir: Dir,
         seq: u64,
-        waiter: Option<u64>,
+        _waiter: Option<u64>,
     ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
         let inner = &self.inner;
         inner.check_running()?;
         let want_following = inner.want_following();
         if !want_following {
-            // The frame came with the wake: no Redis step (its slot is released later).
+            // The frame came with the wake: no Redis step.
             let parcel = inner.lock().parcels.get(&(session.id, dir)).cloned();
             if let Some((inc, number, frame)) = parcel
                 && inc == session.instance
@@ -701,7 +694,6 @@ impl Store for RedisStore {
                 return Ok(Some((frame, None)));
             }
         }
-        let member = waiter.map(|w| inner.member(w)).unwrap_or_default();
         let answer: Rv = inner
             .run(
                 &inner.scripts.take,
@@ -711,7 +703,6 @@ impl Store for RedisStore {
                     dir_key(dir).as_bytes(),
                     &number(seq),
                     if want_following { b"1" } else { b"0" },
-                    member.as_bytes(),
                     inner.instance.as_bytes(),
                 ],
             )
@@ -722,10 +713,7 @@ impl Store for RedisStore {
             Rv::Array(items) => frame_of(items)?,
             _ => return Ok(None),
         };
-        if !want_following && let Some(waiter) = waiter {
-            // The step released the slot with the frame.
-            inner.lock().released.insert(waiter);
-        }
+        inner.lock().served += 1;
         inner.deliver(session.id, dir, seq, frame, following, want_following)
     }
 
@@ -741,11 +729,12 @@ impl Store for RedisStore {
         inner.check_running()?;
         let keep = wait_ms.saturating_add(ms(inner.limits.session_idle));
         let want_following = inner.want_following();
-        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
-        let slot_ms = if wait_ms == 0 {
-            0
+        // The slot comes from this instance's lease (a Redis step only when it runs out);
+        // a GET that finds its frame at once gives it back when it ends.
+        let waiter = if wait_ms == 0 {
+            None
         } else {
-            wait_ms.saturating_add(WAITER_SLACK_MS)
+            self.add_waiter().await
         };
         // The signal exists before the look, so a wake published after it is not dropped,
         // and its count is read before the look (`FrameGet::seen`).
@@ -765,22 +754,19 @@ impl Store for RedisStore {
                     dir_key(dir).as_bytes(),
                     &number(seq),
                     if want_following { b"1" } else { b"0" },
-                    inner.member(waiter).as_bytes(),
-                    &number(slot_ms),
-                    &inner.encoded.max_waiters,
+                    if waiter.is_some() { b"1" } else { b"0" },
                     inner.instance.as_bytes(),
                 ],
             )
             .await;
         let items = match answer {
             Ok(Rv::Array(items)) => items,
-            Ok(_) => {
+            other => {
                 self.close_request(&session);
-                return Err(RelayError::unknown_session());
-            }
-            Err(e) => {
-                self.close_request(&session);
-                return Err(e);
+                if let Some(waiter) = waiter {
+                    self.remove_waiter(waiter);
+                }
+                return Err(other.err().unwrap_or_else(RelayError::unknown_session));
             }
         };
         let int = |v: Option<&Rv>| match v {
@@ -790,14 +776,11 @@ impl Store for RedisStore {
         session.instance = int(items.first())
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0);
-        let waiter = (int(items.get(1)) == Some(1)).then(|| {
-            inner.lock().waiters += 1;
-            waiter
-        });
-        let found = match items.get(2) {
+        let found = match items.get(1) {
             Some(Rv::Int(-2)) => Err(RelayError::gone()),
             Some(Rv::Int(_)) => Ok(None),
-            _ => frame_of(items.into_iter().skip(2).collect()).and_then(|(frame, following)| {
+            _ => frame_of(items.into_iter().skip(1).collect()).and_then(|(frame, following)| {
+                inner.lock().served += 1;
                 inner.deliver(id, dir, seq, frame, following, want_following)
             }),
         };
@@ -862,6 +845,7 @@ impl Store for RedisStore {
 
     async fn sweep(&self) -> Result<Swept, RelayError> {
         let inner = &self.inner;
+        self.renew_lease(0).await?;
         let answer: Vec<Rv> = inner
             .run(
                 &inner.scripts.sweep,
@@ -897,9 +881,11 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn stats(&self) -> Result<Value, RelayError> {
+    async fn stats(&self, frames: bool) -> Result<Value, RelayError> {
         let inner = &self.inner;
-        let answer: Vec<Rv> = inner.run(&inner.scripts.stats, &[]).await?;
+        let answer: Vec<Rv> = inner
+            .run(&inner.scripts.stats, &[if frames { b"1" } else { b"0" }])
+            .await?;
         let int = |v: &Rv| match v {
             Rv::Int(n) => *n,
             Rv::BulkString(b) => std::str::from_utf8(b)
@@ -909,7 +895,7 @@ impl Store for RedisStore {
             _ => 0,
         };
         let mut counters: HashMap<String, i64> = HashMap::new();
-        for pair in answer.get(3..).unwrap_or(&[]).chunks_exact(2) {
+        for pair in answer.get(5..).unwrap_or(&[]).chunks_exact(2) {
             if let Rv::BulkString(name) = &pair[0] {
                 counters.insert(String::from_utf8_lossy(name).into_owned(), int(&pair[1]));
             }
@@ -917,7 +903,7 @@ impl Store for RedisStore {
         let c = |name: &str| counters.get(name).copied().unwrap_or(0);
         let at = |i: usize| answer.get(i).map_or(0, int);
         let local = inner.lock();
-        Ok(json!({
+        let mut stats = json!({
             "sessions": at(0),
             "sessions_created": c("sessions_created"),
             "sessions_deleted": c("sessions_deleted"),
@@ -931,13 +917,17 @@ impl Store for RedisStore {
             "door_waiters": local.door_waiters,
             "waiters": local.waiters,
             "waiters_relay_wide": at(2),
-            "frames_stored": c("stored") + c("stored_woke"),
-            "frames_served": c("served") + c("stored_woke"),
-            "frames_queued": c("stored") + c("stored_woke") - c("removed"),
+            "waiter_slots_leased": local.granted,
+            "frames_served": local.served,
             "bytes_queued": c("bytes"),
             "faults_armed": local.faults.armed(),
             "faults_fired": local.faults.fired(),
-        }))
+        });
+        if frames {
+            stats["frames_stored"] = json!(at(3) + c("stored_gone"));
+            stats["frames_queued"] = json!(at(4));
+        }
+        Ok(stats)
     }
 }
 
@@ -950,40 +940,87 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Claims a long-poll slot relay-wide (`P:waiters`); `None` past the limit or when
-    /// Redis does not answer (the request then answers at once instead of waiting).
-    async fn add_waiter(&self, wait_ms: u64) -> Option<u64> {
+    /// Takes a long-poll slot from this instance's lease, renewing the lease for more when
+    /// it has none left (`renew_lease`); `None` past the relay-wide limit or when Redis
+    /// does not answer (the request then answers at once instead of waiting).
+    async fn add_waiter(&self) -> Option<u64> {
         let inner = &self.inner;
-        let waiter = inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1;
-        let member = inner.member(waiter);
-        let added: i64 = inner
-            .run(
-                &inner.scripts.add_waiter,
-                &[
-                    member.as_bytes(),
-                    &number(wait_ms.saturating_add(WAITER_SLACK_MS)),
-                    &number(inner.limits.max_waiters),
-                ],
-            )
-            .await
-            .ok()?;
-        if added != 1 {
-            return None;
+        if !inner.take_slot() {
+            let _one = inner.leasing.lock().await;
+            // Another request's renewal may have made room meanwhile.
+            if !inner.take_slot() {
+                self.renew_locked(1).await.ok()?;
+                if !inner.take_slot() {
+                    return None;
+                }
+            }
         }
-        inner.lock().waiters += 1;
-        Some(waiter)
+        Some(inner.next_waiter.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    fn remove_waiter(&self, waiter: u64) {
+    /// Only local: the slot goes back to this instance's lease.
+    fn remove_waiter(&self, _waiter: u64) {
+        let mut local = self.inner.lock();
+        local.waiters = local.waiters.saturating_sub(1);
+    }
+
+    /// Renews this instance's lease (the sweeper, every period): its long-polls now plus
+    /// `more` and the headroom (`Inner::headroom`), so unused slots go back to the others.
+    async fn renew_lease(&self, more: usize) -> Result<(), RelayError> {
+        let _one = self.inner.leasing.lock().await;
+        self.renew_locked(more).await
+    }
+
+    /// `LEASE`, with `leasing` held. A shrinking grant applies before the step (this instance
+    /// never uses more than Redis will say it holds); the answer applies after it.
+    async fn renew_locked(&self, more: usize) -> Result<(), RelayError> {
         let inner = &self.inner;
+        let started = Instant::now();
+        let (want, used) = {
+            let mut local = inner.lock();
+            let want = local.waiters + more + inner.headroom(local.waiters);
+            local.granted = local.granted.min(want);
+            (want, local.waiters)
+        };
+        let until = now_ms().saturating_add(LEASE_MS);
+        let granted: i64 = inner
+            .run(
+                &inner.scripts.lease,
+                &[
+                    inner.instance.as_bytes(),
+                    &number(want),
+                    &number(used),
+                    &number(inner.limits.max_waiters),
+                    &number(until),
+                ],
+            )
+            .await?;
         let mut local = inner.lock();
-        local.waiters -= 1;
-        if local.released.remove(&waiter) {
-            return;
+        local.granted = usize::try_from(granted).unwrap_or(0).min(want);
+        local.lease_until = Some(started + Duration::from_millis(LEASE_MS) - LEASE_MARGIN);
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// One slot of the lease, if it has one left and has not lapsed.
+    fn take_slot(&self) -> bool {
+        let mut local = self.lock();
+        let live = local
+            .lease_until
+            .is_some_and(|until| Instant::now() < until);
+        if live && local.waiters < local.granted {
+            local.waiters += 1;
+            return true;
         }
-        local.to_release.push(waiter);
-        if local.to_release.len() == 1 {
-            inner.release.notify_one();
-        }
+        false
+    }
+
+    /// Slots leased beyond those in use, so most long-polls take a slot without a Redis step:
+    /// an eighth of those in use plus 16, at most 1/64 of the relay-wide limit (so the
+    /// instances' unused slots keep at most a few percent of it from the others), and none
+    /// when the limit is under 64 (every slot then a step: exact).
+    fn headroom(&self, used: usize) -> usize {
+        (16 + used / 8).min(self.limits.max_waiters / 64)
     }
 }

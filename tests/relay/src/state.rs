@@ -730,7 +730,7 @@ impl Store for Relay {
         Ok(())
     }
 
-    async fn stats(&self) -> Result<Value, RelayError> {
+    async fn stats(&self, _frames: bool) -> Result<Value, RelayError> {
         Ok(Relay::stats(self))
     }
 }

@@ -176,6 +176,8 @@ pub trait Store: Send + Sync + 'static {
     /// Readiness: `Ok` when requests can be served (the backend answers).
     async fn ready(&self) -> Result<(), RelayError>;
 
-    /// The counters of `GET /v1/test/stats`, relay-wide.
-    async fn stats(&self) -> Result<Value, RelayError>;
+    /// The counters of `GET /v1/test/stats`, relay-wide; `frames`: with the frame counts
+    /// (`frames_stored`, `frames_queued`), which a store may have to add up over its
+    /// sessions (Redis: one read per open session), so a frequent poller leaves them out.
+    async fn stats(&self, frames: bool) -> Result<Value, RelayError>;
 }

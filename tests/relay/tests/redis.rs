@@ -46,51 +46,97 @@ async fn a_long_poll_on_one_instance_wakes_when_another_stores() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
-/// A frame GET claims its relay-wide long-poll slot in the same Redis step that opens the
-/// session and looks (`START_GET`), only when it will wait: the slot counts while it waits
-/// and is released when it ends; a GET that finds its frame at once, or on an unknown
-/// session (`404`), claims none.
-#[tokio::test]
-async fn a_waiting_get_holds_one_relay_wide_slot_until_it_ends() {
-    let (a, b) = pair(&["--test-faults"]);
-    let s = a.session().await;
-    let waiter = a.spawn_get(&format!("/v1/sessions/{s}/up/0?wait_ms=20000"));
+/// Polls `what` until it holds, up to 5 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let started = Instant::now();
-    while b.stats().await["waiters_relay_wide"] != 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no slot claimed"
-        );
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(5), "{what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(a.stats().await["waiters"], 1);
-    assert_eq!(b.post(&s, "up", 0, b"wake").await, 204);
-    let (got, _) = waiter.await.unwrap();
-    assert_eq!((got.status, got.body.as_slice()), (200, &b"wake"[..]));
-    while b.stats().await["waiters_relay_wide"] != 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "slot not released"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(a.stats().await["waiters"], 0);
+}
 
-    assert_eq!(b.post(&s, "up", 1, b"there").await, 204);
+/// The long-poll limit holds relay-wide: an instance lets at most the slots of its lease in
+/// Redis wait, and the leases never sum past `--max-waiters` (under 64 a lease holds no
+/// spare slot, so the limit is exact). With a limit of 2, one GET waits on each instance and
+/// a third answers `204` at once on either; when a GET ends, its slot goes back at its
+/// instance's next renewal (the sweeper, every second here) and another instance's GET may
+/// wait. A GET that finds its frame at once, or on an unknown session, holds no slot after.
+#[tokio::test]
+async fn long_polls_are_limited_relay_wide_across_instances() {
+    let (a, b) = pair(&["--test-faults", "--max-waiters", "2"]);
+    let s = a.session().await;
+    let first = a.spawn_get(&format!("/v1/sessions/{s}/up/0?wait_ms=20000"));
+    eventually("a's GET waits", || async {
+        a.stats().await["waiters"] == 1
+    })
+    .await;
+    let second = b.spawn_get(&format!("/v1/sessions/{s}/down/0?wait_ms=20000"));
+    eventually("b's GET waits", || async {
+        b.stats().await["waiters"] == 1
+    })
+    .await;
+    for relay in [&a, &b] {
+        let started = Instant::now();
+        let third = relay.get(&s, "up", 0, 20_000).await;
+        assert_eq!((third.status, third.body.as_slice()), (204, &b""[..]));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    eventually("both counted relay-wide", || async {
+        b.stats().await["waiters_relay_wide"] == 2
+    })
+    .await;
+
+    // The first GET ends with its frame; its slot returns to the relay, and b may use it.
+    assert_eq!(b.post(&s, "up", 0, b"wake").await, 204);
+    let (got, _) = first.await.unwrap();
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"wake"[..]));
+    assert_eq!(a.stats().await["waiters"], 0);
+    let started = Instant::now();
+    let third = loop {
+        let waiter = b.spawn_get(&format!("/v1/sessions/{s}/up/1?wait_ms=20000"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if b.stats().await["waiters"] == 2 {
+            break waiter;
+        }
+        // Answered at once: a's slot was not back yet.
+        let (got, _) = waiter.await.unwrap();
+        assert_eq!(got.status, 204);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a's slot never came back"
+        );
+    };
+    assert_eq!(a.post(&s, "up", 1, b"two").await, 204);
+    assert_eq!(a.post(&s, "down", 0, b"three").await, 204);
+    for waiter in [third, second] {
+        let (got, _) = waiter.await.unwrap();
+        assert_eq!(got.status, 200);
+    }
+    eventually("b's slots back", || async {
+        b.stats().await["waiters"] == 0
+    })
+    .await;
+
+    // Found at once, or an unknown session: no slot is held afterwards.
     let at_once = a.get(&s, "up", 1, 20_000).await;
     assert_eq!(
         (at_once.status, at_once.body.as_slice()),
-        (200, &b"there"[..])
+        (200, &b"two"[..])
     );
-    assert_eq!(b.stats().await["waiters_relay_wide"], 0);
-    assert_eq!(a.stats().await["waiters"], 0);
-
     let unknown = a.get(&new_id(), "up", 0, 2_000).await;
     assert_eq!(
         (unknown.status, unknown.body.as_slice()),
         (404, &b"unknown, expired or closed session\n"[..])
     );
-    assert_eq!(a.stats().await["waiters_relay_wide"], 0);
+    assert_eq!(a.stats().await["waiters"], 0);
+    eventually("nothing waits relay-wide", || async {
+        a.stats().await["waiters_relay_wide"] == 0
+    })
+    .await;
 }
 
 /// Wakes go only to the instances whose GET waits (`P:wake:<instance>`): a GET woken by a
