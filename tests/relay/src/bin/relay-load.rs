@@ -90,6 +90,10 @@ struct Cli {
     /// Relay instances behind nginx with `--compare-redis`.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     instances: u32,
+    /// `--compare-redis` passes (each the three loads); with more than one, the verdicts are
+    /// on the medians of the passes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    repeat: u32,
 }
 
 fn main() -> ExitCode {
@@ -378,7 +382,10 @@ impl Ctx {
 }
 
 async fn stats(end: &mut End) -> Option<Value> {
-    let answer = end.send(Method::GET, "/v1/test/stats", &[]).await.ok()?;
+    let answer = end
+        .send(Method::GET, "/v1/test/stats?frames=0", &[])
+        .await
+        .ok()?;
     if answer.status != StatusCode::OK {
         return None;
     }

@@ -189,6 +189,20 @@ fn command_stats(url: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `--threads` of each Redis-mode instance: the cores divided among the instances (at least
+/// one), unless `--relay-threads` sets every relay's.
+fn instance_threads(cli: &super::Cli) -> Option<String> {
+    if cli.relay_threads.is_some() {
+        return None;
+    }
+    let instances = usize::try_from(cli.instances).unwrap_or(1).max(1);
+    Some((cores() / instances).max(1).to_string())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -209,9 +223,99 @@ fn per_k(cpu: f64, report: &Report) -> f64 {
     cpu * 1000.0 / (report.latencies.len().max(1) as f64)
 }
 
+/// One pass's figures (CPU s per 1,000 round trips), for the medians over `--repeat` passes.
+struct Figures {
+    memory: f64,
+    floor: f64,
+    relays: f64,
+    redis: f64,
+    peak_mib: f64,
+    ok: bool,
+    passed: usize,
+    failed: usize,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// `--repeat` passes of the three loads, one after the other (in memory, floor, Redis
+/// mode, again), so each pass's ratio compares loads measured within a few minutes of each
+/// other; with more than one pass the verdicts are on the medians of the passes' figures
+/// (this machine's CPU figures move by ~10% between loads of the same binary).
 pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let rt = runtime()?;
+    let mut passes = Vec::new();
+    for pass in 1..=cli.repeat {
+        if cli.repeat > 1 {
+            println!("=== pass {pass} of {}", cli.repeat);
+        }
+        passes.push(one_pass(cli, path, &rt)?);
+    }
+    let passed = passes.iter().map(|f| f.passed).sum::<usize>();
+    let failed = passes.iter().map(|f| f.failed).sum::<usize>();
+    let ok = passes.iter().all(|f| f.ok);
+    if cli.repeat > 1 {
+        let of = |pick: fn(&Figures) -> f64| median(passes.iter().map(pick).collect());
+        let ratios = |pick: fn(&Figures) -> f64| {
+            let all: Vec<String> = passes.iter().map(|f| format!("{:.2}x", pick(f))).collect();
+            all.join(" ")
+        };
+        println!(
+            "== medians over {} passes (CPU s per 1,000 round trips)",
+            cli.repeat
+        );
+        println!(
+            "in-memory relay {:.3}; floor {:.3}; redis-mode relays {:.3} + redis-server {:.3}",
+            of(|f| f.memory),
+            of(|f| f.floor),
+            of(|f| f.relays),
+            of(|f| f.redis)
+        );
+        let ratio = of(|f| (f.relays + f.redis) / f.memory);
+        println!(
+            "redis mode / in-memory CPU per round trip, median of the passes: {ratio:.2}x ({}); target <= {CPU_RATIO_TARGET}x: {}",
+            ratios(|f| (f.relays + f.redis) / f.memory),
+            if ratio <= CPU_RATIO_TARGET {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        let floor_ratio = of(|f| (f.relays + f.redis) / f.floor);
+        println!(
+            "redis mode / floor, median of the passes: {floor_ratio:.2}x ({}); proposed target <= {FLOOR_RATIO_PROPOSED}x: {}",
+            ratios(|f| (f.relays + f.redis) / f.floor),
+            if floor_ratio <= FLOOR_RATIO_PROPOSED {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        let peak = passes.iter().map(|f| f.peak_mib).fold(0.0, f64::max);
+        println!(
+            "peak RSS per redis-mode instance, largest of the passes: {peak:.1} MiB (target < {RSS_TARGET_MIB} MiB: {})",
+            if peak < RSS_TARGET_MIB {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(ok)
+}
 
+fn one_pass(
+    cli: &super::Cli,
+    path: &PathBuf,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Figures, String> {
     println!("== in-memory: one relay");
     let mut memory = RelayProcess::start(path, cli)?;
     let mem_report = rt.block_on(load(&memory.url, &[("relay", memory.pid())], cli))?;
@@ -247,13 +351,23 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     );
     let (redis, redis_port) = redis_server()?;
     let url = format!("redis://127.0.0.1:{redis_port}/");
+    // Each instance gets its share of this host's cores as worker threads (`relay serve
+    // --threads`' advice when instances share a host), as the in-memory relay, alone here,
+    // has all of them; `--relay-threads` sets every relay's instead.
+    let share = instance_threads(cli);
+    if let Some(threads) = &share {
+        println!(
+            "each instance: --threads {threads} (its share of {} cores)",
+            cores()
+        );
+    }
     let mut relays = Vec::new();
     for _ in 0..cli.instances {
-        relays.push(RelayProcess::start_with(
-            path,
-            cli,
-            &["--redis", &url, "--redis-prefix", "load"],
-        )?);
+        let mut args = vec!["--redis", &url, "--redis-prefix", "load"];
+        if let Some(threads) = &share {
+            args.extend(["--threads", threads.as_str()]);
+        }
+        relays.push(RelayProcess::start_with(path, cli, &args)?);
     }
     let mut name = [0u8; 8];
     getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
@@ -396,6 +510,14 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
     let passed = mem_report.passed + floor_report.passed + redis_report.passed;
     let failed = mem_report.failed + floor_report.failed + redis_report.failed;
     let errors = mem_report.errors + floor_report.errors + redis_report.errors;
-    println!("{passed} passed, {failed} failed");
-    Ok(failed == 0 && errors == 0 && mem_clean && floor_clean && clean)
+    Ok(Figures {
+        memory: mem_cpu,
+        floor: floor_cpu,
+        relays: relays_cpu,
+        redis: redis_cpu,
+        peak_mib: usages.iter().map(mib).fold(0.0, f64::max),
+        ok: failed == 0 && errors == 0 && mem_clean && floor_clean && clean,
+        passed,
+        failed,
+    })
 }
