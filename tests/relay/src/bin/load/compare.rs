@@ -235,6 +235,10 @@ struct Figures {
     failed: usize,
 }
 
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
@@ -281,30 +285,18 @@ pub fn run(cli: &super::Cli, path: &PathBuf) -> Result<bool, String> {
         println!(
             "redis mode / in-memory CPU per round trip, median of the passes: {ratio:.2}x ({}); target <= {CPU_RATIO_TARGET}x: {}",
             ratios(|f| (f.relays + f.redis) / f.memory),
-            if ratio <= CPU_RATIO_TARGET {
-                "met"
-            } else {
-                "NOT met"
-            }
+            verdict(ratio <= CPU_RATIO_TARGET)
         );
         let floor_ratio = of(|f| (f.relays + f.redis) / f.floor);
         println!(
             "redis mode / floor, median of the passes: {floor_ratio:.2}x ({}); proposed target <= {FLOOR_RATIO_PROPOSED}x: {}",
             ratios(|f| (f.relays + f.redis) / f.floor),
-            if floor_ratio <= FLOOR_RATIO_PROPOSED {
-                "met"
-            } else {
-                "NOT met"
-            }
+            verdict(floor_ratio <= FLOOR_RATIO_PROPOSED)
         );
         let peak = passes.iter().map(|f| f.peak_mib).fold(0.0, f64::max);
         println!(
             "peak RSS per redis-mode instance, largest of the passes: {peak:.1} MiB (target < {RSS_TARGET_MIB} MiB: {})",
-            if peak < RSS_TARGET_MIB {
-                "met"
-            } else {
-                "NOT met"
-            }
+            verdict(peak < RSS_TARGET_MIB)
         );
     }
     println!("{passed} passed, {failed} failed");
@@ -473,7 +465,7 @@ fn one_pass(
         "redis mode / in-memory CPU per round trip: {ratio:.2}x (relays {:.2}x + redis {:.2}x); target <= {CPU_RATIO_TARGET}x: {}",
         relays_cpu / mem_cpu,
         redis_cpu / mem_cpu,
-        if cpu_ok { "met" } else { "NOT met" }
+        verdict(cpu_ok)
     );
     // The floor: the in-memory relay plus one no-op Redis round trip per request.
     let floor_relay = per_k(cpu_s(&floor_usage), &floor_report);
@@ -493,17 +485,13 @@ fn one_pass(
     let floor_ratio = (relays_cpu + redis_cpu) / floor_cpu;
     println!(
         "redis mode / floor: {floor_ratio:.2}x (proposed target <= {FLOOR_RATIO_PROPOSED}x: {}); over the floor the real steps add relays {:.3}, redis {:.3} CPU s per 1,000 round trips",
-        if floor_ratio <= FLOOR_RATIO_PROPOSED {
-            "met"
-        } else {
-            "NOT met"
-        },
+        verdict(floor_ratio <= FLOOR_RATIO_PROPOSED),
         relays_cpu - floor_relay,
         redis_cpu - floor_redis
     );
     println!(
         "peak RSS per redis-mode instance < {RSS_TARGET_MIB} MiB: {} (the in-memory relay, all {} sessions in one process: {:.1} MiB)",
-        if rss_ok { "met" } else { "NOT met" },
+        verdict(rss_ok),
         cli.sessions,
         mib(&mem_usage)
     );
