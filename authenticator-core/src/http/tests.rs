@@ -104,8 +104,18 @@ async fn fetch(server: &Scripted, client: &Client) -> Result<Vec<u8>, Error> {
 }
 
 async fn one_answer(answer: &'static [u8]) -> Result<Vec<u8>, Error> {
-    let server = scripted(vec![(answer, Then::Close)]).await;
+    answer_then(answer, Then::Close).await
+}
+
+/// One request to a server that sends `answer`, then does `then`.
+async fn answer_then(answer: &'static [u8], then: Then) -> Result<Vec<u8>, Error> {
+    let server = scripted(vec![(answer, then)]).await;
     fetch(&server, &Client::default()).await
+}
+
+/// A test's answer built at run time, for `scripted` (leaked: a few KiB per test process).
+fn built(answer: Vec<u8>) -> &'static [u8] {
+    answer.leak()
 }
 
 fn malformed(why: &str) -> Result<Vec<u8>, Error> {
@@ -189,52 +199,35 @@ async fn informational_answers_are_skipped_and_chunk_extensions_and_trailers_rea
 
 #[tokio::test]
 async fn endless_informational_answers_are_refused_after_8() {
-    static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let answer = ANSWER.get_or_init(|| {
-        let mut answer = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(9);
-        answer.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-        answer
-    });
-    let server = scripted(vec![(answer.as_slice(), Then::Hang)]).await;
+    let nine = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(9);
+    let answer = built([nine, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()].concat());
     assert_eq!(
-        fetch(&server, &Client::default()).await,
+        answer_then(answer, Then::Hang).await,
         malformed("more than 8 informational (1xx) answers")
     );
     // Eight are skipped.
     let eight = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(8);
-    let answer: &'static [u8] = [eight, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()]
-        .concat()
-        .leak();
+    let answer = built([eight, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()].concat());
     assert_eq!(one_answer(answer).await, Ok(b"ok".to_vec()));
 }
 
 #[tokio::test]
 async fn an_oversized_head_is_refused_at_16_kib() {
-    static HEAD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let head = HEAD.get_or_init(|| {
-        let mut head = b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec();
-        head.extend(std::iter::repeat_n(b'a', 40_000));
-        head
-    });
-    let server = scripted(vec![(head.as_slice(), Then::Hang)]).await;
+    let mut head = b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 40_000));
     assert_eq!(
-        fetch(&server, &Client::default()).await,
+        answer_then(built(head), Then::Hang).await,
         malformed("the response head is over 16384 bytes")
     );
 }
 
 #[tokio::test]
 async fn too_many_header_fields_are_refused() {
-    static HEAD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let head = HEAD.get_or_init(|| {
-        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
-        head.extend(b"X-A: b\r\n".repeat(65));
-        head.extend(b"\r\n");
-        head
-    });
-    let server = scripted(vec![(head.as_slice(), Then::Close)]).await;
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    head.extend(b"X-A: b\r\n".repeat(65));
+    head.extend(b"\r\n");
     assert_eq!(
-        fetch(&server, &Client::default()).await,
+        one_answer(built(head)).await,
         malformed("the response head has more than 64 fields")
     );
 }
@@ -251,15 +244,12 @@ async fn bad_chunk_sizes_are_refused() {
     ] {
         let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         answer.extend(body);
-        let answer: &'static [u8] = Box::leak(answer.into_boxed_slice());
-        assert_eq!(one_answer(answer).await, malformed(why), "{body:?}");
+        assert_eq!(one_answer(built(answer)).await, malformed(why), "{body:?}");
     }
     let mut endless = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     endless.extend(std::iter::repeat_n(b'0', 2000));
-    let endless: &'static [u8] = Box::leak(endless.into_boxed_slice());
-    let server = scripted(vec![(endless, Then::Hang)]).await;
     assert_eq!(
-        fetch(&server, &Client::default()).await,
+        answer_then(built(endless), Then::Hang).await,
         malformed("a chunk-size line is over 1024 bytes")
     );
 }
@@ -318,15 +308,10 @@ async fn a_body_past_the_limit_is_refused_announced_or_streamed() {
         one_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n").await,
         Err(Error::TooLarge(1000))
     );
-    static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let answer = ANSWER.get_or_init(|| {
-        let mut answer = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
-        answer.extend([b'x'; 1001]);
-        answer
-    });
-    let server = scripted(vec![(answer.as_slice(), Then::Hang)]).await;
+    let mut answer = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+    answer.extend([b'x'; 1001]);
     assert_eq!(
-        fetch(&server, &Client::default()).await,
+        answer_then(built(answer), Then::Hang).await,
         Err(Error::TooLarge(1000))
     );
 }
