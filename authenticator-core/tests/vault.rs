@@ -627,6 +627,18 @@ fn empty_file_becomes_a_new_vault() {
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vault-v1");
 
+/// What both frozen fixtures hold besides their rows: a PIN hash with 6 retries, and
+/// alwaysUv on.
+fn fill_pin_and_always_uv(v: &Vault) {
+    v.pin_state()
+        .update(|p| {
+            p.pin_hash = Some(SecretBytes::new(vec![0xab; 16]));
+            p.pin_retries = 6;
+        })
+        .unwrap();
+    v.settings().set(Setting::AlwaysUv, &true).unwrap();
+}
+
 /// What the v1 fixture holds; the generator below wrote exactly this.
 fn fill_v1_fixture(v: &Vault) {
     v.credentials()
@@ -649,13 +661,7 @@ fn fill_v1_fixture(v: &Vault) {
             },
         )
         .unwrap();
-    v.pin_state()
-        .update(|p| {
-            p.pin_hash = Some(SecretBytes::new(vec![0xab; 16]));
-            p.pin_retries = 6;
-        })
-        .unwrap();
-    v.settings().set(Setting::AlwaysUv, &true).unwrap();
+    fill_pin_and_always_uv(v);
     v.audit()
         .append(
             1_700_000_003,
@@ -821,13 +827,7 @@ fn fill_v5_fixture(v: &Vault) {
     )
     .unwrap();
     c.advance_sign_count_by(CRED_ID, 41).unwrap();
-    v.pin_state()
-        .update(|p| {
-            p.pin_hash = Some(SecretBytes::new(vec![0xab; 16]));
-            p.pin_retries = 6;
-        })
-        .unwrap();
-    v.settings().set(Setting::AlwaysUv, &true).unwrap();
+    fill_pin_and_always_uv(v);
 }
 
 /// Regenerates the v5 fixture. It was written by the schema-5 code (commit b8d9ec6); run it
