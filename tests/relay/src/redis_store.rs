@@ -347,7 +347,8 @@ impl Inner {
         self.test_mode && self.lock().faults.armed() > 0
     }
 
-    /// The frame as the armed faults deliver it (as found when none are armed).
+    /// The frame as the armed faults deliver it (as found when none are armed), counted in
+    /// `served` when it is delivered.
     fn deliver(
         &self,
         id: Id,
@@ -357,18 +358,23 @@ impl Inner {
         following: Option<Bytes>,
         want_following: bool,
     ) -> Result<Option<(Bytes, Option<Action>)>, RelayError> {
-        if !want_following {
-            return Ok(Some((frame, None)));
+        let mut local = self.lock();
+        let delivered = if want_following {
+            match local
+                .faults
+                .on_deliver(id, dir, seq, &frame, following.as_ref())?
+            {
+                Delivery::Genuine => Some((frame, None)),
+                Delivery::Replaced { bytes, action } => Some((bytes, Some(action))),
+                Delivery::Hold => None,
+            }
+        } else {
+            Some((frame, None))
+        };
+        if delivered.is_some() {
+            local.served += 1;
         }
-        let delivery = self
-            .lock()
-            .faults
-            .on_deliver(id, dir, seq, &frame, following.as_ref())?;
-        match delivery {
-            Delivery::Genuine => Ok(Some((frame, None))),
-            Delivery::Replaced { bytes, action } => Ok(Some((bytes, Some(action)))),
-            Delivery::Hold => Ok(None),
-        }
+        Ok(delivered)
     }
 
     /// One wake-up message: `g:<session>:<u|d>:<inc>:<seq>:<frame>`, `x:<session>` or
@@ -531,9 +537,8 @@ impl Store for RedisStore {
         &self,
         doors: &[Id],
         notify: &Arc<Notify>,
-        wait_ms: u64,
+        _wait_ms: u64,
     ) -> Option<u64> {
-        let _ = wait_ms;
         let waiter = self.add_waiter().await?;
         let mut local = self.inner.lock();
         for door in doors {
@@ -691,7 +696,7 @@ impl Store for RedisStore {
                 && inc == session.instance
                 && number == seq
             {
-                return Ok(Some((frame, None)));
+                return inner.deliver(session.id, dir, seq, frame, None, false);
             }
         }
         let answer: Rv = inner
@@ -713,7 +718,6 @@ impl Store for RedisStore {
             Rv::Array(items) => frame_of(items)?,
             _ => return Ok(None),
         };
-        inner.lock().served += 1;
         inner.deliver(session.id, dir, seq, frame, following, want_following)
     }
 
@@ -780,7 +784,6 @@ impl Store for RedisStore {
             Some(Rv::Int(-2)) => Err(RelayError::gone()),
             Some(Rv::Int(_)) => Ok(None),
             _ => frame_of(items.into_iter().skip(1).collect()).and_then(|(frame, following)| {
-                inner.lock().served += 1;
                 inner.deliver(id, dir, seq, frame, following, want_following)
             }),
         };
@@ -845,7 +848,7 @@ impl Store for RedisStore {
 
     async fn sweep(&self) -> Result<Swept, RelayError> {
         let inner = &self.inner;
-        self.renew_lease(0).await?;
+        self.renew_lease().await?;
         let answer: Vec<Rv> = inner
             .run(
                 &inner.scripts.sweep,
@@ -964,15 +967,16 @@ impl RedisStore {
         local.waiters = local.waiters.saturating_sub(1);
     }
 
-    /// Renews this instance's lease (the sweeper, every period): its long-polls now plus
-    /// `more` and the headroom (`Inner::headroom`), so unused slots go back to the others.
-    async fn renew_lease(&self, more: usize) -> Result<(), RelayError> {
+    /// Renews this instance's lease (the sweeper, every period): its long-polls now and the
+    /// headroom (`Inner::headroom`), so unused slots go back to the others.
+    async fn renew_lease(&self) -> Result<(), RelayError> {
         let _one = self.inner.leasing.lock().await;
-        self.renew_locked(more).await
+        self.renew_locked(0).await
     }
 
-    /// `LEASE`, with `leasing` held. A shrinking grant applies before the step (this instance
-    /// never uses more than Redis will say it holds); the answer applies after it.
+    /// `LEASE` for the long-polls now plus `more` and the headroom, with `leasing` held. A
+    /// shrinking grant applies before the step (this instance never uses more than Redis
+    /// will say it holds); the answer applies after it.
     async fn renew_locked(&self, more: usize) -> Result<(), RelayError> {
         let inner = &self.inner;
         let started = Instant::now();

@@ -396,8 +396,8 @@ fn stat(v: &Option<Value>, key: &str) -> u64 {
     v.as_ref().and_then(|v| v[key].as_u64()).unwrap_or(0)
 }
 
-/// Long-polls waiting: relay-wide behind a load balancer (the Redis store counts them in
-/// Redis), else the one relay's count (door and frame long-polls).
+/// Long-polls waiting: relay-wide behind a load balancer (the Redis store's instances
+/// report theirs each second), else the one relay's count (door and frame long-polls).
 fn long_polls(v: &Option<Value>) -> u64 {
     match v.as_ref().map(|v| &v["waiters_relay_wide"]) {
         Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
