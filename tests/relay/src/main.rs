@@ -25,6 +25,7 @@ mod floor;
 mod ids;
 mod metrics;
 mod queue;
+mod redis_batch;
 mod redis_lua;
 mod redis_store;
 mod server;
@@ -163,10 +164,19 @@ fn main() -> ExitCode {
             prefix: redis_prefix,
         }),
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = threads {
-        runtime.worker_threads(usize::from(threads));
-    }
+    // One thread (`--threads 1`, or a host with one CPU): the single-threaded scheduler, which
+    // hands no task between threads; else one worker per thread asked for or per CPU.
+    let workers = threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let mut runtime = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.worker_threads(workers);
+        runtime
+    };
     let result = runtime
         .enable_all()
         .build()

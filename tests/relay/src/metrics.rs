@@ -1,6 +1,6 @@
 //! `GET /metrics` in the Prometheus text format (OpenMetrics), per instance: frames and
 //! bytes relayed (served to their receiver) per direction, requests refused by reason, the
-//! Redis round-trip time, and the relay-wide number of open sessions (read from the store
+//! Redis round-trip time and the steps those round trips carried, and the relay-wide number of open sessions (read from the store
 //! at each scrape). Labels are fixed words, never ids, so a client cannot grow the registry.
 
 use std::sync::OnceLock;
@@ -33,6 +33,7 @@ struct Metrics {
     bytes: Family<DirLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     redis: Histogram,
+    steps: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -45,6 +46,7 @@ fn metrics() -> &'static Metrics {
         let rejected = Family::<ReasonLabel, Counter>::default();
         // 100 µs .. ~3.3 s.
         let redis = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let steps = Counter::default();
         registry.register(
             "relay_open_sessions",
             "Sessions open relay-wide",
@@ -67,8 +69,13 @@ fn metrics() -> &'static Metrics {
         );
         registry.register(
             "relay_redis_round_trip_seconds",
-            "Time of one Redis step (script or command) as this instance saw it",
+            "Time of one Redis round trip (a step, a batch of steps or a command) as this instance saw it",
             redis.clone(),
+        );
+        registry.register(
+            "relay_redis_steps",
+            "Steps this instance ran in Redis, alone or batched (per round trip: over relay_redis_round_trip_seconds_count)",
+            steps.clone(),
         );
         Metrics {
             registry,
@@ -77,6 +84,7 @@ fn metrics() -> &'static Metrics {
             bytes,
             rejected,
             redis,
+            steps,
         }
     })
 }
@@ -112,6 +120,11 @@ pub fn rejected(status: StatusCode, message: &str) {
 
 pub fn redis_round_trip(took: Duration) {
     metrics().redis.observe(took.as_secs_f64());
+}
+
+/// `n` steps went to Redis in one round trip.
+pub fn redis_steps(n: usize) {
+    metrics().steps.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
 }
 
 /// The text of one scrape; `open_sessions` is the store's count now, if it answered.

@@ -11,6 +11,7 @@
 //! closures, each time). The library's name carries a hash of its code, so relays of
 //! different versions on one Redis never replace each other's functions; an instance loads
 //! it when Redis answers that a function is missing (first use, or Redis restarted).
+//! `batch` runs several steps in one call (`redis_batch`), each as it runs alone.
 //!
 //! Keys under the prefix `P` (ARGV[1] of every function):
 //! - `P:s:<session>` hash: `inc` (incarnation), `t` (its idle deadline as written in
@@ -31,15 +32,20 @@
 //!   instances; a dead instance's grant lapses with its end (`LEASE`).
 //! - `P:n` hash: relay-wide counters: `bytes` (held in all queues, the relay-wide budget),
 //!   `doors`, the sessions' and knocks' stats, and `stored_gone` (frames stored by removed
-//!   sessions). A session's frames stored are its next numbers (`un + dn`) and its frames
-//!   queued `un - ub + dn - db`, so the frame stats are sums over the sessions (`STATS`,
-//!   when asked for them) and no step counts frames.
+//!   sessions). A call (a step, or a batch of steps) gathers its changes and writes each
+//!   counter once when it ends; within the call `bytes_held` is the budget's count as the
+//!   call has changed it, so a batch of POSTs costs one read and one write of it. A
+//!   session's frames stored are its next numbers (`un + dn`) and its frames queued
+//!   `un - ub + dn - db`, so the frame stats are sums over the sessions (`STATS`, when
+//!   asked for them) and no step counts frames.
 //! - channels: `P:wake:<instance>` carries `g:<session>:<d>:<inc>:<seq>:<frame>` (frame
 //!   `seq` stored, with its bytes) and `x:<session>` (session gone) to the instances named
 //!   in `<d>w` only; `P:wake`, which every instance hears, carries `d:<door>` (a knock) and
-//!   the wakes of a `*` session. Published inside the step that made the change, never to
-//!   the instance that ran the step: `POST` tells its caller instead, which wakes its own
-//!   GETs (a third of the wakes behind a round-robin over three instances).
+//!   the wakes of a `*` session. Published by the call (step or batch) that made the
+//!   change, as it ends, one message per channel: a call with several wakes for one channel
+//!   sends `b:` followed by each as `<length>:<message>`. Never to the instance that ran
+//!   the step: `POST` tells its caller instead, which wakes its own GETs (a third of the
+//!   wakes behind a round-robin over three instances).
 //!
 //! Wake addressing: a frame GET that finds nothing writes its instance into `<d>w` in the
 //! same step (it has armed its local wake before), and the step that stores the next frame
@@ -62,12 +68,21 @@
 //! The key layout is part of the library's version: relays whose layouts differ must not
 //! share a prefix (give a new version its own `--redis-prefix`, or drain the old first).
 
-/// Shared helpers, defined once when the library loads. `begin` sets the call's prefix and
-/// time and empties the step's pending session writes; `finish` makes them (every function
-/// but `noop` is wrapped in both; a function runs alone, so they cannot mix).
+/// Shared helpers, defined once when the library loads. `open_call` sets a call's prefix and
+/// time and `close_call` writes its counter changes; within a call, `begin` empties a step's
+/// pending session writes and `finish` makes them (every function but `noop` is wrapped in
+/// all four, a batch's steps in `begin` and `finish` each; a function runs alone, so calls
+/// cannot mix).
 const PRELUDE: &str = r#"
 local P, NOW, SESS, KN, N, CH, LH, LE, LU
 local SK_H, SK
+-- Changes to the relay-wide counters (`P:n`) of this call, a step or a batch of them:
+-- name -> change, written by one HINCRBY each when the call ends (`close_call`); BYTES:
+-- `P:n bytes` as read at the call's first need of it, before the changes in CN.
+local CN, BYTES = {}, nil
+-- Wake messages of this call: channel -> its messages, and the channels in the order first
+-- used; `close_call` publishes each channel's once (one message, or `b:` and them all).
+local OUT, OUTC = {}, {}
 -- The step's pending session writes: session PH, fields and values PSET[1..PN] (the table
 -- is reused; entries past PN are stale), key expiry PX.
 local PH, PSET, PN, PX = nil, {}, 0, nil
@@ -77,14 +92,21 @@ local F = {
   u = {b = 'ub', n = 'un', bytes = 'ubytes', w = 'uw'},
   d = {b = 'db', n = 'dn', bytes = 'dbytes', w = 'dw'},
 }
-local function begin(a)
-  if a[1] ~= P then
-    P = a[1]
+-- A call (a step, or a batch of steps) starts: its prefix and clock, and no counter change
+-- yet (a call that failed half-way left its own behind).
+local function open_call(prefix, now)
+  if prefix ~= P then
+    P = prefix
     SESS, KN, N, CH = P..':sessions', P..':knocks', P..':n', P..':wake'
     LH, LE, LU = P..':lease', P..':lease_end', P..':lease_used'
     SK = nil
   end
-  NOW = tonumber(a[#a])
+  NOW = tonumber(now)
+  CN, BYTES = {}, nil
+  OUT, OUTC = {}, {}
+end
+-- A step starts: no session write pending.
+local function begin()
   PH, PN, PX = nil, 0, nil
 end
 -- The session's key, kept for the session a step last named (a step names one or two).
@@ -97,8 +119,41 @@ local function dkey(door) return P..':d:'..door end
 -- Frame `seq` of direction d, a field of the session's hash.
 local function frame_field(d, seq) return d..':'..seq end
 local function num(v) return tonumber(v) or 0 end
--- Lua's -0 is spelled "-0", which HINCRBY refuses; a zero change is no change anyway.
-local function count(name, by) if by ~= 0 then redis.call('HINCRBY', N, name, by) end end
+local function count(name, by) CN[name] = (CN[name] or 0) + by end
+-- The relay-wide bytes held now, this call's changes included.
+local function bytes_held()
+  if not BYTES then BYTES = num(redis.call('HGET', N, 'bytes')) end
+  return BYTES + (CN.bytes or 0)
+end
+local function publish(ch, msg)
+  local l = OUT[ch]
+  if not l then
+    l = {}
+    OUT[ch] = l
+    OUTC[#OUTC + 1] = ch
+  end
+  l[#l + 1] = msg
+end
+local function close_call()
+  for _, ch in ipairs(OUTC) do
+    local l = OUT[ch]
+    if #l == 1 then
+      redis.call('PUBLISH', ch, l[1])
+    else
+      -- Several messages for one channel: `b:` then each as `<length>:<message>`.
+      local parts = {'b:'}
+      for _, msg in ipairs(l) do
+        parts[#parts + 1] = #msg..':'
+        parts[#parts + 1] = msg
+      end
+      redis.call('PUBLISH', ch, table.concat(parts))
+    end
+  end
+  for name, by in pairs(CN) do
+    -- Lua's -0 is spelled "-0", which HINCRBY refuses; a zero change is no change anyway.
+    if by ~= 0 then redis.call('HINCRBY', N, name, by) end
+  end
+end
 -- Field writes to session h, made by one HSET when the step ends (a step writes one session).
 local function put(h, k, v)
   PH = h
@@ -136,14 +191,14 @@ local function touch(h, deadline, t, x)
   PX = x
   return x
 end
--- Publishes msg to the instances of a `<d>w` list but `me`; true when `me` is named (its
--- caller wakes its own waiters without a message).
+-- Publishes msg (when the call ends) to the instances of a `<d>w` list but `me`; true when
+-- `me` is named (its caller wakes its own waiters without a message).
 local function wake(names, msg, me)
   if not names or names == '' then return false end
-  if names == '*' then redis.call('PUBLISH', CH, msg) return false end
+  if names == '*' then publish(CH, msg) return false end
   local mine = false
   for inst in string.gmatch(names, '[^,]+') do
-    if inst == me then mine = true else redis.call('PUBLISH', CH..':'..inst, msg) end
+    if inst == me then mine = true else publish(CH..':'..inst, msg) end
   end
   return mine
 end
@@ -155,20 +210,20 @@ local function register(h, d, names, inst)
   if #names >= 8 * (#inst + 1) then names = '*' else names = names..inst..',' end
   put(h, F[d].w, names)
 end
--- Acknowledges h's frames in d before seq (base, nxt, bytes: as read) and looks for seq:
+-- Acknowledges h's frames in d before seq (base, nxt, bytes: as read) and looks for seq
+-- (`frame`, `following`: frames seq and seq + 1 as read with them, false when not there):
 -- -2 dropped, false not there, or {frame} / {frame, following} (want_following '1').
-local function take(h, d, seq, field, base, nxt, bytes, want_following)
+local function take(h, d, seq, base, nxt, bytes, frame, following, want_following)
   local sk = skey(h)
-  local freed, gone, frame, looked = 0, {}, nil, false
+  local freed, gone = 0, {}
   if seq >= nxt and base < nxt then
     -- Every stored frame is acknowledged (the usual case: a GET for the next number acks
     -- the one before): their bytes are all freed.
     for i = base, nxt - 1 do gone[#gone + 1] = frame_field(d, i) end
     freed, base = bytes, nxt
   elseif base < seq and seq < nxt then
-    -- Frame seq is read anyway; when it is the last one held, the bytes freed are all but
-    -- its own (no length read per acknowledged frame).
-    frame, looked = redis.call('HGET', sk, frame_field(d, field)), true
+    -- When frame seq is the last one held, the bytes freed are all but its own (no length
+    -- read per acknowledged frame).
     for i = base, seq - 1 do gone[#gone + 1] = frame_field(d, i) end
     if frame and nxt == seq + 1 then
       freed = bytes - #frame
@@ -185,13 +240,15 @@ local function take(h, d, seq, field, base, nxt, bytes, want_following)
   end
   if seq < base then return -2 end
   -- Number `nxt` and above are not stored yet.
-  if seq >= nxt then return false end
-  if not looked then frame = redis.call('HGET', sk, frame_field(d, field)) end
-  if not frame then return false end
-  if want_following == '1' then
-    return {frame, redis.call('HGET', sk, frame_field(d, seq + 1))}
-  end
+  if seq >= nxt or not frame then return false end
+  if want_following == '1' then return {frame, following} end
   return {frame}
+end
+-- The fields of frame seq of d (as the argument spells it) and, when the following frame is
+-- wanted ('1'), of seq + 1: a look reads them with its session's own (`take`).
+local function look_fields(d, arg, seq, want_following)
+  if want_following == '1' then return frame_field(d, arg), frame_field(d, seq + 1) end
+  return frame_field(d, arg)
 end
 local function parse_knock(e)
   local order, h, inc = string.match(e, '^(%d+):(%x+):(%d+)$')
@@ -285,7 +342,7 @@ redis.call('ZADD', KN, NOW, door..'|'..e)
 redis.call('SADD', kkey(h), door)
 redis.call('PEXPIREAT', kkey(h), x)
 count('knocks_received', 1)
-redis.call('PUBLISH', CH, 'd:'..door)
+publish(CH, 'd:'..door)
 return 1
 "#;
 
@@ -336,11 +393,8 @@ end
 if seq ~= nxt then return -3 end
 if nxt - base >= max_frames then return -4 end
 if bytes + #frame > max_bytes then return -5 end
--- Counted first and taken back when over: one step instead of a read and a count.
-if redis.call('HINCRBY', N, 'bytes', #frame) > total then
-  redis.call('HINCRBY', N, 'bytes', -#frame)
-  return -6
-end
+if bytes_held() + #frame > total then return -6 end
+count('bytes', #frame)
 put(h, field, frame)
 put(h, f.n, nxt + 1)
 put(h, f.bytes, bytes + #frame)
@@ -374,11 +428,11 @@ return tonumber(s[1])
 const START_GET: &str = r#"
 local h, d, seq = ARGV[2], ARGV[4], tonumber(ARGV[5])
 local f = F[d]
-local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, 't', 'x', f.w)
+local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, 't', 'x', f.w, look_fields(d, ARGV[5], seq, ARGV[6]))
 if not s[1] then return false end
 local inc = tonumber(s[1])
 touch(h, NOW + tonumber(ARGV[3]), s[5], s[6])
-local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
+local got = take(h, d, seq, num(s[2]), num(s[3]), num(s[4]), s[8], s[9], ARGV[6])
 if got == -2 then return {inc, -2} end
 if ARGV[7] == '1' and (not got or ARGV[6] == '1') then register(h, d, s[7], ARGV[8]) end
 if not got then return {inc, 0} end
@@ -393,9 +447,9 @@ return out
 const TAKE: &str = r#"
 local h, inc, d, seq = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local f = F[d]
-local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, f.w)
+local s = redis.call('HMGET', skey(h), 'inc', f.b, f.n, f.bytes, f.w, look_fields(d, ARGV[5], seq, ARGV[6]))
 if s[1] ~= inc then return -1 end
-local got = take(h, d, seq, ARGV[5], num(s[2]), num(s[3]), num(s[4]), ARGV[6])
+local got = take(h, d, seq, num(s[2]), num(s[3]), num(s[4]), s[6], s[7], ARGV[6])
 if got == -2 then return -2 end
 if not got or ARGV[6] == '1' then
   -- Waits again (or may be held by a test fault): the next frame stored must wake it.
@@ -474,9 +528,39 @@ return out
 /// the relay's own client path (`relay_load`'s floor phase).
 const NOOP: &str = "return 1";
 
-/// One function of the library: what `FCALL` names.
+/// Runs several steps in one `FCALL` (`redis_batch`), in order, each between its own `begin`
+/// and `finish` exactly as if called alone. ARGV: P, now, then per step its index in
+/// `STEPS` (1-based; `noop` after them), its argument count and its arguments (P and now
+/// left out) → one answer per step, in order (a step answering nothing answers `false`, so
+/// a Lua table keeps its place). A step that raises an error answers the status
+/// `STEP FAILED` (an error reply would fail the client's reading of the whole batch; no step
+/// answers a status) and the others run on, so no request can fail the steps of the
+/// requests batched with it (what it wrote before the error stays written, as when a step
+/// alone fails). The batch's counter changes and wakes are written once, at its end.
+const BATCH: &str = r#"
+local out, i, n = {}, 3, #A
+open_call(A[1], A[2])
+-- One ARGV table for all the steps, as long as each step's: P, its arguments, now.
+local argv, len = {A[1]}, 1
+while i <= n do
+  local f, c = BATCHED[tonumber(A[i])], tonumber(A[i + 1])
+  for j = 1, c do argv[j + 1] = A[i + 1 + j] end
+  argv[c + 2] = A[2]
+  for j = c + 3, len do argv[j] = nil end
+  len = c + 2
+  local ok, r = pcall(run_step, f, argv)
+  if not ok then r = redis.status_reply('STEP FAILED') elseif r == nil then r = false end
+  out[#out + 1] = r
+  i = i + 2 + c
+end
+close_call()
+return out
+"#;
+
+/// One function of the library: what `FCALL` names, and its place in a batch.
 pub struct Step {
     pub name: String,
+    pub index: usize,
 }
 
 /// The library's code and its functions.
@@ -495,6 +579,9 @@ pub struct Scripts {
     pub sweep: Step,
     pub stats: Step,
     pub noop: Step,
+    /// Function names by batch index: `batch`, then `STEPS`, then `noop`
+    /// (`redis_batch::Link::names`).
+    pub by_index: Vec<String>,
 }
 
 const STEPS: [(&str, &str); 12] = [
@@ -523,20 +610,40 @@ impl Scripts {
     pub fn new() -> Self {
         let mut code = format!("#!lua name=@LIB@\n{PRELUDE}");
         // Each body once as a local function (no closure made per call), then registered
-        // between `begin` and `finish`.
+        // within `open_call`, `begin`, `finish` and `close_call`.
         for (name, body) in STEPS {
             code.push_str(&format!(
                 "local function step_{name}(ARGV)\n{body}\nend\n\
                  redis.register_function('@LIB@_{name}', function(KEYS, ARGV)\n\
-                 begin(ARGV)\nlocal r = step_{name}(ARGV)\nfinish()\nreturn r\nend)\n"
+                 open_call(ARGV[1], ARGV[#ARGV])\nbegin()\nlocal r = step_{name}(ARGV)\n\
+                 finish()\nclose_call()\n\
+                 return r\nend)\n"
             ));
         }
         code.push_str(&format!(
-            "redis.register_function('@LIB@_noop', function(KEYS, ARGV) {NOOP} end)\n"
+            "local function step_noop(ARGV) {NOOP} end\n\
+             redis.register_function('@LIB@_noop', function(KEYS, ARGV) {NOOP} end)\n"
+        ));
+        let batched: Vec<String> = STEPS
+            .iter()
+            .map(|(name, _)| format!("step_{name}"))
+            .chain(["step_noop".to_string()])
+            .collect();
+        code.push_str(&format!(
+            "local BATCHED = {{{}}}\n\
+             local function run_step(f, argv)\n\
+             begin()\nlocal r = f(argv)\nfinish()\nreturn r\nend\n\
+             redis.register_function('@LIB@_batch', function(KEYS, A)\n{BATCH}\nend)\n",
+            batched.join(", ")
         ));
         let library = format!("relay_{:016x}", fnv1a(&code));
         let step = |name: &str| Step {
             name: format!("{library}_{name}"),
+            // 1-based as in `BATCHED`, where `noop` follows `STEPS`.
+            index: STEPS
+                .iter()
+                .position(|(n, _)| *n == name)
+                .map_or(STEPS.len() + 1, |at| at + 1),
         };
         Self {
             create: step("create"),
@@ -552,6 +659,11 @@ impl Scripts {
             sweep: step("sweep"),
             stats: step("stats"),
             noop: step("noop"),
+            by_index: std::iter::once("batch")
+                .chain(STEPS.iter().map(|(name, _)| *name))
+                .chain(["noop"])
+                .map(|name| format!("{library}_{name}"))
+                .collect(),
             library: code.replace("@LIB@", &library),
         }
     }

@@ -50,9 +50,10 @@
 //! more (`TAKE`) per wake that brought another number. A POST is one step, which renews the
 //! session's idle deadline about once a second and its TTLs about once a minute, and wakes
 //! a GET of its own instance without a message. No step counts frames (the stats add up
-//! the sessions' numbers when asked). Measured with `relay-load --compare-redis`
-//! (tests/bench/README.md), beside the floor of any Redis-backed relay (one no-op step per
-//! request, `floor`).
+//! the sessions' numbers when asked). The steps of concurrent requests go to Redis together,
+//! one `FCALL` per batch (`redis_batch`); the sweeper's, the lease's and the stats' go
+//! alone. Measured with `relay-load --compare-redis` (tests/bench/README.md), beside the
+//! floor of any Redis-backed relay (one no-op step per request, `floor`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,6 +72,7 @@ use crate::error::RelayError;
 use crate::faults::{Action, Delivery, Faults, Target};
 use crate::ids::{Id, hex};
 use crate::queue::{Appended, Dir};
+use crate::redis_batch::{self, Batcher, Link};
 use crate::redis_lua::{Scripts, Step};
 use crate::state::{Limits, SessionRef, Signal, Swept};
 use crate::store::{FrameGet, Store};
@@ -114,6 +116,31 @@ struct Local {
 }
 
 impl Local {
+    /// One wake message (`redis_lua`): `g:<session>:<u|d>:<inc>:<seq>:<frame>`,
+    /// `x:<session>` or `d:<door>`.
+    fn wake(&mut self, payload: &[u8]) {
+        match payload {
+            [b'g', b':', rest @ ..] => {
+                if let Some((id, dir, inc, seq, frame)) = parse_parcel(rest) {
+                    self.parcel(id, dir, inc, seq, || Bytes::copy_from_slice(frame));
+                }
+            }
+            [b'x', b':', rest @ ..] => {
+                if let Some(signal) = parse_id(rest).and_then(|id| self.signals.get(&id)) {
+                    signal.wake_all();
+                }
+            }
+            [b'd', b':', rest @ ..] => {
+                if let Some(waiters) = parse_id(rest).and_then(|door| self.doors.get(&door)) {
+                    for (_, notify) in waiters {
+                        notify.notify_one();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Frame `seq` of the session's incarnation `inc` was stored: the GETs of this instance
     /// waiting on it wake and find the frame here (none waiting: nothing kept).
     fn parcel(&mut self, id: Id, dir: Dir, inc: u64, seq: u64, frame: impl FnOnce() -> Bytes) {
@@ -185,6 +212,10 @@ struct Inner {
     instance: String,
     conn: ConnectionManager,
     scripts: Scripts,
+    /// The steps of requests go through it (`redis_batch`); sweeps, leases and stats go
+    /// alone (`run_alone`).
+    batcher: Arc<Batcher>,
+    link: Link,
     next_waiter: AtomicU64,
     shutting_down: AtomicBool,
     local: Mutex<Local>,
@@ -207,7 +238,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// The steps' clock (`redis_lua`): this instance's wall clock, in ms since the epoch.
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms)
 }
 
@@ -220,6 +251,25 @@ fn dir_key(dir: Dir) -> &'static str {
 
 fn parse_id(text: &[u8]) -> Option<Id> {
     Id::parse_hex(std::str::from_utf8(text).ok()?)
+}
+
+/// The wake messages of one published message: itself, or those a `b:` message carries
+/// (`<length>:<message>` each; what does not parse ends the list).
+fn wakes(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = payload.strip_prefix(b"b:");
+    let mut single = rest.is_none().then_some(payload);
+    std::iter::from_fn(move || {
+        if let Some(one) = single.take() {
+            return Some(one);
+        }
+        let text = rest?;
+        let colon = text.iter().position(|b| *b == b':')?;
+        let len: usize = std::str::from_utf8(&text[..colon]).ok()?.parse().ok()?;
+        let end = colon.checked_add(1)?.checked_add(len)?;
+        let one = text.get(colon + 1..end)?;
+        rest = Some(&text[end..]);
+        Some(one)
+    })
 }
 
 /// `<session>:<u|d>:<inc>:<seq>:<frame>` of a `g:` wake.
@@ -268,6 +318,13 @@ impl RedisStore {
             .map_err(|e| format!("--redis: {:?}", e.kind()))?;
         let mut name = [0u8; 8];
         getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
+        let scripts = Scripts::new();
+        let link = Link {
+            conn: conn.clone(),
+            prefix: options.prefix.as_bytes().into(),
+            library: scripts.library.as_str().into(),
+            names: scripts.by_index.clone().into(),
+        };
         let inner = Arc::new(Inner {
             encoded: EncodedLimits::new(&limits),
             limits,
@@ -275,7 +332,9 @@ impl RedisStore {
             prefix: options.prefix,
             instance: hex(&name),
             conn,
-            scripts: Scripts::new(),
+            scripts,
+            batcher: Batcher::start(link.clone()),
+            link,
             next_waiter: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             local: Mutex::new(Local::default()),
@@ -377,35 +436,30 @@ impl Inner {
         Ok(delivered)
     }
 
-    /// One wake-up message: `g:<session>:<u|d>:<inc>:<seq>:<frame>`, `x:<session>` or
-    /// `d:<door>`.
+    /// One published message: a wake, or several (`wakes`).
     fn wake(&self, payload: &[u8]) {
         let mut local = self.lock();
-        match payload {
-            [b'g', b':', rest @ ..] => {
-                if let Some((id, dir, inc, seq, frame)) = parse_parcel(rest) {
-                    local.parcel(id, dir, inc, seq, || Bytes::copy_from_slice(frame));
-                }
-            }
-            [b'x', b':', rest @ ..] => {
-                if let Some(signal) = parse_id(rest).and_then(|id| local.signals.get(&id)) {
-                    signal.wake_all();
-                }
-            }
-            [b'd', b':', rest @ ..] => {
-                if let Some(waiters) = parse_id(rest).and_then(|door| local.doors.get(&door)) {
-                    for (_, notify) in waiters {
-                        notify.notify_one();
-                    }
-                }
-            }
-            _ => {}
+        for one in wakes(payload) {
+            local.wake(one);
         }
     }
 
-    /// One step: `FCALL`, and when Redis does not have the library (first use, or Redis
-    /// restarted) `FUNCTION LOAD` and the call again.
+    /// One step of a request, in the next batch (`redis_batch`).
     async fn run<T: redis::FromRedisValue>(
+        &self,
+        step: &Step,
+        args: &[&[u8]],
+    ) -> Result<T, RelayError> {
+        let args = args.iter().map(|arg| arg.to_vec()).collect();
+        let answer = self.batcher.call(step.index, args).await;
+        answer
+            .map_err(|()| RelayError::store_unavailable())
+            .and_then(typed)
+    }
+
+    /// One step on its own `FCALL`, not batched: the sweeper's and the stats' steps, which
+    /// may take long, and the lease's.
+    async fn run_alone<T: redis::FromRedisValue>(
         &self,
         step: &Step,
         args: &[&[u8]],
@@ -416,30 +470,19 @@ impl Inner {
             call.arg(*arg);
         }
         call.arg(now_ms());
-        let mut conn = self.conn.clone();
-        let started = std::time::Instant::now();
-        let mut result = call.query_async(&mut conn).await;
-        if result.as_ref().is_err_and(function_missing) {
-            let loaded: Result<String, _> = redis::cmd("FUNCTION")
-                .arg("LOAD")
-                .arg("REPLACE")
-                .arg(&self.scripts.library)
-                .query_async(&mut conn)
-                .await;
-            result = match loaded {
-                Ok(_) => call.query_async(&mut conn).await,
-                Err(e) => Err(e),
-            };
-        }
-        crate::metrics::redis_round_trip(started.elapsed());
-        result.map_err(|e| unavailable(&e))
+        let answer = redis_batch::fcall(&self.link, &call, 1).await;
+        answer
+            .map_err(|()| RelayError::store_unavailable())
+            .and_then(typed)
     }
 }
 
-/// Redis's answer to an `FCALL` of a function it does not have.
-fn function_missing(e: &redis::RedisError) -> bool {
-    e.detail()
-        .is_some_and(|d| d.starts_with("Function not found"))
+/// A step's answer as the type its caller reads.
+fn typed<T: redis::FromRedisValue>(answer: Rv) -> Result<T, RelayError> {
+    T::from_redis_value(answer).map_err(|_| {
+        log!("redis: a step's answer is not of the type expected");
+        RelayError::store_unavailable()
+    })
 }
 
 fn number(n: impl ToString) -> Vec<u8> {
@@ -850,7 +893,7 @@ impl Store for RedisStore {
         let inner = &self.inner;
         self.renew_lease().await?;
         let answer: Vec<Rv> = inner
-            .run(
+            .run_alone(
                 &inner.scripts.sweep,
                 &[&number(ms(inner.limits.knock_ttl)), &number(SWEEP_BATCH)],
             )
@@ -887,7 +930,7 @@ impl Store for RedisStore {
     async fn stats(&self, frames: bool) -> Result<Value, RelayError> {
         let inner = &self.inner;
         let answer: Vec<Rv> = inner
-            .run(&inner.scripts.stats, &[if frames { b"1" } else { b"0" }])
+            .run_alone(&inner.scripts.stats, &[if frames { b"1" } else { b"0" }])
             .await?;
         let int = |v: &Rv| match v {
             Rv::Int(n) => *n,
@@ -988,7 +1031,7 @@ impl RedisStore {
         };
         let until = now_ms().saturating_add(LEASE_MS);
         let granted: i64 = inner
-            .run(
+            .run_alone(
                 &inner.scripts.lease,
                 &[
                     inner.instance.as_bytes(),
@@ -1026,5 +1069,25 @@ impl Inner {
     /// when the limit is under 64 (every slot then a step: exact).
     fn headroom(&self, used: usize) -> usize {
         (16 + used / 8).min(self.limits.max_waiters / 64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wakes;
+
+    #[test]
+    fn a_message_carries_one_wake_or_several() {
+        let one: Vec<&[u8]> = wakes(b"x:00").collect();
+        assert_eq!(one, [b"x:00".as_slice()]);
+        // Lengths count bytes, so a frame holding ':' or digits stays whole.
+        let several: Vec<&[u8]> = wakes(b"b:4:x:0013:g:1:u:2:3:4:53:d:7").collect();
+        assert_eq!(several, [b"x:00".as_slice(), b"g:1:u:2:3:4:5", b"d:7"]);
+        // A list cut short or malformed ends where it stops parsing; nothing is read past it.
+        let cut: Vec<&[u8]> = wakes(b"b:4:x:0099:g:1").collect();
+        assert_eq!(cut, [b"x:00".as_slice()]);
+        assert_eq!(wakes(b"b:zz:x").count(), 0);
+        assert_eq!(wakes(b"b:").count(), 0);
+        assert_eq!(wakes(b"b:18446744073709551615:x").count(), 0);
     }
 }

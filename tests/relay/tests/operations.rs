@@ -53,10 +53,13 @@ async fn health_readiness_and_metrics() {
         assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
     }
     let round_trips = sample(&text, "relay_redis_round_trip_seconds_count").unwrap();
+    let steps = sample(&text, "relay_redis_steps_total").unwrap();
     if on_redis() {
+        // One request at a time here: each step went alone (requests, sweeps, leases).
         assert!(round_trips >= 10.0, "{text}");
+        assert!(steps >= round_trips, "{text}");
     } else {
-        assert!(round_trips == 0.0, "{text}");
+        assert!(round_trips == 0.0 && steps == 0.0, "{text}");
     }
     // Ids never label a metric.
     for id in [&s, &gone] {

@@ -189,6 +189,35 @@ fn command_stats(url: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The Redis steps and round trips a relay has made (`/metrics`:
+/// `relay_redis_steps_total`, `relay_redis_round_trip_seconds_count`); zeros when it does
+/// not answer.
+fn redis_steps(url: &str) -> (u64, u64) {
+    use std::io::{Read, Write};
+    let scrape = || -> std::io::Result<String> {
+        let address = url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let text = scrape().unwrap_or_default();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        value("relay_redis_steps_total"),
+        value("relay_redis_round_trip_seconds_count"),
+    )
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
@@ -332,6 +361,7 @@ fn one_pass(
     ))?;
     let floor_usage = floor.usage();
     let floor_redis_usage = usage(floor_redis.pid());
+    let (floor_steps, _) = redis_steps(&floor.url);
     let floor_commands = command_stats(&floor_url);
     let floor_clean = floor.stop();
     drop(floor_redis);
@@ -377,6 +407,10 @@ fn one_pass(
     let redis_report = rt.block_on(load(&front, &watch, cli))?;
     let usages: Vec<Usage> = relays.iter().map(RelayProcess::usage).collect();
     let redis_usage = usage(redis.pid());
+    let (steps, trips) = relays
+        .iter()
+        .map(|r| redis_steps(&r.url))
+        .fold((0, 0), |(s, t), (rs, rt)| (s + rs, t + rt));
     let commands = command_stats(&url);
     // The master and its workers: CPU summed, peak RSS of the largest process.
     let workers = children(proxy.pid());
@@ -443,9 +477,11 @@ fn one_pass(
         .map(|(_, calls)| calls)
         .sum();
     println!(
-        "redis-server commands (INFO commandstats, whole run): {:.2} Lua steps (FCALL or EVALSHA) and {:.2} PUBLISH per round trip",
+        "redis-server commands (INFO commandstats, whole run): {:.2} FCALLs and {:.2} PUBLISH per round trip; the relays' steps (their /metrics): {:.2} per round trip, {:.1} per Redis round trip",
         calls as f64 / round_trips,
-        published as f64 / round_trips
+        published as f64 / round_trips,
+        steps as f64 / round_trips,
+        steps as f64 / trips.max(1) as f64
     );
     // Every command a client sent and every command a step ran, per round trip.
     let per_rt: Vec<String> = commands
@@ -471,14 +507,16 @@ fn one_pass(
     let floor_relay = per_k(cpu_s(&floor_usage), &floor_report);
     let floor_redis = per_k(cpu_s(&floor_redis_usage), &floor_report);
     let floor_cpu = floor_relay + floor_redis;
-    let floor_steps: u64 = floor_commands
+    let floor_calls: u64 = floor_commands
         .iter()
         .filter(|(name, _)| name.starts_with("fcall"))
         .map(|(_, calls)| calls)
         .sum();
+    let floor_rts = floor_report.latencies.len().max(1) as f64;
     println!(
-        "floor (in-memory relay + one no-op FCALL per request, {:.2} per round trip): relay {floor_relay:.3} + redis-server {floor_redis:.3} = {floor_cpu:.3} CPU s, {:.2}x the in-memory relay; its Redis round trips alone cost {:.3}",
-        floor_steps as f64 / floor_report.latencies.len().max(1) as f64,
+        "floor (in-memory relay + one no-op step per request, {:.2} per round trip in {:.2} FCALLs): relay {floor_relay:.3} + redis-server {floor_redis:.3} = {floor_cpu:.3} CPU s, {:.2}x the in-memory relay; its Redis steps alone cost {:.3}",
+        floor_steps as f64 / floor_rts,
+        floor_calls as f64 / floor_rts,
         floor_cpu / mem_cpu,
         floor_cpu - mem_cpu
     );
