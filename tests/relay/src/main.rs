@@ -106,7 +106,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
         /// Worker threads serving requests (default: one per CPU the process may use); set it
-        /// to the instance's share of the host when several instances share one.
+        /// to the instance's share of the host when several instances share one. With one,
+        /// the relay runs tokio's single-threaded scheduler.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
     },
