@@ -288,6 +288,14 @@ mod tests {
         }
     }
 
+    /// A private Redis, the library, and a batcher on it.
+    fn started() -> (Server, Scripts, Arc<Batcher>) {
+        let server = Server::start();
+        let scripts = Scripts::new();
+        let batcher = Batcher::start(link(server.port, &scripts));
+        (server, scripts, batcher)
+    }
+
     fn create(batcher: &Batcher, scripts: &Scripts, session: u8) -> impl Future<Output = Answer> {
         let args = vec![
             format!("{session:032x}").into_bytes(),
@@ -313,9 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn steps_queued_together_run_in_one_call_in_their_order() {
-        let server = Server::start();
-        let scripts = Scripts::new();
-        let batcher = Batcher::start(link(server.port, &scripts));
+        let (server, scripts, batcher) = started();
         // The library is loaded by a first step alone.
         assert_eq!(create(&batcher, &scripts, 0).await, Ok(Rv::Int(1)));
         let before = fcalls(server.port);
@@ -332,9 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_step_that_fails_fails_alone() {
-        let server = Server::start();
-        let scripts = Scripts::new();
-        let batcher = Batcher::start(link(server.port, &scripts));
+        let (_server, scripts, batcher) = started();
         assert_eq!(create(&batcher, &scripts, 0).await, Ok(Rv::Int(1)));
         // A step Redis cannot run (no such function in the batch) between two good ones.
         let answers = futures_util::future::join_all([
@@ -351,9 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_sends_one_message_per_instance_it_wakes() {
-        let server = Server::start();
-        let scripts = Scripts::new();
-        let batcher = Batcher::start(link(server.port, &scripts));
+        let (server, scripts, batcher) = started();
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
         let mut pubsub = client.get_async_pubsub().await.expect("a subscriber");
         pubsub.subscribe("t:wake:a").await.expect("subscribed");
