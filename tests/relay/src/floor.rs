@@ -5,16 +5,17 @@
 //! one atomic step in Redis for every HTTP request that reads or changes that state: a POST
 //! must be in Redis before its `204`, a GET must look there (a GET woken by another
 //! instance needs at least the message that wakes it, which this floor leaves out). So an
-//! ideal Redis-backed relay is the in-memory relay plus one Redis round trip per request,
-//! and that is what this mode serves: the in-memory store, with one `FCALL` of the Redis
+//! ideal Redis-backed relay is the in-memory relay plus one Redis step per request, and
+//! that is what this mode serves: the in-memory store, with one step of the Redis
 //! library's `noop` function (no key, no clock, an integer answer) before each request is
-//! handled, on the Redis store's own client path (`RedisStore::floor_step`: the multiplexed
-//! connection, its idle subscriber beside it, the same runtime, threads and allocator). A
-//! ping-pong round trip is four requests, so four Redis round trips.
+//! handled, on the Redis store's own client path (`RedisStore::floor_step`: the batching
+//! of concurrent requests' steps into one `FCALL`, the multiplexed connection, its idle
+//! subscriber beside it, the same runtime, threads and allocator). A ping-pong round trip
+//! is four requests, so four steps.
 //!
 //! Measured under the same load as the other two (same sessions, concurrency and flows),
 //! its CPU per round trip (this process plus its `redis-server`) is what the load costs
-//! when the shared store costs nothing but its round trips; the Redis mode's excess over
+//! when the shared store costs nothing but its steps; the Redis mode's excess over
 //! it is what the real steps (their Lua work, the cross-instance wakes, the bookkeeping)
 //! add. A step that fails answers `503`, as the Redis store would.
 

@@ -978,8 +978,8 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
-    /// One `noop` step (`redis_lua`) on the path every step takes (`Inner::run`): what one
-    /// Redis round trip costs, for `relay redis-floor`.
+    /// One `noop` step (`redis_lua`) on the path every request's step takes (`Inner::run`,
+    /// batched): what one step costs beyond its own work, for `relay serve --floor-redis`.
     pub async fn floor_step(&self) -> Result<(), RelayError> {
         let inner = &self.inner;
         let _: i64 = inner.run(&inner.scripts.noop, &[]).await?;

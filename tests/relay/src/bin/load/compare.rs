@@ -3,7 +3,7 @@
 //! `relay serve --floor-redis`, the relay's floor.rs) and, through nginx round-robin,
 //! against several relays on one Redis, in one run (see the binary's header). Every process
 //! is this tool's child, on loopback, stopped by its pid. The floor is what the load costs
-//! when the shared store costs nothing but one round trip per request; Redis mode over it
+//! when the shared store costs nothing but one step per request; Redis mode over it
 //! says how much the real steps add, where the 2x target is judged against the in-memory
 //! relay alone.
 
@@ -503,7 +503,7 @@ fn one_pass(
         redis_cpu / mem_cpu,
         verdict(cpu_ok)
     );
-    // The floor: the in-memory relay plus one no-op Redis round trip per request.
+    // The floor: the in-memory relay plus one no-op Redis step per request.
     let floor_relay = per_k(cpu_s(&floor_usage), &floor_report);
     let floor_redis = per_k(cpu_s(&floor_redis_usage), &floor_report);
     let floor_cpu = floor_relay + floor_redis;
