@@ -7,8 +7,8 @@
 //! relay pays a write and a read on the socket, the client's bookkeeping and two task
 //! wake-ups; Redis pays a read, a reply and the call's set-up. A batch pays them once for
 //! all its steps. What it adds to a request's wait is at most the round trip of the batch
-//! already out (at most `IN_FLIGHT` are out at once), never a timer: the flusher only
-//! yields once, so the requests already runnable can add their steps.
+//! already out (one is out at a time), never a timer: the flusher only yields once, so the
+//! requests already runnable can add their steps.
 //!
 //! Invariants: every step queued gets exactly one answer, its own or its batch's failure
 //! (the caller answers `503`); steps run in the order they were queued; an answer is given
@@ -22,11 +22,8 @@ use std::time::Instant;
 
 use redis::Value as Rv;
 use redis::aio::ConnectionManager;
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, oneshot};
 
-/// Batches out at once; the next waits for one to come back, gathering the steps queued
-/// meanwhile.
-const IN_FLIGHT: usize = 1;
 /// Steps in one batch at most, and their arguments' bytes at most (a step alone may be
 /// larger: a frame is at most 64 KiB); the rest go in the next batch.
 const MAX_BATCH: usize = 256;
@@ -93,13 +90,11 @@ impl Drop for Batcher {
     }
 }
 
+/// Sends the queued steps, one batch at a time: the steps queued while a batch is out go
+/// in the next.
 async fn flush(batcher: Weak<Batcher>, ready: Arc<Notify>, link: Link) {
-    let out = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
         ready.notified().await;
-        let Ok(permit) = out.clone().acquire_owned().await else {
-            return;
-        };
         // The requests already runnable queue their steps first.
         tokio::task::yield_now().await;
         let Some(batcher) = batcher.upgrade() else {
@@ -115,14 +110,9 @@ async fn flush(batcher: Weak<Batcher>, ready: Arc<Notify>, link: Link) {
             batch
         };
         drop(batcher);
-        if batch.is_empty() {
-            continue;
-        }
-        let link = link.clone();
-        tokio::spawn(async move {
+        if !batch.is_empty() {
             send(&link, batch).await;
-            drop(permit);
-        });
+        }
     }
 }
 
@@ -141,33 +131,46 @@ fn batch_len(queue: &[Queued]) -> usize {
     }
 }
 
+/// The `FCALL` of step `index` alone: its function, the prefix, `args` and the clock;
+/// `None` for an index the library does not have.
+pub fn alone<'a>(
+    link: &Link,
+    index: usize,
+    args: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<redis::Cmd> {
+    let mut call = redis::cmd("FCALL");
+    call.arg(link.names.get(index)?).arg(0).arg(&*link.prefix);
+    for arg in args {
+        call.arg(arg);
+    }
+    call.arg(crate::redis_store::now_ms());
+    Some(call)
+}
+
 /// Sends one batch and gives each step its answer.
 async fn send(link: &Link, batch: Vec<Queued>) {
-    let now = crate::redis_store::now_ms();
-    let mut call = redis::cmd("FCALL");
-    if let [one] = batch.as_slice() {
-        let Some(name) = link.names.get(one.index) else {
-            log!("redis: no step {}", one.index);
-            for step in batch {
-                let _ = step.answer.send(Err(()));
-            }
-            return;
-        };
-        call.arg(name).arg(0).arg(&*link.prefix);
-        for arg in &one.args {
-            call.arg(arg.as_slice());
-        }
-        call.arg(now);
+    let call = if let [one] = batch.as_slice() {
+        alone(link, one.index, one.args.iter().map(Vec::as_slice))
     } else {
-        call.arg(&link.names[0]).arg(0).arg(&*link.prefix).arg(now);
+        let mut call = redis::cmd("FCALL");
+        call.arg(&link.names[0]).arg(0).arg(&*link.prefix);
+        call.arg(crate::redis_store::now_ms());
         for step in &batch {
             call.arg(step.index).arg(step.args.len());
             for arg in &step.args {
                 call.arg(arg.as_slice());
             }
         }
-    }
-    let answers = match fcall(link, &call, batch.len()).await {
+        Some(call)
+    };
+    let answer = match call {
+        Some(call) => fcall(link, &call, batch.len()).await,
+        None => {
+            log!("redis: no such step");
+            Err(())
+        }
+    };
+    let answers = match answer {
         Ok(answer) if batch.len() == 1 => vec![Ok(answer)],
         Ok(Rv::Array(answers)) if answers.len() == batch.len() => {
             answers.into_iter().map(own_answer).collect()
@@ -477,13 +480,8 @@ mod tests {
                         futures_util::future::join_all(calls).await
                     } else {
                         let calls = chunk.iter().map(|(i, a)| {
-                            let mut call = redis::cmd("FCALL");
-                            call.arg(&link.names[*i]).arg(0).arg(&*link.prefix);
-                            for arg in a {
-                                call.arg(arg.as_slice());
-                            }
-                            call.arg(crate::redis_store::now_ms());
-                            async move { fcall(link, &call, 1).await }
+                            let call = alone(link, *i, a.iter().map(Vec::as_slice));
+                            async move { fcall(link, &call.expect("a step"), 1).await }
                         });
                         futures_util::future::join_all(calls).await
                     };

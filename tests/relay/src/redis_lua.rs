@@ -557,9 +557,8 @@ close_call()
 return out
 "#;
 
-/// One function of the library: what `FCALL` names, and its place in a batch.
+/// One function of the library, by its place in a batch (`Scripts::by_index` names it).
 pub struct Step {
-    pub name: String,
     pub index: usize,
 }
 
@@ -638,7 +637,6 @@ impl Scripts {
         ));
         let library = format!("relay_{:016x}", fnv1a(&code));
         let step = |name: &str| Step {
-            name: format!("{library}_{name}"),
             // 1-based as in `BATCHED`, where `noop` follows `STEPS`.
             index: STEPS
                 .iter()

@@ -210,7 +210,6 @@ struct Inner {
     prefix: String,
     /// This process's name in the relay-wide waiter set.
     instance: String,
-    conn: ConnectionManager,
     scripts: Scripts,
     /// The steps of requests go through it (`redis_batch`); sweeps, leases and stats go
     /// alone (`run_alone`).
@@ -257,11 +256,8 @@ fn parse_id(text: &[u8]) -> Option<Id> {
 /// (`<length>:<message>` each; what does not parse ends the list).
 fn wakes(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = payload.strip_prefix(b"b:");
-    let mut single = rest.is_none().then_some(payload);
-    std::iter::from_fn(move || {
-        if let Some(one) = single.take() {
-            return Some(one);
-        }
+    let single = rest.is_none().then_some(payload);
+    single.into_iter().chain(std::iter::from_fn(move || {
         let text = rest?;
         let colon = text.iter().position(|b| *b == b':')?;
         let len: usize = std::str::from_utf8(&text[..colon]).ok()?.parse().ok()?;
@@ -269,7 +265,7 @@ fn wakes(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
         let one = text.get(colon + 1..end)?;
         rest = Some(&text[end..]);
         Some(one)
-    })
+    }))
 }
 
 /// `<session>:<u|d>:<inc>:<seq>:<frame>` of a `g:` wake.
@@ -320,7 +316,7 @@ impl RedisStore {
         getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
         let scripts = Scripts::new();
         let link = Link {
-            conn: conn.clone(),
+            conn,
             prefix: options.prefix.as_bytes().into(),
             library: scripts.library.as_str().into(),
             names: scripts.by_index.clone().into(),
@@ -331,7 +327,6 @@ impl RedisStore {
             test_mode,
             prefix: options.prefix,
             instance: hex(&name),
-            conn,
             scripts,
             batcher: Batcher::start(link.clone()),
             link,
@@ -464,13 +459,10 @@ impl Inner {
         step: &Step,
         args: &[&[u8]],
     ) -> Result<T, RelayError> {
-        let mut call = redis::cmd("FCALL");
-        call.arg(&step.name).arg(0).arg(self.prefix.as_bytes());
-        for arg in args {
-            call.arg(*arg);
-        }
-        call.arg(now_ms());
-        let answer = redis_batch::fcall(&self.link, &call, 1).await;
+        let answer = match redis_batch::alone(&self.link, step.index, args.iter().copied()) {
+            Some(call) => redis_batch::fcall(&self.link, &call, 1).await,
+            None => Err(()),
+        };
         answer
             .map_err(|()| RelayError::store_unavailable())
             .and_then(typed)
@@ -608,15 +600,15 @@ impl Store for RedisStore {
             }
             local.door_waiters -= 1;
         }
-        self.remove_waiter(waiter);
+        self.remove_waiter();
     }
 
     async fn add_frame_waiter(&self, _wait_ms: u64) -> Option<u64> {
         self.add_waiter().await
     }
 
-    fn remove_frame_waiter(&self, waiter: u64) {
-        self.remove_waiter(waiter);
+    fn remove_frame_waiter(&self, _waiter: u64) {
+        self.remove_waiter();
     }
 
     async fn post_frame(
@@ -810,8 +802,8 @@ impl Store for RedisStore {
             Ok(Rv::Array(items)) => items,
             other => {
                 self.close_request(&session);
-                if let Some(waiter) = waiter {
-                    self.remove_waiter(waiter);
+                if waiter.is_some() {
+                    self.remove_waiter();
                 }
                 return Err(other.err().unwrap_or_else(RelayError::unknown_session));
             }
@@ -919,7 +911,7 @@ impl Store for RedisStore {
 
     async fn ready(&self) -> Result<(), RelayError> {
         self.inner.check_running()?;
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.inner.link.conn.clone();
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
@@ -1005,7 +997,7 @@ impl RedisStore {
     }
 
     /// Only local: the slot goes back to this instance's lease.
-    fn remove_waiter(&self, _waiter: u64) {
+    fn remove_waiter(&self) {
         let mut local = self.inner.lock();
         local.waiters = local.waiters.saturating_sub(1);
     }

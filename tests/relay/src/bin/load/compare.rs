@@ -192,21 +192,13 @@ fn command_stats(url: &str) -> Vec<(String, u64)> {
 /// The Redis steps and round trips a relay has made (`/metrics`:
 /// `relay_redis_steps_total`, `relay_redis_round_trip_seconds_count`); zeros when it does
 /// not answer.
-fn redis_steps(url: &str) -> (u64, u64) {
-    use std::io::{Read, Write};
-    let scrape = || -> std::io::Result<String> {
-        let address = url.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text)?;
-        Ok(text)
+fn redis_steps(rt: &tokio::runtime::Runtime, url: &str) -> (u64, u64) {
+    let scrape = async {
+        let mut end = super::End::new(url, Duration::from_secs(5)).ok()?;
+        let answer = end.send(hyper::Method::GET, "/metrics", &[]).await.ok()?;
+        String::from_utf8(answer.body.to_vec()).ok()
     };
-    let text = scrape().unwrap_or_default();
+    let text = rt.block_on(scrape).unwrap_or_default();
     let value = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -361,7 +353,7 @@ fn one_pass(
     ))?;
     let floor_usage = floor.usage();
     let floor_redis_usage = usage(floor_redis.pid());
-    let (floor_steps, _) = redis_steps(&floor.url);
+    let (floor_steps, _) = redis_steps(rt, &floor.url);
     let floor_commands = command_stats(&floor_url);
     let floor_clean = floor.stop();
     drop(floor_redis);
@@ -409,7 +401,7 @@ fn one_pass(
     let redis_usage = usage(redis.pid());
     let (steps, trips) = relays
         .iter()
-        .map(|r| redis_steps(&r.url))
+        .map(|r| redis_steps(rt, &r.url))
         .fold((0, 0), |(s, t), (rs, rt)| (s + rs, t + rt));
     let commands = command_stats(&url);
     // The master and its workers: CPU summed, peak RSS of the largest process.
